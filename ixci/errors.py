@@ -1,0 +1,171 @@
+"""One exception tree for every expected failure; each class carries its exit code.
+
+`cli.main` catches `IxciError`, prints its message (no traceback unless --debug) and
+exits with `exit_code`. Anything else is an internal error (exit 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IxciError(Exception):
+    """Base of all expected failures."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+INTERNAL_EXIT = 1  # an unexpected exception: a bug in ixci
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One pointed problem in an input file."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InvalidInput(IxciError):
+    """A catalog, profile, plan or artifact that fails validation (all problems at once)."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[Problem], message: str | None = None) -> None:
+        self.problems = problems
+        text = message or "\n".join(p.render() for p in problems)
+        super().__init__(text)
+
+
+class UsageError(IxciError):
+    """Bad command-line options that click could not catch."""
+
+    exit_code = 2
+
+
+class PlanError(IxciError):
+    """The plan cannot be produced or dispatched (e.g. shard capacity exceeded)."""
+
+    exit_code = 4
+
+
+class CommandFailed(IxciError):
+    """An external command failed; carries argv, return code and output."""
+
+    exit_code = 5
+
+    def __init__(self, argv: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        tail = (stderr or stdout).strip().splitlines()[-10:]
+        super().__init__(
+            f"command failed (exit {returncode}): {' '.join(argv)}" + ("\n" + "\n".join(tail) if tail else "")
+        )
+
+
+class CollectError(IxciError):
+    """Collecting or aggregating artifacts failed as a whole."""
+
+    exit_code = 6
+
+
+class PublishError(IxciError):
+    """Publishing to the results branch failed (after retries)."""
+
+    exit_code = 7
+
+
+class GitHubError(IxciError):
+    """A GitHub API call failed."""
+
+    exit_code = 8
+
+
+# --- run-job failure taxonomy: each class is one exit code and one `failure_class` value ---
+
+
+class JobFailure(IxciError):
+    """A benchmark job failed; `failure_class` is written into result.json."""
+
+    failure_class = "internal"
+    exit_code = 19
+    infrastructure = False  # only infrastructure failures are retried by --retries
+
+
+class InvalidJob(JobFailure):
+    failure_class = "invalid_job"
+    exit_code = 10
+
+
+class PreflightFailed(JobFailure):
+    failure_class = "preflight"
+    exit_code = 11
+    infrastructure = True
+
+
+class ImageFailed(JobFailure):
+    failure_class = "image"
+    exit_code = 12
+    infrastructure = True
+
+
+class ServerStartFailed(JobFailure):
+    failure_class = "server_start"
+    exit_code = 13
+
+
+class NotReady(JobFailure):
+    failure_class = "not_ready"
+    exit_code = 14
+    infrastructure = True
+
+
+class ServerCrashed(JobFailure):
+    failure_class = "crash"
+    exit_code = 15
+
+
+class ErrorRateExceeded(JobFailure):
+    failure_class = "error_rate"
+    exit_code = 16
+
+
+class TelemetryInvalid(JobFailure):
+    failure_class = "telemetry"
+    exit_code = 17
+
+
+class Cancelled(JobFailure):
+    failure_class = "cancelled"
+    exit_code = 18
+
+
+FAILURE_CLASSES: tuple[type[JobFailure], ...] = (
+    InvalidJob,
+    PreflightFailed,
+    ImageFailed,
+    ServerStartFailed,
+    NotReady,
+    ServerCrashed,
+    ErrorRateExceeded,
+    TelemetryInvalid,
+    Cancelled,
+    JobFailure,
+)
