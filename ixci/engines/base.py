@@ -1,0 +1,203 @@
+"""What an engine adapter consumes (`EngineJob`) and produces (`ServeSpec`).
+
+An adapter is a pure function `EngineJob -> ServeSpec`: no I/O, no environment, no clock.
+The runner builds the `EngineJob` from the plan's job object (contracts.md §2) plus the
+resolved model checkpoint; a runtime (docker, podman, slurm, process) turns the `ServeSpec`
+into running processes. The adapter owns the request dialect of its engine, because engines
+differ on the wire (usage in the last chunk, `[DONE]`, unknown fields rejected, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ixci.loadgen.dialect import Dialect
+
+Scalar = str | int | float | bool | None
+
+
+def frozen_map(data: Mapping[str, object] | None = None) -> Mapping[str, object]:
+    """A read-only copy of `data` (for frozen dataclasses)."""
+    return MappingProxyType(dict(data or {}))
+
+
+def frozen_env(data: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """A read-only copy of an environment mapping."""
+    return MappingProxyType({str(k): str(v) for k, v in (data or {}).items()})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpecDecoding:
+    """Speculative decoding as the plan states it (method: eagle, eagle3, mtp, ngram, draft)."""
+
+    method: str
+    num_speculative_tokens: int
+    draft_model: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolJob:
+    """One pool of a disaggregated deployment (prefill or decode)."""
+
+    role: str
+    workers: int
+    tp: int
+    ep: int = 1
+    pp: int = 1
+    dp_attention: bool = False
+    nodes_per_worker: int = 1
+    engine_args: Mapping[str, object] = field(default_factory=frozen_map)
+
+    @property
+    def gpus(self) -> int:
+        """GPUs used by the pool: workers × tp × pp (EP and DP-attention reuse the TP ranks)."""
+        return self.workers * self.tp * self.pp
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineJob:
+    """Everything an adapter needs, already resolved (units: tokens for lengths).
+
+    `model_path` is what the engine loads: a local folder/file or a hub id (offline caches
+    mounted by the runtime). `served_name` is the model name clients send in requests.
+    """
+
+    job_id: str
+    framework: str
+    image: str | None
+    model_key: str
+    model_path: str
+    served_name: str
+    precision: str
+    tp: int = 1
+    ep: int = 1
+    pp: int = 1
+    dcp: int = 1
+    dp_attention: bool = False
+    gpus: int = 0
+    max_model_len: int | None = None
+    max_concurrency: int = 1
+    spec_decoding: SpecDecoding | None = None
+    prefill: PoolJob | None = None
+    decode: PoolJob | None = None
+    kv_transfer: str | None = None
+    engine_args: Mapping[str, object] = field(default_factory=frozen_map)
+    env: Mapping[str, str] = field(default_factory=frozen_env)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: str = "cuda"  # cuda | rocm | cpu
+    model_size_gb: float = 0.0
+
+    @property
+    def disaggregated(self) -> bool:
+        """True when prefill and decode run in separate pools."""
+        return self.prefill is not None and self.decode is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Component:
+    """One process of a deployment: the server itself, or a Dynamo front end / worker.
+
+    `gpus` is how many accelerators this process needs; the runtime assigns concrete
+    devices. `port` is set on the component that serves HTTP to clients.
+    """
+
+    name: str
+    role: str  # server | frontend | prefill | decode | worker
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=frozen_env)
+    gpus: int = 0
+    nodes: int = 1
+    port: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeSpec:
+    """How to serve one job: image, processes, and how to talk to the result.
+
+    - `components[0]` is the client-facing process (it owns `port`); all components start
+      together and readiness is judged on the client-facing one. If any component dies,
+      the deployment has crashed.
+    - `health_path` must answer 200 once the engine can take requests; the runner then sends
+      a real one-token completion with `dialect`.
+    - `ready_timeout_s` is model-size-aware (seconds), computed by the adapter.
+    - `version_path` is a JSON endpoint reporting the engine version (None: ask the binary).
+    """
+
+    engine: str
+    image: str | None
+    components: tuple[Component, ...]
+    host: str
+    port: int
+    health_path: str
+    version_path: str | None
+    ready_timeout_s: float
+    model_name: str
+    model_path: str
+    dialect: Dialect
+    mounts: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The client-facing process's argv (the one recorded as `server_argv`)."""
+        return self.components[0].argv
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The client-facing process's environment additions."""
+        return self.components[0].env
+
+    @property
+    def base_url(self) -> str:
+        """http://host:port of the client-facing server."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def gpus(self) -> int:
+        """Total accelerators needed by all components."""
+        return sum(c.gpus for c in self.components)
+
+
+class Adapter(Protocol):
+    """An engine adapter: a pure function from a resolved job to a launch description."""
+
+    def __call__(self, job: EngineJob, /) -> ServeSpec: ...
+
+
+def ready_timeout(model_size_gb: float, *, base_s: float = 120.0, gb_per_s: float = 1.0) -> float:
+    """Readiness timeout in seconds: `base_s` plus the time to load the weights at `gb_per_s`.
+
+    Hundreds of GB at ~1 GB/s from a local cache is the slow case we must allow; a hung
+    server must still fail in bounded time (InferenceX weakness 5: no timeout at all).
+    """
+    return base_s + max(model_size_gb, 0.0) / max(gb_per_s, 1e-3)
+
+
+def engine_arg_flags(args: Mapping[str, object], *, style: str = "--{}") -> list[str]:
+    """Structured engine args → CLI flags: `{"max_num_seqs": 256}` → `--max-num-seqs 256`.
+
+    `True` → bare flag, `False`/`None` → omitted, lists → repeated values after one flag,
+    mappings → compact JSON. Keys keep their order (the plan's canonical order).
+    """
+    import json
+
+    out: list[str] = []
+    for key, value in args.items():
+        flag = style.format(str(key).replace("_", "-"))
+        if value is None or value is False:
+            continue
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, list | tuple):
+            out.append(flag)
+            out.extend(str(v) for v in value)
+        elif isinstance(value, Mapping):
+            out.extend([flag, json.dumps(dict(value), separators=(",", ":"), sort_keys=True)])
+        else:
+            out.extend([flag, str(value)])
+    return out
