@@ -1,0 +1,431 @@
+"""Validated result documents → one tidy pandas table, derived metrics and Pareto fronts.
+
+One row per (run, job, point), base units (s, tokens, tokens/s, J, W). Derived metrics follow
+`reference/metrics.md`: per-GPU throughput divides by the deployment's GPU count G (for
+disaggregated deployments also role-local: input per prefill GPU, output per decode GPU);
+$/M tokens = ($/GPU-hour) / (tok/s/GPU × 3600 / 1e6) per price tier; tokens/s/MW uses the
+catalog's all-in kW per GPU. The Pareto front is taken per (run, model, scenario, precision,
+SKU, framework) over `FRONT_AXES`, valid points only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+# (column, direction): both axes of the throughput/interactivity front are "higher is better"
+FRONT_AXES: tuple[tuple[str, str], ...] = (("interactivity_median", "max"), ("tput_per_gpu", "max"))
+FRONT_GROUP: tuple[str, ...] = ("model", "scenario", "precision", "sku", "framework")
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "run_date",
+    "job_id",
+    "point_id",
+    "config_id",
+    "model",
+    "model_id",
+    "scenario",
+    "isl",
+    "osl",
+    "precision",
+    "sku",
+    "framework",
+    "runner",
+    "image",
+    "image_digest",
+    "tp",
+    "ep",
+    "pp",
+    "dcp",
+    "dp_attention",
+    "gpus",
+    "prefill_gpus",
+    "decode_gpus",
+    "disaggregated",
+    "spec_decoding",
+    "concurrency",
+    "request_rate",
+    "valid",
+    "status",
+    "ttft_mean_s",
+    "ttft_p99_s",
+    "tpot_mean_s",
+    "tpot_median_s",
+    "itl_p99_s",
+    "e2el_mean_s",
+    "e2el_median_s",
+    "interactivity_median",
+    "interactivity_mean",
+    "request_throughput",
+    "output_throughput",
+    "input_throughput",
+    "total_token_throughput",
+    "tput_per_gpu",
+    "output_tput_per_gpu",
+    "input_tput_per_gpu",
+    "input_tput_per_prefill_gpu",
+    "output_tput_per_decode_gpu",
+    "energy_j",
+    "joules_per_output_token",
+    "joules_per_total_token",
+    "power_valid",
+    "avg_power_w_per_gpu",
+    "tokens_per_s_per_mw",
+)  # then usd_per_mtok_<tier>, usd_per_output_mtok_<tier>, on_front, client_saturated, engine_version
+TAIL_COLUMNS: tuple[str, ...] = ("on_front", "client_saturated", "engine_version")
+CONFIG_KEYS: tuple[str, ...] = (
+    "recipe",
+    "model",
+    "sku",
+    "framework",
+    "precision",
+    "runner",
+    "topology",
+    "spec_decoding",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Economics:
+    """Prices ($/GPU-hour per tier) and all-in kW per GPU, by SKU, from the catalog."""
+
+    usd_per_gpu_hour: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    all_in_kw: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(sorted({t for prices in self.usd_per_gpu_hour.values() for t in prices}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "usd_per_gpu_hour": {
+                s: dict(sorted(p.items())) for s, p in sorted(self.usd_per_gpu_hour.items())
+            },
+            "all_in_kw": dict(sorted(self.all_in_kw.items())),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> Economics:
+        obj = obj or {}
+        prices = {
+            str(s): {str(t): float(v) for t, v in p.items()}
+            for s, p in (obj.get("usd_per_gpu_hour") or {}).items()
+        }
+        kw = {str(s): float(v) for s, v in (obj.get("all_in_kw") or {}).items()}
+        return cls(usd_per_gpu_hour=prices, all_in_kw=kw)
+
+
+def economics_from_catalog(catalog: Any) -> Economics:
+    """Take `Sku.usd_per_gpu_hour` and `Sku.all_in_kw` from an `ixci.catalog.Catalog`."""
+    prices: dict[str, dict[str, float]] = {}
+    kw: dict[str, float] = {}
+    for name, sku in catalog.skus.items():
+        tiers = dict(getattr(sku, "usd_per_gpu_hour", {}) or {})
+        if tiers:
+            prices[name] = {str(t): float(v) for t, v in tiers.items()}
+        if getattr(sku, "all_in_kw", None):
+            kw[name] = float(sku.all_in_kw)
+    return Economics(usd_per_gpu_hour=prices, all_in_kw=kw)
+
+
+def columns_for(tiers: Sequence[str]) -> list[str]:
+    """The tidy table's column order for the given price tiers (contracts.md §4)."""
+    usd = [f"usd_per_mtok_{t}" for t in tiers] + [f"usd_per_output_mtok_{t}" for t in tiers]
+    return [*BASE_COLUMNS, *usd, *TAIL_COLUMNS]
+
+
+def config_id(job: Mapping[str, Any]) -> str:
+    """Stable id of a job's identity without image, engine args or env → history across runs."""
+    ident = {k: job.get(k) for k in CONFIG_KEYS}
+    text = json.dumps(ident, sort_keys=True, separators=(",", ":"))
+    return "c-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_date(doc: Mapping[str, Any]) -> str:
+    """The run's date (YYYY-MM-DD, UTC) from `run.started_at`."""
+    return str(doc["run"]["started_at"])[:10]
+
+
+def _stat(metrics: Mapping[str, Any] | None, name: str, key: str) -> float | None:
+    block = (metrics or {}).get(name)
+    value = block.get(key) if isinstance(block, Mapping) else None
+    return float(value) if value is not None else None
+
+
+def _num(mapping: Mapping[str, Any] | None, key: str) -> float | None:
+    value = (mapping or {}).get(key)
+    return float(value) if value is not None else None
+
+
+def _job_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    job, prov, topo = doc["job"], doc["provenance"], doc["job"]["topology"]
+    disagg = bool(topo.get("disaggregated"))
+    pools = (topo.get("prefill") or {}, topo.get("decode") or {}) if disagg else ({}, {})
+    spec = job.get("spec_decoding")
+    return {
+        "run_id": doc["run"]["run_id"],
+        "run_date": run_date(doc),
+        "job_id": job["id"],
+        "config_id": config_id(job),
+        "model": job["model"],
+        "model_id": job.get("model_id") or job["model"],
+        "precision": job["precision"],
+        "sku": job["sku"],
+        "framework": job["framework"],
+        "runner": job.get("runner"),
+        "image": prov.get("image") or job.get("image"),
+        "image_digest": prov.get("image_digest"),
+        "tp": topo["tp"],
+        "ep": topo.get("ep", 1),
+        "pp": topo.get("pp", 1),
+        "dcp": topo.get("dcp", 1),
+        "dp_attention": bool(topo.get("dp_attention")),
+        "gpus": topo["gpus"],
+        "prefill_gpus": pools[0].get("gpus"),
+        "decode_gpus": pools[1].get("gpus"),
+        "disaggregated": disagg,
+        "spec_decoding": (spec.get("method") or json.dumps(spec, sort_keys=True))
+        if isinstance(spec, Mapping)
+        else spec,
+        "engine_version": prov.get("engine_version"),
+    }
+
+
+def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
+    m, tele, client = point.get("metrics"), point.get("telemetry"), point.get("client")
+    power_valid = bool((tele or {}).get("power_valid"))
+
+    def energy(key: str) -> float | None:  # energy figures only count when power is valid
+        return _num(tele, key) if power_valid else None
+
+    return {
+        "point_id": point["id"],
+        "scenario": point["scenario"],
+        "isl": point["isl"],
+        "osl": point["osl"],
+        "concurrency": point.get("concurrency"),
+        "request_rate": point.get("request_rate"),
+        "valid": bool(point["valid"]),
+        "status": point["status"],
+        "ttft_mean_s": _stat(m, "ttft", "mean"),
+        "ttft_p99_s": _stat(m, "ttft", "p99"),
+        "tpot_mean_s": _stat(m, "tpot", "mean"),
+        "tpot_median_s": _stat(m, "tpot", "median"),
+        "itl_p99_s": _stat(m, "itl", "p99"),
+        "e2el_mean_s": _stat(m, "e2el", "mean"),
+        "e2el_median_s": _stat(m, "e2el", "median"),
+        "interactivity_median": _stat(m, "interactivity", "median"),
+        "interactivity_mean": _stat(m, "interactivity", "mean"),
+        "request_throughput": _num(m, "request_throughput"),
+        "output_throughput": _num(m, "output_throughput"),
+        "input_throughput": _num(m, "input_throughput"),
+        "total_token_throughput": _num(m, "total_token_throughput"),
+        "energy_j": energy("energy_j"),
+        "joules_per_output_token": energy("joules_per_output_token"),
+        "joules_per_total_token": energy("joules_per_total_token"),
+        "power_valid": power_valid,
+        "avg_power_w_per_gpu": energy("avg_power_w_per_gpu"),
+        "client_saturated": bool((client or {}).get("saturated")),
+    }
+
+
+def rows_from_documents(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten result documents into raw rows (identity + measured fields, no derived ones)."""
+    rows: list[dict[str, Any]] = []
+    for doc in docs:
+        head = _job_fields(doc)
+        rows.extend({**head, **_point_fields(p)} for p in doc["points"])
+    return rows
+
+
+def _safe_div(num: pd.Series, den: pd.Series) -> pd.Series:
+    den = den.astype("float64").where(den.astype("float64") > 0)
+    return num.astype("float64") / den
+
+
+def add_derived(df: pd.DataFrame, economics: Economics) -> pd.DataFrame:
+    """Add per-GPU throughput, role-local throughput, $/M tokens per tier and tokens/s/MW.
+
+    Units: tokens/s/GPU; $ per 1e6 tokens; tokens/s per MW of all-in facility power.
+    Rows whose GPU count is 0 (cpu) or unknown get NaN for per-GPU and facility figures.
+    """
+    df["tput_per_gpu"] = _safe_div(df["total_token_throughput"], df["gpus"])
+    df["output_tput_per_gpu"] = _safe_div(df["output_throughput"], df["gpus"])
+    df["input_tput_per_gpu"] = _safe_div(df["input_throughput"], df["gpus"])
+    df["input_tput_per_prefill_gpu"] = _safe_div(df["input_throughput"], df["prefill_gpus"])
+    df["output_tput_per_decode_gpu"] = _safe_div(df["output_throughput"], df["decode_gpus"])
+    kw = df["sku"].map(economics.all_in_kw).astype("float64")
+    df["tokens_per_s_per_mw"] = df["tput_per_gpu"] * 1000.0 / kw
+    for tier in economics.tiers:
+        price = (
+            df["sku"]
+            .map({s: p.get(tier) for s, p in economics.usd_per_gpu_hour.items()})
+            .astype("float64")
+        )
+        df[f"usd_per_mtok_{tier}"] = price / (df["tput_per_gpu"] * 3600.0 / 1e6)
+        df[f"usd_per_output_mtok_{tier}"] = price / (df["output_tput_per_gpu"] * 3600.0 / 1e6)
+    return df
+
+
+def mark_front(df: pd.DataFrame, group: Sequence[str]) -> pd.Series:
+    """True where a valid row is on the Pareto front of its group over `FRONT_AXES`.
+
+    A row is on the front when no other valid row of its group is at least as good on every
+    axis and better on one. Sort by the first axis (best first, ties by the second), then a
+    row is on the front iff its second axis beats the running best of the rows before it.
+    """
+    (x, xdir), (y, ydir) = FRONT_AXES
+    ok = df["valid"].astype(bool) & (df["status"] == "ok") & df[x].notna() & df[y].notna()
+    sub = df.loc[ok, [*group, x, y]].copy()
+    sub["_x"] = sub[x] if xdir == "max" else -sub[x]
+    sub["_y"] = sub[y] if ydir == "max" else -sub[y]
+    sub = sub.sort_values(
+        [*group, "_x", "_y"], ascending=[True] * len(group) + [False, False], kind="mergesort"
+    )
+    keys = [sub[g].astype(str) for g in group]
+    prev_best = sub.groupby(keys, sort=False)["_y"].transform(lambda s: s.cummax().shift(1))
+    on = prev_best.isna() | (sub["_y"] > prev_best)
+    out = pd.Series(False, index=df.index)
+    out.loc[on.index] = on.to_numpy(dtype=bool)
+    return out
+
+
+def tidy_table(
+    docs: Iterable[Mapping[str, Any]], economics: Economics | None = None
+) -> pd.DataFrame:
+    """The tidy table: one row per (run, job, point), contract columns, sorted and derived.
+
+    Sorted by (run_date, run_id, job_id, scenario, concurrency, request_rate, point_id) so the
+    same documents always give the same frame. `on_front` is per run and `FRONT_GROUP`.
+    """
+    econ = economics or Economics()
+    cols = columns_for(econ.tiers)
+    df = pd.DataFrame(rows_from_documents(docs))
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+    for col in ("prefill_gpus", "decode_gpus", "concurrency"):
+        df[col] = df[col].astype("Int64")
+    df = add_derived(df, econ)
+    df["on_front"] = mark_front(df, ["run_id", *FRONT_GROUP])
+    order = ["run_date", "run_id", "job_id", "scenario", "concurrency", "request_rate", "point_id"]
+    df = df.sort_values(order, kind="mergesort", na_position="first").reset_index(drop=True)
+    return df[cols]
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def to_columnar(df: pd.DataFrame) -> dict[str, Any]:
+    """`{"columns": [...], "rows": [[...], ...]}` with NaN as null (contracts.md §4)."""
+    rows = [[_cell(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    return {"columns": list(df.columns), "rows": rows}
+
+
+def from_columnar(obj: Mapping[str, Any]) -> pd.DataFrame:
+    """Inverse of `to_columnar` (nulls become NaN/None)."""
+    return pd.DataFrame(obj["rows"], columns=list(obj["columns"]))
+
+
+def dump_columnar(df: pd.DataFrame) -> bytes:
+    """Deterministic bytes of the columnar JSON (sorted keys, one row per line)."""
+    table = to_columnar(df)
+    head = orjson.dumps(table["columns"])
+    body = b",\n".join(orjson.dumps(r) for r in table["rows"])
+    return b'{"columns": ' + head + b',\n"rows": [\n' + body + b"\n]}\n"
+
+
+def read_documents(root: Path) -> list[dict[str, Any]]:
+    """Every result document under `root` (`results/*.json` of a collect output or a branch)."""
+    files = sorted(p for p in root.rglob("*.json") if p.parent.name == "results")
+    return [orjson.loads(p.read_bytes()) for p in files]
+
+
+def write_tables(df: pd.DataFrame, out: Path) -> None:
+    """Write `points.json` (columnar) and `points.csv` under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "points.json").write_bytes(dump_columnar(df))
+    df.to_csv(out / "points.csv", index=False, lineterminator="\n")
+
+
+# --- the incumbent's row format (InferenceX utils/process_result.py) ---------------------
+
+
+def _ix_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    disagg = bool(r["disaggregated"])
+    row: dict[str, Any] = {
+        "hw": r["sku"],
+        "conc": r["concurrency"],
+        "image": r["image"],
+        "model": r["model_id"],
+        "infmax_model_prefix": r["model"],
+        "framework": r["framework"],
+        "precision": r["precision"],
+        "spec_decoding": r["spec_decoding"] or "none",
+        "disagg": disagg,
+        "isl": r["isl"],
+        "osl": r["osl"],
+        "is_multinode": disagg,
+        "tp": r["tp"],
+        "pp": r["pp"],
+        "dcp_size": r["dcp"],
+        "pcp_size": 1,
+        "ep": r["ep"],
+        "dp_attention": "true" if r["dp_attention"] else "false",
+        "tput_per_gpu": r["tput_per_gpu"],
+        # the incumbent divides output by decode GPUs and input by prefill GPUs when disaggregated
+        "output_tput_per_gpu": r["output_tput_per_decode_gpu"]
+        if disagg
+        else r["output_tput_per_gpu"],
+        "input_tput_per_gpu": r["input_tput_per_prefill_gpu"]
+        if disagg
+        else r["input_tput_per_gpu"],
+        "mean_ttft": r["ttft_mean_s"],
+        "p99_ttft": r["ttft_p99_s"],
+        "mean_tpot": r["tpot_mean_s"],
+        "median_tpot": r["tpot_median_s"],
+        "p99_itl": r["itl_p99_s"],
+        "mean_e2el": r["e2el_mean_s"],
+        "median_e2el": r["e2el_median_s"],
+        "median_intvty": r["interactivity_median"],
+        "mean_intvty": (1.0 / r["tpot_mean_s"]) if r["tpot_mean_s"] else None,
+    }
+    if disagg:
+        row.update({"num_prefill_gpu": r["prefill_gpus"], "num_decode_gpu": r["decode_gpus"]})
+    if r["power_valid"]:
+        row.update(
+            {
+                "power_valid": 1,
+                "joules_per_output_token": r["joules_per_output_token"],
+                "avg_power_w": r["avg_power_w_per_gpu"],
+            }
+        )
+    return {k: _cell(v) for k, v in row.items()}
+
+
+def to_inferencex(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows in the incumbent's format (times in s, throughput per GPU) for measured ok points.
+
+    `median_intvty` is ixci's per-request median of 1/TPOT; `mean_intvty` is 1/mean TPOT as
+    the incumbent defines it. Invalid and failed points are left out, as the incumbent has none.
+    """
+    ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
+    return [_ix_row({str(k): v for k, v in r.items()}) for r in ok.to_dict(orient="records")]
