@@ -91,6 +91,9 @@ class EngineJob:
     port: int = 8000
     device: str = "cuda"  # cuda | rocm | cpu
     model_size_gb: float = 0.0
+    files_dir: str = (
+        "/tmp/ixci-files"  # where the runner writes ServeSpec.files (same path in containers)
+    )
 
     @property
     def disaggregated(self) -> bool:
@@ -125,7 +128,10 @@ class ServeSpec:
     - `health_path` must answer 200 once the engine can take requests; the runner then sends
       a real one-token completion with `dialect`.
     - `ready_timeout_s` is model-size-aware (seconds), computed by the adapter.
-    - `version_path` is a JSON endpoint reporting the engine version (None: ask the binary).
+    - `version_path` is a JSON endpoint reporting the engine version; `version_argv` a command
+      printing it (used when the server reports none).
+    - `files` (name → text) are written by the runner into `files_dir` before launch (config
+      files such as TensorRT-LLM's extra options); containers mount `files_dir` at the same path.
     """
 
     engine: str
@@ -139,6 +145,9 @@ class ServeSpec:
     model_name: str
     model_path: str
     dialect: Dialect
+    version_argv: tuple[str, ...] | None = None  # a command printing the engine version
+    files: Mapping[str, str] = field(default_factory=frozen_env)  # name -> content, in files_dir
+    files_dir: str | None = None
     mounts: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 

@@ -1,0 +1,177 @@
+"""NVIDIA Dynamo: an OpenAI front end (`python3 -m dynamo.frontend`) plus engine workers
+(`python3 -m dynamo.sglang | dynamo.trtllm | dynamo.vllm`), aggregated or disaggregated.
+
+Checked against the Dynamo 0.6/0.7 component CLIs: the front end takes `--http-port` and
+`--router-mode kv|round-robin|random`; SGLang workers take SGLang's server args plus
+`--disaggregation-mode prefill|decode --disaggregation-transfer-backend nixl`; vLLM workers
+take vLLM's engine args plus `--is-prefill-worker`; TensorRT-LLM workers take
+`--extra-engine-args FILE.yaml` and `--disaggregation-mode`. Workers find the front end via
+Dynamo's discovery (etcd/NATS or the file store, from the image's environment). The front end
+serves /health; it reports no engine version (recorded from the image instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import yaml
+
+from ixci.engines.base import (
+    Component,
+    EngineJob,
+    PoolJob,
+    ServeSpec,
+    engine_arg_flags,
+    frozen_env,
+    ready_timeout,
+)
+from ixci.engines.common import merged_env, require
+from ixci.loadgen.dialect import DIALECTS
+
+BACKENDS: Mapping[str, str] = {
+    "dynamo-sglang": "sglang",
+    "dynamo-trt": "trtllm",
+    "dynamo-vllm": "vllm",
+}
+ROUTER_MODES = ("kv", "round-robin", "random")
+
+
+def _pool_flags(backend: str, pool: PoolJob) -> list[str]:
+    """Parallelism of one worker, in the backend's own flag names."""
+    if backend == "sglang":
+        flags = ["--tp", str(pool.tp)]
+        flags += ["--ep-size", str(pool.ep)] if pool.ep > 1 else []
+        return flags + (
+            ["--enable-dp-attention", "--dp-size", str(pool.tp)] if pool.dp_attention else []
+        )
+    if backend == "vllm":
+        flags = (
+            ["--tensor-parallel-size", "1", "--data-parallel-size", str(pool.tp)]
+            if pool.dp_attention
+            else ["--tensor-parallel-size", str(pool.tp)]
+        )
+        return flags + (["--enable-expert-parallel"] if pool.ep > 1 else [])
+    return []  # trtllm: parallelism lives in the per-role engine yaml
+
+
+def _trt_yaml(pool: PoolJob, job: EngineJob) -> str:
+    doc: dict[str, object] = {
+        "tensor_parallel_size": pool.tp,
+        "pipeline_parallel_size": pool.pp,
+        "moe_expert_parallel_size": pool.ep,
+        **dict(pool.engine_args),
+    }
+    if pool.dp_attention:
+        doc["enable_attention_dp"] = True
+    if job.max_model_len:
+        doc["max_seq_len"] = job.max_model_len
+    return yaml.safe_dump(doc, sort_keys=True)
+
+
+def _worker(
+    job: EngineJob, backend: str, pool: PoolJob, index: int
+) -> tuple[Component, dict[str, str]]:
+    """One worker process of `pool` and the files it needs."""
+    model_flag = "--model" if backend == "vllm" else "--model-path"
+    argv = [
+        "python3",
+        "-m",
+        f"dynamo.{backend}",
+        model_flag,
+        job.model_path,
+        "--served-model-name",
+        job.served_name,
+        *_pool_flags(backend, pool),
+    ]
+    files: dict[str, str] = {}
+    if backend == "trtllm":
+        name = f"{pool.role}.yaml"
+        files[name] = _trt_yaml(pool, job)
+        argv += ["--extra-engine-args", f"{job.files_dir}/{name}"]
+    if job.disaggregated:
+        if backend == "vllm":
+            argv += ["--is-prefill-worker"] if pool.role == "prefill" else []
+        else:
+            argv += ["--disaggregation-mode", pool.role]
+            if backend == "sglang":
+                argv += ["--disaggregation-transfer-backend", job.kv_transfer or "nixl"]
+    if backend != "trtllm":
+        argv += engine_arg_flags(pool.engine_args)
+    comp = Component(
+        name=f"{pool.role}-{index}",
+        role=pool.role,
+        argv=tuple(argv),
+        env=merged_env(job),
+        gpus=pool.tp * pool.pp,
+        nodes=pool.nodes_per_worker,
+    )
+    return comp, files
+
+
+def _pools(job: EngineJob) -> tuple[PoolJob, ...]:
+    if job.prefill is not None and job.decode is not None:
+        return (job.prefill, job.decode)
+    return (
+        PoolJob(
+            role="worker",
+            workers=1,
+            tp=job.tp,
+            ep=job.ep,
+            pp=job.pp,
+            dp_attention=job.dp_attention,
+            engine_args=job.engine_args,
+        ),
+    )
+
+
+def serve_spec(job: EngineJob) -> ServeSpec:
+    """Job → Dynamo front end + workers (pure)."""
+    backend = BACKENDS.get(job.framework)
+    require(
+        backend is not None, job, f"framework {job.framework!r} (use one of {sorted(BACKENDS)})"
+    )
+    assert backend is not None
+    require(
+        job.spec_decoding is None,
+        job,
+        "speculative decoding through Dynamo (set it in the worker engine args)",
+    )
+    router = str(job.engine_args.get("router_mode", "kv")) if not job.disaggregated else "kv"
+    require(router in ROUTER_MODES, job, f"router mode {router!r}")
+    frontend = Component(
+        name="frontend",
+        role="frontend",
+        env=merged_env(job),
+        port=job.port,
+        argv=(
+            "python3",
+            "-m",
+            "dynamo.frontend",
+            "--http-port",
+            str(job.port),
+            "--router-mode",
+            router,
+        ),
+    )
+    workers: list[Component] = []
+    files: dict[str, str] = {}
+    for pool in _pools(job):
+        for i in range(pool.workers):
+            comp, more = _worker(job, backend, pool, i)
+            workers.append(comp)
+            files.update(more)
+    return ServeSpec(
+        engine=job.framework,
+        image=job.image,
+        components=(frontend, *workers),
+        host=job.host,
+        port=job.port,
+        health_path="/health",
+        version_path=None,
+        ready_timeout_s=ready_timeout(job.model_size_gb, base_s=1200),
+        model_name=job.served_name,
+        model_path=job.model_path,
+        dialect=DIALECTS["sglang"].with_overrides(name="dynamo"),
+        files=frozen_env(files),
+        files_dir=job.files_dir if files else None,
+    )
