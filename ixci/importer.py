@@ -1,0 +1,537 @@
+"""`ixci import inferencex`: the incumbent's master configs → ixci recipe files + a report.
+
+InferenceX keeps every benchmark in two large YAML catalogs (`nvidia-master.yaml`,
+`amd-master.yaml`): one entry per model × SKU × framework × precision with an image, a
+runner label, scenarios and a search space whose tuning lives in `additional-settings`
+`KEY=VALUE` strings. This module maps each entry onto one recipe in the catalog's recipe
+format (`schemas/recipe.schema.json`) against a *target* catalog (its models, engines,
+SKUs, runners and scenario profiles), and reports everything it could not map — per entry
+and per search-space entry, with file:line — instead of guessing.
+
+Mapping rules (docs/planning.md has the table):
+- `model-prefix` → the target model with that `prefix`; a different `model` id becomes the
+  recipe's `checkpoint`.
+- `framework` → target engine (`trt` → `trtllm`, `sglang-disagg` → `sglang`, …).
+- runner label (`h200`, `cluster:h200-dgxc`, `b200-multinode`, …) → SKU from its prefix and the
+  target runner of that SKU (Slurm for multi-node/cluster labels, a container runtime otherwise).
+- `fixed-seq-len` {isl, osl} → the target scenario with those lengths; other scenario kinds
+  (e.g. `agentic-coding`) → a target scenario of the same name, else reported.
+- `additional-settings` → structured fields where ixci has one (`PREFILL_NODES`/`DECODE_NODES`
+  → `nodes-per-worker`, `DECODE_MTP_SIZE` → `spec-decoding.num-tokens`, `GPUS_PER_NODE` checked
+  against the runner) and `env` otherwise (the incumbent exported them as environment).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ixci.catalog import Catalog
+from ixci.errors import InvalidInput, UsageError
+from ixci.yamlio import Document, load_file
+
+FRAMEWORKS: Mapping[str, str] = MappingProxyType({
+    "vllm": "vllm", "sglang": "sglang", "trt": "trtllm", "trtllm": "trtllm",
+    "dynamo-trt": "dynamo-trt", "dynamo-sglang": "dynamo-sglang", "dynamo-vllm": "dynamo-vllm",
+    "sglang-disagg": "sglang", "atom": "atom", "atom-disagg": "atom", "llmd-vllm": "llm-d",
+    "tilert": "tilert",
+})
+"""Incumbent framework → ixci engine name (the target catalog must declare the engine)."""
+SPEC_METHODS = frozenset({"mtp", "eagle", "eagle3", "ngram", "draft-model"})
+KV_TRANSFERS = frozenset({"nixl", "mooncake", "mori", "ucx", "nccl", "lmcache"})
+STRUCTURED_SETTINGS = frozenset({"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE",
+                                 "DECODE_MTP_SIZE", "PREFILL_WORKERS"})
+SLURM_HINTS = ("cluster:", "multinode", "slurm", "dgxc", "nscale", "disagg")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.,:/=+@%-]*$")
+_MTP_IN_NAME = re.compile(r"_mtp(\d+)")
+
+
+class Unmappable(Exception):
+    """One thing of the incumbent's that has no ixci counterpart (caught and reported)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Skipped:
+    """A part of the source not imported: an entry (`search` None) or one search-space entry."""
+
+    where: str
+    entry: str
+    reason: str
+    search: int | None = None
+
+    def render(self) -> str:
+        part = f" search-space[{self.search}]" if self.search is not None else ""
+        return f"{self.where}: {self.entry}{part}: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Converted:
+    """One recipe produced from one incumbent entry."""
+
+    entry: str
+    where: str
+    file: str
+    recipe: Mapping[str, Any]
+    search_entries: int
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncumbentCount:
+    """The incumbent's own single-node job count: one job (server start) per concurrency."""
+
+    scope: str
+    jobs: int
+    launches: int
+
+    def render(self) -> str:
+        return (f"incumbent ({self.scope}): {self.jobs} single-node jobs from {self.launches} "
+                f"distinct launches ({self.jobs / max(self.launches, 1):.2f} server starts per launch)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportReport:
+    """What `import_inferencex` produced and what it left out, with reasons."""
+
+    converted: tuple[Converted, ...]
+    skipped: tuple[Skipped, ...]
+    entries: int
+    runner_map: Mapping[str, str]
+    incumbent: tuple[IncumbentCount, ...]
+    notes: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        """The human report printed by the CLI."""
+        whole = {s.entry for s in self.skipped if s.search is None}
+        lines = [f"imported {len(self.converted)} of {self.entries} InferenceX entries "
+                 f"({sum(c.search_entries for c in self.converted)} search-space entries, "
+                 f"{sum(c.points for c in self.converted)} points); {len(whole)} entries and "
+                 f"{sum(1 for s in self.skipped if s.search is not None)} search-space entries "
+                 "not imported"]
+        lines += [f"  runner label {k} → {v}" for k, v in sorted(self.runner_map.items())]
+        if self.skipped:
+            lines.append("not imported:")
+            lines += ["  " + s.render() for s in self.skipped]
+        lines += [c.render() for c in self.incumbent]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Target:
+    """The names the target catalog offers, indexed for mapping."""
+
+    models_by_prefix: Mapping[str, str]
+    checkpoints: Mapping[str, Mapping[str, str]]
+    engines: frozenset[str]
+    skus: frozenset[str]
+    runners: Mapping[str, tuple[str, str, int]]  # name → (sku, runtime, gpus per node)
+    by_lengths: Mapping[tuple[int, int], str]
+    scenarios: frozenset[str]
+
+
+def _target(catalog: Catalog) -> _Target:
+    by_len: dict[tuple[int, int], str] = {}
+    for name in sorted(catalog.scenarios):
+        sc = catalog.scenarios[name]
+        by_len.setdefault((sc.isl, sc.osl), name)
+    return _Target(
+        models_by_prefix={m.prefix: k for k, m in sorted(catalog.models.items())},
+        checkpoints={k: {str(p): c for p, c in m.checkpoints.items()} for k, m in catalog.models.items()},
+        engines=frozenset(catalog.engines), skus=frozenset(catalog.skus),
+        runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
+        by_lengths=by_len, scenarios=frozenset(catalog.scenarios),
+    )
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def import_inferencex(files: Sequence[Path], catalog: Catalog) -> tuple[list[Converted], ImportReport]:
+    """Convert every entry of the incumbent's master `files` against `catalog` (pure reads).
+
+    Raises `InvalidInput` when a file is not readable YAML (with file:line). Returns the
+    recipes (not yet written) and the report.
+    """
+    target = _target(catalog)
+    docs = [_load(p) for p in files]
+    converted: list[Converted] = []
+    skipped: list[Skipped] = []
+    runner_map: dict[str, str] = {}
+    entries = 0
+    for doc in docs:
+        for name, raw in doc.data.items():
+            entries += 1
+            result = _convert_entry(doc, str(name), raw, target, skipped, runner_map)
+            if result is not None:
+                converted.append(result)
+    _check_unique(converted)
+    report = ImportReport(converted=tuple(converted), skipped=tuple(skipped), entries=entries,
+                          runner_map=runner_map, incumbent=incumbent_counts(docs))
+    return converted, report
+
+
+def _load(path: Path) -> Document:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file", hint="pass the incumbent's configs/*-master.yaml")
+    doc = load_file(path, display=path.name)
+    if doc.problems:
+        raise InvalidInput(list(doc.problems))
+    if not isinstance(doc.data, dict):
+        raise InvalidInput([doc.problem((), "expected a mapping of benchmark entries")])
+    return doc
+
+
+def _check_unique(converted: Sequence[Converted]) -> None:
+    seen: dict[str, str] = {}
+    for c in converted:
+        if c.file in seen:
+            raise InvalidInput([], f"{c.where}: entry {c.entry!r} also defined at {seen[c.file]}")
+        seen[c.file] = c.where
+
+
+def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
+    """Write each recipe to `out/<entry>.yaml` (a header comment names the source line)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for c in converted:
+        path = out / c.file
+        head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
+        text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
+        path.write_text(head + text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# ----------------------------------------------------------------------------- one entry
+
+
+def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
+                   skipped: list[Skipped], runner_map: dict[str, str]) -> Converted | None:
+    where = str(doc.where((name,), key=True))
+    try:
+        head = _head(name, raw, target, runner_map)
+    except Unmappable as exc:
+        skipped.append(Skipped(where=where, entry=name, reason=str(exc)))
+        return None
+    entries: list[dict[str, Any]] = []
+    scenarios: list[str] = []
+    for kind, blocks in (raw.get("scenarios") or {}).items():
+        for b, block in enumerate(blocks or []):
+            _convert_block(doc, name, str(kind), b, block, head, target, entries, scenarios, skipped)
+    if not entries:
+        skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
+        return None
+    recipe = {k: v for k, v in head.items() if not k.startswith("_")}
+    recipe["scenarios"] = sorted(set(scenarios))
+    for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
+        if e.get("scenarios") == recipe["scenarios"]:
+            del e["scenarios"]
+    recipe["search-space"] = entries
+    points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
+    return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
+                     search_entries=len(entries), points=points)
+
+
+def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name):
+        raise Unmappable(f"entry name {name!r} is not a valid ixci recipe name")
+    if not isinstance(raw, dict):
+        raise Unmappable("entry is not a mapping")
+    prefix = str(raw.get("model-prefix", ""))
+    model = target.models_by_prefix.get(prefix)
+    if model is None:
+        raise Unmappable(f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml")
+    framework = FRAMEWORKS.get(str(raw.get("framework")), "")
+    if framework not in target.engines:
+        raise Unmappable(f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
+                         + (f" (would be {framework!r})" if framework else ""))
+    label = str(raw.get("runner", ""))
+    sku, runner = _runner(label, bool(raw.get("multinode")), target)
+    runner_map[label] = runner
+    precision = str(raw.get("precision", ""))
+    head: dict[str, Any] = {
+        "description": f"InferenceX {name}: {raw.get('model')} on {label} with {raw.get('framework')}.",
+        "source": f"InferenceX {name} (runner label {label})",
+        "model": model, "sku": sku, "framework": framework, "precision": precision,
+        "runner": runner, "image": _image(str(raw.get("image", ""))),
+    }
+    checkpoint = str(raw.get("model", ""))
+    if checkpoint and target.checkpoints.get(model, {}).get(precision) != checkpoint:
+        head["checkpoint"] = checkpoint
+    head["_router"] = raw.get("router")
+    head["_kv"] = raw.get("kv-p2p-transfer")
+    head["_disagg"] = bool(raw.get("disagg"))
+    head["_multinode"] = bool(raw.get("multinode"))
+    head["_gpn"] = target.runners[runner][2]
+    return head
+
+
+def _image(image: str) -> str:
+    """Enroot's `registry#repo:tag` → the docker form `registry/repo:tag`."""
+    return image.replace("#", "/", 1)
+
+
+def _runner(label: str, multinode: bool, target: _Target) -> tuple[str, str]:
+    """Incumbent runner label → (SKU, target runner). Slurm pools for cluster/multi-node labels."""
+    sku = label.removeprefix("cluster:").split("-")[0].split("_")[0]
+    if sku not in target.skus:
+        raise Unmappable(f"runner label {label!r}: SKU {sku!r} is not in matrix/hardware.yaml")
+    pools = sorted(n for n, (s, _, _) in target.runners.items() if s == sku)
+    if not pools:
+        raise Unmappable(f"runner label {label!r}: no runner pool for SKU {sku!r} in matrix/runners.yaml")
+    want_slurm = multinode or any(h in label for h in SLURM_HINTS)
+    fitting = [n for n in pools if (target.runners[n][1] == "slurm-enroot") == want_slurm]
+    if multinode and not fitting:
+        raise Unmappable(f"runner label {label!r}: multi-node entry but no slurm-enroot runner "
+                         f"for SKU {sku!r} in matrix/runners.yaml")
+    return sku, (fitting or pools)[0]
+
+
+def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head: dict[str, Any],
+                   target: _Target, entries: list[dict[str, Any]], scenarios: list[str],
+                   skipped: list[Skipped]) -> None:
+    path: tuple[str | int, ...] = (name, "scenarios", kind, b)
+    try:
+        scenario = _scenario(kind, block, target)
+    except Unmappable as exc:
+        for i, _ in enumerate(block.get("search-space") or []):
+            skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
+                                   search=i, reason=str(exc)))
+        return
+    scenarios.append(scenario)
+    for i, ss in enumerate(block.get("search-space") or []):
+        try:
+            entry = _entry(ss, head)
+        except Unmappable as exc:
+            skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
+                                   search=i, reason=str(exc)))
+            continue
+        entry["scenarios"] = [scenario]
+        entries.append(entry)
+
+
+def _scenario(kind: str, block: Any, target: _Target) -> str:
+    if kind == "fixed-seq-len":
+        key = (int(block.get("isl", 0)), int(block.get("osl", 0)))
+        found = target.by_lengths.get(key)
+        if found is None:
+            raise Unmappable(f"no scenario profile in benchmarks/scenarios with isl={key[0]} osl={key[1]}")
+        return found
+    if kind in target.scenarios:
+        return kind
+    raise Unmappable(f"scenario kind {kind!r} has no profile in benchmarks/scenarios "
+                     "(multi-turn trace workloads with KV offload are not modelled by ixci yet)")
+
+
+# ----------------------------------------------------------------------------- search entries
+
+
+_KNOWN = frozenset({"tp", "ep", "dp-attn", "dcp-size", "spec-decoding", "conc-list", "conc-start",
+                    "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading"})
+
+
+def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
+    """One incumbent search-space entry → one ixci search-space entry (kebab-case keys)."""
+    if not isinstance(ss, dict):
+        raise Unmappable("search-space entry is not a mapping")
+    unknown = sorted(set(ss) - _KNOWN)
+    if unknown:
+        raise Unmappable(f"fields with no ixci counterpart: {', '.join(unknown)}")
+    if ss.get("kv-offloading", "none") != "none":
+        raise Unmappable(f"kv-offloading={ss['kv-offloading']!r} has no ixci field yet")
+    entry: dict[str, Any] = {}
+    if "prefill" in ss or "decode" in ss:
+        env = _disaggregated(ss, head, entry)
+    else:
+        env = {}
+        if head["_disagg"] or head["_multinode"]:
+            raise Unmappable("multi-node entry without prefill/decode pools")
+        if ss.get("router"):
+            raise Unmappable("a router in front of a single-node server has no ixci field yet")
+        _parallel(entry, ss)
+    spec = _spec(ss, env)
+    if spec:
+        entry["spec-decoding"] = spec
+    if env:
+        entry["env"] = dict(sorted(env.items()))
+    entry["concurrency"] = _concurrency(ss)
+    return entry
+
+
+def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
+    tp, ep = int(ss.get("tp", 1)), int(ss.get("ep", 1))
+    entry["tp"] = tp
+    if ep != 1:
+        entry["ep"] = ep
+    if ss.get("dcp-size") and int(ss["dcp-size"]) != 1:
+        entry["dcp"] = int(ss["dcp-size"])
+    if ss.get("dp-attn"):
+        entry["dp-attention"] = True
+
+
+def _concurrency(ss: Mapping[str, Any]) -> Any:
+    if ss.get("conc-list"):
+        return [int(c) for c in dict.fromkeys(ss["conc-list"])]
+    if "conc-start" in ss and "conc-end" in ss:
+        return {"start": int(ss["conc-start"]), "end": int(ss["conc-end"])}
+    raise Unmappable("no conc-list or conc-start/conc-end")
+
+
+def _count(entry: Mapping[str, Any]) -> int:
+    conc = entry["concurrency"]
+    if isinstance(conc, list):
+        return len(conc)
+    n, c = 1, int(conc["start"])
+    while c < int(conc["end"]):
+        c, n = min(c * 2, int(conc["end"])), n + 1
+    return n
+
+
+def _spec(ss: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any] | None:
+    method = str(ss.get("spec-decoding") or "none")
+    if method == "none":
+        return None
+    if method not in SPEC_METHODS:
+        raise Unmappable(f"spec-decoding {method!r} is not one of {sorted(SPEC_METHODS)}")
+    tokens = env.pop("DECODE_MTP_SIZE", None)
+    if tokens is None:  # srt-slurm recipe names carry it: ..._mtp3.yaml
+        found = _MTP_IN_NAME.search(str(env.get("CONFIG_FILE", "")))
+        tokens = found.group(1) if found else None
+    if tokens is None:
+        raise Unmappable(f"spec-decoding {method!r} without a token count (the incumbent sets it in "
+                         "its launch script; ixci needs spec-decoding.num-tokens)")
+    if int(tokens) < 1:
+        return None  # mtp0: speculation off
+    return {"method": method, "num-tokens": int(tokens)}
+
+
+def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
+    if not head["_disagg"]:
+        raise Unmappable("prefill/decode pools in an aggregated (disagg: false) entry")
+    env: dict[str, str] = {}
+    pools = {role: _pool(role, ss.get(role), head, env) for role in ("prefill", "decode")}
+    router = ss.get("router") or head["_router"]
+    if not isinstance(router, dict) or not router.get("name"):
+        raise Unmappable("disaggregated entry without a router {name, version}")
+    kv = str(ss.get("kv-p2p-transfer") or head["_kv"] or "")
+    if kv not in KV_TRANSFERS:
+        raise Unmappable(f"kv-p2p-transfer {kv!r} is not one of {sorted(KV_TRANSFERS)}")
+    entry["disaggregated"] = {**pools, "router": {"name": str(router["name"]),
+                                                   "version": str(router.get("version", ""))},
+                              "kv-transfer": kv}
+    return env
+
+
+def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    if not isinstance(raw, dict) or int(raw.get("num-worker", 0)) < 1:
+        raise Unmappable(f"{role} pool missing or with no workers")
+    settings = _settings(raw.get("additional-settings") or [], role)
+    tp, pp = int(raw.get("tp", 1)), int(raw.get("pp", 1))
+    pool: dict[str, Any] = {"workers": int(raw["num-worker"]), "tp": tp}
+    for src, dst in (("ep", "ep"), ("pp", "pp")):
+        if int(raw.get(src, 1)) != 1:
+            pool[dst] = int(raw[src])
+    if raw.get("dp-attn"):
+        pool["dp-attention"] = True
+    gpn = int(settings.pop("GPUS_PER_NODE", head["_gpn"]))
+    if gpn != head["_gpn"]:
+        raise Unmappable(f"{role}: GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}")
+    nodes_per_worker = max(1, math.ceil(tp * pp / gpn))
+    if nodes_per_worker != 1:
+        pool["nodes-per-worker"] = nodes_per_worker
+    args = _context_parallel(raw)
+    if args:
+        pool["engine-args"] = args
+    for key in ("PREFILL_NODES", "DECODE_NODES", "PREFILL_WORKERS"):
+        settings.pop(key, None)  # derived from workers × nodes-per-worker
+    for key, value in settings.items():
+        if env.get(key, value) != value:
+            raise Unmappable(f"{role}: setting {key} conflicts with the other pool's value")
+        env[key] = value
+    return pool
+
+
+def _context_parallel(raw: Mapping[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for src, flag in (("dcp-size", "decode-context-parallel-size"),
+                      ("pcp-size", "prefill-context-parallel-size")):
+        if raw.get(src) and int(raw[src]) != 1:
+            args[flag] = int(raw[src])
+    return args
+
+
+def _settings(items: Iterable[Any], role: str) -> dict[str, str]:
+    """`["KEY=VALUE", …]` → {KEY: VALUE}, each checked against the catalog's env rules."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not _ENV_NAME.match(key):
+            raise Unmappable(f"{role}: additional-setting {item!r} is not KEY=VALUE")
+        if not _SAFE.match(value):
+            raise Unmappable(f"{role}: additional-setting {key} has characters unsafe on a command line")
+        out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- incumbent counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Row:
+    scenario: str
+    launch: str
+    concurrencies: tuple[int, ...] = field(default_factory=tuple)
+
+
+def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
+    import json
+
+    rows = []
+    for doc in docs:
+        for raw in doc.data.values():
+            if not isinstance(raw, dict) or raw.get("multinode"):
+                continue
+            top = {k: raw.get(k) for k in ("image", "model", "runner", "precision", "framework")}
+            for kind, blocks in (raw.get("scenarios") or {}).items():
+                for block in blocks or []:
+                    for ss in block.get("search-space") or []:
+                        server = {k: v for k, v in ss.items() if not k.startswith("conc-")}
+                        launch = json.dumps([top, server], sort_keys=True)
+                        conc = ss.get("conc-list") or _range(ss.get("conc-start"), ss.get("conc-end"))
+                        rows.append(_Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc)))
+    return rows
+
+
+def _range(start: Any, end: Any) -> list[int]:
+    if not start or not end:
+        return []
+    return list(_count_range(int(start), int(end)))
+
+
+def _count_range(start: int, end: int) -> Iterable[int]:
+    c = start
+    yield c
+    while c < end:
+        c = min(c * 2, end)
+        yield c
+
+
+def incumbent_counts(docs: Sequence[Document]) -> tuple[IncumbentCount, ...]:
+    """The incumbent's single-node jobs (one per concurrency) and distinct launches, computed
+    from its own files: for `fixed-seq-len` (what its sweep dispatches) and all scenarios."""
+    rows = _single_node_rows(docs)
+    out = []
+    for scope, chosen in (("fixed-seq-len", [r for r in rows if r.scenario == "fixed-seq-len"]),
+                          ("all scenarios", rows)):
+        out.append(IncumbentCount(scope=scope, jobs=sum(len(r.concurrencies) for r in chosen),
+                                  launches=len({r.launch for r in chosen})))
+    return tuple(out)

@@ -1,0 +1,770 @@
+"""The planner: catalog → jobs (one warm server each) → selection → shards, with GPU-time costs.
+
+Pure functions over a loaded `Catalog` (contracts.md §1); the one side effect is
+`git_changes`, which reads a pull request's diff through `ixci.cmd`.
+
+- **Expansion**: recipe × search entry × scenario × concurrency → points. Points whose
+  resolved server launch (image, model, engine arguments, environment, topology, runner) is
+  identical share one job, so the server starts once and every point runs warm.
+- **Ids**: `j-` + 12 hex of sha256 over the canonical JSON of the launch spec; `p-` + 12 hex
+  over the job id and the point's workload. Canonical JSON sorts keys, so ids do not depend
+  on dict ordering, file order or the run.
+- **Estimate**: server start (image pull + weights at the runner's load bandwidth + engine
+  init + warm-up) + points × point duration, in GPU-hours, next to the incumbent's cost of
+  restarting the server for every point.
+- **Selection** by event (`select_*`) and **sharding** for GitHub Actions (`github_outputs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ixci.catalog import Catalog, Model, Pool, Recipe, Runner, Scenario, SearchEntry
+from ixci.errors import PlanError, UsageError
+
+PLAN_VERSION = 1
+MATRIX_LIMIT = 256
+"""GitHub Actions: at most 256 jobs per matrix (one workflow job)."""
+OUTPUT_LIMIT_BYTES = 1_000_000
+"""GitHub Actions: job outputs are limited to about 1 MB per job in total (we stay below 10^6)."""
+DEFAULT_MAX_SHARDS = 4
+"""Shard jobs in `.github/workflows/sweep.yml` (`bench-0` … `bench-3`)."""
+
+# --- estimate constants (documented in docs/planning.md; rough, deliberately simple) ---
+ENGINE_INIT_S = 90.0
+"""Engine start after weights are in memory: CUDA graphs, compilation, allocator (s)."""
+NOMINAL_TPOT_S = 0.03
+"""Decode time per output token per request at the benchmarked concurrencies (s)."""
+NOMINAL_PREFILL_TOKENS_PER_S = 20_000.0
+"""Prefill rate per request (input tokens/s)."""
+BYTES_PER_PARAM: Mapping[str, float] = MappingProxyType(
+    {"fp4": 0.5625, "mxfp4": 0.5625, "nvfp4": 0.5625, "int4": 0.5625, "q4": 0.5625,
+     "fp8": 1.0, "int8": 1.0, "q8": 1.0, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
+)
+"""Weight bytes per parameter (4-bit formats carry one 8-bit scale per 16–32 values)."""
+
+
+# ----------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """One measurement on a warm server: a scenario at a concurrency (or request rate)."""
+
+    id: str
+    scenario: str
+    isl: int
+    osl: int
+    concurrency: int | None
+    request_rate: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan-JSON object (contracts.md §2)."""
+        return {"id": self.id, "scenario": self.scenario, "isl": self.isl, "osl": self.osl,
+                "concurrency": self.concurrency, "request_rate": self.request_rate}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """GPU time of one job (seconds of wall time, GPU-hours = wall × GPUs)."""
+
+    server_start_s: float
+    warmup_s: float
+    points_s: float
+    total_gpu_hours: float
+    restart_per_point_gpu_hours: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan-JSON object; floats rounded so the JSON is stable and readable."""
+        return {"server_start_s": round(self.server_start_s, 1), "warmup_s": round(self.warmup_s, 1),
+                "points_s": round(self.points_s, 1),
+                "total_gpu_hours": round(self.total_gpu_hours, 4),
+                "restart_per_point_gpu_hours": round(self.restart_per_point_gpu_hours, 4)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One distinct server launch and every point measured on it.
+
+    `launch` is the canonical launch spec the id hashes (a JSON-able mapping, keys sorted);
+    `recipes` lists every recipe file contributing points (usually one).
+    """
+
+    id: str
+    name: str
+    runs_on: tuple[str, ...]
+    recipes: tuple[str, ...]
+    model: str
+    sku: str
+    framework: str
+    precision: str
+    runner: str
+    image: str
+    topology: Mapping[str, Any]
+    spec_decoding: Mapping[str, Any] | None
+    engine_args: Mapping[str, Any]
+    env: Mapping[str, str]
+    max_model_len: int | None
+    points: tuple[Point, ...]
+    estimate: Estimate
+    selected_because: tuple[str, ...] = ()
+
+    @property
+    def recipe(self) -> str:
+        """The first contributing recipe path (contracts.md §2 `recipe`)."""
+        return self.recipes[0]
+
+    @property
+    def gpus(self) -> int:
+        """Accelerators the job holds for its whole duration."""
+        return int(self.topology["gpus"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan-JSON job object (contracts.md §2), also embedded in result.json."""
+        return {
+            "id": self.id, "name": self.name, "runs_on": list(self.runs_on),
+            "recipe": self.recipe, "recipes": list(self.recipes), "model": self.model,
+            "sku": self.sku, "framework": self.framework, "precision": self.precision,
+            "runner": self.runner, "image": self.image, "topology": _plain(self.topology),
+            "spec_decoding": _plain(self.spec_decoding), "engine_args": _plain(self.engine_args),
+            "env": dict(self.env), "max_model_len": self.max_model_len,
+            "points": [p.to_dict() for p in self.points], "estimate": self.estimate.to_dict(),
+            "selected_because": list(self.selected_because),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """The selected jobs of one event, ready for output."""
+
+    event: str
+    catalog_sha: str
+    jobs: tuple[Job, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> int:
+        """Number of points over all jobs."""
+        return sum(len(j.points) for j in self.jobs)
+
+    @property
+    def gpu_hours(self) -> float:
+        """Estimated GPU-hours of the plan with one warm server per job."""
+        return sum(j.estimate.total_gpu_hours for j in self.jobs)
+
+    @property
+    def restart_gpu_hours(self) -> float:
+        """Estimated GPU-hours if the server restarted for every point (the incumbent's way)."""
+        return sum(j.estimate.restart_per_point_gpu_hours for j in self.jobs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan-JSON document (contracts.md §2)."""
+        return {
+            "plan_version": PLAN_VERSION, "event": self.event, "catalog_sha": self.catalog_sha,
+            "jobs": [j.to_dict() for j in self.jobs],
+            "summary": {"jobs": len(self.jobs), "points": self.points,
+                        "gpu_hours": round(self.gpu_hours, 3),
+                        "restart_per_point_gpu_hours": round(self.restart_gpu_hours, 3)},
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        """Byte-identical for the same catalog and selection (sorted keys, fixed separators)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+# ----------------------------------------------------------------------------- ids
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 text; tuples as lists."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def stable_id(prefix: str, value: Any) -> str:
+    """`prefix` + 12 hex digits of sha256 over `canonical_json(value)`."""
+    digest = hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return f"{prefix}{digest[:12]}"
+
+
+def _plain(value: Any) -> Any:
+    """Mappings/tuples (including read-only proxies) → plain dicts/lists for JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
+        return value.value  # StrEnum members
+    return value
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+def geometric(start: int, end: int) -> tuple[int, ...]:
+    """Concurrencies from `start` doubling up to `end`, the last one clamped to `end`.
+
+    Matches the incumbent's generator: `geometric(4, 64)` → (4, 8, 16, 32, 64);
+    `geometric(4, 48)` → (4, 8, 16, 32, 48).
+    """
+    if start < 1 or end < start:
+        raise ValueError(f"bad concurrency range {start}..{end}")
+    out = [start]
+    while out[-1] < end:
+        out.append(min(out[-1] * 2, end))
+    return tuple(out)
+
+
+def _pool_dict(pool: Pool | None, runner: Runner, default_sku: str) -> dict[str, Any] | None:
+    if pool is None:
+        return None
+    return {"workers": pool.workers, "tp": pool.tp, "ep": pool.ep, "pp": pool.pp,
+            "dp_attention": bool(pool.dp_attention), "nodes_per_worker": pool.nodes_per_worker,
+            "gpus": pool.workers * pool.tp * pool.pp, "sku": pool.sku or default_sku,
+            "engine_args": _plain(pool.engine_args)}
+
+
+def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
+    """The job's topology object (contracts.md §2): parallelism, GPUs and nodes."""
+    dis = entry.disaggregated
+    base: dict[str, Any] = {"tp": entry.tp, "ep": entry.ep, "pp": entry.pp, "dcp": entry.dcp,
+                            "dp_attention": bool(entry.dp_attention)}
+    if dis is None:
+        gpus = entry.tp * entry.pp
+        nodes = max(1, math.ceil(gpus / max(runner.gpus_per_node, 1)))
+        return {**base, "nodes": nodes, "gpus": gpus, "disaggregated": False,
+                "prefill": None, "decode": None}
+    prefill = _pool_dict(dis.prefill, runner, recipe.sku)
+    decode = _pool_dict(dis.decode, runner, recipe.sku)
+    assert prefill is not None and decode is not None
+    nodes = (dis.prefill.workers * dis.prefill.nodes_per_worker
+             + dis.decode.workers * dis.decode.nodes_per_worker)
+    return {**base, "nodes": nodes, "gpus": prefill["gpus"] + decode["gpus"],
+            "disaggregated": True, "prefill": prefill, "decode": decode,
+            "router": _plain(dis.router), "kv_transfer": dis.kv_transfer}
+
+
+def _spec_dict(entry: SearchEntry) -> dict[str, Any] | None:
+    spec = entry.spec_decoding
+    if spec is None:
+        return None
+    return {"method": _plain(spec.method), "num_speculative_tokens": spec.num_speculative_tokens,
+            "draft_model": spec.draft_model}
+
+
+def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
+    """What makes a server launch distinct: everything that reaches argv, env or placement.
+
+    Scenarios and concurrencies are *not* in it: they are client-side, so they share the server.
+    """
+    return {
+        "image": recipe.image, "model": recipe.model, "framework": recipe.framework,
+        "precision": _plain(recipe.precision), "sku": recipe.sku, "runner": recipe.runner,
+        "topology": topology(recipe, entry, runner), "spec_decoding": _spec_dict(entry),
+        "engine_args": {**_plain(recipe.engine_args), **_plain(entry.engine_args)},
+        "env": {**dict(recipe.env), **dict(entry.env)}, "max_model_len": recipe.max_model_len,
+    }
+
+
+def job_name(recipe: Recipe, model: Model, launch: Mapping[str, Any]) -> str:
+    """A short human name: `dsr1 fp8 h200 sglang tp8 ep8 dpa mtp` (not unique; the id is)."""
+    topo = launch["topology"]
+    parts = [model.prefix, str(launch["precision"]), recipe.sku, recipe.framework]
+    if topo["disaggregated"]:
+        for role in ("prefill", "decode"):
+            pool = topo[role]
+            parts.append(f"{role[0]}{pool['workers']}x" + _par_name(pool))
+    else:
+        parts.append(_par_name(topo))
+    if launch["spec_decoding"]:
+        parts.append(str(launch["spec_decoding"]["method"]))
+    return " ".join(parts)
+
+
+def _par_name(par: Mapping[str, Any]) -> str:
+    text = f"tp{par['tp']}"
+    if par.get("ep", 1) > 1:
+        text += f"-ep{par['ep']}"
+    if par.get("pp", 1) > 1:
+        text += f"-pp{par['pp']}"
+    if par.get("dcp", 1) > 1:
+        text += f"-dcp{par['dcp']}"
+    if par.get("dp_attention"):
+        text += "-dpa"
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Draft:
+    """A job being assembled: its launch and the points gathered so far."""
+
+    launch: Mapping[str, Any]
+    recipe: Recipe
+    points: dict[str, Point] = field(default_factory=dict)
+    recipes: set[str] = field(default_factory=set)
+
+
+def expand(catalog: Catalog) -> tuple[Job, ...]:
+    """Every job of the catalog with all of its points, sorted by (recipe, name, id).
+
+    Pure and deterministic. Points from different search entries (or recipes) that resolve
+    to the same launch join one job; an identical point generated twice is kept once.
+    """
+    drafts: dict[str, _Draft] = {}
+    for recipe in catalog.recipes:
+        runner = catalog.runners[recipe.runner]
+        for entry in recipe.search_space:
+            launch = launch_spec(recipe, entry, runner)
+            job_id = stable_id("j-", launch)
+            draft = drafts.setdefault(job_id, _Draft(launch=launch, recipe=recipe))
+            draft.recipes.add(recipe.path)
+            for point in _points(catalog, recipe, entry, job_id):
+                draft.points.setdefault(point.id, point)
+    jobs = [_finish(catalog, job_id, d) for job_id, d in drafts.items()]
+    return tuple(sorted(jobs, key=lambda j: (j.recipe, j.name, j.id)))
+
+
+def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str) -> Iterable[Point]:
+    for name in entry.scenarios or recipe.scenarios:
+        scenario = catalog.scenarios[name]
+        for conc in entry.concurrency:
+            workload = {"job": job_id, "scenario": name, "isl": scenario.isl, "osl": scenario.osl,
+                        "concurrency": conc, "request_rate": None}
+            yield Point(id=stable_id("p-", workload), scenario=name, isl=scenario.isl,
+                        osl=scenario.osl, concurrency=conc)
+
+
+def _point_order(p: Point) -> tuple[str, int, float]:
+    return (p.scenario, p.concurrency or 0, p.request_rate or 0.0)
+
+
+def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
+    recipe, launch = draft.recipe, draft.launch
+    runner = catalog.runners[recipe.runner]
+    model = catalog.models[recipe.model]
+    points = tuple(sorted(draft.points.values(), key=_point_order))
+    return Job(
+        id=job_id, name=job_name(recipe, model, launch), runs_on=tuple(runner.labels),
+        recipes=tuple(sorted(draft.recipes)), model=recipe.model, sku=recipe.sku,
+        framework=recipe.framework, precision=str(launch["precision"]), runner=recipe.runner,
+        image=recipe.image, topology=launch["topology"], spec_decoding=launch["spec_decoding"],
+        engine_args=dict(sorted(launch["engine_args"].items())),
+        env=dict(sorted(launch["env"].items())), max_model_len=recipe.max_model_len,
+        points=points, estimate=estimate(catalog, model, runner, int(launch["topology"]["gpus"]),
+                                         str(launch["precision"]), points),
+    )
+
+
+# ----------------------------------------------------------------------------- estimate
+
+
+def weights_gb(model: Model, precision: str) -> float:
+    """Checkpoint size in GB (10^9 bytes) from total parameters and bytes per parameter."""
+    return model.total_params_b * BYTES_PER_PARAM.get(precision.lower(), 2.0)
+
+
+def request_s(scenario: Scenario) -> float:
+    """Nominal end-to-end seconds of one request: prefill of `isl` + decode of `osl` tokens."""
+    return scenario.isl / NOMINAL_PREFILL_TOKENS_PER_S + scenario.osl * NOMINAL_TPOT_S
+
+
+def point_s(scenario: Scenario, concurrency: int | None, request_rate: float | None = None) -> float:
+    """Seconds to measure one point: the scenario's minimum sample, clamped to its duration bounds.
+
+    requests = max(min_requests_per_concurrency × concurrency, min_requests); closed loop at
+    concurrency c completes c requests per `request_s`; open loop at rate r takes requests / r.
+    """
+    conc = max(concurrency or 1, 1)
+    requests = max(scenario.min_requests_per_concurrency * conc, scenario.min_requests)
+    if request_rate:
+        raw = requests / request_rate + request_s(scenario)
+    else:
+        raw = math.ceil(requests / conc) * request_s(scenario)
+    low = float(scenario.min_duration_s or 0.0)
+    high = float(scenario.max_duration_s) if scenario.max_duration_s else math.inf
+    return min(max(raw, low), high)
+
+
+def server_start_s(model: Model, runner: Runner, precision: str) -> float:
+    """Image pull + weight load at the runner's load bandwidth (GB/s) + engine init, in seconds."""
+    load = weights_gb(model, precision) / max(runner.load_bandwidth_gbps, 1e-3)
+    return float(runner.image_pull_s) + load + ENGINE_INIT_S
+
+
+def estimate(catalog: Catalog, model: Model, runner: Runner, gpus: int, precision: str,
+             points: Sequence[Point]) -> Estimate:
+    """One warm server for all `points` vs one server start (and warm-up) per point."""
+    start = server_start_s(model, runner, precision)
+    scenarios = [catalog.scenarios[p.scenario] for p in points]
+    warm = [s.warmup_requests * request_s(s) / max(min(s.warmup_requests, 8), 1) for s in scenarios]
+    durations = [point_s(s, p.concurrency, p.request_rate) for s, p in zip(scenarios, points, strict=True)]
+    warmup = max(warm, default=0.0)
+    total = start + warmup + sum(durations)
+    restart = sum(start + w + d for w, d in zip(warm, durations, strict=True))
+    return Estimate(server_start_s=start, warmup_s=warmup, points_s=sum(durations),
+                    total_gpu_hours=total * gpus / 3600.0,
+                    restart_per_point_gpu_hours=restart * gpus / 3600.0)
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter:
+    """One `--only`/`--exclude` expression: every `key=value` must match (values may be `a|b`)."""
+
+    terms: tuple[tuple[str, frozenset[str]], ...]
+    text: str
+
+
+FILTER_KEYS = ("id", "name", "sku", "framework", "model", "precision", "runner", "recipe",
+               "scenario", "image", "tp", "ep", "pp", "dcp", "dp_attention", "gpus", "nodes",
+               "disaggregated", "spec_decoding", "label")
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse `sku=h100|h200,framework=vllm`; unknown keys raise `UsageError` with a suggestion."""
+    terms: list[tuple[str, frozenset[str]]] = []
+    for part in (p.strip() for p in text.split(",")):
+        key, sep, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise UsageError(f"bad filter {text!r}: expected key=value[,key=value]",
+                             hint="e.g. --only 'sku=h100,framework=vllm'")
+        if key not in FILTER_KEYS:
+            raise UsageError(f"bad filter {text!r}: unknown key {key!r}{_did_you_mean(key)}",
+                             hint="keys: " + ", ".join(FILTER_KEYS))
+        terms.append((key, frozenset(v.strip().lower() for v in value.split("|"))))
+    return Filter(terms=tuple(terms), text=text)
+
+
+def _did_you_mean(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, FILTER_KEYS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def job_values(job: Job, key: str) -> set[str]:
+    """The values of catalog field `key` for `job`, lower-cased strings (for filters)."""
+    topo = job.topology
+    simple: dict[str, Any] = {
+        "id": job.id, "name": job.name, "sku": job.sku, "framework": job.framework,
+        "model": job.model, "precision": job.precision, "runner": job.runner, "image": job.image,
+        "tp": topo["tp"], "ep": topo["ep"], "pp": topo["pp"], "dcp": topo["dcp"],
+        "dp_attention": topo["dp_attention"], "gpus": topo["gpus"], "nodes": topo["nodes"],
+        "disaggregated": topo["disaggregated"],
+        "spec_decoding": (job.spec_decoding or {}).get("method", "none"),
+    }
+    if key in simple:
+        return {_text(simple[key])}
+    if key == "recipe":
+        return {r.lower() for r in job.recipes} | {Path(r).stem.lower() for r in job.recipes}
+    if key == "scenario":
+        return {p.scenario.lower() for p in job.points}
+    if key == "label":
+        return {label.lower() for label in job.runs_on}
+    raise UsageError(f"unknown filter key {key!r}")
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
+
+
+def matches(job: Job, flt: Filter) -> bool:
+    """True when every term of `flt` has a value in common with the job's values."""
+    return all(job_values(job, key) & allowed for key, allowed in flt.terms)
+
+
+def select_dispatch(jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequence[Filter]) -> list[Job]:
+    """`workflow_dispatch`: jobs matching any `--only` (all if none) and no `--exclude`."""
+    out = []
+    for job in jobs:
+        hit = [f.text for f in only if matches(job, f)]
+        if only and not hit:
+            continue
+        if any(matches(job, f) for f in exclude):
+            continue
+        why = [f"workflow_dispatch: --only {t}" for t in hit] or ["workflow_dispatch: all"]
+        out.append(replace(job, selected_because=tuple(why)))
+    return out
+
+
+def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = None,
+                    last_measured: Mapping[str, str] | None = None) -> list[Job]:
+    """`schedule`: every job, or a rotation within `budget_gpu_hours`, oldest-measured first.
+
+    `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
+    Greedy: walk jobs oldest-first and take each one that still fits the budget.
+    """
+    if budget_gpu_hours is None:
+        return [replace(j, selected_because=("schedule: all",)) for j in jobs]
+    history = last_measured or {}
+    order = sorted(jobs, key=lambda j: (history.get(j.id, ""), j.id))
+    chosen: dict[str, Job] = {}
+    spent = 0.0
+    for job in order:
+        cost = job.estimate.total_gpu_hours
+        if spent + cost <= budget_gpu_hours:
+            spent += cost
+            seen = history.get(job.id)
+            why = f"last measured {seen}" if seen else "never measured"
+            chosen[job.id] = replace(job, selected_because=(
+                f"schedule: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
+    return [j for j in jobs if j.id in chosen]
+
+
+def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
+    """Job id → last measured date (ISO) from a results-branch `index.json`.
+
+    Reads `index["jobs"][job_id]["last_measured"]` (contracts.md §4); a missing section
+    means no history (every job counts as never measured).
+    """
+    jobs = index.get("jobs") or {}
+    if not isinstance(jobs, Mapping):
+        raise PlanError("history index.json: `jobs` must map job id → {last_measured: date}")
+    out: dict[str, str] = {}
+    for job_id, entry in jobs.items():
+        when = entry.get("last_measured") if isinstance(entry, Mapping) else None
+        if isinstance(when, str):
+            date.fromisoformat(when[:10])  # reject garbage early
+            out[str(job_id)] = when
+    return out
+
+
+CANARY_CODE = ("ixci/runner.py", "ixci/loadgen/", "ixci/engines/", "ixci/runtimes/",
+               "ixci/telemetry.py", "ixci/cmd.py", "ixci/result.py")
+"""ixci's own measuring code: a change there re-runs the catalog's canary set."""
+SHARED_FILES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "matrix/hardware.yaml": ("skus", "sku"), "matrix/engines.yaml": ("engines", "framework"),
+    "matrix/models.yaml": ("models", "model"), "matrix/runners.yaml": ("runners", "runner"),
+})
+"""Shared catalog file → (its top-level key, the job field its entries feed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """One file changed by a pull request; texts are None where the file does not exist."""
+
+    path: str
+    base_text: str | None = None
+    head_text: str | None = None
+
+
+def git_changes(repo: Path, base: str, head: str) -> tuple[Change, ...]:
+    """Files changed between `base` and `head` (paths relative to `repo`), with both versions
+    of every catalog file (`git diff --name-only`, `git show`; through `ixci.cmd`)."""
+    from ixci import cmd
+
+    out = cmd.run(["git", "diff", "--name-only", "--no-renames", "--relative", base, head],
+                  cwd=repo).stdout
+    changes = []
+    for path in sorted(line for line in out.splitlines() if line.strip()):
+        wanted = path.startswith(("matrix/", "benchmarks/")) and path.endswith((".yaml", ".yml"))
+        changes.append(Change(path=path, base_text=_show(repo, base, path) if wanted else None,
+                              head_text=_show(repo, head, path) if wanted else None))
+    return tuple(changes)
+
+
+def _show(repo: Path, rev: str, path: str) -> str | None:
+    from ixci import cmd
+
+    proc = cmd.run(["git", "show", f"{rev}:./{path}"], cwd=repo, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def changed_keys(base_text: str | None, head_text: str | None, top: str) -> set[str]:
+    """Entries under `top` that differ between two versions of a YAML file (added, removed
+    or edited). An unreadable version counts as every entry changed."""
+    base, head = _entries(base_text, top), _entries(head_text, top)
+    if base is None or head is None:
+        return set((base or {}) | (head or {})) | {"*"}
+    return {k for k in set(base) | set(head) if base.get(k) != head.get(k)}
+
+
+def _entries(text: str | None, top: str) -> dict[str, Any] | None:
+    import yaml
+
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    section = data.get(top) if isinstance(data, dict) else None
+    return {str(k): v for k, v in section.items()} if isinstance(section, dict) else None
+
+
+def _scenario_names(change: Change) -> set[str]:
+    import yaml
+
+    names = {Path(change.path).stem}
+    for text in (change.base_text, change.head_text):
+        try:
+            data = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.add(data["name"])
+    return names
+
+
+def is_canary(job: Job, canary: Iterable[str]) -> bool:
+    """A canary entry names a job id, a recipe (file stem or path) or a job name."""
+    keys = {job.id, job.name, *job.recipes, *(Path(r).stem for r in job.recipes)}
+    return any(c in keys for c in canary)
+
+
+def select_pull_request(jobs: Sequence[Job], changes: Sequence[Change],
+                        canary: Sequence[str]) -> tuple[list[Job], list[str]]:
+    """`pull_request`: the jobs whose inputs the diff touches, each with its reasons.
+
+    recipe file → its jobs; an entry of hardware/engines/models/runners.yaml → every job
+    using it; a scenario profile → jobs with points in it; ixci's measuring code or
+    `matrix/canary.yaml` → the canary set. Returns (jobs, notes on ignored paths).
+    """
+    reasons: dict[str, list[str]] = {}
+    notes: list[str] = []
+    for change in changes:
+        hits = _touched(jobs, change, canary)
+        if hits is None:
+            notes.append(f"{change.path}: not a benchmark input (no job selected)")
+            continue
+        for job, why in hits:
+            reasons.setdefault(job.id, []).append(why)
+    chosen = [replace(j, selected_because=tuple(dict.fromkeys(reasons[j.id])))
+              for j in jobs if j.id in reasons]
+    return chosen, notes
+
+
+def _touched(jobs: Sequence[Job], change: Change, canary: Sequence[str]) -> list[tuple[Job, str]] | None:
+    path = change.path
+    if path.startswith("matrix/recipes/"):
+        return [(j, f"pull_request: {path} changed") for j in jobs if path in j.recipes]
+    if path in SHARED_FILES:
+        top, fld = SHARED_FILES[path]
+        keys = changed_keys(change.base_text, change.head_text, top)
+        return [(j, f"pull_request: {path}: {fld} {k!r} changed") for j in jobs
+                for k in sorted(keys & _job_keys(j, fld) | ({"*"} & keys))]
+    if path.startswith("benchmarks/"):
+        names = _scenario_names(change)
+        return [(j, f"pull_request: {path}: scenario {s!r} changed") for j in jobs
+                for s in sorted(names & {p.scenario for p in j.points})]
+    if path == "matrix/canary.yaml" or path.startswith(CANARY_CODE):
+        return [(j, f"pull_request: {path} changed (canary set)") for j in jobs if is_canary(j, canary)]
+    return None
+
+
+def _job_keys(job: Job, fld: str) -> set[str]:
+    if fld != "sku":
+        return {str(getattr(job, fld))}
+    pools = [job.topology.get(r) for r in ("prefill", "decode")]
+    return {job.sku} | {str(p["sku"]) for p in pools if p}
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def catalog_sha(root: Path) -> str:
+    """sha256 over every catalog input (path and bytes of matrix/ and benchmarks/ YAML files)."""
+    digest = hashlib.sha256()
+    files = sorted(p for d in ("matrix", "benchmarks") for p in (root / d).rglob("*.y*ml"))
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def make_plan(catalog: Catalog, event: str, jobs: Sequence[Job], notes: Sequence[str] = ()) -> Plan:
+    """Wrap selected `jobs` into a `Plan` (with the catalog's content hash)."""
+    return Plan(event=event, catalog_sha=catalog_sha(Path(catalog.root)), jobs=tuple(jobs),
+                notes=tuple(notes))
+
+
+def find_job(catalog: Catalog, job_id: str) -> Job:
+    """The job `job_id` of the catalog, re-expanded (used by `ixci run-job`)."""
+    for job in expand(catalog):
+        if job.id == job_id:
+            return job
+    raise PlanError(f"job {job_id} is not in the catalog at {catalog.root}",
+                    hint="the catalog changed between `ixci plan` and `ixci run-job`? "
+                         "run both at the same commit")
+
+
+# ----------------------------------------------------------------------------- GitHub output
+
+
+def shard_legs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> list[list[dict[str, Any]]]:
+    """Split the plan's jobs into ≤ `max_shards` matrices of ≤ 256 legs `{id, name, runs-on}`.
+
+    Raises `PlanError` naming the limit rather than dropping any job.
+    """
+    legs = [{"id": j.id, "name": j.name, "runs-on": list(j.runs_on)} for j in plan.jobs]
+    capacity = max_shards * MATRIX_LIMIT
+    if len(legs) > capacity:
+        raise PlanError(
+            f"plan has {len(legs)} jobs but the workflow can dispatch at most {capacity} "
+            f"({max_shards} shard jobs × {MATRIX_LIMIT} legs, GitHub's matrix limit); nothing "
+            "was dispatched",
+            hint="narrow the selection (--only/--exclude, --budget-gpu-hours) or add shard jobs "
+                 "to the workflow and raise --max-shards")
+    return [legs[i:i + MATRIX_LIMIT] for i in range(0, len(legs), MATRIX_LIMIT)]
+
+
+def github_outputs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> dict[str, str]:
+    """Step outputs: `shards` (names of non-empty shards), `shard-N` for N < max_shards, `legs`.
+
+    Every `shard-N` is written (empty ones as `{"include": []}`) so the workflow's fixed shard
+    jobs can test `contains(fromJSON(needs.plan.outputs.shards), 'shard-N')`. Raises
+    `PlanError` when the outputs would exceed GitHub's ~1 MB job-output limit.
+    """
+    shards = shard_legs(plan, max_shards=max_shards)
+    out: dict[str, str] = {"shards": json.dumps([f"shard-{i}" for i in range(len(shards))]),
+                           "legs": str(len(plan.jobs))}
+    for i in range(max_shards):
+        legs = shards[i] if i < len(shards) else []
+        out[f"shard-{i}"] = json.dumps({"include": legs}, separators=(",", ":"), sort_keys=True)
+    size = sum(len(k) + len(v.encode("utf-8")) for k, v in out.items())
+    if size > OUTPUT_LIMIT_BYTES:
+        raise PlanError(
+            f"GitHub outputs would be {size} bytes, over the {OUTPUT_LIMIT_BYTES}-byte job-output "
+            "limit (GitHub allows about 1 MB of outputs per job); nothing was dispatched",
+            hint="narrow the selection or shorten job names")
+    return out
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def to_table(plan: Plan, *, explain: bool = False) -> str:
+    """A fixed-width text table for people: jobs, points, GPU-hours, saving vs restarts."""
+    head = f"{'job':<14} {'name':<48} {'gpus':>4} {'pts':>4} {'start s':>8} {'GPU-h':>8} {'restart GPU-h':>13}"
+    lines = [head, "-" * len(head)]
+    for job in plan.jobs:
+        est = job.estimate
+        lines.append(f"{job.id:<14} {job.name[:48]:<48} {job.gpus:>4} {len(job.points):>4} "
+                     f"{est.server_start_s:>8.0f} {est.total_gpu_hours:>8.2f} "
+                     f"{est.restart_per_point_gpu_hours:>13.2f}")
+        if explain:
+            lines.extend(f"{'':<15}because {why}" for why in job.selected_because)
+    lines.append("-" * len(head))
+    lines.append(summary_line(plan))
+    lines.extend(f"note: {n}" for n in plan.notes)
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    """`N jobs, M points, X GPU-h (restarting per point: Y GPU-h, saving Z GPU-h = P %)`."""
+    saving = plan.restart_gpu_hours - plan.gpu_hours
+    pct = 100.0 * saving / plan.restart_gpu_hours if plan.restart_gpu_hours else 0.0
+    return (f"{plan.event}: {len(plan.jobs)} jobs, {plan.points} points, {plan.gpu_hours:.1f} GPU-h "
+            f"(restarting the server per point: {plan.restart_gpu_hours:.1f} GPU-h; "
+            f"saving {saving:.1f} GPU-h = {pct:.0f} %)")
