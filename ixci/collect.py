@@ -418,6 +418,17 @@ def _preference(acc: Accepted) -> tuple[int, str, str]:
 
 # --- coverage -------------------------------------------------------------------------
 
+# detailed state → the four states every reader knows (ok / partial / failed / missing)
+_SITE_STATUS = {
+    "present": "ok",
+    "partial": "partial",
+    "incomplete": "partial",
+    "failed": "failed",
+    "rejected": "failed",
+    "missing": "missing",
+    "unexpected": "ok",
+}
+
 
 def _point_counts(
     planned: Sequence[Mapping[str, Any]], doc: Mapping[str, Any] | None
@@ -436,6 +447,13 @@ def _point_counts(
     return counts
 
 
+def _rejection_text(rejected: Sequence[Skipped]) -> str | None:
+    if not rejected:
+        return None
+    first = rejected[0]
+    return f"artifact rejected ({first.category}): {first.reasons[0] if first.reasons else ''}"
+
+
 def _job_entry(
     job: Mapping[str, Any], acc: Accepted | None, rejected: Sequence[Skipped]
 ) -> dict[str, Any]:
@@ -444,15 +462,26 @@ def _job_entry(
         state = {"ok": "present", "running": "incomplete"}.get(doc["status"], doc["status"])
     else:
         state = "rejected" if rejected else "missing"
+    points = _point_counts(job.get("points", []), doc)
+    scenarios = sorted({str(p.get("scenario")) for p in job.get("points", [])})
     entry: dict[str, Any] = {
         "job_id": job["id"],
+        "status": _SITE_STATUS[state],
+        "model": job.get("model"),
+        "sku": job.get("sku"),
+        "framework": job.get("framework"),
+        "precision": job.get("precision"),
+        "image": job.get("image"),
+        "scenario": ",".join(scenarios) or None,
+        "points_expected": points["expected"],
+        "points_ok": points["ok"],
         "name": job.get("name"),
         "state": state,
         "failure_class": doc["failure_class"] if doc else None,
-        "failure_message": doc["failure_message"] if doc else None,
+        "failure_message": doc["failure_message"] if doc else _rejection_text(rejected),
         "source": acc.source if acc else None,
         "rejections": [s.to_json() for s in rejected],
-        "points": _point_counts(job.get("points", []), doc),
+        "points": points,
     }
     return entry
 
@@ -478,6 +507,7 @@ def coverage(
         if a.job_id not in planned_ids:
             entry = _job_entry(a.document["job"], a, [])
             entry["state"] = "unexpected"
+            entry["status"] = {"ok": "ok", "failed": "failed"}.get(a.document["status"], "partial")
             jobs.append(entry)
     jobs.sort(key=lambda e: e["job_id"])
     return {

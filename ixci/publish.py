@@ -1,0 +1,521 @@
+"""The results branch: append-only run folders, derived files rebuilt from them, safe pushes.
+
+The only git user in ixci (through `ixci.cmd`, argv lists). Layout: contracts.md §4.
+
+Publishing a run: check out the remote branch tip in a private working clone, add
+`runs/YYYY/MM/DD/<run-id>/` (never touching an existing run folder unless it is identical),
+regenerate every derived file from *all* run folders (so derived files always equal a fresh
+rebuild, whatever order runs arrive in), commit, push. A push that loses a race (non-fast-
+forward) starts over from the new tip: fetch, re-add the run, regenerate over the union,
+retry after an exponential backoff with full jitter. Publishing the same run again yields an
+identical tree, so nothing is committed.
+
+A curve (config × scenario) in `data/latest.json` is only replaced by a newer run whose valid
+points cover at least the same (concurrency, request rate) set; a narrower newer run is listed
+as partial in `index.json` and kept in the config's history, never truncating the curve.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from ixci import cmd
+from ixci.aggregate import Economics, columns_for, dump_columnar, mark_front, tidy_table
+from ixci.collect import Collection, dump_json
+from ixci.errors import CommandFailed, PublishError
+
+log = logging.getLogger("ixci.publish")
+
+DERIVED_FILES = ("index.json", "data/points.json", "data/latest.json")
+HISTORY_DIR = "data/history"
+ECONOMICS_FILE = "economics.json"  # prices used for $ columns (an input, written by publish)
+_RACE_MARKERS = (
+    "non-fast-forward",
+    "fetch first",
+    "[rejected]",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "reference already exists",
+    "incorrect old value",
+)
+_GIT_IDENTITY = (
+    "-c",
+    "user.name=ixci publish",
+    "-c",
+    "user.email=ixci-publish@users.noreply.github.com",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishResult:
+    """What a publish did: `changed` false means the tree already held this run."""
+
+    run_id: str
+    run_path: str
+    changed: bool
+    pushed: bool
+    attempts: int
+    commit: str | None
+    files: tuple[str, ...]
+
+
+# --- the run folder -----------------------------------------------------------------------
+
+
+def _run_started(col: Collection) -> str | None:
+    stamps = sorted(str(a.document["run"]["started_at"]) for a in col.accepted)
+    return stamps[0] if stamps else None
+
+
+def run_meta(col: Collection, run_id: str, *, date: str) -> dict[str, Any]:
+    """`run.json`: the run's provenance, a pure function of its artifacts (no publish time)."""
+    docs = [a.document for a in col.accepted]
+    first = docs[0] if docs else {}
+    run = first.get("run", {})
+    return {
+        "run_id": run_id,
+        "date": date,
+        "event": run.get("event"),
+        "repository": run.get("repository"),
+        "git_sha": first.get("git_sha"),
+        "ixci_versions": sorted({str(d["ixci_version"]) for d in docs}),
+        "schema_versions": sorted({int(d["schema_version"]) for d in docs}),
+        "metrics_versions": sorted({int(d["metrics_version"]) for d in docs}),
+        "jobs": len(docs),
+        "skipped_files": len(col.skipped),
+    }
+
+
+def run_files(col: Collection, run_id: str, *, date: str) -> dict[str, bytes]:
+    """Files of the run folder, relative to it: run.json, coverage.json, skipped.json, results/."""
+    files = {
+        "run.json": dump_json(run_meta(col, run_id, date=date)).encode(),
+        "coverage.json": dump_json({"run_id": run_id, **col.coverage}).encode(),
+        "skipped.json": dump_json({"skipped": [s.to_json() for s in col.skipped]}).encode(),
+    }
+    for acc in col.accepted:
+        files[f"results/{acc.job_id}.json"] = dump_json(acc.document).encode()
+    return files
+
+
+def run_folder(run_id: str, date: str) -> str:
+    """`runs/YYYY/MM/DD/<run-id>` for an ISO date or timestamp."""
+    if not _safe_name(run_id):
+        raise PublishError(
+            f"run id {run_id!r} is not a safe folder name",
+            hint="use letters, digits, '-', '_' or '.'",
+        )
+    y, m, d = date[:10].split("-")
+    return f"runs/{y}/{m}/{d}/{run_id}"
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and name not in {".", ".."} and all(c.isalnum() or c in "-_." for c in name)
+
+
+def _existing_run(tree: Path, run_id: str) -> Path | None:
+    found = sorted(tree.glob(f"runs/*/*/*/{run_id}"))
+    return found[0] if found else None
+
+
+def stage_run(tree: Path, files: Mapping[str, bytes], folder: str) -> bool:
+    """Write the run folder into `tree`; False if an identical one is already there.
+
+    Append-only: an existing folder for the same run id must hold exactly these files,
+    otherwise `PublishError` (a published run is never rewritten).
+    """
+    run_id = folder.rsplit("/", 1)[-1]
+    existing = _existing_run(tree, run_id)
+    if existing is not None:
+        have = {
+            p.relative_to(existing).as_posix(): p.read_bytes()
+            for p in existing.rglob("*")
+            if p.is_file()
+        }
+        if have == dict(files) and existing.relative_to(tree).as_posix() == folder:
+            return False
+        raise PublishError(
+            f"run {run_id} is already published at {existing.relative_to(tree)} with different content",
+            hint="published runs are append-only; publish the new results under a new --run-id",
+        )
+    for rel, data in files.items():
+        path = tree / folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return True
+
+
+# --- derived files ------------------------------------------------------------------------
+
+
+def _load_runs(tree: Path) -> list[dict[str, Any]]:
+    runs = []
+    for meta_path in sorted(tree.glob("runs/*/*/*/*/run.json")):
+        folder = meta_path.parent
+        meta = orjson.loads(meta_path.read_bytes())
+        cov_path = folder / "coverage.json"
+        cov = orjson.loads(cov_path.read_bytes()) if cov_path.is_file() else {}
+        docs = [orjson.loads(p.read_bytes()) for p in sorted((folder / "results").glob("*.json"))]
+        runs.append(
+            {
+                "meta": meta,
+                "path": folder.relative_to(tree).as_posix(),
+                "coverage": cov,
+                "docs": docs,
+            }
+        )
+    runs.sort(key=lambda r: (str(r["meta"].get("date")), str(r["meta"]["run_id"])))
+    return runs
+
+
+def _economics(tree: Path) -> Economics:
+    path = tree / ECONOMICS_FILE
+    return Economics.from_json(orjson.loads(path.read_bytes()) if path.is_file() else None)
+
+
+def _covered(rows: pd.DataFrame) -> frozenset[tuple[Any, Any]]:
+    ok = rows[(rows["status"] == "ok") & rows["valid"].astype(bool)]
+    return frozenset(
+        zip(ok["concurrency"].astype("object"), ok["request_rate"].astype("object"), strict=True)
+    )
+
+
+def select_latest(
+    df: pd.DataFrame, run_order: Sequence[str]
+) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, Any]]]:
+    """Latest complete curve per (config, scenario) and, per curve, its run bookkeeping.
+
+    Walk the config's runs oldest → newest; a run replaces the current curve only when its
+    valid points ⊇ the current curve's. Returns the latest rows (with `on_front` recomputed
+    across configs) and {(config_id, scenario): {"latest_run", "runs", "partial_runs"}}.
+    """
+    rank = {r: i for i, r in enumerate(run_order)}
+    ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
+    covered: dict[tuple[str, str, str], set[tuple[Any, Any]]] = {}
+    for key, conc, rate in zip(
+        zip(ok["config_id"], ok["scenario"], ok["run_id"], strict=True),
+        ok["concurrency"].astype("object"),
+        ok["request_rate"].astype("object"),
+        strict=True,
+    ):
+        covered.setdefault(key, set()).add((_plain(conc), _plain(rate)))
+    book: dict[tuple[str, str], dict[str, Any]] = {}
+    for (cfg, scen), runs_here in df.groupby(["config_id", "scenario"], sort=True)["run_id"]:
+        runs = sorted(set(runs_here), key=lambda r: (rank.get(r, -1), r))
+        book[(str(cfg), str(scen))] = _choose(
+            runs, [covered.get((str(cfg), str(scen), str(r)), set()) for r in runs]
+        )
+    pick = {(c, s, v["latest_run"]) for (c, s), v in book.items() if v["latest_run"] is not None}
+    keys = pd.Series(
+        list(zip(df["config_id"], df["scenario"], df["run_id"], strict=True)), index=df.index
+    )
+    latest = df[keys.isin(pick)].copy()
+    latest["on_front"] = mark_front(latest, ["model", "scenario", "precision", "sku", "framework"])
+    return latest, book
+
+
+def _choose(runs: Sequence[str], covers: Sequence[set[tuple[Any, Any]]]) -> dict[str, Any]:
+    """Oldest → newest: a run becomes the curve when it covers ⊇ the current curve's points."""
+    current: str | None = None
+    current_cov: set[tuple[Any, Any]] = set()
+    partial: list[str] = []
+    for run, cov in zip(runs, covers, strict=True):
+        if cov and (current is None or cov >= current_cov):
+            current, current_cov, partial = run, cov, []
+        else:
+            partial.append(run)
+    return {"latest_run": current, "runs": list(runs), "partial_runs": partial}
+
+
+def _config_entries(
+    df: pd.DataFrame, book: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    ident = [
+        "config_id",
+        "model",
+        "sku",
+        "framework",
+        "precision",
+        "runner",
+        "tp",
+        "ep",
+        "pp",
+        "dcp",
+        "dp_attention",
+        "gpus",
+        "disaggregated",
+        "spec_decoding",
+    ]
+    firsts = df.drop_duplicates("config_id")[ident].sort_values("config_id")
+    entries = []
+    for rec in firsts.to_dict(orient="records"):
+        cfg = str(rec["config_id"])
+        curves = [{"scenario": s, **v} for (c, s), v in sorted(book.items()) if c == cfg]
+        entries.append({**{str(k): _plain(v) for k, v in rec.items()}, "curves": curves})
+    return entries
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def build_derived(tree: Path) -> dict[str, bytes]:
+    """Every derived file (path → bytes) as a pure function of `runs/` and `economics.json`."""
+    runs = _load_runs(tree)
+    econ = _economics(tree)
+    df = tidy_table([d for r in runs for d in r["docs"]], econ)
+    order = [str(r["meta"]["run_id"]) for r in runs]
+    latest, book = select_latest(df, order) if len(df) else (df, {})
+    partial_runs = {r for v in book.values() for r in v["partial_runs"]}
+    out: dict[str, bytes] = {
+        "data/points.json": dump_columnar(df),
+        "data/latest.json": dump_columnar(latest[df.columns] if len(latest) else df.iloc[0:0]),
+    }
+    for cfg, rows in df.groupby("config_id", sort=True):
+        out[f"{HISTORY_DIR}/{cfg}.json"] = dump_columnar(rows)
+    index = {
+        "index_version": 1,
+        "columns": columns_for(econ.tiers),
+        "schema_versions": {
+            "result": sorted({v for r in runs for v in r["meta"].get("schema_versions", [])})
+        },
+        "counts": {
+            "runs": len(runs),
+            "rows": len(df),
+            "configs": int(df["config_id"].nunique()) if len(df) else 0,
+        },
+        "runs": [_run_entry(r, partial_runs) for r in runs],
+        "configs": _config_entries(df, book) if len(df) else [],
+    }
+    out["index.json"] = dump_json(index).encode()
+    return out
+
+
+def _run_entry(run: Mapping[str, Any], partial_runs: set[str]) -> dict[str, Any]:
+    meta, summary = run["meta"], run["coverage"].get("summary", {})
+    complete = bool(summary.get("complete"))
+    return {
+        "run_id": meta["run_id"],
+        "date": meta.get("date"),
+        "path": run["path"],
+        "event": meta.get("event"),
+        "repository": meta.get("repository"),
+        "git_sha": meta.get("git_sha"),
+        "status": "complete" if complete else "partial",
+        "narrower_than_latest": meta["run_id"] in partial_runs,
+        "coverage": summary,
+    }
+
+
+def write_derived(tree: Path, files: Mapping[str, bytes]) -> None:
+    """Replace the derived files in `tree` with `files` (stale history files are removed)."""
+    history = tree / HISTORY_DIR
+    if history.is_dir():
+        shutil.rmtree(history)
+    for rel, data in files.items():
+        path = tree / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def rebuild(tree: Path, *, site: bool = True) -> None:
+    """Regenerate all derived files (and the site, if `ixci.site` is installed) in `tree`."""
+    write_derived(tree, build_derived(tree))
+    if site:
+        build_site_hook(tree)
+
+
+def build_site_hook(tree: Path) -> bool:
+    """Build the static site into `tree/site` when `ixci.site.build_site` is importable.
+
+    The data is what publish guarantees; a site that fails to build is logged and the
+    previous `site/` kept, so a site bug never blocks publishing results.
+    """
+    try:
+        from ixci.site import build_site
+    except ImportError:
+        return False
+    out = tree / "site"
+    with tempfile.TemporaryDirectory(prefix="ixci-site-") as tmp:
+        try:
+            build_site(tree, Path(tmp) / "site")
+        except Exception as exc:  # another component's failure must not lose the data
+            log.warning("site build failed, keeping the previous site/: %s", exc)
+            return False
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(Path(tmp) / "site", out)
+    return True
+
+
+def write_economics(tree: Path, econ: Economics) -> None:
+    """Record the catalog's prices in the tree (only when the catalog gave any)."""
+    if econ.usd_per_gpu_hour or econ.all_in_kw:
+        (tree / ECONOMICS_FILE).write_text(dump_json(econ.to_json()), encoding="utf-8")
+
+
+# --- git ----------------------------------------------------------------------------------
+
+
+def _git(work: Path, *args: str, check: bool = True) -> str:
+    """Run git in the private work clone; return stdout (the environment is inherited)."""
+    return cmd.run(["git", *_GIT_IDENTITY, *args], cwd=work, check=check).stdout
+
+
+def _prepare(work: Path, repo: str) -> None:
+    if not (work / ".git").is_dir():
+        work.mkdir(parents=True, exist_ok=True)
+        _git(work, "init", "-q")
+        _git(work, "remote", "add", "origin", repo)
+    else:
+        _git(work, "remote", "set-url", "origin", repo)
+
+
+def _checkout_tip(work: Path, branch: str) -> bool:
+    """Reset the private clone to the remote branch tip; False when the branch does not exist."""
+    heads = _git(work, "ls-remote", "--heads", "origin", branch).strip()
+    if heads:
+        _git(
+            work,
+            "fetch",
+            "-q",
+            "--no-tags",
+            "origin",
+            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+        )
+        _git(work, "checkout", "-q", "-f", "-B", branch, f"refs/remotes/origin/{branch}")
+    else:  # first publish: an orphan branch with an empty tree
+        _git(work, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        _git(work, "update-ref", "-d", f"refs/heads/{branch}", check=False)
+        _git(work, "read-tree", "--empty")
+    _git(work, "clean", "-q", "-f", "-d", "-x")
+    return bool(heads)
+
+
+def _commit(work: Path, message: str) -> tuple[str | None, tuple[str, ...]]:
+    _git(work, "add", "-A", ".")
+    changed = _git(work, "diff", "--cached", "--name-only").split()
+    if not changed:
+        return None, ()
+    _git(work, "commit", "-q", "--no-verify", "-m", message)
+    return _git(work, "rev-parse", "HEAD").strip(), tuple(sorted(changed))
+
+
+def _push(work: Path, branch: str) -> bool:
+    """Push HEAD; False when the remote moved on (a lost race), raise on anything else."""
+    try:
+        _git(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+    except CommandFailed as exc:
+        text = (exc.stderr + exc.stdout).lower()
+        if any(marker in text for marker in _RACE_MARKERS):
+            return False
+        raise PublishError(f"git push to {branch} failed: {exc.render()}") from exc
+    return True
+
+
+@contextmanager
+def _workdir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="ixci-publish-") as tmp:
+        yield Path(tmp) / "results"
+
+
+def backoff_delay(
+    attempt: int, rng: random.Random, *, base: float = 0.25, cap: float = 8.0
+) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base·2^attempt)) seconds."""
+    return rng.uniform(0.0, min(cap, base * 2**attempt))
+
+
+def publish(
+    col: Collection,
+    *,
+    repo: str,
+    run_id: str,
+    branch: str = "results",
+    push: bool = True,
+    workdir: Path | None = None,
+    economics: Economics | None = None,
+    date: str | None = None,
+    site: bool = True,
+    max_attempts: int = 40,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> PublishResult:
+    """Publish a collected run to `branch` of `repo` (a path or URL git can push to).
+
+    `date` (ISO) places the run folder; default: the earliest `run.started_at` of its
+    artifacts. Retries lost races up to `max_attempts` times; `PublishError` after that.
+    With `push=False` the commit is made in the work clone only (a dry run).
+    """
+    when = date or _run_started(col)
+    if when is None:
+        raise PublishError(
+            f"run {run_id}: no valid artifact to date the run", hint="pass --date YYYY-MM-DD"
+        )
+    folder = run_folder(run_id, when)
+    files = run_files(col, run_id, date=when)
+    rng = rng or random.Random()
+    with _workdir(workdir) as work:
+        _prepare(work, repo)
+        for attempt in range(1, max_attempts + 1):
+            _checkout_tip(work, branch)
+            stage_run(work, files, folder)
+            if economics is not None:
+                write_economics(work, economics)
+            rebuild(work, site=site)
+            commit, changed = _commit(work, f"results: publish run {run_id} ({folder})")
+            if commit is None:
+                return PublishResult(
+                    run_id=run_id,
+                    run_path=folder,
+                    changed=False,
+                    pushed=False,
+                    attempts=attempt,
+                    commit=None,
+                    files=(),
+                )
+            if not push or _push(work, branch):
+                return PublishResult(
+                    run_id=run_id,
+                    run_path=folder,
+                    changed=True,
+                    pushed=push,
+                    attempts=attempt,
+                    commit=commit,
+                    files=changed,
+                )
+            delay = backoff_delay(attempt, rng)
+            log.info(
+                "push of run %s lost a race (attempt %d); retrying in %.2fs", run_id, attempt, delay
+            )
+            sleep(delay)
+    raise PublishError(
+        f"run {run_id}: the {branch} branch kept moving; gave up after {max_attempts} attempts",
+        hint="rerun `ixci publish` (it is idempotent)",
+    )
