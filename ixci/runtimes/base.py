@@ -94,7 +94,9 @@ class Runtime(Protocol):
         ...
 
 
-def assign_gpus(components: Sequence[Component], gpu_indices: Sequence[int]) -> list[tuple[int, ...]]:
+def assign_gpus(
+    components: Sequence[Component], gpu_indices: Sequence[int]
+) -> list[tuple[int, ...]]:
     """Give each component its consecutive slice of `gpu_indices` (components needing 0 get ()).
 
     Raises ValueError when the components need more devices than the job was given.
