@@ -113,6 +113,7 @@ class Job:
     engine_args: Mapping[str, Any]
     env: Mapping[str, str]
     max_model_len: int | None
+    checkpoint: str
     points: tuple[Point, ...]
     estimate: Estimate
     selected_because: tuple[str, ...] = ()
@@ -133,7 +134,7 @@ class Job:
             "id": self.id, "name": self.name, "runs_on": list(self.runs_on),
             "recipe": self.recipe, "recipes": list(self.recipes), "model": self.model,
             "sku": self.sku, "framework": self.framework, "precision": self.precision,
-            "runner": self.runner, "image": self.image, "topology": _plain(self.topology),
+            "checkpoint": self.checkpoint, "runner": self.runner, "image": self.image, "topology": _plain(self.topology),
             "spec_decoding": _plain(self.spec_decoding), "engine_args": _plain(self.engine_args),
             "env": dict(self.env), "max_model_len": self.max_model_len,
             "points": [p.to_dict() for p in self.points], "estimate": self.estimate.to_dict(),
@@ -209,54 +210,37 @@ def _plain(value: Any) -> Any:
 # ----------------------------------------------------------------------------- expansion
 
 
-def geometric(start: int, end: int) -> tuple[int, ...]:
-    """Concurrencies from `start` doubling up to `end`, the last one clamped to `end`.
-
-    Matches the incumbent's generator: `geometric(4, 64)` → (4, 8, 16, 32, 64);
-    `geometric(4, 48)` → (4, 8, 16, 32, 48).
-    """
-    if start < 1 or end < start:
-        raise ValueError(f"bad concurrency range {start}..{end}")
-    out = [start]
-    while out[-1] < end:
-        out.append(min(out[-1] * 2, end))
-    return tuple(out)
-
-
 def _pool_dict(pool: Pool | None, runner: Runner, default_sku: str) -> dict[str, Any] | None:
     if pool is None:
         return None
     return {"workers": pool.workers, "tp": pool.tp, "ep": pool.ep, "pp": pool.pp,
             "dp_attention": bool(pool.dp_attention), "nodes_per_worker": pool.nodes_per_worker,
-            "gpus": pool.workers * pool.tp * pool.pp, "sku": pool.sku or default_sku,
+            "gpus": pool.gpus, "sku": pool.sku or default_sku,
             "engine_args": _plain(pool.engine_args)}
 
 
 def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
-    """The job's topology object (contracts.md §2): parallelism, GPUs and nodes."""
+    """The job's topology object (contracts.md §2): parallelism, GPUs and nodes.
+
+    `gpus` = tp × pp × dp, or the sum of both pools when disaggregated (`SearchEntry.gpus`).
+    """
     dis = entry.disaggregated
-    base: dict[str, Any] = {"tp": entry.tp, "ep": entry.ep, "pp": entry.pp, "dcp": entry.dcp,
-                            "dp_attention": bool(entry.dp_attention)}
+    base: dict[str, Any] = {"tp": entry.tp, "ep": entry.ep, "pp": entry.pp, "dp": entry.dp,
+                            "dcp": entry.dcp, "dp_attention": bool(entry.dp_attention),
+                            "nodes": entry.total_nodes, "gpus": entry.gpus}
     if dis is None:
-        gpus = entry.tp * entry.pp
-        nodes = max(1, math.ceil(gpus / max(runner.gpus_per_node, 1)))
-        return {**base, "nodes": nodes, "gpus": gpus, "disaggregated": False,
-                "prefill": None, "decode": None}
-    prefill = _pool_dict(dis.prefill, runner, recipe.sku)
-    decode = _pool_dict(dis.decode, runner, recipe.sku)
-    assert prefill is not None and decode is not None
-    nodes = (dis.prefill.workers * dis.prefill.nodes_per_worker
-             + dis.decode.workers * dis.decode.nodes_per_worker)
-    return {**base, "nodes": nodes, "gpus": prefill["gpus"] + decode["gpus"],
-            "disaggregated": True, "prefill": prefill, "decode": decode,
-            "router": _plain(dis.router), "kv_transfer": dis.kv_transfer}
+        return {**base, "disaggregated": False, "prefill": None, "decode": None}
+    return {**base, "disaggregated": True, "prefill": _pool_dict(dis.prefill, runner, recipe.sku),
+            "decode": _pool_dict(dis.decode, runner, recipe.sku),
+            "router": {"name": dis.router.name, "version": dis.router.version},
+            "kv_transfer": dis.kv_transfer}
 
 
 def _spec_dict(entry: SearchEntry) -> dict[str, Any] | None:
     spec = entry.spec_decoding
     if spec is None:
         return None
-    return {"method": _plain(spec.method), "num_speculative_tokens": spec.num_speculative_tokens,
+    return {"method": str(spec.method), "num_speculative_tokens": spec.num_tokens,
             "draft_model": spec.draft_model}
 
 
@@ -266,7 +250,8 @@ def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str,
     Scenarios and concurrencies are *not* in it: they are client-side, so they share the server.
     """
     return {
-        "image": recipe.image, "model": recipe.model, "framework": recipe.framework,
+        "image": recipe.image, "model": recipe.model, "checkpoint": recipe.checkpoint,
+        "framework": recipe.framework,
         "precision": _plain(recipe.precision), "sku": recipe.sku, "runner": recipe.runner,
         "topology": topology(recipe, entry, runner), "spec_decoding": _spec_dict(entry),
         "engine_args": {**_plain(recipe.engine_args), **_plain(entry.engine_args)},
@@ -358,6 +343,7 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
         image=recipe.image, topology=launch["topology"], spec_decoding=launch["spec_decoding"],
         engine_args=dict(sorted(launch["engine_args"].items())),
         env=dict(sorted(launch["env"].items())), max_model_len=recipe.max_model_len,
+        checkpoint=recipe.checkpoint,
         points=points, estimate=estimate(catalog, model, runner, int(launch["topology"]["gpus"]),
                                          str(launch["precision"]), points),
     )
@@ -367,8 +353,9 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
 
 
 def weights_gb(model: Model, precision: str) -> float:
-    """Checkpoint size in GB (10^9 bytes) from total parameters and bytes per parameter."""
-    return model.total_params_b * BYTES_PER_PARAM.get(precision.lower(), 2.0)
+    """Checkpoint size in GB (10^9 bytes) from total parameters and bytes per parameter
+    (0 when the catalog does not know the parameter count)."""
+    return (model.total_params_b or 0.0) * BYTES_PER_PARAM.get(precision.lower(), 2.0)
 
 
 def request_s(scenario: Scenario) -> float:
@@ -673,19 +660,9 @@ def _job_keys(job: Job, fld: str) -> set[str]:
 # ----------------------------------------------------------------------------- plan
 
 
-def catalog_sha(root: Path) -> str:
-    """sha256 over every catalog input (path and bytes of matrix/ and benchmarks/ YAML files)."""
-    digest = hashlib.sha256()
-    files = sorted(p for d in ("matrix", "benchmarks") for p in (root / d).rglob("*.y*ml"))
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def make_plan(catalog: Catalog, event: str, jobs: Sequence[Job], notes: Sequence[str] = ()) -> Plan:
     """Wrap selected `jobs` into a `Plan` (with the catalog's content hash)."""
-    return Plan(event=event, catalog_sha=catalog_sha(Path(catalog.root)), jobs=tuple(jobs),
+    return Plan(event=event, catalog_sha=catalog.digest, jobs=tuple(jobs),
                 notes=tuple(notes))
 
 
@@ -746,11 +723,11 @@ def github_outputs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> dict[
 
 def to_table(plan: Plan, *, explain: bool = False) -> str:
     """A fixed-width text table for people: jobs, points, GPU-hours, saving vs restarts."""
-    head = f"{'job':<14} {'name':<48} {'gpus':>4} {'pts':>4} {'start s':>8} {'GPU-h':>8} {'restart GPU-h':>13}"
+    head = f"{'job':<14} {'name':<60} {'gpus':>4} {'pts':>4} {'start s':>8} {'GPU-h':>8} {'restart GPU-h':>13}"
     lines = [head, "-" * len(head)]
     for job in plan.jobs:
         est = job.estimate
-        lines.append(f"{job.id:<14} {job.name[:48]:<48} {job.gpus:>4} {len(job.points):>4} "
+        lines.append(f"{job.id:<14} {job.name[:60]:<60} {job.gpus:>4} {len(job.points):>4} "
                      f"{est.server_start_s:>8.0f} {est.total_gpu_hours:>8.2f} "
                      f"{est.restart_per_point_gpu_hours:>13.2f}")
         if explain:

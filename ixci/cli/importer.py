@@ -1,0 +1,31 @@
+"""`ixci import inferencex FILE… --out DIR`: the incumbent's configs → ixci recipes + a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("import")
+def import_() -> None:
+    """Import benchmark definitions from other tools."""
+
+
+@import_.command("inferencex")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the recipe files into (e.g. matrix/recipes).")
+@click.option("--catalog", "root", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Target catalog (models, engines, SKUs, runners, scenarios).")
+def inferencex(files: tuple[Path, ...], out: Path, root: Path) -> None:
+    """Convert InferenceX master configs (nvidia-master.yaml, amd-master.yaml) into recipes."""
+    from ixci.catalog import load_catalog
+    from ixci.importer import import_inferencex, write_recipes
+
+    catalog = load_catalog(root)
+    converted, report = import_inferencex(list(files), catalog)
+    written = write_recipes(converted, out)
+    click.echo(report.render(), nl=False)
+    click.echo(f"wrote {len(written)} recipe files to {out}")
