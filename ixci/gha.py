@@ -7,9 +7,16 @@ another output.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from ixci.errors import InvalidInput, PlanError, Problem, UsageError
 
 
 def _escape_data(value: str) -> str:
@@ -64,3 +71,485 @@ def append_summary(path: Path, markdown: str) -> None:
     """Append markdown to the `$GITHUB_STEP_SUMMARY` file."""
     with path.open("a", encoding="utf-8") as fh:
         fh.write(markdown.rstrip("\n") + "\n\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow wiring: the decisions the sweep workflow would otherwise make in bash or expressions.
+# --------------------------------------------------------------------------------------------
+
+
+#: The sweep workflow has this many bench shard jobs (`bench-0` … `bench-3`), each a matrix of at
+#: most `MAX_LEGS_PER_SHARD` legs (GitHub's limit is 256 per matrix). A contract test checks that
+#: `.github/workflows/sweep.yml` has exactly these jobs and outputs.
+MAX_SHARDS = 4
+MAX_LEGS_PER_SHARD = 256
+#: GitHub shows at most this many error annotations per step.
+ANNOTATIONS_PER_STEP = 10
+#: The label a maintainer applies to let a fork's pull request reach self-hosted runners.
+APPROVAL_LABEL = "safe-to-bench"
+
+_FILTER_RE = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_-]*=[A-Za-z0-9_.:/+*|-]+(,[A-Za-z_][A-Za-z0-9_-]*=[A-Za-z0-9_.:/+*|-]+)*$"
+)
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def plan_args(
+    event_name: str, payload: Mapping[str, Any], *, nightly_budget: str = ""
+) -> list[str]:
+    """The `ixci plan` arguments (one argv element each) for a workflow event.
+
+    `payload` is the webhook payload GitHub writes to `$GITHUB_EVENT_PATH`. Pull requests plan
+    against their base and head commits; nightly runs plan everything, or a rotation within
+    `nightly_budget` GPU-hours when given; dispatch runs pass the `only`, `exclude` and
+    `budget-gpu-hours` inputs, each checked here so nothing odd reaches the planner's argv.
+    Raises `UsageError` for an event the sweep does not plan or a malformed input.
+    """
+    if event_name == "pull_request":
+        pr = _mapping(payload.get("pull_request"), "pull_request")
+        base = _sha(_mapping(pr.get("base"), "pull_request.base").get("sha"), "base")
+        head = _sha(_mapping(pr.get("head"), "pull_request.head").get("sha"), "head")
+        return ["--event", "pull_request", "--base", base, "--head", head]
+    if event_name == "schedule":
+        return ["--event", "schedule", *_budget_args(nightly_budget, "nightly budget")]
+    if event_name == "workflow_dispatch":
+        inputs = _mapping(payload.get("inputs") or {}, "inputs")
+        args = ["--event", "workflow_dispatch"]
+        for key, flag in (("only", "--only"), ("exclude", "--exclude")):
+            value = str(inputs.get(key) or "").strip()
+            if value:
+                args += [flag, _filter(value, key)]
+        args += _budget_args(str(inputs.get("budget-gpu-hours") or ""), "budget-gpu-hours")
+        return args
+    raise UsageError(
+        f"the sweep does not plan for the event {event_name!r}",
+        hint="sweep.yml triggers on pull_request, schedule and workflow_dispatch only",
+    )
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise UsageError(f"event payload: {where} is missing or not an object")
+    return value
+
+
+def _sha(value: object, which: str) -> str:
+    if not isinstance(value, str) or not _SHA_RE.match(value):
+        raise UsageError(
+            f"event payload: the pull request's {which} sha {value!r} is not a commit sha"
+        )
+    return value
+
+
+def _filter(value: str, name: str) -> str:
+    if not _FILTER_RE.match(value):
+        raise UsageError(
+            f"workflow_dispatch input {name!r}: {value!r} is not a filter",
+            hint="write key=value[,key=value], e.g. sku=h100,framework=vllm (no spaces)",
+        )
+    return value
+
+
+def _budget_args(value: str, name: str) -> list[str]:
+    value = value.strip()
+    if not value:
+        return []
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = math.nan
+    if not math.isfinite(hours) or hours <= 0:
+        raise UsageError(
+            f"{name}: {value!r} is not a positive number of GPU-hours", hint="e.g. 40 or 12.5"
+        )
+    return ["--budget-gpu-hours", value]
+
+
+def bench_approved(event_name: str, payload: Mapping[str, Any], repository: str) -> bool:
+    """Whether this event may run benchmark jobs on self-hosted runners.
+
+    The same rule as the `if:` of every bench job in sweep.yml (a test keeps them equal): any
+    event but a pull request; a pull request from this repository (not its `labeled` events);
+    or the `labeled` event that applies `APPROVAL_LABEL` itself.
+    """
+    if event_name != "pull_request":
+        return True
+    action = payload.get("action")
+    pr = payload.get("pull_request") or {}
+    head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+    if head_repo == repository and action != "labeled":
+        return True
+    label = (payload.get("label") or {}).get("name")
+    return bool(action == "labeled" and label == APPROVAL_LABEL)
+
+
+# ---- changed lines and annotations ----------------------------------------------------------
+
+_HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+def changed_lines(diff: str) -> dict[str, frozenset[int]]:
+    """Map each file of a `git diff --unified=0 --no-prefix` to its added/changed line numbers."""
+    out: dict[str, set[int]] = {}
+    current: set[int] | None = None
+    for raw in diff.splitlines():
+        if raw.startswith("+++ "):
+            path = raw[4:].strip()
+            if path.startswith('"') and path.endswith('"'):
+                path = path[1:-1].encode().decode("unicode_escape").encode("latin-1").decode()
+            current = None if path == "/dev/null" else out.setdefault(path, set())
+            continue
+        match = _HUNK_RE.match(raw)
+        if match and current is not None:
+            start, count = int(match.group(1)), int(match.group(2) or "1")
+            current.update(range(start, start + count))
+    return {path: frozenset(lines) for path, lines in out.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reported:
+    """One problem found in `ixci validate`'s output."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    shown: bool  # already an annotation GitHub displays (one of the step's first ten errors)
+
+
+_ANNOT_RE = re.compile(r"^::error(?: (?P<props>[^:]*))?::(?P<msg>.*)$")
+_PLAIN_RE = re.compile(
+    r"^(?:error: )?(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$"
+)
+
+
+def _unescape(value: str) -> str:
+    for code, char in (("%0A", "\n"), ("%0D", "\r"), ("%3A", ":"), ("%2C", ","), ("%25", "%")):
+        value = value.replace(code, char)
+    return value
+
+
+def parse_reported(text: str) -> list[Reported]:
+    """Problems in validate's output: `file:line:col: msg` lines and `::error file=…::` commands.
+
+    A problem that also appears as one of the first `ANNOTATIONS_PER_STEP` `::error` commands is
+    marked `shown`. Duplicates (the same problem in both forms) are merged.
+    """
+    found: dict[tuple[str, int, int], Reported] = {}
+    annotations = 0
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        if m := _ANNOT_RE.match(line):
+            annotations += 1
+            props = dict(p.split("=", 1) for p in (m.group("props") or "").split(",") if "=" in p)
+            if "file" not in props or not props.get("line", "").isdigit():
+                continue
+            key = (_unescape(props["file"]), int(props["line"]), int(props.get("col", "0") or 0))
+            shown = annotations <= ANNOTATIONS_PER_STEP
+            prev = found.get(key)
+            found[key] = Reported(
+                file=key[0],
+                line=key[1],
+                col=key[2],
+                message=prev.message if prev else _unescape(m.group("msg")),
+                shown=shown or bool(prev and prev.shown),
+            )
+        elif m := _PLAIN_RE.match(line):
+            key = (m.group("file"), int(m.group("line")), int(m.group("col")))
+            prev = found.get(key)
+            found[key] = Reported(
+                file=key[0],
+                line=key[1],
+                col=key[2],
+                message=m.group("msg"),
+                shown=bool(prev and prev.shown),
+            )
+    return list(found.values())
+
+
+def on_changed_lines(
+    problems: Iterable[Reported], changed: Mapping[str, frozenset[int]]
+) -> list[Reported]:
+    """The problems that sit on a line the pull request added or changed."""
+    return [p for p in problems if p.line in changed.get(p.file, frozenset())]
+
+
+def changed_line_annotations(
+    problems: Sequence[Reported], changed: Mapping[str, frozenset[int]]
+) -> list[str]:
+    """`::error` commands for changed-line problems GitHub does not already show (≤ 10)."""
+    todo = [p for p in on_changed_lines(problems, changed) if not p.shown]
+    return [
+        annotation(
+            "error",
+            p.message,
+            file=p.file,
+            line=p.line,
+            col=p.col or None,
+            title="ixci validate (changed line)",
+        )
+        for p in todo[:ANNOTATIONS_PER_STEP]
+    ]
+
+
+def problems_markdown(problems: Sequence[Reported], changed: Mapping[str, frozenset[int]]) -> str:
+    """A step-summary table of every validation problem, changed lines first."""
+    hit = set(map(id, on_changed_lines(problems, changed)))
+    ordered = sorted(problems, key=lambda p: (id(p) not in hit, p.file, p.line, p.col))
+    rows = [
+        f"| {'yes' if id(p) in hit else ''} | `{_cell(p.file)}:{p.line}:{p.col}` | {_cell(p.message)} |"
+        for p in ordered
+    ]
+    head = f"### Catalog validation: {len(problems)} problem(s), {len(hit)} on lines this pull request changed"
+    return "\n".join([head, "", "| changed | where | problem |", "|---|---|---|", *rows])
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+# ---- plan and results summaries -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedJob:
+    """What a summary needs of one planned job (contracts §2)."""
+
+    id: str
+    name: str
+    runs_on: tuple[str, ...]
+    model: str
+    sku: str
+    framework: str
+    precision: str
+    gpus: int
+    points: int
+    gpu_hours: float
+    why: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanView:
+    """The plan (`ixci plan --format json`) as the summaries read it."""
+
+    event: str
+    jobs: tuple[PlannedJob, ...]
+    gpu_hours: float
+    restart_gpu_hours: float
+
+    @property
+    def points(self) -> int:
+        return sum(j.points for j in self.jobs)
+
+
+def load_plan(path: Path) -> PlanView:
+    """Read a plan.json written by `ixci plan --format json`; `InvalidInput` names the field."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad(path, "", f"cannot read the plan: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("jobs"), list):
+        raise _bad(path, "jobs", "the plan has no `jobs` list (is it `ixci plan --format json`?)")
+    jobs = tuple(_planned_job(path, i, job) for i, job in enumerate(raw["jobs"]))
+    summary = _obj(raw.get("summary"))
+    return PlanView(
+        event=str(raw.get("event", "")),
+        jobs=jobs,
+        gpu_hours=_num(summary.get("gpu_hours"), sum(j.gpu_hours for j in jobs)),
+        restart_gpu_hours=_num(summary.get("restart_per_point_gpu_hours"), math.nan),
+    )
+
+
+def _planned_job(path: Path, index: int, job: object) -> PlannedJob:
+    if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+        raise _bad(path, f"jobs[{index}].id", "every job needs a string `id`")
+    topology = _obj(job.get("topology"))
+    estimate = _obj(job.get("estimate"))
+    runs_on = job.get("runs_on") or []
+    return PlannedJob(
+        id=job["id"],
+        name=str(job.get("name", job["id"])),
+        runs_on=tuple(str(x) for x in (runs_on if isinstance(runs_on, list) else [runs_on])),
+        model=str(job.get("model", "")),
+        sku=str(job.get("sku", "")),
+        framework=str(job.get("framework", "")),
+        precision=str(job.get("precision", "")),
+        gpus=int(_num(topology.get("gpus"), 0)),
+        points=len(job.get("points") or []),
+        gpu_hours=_num(estimate.get("total_gpu_hours"), 0.0),
+        why=tuple(str(x) for x in job.get("selected_because") or []),
+    )
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _num(value: object, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
+
+
+def _bad(path: Path, field: str, message: str) -> InvalidInput:
+    return InvalidInput([Problem(file=str(path), line=1, col=1, path=field, message=message)])
+
+
+def plan_markdown(plan: PlanView, *, max_rows: int = 300) -> str:
+    """The plan as a step-summary section: totals, the per-point-restart saving, one row a job."""
+    saving = ""
+    if math.isfinite(plan.restart_gpu_hours) and plan.restart_gpu_hours > 0:
+        saving = (
+            f" — restarting the server per point would cost {plan.restart_gpu_hours:.1f} GPU-h"
+            f" ({plan.restart_gpu_hours / max(plan.gpu_hours, 1e-9):.1f}×)"
+        )
+    lines = [
+        f"### Plan ({plan.event or 'unknown event'}): {len(plan.jobs)} job(s), {plan.points} point(s),"
+        f" {plan.gpu_hours:.1f} GPU-h{saving}",
+        "",
+    ]
+    if not plan.jobs:
+        return "\n".join([*lines, "Nothing to benchmark for this change."])
+    lines += [
+        "| job | name | model | SKU | framework | precision | GPUs | points | GPU-h | runs-on | why |",
+        "|---|---|---|---|---|---|--:|--:|--:|---|---|",
+    ]
+    for j in plan.jobs[:max_rows]:
+        lines.append(
+            f"| `{j.id}` | {_cell(j.name)} | {_cell(j.model)} | {_cell(j.sku)} | {_cell(j.framework)}"
+            f" | {_cell(j.precision)} | {j.gpus} | {j.points} | {j.gpu_hours:.2f}"
+            f" | {_cell(', '.join(j.runs_on))} | {_cell('; '.join(j.why))} |"
+        )
+    if len(plan.jobs) > max_rows:
+        lines.append(f"\n… and {len(plan.jobs) - max_rows} more job(s) (see the `plan` artifact).")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What one result artifact says about its job (contracts §3), as far as a summary needs."""
+
+    job_id: str
+    status: str  # ok | partial | failed | unreadable
+    failure_class: str | None
+    message: str | None
+    points_ok: int
+    points_total: int
+    source: str
+
+
+def read_outcomes(root: Path) -> dict[str, Outcome]:
+    """Every `result.json` under `root` (downloaded `result-<job id>` artifacts), by job id.
+
+    An unreadable or malformed file becomes an `unreadable` outcome keyed by its folder name,
+    so the summary shows it; judging artifacts in full is `ixci collect`'s job.
+    """
+    out: dict[str, Outcome] = {}
+    for path in sorted(root.rglob("result.json")) if root.is_dir() else []:
+        outcome = _outcome(path, root)
+        out.setdefault(outcome.job_id, outcome)
+    return out
+
+
+def _outcome(path: Path, root: Path) -> Outcome:
+    rel = str(path.relative_to(root))
+    fallback = path.parent.name.removeprefix("result-")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        job = raw["job"]
+        points = raw.get("points") or []
+        return Outcome(
+            job_id=str(job["id"]),
+            status=str(raw["status"]),
+            failure_class=raw.get("failure_class"),
+            message=raw.get("failure_message"),
+            points_ok=sum(1 for p in points if isinstance(p, dict) and p.get("status") == "ok"),
+            points_total=len(points),
+            source=rel,
+        )
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return Outcome(
+            job_id=fallback,
+            status="unreadable",
+            failure_class=None,
+            message=f"{type(exc).__name__}: {exc}",
+            points_ok=0,
+            points_total=0,
+            source=rel,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Coverage:
+    """Planned jobs against arrived results."""
+
+    planned: int
+    ok: int
+    partial: int
+    failed: int
+    missing: int
+    unexpected: int
+    points_planned: int
+    points_ok: int
+
+
+def coverage(plan: PlanView, outcomes: Mapping[str, Outcome]) -> Coverage:
+    """Count planned jobs by what arrived for them (`unreadable` counts as failed)."""
+    planned_ids = {j.id for j in plan.jobs}
+    got = [outcomes[j.id] for j in plan.jobs if j.id in outcomes]
+    return Coverage(
+        planned=len(plan.jobs),
+        ok=sum(o.status == "ok" for o in got),
+        partial=sum(o.status == "partial" for o in got),
+        failed=sum(o.status not in {"ok", "partial"} for o in got),
+        missing=len(plan.jobs) - len(got),
+        unexpected=sum(1 for k in outcomes if k not in planned_ids),
+        points_planned=plan.points,
+        points_ok=sum(o.points_ok for o in got),
+    )
+
+
+def results_markdown(plan: PlanView, outcomes: Mapping[str, Outcome], *, approved: bool) -> str:
+    """Per-job results and coverage as a step-summary section."""
+    cov = coverage(plan, outcomes)
+    lines = [
+        f"### Results: {cov.ok}/{cov.planned} job(s) ok, {cov.partial} partial, {cov.failed} failed,"
+        f" {cov.missing} missing — {cov.points_ok}/{cov.points_planned} point(s) measured",
+        "",
+    ]
+    if not approved and plan.jobs:
+        lines += [
+            f"**Not run: waiting for approval.** This pull request comes from a fork, so its "
+            f"{len(plan.jobs)} benchmark job(s) do not reach the self-hosted GPU runners until a "
+            f"maintainer with write access reviews the change and applies the `{APPROVAL_LABEL}` "
+            "label (a later push needs the label applied again).",
+            "",
+        ]
+    if not plan.jobs:
+        return "\n".join([*lines, "The plan has no jobs."])
+    lines += ["| job | name | status | points ok | failure |", "|---|---|---|--:|---|"]
+    for j in plan.jobs:
+        o = outcomes.get(j.id)
+        if o is None:
+            lines.append(
+                f"| `{j.id}` | {_cell(j.name)} | missing | 0/{j.points} | no artifact `result-{j.id}` |"
+            )
+            continue
+        failure = ": ".join(x for x in (o.failure_class, o.message) if x)
+        lines.append(
+            f"| `{j.id}` | {_cell(j.name)} | {o.status} | {o.points_ok}/{o.points_total or j.points}"
+            f" | {_cell(failure[:200])} |"
+        )
+    extra = sorted(k for k in outcomes if k not in {j.id for j in plan.jobs})
+    if extra:
+        lines.append(f"\nArtifacts for jobs not in the plan: {', '.join(f'`{k}`' for k in extra)}")
+    return "\n".join(lines)
+
+
+def require_approval(plan: PlanView, *, approved: bool) -> None:
+    """Fail the required check while a fork's planned benchmarks wait for approval."""
+    if plan.jobs and not approved:
+        raise PlanError(
+            f"{len(plan.jobs)} benchmark job(s) were not run: this pull request comes from a fork",
+            hint=f"a maintainer with write access reviews it and applies the `{APPROVAL_LABEL}` label",
+        )

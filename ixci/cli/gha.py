@@ -1,0 +1,147 @@
+"""`ixci gha …`: the small helpers the GitHub Actions workflows call.
+
+Each one keeps a decision out of workflow YAML and bash (STYLE rule 9): which planner arguments
+an event means, which validation errors sit on the pull request's changed lines, and the step
+summaries (plan table, per-job results, coverage). Outside GitHub Actions the summaries go to
+stdout, so every helper can be run by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ixci import cmd
+from ixci import gha as ghaio
+from ixci.cli import environ
+from ixci.errors import UsageError
+
+
+@click.group(name="gha")
+def gha() -> None:
+    """Helpers for ixci's GitHub Actions workflows (.github/workflows/sweep.yml)."""
+
+
+def _summary(ctx: click.Context, markdown: str) -> None:
+    target = environ(ctx).get("GITHUB_STEP_SUMMARY")
+    if target:
+        ghaio.append_summary(Path(target), markdown)
+    else:
+        click.echo(markdown)
+
+
+@gha.command("plan-args")
+@click.option("--event-name", help="Default: $GITHUB_EVENT_NAME.")
+@click.option(
+    "--event-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The webhook payload. Default: $GITHUB_EVENT_PATH.",
+)
+@click.option(
+    "--nightly-budget",
+    default="",
+    help="GPU-hour budget for scheduled runs (empty: plan everything).",
+)
+@click.pass_context
+def plan_args(
+    ctx: click.Context, event_name: str | None, event_path: Path | None, nightly_budget: str
+) -> None:
+    """Print the `ixci plan` arguments for this workflow event, one per line."""
+    env = environ(ctx)
+    name = event_name or env.get("GITHUB_EVENT_NAME", "")
+    path = event_path or (Path(env["GITHUB_EVENT_PATH"]) if env.get("GITHUB_EVENT_PATH") else None)
+    if not name or path is None:
+        raise UsageError(
+            "no workflow event given",
+            hint="pass --event-name and --event-path (GitHub Actions sets both in the environment)",
+        )
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the event payload: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise UsageError(f"{path}: the event payload is not a JSON object")
+    args = ghaio.plan_args(name, payload, nightly_budget=nightly_budget)
+    click.echo("\n".join(args))
+
+
+@gha.command("annotate-changed-lines")
+@click.option("--base", required=True, help="The pull request's base commit.")
+@click.option("--head", required=True, help="The pull request's head commit.")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The git checkout holding both commits.",
+)
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def annotate_changed_lines(ctx: click.Context, base: str, head: str, repo: Path, log: Path) -> None:
+    """Annotate validation errors on the lines the pull request changed.
+
+    LOG is `ixci validate`'s output. GitHub shows only the first ten error annotations of a
+    step, so errors on changed lines that validate's own annotations did not reach are
+    emitted again here, and every problem is listed in the step summary, changed lines first.
+    """
+    problems = ghaio.parse_reported(log.read_text(encoding="utf-8", errors="replace"))
+    diff = cmd.run(
+        [
+            "git", "-C", str(repo), "-c", "core.quotePath=false", "diff", "--unified=0",
+            "--no-prefix", "--no-color", "--no-ext-diff", f"{base}...{head}",
+        ]
+    ).stdout  # fmt: skip
+    changed = ghaio.changed_lines(diff)
+    for line in ghaio.changed_line_annotations(problems, changed):
+        click.echo(line)
+    if problems:
+        _summary(ctx, ghaio.problems_markdown(problems, changed))
+
+
+@gha.command("summary-plan")
+@click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def summary_plan(ctx: click.Context, plan: Path) -> None:
+    """Write the plan table (jobs, points, GPU-hours, the saving) to the step summary."""
+    _summary(ctx, ghaio.plan_markdown(ghaio.load_plan(plan)))
+
+
+@gha.command("summary-results")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="plan.json from the plan job.",
+)
+@click.option(
+    "--bench-approved",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="false when the bench jobs were held back (a fork's pull request without approval).",
+)
+@click.argument("artifacts", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def summary_results(
+    ctx: click.Context, plan_path: Path, bench_approved: bool, artifacts: Path
+) -> None:
+    """Write per-job results and coverage to the step summary.
+
+    ARTIFACTS holds the downloaded `result-<job id>` artifacts (it may be missing: nothing
+    arrived). Exits 4 when planned jobs were held back for approval, so the required check
+    stays red until a maintainer approves.
+    """
+    plan = ghaio.load_plan(plan_path)
+    outcomes = ghaio.read_outcomes(artifacts)
+    _summary(ctx, ghaio.results_markdown(plan, outcomes, approved=bench_approved))
+    cov = ghaio.coverage(plan, outcomes)
+    click.echo(
+        f"coverage: {cov.ok + cov.partial}/{cov.planned} jobs with results "
+        f"({cov.failed} failed, {cov.missing} missing), {cov.points_ok}/{cov.points_planned} points ok",
+        file=sys.stderr,
+    )
+    ghaio.require_approval(plan, approved=bench_approved)
