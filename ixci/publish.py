@@ -309,9 +309,22 @@ def build_derived(tree: Path) -> dict[str, bytes]:
         },
         "runs": [_run_entry(r, partial_runs) for r in runs],
         "configs": _config_entries(df, book) if len(df) else [],
+        "jobs": _job_history(runs),
     }
     out["index.json"] = dump_json(index).encode()
     return out
+
+
+def _job_history(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Job id → {last_measured, last_run}: the planner's rotation reads this (contracts.md §4)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first, so the last write wins
+        for doc in run["docs"]:
+            out[str(doc["job"]["id"])] = {
+                "last_measured": run["meta"].get("date"),
+                "last_run": run["meta"]["run_id"],
+            }
+    return dict(sorted(out.items()))
 
 
 def _run_entry(run: Mapping[str, Any], partial_runs: set[str]) -> dict[str, Any]:

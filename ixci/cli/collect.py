@@ -1,0 +1,203 @@
+"""`ixci collect`, `ixci aggregate`, `ixci export`: artifacts → validated results → tidy table."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ixci.cli import environ
+from ixci.errors import CollectError, UsageError
+
+_DIR = click.Path(path_type=Path)
+
+
+def economics_for(root: Path | None) -> Any:
+    """Prices from the catalog at `root` (None, or no matrix/hardware.yaml there: no prices)."""
+    from ixci.aggregate import Economics, economics_from_catalog
+
+    if root is None or not (root / "matrix" / "hardware.yaml").is_file():
+        return Economics()
+    from ixci.catalog import load_catalog
+
+    return economics_from_catalog(load_catalog(root))
+
+
+def github_downloads(
+    ctx: click.Context, repo: str, run_id: str, dest: Path, api_url: str | None
+) -> list[Any]:
+    """Download the run's `result-*` artifacts into `dest`; return skip entries for expired ones."""
+    import requests
+
+    from ixci import github_api
+    from ixci.collect import Skipped
+
+    env = environ(ctx)
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    url = api_url or env.get("GITHUB_API_URL") or github_api.API_URL
+    with requests.Session() as session:
+        client = github_api.ArtifactClient(session, token, api_url=url)
+        skipped = []
+        for art in github_api.iter_result_artifacts(client.list_artifacts(repo, run_id)):
+            try:
+                client.download(art, dest / f"{art.name}.zip")
+            except github_api.ArtifactExpired as exc:
+                skipped.append(
+                    Skipped(
+                        source=f"github:{repo}/actions/runs/{run_id}/artifacts/{art.id}",
+                        category="expired",
+                        reasons=(exc.message,),
+                        job_id=art.name.removeprefix("result-") or None,
+                    )
+                )
+    return skipped
+
+
+def run_collect(
+    ctx: click.Context,
+    paths: Sequence[Path],
+    *,
+    plan: Path | None,
+    run_id: str | None,
+    repo: str | None,
+    api_url: str | None,
+) -> Any:
+    """Collect from local paths and, with --repo, from the run's GitHub artifacts."""
+    from ixci.collect import collect as do_collect
+    from ixci.collect import load_plan
+
+    plan_doc = load_plan(plan) if plan is not None else None
+    if repo is not None and run_id is None:
+        raise UsageError("--repo needs --run-id (the workflow run whose artifacts to download)")
+    if repo is None and not paths:
+        raise UsageError("give artifact directories, or --repo owner/name --run-id N")
+    with tempfile.TemporaryDirectory(prefix="ixci-artifacts-") as tmp:
+        extra = github_downloads(ctx, repo, str(run_id), Path(tmp), api_url) if repo else []
+        roots = [*paths, Path(tmp)] if repo else list(paths)
+        return do_collect(
+            roots, plan=plan_doc, run_id=run_id if repo else None, extra_skipped=extra
+        )
+
+
+def report(ctx: click.Context, col: Any) -> None:
+    """Print a one-line summary per rejection and, under GitHub Actions, annotations."""
+    from ixci import gha
+
+    s = col.coverage["summary"]
+    click.echo(
+        f"accepted {len(col.accepted)} artifact(s), skipped {len(col.skipped)}; "
+        f"jobs present {s['present']}, partial {s['partial']}, failed {s['failed']}, "
+        f"missing {s['missing']}, rejected {s['rejected']}; points ok {s['points_ok']}/{s['points_expected']}"
+    )
+    in_actions = environ(ctx).get("GITHUB_ACTIONS") == "true"
+    for sk in col.skipped:
+        click.echo(f"  skipped {sk.source}: {sk.category}: {'; '.join(sk.reasons)}", err=True)
+        if in_actions and sk.category not in {"duplicate", "superseded"}:
+            gha.emit_annotation(
+                sys.stdout,
+                "warning",
+                "; ".join(sk.reasons),
+                title=f"artifact rejected ({sk.category})",
+            )
+
+
+@click.command("collect")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=_DIR, required=True, help="Folder for results/, skipped.json, coverage.json."
+)
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="`ixci plan --format json` output: coverage against what was planned.",
+)
+@click.option(
+    "--run-id", help="Only accept artifacts of this run (and the GitHub run to download)."
+)
+@click.option(
+    "--repo", help="owner/name: download the run's result-* artifacts (token: GITHUB_TOKEN)."
+)
+@click.option("--api-url", help="GitHub API URL (default: $GITHUB_API_URL or api.github.com).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 6 when any artifact was rejected or any job is not present.",
+)
+@click.pass_context
+def collect(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    out: Path,
+    plan: Path | None,
+    run_id: str | None,
+    repo: str | None,
+    api_url: str | None,
+    strict: bool,
+) -> None:
+    """Validate every artifact under PATHS; reject bad ones with reasons; write coverage."""
+    from ixci.collect import write_collection
+
+    col = run_collect(ctx, paths, plan=plan, run_id=run_id, repo=repo, api_url=api_url)
+    write_collection(col, out)
+    report(ctx, col)
+    if strict and not col.coverage["summary"]["complete"]:
+        raise CollectError(
+            f"collection incomplete: see {out / 'coverage.json'} and {out / 'skipped.json'}"
+        )
+
+
+@click.command("aggregate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=_DIR, required=True, help="Folder for points.json (columnar) and points.csv."
+)
+@click.option(
+    "--catalog",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Repository root whose matrix/hardware.yaml gives prices and all-in kW.",
+)
+def aggregate(path: Path, out: Path, catalog: Path) -> None:
+    """Turn collected results (PATH/results/*.json, or a results tree) into the tidy table."""
+    from ixci.aggregate import read_documents, tidy_table, write_tables
+
+    docs = read_documents(path)
+    if not docs:
+        raise CollectError(
+            f"{path}: no results/*.json found", hint="run `ixci collect … --out DIR` first"
+        )
+    df = tidy_table(docs, economics_for(catalog))
+    write_tables(df, out)
+    click.echo(f"{len(df)} rows from {len(docs)} results → {out / 'points.json'}")
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["inferencex"]), default="inferencex", show_default=True
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout)."
+)
+@click.option(
+    "--catalog", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
+)
+def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
+    """Export PATH (a points.json, a collect output or a results tree) as the incumbent's rows."""
+    from ixci.aggregate import from_columnar, read_documents, tidy_table, to_inferencex
+
+    if path.is_file():
+        df = from_columnar(json.loads(path.read_text(encoding="utf-8")))
+    else:
+        df = tidy_table(read_documents(path), economics_for(catalog))
+    text = json.dumps(to_inferencex(df), indent=2, allow_nan=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")

@@ -1,0 +1,172 @@
+"""`ixci publish`, `ixci compare`, `ixci comment`: the results branch and PR comparisons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ixci.cli import environ
+from ixci.cli.collect import economics_for, report, run_collect
+from ixci.errors import GitHubError, UsageError
+
+
+@click.command("publish")
+@click.argument("artifacts", type=click.Path(exists=True, path_type=Path))
+@click.option("--repo", required=True, help="Remote to push to: a path or a URL git can push to.")
+@click.option("--run-id", required=True, help="The run id (GitHub run id, or any safe name).")
+@click.option("--branch", default="results", show_default=True)
+@click.option("--no-push", is_flag=True, help="Commit in the work clone only (dry run).")
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="`ixci plan --format json` output, for the coverage manifest.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Reuse this private clone (default: a temporary one).",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Repository root whose matrix/hardware.yaml gives prices (recorded in economics.json).",
+)
+@click.option(
+    "--date", help="Run date YYYY-MM-DD (default: the artifacts' earliest run.started_at)."
+)
+@click.option(
+    "--site/--no-site",
+    default=True,
+    show_default=True,
+    help="Build site/ if ixci.site is available.",
+)
+@click.option("--max-attempts", type=click.IntRange(min=1), default=40, show_default=True)
+@click.pass_context
+def publish(
+    ctx: click.Context,
+    artifacts: Path,
+    repo: str,
+    run_id: str,
+    branch: str,
+    no_push: bool,
+    plan: Path | None,
+    workdir: Path | None,
+    catalog: Path,
+    date: str | None,
+    site: bool,
+    max_attempts: int,
+) -> None:
+    """Validate ARTIFACTS and publish them as one run to the results branch."""
+    from ixci.publish import publish as do_publish
+
+    col = run_collect(ctx, [artifacts], plan=plan, run_id=run_id, repo=None, api_url=None)
+    report(ctx, col)
+    result = do_publish(
+        col,
+        repo=repo,
+        run_id=run_id,
+        branch=branch,
+        push=not no_push,
+        workdir=workdir,
+        economics=economics_for(catalog),
+        date=date,
+        site=site,
+        max_attempts=max_attempts,
+    )
+    if not result.changed:
+        click.echo(f"run {run_id} is already published at {result.run_path}: nothing to do")
+        return
+    verb = "pushed" if result.pushed else "committed (not pushed)"
+    click.echo(
+        f"{verb} {result.commit} to {branch}: {result.run_path} ({len(result.files)} files, "
+        f"{result.attempts} attempt(s))"
+    )
+
+
+@click.command("compare")
+@click.option(
+    "--baseline",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A checkout of the results branch, or a points.json (absent: 'no baseline').",
+)
+@click.option(
+    "--candidate",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Artifacts (or a collect output), or a points.json.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the markdown here."
+)
+@click.option("--summary/--no-summary", default=False, help="Append to $GITHUB_STEP_SUMMARY.")
+@click.pass_context
+def compare(
+    ctx: click.Context, baseline: Path, candidate: Path, out: Path | None, summary: bool
+) -> None:
+    """Compare CANDIDATE with the published baseline at matched interactivity (markdown)."""
+    text = _comparison(baseline, candidate, ctx)
+    click.echo(text, nl=False)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    target = environ(ctx).get("GITHUB_STEP_SUMMARY")
+    if summary and target:
+        from ixci import gha
+
+        gha.append_summary(Path(target), text)
+
+
+def _comparison(baseline: Path, candidate: Path, ctx: click.Context) -> str:
+    import orjson
+
+    from ixci import compare as cmp
+    from ixci.aggregate import from_columnar, tidy_table
+
+    if candidate.is_file():
+        cand = from_columnar(orjson.loads(candidate.read_bytes()))
+    else:
+        col = run_collect(ctx, [candidate], plan=None, run_id=None, repo=None, api_url=None)
+        cand = tidy_table([a.document for a in col.accepted])
+    has_base = (
+        (baseline / "data" / "latest.json").is_file() if baseline.is_dir() else baseline.is_file()
+    )
+    if not has_base:
+        return (
+            "### ixci benchmark comparison\n\nNo baseline: the results branch has no published data yet "
+            f"({len(cand)} candidate points not compared).\n"
+        )
+    base, history, order = cmp.load_baseline(baseline)
+    return cmp.to_markdown(cmp.compare_tables(base, cand, history, order))
+
+
+@click.command("comment")
+@click.option("--pr", type=click.IntRange(min=1), required=True, help="Pull request number.")
+@click.option(
+    "--body-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True
+)
+@click.option("--repo", help="owner/name (default: $GITHUB_REPOSITORY).")
+@click.option("--api-url", help="GitHub API URL (default: $GITHUB_API_URL or api.github.com).")
+@click.pass_context
+def comment(
+    ctx: click.Context, pr: int, body_file: Path, repo: str | None, api_url: str | None
+) -> None:
+    """Post or update the one sticky ixci comment on pull request PR."""
+    from ixci import github_api
+
+    env = environ(ctx)
+    repo = repo or env.get("GITHUB_REPOSITORY")
+    if not repo:
+        raise UsageError("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    if not token:
+        raise GitHubError(
+            "no token: set GITHUB_TOKEN", hint="the workflow passes ${{ github.token }} via env"
+        )
+    url = api_url or env.get("GITHUB_API_URL") or github_api.API_URL
+    res = github_api.upsert_sticky_comment(
+        repo, pr, body_file.read_text(encoding="utf-8"), token=token, api_url=url
+    )
+    click.echo(f"{res.action} comment {res.comment_id}: {res.url}")
