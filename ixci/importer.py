@@ -132,13 +132,15 @@ class _Target:
     models_by_prefix: Mapping[str, str]
     checkpoints: Mapping[str, Mapping[str, str]]
     engines: frozenset[str]
+    engine_images: Mapping[str, frozenset[str]]
     skus: frozenset[str]
     runners: Mapping[str, tuple[str, str, int]]  # name → (sku, runtime, gpus per node)
     by_lengths: Mapping[tuple[int, int], str]
     scenarios: frozenset[str]
+    spec_tokens: int | None = None
 
 
-def _target(catalog: Catalog) -> _Target:
+def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
     by_len: dict[tuple[int, int], str] = {}
     for name in sorted(catalog.scenarios):
         sc = catalog.scenarios[name]
@@ -146,22 +148,40 @@ def _target(catalog: Catalog) -> _Target:
     return _Target(
         models_by_prefix={m.prefix: k for k, m in sorted(catalog.models.items())},
         checkpoints={k: {str(p): c for p, c in m.checkpoints.items()} for k, m in catalog.models.items()},
-        engines=frozenset(catalog.engines), skus=frozenset(catalog.skus),
+        engines=frozenset(catalog.engines),
+        engine_images={k: frozenset(e.images) for k, e in catalog.engines.items()}, skus=frozenset(catalog.skus),
         runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
-        by_lengths=by_len, scenarios=frozenset(catalog.scenarios),
+        by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
     )
+
+
+def load_target(root: Path) -> Catalog:
+    """The target catalog for an import: fully validated, except that its recipes and its
+    canary list may be missing or dangling (an import usually starts from an empty folder)."""
+    from ixci.catalog import build, collect
+
+    loaded, problems = collect(root)
+    catalog, more = build(root, loaded)
+    blocking = [p for p in (*problems, *more)
+                if not (p.file.startswith("matrix/recipes/") or p.file == "matrix/canary.yaml")]
+    if blocking or catalog is None:
+        raise InvalidInput(blocking)
+    return catalog
 
 
 # ----------------------------------------------------------------------------- entry point
 
 
-def import_inferencex(files: Sequence[Path], catalog: Catalog) -> tuple[list[Converted], ImportReport]:
+def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
+                      spec_tokens: int | None = None) -> tuple[list[Converted], ImportReport]:
     """Convert every entry of the incumbent's master `files` against `catalog` (pure reads).
 
-    Raises `InvalidInput` when a file is not readable YAML (with file:line). Returns the
-    recipes (not yet written) and the report.
+    `spec_tokens`: speculative tokens to assume where the incumbent's entry does not state
+    them (its launch scripts do); None reports such search-space entries instead. Raises
+    `InvalidInput` when a file is not readable YAML (with file:line). Returns the recipes
+    (not yet written) and the report.
     """
-    target = _target(catalog)
+    target = _target(catalog, spec_tokens)
     docs = [_load(p) for p in files]
     converted: list[Converted] = []
     skipped: list[Skipped] = []
@@ -174,8 +194,17 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog) -> tuple[list[Con
             if result is not None:
                 converted.append(result)
     _check_unique(converted)
+    notes = []
+    assumed = sum(1 for c in converted for e in c.recipe["search-space"]
+                  if "assumed" in str(e.get("spec-decoding", {}).get("_note", "")))
+    for c in converted:
+        for e in c.recipe["search-space"]:
+            e.get("spec-decoding", {}).pop("_note", None)
+    if assumed:
+        notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
+                     "(the incumbent sets it in its launch scripts; check before trusting results)")
     report = ImportReport(converted=tuple(converted), skipped=tuple(skipped), entries=entries,
-                          runner_map=runner_map, incumbent=incumbent_counts(docs))
+                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes))
     return converted, report
 
 
@@ -256,13 +285,18 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
                          + (f" (would be {framework!r})" if framework else ""))
     label = str(raw.get("runner", ""))
     sku, runner = _runner(label, bool(raw.get("multinode")), target)
-    runner_map[label] = runner
+    runner_map[label + (" (multi-node)" if raw.get("multinode") else "")] = runner
     precision = str(raw.get("precision", ""))
+    image = _image(str(raw.get("image", "")))
+    repo = _repository(image)
+    if repo not in target.engine_images[framework]:
+        raise Unmappable(f"image repository {repo!r} is not one of engine {framework!r}'s images "
+                         "in matrix/engines.yaml")
     head: dict[str, Any] = {
         "description": f"InferenceX {name}: {raw.get('model')} on {label} with {raw.get('framework')}.",
         "source": f"InferenceX {name} (runner label {label})",
         "model": model, "sku": sku, "framework": framework, "precision": precision,
-        "runner": runner, "image": _image(str(raw.get("image", ""))),
+        "runner": runner, "image": image,
     }
     checkpoint = str(raw.get("model", ""))
     if checkpoint and target.checkpoints.get(model, {}).get(precision) != checkpoint:
@@ -272,12 +306,20 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_disagg"] = bool(raw.get("disagg"))
     head["_multinode"] = bool(raw.get("multinode"))
     head["_gpn"] = target.runners[runner][2]
+    head["_spec_tokens"] = target.spec_tokens
     return head
 
 
 def _image(image: str) -> str:
     """Enroot's `registry#repo:tag` → the docker form `registry/repo:tag`."""
     return image.replace("#", "/", 1)
+
+
+def _repository(image: str) -> str:
+    """`registry:5000/org/repo:tag@sha256:…` → `registry:5000/org/repo`."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
 def _runner(label: str, multinode: bool, target: _Target) -> tuple[str, str]:
@@ -358,7 +400,7 @@ def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
         if ss.get("router"):
             raise Unmappable("a router in front of a single-node server has no ixci field yet")
         _parallel(entry, ss)
-    spec = _spec(ss, env)
+    spec = _spec(ss, env, head["_spec_tokens"])
     if spec:
         entry["spec-decoding"] = spec
     if env:
@@ -396,7 +438,7 @@ def _count(entry: Mapping[str, Any]) -> int:
     return n
 
 
-def _spec(ss: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any] | None:
+def _spec(ss: Mapping[str, Any], env: dict[str, str], assume: int | None) -> dict[str, Any] | None:
     method = str(ss.get("spec-decoding") or "none")
     if method == "none":
         return None
@@ -406,9 +448,11 @@ def _spec(ss: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any] | None:
     if tokens is None:  # srt-slurm recipe names carry it: ..._mtp3.yaml
         found = _MTP_IN_NAME.search(str(env.get("CONFIG_FILE", "")))
         tokens = found.group(1) if found else None
+    if tokens is None and assume is not None:
+        return {"method": method, "num-tokens": assume, "_note": "assumed"}
     if tokens is None:
         raise Unmappable(f"spec-decoding {method!r} without a token count (the incumbent sets it in "
-                         "its launch script; ixci needs spec-decoding.num-tokens)")
+                         "its launch script; pass --spec-tokens N to assume one)")
     if int(tokens) < 1:
         return None  # mtp0: speculation off
     return {"method": method, "num-tokens": int(tokens)}
@@ -421,7 +465,8 @@ def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str,
     pools = {role: _pool(role, ss.get(role), head, env) for role in ("prefill", "decode")}
     router = ss.get("router") or head["_router"]
     if not isinstance(router, dict) or not router.get("name"):
-        raise Unmappable("disaggregated entry without a router {name, version}")
+        raise Unmappable("disaggregated entry names no router (ixci records the router's name "
+                         "and version; add router: {name, version} to the entry)")
     kv = str(ss.get("kv-p2p-transfer") or head["_kv"] or "")
     if kv not in KV_TRANSFERS:
         raise Unmappable(f"kv-p2p-transfer {kv!r} is not one of {sorted(KV_TRANSFERS)}")
