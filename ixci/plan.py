@@ -506,7 +506,7 @@ def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = Non
             why = f"last measured {seen}" if seen else "never measured"
             chosen[job.id] = replace(job, selected_because=(
                 f"schedule: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
-    return [j for j in jobs if j.id in chosen]
+    return [chosen[j.id] for j in jobs if j.id in chosen]
 
 
 def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
