@@ -156,6 +156,10 @@ def _check_identity(doc: Mapping[str, Any]) -> None:
             "wrong_kind", [f"kind is {kind!r}, expected {RESULT_KIND!r} (not an ixci result)"]
         )
     version = doc.get("schema_version")
+    if "schema_version" not in doc:
+        raise _Reject(
+            "schema_version", ["schema_version is missing; every ixci result declares one"]
+        )
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise _Reject(
             "schema_version",
@@ -189,8 +193,11 @@ def _schema_errors(doc: Mapping[str, Any]) -> list[str]:
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     out = []
     for err in errors[:20]:
+        if err.context:  # oneOf/anyOf: name the branch that came closest, not the whole value
+            err = max(err.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(f"{where}: {err.message}")
+        message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
+        out.append(f"{where}: {message}")
     if len(errors) > 20:
         out.append(f"… and {len(errors) - 20} more schema errors")
     return out

@@ -79,9 +79,7 @@ def run_collect(
     with tempfile.TemporaryDirectory(prefix="ixci-artifacts-") as tmp:
         extra = github_downloads(ctx, repo, str(run_id), Path(tmp), api_url) if repo else []
         roots = [*paths, Path(tmp)] if repo else list(paths)
-        return do_collect(
-            roots, plan=plan_doc, run_id=run_id if repo else None, extra_skipped=extra
-        )
+        return do_collect(roots, plan=plan_doc, run_id=run_id, extra_skipped=extra)
 
 
 def report(ctx: click.Context, col: Any) -> None:
