@@ -32,7 +32,7 @@ def frozen_env(data: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class SpecDecoding:
-    """Speculative decoding as the plan states it (method: eagle, eagle3, mtp, ngram, draft)."""
+    """Speculative decoding as the plan states it (method: eagle, eagle3, mtp, ngram, draft-model)."""
 
     method: str
     num_speculative_tokens: int
@@ -77,6 +77,7 @@ class EngineJob:
     ep: int = 1
     pp: int = 1
     dcp: int = 1
+    dp: int = 1  # data-parallel ranks (attention DP size when dp_attention; 1: use tp)
     dp_attention: bool = False
     gpus: int = 0
     max_model_len: int | None = None
@@ -94,6 +95,11 @@ class EngineJob:
     files_dir: str = (
         "/tmp/ixci-files"  # where the runner writes ServeSpec.files (same path in containers)
     )
+
+    @property
+    def attention_dp(self) -> int:
+        """Attention data-parallel size when dp_attention is on (dp, or tp when dp is 1)."""
+        return self.dp if self.dp > 1 else self.tp
 
     @property
     def disaggregated(self) -> bool:

@@ -9,34 +9,33 @@ parallelism. Version: GET /props (`build_info`), else `llama-server --version`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ixci.engines.base import Component, EngineJob, ServeSpec, engine_arg_flags, ready_timeout
 from ixci.engines.common import merged_env, reject_unknown, require
 from ixci.loadgen.dialect import DIALECTS
 
-RESERVED = (
-    "model",
-    "m",
-    "host",
-    "port",
-    "alias",
-    "a",
-    "ctx_size",
-    "c",
-    "parallel",
-    "np",
-    "model_draft",
-    "md",
-)
-DEFAULT_CONTEXT = 4096  # per slot, when the recipe sets no max_model_len
+RESERVED = ("model", "m", "host", "port", "alias", "a", "model_draft", "md")
+DEFAULT_CONTEXT = 4096  # per slot, when the recipe sets neither max_model_len nor ctx_size
+DERIVED = ("parallel", "np", "ctx_size", "c")  # the recipe may set these; else ixci derives them
+
+
+def _arg(args: Mapping[str, object], *names: str) -> object | None:
+    norm = {k.replace("-", "_"): v for k, v in args.items()}
+    return next((norm[n] for n in names if norm.get(n) is not None), None)
 
 
 def topology_flags(job: EngineJob) -> list[str]:
-    """Slots, context and offload; llama-server runs one process without TP/EP/PP."""
+    """Slots, context and offload; llama-server runs one process without TP/EP/PP.
+
+    Slots: the recipe's `parallel`, else the job's highest concurrency. Context: the recipe's
+    `ctx_size` (total over slots), else max_model_len (or 4096) × slots.
+    """
     require(job.tp == 1 and job.pp == 1 and job.ep == 1 and job.dcp == 1, job, "tp/ep/pp/dcp > 1")
     require(not job.dp_attention and not job.disaggregated, job, "dp-attention or disaggregation")
-    slots = max(job.max_concurrency, 1)
-    per_slot = job.max_model_len or DEFAULT_CONTEXT
-    flags = ["-np", str(slots), "-c", str(per_slot * slots)]
+    slots = int(str(_arg(job.engine_args, "parallel", "np") or max(job.max_concurrency, 1)))
+    ctx = _arg(job.engine_args, "ctx_size", "c") or (job.max_model_len or DEFAULT_CONTEXT) * slots
+    flags = ["-np", str(slots), "-c", str(ctx)]
     if job.device != "cpu":
         flags += ["-ngl", "999"]
     return flags
@@ -48,7 +47,7 @@ def spec_flags(job: EngineJob) -> list[str]:
     if sd is None:
         return []
     require(
-        sd.method == "draft" and sd.draft_model is not None,
+        sd.method == "draft-model" and sd.draft_model is not None,
         job,
         f"speculative method {sd.method!r}",
     )

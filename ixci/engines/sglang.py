@@ -32,7 +32,7 @@ ALGORITHMS = {
     "eagle3": "EAGLE3",
     "mtp": "NEXTN",
     "ngram": "NGRAM",
-    "draft": "STANDALONE",
+    "draft-model": "STANDALONE",
 }
 
 
@@ -45,7 +45,7 @@ def topology_flags(job: EngineJob) -> list[str]:
     if job.ep > 1:
         flags += ["--ep-size", str(job.ep)]
     if job.dp_attention:
-        flags += ["--enable-dp-attention", "--dp-size", str(job.tp)]
+        flags += ["--enable-dp-attention", "--dp-size", str(job.attention_dp)]
     return flags
 
 

@@ -31,7 +31,7 @@ RESERVED = (
 def topology_flags(job: EngineJob) -> list[str]:
     """tp/pp/dcp/ep/dp-attention → vLLM flags."""
     if job.dp_attention:
-        flags = ["--tensor-parallel-size", "1", "--data-parallel-size", str(job.tp)]
+        flags = ["--tensor-parallel-size", "1", "--data-parallel-size", str(job.attention_dp)]
     else:
         flags = ["--tensor-parallel-size", str(job.tp)]
     if job.pp > 1:
@@ -53,7 +53,7 @@ def spec_config(job: EngineJob) -> list[str]:
         "eagle": "eagle",
         "eagle3": "eagle3",
         "ngram": "ngram",
-        "draft": "draft_model",
+        "draft-model": "draft_model",
     }
     cfg: dict[str, object] = {
         "method": method.get(sd.method, sd.method),

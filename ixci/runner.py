@@ -1,0 +1,708 @@
+"""One job end to end: preflight → launch → readiness → points (load + telemetry) → cleanup.
+
+The runner owns the failure taxonomy (`ixci.errors.JobFailure` subclasses, exit codes 10–19,
+`failure_class` in the artifact) and the guarantees around it:
+- the artifact is rewritten (validated, atomically) after every point, so finished points
+  survive any later failure, and a document exists from the first second;
+- every wait is bounded: readiness by the model-size-aware timeout, each point by the
+  scenario's max duration plus slack, a hung server by failed health probes;
+- cleanup runs in `finally` and on cancellation: the load generator's process group, the
+  sampler and the deployment (only its own processes/containers) are stopped.
+Ambient state (environment, clock, runtime, driver, cancellation) is injected.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ixci import cmd
+from ixci.engines.base import EngineJob, ServeSpec, frozen_env
+from ixci.errors import (
+    Cancelled,
+    CommandFailed,
+    ErrorRateExceeded,
+    IxciError,
+    JobFailure,
+    NotReady,
+    PreflightFailed,
+    ServerCrashed,
+    ServerStartFailed,
+    TelemetryInvalid,
+)
+from ixci.loadgen.dialect import Endpoint, request_body
+from ixci.result import SERVER_LOG, TELEMETRY_FILE, ResultFile, new_result, utc_now
+from ixci.runtimes.base import Deployment, ImageInfo, LaunchContext, Runtime
+from ixci.telemetry import Sampler, check_idle, point_telemetry
+
+CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointSpec:
+    """One plan point with its scenario's load parameters (tokens, seconds)."""
+
+    id: str
+    scenario: str
+    isl: int
+    osl: int
+    concurrency: int | None
+    request_rate: float | None = None
+    endpoint: str = "completions"
+    num_requests: int = 16
+    min_duration_s: float = 0.0
+    max_duration_s: float = 1800.0
+    warmup_requests: int | None = None
+    range_ratio: float = 0.0
+    error_threshold: float = 0.05
+    slo_ttft_s: float | None = None
+    slo_tpot_s: float | None = None
+    requires_power: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """A resolved job: the plan's job object, the adapter input, where and how to run it."""
+
+    job: Mapping[str, Any]
+    engine_job: EngineJob
+    runtime: str
+    vendor: str  # nvidia | amd | cpu
+    gpu_indices: tuple[int, ...]
+    points: tuple[PointSpec, ...]
+    tokenizer: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Run-level settings and the injected environment."""
+
+    output: Path
+    run_id: str
+    attempt: int = 1
+    event: str | None = None
+    repository: str | None = None
+    runner_name: str | None = None
+    hostname: str = "localhost"
+    git_sha: str | None = None
+    host_env: Mapping[str, str] = field(default_factory=frozen_env)
+    model_cache: str | None = None
+    pull: bool = False
+    grace_s: float = 10.0
+    ready_timeout_s: float | None = None  # override of the adapter's model-size-aware timeout
+    point_slack_s: float = 120.0  # added to a point's max duration before it counts as a hang
+    hang_probes: int = 3  # consecutive failed health probes during a point → hang
+    probe_interval_s: float = 5.0
+    min_free_disk_gb: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointOutcome:
+    """What the load generator returned for one point (`point` follows contracts.md §3)."""
+
+    point: Mapping[str, Any]  # metrics, client, valid, invalid_reasons, started_at, finished_at
+    window: tuple[float, float] | None  # measured window, Unix seconds
+
+
+class PointDriver(Protocol):
+    """Runs one point against a ready server; must stop promptly when `cancel` is set."""
+
+    def __call__(
+        self,
+        spec: ServeSpec,
+        point: PointSpec,
+        job: JobSpec,
+        *,
+        folder: Path,
+        watch: Callable[[], None],
+    ) -> PointOutcome: ...
+
+
+# ----------------------------------------------------------------------------- HTTP probes
+
+
+def http_get(url: str, *, timeout: float) -> tuple[int, bytes]:
+    """GET `url` → (status, body); status 0 when the server cannot be reached."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read() or b""
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def one_token(spec: ServeSpec, *, timeout: float) -> tuple[int, bytes]:
+    """A real one-token streaming completion in the engine's dialect → (status, body)."""
+    endpoint = Endpoint.CHAT if spec.engine == "transformers" else Endpoint.COMPLETIONS
+    body = request_body(
+        spec.dialect, endpoint=endpoint, model=spec.model_name, prompt="Hello", max_tokens=1
+    )
+    req = urllib.request.Request(
+        spec.base_url + spec.dialect.path(endpoint),
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read() or b""
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def _dead(dep: Deployment, what: str, cls: type[JobFailure]) -> JobFailure:
+    rc = dep.poll()
+    return cls(f"server {what} (exit code {rc}); last log lines:\n{dep.log_tail(25)}")
+
+
+def wait_ready(
+    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
+) -> float:
+    """Health endpoint, then a real one-token completion; seconds taken.
+
+    Raises `ServerStartFailed` at once if the server dies, `NotReady` after `timeout_s`,
+    `Cancelled` if cancelled.
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
+    healthy = False
+    last = ""
+    while time.monotonic() < deadline:
+        if cancel.is_set():
+            raise Cancelled("cancelled while waiting for the server to become ready")
+        if dep.poll() is not None:
+            raise _dead(dep, "exited before becoming ready", ServerStartFailed)
+        if not healthy:
+            status, _ = http_get(spec.base_url + spec.health_path, timeout=5)
+            healthy = status == 200
+            last = f"health {spec.health_path} → {status or 'no answer'}"
+        if healthy:
+            status, body = one_token(spec, timeout=max(5.0, min(60.0, deadline - time.monotonic())))
+            if (status == 200 and b"data:" in body) or (status == 200 and b"choices" in body):
+                return time.monotonic() - start
+            last = f"one-token completion → {status or 'no answer'} {body[:200]!r}"
+        cancel.wait(0.5)
+    raise NotReady(
+        f"server not ready after {timeout_s:.0f} s ({last}); last log lines:\n{dep.log_tail(25)}",
+        hint="raise the timeout only if the model really needs longer to load",
+    )
+
+
+def engine_version(spec: ServeSpec, runtime: str, host_env: Mapping[str, str]) -> str | None:
+    """The version the server reports (version endpoint), else its binary (process runtime)."""
+    if spec.version_path:
+        status, body = http_get(spec.base_url + spec.version_path, timeout=10)
+        if status == 200:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                for key in ("version", "build_info", "server_version"):
+                    if data.get(key):
+                        return str(data[key])
+    if spec.version_argv and runtime == "process":
+        try:
+            out = cmd.run(spec.version_argv, env=dict(host_env), timeout=60, check=False)
+        except CommandFailed:
+            return None
+        text = (out.stdout + out.stderr).strip().splitlines()
+        return text[0].strip() if text else None
+    return None
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+class JobRun:
+    """State of one attempt; `run()` drives it and always cleans up."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        opts: RunOptions,
+        *,
+        runtime: Runtime,
+        driver: PointDriver,
+        cancel: threading.Event,
+        serve: ServeSpec,
+    ) -> None:
+        self.spec = spec
+        self.opts = opts
+        self.runtime = runtime
+        self.driver = driver
+        self.cancel = cancel
+        self.serve = serve
+        self.folder = opts.output / str(spec.job["id"])
+        self.deployment: Deployment | None = None
+        self.sampler = Sampler(spec.vendor, spec.gpu_indices, self.folder / TELEMETRY_FILE)
+        self.timings: dict[str, float | None] = {}
+        self.result = ResultFile(self.folder, self._fresh())
+
+    def _fresh(self) -> dict[str, Any]:
+        from ixci.loadgen.metrics import METRICS_VERSION
+
+        run = {
+            "run_id": self.opts.run_id,
+            "attempt": self.opts.attempt,
+            "event": self.opts.event,
+            "repository": self.opts.repository,
+            "started_at": utc_now(),
+        }
+        prov = {
+            "image": None,
+            "image_digest": None,
+            "engine_version": None,
+            "server_argv": list(self.serve.argv),
+            "server_env": dict(self.serve.env),
+            "runtime": self.spec.runtime,
+            "runner_name": self.opts.runner_name,
+            "hostname": self.opts.hostname,
+            "driver_version": None,
+            "gpu_names": [],
+            "gpu_indices": list(self.spec.gpu_indices),
+            "telemetry_source": self.sampler.source,
+            "client": {"name": "ixci-loadgen", "version": _version()},
+            "notes": list(self.serve.notes),
+            "timings": {},
+        }
+        return new_result(
+            job=self.spec.job,
+            run=run,
+            provenance=prov,
+            git_sha=self.opts.git_sha,
+            metrics_version=METRICS_VERSION,
+        )
+
+    @property
+    def prov(self) -> dict[str, Any]:
+        """The live provenance block."""
+        return self.result.doc["provenance"]  # type: ignore[no-any-return]
+
+    def run(self) -> ResultFile:
+        """Run the job; raise the `JobFailure` that ended it (the artifact says the same)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.result.write()
+        failure: JobFailure | None = None
+        t0 = time.monotonic()
+        try:
+            self._preflight()
+            self._launch()
+            self._points()
+        except JobFailure as exc:
+            failure = exc
+        except IxciError as exc:  # e.g. a bad loadgen config: an invalid job, not a crash
+            failure = JobFailure(exc.render())
+        finally:
+            self._cleanup()
+            self.timings["total_s"] = time.monotonic() - t0
+            self.prov["timings"] = {k: v for k, v in self.timings.items()}
+        failure = failure or self._point_failure()
+        self.result.finish(
+            failure_class=failure.failure_class if failure else None,
+            failure_message=failure.render() if failure else None,
+        )
+        if failure:
+            raise failure
+        return self.result
+
+    # -- phases
+
+    def _preflight(self) -> None:
+        t = time.monotonic()
+        self._check_disk()
+        if self.spec.vendor in ("nvidia", "amd"):
+            self._check_gpus()
+        else:
+            self.prov["notes"].append(CPU_NO_POWER)
+        info: ImageInfo = self.runtime.preflight(self.serve, self._ctx())
+        self.prov.update(image=info.image, image_digest=info.digest)
+        self.prov["notes"].extend(info.notes)
+        self.timings["preflight_s"] = time.monotonic() - t
+        self.result.write()
+
+    def _check_disk(self) -> None:
+        import shutil
+
+        free_gb = shutil.disk_usage(self.folder).free / 1e9
+        if free_gb < self.opts.min_free_disk_gb:
+            raise PreflightFailed(
+                f"only {free_gb:.1f} GB free under {self.folder} (need {self.opts.min_free_disk_gb} GB)"
+            )
+
+    def _check_gpus(self) -> None:
+        from ixci.telemetry import amd_inventory, nvidia_inventory
+
+        try:
+            gpus = nvidia_inventory() if self.spec.vendor == "nvidia" else amd_inventory()
+        except CommandFailed as exc:
+            raise PreflightFailed(f"cannot query GPUs: {exc.message}") from exc
+        check_idle(gpus, self.spec.gpu_indices)
+        chosen = [g for g in gpus if g.index in self.spec.gpu_indices]
+        self.prov["gpu_names"] = [g.name for g in chosen]
+        self.prov["driver_version"] = chosen[0].driver if chosen else None
+
+    def _ctx(self) -> LaunchContext:
+        return LaunchContext(
+            job_id=str(self.spec.job["id"]),
+            run_id=self.opts.run_id,
+            attempt=self.opts.attempt,
+            vendor=self.spec.vendor,
+            gpu_indices=self.spec.gpu_indices,
+            workdir=self.folder,
+            model_cache=self.opts.model_cache,
+            host_env=self.opts.host_env,
+            pull=self.opts.pull,
+        )
+
+    def _launch(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled before launch")
+        self.deployment = self.runtime.launch(
+            self.serve, self._ctx(), log_path=self.folder / SERVER_LOG
+        )
+        self.prov["server_argv"] = list(self.deployment.argv)
+        self.result.write()
+        timeout = self.opts.ready_timeout_s or self.serve.ready_timeout_s
+        self.timings["launch_to_ready_s"] = wait_ready(
+            self.deployment, self.serve, timeout_s=timeout, cancel=self.cancel
+        )
+        self.prov["engine_version"] = engine_version(
+            self.serve, self.spec.runtime, self.opts.host_env
+        )
+        self.result.write()
+
+    def _points(self) -> None:
+        self.sampler.start()
+        t = time.monotonic()
+        try:
+            for index, point in enumerate(self.spec.points):
+                self._point(index, point)
+        finally:
+            self.timings["points_s"] = time.monotonic() - t
+
+    def _point(self, index: int, point: PointSpec) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled between points")
+        entry = dict(self.result.doc["points"][index])
+        entry["started_at"] = utc_now()
+        try:
+            outcome = self.driver(
+                self.serve, point, self.spec, folder=self.folder, watch=self._watch(point)
+            )
+        except JobFailure as exc:
+            entry.update(
+                status="failed",
+                failure_class=exc.failure_class,
+                valid=False,
+                invalid_reasons=[exc.message.splitlines()[0]],
+                finished_at=utc_now(),
+            )
+            self.result.set_point(index, entry)
+            raise
+        self._check_alive("during point " + point.id)
+        self.result.set_point(index, self._measured(entry, point, outcome))
+
+    def _measured(
+        self, entry: dict[str, Any], point: PointSpec, outcome: PointOutcome
+    ) -> dict[str, Any]:
+        res = outcome.point
+        metrics = res.get("metrics") or {}
+        reasons = list(res.get("invalid_reasons", []))
+        tele = self._telemetry(outcome, metrics)
+        failure_class = None
+        if float(metrics.get("error_rate") or 0.0) > point.error_threshold:
+            failure_class = ErrorRateExceeded.failure_class
+            reasons.append(
+                f"error rate {metrics.get('error_rate'):.3f} > threshold {point.error_threshold}"
+            )
+        if point.requires_power and not tele["power_valid"]:
+            failure_class = failure_class or TelemetryInvalid.failure_class
+            reasons += [f"power required: {r}" for r in tele["invalid_reasons"]]
+        valid = bool(res.get("valid", True)) and not reasons
+        entry.update(
+            status="ok" if valid else "invalid",
+            failure_class=failure_class,
+            valid=valid,
+            invalid_reasons=sorted(set(reasons)),
+            started_at=res.get("started_at") or entry["started_at"],
+            finished_at=res.get("finished_at") or utc_now(),
+            metrics=metrics or None,
+            client=_client(res.get("client")),
+            telemetry=tele,
+        )
+        return entry
+
+    def _telemetry(self, outcome: PointOutcome, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        window = outcome.window
+        if window is not None and self.sampler.source is not None:
+            self.sampler.wait_past(window[1], timeout_s=3.0)
+        t0, t1 = window if window is not None else (0.0, 0.0)
+        reason = CPU_NO_POWER if self.spec.vendor == "cpu" else None
+        tele = point_telemetry(
+            self.sampler.samples(),
+            self.spec.gpu_indices if self.sampler.source else (),
+            t0,
+            t1,
+            source=self.sampler.source,
+            output_tokens=int(metrics.get("total_output_tokens") or 0),
+            input_tokens=int(metrics.get("total_input_tokens") or 0),
+            no_power_reason=reason,
+        )
+        if window is None and self.sampler.source is not None:
+            tele["power_valid"] = False
+            tele["invalid_reasons"] = ["the load generator reported no measured window"]
+        return tele
+
+    def _watch(self, point: PointSpec) -> Callable[[], None]:
+        """A callback the driver calls often: raises on cancel, crash, hang, or overrun."""
+        deadline = time.monotonic() + point.max_duration_s + self.opts.point_slack_s
+        state = {"next_probe": time.monotonic() + self.opts.probe_interval_s, "failed": 0}
+
+        def watch() -> None:
+            if self.cancel.is_set():
+                raise Cancelled(f"cancelled during point {point.id}")
+            self._check_alive(f"during point {point.id}")
+            now = time.monotonic()
+            if now > deadline:
+                raise ServerCrashed(
+                    f"point {point.id} overran its limit of {point.max_duration_s + self.opts.point_slack_s:.0f} s "
+                    f"(server hung?); last log lines:\n{self._tail()}"
+                )
+            if now >= state["next_probe"]:
+                status, _ = http_get(
+                    self.serve.base_url + self.serve.health_path, timeout=self.opts.probe_interval_s
+                )
+                state["failed"] = 0 if status == 200 else state["failed"] + 1
+                state["next_probe"] = time.monotonic() + self.opts.probe_interval_s
+                if state["failed"] >= self.opts.hang_probes:
+                    raise ServerCrashed(
+                        f"server stopped responding during point {point.id} "
+                        f"({state['failed']} health probes failed); last log lines:\n{self._tail()}"
+                    )
+
+        return watch
+
+    def _tail(self) -> str:
+        return self.deployment.log_tail(25) if self.deployment else ""
+
+    def _check_alive(self, when: str) -> None:
+        if self.deployment is not None and self.deployment.poll() is not None:
+            raise _dead(self.deployment, f"crashed {when}", ServerCrashed)
+
+    def _point_failure(self) -> JobFailure | None:
+        classes = [p.get("failure_class") for p in self.result.doc["points"]]
+        if ErrorRateExceeded.failure_class in classes:
+            return ErrorRateExceeded(
+                "client error rate over the threshold in: "
+                + ", ".join(
+                    p["id"]
+                    for p in self.result.doc["points"]
+                    if p.get("failure_class") == "error_rate"
+                )
+            )
+        if TelemetryInvalid.failure_class in classes:
+            return TelemetryInvalid("power telemetry invalid on a scenario that requires power")
+        return None
+
+    def _cleanup(self) -> None:
+        self.sampler.stop()
+        if self.deployment is not None:
+            self.deployment.stop(grace_s=self.opts.grace_s)
+
+
+def _client(data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, Mapping):
+        return None
+    keys = ("cpu_percent", "loop_lag_p99_s", "saturated", "workers")
+    return {k: data[k] for k in keys if k in data}
+
+
+def _version() -> str:
+    from ixci import __version__
+
+    return __version__
+
+
+def run_job(
+    spec: JobSpec,
+    opts: RunOptions,
+    *,
+    runtime: Runtime,
+    driver: PointDriver,
+    serve: ServeSpec,
+    cancel: threading.Event | None = None,
+    retries: int = 0,
+    on_retry: Callable[[JobFailure, int], None] | None = None,
+) -> ResultFile:
+    """Run `spec`, retrying infrastructure failures (preflight, image, not_ready) up to `retries`.
+
+    Every attempt writes the same artifact folder (the last attempt wins, `run.attempt` says
+    which). Raises the final `JobFailure`.
+    """
+    cancel = cancel or threading.Event()
+    attempt = opts.attempt
+    while True:
+        job_run = JobRun(
+            spec,
+            _with_attempt(opts, attempt),
+            runtime=runtime,
+            driver=driver,
+            cancel=cancel,
+            serve=serve,
+        )
+        try:
+            return job_run.run()
+        except JobFailure as exc:
+            if not exc.infrastructure or attempt - opts.attempt >= retries or cancel.is_set():
+                raise
+            if on_retry:
+                on_retry(exc, attempt)
+            attempt += 1
+
+
+def _with_attempt(opts: RunOptions, attempt: int) -> RunOptions:
+    from dataclasses import replace
+
+    return replace(opts, attempt=attempt)
+
+
+# ----------------------------------------------------------------------------- the load driver
+
+CHILD_CODE = "from ixci.runner import point_child; point_child({cfg!r}, {out!r})"
+
+
+def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, Any]:
+    """The `ixci.loadgen.config.PointConfig` fields of one point (JSON-able)."""
+    return {
+        "url": spec.base_url,
+        "model": spec.model_name,
+        "isl": point.isl,
+        "osl": point.osl,
+        "endpoint": "chat" if spec.engine == "transformers" else point.endpoint,
+        "concurrency": point.concurrency,
+        "request_rate": point.request_rate,
+        "num_requests": point.num_requests,
+        "min_requests": point.num_requests,
+        "min_duration_s": point.min_duration_s,
+        "max_duration_s": point.max_duration_s,
+        "warmup_requests": point.warmup_requests,
+        "range_ratio": point.range_ratio,
+        "error_threshold": point.error_threshold,
+        "tokenizer": job.tokenizer,
+        "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},
+        "request_timeout_s": min(600.0, point.max_duration_s),
+    }
+
+
+def point_child(config_path: str, out_path: str) -> None:
+    """Entry of the load-generator child process: run one point, write outcome JSON.
+
+    The window is converted from CLOCK_MONOTONIC (shared by the loadgen workers) to Unix
+    seconds here, so telemetry can be integrated over exactly the measured window.
+    """
+    import gzip
+
+    from ixci.loadgen.config import PointConfig
+    from ixci.loadgen.dialect import get_dialect
+    from ixci.loadgen.metrics import Slo
+    from ixci.loadgen.run import run_point
+
+    raw = json.loads(Path(config_path).read_text())
+    dialect = get_dialect(raw.pop("dialect"))
+    requests = Path(raw.pop("requests_path"))
+    raw["slo"] = Slo(**raw["slo"])
+    raw["endpoint"] = Endpoint(raw["endpoint"])
+    raw["tokenizer"] = Path(raw["tokenizer"]) if raw.get("tokenizer") else None
+    offset_ns = time.time_ns() - time.perf_counter_ns()
+    result = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests)
+    t0 = t1 = None
+    with gzip.open(requests, "rt") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if not rec["warmup"]:
+                t0 = rec["t_send_ns"] if t0 is None else min(t0, rec["t_send_ns"])
+                t1 = rec["t_end_ns"] if t1 is None else max(t1, rec["t_end_ns"])
+    window = (
+        [(t0 + offset_ns) / 1e9, (t1 + offset_ns) / 1e9]
+        if t0 is not None and t1 is not None
+        else None
+    )
+    Path(out_path).write_text(json.dumps({"point": result.to_json(), "window": window}))
+
+
+def _append_requests(src: Path, dest: Path, point_id: str) -> None:
+    """Append one point's request records to the job's requests.jsonl.gz, tagged by point."""
+    import gzip
+
+    if not src.exists():
+        return
+    with gzip.open(src, "rt") as fin, gzip.open(dest, "at") as fout:
+        for line in fin:
+            rec = json.loads(line)
+            rec["point_id"] = point_id
+            fout.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
+def loadgen_driver(python: str, env: Mapping[str, str]) -> PointDriver:
+    """A `PointDriver` running `ixci.loadgen.run_point` in a child process group, so the runner
+    can stop it (and its worker processes) at once on cancel, crash or hang."""
+
+    def drive(
+        spec: ServeSpec, point: PointSpec, job: JobSpec, *, folder: Path, watch: Callable[[], None]
+    ) -> PointOutcome:
+        from ixci.errors import Cancelled as _Cancelled
+        from ixci.result import REQUESTS_FILE
+
+        work = folder / ".points"
+        work.mkdir(parents=True, exist_ok=True)
+        cfg, out, reqs = (
+            work / f"{point.id}.json",
+            work / f"{point.id}.out.json",
+            work / f"{point.id}.jsonl.gz",
+        )
+        out.unlink(missing_ok=True)
+        config = {
+            **point_config(spec, point, job),
+            "dialect": spec.dialect.name,
+            "requests_path": str(reqs),
+        }
+        cfg.write_text(json.dumps(config))
+        log = (work / f"{point.id}.log").open("ab")
+        proc = cmd.spawn(
+            [python, "-c", CHILD_CODE.format(cfg=str(cfg), out=str(out))], env=dict(env), stdout=log
+        )
+        try:
+            while proc.poll() is None:
+                watch()
+                time.sleep(0.2)
+        except (JobFailure, _Cancelled):
+            cmd.terminate_group(proc, grace=5.0)
+            _append_requests(reqs, folder / REQUESTS_FILE, point.id)
+            raise
+        finally:
+            cmd.terminate_group(proc, grace=5.0)  # no stray workers even on success
+            log.close()
+        watch()  # a crash that made the point end early is a crash, not a measurement
+        if proc.returncode != 0 or not out.exists():
+            tail = (work / f"{point.id}.log").read_text(errors="replace").strip().splitlines()[-15:]
+            raise JobFailure(
+                f"load generator failed on point {point.id} (exit {proc.returncode}):\n"
+                + "\n".join(tail)
+            )
+        _append_requests(reqs, folder / REQUESTS_FILE, point.id)
+        data = json.loads(out.read_text())
+        window = tuple(data["window"]) if data.get("window") else None
+        return PointOutcome(point=data["point"], window=window)
+
+    return drive
