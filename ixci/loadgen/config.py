@@ -1,0 +1,170 @@
+"""What the runner asks of one point (`PointConfig`) and what it gets back (`PointResult`)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ixci.errors import UsageError
+from ixci.loadgen.dialect import Endpoint
+from ixci.loadgen.metrics import METRICS_VERSION, PointMetrics, Slo
+
+
+class TokenizerSource(enum.StrEnum):
+    """Where the prompt token counts come from (recorded in every result)."""
+
+    TOKENIZERS = "tokenizers"  # Hugging Face `tokenizers` with the model's tokenizer.json: exact
+    SERVER = "server"  # the server's tokenize/detokenize endpoints: exact
+    APPROXIMATION = "approximation"  # one common English word ≈ one token: approximate
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointConfig:
+    """One point of a scenario on a warm server.
+
+    url: server base URL ``http://HOST:PORT``. isl/osl: requested input/output tokens per request
+    (lengths drawn uniformly from ``[L·(1−range_ratio), L·(1+range_ratio)]``).
+    shared_prefix_tokens: tokens of one common prefix at the start of every prompt (part of isl).
+    concurrency: closed-loop slots (None: open loop only, unbounded). request_rate: open-loop
+    arrivals per second (None: closed loop); gamma-distributed gaps with shape `burstiness`
+    (1.0 = Poisson). num_requests / duration_s: the measured phase ends at whichever is reached
+    first, but not before min_requests and min_duration_s; never after max_duration_s.
+    warmup_requests: requests sent first and not measured (None: one per slot).
+    workers: client processes (None: automatic). request_timeout_s: per request, seconds.
+    """
+
+    url: str
+    model: str
+    isl: int
+    osl: int
+    endpoint: Endpoint = Endpoint.COMPLETIONS
+    concurrency: int | None = 1
+    request_rate: float | None = None
+    burstiness: float = 1.0
+    num_requests: int | None = None
+    duration_s: float | None = None
+    warmup_requests: int | None = None
+    min_requests: int = 0
+    min_duration_s: float = 0.0
+    max_duration_s: float | None = None
+    range_ratio: float = 0.0
+    shared_prefix_tokens: int = 0
+    tokenizer: Path | None = None
+    seed: int = 0
+    workers: int | None = None
+    slo: Slo = field(default_factory=Slo)
+    error_threshold: float = 0.05
+    request_timeout_s: float = 600.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.isl < 1 or self.osl < 1:
+            problems.append("isl and osl must be >= 1")
+        if self.concurrency is None and self.request_rate is None:
+            problems.append("give a concurrency, a request rate, or both")
+        if self.concurrency is not None and self.concurrency < 1:
+            problems.append("concurrency must be >= 1")
+        if self.request_rate is not None and self.request_rate <= 0:
+            problems.append("request_rate must be > 0")
+        if self.num_requests is None and self.duration_s is None:
+            problems.append("bound the measured phase with num_requests and/or duration_s")
+        if self.burstiness <= 0:
+            problems.append("burstiness must be > 0")
+        if not 0 <= self.range_ratio < 1:
+            problems.append("range_ratio must be in [0, 1)")
+        if not 0 <= self.shared_prefix_tokens < self.isl:
+            problems.append("shared_prefix_tokens must be in [0, isl)")
+        if problems:
+            raise UsageError("invalid load-generator point: " + "; ".join(problems))
+
+    @property
+    def warmup(self) -> int:
+        """Warm-up requests actually sent (default: one per closed-loop slot)."""
+        if self.warmup_requests is not None:
+            return self.warmup_requests
+        return self.concurrency if self.concurrency is not None else 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientHealth:
+    """The client's own load during the measured phase.
+
+    cpu_percent: the busiest worker's CPU time / wall time × 100 (100 = one core).
+    loop_lag_p99_s: p99 of event-loop lateness over all workers (seconds).
+    runqueue_wait_percent: time the busiest worker waited for a CPU (Linux schedstat), or None.
+    saturated: the client, not the server, may have limited the result; `reasons` says why.
+    """
+
+    cpu_percent: float
+    loop_lag_p99_s: float
+    saturated: bool
+    workers: int
+    runqueue_wait_percent: float | None = None
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The result artifact's `client` block (contracts.md §3) plus the detail fields."""
+        return {
+            "cpu_percent": self.cpu_percent,
+            "loop_lag_p99_s": self.loop_lag_p99_s,
+            "saturated": self.saturated,
+            "workers": self.workers,
+            "runqueue_wait_percent": self.runqueue_wait_percent,
+            "saturation_reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetInfo:
+    """Provenance of the prompts."""
+
+    kind: str  # "random"
+    tokenizer_source: TokenizerSource
+    tokenizer: str | None  # file path or server URL
+    seed: int
+    prompts: int
+    isl_mean: float
+    osl_mean: float
+    shared_prefix_tokens: int
+    range_ratio: float
+    prompt_tokens_checked: int = 0  # requests whose server-reported prompt tokens were compared
+    prompt_tokens_offset: int | None = None  # most common (reported − requested)
+    prompt_tokens_mismatched: int = 0  # requests whose offset differs from the common one
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, enum.Enum) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointResult:
+    """Everything one point produced: metrics (base units), client health, dataset provenance."""
+
+    metrics: PointMetrics
+    client: ClientHealth
+    dataset: DatasetInfo
+    dialect: str
+    valid: bool
+    invalid_reasons: tuple[str, ...]
+    started_at: str  # ISO-8601 UTC
+    finished_at: str
+    requests_written: int = 0
+    metrics_version: int = METRICS_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON of the point: `metrics` has exactly the keys of contracts.md §3."""
+        return {
+            "metrics_version": self.metrics_version,
+            "valid": self.valid,
+            "invalid_reasons": list(self.invalid_reasons),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "dialect": self.dialect,
+            "metrics": self.metrics.to_json(),
+            "client": self.client.to_json(),
+            "dataset": self.dataset.to_json(),
+        }

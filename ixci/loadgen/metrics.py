@@ -1,0 +1,331 @@
+"""The one definition of every per-request and per-point metric (see docs/loadgen.md).
+
+Implements ``shared/reference/metrics.md`` exactly. Bump `METRICS_VERSION` whenever a formula
+changes; every result carries it. Units are declared once, in `METRICS`; stored values are in
+base units (seconds, tokens, tokens/s, requests/s, 1/s).
+
+Per request (successful measured requests only):
+  TTFT = first content chunk - t_send; E2EL = last content chunk - t_send;
+  TPOT = (E2EL - TTFT) / (out - 1) for out > 1; ITL = gaps between consecutive content chunks
+  (chunk level) and each gap divided by the tokens of the chunk that closes it (token level);
+  interactivity = 1 / TPOT.
+Per point: mean, population std, median, p90, p95, p99, p99.9 (linear interpolation) over the
+per-request values (per chunk gap for ITL); interactivity also p10. Window T = first measured
+send -> last measured response completed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+METRICS_VERSION = 1
+
+NS = 1e-9  # seconds per nanosecond
+
+
+class Unit(enum.StrEnum):
+    SECONDS = "s"
+    TOKENS = "tokens"
+    TOKENS_PER_S = "tokens/s"
+    REQUESTS_PER_S = "requests/s"
+    REQUESTS = "requests"
+    RATIO = "ratio"
+    LABEL = "label"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec:
+    """Unit, direction and meaning of one metric, declared once."""
+
+    unit: Unit
+    higher_is_better: bool | None
+    description: str
+
+
+METRICS: Mapping[str, MetricSpec] = {
+    "completed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=True, description="successful measured requests"),
+    "failed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=False, description="failed measured requests"),
+    "error_rate": MetricSpec(unit=Unit.RATIO, higher_is_better=False, description="failed / (completed + failed)"),
+    "duration_s": MetricSpec(unit=Unit.SECONDS, higher_is_better=None, description="window T: first measured send to last measured response completed"),
+    "total_input_tokens": MetricSpec(unit=Unit.TOKENS, higher_is_better=None, description="sum of server-reported prompt tokens (requested length where none)"),
+    "total_output_tokens": MetricSpec(unit=Unit.TOKENS, higher_is_better=None, description="sum of server-reported completion tokens (content chunks where none)"),
+    "token_count_source": MetricSpec(unit=Unit.LABEL, higher_is_better=None, description="usage | chunks | mixed"),
+    "request_throughput": MetricSpec(unit=Unit.REQUESTS_PER_S, higher_is_better=True, description="completed / T"),
+    "input_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(in) / T"),
+    "output_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(out) / T"),
+    "total_token_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="(sum(in) + sum(out)) / T"),
+    "goodput": MetricSpec(unit=Unit.REQUESTS_PER_S, higher_is_better=True, description="completed requests meeting every SLO / T"),
+    "ttft": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="first content chunk - t_send"),
+    "tpot": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="(E2EL - TTFT) / (out - 1), out > 1"),
+    "itl": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="gap between consecutive content chunks"),
+    "itl_per_token": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="chunk gap / tokens in the chunk closing it"),
+    "e2el": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="last content chunk - t_send"),
+    "interactivity": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="1 / TPOT per request"),
+}
+
+DISTRIBUTIONS = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
+PERCENTILES: Mapping[str, float] = {"median": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+
+
+class ErrorKind(enum.StrEnum):
+    """Why a request failed (closed set; `errors` in the metrics counts these)."""
+
+    CONNECT = "connect"  # could not connect / connection refused or reset before a byte
+    HTTP_STATUS = "http_status"  # non-2xx status
+    TIMEOUT = "timeout"  # no completion within the request timeout
+    TRUNCATED = "truncated"  # the stream stopped before its end (connection lost mid-stream)
+    SERVER_ERROR = "server_error"  # the server sent an error event inside the stream
+    PROTOCOL = "protocol"  # unparsable HTTP or SSE
+    NO_CONTENT = "no_content"  # the stream completed without any generated content
+
+
+class TokenSource(enum.StrEnum):
+    USAGE = "usage"
+    CHUNKS = "chunks"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestRecord:
+    """One request as measured (times: `time.perf_counter_ns`, shared by all workers).
+
+    `chunk_times_ns` holds the arrival time of every chunk carrying generated content;
+    `output_tokens` is the server's `usage.completion_tokens` (or the chunk count when
+    `token_source` is CHUNKS).
+    """
+
+    index: int
+    worker: int
+    warmup: bool
+    t_send_ns: int
+    t_end_ns: int
+    ok: bool
+    chunk_times_ns: tuple[int, ...] = ()
+    output_tokens: int = 0
+    prompt_tokens: int | None = None
+    requested_input_tokens: int = 0
+    requested_output_tokens: int = 0
+    token_source: TokenSource = TokenSource.USAGE
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    http_status: int | None = None
+    retried: bool = False
+
+    @property
+    def ttft_s(self) -> float | None:
+        return (self.chunk_times_ns[0] - self.t_send_ns) * NS if self.chunk_times_ns else None
+
+    @property
+    def e2el_s(self) -> float | None:
+        return (self.chunk_times_ns[-1] - self.t_send_ns) * NS if self.chunk_times_ns else None
+
+    @property
+    def tpot_s(self) -> float | None:
+        ttft, e2el = self.ttft_s, self.e2el_s
+        if ttft is None or e2el is None or self.output_tokens <= 1:
+            return None
+        return (e2el - ttft) / (self.output_tokens - 1)
+
+    def itl_s(self) -> list[float]:
+        t = self.chunk_times_ns
+        return [(t[i] - t[i - 1]) * NS for i in range(1, len(t))]
+
+    def itl_per_token_s(self) -> list[float]:
+        """Chunk gaps divided by that chunk's tokens (spread evenly: out / chunks)."""
+        n = len(self.chunk_times_ns)
+        if n < 2 or self.output_tokens <= 0:
+            return []
+        per_chunk = self.output_tokens / n
+        return [gap / per_chunk for gap in self.itl_s()]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `requests.jsonl.gz` line (seconds relative to t_send; absolute times in ns)."""
+        return {
+            "index": self.index,
+            "worker": self.worker,
+            "warmup": self.warmup,
+            "ok": self.ok,
+            "t_send_ns": self.t_send_ns,
+            "t_end_ns": self.t_end_ns,
+            "ttft_s": self.ttft_s,
+            "e2el_s": self.e2el_s,
+            "tpot_s": self.tpot_s,
+            "chunks": len(self.chunk_times_ns),
+            "output_tokens": self.output_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "requested_input_tokens": self.requested_input_tokens,
+            "requested_output_tokens": self.requested_output_tokens,
+            "token_source": str(self.token_source),
+            "error_kind": None if self.error_kind is None else str(self.error_kind),
+            "error": self.error,
+            "http_status": self.http_status,
+            "retried": self.retried,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slo:
+    """Service-level objectives for goodput (seconds; None = not declared)."""
+
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    e2el_s: float | None = None
+
+    def met_by(self, r: RequestRecord) -> bool:
+        checks = ((self.ttft_s, r.ttft_s), (self.tpot_s, r.tpot_s), (self.e2el_s, r.e2el_s))
+        return all(limit is None or (v is not None and v <= limit) for limit, v in checks)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    start_ns: int
+    end_ns: int
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.end_ns - self.start_ns) * NS
+
+
+def summarize(values: Sequence[float] | np.ndarray, *, with_p10: bool = False) -> dict[str, float | None]:
+    """mean, population std, and linear-interpolation percentiles; None for an empty input."""
+    keys = ["mean", "std", *PERCENTILES] + (["p10"] if with_p10 else [])
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return dict.fromkeys(keys, None)
+    out: dict[str, float | None] = {"mean": float(arr.mean()), "std": float(arr.std(ddof=0))}
+    qs = list(PERCENTILES.values()) + ([10.0] if with_p10 else [])
+    names = list(PERCENTILES) + (["p10"] if with_p10 else [])
+    for name, q in zip(names, np.percentile(arr, qs, method="linear"), strict=True):
+        out[name] = float(q)
+    return out
+
+
+def measured_window(records: Iterable[RequestRecord]) -> Window | None:
+    """First measured send to last measured response completed (None without measured requests)."""
+    measured = [r for r in records if not r.warmup]
+    if not measured:
+        return None
+    return Window(start_ns=min(r.t_send_ns for r in measured), end_ns=max(r.t_end_ns for r in measured))
+
+
+def steady_window(records: Sequence[RequestRecord], *, concurrency: int | None) -> Window | None:
+    """From when in-flight requests first reach `concurrency` to when they first drop below it
+    after the last request was sent; clipped to the measured window. Open loop (concurrency
+    None): from the first to the last measured send."""
+    measured = measured_window(records)
+    if measured is None:
+        return None
+    if concurrency is None:
+        sends = [r.t_send_ns for r in records if not r.warmup]
+        return Window(start_ns=min(sends), end_ns=max(sends))
+    events = sorted([(r.t_send_ns, 1) for r in records] + [(r.t_end_ns, -1) for r in records])
+    last_send = max(r.t_send_ns for r in records)
+    inflight, start, end = 0, None, None
+    for t, delta in events:
+        inflight += delta
+        if start is None and inflight >= concurrency:
+            start = t
+        elif start is not None and t >= last_send and inflight < concurrency:
+            end = t
+            break
+    if start is None or end is None:
+        return None
+    start, end = max(start, measured.start_ns), min(end, measured.end_ns)
+    return Window(start_ns=start, end_ns=end) if end > start else None
+
+
+def _tokens_in(records: Iterable[RequestRecord], w: Window) -> tuple[float, float]:
+    """(input, output) tokens inside window `w`: output tokens counted at chunk arrival,
+    input tokens at the first content chunk."""
+    out = inp = 0.0
+    for r in records:
+        if not r.ok or not r.chunk_times_ns:
+            continue
+        per_chunk = r.output_tokens / len(r.chunk_times_ns)
+        out += per_chunk * sum(1 for t in r.chunk_times_ns if w.start_ns <= t <= w.end_ns)
+        if w.start_ns <= r.chunk_times_ns[0] <= w.end_ns:
+            inp += r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
+    return inp, out
+
+
+def _input_tokens(r: RequestRecord) -> int:
+    return r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointMetrics:
+    """The contract's point metrics (`to_json` gives exactly the keys of contracts.md §3)."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+def point_metrics(
+    records: Sequence[RequestRecord], *, concurrency: int | None, slo: Slo | None = None
+) -> PointMetrics:
+    """Aggregate the measured (non-warm-up) records of one point into the contract's metrics."""
+    measured = [r for r in records if not r.warmup]
+    ok = [r for r in measured if r.ok]
+    failed = [r for r in measured if not r.ok]
+    window = measured_window(records)
+    t = window.duration_s if window else 0.0
+    total_in = sum(_input_tokens(r) for r in ok)
+    total_out = sum(r.output_tokens for r in ok)
+    errors: dict[str, int] = {}
+    for r in failed:
+        kind = str(r.error_kind or ErrorKind.PROTOCOL)
+        errors[kind] = errors.get(kind, 0) + 1
+    sources = {r.token_source for r in ok}
+    source = "mixed" if len(sources) > 1 else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
+    tpots = [v for r in ok if (v := r.tpot_s) is not None]
+    rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
+    values: dict[str, Any] = {
+        "completed": len(ok),
+        "failed": len(failed),
+        "error_rate": len(failed) / len(measured) if measured else 0.0,
+        "errors": dict(sorted(errors.items())),
+        "duration_s": t,
+        "total_input_tokens": total_in,
+        "total_output_tokens": total_out,
+        "token_count_source": source,
+        "request_throughput": rate(len(ok)),
+        "input_throughput": rate(total_in),
+        "output_throughput": rate(total_out),
+        "total_token_throughput": rate(total_in + total_out),
+        "goodput": rate(sum(1 for r in ok if (slo or Slo()).met_by(r))),
+        "ttft": summarize([v for r in ok if (v := r.ttft_s) is not None]),
+        "tpot": summarize(tpots),
+        "itl": summarize(np.concatenate([np.asarray(r.itl_s()) for r in ok] or [np.empty(0)])),
+        "itl_per_token": summarize(
+            np.concatenate([np.asarray(r.itl_per_token_s()) for r in ok] or [np.empty(0)])
+        ),
+        "e2el": summarize([v for r in ok if (v := r.e2el_s) is not None]),
+        "interactivity": summarize([1.0 / v for v in tpots if v > 0], with_p10=True),
+        "steady_state": _steady_json(records, concurrency),
+    }
+    return PointMetrics(values=values)
+
+
+def _steady_json(records: Sequence[RequestRecord], concurrency: int | None) -> dict[str, Any]:
+    w = steady_window(records, concurrency=concurrency)
+    measured_start = (measured_window(records) or Window(start_ns=0, end_ns=0)).start_ns
+    if w is None or w.duration_s <= 0:
+        return {"start_s": None, "end_s": None, "duration_s": 0.0, "output_throughput": None,
+                "total_token_throughput": None}
+    inp, out = _tokens_in(records, w)
+    return {
+        "start_s": (w.start_ns - measured_start) * NS,
+        "end_s": (w.end_ns - measured_start) * NS,
+        "duration_s": w.duration_s,
+        "output_throughput": out / w.duration_s,
+        "total_token_throughput": (inp + out) / w.duration_s,
+    }

@@ -1,0 +1,266 @@
+"""Run one point: build prompts, split the work over worker processes, aggregate, write records.
+
+This is the library entry the runner calls (`run_point`, `run_point_async`). Each worker owns a
+slice of the concurrency and of the requests; the only messages between processes are the
+start time going out and each worker's records coming back at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import math
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ixci.errors import IxciError, UsageError
+from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointResult, TokenizerSource
+from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
+from ixci.loadgen.dialect import Dialect, request_body
+from ixci.loadgen.http import Target, request_bytes
+from ixci.loadgen.metrics import RequestRecord, point_metrics
+from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
+
+# A point is flagged client_saturated past any of these (see docs/loadgen.md).
+SATURATED_CPU_PERCENT = 85.0
+SATURATED_LOOP_LAG_P99_S = 0.005
+SATURATED_RUNQUEUE_PERCENT = 10.0
+SATURATED_SCHEDULE_LAG_P99_S = 0.005
+_START_DELAY_NS = 100_000_000
+_WORKER_READY_TIMEOUT_S = 120.0
+
+
+class LoadgenFailed(IxciError):
+    """The load generator itself could not run (a worker died, the server is unreachable…)."""
+
+    exit_code = 19
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def auto_workers(config: PointConfig) -> int:
+    """One worker per 256 closed-loop slots (per 2,000 req/s open loop), at most one per CPU."""
+    want = math.ceil((config.concurrency or 1) / 256)
+    if config.request_rate is not None and config.concurrency is None:
+        want = math.ceil(config.request_rate / 2000)
+    return max(1, min(want, available_cpus()))
+
+
+def _split(total: int, parts: int, i: int) -> int:
+    return total // parts + (1 if i < total % parts else 0)
+
+
+def make_codec(config: PointConfig, dialect: Dialect) -> Codec | None:
+    """The best token source available: tokenizer file, server endpoints, or None (approximate)."""
+    if config.tokenizer is not None:
+        return HFCodec(config.tokenizer)
+    if dialect.tokenize_path:
+        codec = ServerCodec(config.url, dialect, config.model)
+        if codec.probe():
+            return codec
+    return None
+
+
+def _prompt_count(config: PointConfig) -> int:
+    measured = config.num_requests if config.num_requests is not None else max(
+        config.min_requests, 4 * (config.concurrency or 1), 256
+    )
+    return config.warmup + max(measured, config.min_requests)
+
+
+def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: int, seed: int) -> list[WorkerSpec]:
+    target = Target.parse(config.url)
+    path = dialect.path(config.endpoint)
+    payloads = [
+        request_bytes(
+            target,
+            path,
+            request_body(dialect, endpoint=config.endpoint, model=config.model, prompt=p.text,
+                         max_tokens=p.output_tokens, extra=config.extra_body),
+            headers=config.headers,
+            close=dialect.fresh_connection,
+        )
+        for p in prompts.prompts
+    ]
+    requested = [(p.input_tokens, p.output_tokens) for p in prompts.prompts]
+    specs = []
+    for i in range(workers):
+        specs.append(
+            WorkerSpec(
+                worker=i, workers=workers, target=target,
+                payloads=tuple(payloads[i::workers]), requested=tuple(requested[i::workers]),
+                fresh_connection=dialect.fresh_connection,
+                slots=None if config.concurrency is None else _split(config.concurrency, workers, i),
+                rate=None if config.request_rate is None else config.request_rate / workers,
+                burstiness=config.burstiness,
+                warmup=_split(config.warmup, workers, i),
+                count=None if config.num_requests is None else _split(config.num_requests, workers, i),
+                min_requests=_split(config.min_requests, workers, i),
+                duration_s=config.duration_s, min_duration_s=config.min_duration_s,
+                max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
+                seed=seed,
+            )
+        )
+    return [s for s in specs if s.slots != 0]
+
+
+def _run_processes(specs: Sequence[WorkerSpec]) -> list[WorkerOutput]:
+    ctx = multiprocessing.get_context("spawn")
+    pipes, procs = [], []
+    for spec in specs:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=process_main, args=(spec, child), daemon=True)
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        for pipe in pipes:
+            if not pipe.poll(_WORKER_READY_TIMEOUT_S):
+                raise LoadgenFailed("a load-generator worker did not become ready in time")
+            msg = pipe.recv()
+            if msg != "ready":
+                raise LoadgenFailed(f"load-generator worker failed while preparing: {msg[1]}")
+        start_at = perf_counter_ns() + _START_DELAY_NS  # CLOCK_MONOTONIC: shared by processes
+        for pipe in pipes:
+            pipe.send(start_at)
+        outputs = []
+        for pipe in pipes:
+            status, payload = pipe.recv()
+            if status != "ok":
+                raise LoadgenFailed(f"load-generator worker failed: {payload}")
+            outputs.append(payload)
+        return outputs
+    except EOFError as exc:
+        raise LoadgenFailed("a load-generator worker died (see its stderr)") from exc
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
+    cpu = max((o.cpu_s / o.wall_s * 100.0 if o.wall_s > 0 else 0.0) for o in outputs)
+    lags = np.concatenate([np.asarray(o.lags_s) for o in outputs]) if outputs else np.empty(0)
+    lag_p99 = float(np.percentile(lags, 99)) if lags.size else 0.0
+    waits = [o.runqueue_wait_s / o.wall_s * 100.0 for o in outputs if o.runqueue_wait_s is not None and o.wall_s > 0]
+    wait = max(waits) if waits else None
+    sched = max(o.schedule_lag_p99_s for o in outputs)
+    reasons = []
+    if cpu >= SATURATED_CPU_PERCENT:
+        reasons.append(f"worker CPU {cpu:.0f}% >= {SATURATED_CPU_PERCENT:.0f}%")
+    if lag_p99 > SATURATED_LOOP_LAG_P99_S:
+        reasons.append(f"event-loop lag p99 {lag_p99 * 1e3:.1f} ms > {SATURATED_LOOP_LAG_P99_S * 1e3:.0f} ms")
+    if wait is not None and wait >= SATURATED_RUNQUEUE_PERCENT:
+        reasons.append(f"waited for a CPU {wait:.0f}% of the time")
+    if sched > SATURATED_SCHEDULE_LAG_P99_S:
+        reasons.append(f"open-loop sends late by {sched * 1e3:.1f} ms (p99)")
+    return ClientHealth(
+        cpu_percent=cpu, loop_lag_p99_s=lag_p99, saturated=bool(reasons), workers=len(outputs),
+        runqueue_wait_percent=wait, reasons=tuple(reasons),
+    )
+
+
+def _prompt_check(records: Sequence[RequestRecord]) -> tuple[int, int | None, int]:
+    """(checked, common offset reported−requested, requests off that offset)."""
+    offsets = [r.prompt_tokens - r.requested_input_tokens for r in records if r.ok and r.prompt_tokens is not None]
+    if not offsets:
+        return 0, None, 0
+    common = Counter(offsets).most_common(1)[0][0]
+    return len(offsets), common, sum(1 for o in offsets if o != common)
+
+
+def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
+    """Write one JSON line per request (sorted by send time) to a gzip file; returns the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb", compresslevel=6) as fh:
+        for r in sorted(records, key=lambda r: r.t_send_ns):
+            fh.write(orjson.dumps(r.to_json()) + b"\n")
+    return len(records)
+
+
+def run_point(config: PointConfig, *, dialect: Dialect, requests_path: Path | None = None) -> PointResult:
+    """Measure one point against a warm server and return its metrics (base units).
+
+    Blocking; uses `config.workers` (or `auto_workers`) processes — one worker runs in this
+    thread. Writes per-request records to `requests_path` (gzip JSON lines) when given.
+    Raises `UsageError` for a bad config or dialect, `LoadgenFailed` when the client cannot
+    run; request failures are counted in the metrics, never raised.
+    """
+    return _measure(config, dialect, requests_path, isolate=False)
+
+
+def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, *, isolate: bool) -> PointResult:
+    started = datetime.now(UTC)
+    workers = config.workers or auto_workers(config)
+    if workers < 1:
+        raise UsageError("workers must be >= 1")
+    codec = make_codec(config, dialect)
+    prompts = build_prompts(
+        count=_prompt_count(config), isl=config.isl, osl=config.osl, range_ratio=config.range_ratio,
+        shared_prefix_tokens=config.shared_prefix_tokens, seed=config.seed, codec=codec,
+    )
+    specs = _specs(config, dialect, prompts, workers, config.seed)
+    if len(specs) == 1 and not isolate:
+        specs = [replace(specs[0], worker=0, workers=1)]
+        outputs = [run_in_this_thread(specs[0], lambda: perf_counter_ns())]
+    else:
+        outputs = _run_processes(specs)
+    records = [r for o in outputs for r in o.records]
+    closed = config.concurrency if config.request_rate is None else None
+    metrics = point_metrics(records, concurrency=closed, slo=config.slo)
+    checked, offset, mismatched = _prompt_check(records)
+    dataset = DatasetInfo(
+        kind="random", tokenizer_source=prompts.source, tokenizer=prompts.tokenizer, seed=config.seed,
+        prompts=len(prompts.prompts),
+        isl_mean=float(np.mean([p.input_tokens for p in prompts.prompts])),
+        osl_mean=float(np.mean([p.output_tokens for p in prompts.prompts])),
+        shared_prefix_tokens=config.shared_prefix_tokens, range_ratio=config.range_ratio,
+        prompt_tokens_checked=checked, prompt_tokens_offset=offset, prompt_tokens_mismatched=mismatched,
+    )
+    reasons = _invalid_reasons(config, metrics.values, dataset)
+    written = write_requests(requests_path, records) if requests_path is not None else 0
+    return PointResult(
+        metrics=metrics, client=_client_health(outputs), dataset=dataset, dialect=dialect.name,
+        valid=not reasons, invalid_reasons=tuple(reasons), started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(), requests_written=written,
+    )
+
+
+def _invalid_reasons(config: PointConfig, m: Mapping[str, Any], dataset: DatasetInfo) -> list[str]:
+    reasons = []
+    if m["completed"] == 0:
+        reasons.append("no request completed")
+    if m["error_rate"] > config.error_threshold:
+        reasons.append(f"error rate {m['error_rate']:.1%} > {config.error_threshold:.1%}")
+    if m["completed"] < config.min_requests:
+        reasons.append(f"{m['completed']} requests < minimum sample {config.min_requests}")
+    if m["duration_s"] < config.min_duration_s:
+        reasons.append(f"measured {m['duration_s']:.1f} s < minimum {config.min_duration_s:.1f} s")
+    if dataset.tokenizer_source is not TokenizerSource.APPROXIMATION and dataset.prompt_tokens_mismatched:
+        reasons.append(f"{dataset.prompt_tokens_mismatched} prompts' server token counts differ from the request")
+    return reasons
+
+
+async def run_point_async(
+    config: PointConfig, *, dialect: Dialect, requests_path: Path | None = None
+) -> PointResult:
+    """`run_point` for callers inside an event loop: awaits without blocking the caller's loop;
+    the measurement always runs in worker processes (never sharing the caller's GIL)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: _measure(config, dialect, requests_path, isolate=True))

@@ -1,0 +1,351 @@
+"""One client worker: an event loop that owns a slice of the concurrency and of the requests.
+
+Closed loop: each slot owns a pre-warmed keep-alive connection and sends its next request the
+moment the previous one completes; warm-up requests are simply a slot's first requests, so the
+measured phase starts staggered (no synchronized burst). Open loop: gamma/Poisson arrivals,
+optionally capped by the slot count. A request that fails before its first byte is retried once
+on a fresh connection. Parsing runs in short slices between I/O polls; GC is frozen and off
+during the run; event-loop lag, CPU time and run-queue wait are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter_ns
+
+from ixci.loadgen.http import Exchange, StreamProtocol, Target, open_connection
+from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource
+from ixci.loadgen.sse import parse_error_body, parse_stream
+
+_PARSE_SLICE_NS = 200_000  # at most this much parsing between two I/O polls
+_LAG_PERIOD_S = 0.01
+_CONNECT_BATCH = 64
+_TRANSPORT_ERRORS = {"connect": ErrorKind.CONNECT, "truncated": ErrorKind.TRUNCATED, "timeout": ErrorKind.TIMEOUT}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSpec:
+    """Everything one worker needs; picklable (sent once to a worker process)."""
+
+    worker: int
+    workers: int
+    target: Target
+    payloads: tuple[bytes, ...]  # complete HTTP requests, cycled
+    requested: tuple[tuple[int, int], ...]  # (input, output) tokens requested per payload
+    fresh_connection: bool
+    slots: int | None  # closed-loop slots (None: unbounded open loop)
+    rate: float | None  # open-loop arrivals per second for this worker
+    burstiness: float
+    warmup: int
+    count: int | None
+    min_requests: int
+    duration_s: float | None
+    min_duration_s: float
+    max_duration_s: float | None
+    request_timeout_s: float
+    seed: int
+
+
+@dataclass(kw_only=True)
+class WorkerOutput:
+    worker: int
+    records: list[RequestRecord]
+    cpu_s: float
+    wall_s: float
+    runqueue_wait_s: float | None
+    lags_s: list[float]
+    schedule_lag_p99_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def _schedstat() -> tuple[int, int] | None:
+    """(on-CPU ns, run-queue wait ns) of this thread, or None off Linux."""
+    try:
+        parts = Path("/proc/thread-self/schedstat").read_text().split()
+        return int(parts[0]), int(parts[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Worker:
+    """Runs one `WorkerSpec` on the current thread's event loop."""
+
+    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop) -> None:
+        self.s = spec
+        self.loop = loop
+        self.issued = 0
+        self.measured_start: int | None = None
+        self.records: list[RequestRecord] = []
+        self._pending: collections.deque[tuple[int, bool, Exchange, bool]] = collections.deque()
+        self._parse_scheduled = False
+        self._idle: list[StreamProtocol] = []
+        self._lags: list[float] = []
+        self._lag_handle: asyncio.TimerHandle | None = None
+        self._expected = 0.0
+        self._schedule_lags: list[float] = []
+
+    # -- the request stream --------------------------------------------------------------
+    def _next(self) -> tuple[int, bool] | None:
+        s, k = self.s, self.issued
+        if k < s.warmup:
+            self.issued += 1
+            return k, True
+        now = perf_counter_ns()
+        if self.measured_start is None:
+            self.measured_start = now
+        m, elapsed = k - s.warmup, (now - self.measured_start) * 1e-9
+        if s.max_duration_s is not None and elapsed >= s.max_duration_s:
+            return None
+        minimum_met = m >= s.min_requests and elapsed >= s.min_duration_s
+        bound_hit = (s.count is not None and m >= s.count) or (
+            s.duration_s is not None and elapsed >= s.duration_s
+        )
+        if bound_hit and minimum_met:
+            return None
+        self.issued += 1
+        return k, False
+
+    # -- connections -----------------------------------------------------------------------
+    async def prewarm(self) -> None:
+        """Open the connections the run will use before the clock starts."""
+        if self.s.fresh_connection:
+            return
+        n = self.s.slots if self.s.slots is not None else 64
+        for start in range(0, n, _CONNECT_BATCH):
+            batch = [open_connection(self.loop, self.s.target) for _ in range(start, min(n, start + _CONNECT_BATCH))]
+            for res in await asyncio.gather(*batch, return_exceptions=True):
+                if isinstance(res, StreamProtocol):
+                    self._idle.append(res)
+
+    async def _connection(self, reuse: StreamProtocol | None) -> StreamProtocol:
+        if reuse is not None and not reuse.closed and not self.s.fresh_connection:
+            return reuse
+        while self._idle and not self.s.fresh_connection:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+        return await open_connection(self.loop, self.s.target)
+
+    # -- one request -----------------------------------------------------------------------
+    async def _request(self, k: int, warm: bool, conn: StreamProtocol | None) -> StreamProtocol | None:
+        payload = self.s.payloads[k % len(self.s.payloads)]
+        retried = False
+        ex = Exchange()
+        for attempt in (0, 1):
+            try:
+                conn = await self._connection(None if attempt else conn)
+            except OSError as exc:
+                ex = Exchange()
+                ex.t_send_ns = ex.t_end_ns = perf_counter_ns()
+                ex.error = "connect"
+                ex.blocks = [str(exc).encode()]
+                conn = None
+            else:
+                fut: asyncio.Future[Exchange] = self.loop.create_future()
+                ex = conn.send(payload, fut.set_result)
+                timer = self.loop.call_later(self.s.request_timeout_s, self._timeout, conn, ex)
+                ex = await fut
+                timer.cancel()
+            if ex.error == "connect" and attempt == 0:
+                retried, conn = True, None
+                continue
+            break
+        self._pending.append((k, warm, ex, retried))
+        if not self._parse_scheduled:
+            self._parse_scheduled = True
+            self.loop.call_soon(self._parse_some)
+        if conn is None or conn.closed or self.s.fresh_connection:
+            if conn is not None and not conn.closed:
+                conn.abort()
+            return None
+        return conn
+
+    @staticmethod
+    def _timeout(conn: StreamProtocol, ex: Exchange) -> None:
+        if conn.exchange is ex:
+            ex.error = "timeout"
+            conn.abort()
+
+    # -- deferred parsing --------------------------------------------------------------------
+    def _parse_some(self) -> None:
+        deadline = perf_counter_ns() + _PARSE_SLICE_NS
+        while self._pending and perf_counter_ns() < deadline:
+            self.records.append(self._record(*self._pending.popleft()))
+        if self._pending:
+            self.loop.call_soon(self._parse_some)
+        else:
+            self._parse_scheduled = False
+
+    def _record(self, k: int, warm: bool, ex: Exchange, retried: bool) -> RequestRecord:
+        req_in, req_out = self.s.requested[k % len(self.s.requested)]
+        base = {
+            "index": self.s.worker + k * self.s.workers,
+            "worker": self.s.worker,
+            "warmup": warm,
+            "t_send_ns": ex.t_send_ns,
+            "t_end_ns": ex.t_end_ns,
+            "requested_input_tokens": req_in,
+            "requested_output_tokens": req_out,
+            "retried": retried,
+            "http_status": ex.status or None,
+        }
+        if ex.error is not None:
+            kind = _TRANSPORT_ERRORS.get(ex.error, ErrorKind.PROTOCOL)
+            detail = ex.error if not ex.blocks or ex.status else b"".join(ex.blocks)[:200].decode("utf-8", "replace")
+            return RequestRecord(ok=False, error_kind=kind, error=detail, **base)  # type: ignore[arg-type]
+        if not 200 <= ex.status < 300:
+            return RequestRecord(
+                ok=False, error_kind=ErrorKind.HTTP_STATUS, error=f"HTTP {ex.status}: {parse_error_body(ex)}", **base  # type: ignore[arg-type]
+            )
+        p = parse_stream(ex)
+        if p.error_kind is not None:
+            return RequestRecord(ok=False, error_kind=p.error_kind, error=p.error, **base)  # type: ignore[arg-type]
+        if not p.chunk_times_ns:
+            return RequestRecord(ok=False, error_kind=ErrorKind.NO_CONTENT, error="no generated content", **base)  # type: ignore[arg-type]
+        source = TokenSource.USAGE if p.completion_tokens is not None else TokenSource.CHUNKS
+        return RequestRecord(
+            ok=True,
+            chunk_times_ns=tuple(p.chunk_times_ns),
+            output_tokens=p.completion_tokens if p.completion_tokens is not None else len(p.chunk_times_ns),
+            prompt_tokens=p.prompt_tokens,
+            token_source=source,
+            **base,  # type: ignore[arg-type]
+        )
+
+    # -- loop lag ------------------------------------------------------------------------------
+    def _lag_tick(self) -> None:
+        now = time.perf_counter()
+        self._lags.append(max(0.0, now - self._expected))
+        self._expected = now + _LAG_PERIOD_S
+        self._lag_handle = self.loop.call_later(_LAG_PERIOD_S, self._lag_tick)
+
+    # -- drivers ---------------------------------------------------------------------------------
+    async def _slot(self) -> None:
+        conn: StreamProtocol | None = self._idle.pop() if self._idle else None
+        while (nxt := self._next()) is not None:
+            conn = await self._request(nxt[0], nxt[1], conn)
+        if conn is not None:
+            conn.abort()
+
+    async def _open_loop(self) -> None:
+        s = self.s
+        assert s.rate is not None
+        rng = random.Random(s.seed * 7919 + s.worker)
+        cap = asyncio.Semaphore(s.slots) if s.slots is not None else None
+        tasks: set[asyncio.Task[None]] = set()
+        t_next = time.perf_counter()
+        while True:
+            t_next += rng.gammavariate(s.burstiness, 1.0 / (s.rate * s.burstiness))
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if cap is not None:
+                await cap.acquire()
+            self._schedule_lags.append(max(0.0, time.perf_counter() - t_next))
+            nxt = self._next()
+            if nxt is None:
+                if cap is not None:
+                    cap.release()
+                break
+            task = self.loop.create_task(self._open_request(nxt[0], nxt[1], cap))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _open_request(self, k: int, warm: bool, cap: asyncio.Semaphore | None) -> None:
+        try:
+            conn = await self._request(k, warm, self._idle.pop() if self._idle else None)
+            if conn is not None:
+                self._idle.append(conn)
+        finally:
+            if cap is not None:
+                cap.release()
+
+    async def run(self, start_at_ns: int) -> WorkerOutput:
+        """Wait until `start_at_ns` (perf_counter_ns clock), run the point, return the records."""
+        delay = (start_at_ns - perf_counter_ns()) * 1e-9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        sched0, cpu0, wall0 = _schedstat(), time.process_time(), time.perf_counter()
+        self._expected = time.perf_counter() + _LAG_PERIOD_S
+        self._lag_handle = self.loop.call_later(_LAG_PERIOD_S, self._lag_tick)
+        try:
+            if self.s.rate is not None:
+                await self._open_loop()
+            else:
+                slots = self.s.slots or 1
+                await asyncio.gather(*(self._slot() for _ in range(slots)))
+        finally:
+            if self._lag_handle is not None:
+                self._lag_handle.cancel()
+            cpu, wall, sched1 = time.process_time() - cpu0, time.perf_counter() - wall0, _schedstat()
+            gc.enable()
+            gc.unfreeze()
+        while self._pending:
+            self.records.append(self._record(*self._pending.popleft()))
+        for conn in self._idle:
+            conn.abort()
+        wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
+        lags = sorted(self._schedule_lags)
+        return WorkerOutput(
+            worker=self.s.worker,
+            records=self.records,
+            cpu_s=cpu,
+            wall_s=wall,
+            runqueue_wait_s=wait,
+            lags_s=self._lags,
+            schedule_lag_p99_s=lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+        )
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A fresh event loop: uvloop when installed, else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def run_in_this_thread(spec: WorkerSpec, ready: Callable[[], int]) -> WorkerOutput:
+    """Prewarm, call `ready()` for the common start time, run, and close the loop."""
+    loop = new_loop()
+    try:
+        worker = Worker(spec, loop)
+        loop.run_until_complete(worker.prewarm())
+        start_at = ready()
+        return loop.run_until_complete(worker.run(start_at))
+    finally:
+        loop.close()
+
+
+def process_main(spec: WorkerSpec, conn: object) -> None:
+    """Entry point of a worker process: one message in (start time), one message out."""
+    from multiprocessing.connection import Connection
+
+    assert isinstance(conn, Connection)
+
+    def ready() -> int:
+        conn.send("ready")
+        start: int = conn.recv()
+        return start
+
+    try:
+        out = run_in_this_thread(spec, ready)
+    except BaseException as exc:  # report any failure to the parent instead of dying silently
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+    conn.send(("ok", out))
+    conn.close()
