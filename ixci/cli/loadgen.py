@@ -1,0 +1,114 @@
+"""`ixci loadgen`: measure one point against a running OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from ixci.loadgen.config import PointConfig
+from ixci.loadgen.dialect import DIALECTS, Endpoint, get_dialect
+from ixci.loadgen.metrics import Slo
+from ixci.loadgen.run import run_point
+
+
+@click.command("loadgen")
+@click.option("--url", required=True, help="Server base URL, http://HOST:PORT.")
+@click.option("--model", required=True, help="Model name sent in each request.")
+@click.option("--isl", type=click.IntRange(min=1), required=True, help="Input tokens per request.")
+@click.option("--osl", type=click.IntRange(min=1), required=True, help="Output tokens per request.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Closed-loop concurrency.")
+@click.option("--request-rate", type=click.FloatRange(min=0, min_open=True), help="Open-loop requests/s.")
+@click.option("--burstiness", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Gamma shape of arrival gaps (1 = Poisson).")
+@click.option("--num-requests", type=click.IntRange(min=1), help="Measured requests.")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), help="Measured seconds.")
+@click.option("--min-requests", type=click.IntRange(min=0), default=0, help="Minimum measured sample.")
+@click.option("--min-duration", "min_duration_s", type=click.FloatRange(min=0), default=0.0)
+@click.option("--max-duration", "max_duration_s", type=click.FloatRange(min=0, min_open=True))
+@click.option("--warmup-requests", type=click.IntRange(min=0), help="Unmeasured first requests (default: one per slot).")
+@click.option("--endpoint", type=click.Choice([e.value for e in Endpoint]), default="completions", show_default=True)
+@click.option("--dialect", type=click.Choice(sorted(DIALECTS)), default="openai", show_default=True,
+              help="The engine's request dialect.")
+@click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
+              help="tokenizer.json (or its folder) for exact prompt lengths.")
+@click.option("--range-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--shared-prefix", "shared_prefix_tokens", type=click.IntRange(min=0), default=0)
+@click.option("--workers", type=click.IntRange(min=1), help="Client processes (default: automatic).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--slo-ttft", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TTFT, seconds.")
+@click.option("--slo-tpot", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TPOT, seconds.")
+@click.option("--slo-e2el", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on E2EL, seconds.")
+@click.option("--error-threshold", type=click.FloatRange(0, 1), default=0.05, show_default=True)
+@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0)
+@click.option("--fresh-connections", is_flag=True, help="Connect per request (overrides the dialect).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result JSON here.")
+@click.option("--requests-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write per-request records (gzip JSON lines), e.g. requests.jsonl.gz.")
+def loadgen(
+    url: str, model: str, isl: int, osl: int, concurrency: int | None, request_rate: float | None,
+    burstiness: float, num_requests: int | None, duration_s: float | None, min_requests: int,
+    min_duration_s: float, max_duration_s: float | None, warmup_requests: int | None, endpoint: str,
+    dialect: str, tokenizer: Path | None, range_ratio: float, shared_prefix_tokens: int,
+    workers: int | None, seed: int, slo_ttft: float | None, slo_tpot: float | None,
+    slo_e2el: float | None, error_threshold: float, request_timeout_s: float,
+    fresh_connections: bool, output: Path | None, requests_out: Path | None,
+) -> None:
+    """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
+    against a running OpenAI-compatible server and print or write its metrics (seconds)."""
+    if concurrency is None and request_rate is None:
+        concurrency = 1
+    if num_requests is None and duration_s is None:
+        num_requests = max(10 * (concurrency or 1), 100)
+    config = PointConfig(
+        url=url, model=model, isl=isl, osl=osl, endpoint=Endpoint(endpoint), concurrency=concurrency,
+        request_rate=request_rate, burstiness=burstiness, num_requests=num_requests,
+        duration_s=duration_s, warmup_requests=warmup_requests, min_requests=min_requests,
+        min_duration_s=min_duration_s, max_duration_s=max_duration_s, range_ratio=range_ratio,
+        shared_prefix_tokens=shared_prefix_tokens, tokenizer=tokenizer, seed=seed, workers=workers,
+        slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el), error_threshold=error_threshold,
+        request_timeout_s=request_timeout_s,
+    )
+    chosen = get_dialect(dialect)
+    if fresh_connections:
+        chosen = chosen.with_overrides(fresh_connection=True)
+    result = run_point(config, dialect=chosen, requests_path=requests_out)
+    doc = {"kind": "ixci.loadgen", "config": _config_json(config), **result.to_json()}
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(text + b"\n")
+    else:
+        click.echo(text.decode())
+    click.echo(_summary(result.to_json()), err=True)
+
+
+def _config_json(c: PointConfig) -> dict[str, object]:
+    return {
+        "url": c.url, "model": c.model, "isl": c.isl, "osl": c.osl, "endpoint": str(c.endpoint),
+        "concurrency": c.concurrency, "request_rate": c.request_rate, "burstiness": c.burstiness,
+        "num_requests": c.num_requests, "duration_s": c.duration_s, "warmup_requests": c.warmup,
+        "range_ratio": c.range_ratio, "shared_prefix_tokens": c.shared_prefix_tokens, "seed": c.seed,
+    }
+
+
+def _summary(doc: dict[str, object]) -> str:
+    m = doc["metrics"]
+    c = doc["client"]
+    assert isinstance(m, dict) and isinstance(c, dict)
+    ttft, itl = m["ttft"], m["itl"]
+    line = (
+        f"{m['completed']} ok, {m['failed']} failed in {m['duration_s']:.2f} s · "
+        f"{m['output_throughput']:.1f} out tok/s · "
+    )
+    if ttft["mean"] is not None:
+        line += f"TTFT mean {ttft['mean'] * 1e3:.1f} ms p99 {ttft['p99'] * 1e3:.1f} ms · "
+    if itl["p99"] is not None:
+        line += f"ITL p99 {itl['p99'] * 1e3:.1f} ms · "
+    line += f"client CPU {c['cpu_percent']:.0f}%"
+    if c["saturated"]:
+        line += " · CLIENT SATURATED: " + "; ".join(c["saturation_reasons"])
+    if not doc["valid"]:
+        line += " · INVALID: " + "; ".join(doc["invalid_reasons"])  # type: ignore[arg-type]
+    return line
