@@ -679,12 +679,21 @@ def find_job(catalog: Catalog, job_id: str) -> Job:
 # ----------------------------------------------------------------------------- GitHub output
 
 
+def timeout_minutes(estimate: Estimate) -> int:
+    """The bench job's `timeout-minutes`: 1.5 × the estimated wall time + 30 min for checkout,
+    install and upload, within [30, 4320] (self-hosted jobs may run up to 5 days)."""
+    wall_s = estimate.server_start_s + estimate.warmup_s + estimate.points_s
+    return min(4320, max(30, math.ceil(wall_s * 1.5 / 60) + 30))
+
+
 def shard_legs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> list[list[dict[str, Any]]]:
-    """Split the plan's jobs into ≤ `max_shards` matrices of ≤ 256 legs `{id, name, runs-on}`.
+    """Split the plan's jobs into ≤ `max_shards` matrices of ≤ 256 legs
+    `{id, name, runs-on, timeout-minutes}`.
 
     Raises `PlanError` naming the limit rather than dropping any job.
     """
-    legs = [{"id": j.id, "name": j.name, "runs-on": list(j.runs_on)} for j in plan.jobs]
+    legs = [{"id": j.id, "name": j.name, "runs-on": list(j.runs_on),
+             "timeout-minutes": timeout_minutes(j.estimate)} for j in plan.jobs]
     capacity = max_shards * MATRIX_LIMIT
     if len(legs) > capacity:
         raise PlanError(

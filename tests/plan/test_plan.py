@@ -148,7 +148,7 @@ def test_github_outputs_shards(tmp_path: Path) -> None:
     values = _parse_outputs(out_file.read_text())
     assert json.loads(values["shards"]) == ["shard-0"]
     legs = json.loads(values["shard-0"])["include"]
-    assert len(legs) == 8 and set(legs[0]) == {"id", "name", "runs-on"}
+    assert len(legs) == 8 and set(legs[0]) == {"id", "name", "runs-on", "timeout-minutes"}
     assert json.loads(values["shard-3"]) == {"include": []}
 
 
