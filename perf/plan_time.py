@@ -1,6 +1,6 @@
 """Plan the imported InferenceX catalog and print the planning time and the server-start counts.
 
-Imports both of the incumbent's master configs (../shared/data/inferencex/) into a temporary
+Imports both of the incumbent's master configs (a copy under tests/data/plan/inferencex) into a
 copy of tests/data/plan/inferencex-target, then times `load_catalog` + `expand` + selection +
 JSON rendering (the work of `ixci plan --event schedule --format json`), best of N runs.
 Prints the incumbent's own counts (one server start per concurrency) next to ixci's jobs (one
@@ -23,7 +23,7 @@ from ixci.importer import import_inferencex, load_target, write_recipes
 
 HERE = Path(__file__).resolve().parent.parent
 TARGET = HERE / "tests" / "data" / "plan" / "inferencex-target"
-SOURCE = HERE.parent / "shared" / "data" / "inferencex"
+SOURCE = HERE / "tests" / "data" / "plan" / "inferencex"  # a copy of ../shared/data/inferencex
 
 
 def main() -> None:
