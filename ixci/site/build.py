@@ -1,0 +1,112 @@
+"""Builds the static results site: `build_site(data_dir, out_dir) -> out_dir/index.html`.
+
+The site has no server and makes no request at view time: it must work from `file://`,
+where `fetch()` of local JSON is blocked, so the data ships as JavaScript files that
+define globals (`data/site.js` sets `window.IXCI_DATA`; `data/runs/<id>.js` adds one run's
+coverage manifest to `window.IXCI_RUNS` when its page is opened). The same data is also
+written as JSON for other tools. plotly.js is copied from the installed `plotly` package.
+The output is byte-identical for the same input (no clock, sorted keys).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ixci import __version__
+from ixci.errors import IxciError
+from ixci.site.coverage import coverage_grid
+from ixci.site.data import UNITS, derive_prices, encode_points, run_detail, run_summary, tiers
+from ixci.site.load import Results, load_results
+
+SITE_VERSION = 1
+ASSETS = ("app.js", "app.css")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def build_site(data_dir: Path, out_dir: Path) -> Path:
+    """Build the site for the results tree `data_dir` into `out_dir`; return its index.html.
+
+    Raises `InvalidInput` (every problem, pointed) when `data_dir` is not a results tree
+    in the layout of contracts.md §4.
+    """
+    results = load_results(data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _copy_assets(out_dir)
+    payload = site_payload(results)
+    _write_data(out_dir / "data", "site", "IXCI_DATA", payload)
+    _write_runs(out_dir / "data" / "runs", results)
+    (out_dir / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+    index = out_dir / "index.html"
+    index.write_text(_asset_text("index.html"), encoding="utf-8")
+    return index
+
+
+def site_payload(results: Results) -> dict[str, Any]:
+    """The data the page runs on (see `ixci.site.data` for the encoding)."""
+    return {
+        "site_version": SITE_VERSION,
+        "ixci_version": __version__,
+        "schema_versions": dict(results.schema_versions),
+        "runs": [run_summary(r) for r in results.runs],
+        "run_files": {r.run_id: run_file_stem(r.run_id) for r in results.runs},
+        "tiers": tiers(results.columns),
+        "prices": derive_prices(results),
+        "units": UNITS,
+        "points": encode_points(results),
+        "coverage": coverage_grid(results),
+    }
+
+
+def run_file_stem(run_id: str) -> str:
+    """A file name for a run id that is safe on every file system and in a URL."""
+    return _SAFE.sub("_", run_id) or "_"
+
+
+def _copy_assets(out_dir: Path) -> None:
+    assets = out_dir / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    for name in ASSETS:
+        (assets / name).write_text(_asset_text(name), encoding="utf-8")
+    shutil.copyfile(plotly_js(), assets / "plotly.min.js")
+
+
+def _asset_text(name: str) -> str:
+    return (resources.files("ixci.site") / "assets" / name).read_text(encoding="utf-8")
+
+
+def plotly_js() -> Path:
+    """The plotly.min.js bundled with the installed `plotly` Python package."""
+    path = Path(str(resources.files("plotly"))) / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise IxciError(
+            f"plotly.min.js not found at {path}",
+            hint="reinstall the `plotly` Python package (pip install --force-reinstall plotly)",
+        )
+    return path
+
+
+def _write_data(folder: Path, stem: str, global_name: str, payload: Any, key: str = "") -> None:
+    """Write `stem.json` and `stem.js`; the .js assigns the payload to `window.<global_name>`
+    (or to `window.<global_name>[key]`), parsing a JSON string literal, which V8 reads
+    much faster than the same data as an object literal."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(payload, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    (folder / f"{stem}.json").write_text(text + "\n", encoding="utf-8")
+    literal = json.dumps(text).replace("</", "<\\/")
+    if key:
+        target = f"(window.{global_name} = window.{global_name} || {{}})[{json.dumps(key)}]"
+    else:
+        target = f"window.{global_name}"
+    (folder / f"{stem}.js").write_text(f"{target} = JSON.parse({literal});\n", encoding="utf-8")
+
+
+def _write_runs(folder: Path, results: Results) -> None:
+    if folder.is_dir():
+        shutil.rmtree(folder)  # runs removed from the tree must not linger in the site
+    for run in results.runs:
+        _write_data(folder, run_file_stem(run.run_id), "IXCI_RUNS", run_detail(run), run.run_id)

@@ -1,0 +1,107 @@
+"""The coverage grid: SKU × framework × model → measured / failed / missing, last date.
+
+A cell's state is what happened in the most recent run that planned that combination:
+`measured` if any of its jobs produced points (ok or partial), else `failed` if any job
+failed, else `missing` (planned, nothing arrived). `last_measured` is the date of the
+latest run with valid points for it, whatever came later. Combinations no run planned
+are absent (the site draws them as "not planned").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ixci.site.load import CoverageJob, Results, Run
+
+Key = tuple[str, str, str]  # sku, framework, model
+
+
+@dataclass(kw_only=True)
+class _Cell:
+    state: str = "missing"
+    last_run: str = ""
+    last_date: str = ""
+    last_measured: str | None = None
+    failure_class: str | None = None
+    jobs: int = 0
+
+
+def coverage_grid(results: Results) -> dict[str, Any]:
+    """Build the grid as `{"skus", "frameworks", "models", "cells": [...]}`, sorted axes."""
+    by_job = _job_keys(results)
+    cells: dict[Key, _Cell] = {}
+    for run in results.runs:  # oldest first: later runs overwrite the state
+        for key, jobs in _planned(run, by_job).items():
+            _update(cells.setdefault(key, _Cell()), run, jobs)
+    for key, date in _measured_dates(results).items():
+        cell = cells.setdefault(key, _Cell(state="measured", last_date=date))
+        if cell.last_measured is None or date > cell.last_measured:
+            cell.last_measured = date
+    return {
+        "skus": sorted({k[0] for k in cells}),
+        "frameworks": sorted({k[1] for k in cells}),
+        "models": sorted({k[2] for k in cells}),
+        "cells": [
+            {
+                "sku": k[0],
+                "framework": k[1],
+                "model": k[2],
+                "state": c.state,
+                "last_run": c.last_run or None,
+                "last_date": c.last_date or None,
+                "last_measured": c.last_measured,
+                "failure_class": c.failure_class,
+                "jobs": c.jobs,
+            }
+            for k, c in sorted(cells.items())
+        ],
+    }
+
+
+def _job_keys(results: Results) -> dict[str, Key]:
+    """job id → (sku, framework, model) from the points table, for manifests that omit them."""
+    ix = {c: i for i, c in enumerate(results.columns)}
+    if "job_id" not in ix:
+        return {}
+    return {
+        str(r[ix["job_id"]]): (str(r[ix["sku"]]), str(r[ix["framework"]]), str(r[ix["model"]]))
+        for r in results.rows
+    }
+
+
+def _planned(run: Run, by_job: dict[str, Key]) -> dict[Key, list[CoverageJob]]:
+    out: dict[Key, list[CoverageJob]] = {}
+    for job in run.jobs or ():
+        if job.sku and job.framework and job.model:
+            key: Key | None = (job.sku, job.framework, job.model)
+        else:
+            key = by_job.get(job.job_id)
+        if key is not None:
+            out.setdefault(key, []).append(job)
+    return out
+
+
+def _update(cell: _Cell, run: Run, jobs: list[CoverageJob]) -> None:
+    states = {j.status for j in jobs}
+    if states & {"ok", "partial"}:
+        cell.state, cell.failure_class = "measured", None
+    elif "failed" in states:
+        cell.state = "failed"
+        cell.failure_class = next((j.failure_class for j in jobs if j.failure_class), None)
+    else:
+        cell.state, cell.failure_class = "missing", None
+    cell.last_run, cell.last_date, cell.jobs = run.run_id, run.date, len(jobs)
+
+
+def _measured_dates(results: Results) -> dict[Key, str]:
+    ix = {c: i for i, c in enumerate(results.columns)}
+    out: dict[Key, str] = {}
+    for r in results.rows:
+        if not r[ix["valid"]]:
+            continue
+        key = (str(r[ix["sku"]]), str(r[ix["framework"]]), str(r[ix["model"]]))
+        date = str(r[ix["run_date"]])
+        if date > out.get(key, ""):
+            out[key] = date
+    return out

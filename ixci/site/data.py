@@ -1,0 +1,163 @@
+"""Turns loaded results into the site's data payload (plain JSON-able dicts).
+
+The payload is compact on purpose, because a viewer parses it before the first chart:
+points are column-major, strings are dictionary-encoded (`{"dict": [...], "codes": [...]}`),
+booleans are 0/1, floats keep 6 significant digits. Only columns the site shows or filters
+on are kept. Units are declared once, in `UNITS`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from ixci.site.load import Results, Run
+
+SIG_DIGITS = 6
+USD_PER_MTOK = "usd_per_mtok_"
+USD_PER_OUTPUT_MTOK = "usd_per_output_mtok_"
+
+STRING_COLUMNS = (
+    "run_id", "run_date", "job_id", "point_id", "config_id", "model", "model_id", "scenario",
+    "precision", "sku", "framework", "runner", "image", "image_digest", "spec_decoding",
+    "status", "engine_version",
+)  # fmt: skip
+INT_COLUMNS = (
+    "isl", "osl", "tp", "ep", "pp", "dcp", "gpus", "prefill_gpus", "decode_gpus", "concurrency",
+)  # fmt: skip
+BOOL_COLUMNS = (
+    "dp_attention", "disaggregated", "valid", "power_valid", "client_saturated", "on_front",
+)  # fmt: skip
+FLOAT_COLUMNS = (
+    "request_rate", "interactivity_median", "e2el_median_s", "ttft_p99_s", "tpot_median_s",
+    "tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu", "joules_per_total_token",
+    "joules_per_output_token", "tokens_per_s_per_mw", "avg_power_w_per_gpu",
+)  # fmt: skip
+
+UNITS: dict[str, str] = {
+    "isl": "tokens", "osl": "tokens", "gpus": "GPUs", "prefill_gpus": "GPUs",
+    "decode_gpus": "GPUs", "concurrency": "requests", "request_rate": "requests/s",
+    "interactivity_median": "tok/s/user", "e2el_median_s": "s", "ttft_p99_s": "s",
+    "tpot_median_s": "s", "tput_per_gpu": "tok/s/GPU", "output_tput_per_gpu": "tok/s/GPU",
+    "input_tput_per_gpu": "tok/s/GPU", "joules_per_total_token": "J/token",
+    "joules_per_output_token": "J/token", "tokens_per_s_per_mw": "tok/s/MW",
+    "avg_power_w_per_gpu": "W",
+}  # fmt: skip
+
+
+def tiers(columns: Sequence[str]) -> list[str]:
+    """Price tiers present in the table, in column order (from `usd_per_mtok_<tier>`)."""
+    return [c[len(USD_PER_MTOK) :] for c in columns if c.startswith(USD_PER_MTOK)]
+
+
+def site_columns(columns: Sequence[str]) -> list[str]:
+    """The table's columns the site keeps, in a fixed order (absent ones are skipped)."""
+    usd = [c for c in columns if c.startswith((USD_PER_MTOK, USD_PER_OUTPUT_MTOK))]
+    wanted = [*STRING_COLUMNS, *INT_COLUMNS, *BOOL_COLUMNS, *FLOAT_COLUMNS, *usd]
+    return [c for c in wanted if c in columns]
+
+
+def encode_points(results: Results) -> dict[str, Any]:
+    """Column-major, dictionary-encoded points: `{"n": rows, "columns": {name: ...}}`."""
+    index = {c: i for i, c in enumerate(results.columns)}
+    out: dict[str, Any] = {}
+    for name in site_columns(results.columns):
+        values = [row[index[name]] for row in results.rows]
+        out[name] = _encode_column(name, values)
+    return {"n": len(results.rows), "columns": out}
+
+
+def _encode_column(name: str, values: list[Any]) -> Any:
+    if name in STRING_COLUMNS:
+        return _dict_encode(values)
+    if name in BOOL_COLUMNS:
+        return [None if v is None else int(bool(v)) for v in values]
+    if name in INT_COLUMNS:
+        return [v if isinstance(v, int) or v is None else _round(v) for v in values]
+    return [_round(v) for v in values]
+
+
+def _dict_encode(values: list[Any]) -> dict[str, list[Any]]:
+    codes: dict[str, int] = {}
+    out = []
+    for v in values:
+        if v is None:
+            out.append(-1)
+            continue
+        out.append(codes.setdefault(str(v), len(codes)))
+    return {"dict": list(codes), "codes": out}
+
+
+def _round(v: Any) -> float | None:
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    if not math.isfinite(f):
+        return None
+    return float(f"{f:.{SIG_DIGITS}g}")
+
+
+def derive_prices(results: Results) -> dict[str, dict[str, float]]:
+    """$/GPU-hour per tier and SKU, recovered from the table: usd/Mtok × tok/s/GPU × 3600/1e6.
+
+    The site pre-fills its price inputs with these, so a user override starts from the
+    catalog's figure. Median over valid rows; a SKU without cost data is left out.
+    """
+    ix = {c: i for i, c in enumerate(results.columns)}
+    prices: dict[str, dict[str, float]] = {}
+    for tier in tiers(results.columns):
+        samples: dict[str, list[float]] = {}
+        col = ix[USD_PER_MTOK + tier]
+        for row in results.rows:
+            usd, tput = row[col], row[ix["tput_per_gpu"]]
+            if _num(usd) and _num(tput) and tput > 0:
+                samples.setdefault(str(row[ix["sku"]]), []).append(usd * tput * 3600 / 1e6)
+        prices[tier] = {sku: round(statistics.median(v), 4) for sku, v in sorted(samples.items())}
+    return prices
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """What the site keeps about every run in the main payload (the manifest goes per run)."""
+    counts = {s: 0 for s in ("ok", "partial", "failed", "missing")}
+    for job in run.jobs or ():
+        counts[job.status] = counts.get(job.status, 0) + 1
+    return {
+        "run_id": run.run_id,
+        "date": run.date,
+        "event": run.event,
+        "sha": run.sha,
+        "repository": run.repository,
+        "url": run.url,
+        "path": run.path,
+        "has_coverage": run.jobs is not None,
+        "coverage": counts,
+    }
+
+
+def run_detail(run: Run) -> dict[str, Any]:
+    """One run with its full coverage manifest (written to its own file, loaded on demand)."""
+    jobs = [
+        {
+            "job_id": j.job_id,
+            "name": j.name,
+            "model": j.model,
+            "sku": j.sku,
+            "framework": j.framework,
+            "precision": j.precision,
+            "scenario": j.scenario,
+            "image": j.image,
+            "status": j.status,
+            "failure_class": j.failure_class,
+            "failure_message": j.failure_message,
+            "points_expected": j.points_expected,
+            "points_ok": j.points_ok,
+        }
+        for j in run.jobs or ()
+    ]
+    return {**run_summary(run), "jobs": jobs}
