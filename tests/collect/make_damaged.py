@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collect.factory import make_job, make_result  # noqa: E402
+from collect.factory import make_job, make_result
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "damaged"
 RUN_ID = "2001"
