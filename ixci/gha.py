@@ -78,11 +78,6 @@ def append_summary(path: Path, markdown: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-#: The sweep workflow has this many bench shard jobs (`bench-0` … `bench-3`), each a matrix of at
-#: most `MAX_LEGS_PER_SHARD` legs (GitHub's limit is 256 per matrix). A contract test checks that
-#: `.github/workflows/sweep.yml` has exactly these jobs and outputs.
-MAX_SHARDS = 4
-MAX_LEGS_PER_SHARD = 256
 #: GitHub shows at most this many error annotations per step.
 ANNOTATIONS_PER_STEP = 10
 #: The label a maintainer applies to let a fork's pull request reach self-hosted runners.
@@ -95,7 +90,11 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 def plan_args(
-    event_name: str, payload: Mapping[str, Any], *, nightly_budget: str = ""
+    event_name: str,
+    payload: Mapping[str, Any],
+    *,
+    nightly_budget: str = "",
+    history: Path | None = None,
 ) -> list[str]:
     """The `ixci plan` arguments (one argv element each) for a workflow event.
 
@@ -103,6 +102,8 @@ def plan_args(
     against their base and head commits; nightly runs plan everything, or a rotation within
     `nightly_budget` GPU-hours when given; dispatch runs pass the `only`, `exclude` and
     `budget-gpu-hours` inputs, each checked here so nothing odd reaches the planner's argv.
+    `history` (the results branch's index.json, when the caller found one) orders the nightly
+    rotation oldest-measured first.
     Raises `UsageError` for an event the sweep does not plan or a malformed input.
     """
     if event_name == "pull_request":
@@ -111,7 +112,8 @@ def plan_args(
         head = _sha(_mapping(pr.get("head"), "pull_request.head").get("sha"), "head")
         return ["--event", "pull_request", "--base", base, "--head", head]
     if event_name == "schedule":
-        return ["--event", "schedule", *_budget_args(nightly_budget, "nightly budget")]
+        extra = ["--history", str(history)] if history is not None else []
+        return ["--event", "schedule", *_budget_args(nightly_budget, "nightly budget"), *extra]
     if event_name == "workflow_dispatch":
         inputs = _mapping(payload.get("inputs") or {}, "inputs")
         args = ["--event", "workflow_dispatch"]
@@ -313,29 +315,19 @@ def _cell(value: object) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class PlannedJob:
-    """What a summary needs of one planned job (contracts §2)."""
+    """What the results summary needs of one planned job (contracts §2)."""
 
     id: str
     name: str
-    runs_on: tuple[str, ...]
-    model: str
-    sku: str
-    framework: str
-    precision: str
-    gpus: int
     points: int
-    gpu_hours: float
-    why: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PlanView:
-    """The plan (`ixci plan --format json`) as the summaries read it."""
+    """The plan (`ixci plan --format json`) as the results summary reads it."""
 
     event: str
     jobs: tuple[PlannedJob, ...]
-    gpu_hours: float
-    restart_gpu_hours: float
 
     @property
     def points(self) -> int:
@@ -351,78 +343,20 @@ def load_plan(path: Path) -> PlanView:
     if not isinstance(raw, dict) or not isinstance(raw.get("jobs"), list):
         raise _bad(path, "jobs", "the plan has no `jobs` list (is it `ixci plan --format json`?)")
     jobs = tuple(_planned_job(path, i, job) for i, job in enumerate(raw["jobs"]))
-    summary = _obj(raw.get("summary"))
-    return PlanView(
-        event=str(raw.get("event", "")),
-        jobs=jobs,
-        gpu_hours=_num(summary.get("gpu_hours"), sum(j.gpu_hours for j in jobs)),
-        restart_gpu_hours=_num(summary.get("restart_per_point_gpu_hours"), math.nan),
-    )
+    return PlanView(event=str(raw.get("event", "")), jobs=jobs)
 
 
 def _planned_job(path: Path, index: int, job: object) -> PlannedJob:
     if not isinstance(job, dict) or not isinstance(job.get("id"), str):
         raise _bad(path, f"jobs[{index}].id", "every job needs a string `id`")
-    topology = _obj(job.get("topology"))
-    estimate = _obj(job.get("estimate"))
-    runs_on = job.get("runs_on") or []
-    return PlannedJob(
-        id=job["id"],
-        name=str(job.get("name", job["id"])),
-        runs_on=tuple(str(x) for x in (runs_on if isinstance(runs_on, list) else [runs_on])),
-        model=str(job.get("model", "")),
-        sku=str(job.get("sku", "")),
-        framework=str(job.get("framework", "")),
-        precision=str(job.get("precision", "")),
-        gpus=int(_num(topology.get("gpus"), 0)),
-        points=len(job.get("points") or []),
-        gpu_hours=_num(estimate.get("total_gpu_hours"), 0.0),
-        why=tuple(str(x) for x in job.get("selected_because") or []),
-    )
-
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _num(value: object, default: float) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
+    points = job.get("points")
+    if not isinstance(points, list):
+        raise _bad(path, f"jobs[{index}].points", "every job needs a `points` list")
+    return PlannedJob(id=job["id"], name=str(job.get("name", job["id"])), points=len(points))
 
 
 def _bad(path: Path, field: str, message: str) -> InvalidInput:
     return InvalidInput([Problem(file=str(path), line=1, col=1, path=field, message=message)])
-
-
-def plan_markdown(plan: PlanView, *, max_rows: int = 300) -> str:
-    """The plan as a step-summary section: totals, the per-point-restart saving, one row a job."""
-    saving = ""
-    if math.isfinite(plan.restart_gpu_hours) and plan.restart_gpu_hours > 0:
-        saving = (
-            f" — restarting the server per point would cost {plan.restart_gpu_hours:.1f} GPU-h"
-            f" ({plan.restart_gpu_hours / max(plan.gpu_hours, 1e-9):.1f}×)"
-        )
-    lines = [
-        f"### Plan ({plan.event or 'unknown event'}): {len(plan.jobs)} job(s), {plan.points} point(s),"
-        f" {plan.gpu_hours:.1f} GPU-h{saving}",
-        "",
-    ]
-    if not plan.jobs:
-        return "\n".join([*lines, "Nothing to benchmark for this change."])
-    lines += [
-        "| job | name | model | SKU | framework | precision | GPUs | points | GPU-h | runs-on | why |",
-        "|---|---|---|---|---|---|--:|--:|--:|---|---|",
-    ]
-    for j in plan.jobs[:max_rows]:
-        lines.append(
-            f"| `{j.id}` | {_cell(j.name)} | {_cell(j.model)} | {_cell(j.sku)} | {_cell(j.framework)}"
-            f" | {_cell(j.precision)} | {j.gpus} | {j.points} | {j.gpu_hours:.2f}"
-            f" | {_cell(', '.join(j.runs_on))} | {_cell('; '.join(j.why))} |"
-        )
-    if len(plan.jobs) > max_rows:
-        lines.append(f"\n… and {len(plan.jobs) - max_rows} more job(s) (see the `plan` artifact).")
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)

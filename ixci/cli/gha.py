@@ -2,7 +2,7 @@
 
 Each one keeps a decision out of workflow YAML and bash (STYLE rule 9): which planner arguments
 an event means, which validation errors sit on the pull request's changed lines, and the step
-summaries (plan table, per-job results, coverage). Outside GitHub Actions the summaries go to
+summaries (per-job results, coverage; the plan table is the planner's own). Outside GitHub Actions the summaries go to
 stdout, so every helper can be run by hand.
 """
 
@@ -45,9 +45,18 @@ def _summary(ctx: click.Context, markdown: str) -> None:
     default="",
     help="GPU-hour budget for scheduled runs (empty: plan everything).",
 )
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The results branch's index.json; passed on for scheduled runs when it exists.",
+)
 @click.pass_context
 def plan_args(
-    ctx: click.Context, event_name: str | None, event_path: Path | None, nightly_budget: str
+    ctx: click.Context,
+    event_name: str | None,
+    event_path: Path | None,
+    nightly_budget: str,
+    history: Path | None,
 ) -> None:
     """Print the `ixci plan` arguments for this workflow event, one per line."""
     env = environ(ctx)
@@ -64,7 +73,8 @@ def plan_args(
         raise UsageError(f"{path}: cannot read the event payload: {exc}") from exc
     if not isinstance(payload, dict):
         raise UsageError(f"{path}: the event payload is not a JSON object")
-    args = ghaio.plan_args(name, payload, nightly_budget=nightly_budget)
+    found = history if history is not None and history.is_file() else None
+    args = ghaio.plan_args(name, payload, nightly_budget=nightly_budget, history=found)
     click.echo("\n".join(args))
 
 
@@ -99,14 +109,6 @@ def annotate_changed_lines(ctx: click.Context, base: str, head: str, repo: Path,
         click.echo(line)
     if problems:
         _summary(ctx, ghaio.problems_markdown(problems, changed))
-
-
-@gha.command("summary-plan")
-@click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def summary_plan(ctx: click.Context, plan: Path) -> None:
-    """Write the plan table (jobs, points, GPU-hours, the saving) to the step summary."""
-    _summary(ctx, ghaio.plan_markdown(ghaio.load_plan(plan)))
 
 
 @gha.command("summary-results")
