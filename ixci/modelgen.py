@@ -318,7 +318,8 @@ def make_hf_llama(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(path))
-    fast = PreTrainedTokenizerFast(
+    fast_cls: Any = PreTrainedTokenizerFast  # untyped constructor in transformers 5
+    fast = fast_cls(
         tokenizer_object=tok, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN, pad_token=EOS_TOKEN
     )
     fast.chat_template = CHAT_TEMPLATE
