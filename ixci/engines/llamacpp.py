@@ -70,7 +70,9 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         *topology_flags(job),
         *spec_flags(job),
         "--metrics",
-        *engine_arg_flags(job.engine_args),
+        *engine_arg_flags(
+            {k: v for k, v in job.engine_args.items() if k.replace("-", "_") not in DERIVED}
+        ),
     ]
     server = Component(
         name="server",

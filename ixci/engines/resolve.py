@@ -83,7 +83,7 @@ def engine_job(
             dcp=int(topo.get("dcp", 1)),
             dp=int(topo.get("dp", 1)),
             dp_attention=bool(topo.get("dp_attention")),
-            gpus=int(topo.get("gpus", 0)),
+            gpus=0 if device == "cpu" else int(topo.get("gpus", 0)),
             max_model_len=job.get("max_model_len"),
             max_concurrency=max(conc, default=1),
             spec_decoding=_spec(job.get("spec_decoding")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ixci.errors import InvalidJob
+from ixci.errors import InvalidJob, PreflightFailed
 from ixci.runtimes.base import Runtime
 
 KINDS = ("process", "docker", "podman", "slurm-enroot")
@@ -21,7 +21,12 @@ def get_runtime(kind: str) -> Runtime:
     if kind in ("slurm", "slurm-enroot"):
         import importlib
 
-        slurm = importlib.import_module("ixci.runtimes.slurm")  # owned by infra
+        try:
+            slurm = importlib.import_module("ixci.runtimes.slurm")  # owned by infra
+        except ModuleNotFoundError as exc:
+            raise PreflightFailed(
+                f"the {kind} runtime is not available in this ixci ({exc})"
+            ) from exc
         runtime: Runtime = slurm.SlurmRuntime()
         return runtime
     raise InvalidJob(f"unknown runtime {kind!r}", hint=f"known: {', '.join(KINDS)}")
