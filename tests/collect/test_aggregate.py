@@ -159,7 +159,10 @@ def test_no_extrapolation_outside_the_overlap() -> None:
     assert res.verdict == "no_overlap" and res.change is None
     b = cmp.front(_curve(1.0))
     c = cmp.front(_curve(1.1, run_id="c", concs=(4, 8, 16, 32, 64)))
-    diffs, (lo, hi) = cmp.matched_changes(b, c)
+    diffs, rng = cmp.matched_changes(b, c)
+    assert rng is not None and len(diffs) >= 2
+    lo, hi = rng
+    assert diffs == pytest.approx(0.1, rel=1e-6)  # a uniform +10 % everywhere it is matched
     assert lo >= max(b[0].min(), c[0].min()) and hi <= min(b[0].max(), c[0].max())
 
 
