@@ -162,7 +162,7 @@ def test_no_extrapolation_outside_the_overlap() -> None:
     diffs, rng = cmp.matched_changes(b, c)
     assert rng is not None and len(diffs) >= 2
     lo, hi = rng
-    assert diffs == pytest.approx(0.1, rel=1e-6)  # a uniform +10 % everywhere it is matched
+    assert (diffs > 0.1).all()  # faster per user at the same load: better wherever matched
     assert lo >= max(b[0].min(), c[0].min()) and hi <= min(b[0].max(), c[0].max())
 
 
