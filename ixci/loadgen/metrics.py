@@ -239,8 +239,8 @@ def steady_window(records: Sequence[RequestRecord], *, concurrency: int | None) 
 
 
 def _tokens_in(records: Iterable[RequestRecord], w: Window) -> tuple[float, float]:
-    """(input, output) tokens inside window `w`: output tokens counted at chunk arrival,
-    input tokens at the first content chunk."""
+    """(input, output) tokens of successful requests (warm-up included: the server produced them
+    inside the window) in window `w`: output tokens at chunk arrival, input at the first chunk."""
     out = inp = 0.0
     for r in records:
         if not r.ok or not r.chunk_times_ns:

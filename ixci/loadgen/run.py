@@ -207,6 +207,7 @@ def run_point(config: PointConfig, *, dialect: Dialect, requests_path: Path | No
 
 def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, *, isolate: bool) -> PointResult:
     started = datetime.now(UTC)
+    Target.parse(config.url)  # a bad URL fails before any prompt is built
     workers = config.workers or auto_workers(config)
     if workers < 1:
         raise UsageError("workers must be >= 1")

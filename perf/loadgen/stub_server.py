@@ -80,6 +80,7 @@ class Handler(asyncio.Protocol):
         self.buf = b""
         self.t: asyncio.Transport | None = None
         self.busy = False
+        self.doomed = False  # a keep-alive connection the server has decided to drop
         self.loop = asyncio.get_running_loop()
         sep = b"\r\n\r\n" if opts.sse_crlf else b"\n\n"
         self.sep = sep
@@ -144,6 +145,8 @@ class Handler(asyncio.Protocol):
         Handler.counter += 1
         fault = self.o.fault if self.o.fault and Handler.counter % self.o.fault_every == 0 else None
         assert self.t is not None
+        if self.doomed:
+            fault = "drop"
         if fault == "drop":
             sock = self.t.get_extra_info("socket")
             if sock is not None:  # RST instead of FIN
@@ -163,6 +166,7 @@ class Handler(asyncio.Protocol):
     def finished(self, keepalive_drop: bool) -> None:
         self.busy = False
         if keepalive_drop and self.t is not None:
+            self.doomed = True  # a request reusing it is reset before any byte
             self.loop.call_later(0.05, self.t.close)  # the idle connection dies later
             return
         if self.buf:
