@@ -516,9 +516,12 @@ class JobRun:
         return None
 
     def _cleanup(self) -> None:
+        import shutil
+
         self.sampler.stop()
         if self.deployment is not None:
             self.deployment.stop(grace_s=self.opts.grace_s)
+        shutil.rmtree(self.folder / ".points", ignore_errors=True)  # the driver's scratch files
 
 
 def _client(data: Any) -> dict[str, Any] | None:
@@ -582,6 +585,13 @@ def _with_attempt(opts: RunOptions, attempt: int) -> RunOptions:
 CHILD_CODE = "from ixci.runner import point_child; point_child({cfg!r}, {out!r})"
 
 
+def loadgen_range_ratio(catalog_ratio: float) -> float:
+    """Scenario `range-ratio` r (lengths uniform in [r·L, L], InferenceX's convention) → the
+    load generator's half-width r' (lengths uniform in [L(1−r'), L(1+r')]): the same width
+    (1−r)·L, centred on the nominal length so the requested ISL/OSL stay the means."""
+    return max(0.0, min(0.99, (1.0 - catalog_ratio) / 2.0))
+
+
 def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, Any]:
     """The `ixci.loadgen.config.PointConfig` fields of one point (JSON-able)."""
     return {
@@ -597,7 +607,7 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "min_duration_s": point.min_duration_s,
         "max_duration_s": point.max_duration_s,
         "warmup_requests": point.warmup_requests,
-        "range_ratio": point.range_ratio,
+        "range_ratio": loadgen_range_ratio(point.range_ratio),
         "error_threshold": point.error_threshold,
         "tokenizer": job.tokenizer,
         "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},

@@ -71,13 +71,8 @@ def run_argv(
         argv += ["--label", f"{key}={value}"]
     argv += ["--label", f"ixci.component={comp.name}"]
     argv += gpu_flags(engine, ctx.vendor, devices)
-    for path in (ctx.model_cache, spec.files_dir if spec.files else None, *spec.mounts):
-        if path:
-            argv += ["-v", f"{path}:{path}"]
-    model = Path(spec.model_path)
-    if model.is_absolute() and model.exists():
-        folder = model if model.is_dir() else model.parent
-        argv += ["-v", f"{folder}:{folder}:ro"]
+    for mount in mounts(spec, ctx):
+        argv += ["-v", mount]
     env = {**visible_devices_env(ctx.vendor, devices), **comp.env}
     if ctx.vendor == "nvidia" and engine == "docker":
         env.pop("CUDA_VISIBLE_DEVICES", None)  # --gpus already renumbers the devices from 0
@@ -85,6 +80,21 @@ def run_argv(
         argv += ["-e", f"{key}={value}"]
     assert spec.image, "container runtimes need an image"
     return [*argv, spec.image, *comp.argv]
+
+
+def mounts(spec: ServeSpec, ctx: LaunchContext) -> list[str]:
+    """Bind mounts (same path inside): model cache, files folder, extra mounts, and the model's
+    own folder (read-only) unless one of the others already covers it."""
+    paths = [
+        p for p in (ctx.model_cache, spec.files_dir if spec.files else None, *spec.mounts) if p
+    ]
+    out = list(dict.fromkeys(f"{p}:{p}" for p in paths))
+    model = Path(spec.model_path)
+    if model.is_absolute() and model.exists():
+        folder = model if model.is_dir() else model.parent
+        if not any(folder == Path(p) or Path(p) in folder.parents for p in paths):
+            out.append(f"{folder}:{folder}:ro")
+    return out
 
 
 class ContainerDeployment:
