@@ -1,8 +1,9 @@
 """The coverage grid: SKU × framework × model → measured / failed / missing, last date.
 
 A cell's state is what happened in the most recent run that planned that combination:
-`measured` if any of its jobs produced points (ok or partial), else `failed` if any job
-failed, else `missing` (planned, nothing arrived). `last_measured` is the date of the
+`measured` if every one of its jobs produced points (ok or partial), `partial` if some
+did and others failed or never arrived, else `failed` if any job failed, else `missing`
+(planned, nothing arrived). `last_measured` is the date of the
 latest run with valid points for it, whatever came later. Combinations no run planned
 are absent (the site draws them as "not planned").
 """
@@ -25,6 +26,7 @@ class _Cell:
     last_measured: str | None = None
     failure_class: str | None = None
     jobs: int = 0
+    jobs_measured: int = 0
 
 
 def coverage_grid(results: Results) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def coverage_grid(results: Results) -> dict[str, Any]:
                 "last_measured": c.last_measured,
                 "failure_class": c.failure_class,
                 "jobs": c.jobs,
+                "jobs_measured": c.jobs_measured,
             }
             for k, c in sorted(cells.items())
         ],
@@ -83,15 +86,17 @@ def _planned(run: Run, by_job: dict[str, Key]) -> dict[Key, list[CoverageJob]]:
 
 
 def _update(cell: _Cell, run: Run, jobs: list[CoverageJob]) -> None:
-    states = {j.status for j in jobs}
-    if states & {"ok", "partial"}:
-        cell.state, cell.failure_class = "measured", None
-    elif "failed" in states:
-        cell.state = "failed"
-        cell.failure_class = next((j.failure_class for j in jobs if j.failure_class), None)
+    measured = sum(1 for j in jobs if j.status in ("ok", "partial"))
+    failure = next((j.failure_class or "failed" for j in jobs if j.status == "failed"), None)
+    if measured == len(jobs):
+        cell.state = "measured"
+    elif measured:
+        cell.state = "partial"
     else:
-        cell.state, cell.failure_class = "missing", None
-    cell.last_run, cell.last_date, cell.jobs = run.run_id, run.date, len(jobs)
+        cell.state = "failed" if failure else "missing"
+    cell.failure_class = failure
+    cell.last_run, cell.last_date = run.run_id, run.date
+    cell.jobs, cell.jobs_measured = len(jobs), measured
 
 
 def _measured_dates(results: Results) -> dict[Key, str]:

@@ -81,7 +81,7 @@
     return { view: 'charts', id: '', chart: 'tput', model: '', seq: '', prec: [], sku: [], fw: [],
       spec: 'all', disagg: 'all', runs: 'latest', run: '', asof: '', from: '', to: '',
       front: false, tokens: 'total', tier: D.tiers.length ? D.tiers[0] : '', price: {},
-      metric: '', levels: '10,25,50,100,200', baseline: '', config: '', hlevel: 50 };
+      metric: '', levels: '10,25,50,100,200', baseline: '', config: '', hlevel: '' };
   }
   // model and ISL/OSL defaults depend on the data: the most-measured ones
   function defaultModel() { return mostCommon(timeRows(state), function (i) { return s('model', i); }); }
@@ -112,7 +112,7 @@
       var v = q.get(k);
       if (LIST_KEYS.indexOf(k) >= 0) st[k] = v ? v.split(',') : [];
       else if (k === 'front') st.front = v === '1';
-      else if (k === 'hlevel') st.hlevel = +v > 0 ? +v : 50;
+      else if (k === 'hlevel') st.hlevel = +v > 0 ? +v : '';
       else if (k === 'price') st.price = parsePrices(v);
       else st[k] = v;
     });
@@ -388,14 +388,13 @@
   }
   function layoutFor(data, chart) {
     return {
-      margin: { l: 70, r: 20, t: 40, b: 60 }, hovermode: 'closest', dragmode: 'zoom',
-      title: { text: chart.label, x: 0, xanchor: 'left', font: { size: 16 } },
+      margin: { l: 70, r: 20, t: 10, b: 60 }, hovermode: 'closest', dragmode: 'zoom',
       xaxis: { title: { text: data.mx.title }, type: data.mx.log ? 'log' : 'linear', zeroline: false,
-        gridcolor: '#e6e9ee', autorange: data.mx.dir < 0 ? true : true },
+        gridcolor: '#e6e9ee' },
       yaxis: { title: { text: data.my.title }, type: data.my.log ? 'log' : 'linear', zeroline: false,
-        gridcolor: '#e6e9ee', rangemode: data.my.log ? 'normal' : 'tozero' },
-      legend: { orientation: 'v', x: 1, xanchor: 'right', y: 1, bgcolor: 'rgba(255,255,255,0.8)',
-        bordercolor: '#d9dee5', borderwidth: 1, title: { text: 'GPU · framework' } },
+        gridcolor: '#e6e9ee', rangemode: data.my.log ? 'normal' : 'tozero', dtick: data.my.log ? 'D2' : undefined },
+      // the legend sits outside the plot so it never hides points
+      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, title: { text: 'GPU · framework' } },
       font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif', size: 13 },
       plot_bgcolor: '#fff', paper_bgcolor: '#fff'
     };
@@ -670,7 +669,7 @@
     });
     var html = '<table class="grid"><caption>' + esc(data.my.title) + ' (' + esc(data.my.unit) + ') on each ' +
       'Pareto front at a fixed interactivity; ' + (dir > 0 ? 'higher' : 'lower') + ' is better.</caption><thead><tr><th scope="col">GPU · framework</th>' +
-      lv.map(function (x) { return '<th scope="col">' + fmt(x) + ' tok/s/user</th>'; }).join('') + '</tr></thead><tbody>';
+      lv.map(function (x) { return '<th scope="col">' + String(+x.toPrecision(4)) + ' tok/s/user</th>'; }).join('') + '</tr></thead><tbody>';
     data.groups.forEach(function (g, r) {
       html += '<tr' + (r === bi ? ' class="baseline"' : '') + '><th scope="row">' + esc(g.name) + (r === bi ? ' <span class="rel">(baseline)</span>' : '') + '</th>';
       lv.forEach(function (_, c) {
@@ -697,6 +696,12 @@
     var bits = [s('sku', i), s('framework', i), s('precision', i), parallelism(i)];
     return bits.join(' · ');
   }
+  // the geometric middle of the measured interactivity range, to 2 significant digits
+  function autoLevel(runs) {
+    var lo = Infinity, hi = 0;
+    runs.forEach(function (r) { r.pts.forEach(function (p) { lo = Math.min(lo, p.x); hi = Math.max(hi, p.x); }); });
+    return hi > 0 ? +Math.sqrt(lo * hi).toPrecision(2) : 50;
+  }
   function renderHistory() {
     var rows = modelSeqRows(Object.assign({}, state, { run: '' })).filter(function (i) { return facetOk(state, i); });
     var configs = {};
@@ -705,7 +710,6 @@
     var cfg = ids.indexOf(state.config) >= 0 ? state.config : ids[0];
     el('h-config').innerHTML = ids.map(function (k) { return '<option value="' + esc(k) + '">' + esc(configs[k]) + '</option>'; }).join('');
     el('h-config').value = cfg || '';
-    el('h-level').value = state.hlevel;
     var gd = el('h-chart');
     if (!cfg) {
       el('h-status').textContent = 'No configuration matches these filters.';
@@ -723,18 +727,21 @@
     });
     var runs = Object.keys(byRun).map(function (k) { return byRun[k]; })
       .sort(function (a, b) { return a.date < b.date ? -1 : 1; });
+    var level = state.hlevel || autoLevel(runs);
+    el('h-level').value = level;
     runs.forEach(function (r, k) {
       r.peak = Math.max.apply(null, r.pts.map(function (p) { return p.y; }));
-      r.at = interpolate(paretoFront(r.pts, 1, 1), state.hlevel);
+      r.at = interpolate(paretoFront(r.pts, 1, 1), level);
       r.changed = k > 0 && r.image !== runs[k - 1].image;
     });
     var xs = runs.map(function (r) { return r.date; });
+    var t0 = Date.parse(xs[0]), t1 = Date.parse(xs[xs.length - 1]), dayMs = 86400000;
     var traces = [
       { type: 'scatter', mode: 'lines+markers', name: 'peak throughput', x: xs, y: runs.map(function (r) { return r.peak; }),
         line: { color: PALETTE[0] }, hovertemplate: '%{y:.4~g} tok/s/GPU<extra>peak</extra>' },
-      { type: 'scatter', mode: 'lines+markers', name: 'at ' + fmt(state.hlevel) + ' tok/s/user', x: xs,
+      { type: 'scatter', mode: 'lines+markers', name: 'at ' + fmt(level) + ' tok/s/user', x: xs,
         y: runs.map(function (r) { return r.at; }), line: { color: PALETTE[1], dash: 'dot' },
-        hovertemplate: '%{y:.4~g} tok/s/GPU<extra>at ' + fmt(state.hlevel) + ' tok/s/user</extra>' }
+        hovertemplate: '%{y:.4~g} tok/s/GPU<extra>at ' + fmt(level) + ' tok/s/user</extra>' }
     ];
     var shapes = [], notes = [];
     runs.forEach(function (r) {
@@ -746,7 +753,8 @@
     });
     Plotly.react(gd, traces, {
       margin: { l: 70, r: 20, t: 40, b: 50 }, shapes: shapes, annotations: notes,
-      xaxis: { title: { text: 'Run date' }, type: 'date' },
+      xaxis: { title: { text: 'Run date' }, type: 'date', tickformat: '%Y-%m-%d',
+        range: [t0 - dayMs / 2, t1 + dayMs / 2], dtick: t1 - t0 <= 20 * dayMs ? dayMs : undefined },
       yaxis: { title: { text: 'Tokens (input + output) per second per GPU' }, rangemode: 'tozero' },
       legend: { orientation: 'h', y: -0.2 }, font: { family: 'system-ui, sans-serif', size: 13 }
     }, PLOT_CONFIG);
@@ -754,7 +762,7 @@
       seqLabel(state.seq) + '); ' + shapes.length + ' image change' + (shapes.length === 1 ? '' : 's') + ' marked.';
     el('h-table').innerHTML = '<table class="grid"><caption>Runs of this configuration</caption><thead><tr>' +
       '<th scope="col">Run date</th><th scope="col">Run</th><th scope="col">Image</th><th scope="col">Points</th>' +
-      '<th scope="col">Peak tok/s/GPU</th><th scope="col">tok/s/GPU at ' + fmt(state.hlevel) + ' tok/s/user</th></tr></thead><tbody>' +
+      '<th scope="col">Peak tok/s/GPU</th><th scope="col">tok/s/GPU at ' + fmt(level) + ' tok/s/user</th></tr></thead><tbody>' +
       runs.slice().reverse().map(function (r) {
         return '<tr><td>' + esc(day(r.date)) + '</td><td><a href="' + esc(hrefFor({ view: 'run', id: r.run })) + '">' +
           esc(r.run) + '</a></td><td>' + esc(r.image) + (r.changed ? ' <span class="changed" data-testid="image-changed">changed</span>' : '') +
@@ -783,12 +791,18 @@
         if (c.state === 'measured' && c.last_measured && !c.last_date) when = 'measured ' + day(c.last_measured);
         var link = c.last_run ? ' <a href="' + esc(hrefFor({ view: 'run', id: c.last_run })) + '" aria-label="run ' + esc(c.last_run) + '">run</a>' : '';
         html += '<td class="cell" data-state="' + esc(c.state) + '" data-testid="cov-' + esc(sf[0] + '-' + sf[1] + '-' + m) + '">' +
-          '<span class="st st-' + esc(c.state) + '">' + esc(c.state) + (c.failure_class ? ': ' + esc(c.failure_class) : '') + '</span>' +
+          '<span class="st st-' + esc(c.state) + '">' + esc(covLabel(c)) + '</span>' +
           link + '<span class="when">' + esc(when) + '</span></td>';
       });
       html += '</tr>';
     });
     el('coverage-grid').innerHTML = html + '</tbody></table>';
+  }
+  function covLabel(c) {
+    var t = c.state;
+    if (c.state === 'partial') t += ': ' + c.jobs_measured + ' of ' + c.jobs + ' jobs';
+    if (c.failure_class && c.state !== 'measured') t += ' (' + c.failure_class + ')';
+    return t;
   }
   function covBadges(cov) {
     return ['ok', 'partial', 'failed', 'missing'].map(function (k) {
@@ -820,7 +834,7 @@
       document.body.appendChild(tag);
       return;
     }
-    var meta = '<dl class="meta"><dt>Date</dt><dd>' + esc(run.date) + '</dd><dt>Event</dt><dd>' + esc(run.event || '—') +
+    var meta = '<dl class="meta" data-testid="run-meta"><dt>Date</dt><dd>' + esc(run.date) + '</dd><dt>Event</dt><dd>' + esc(run.event || '—') +
       '</dd><dt>Commit</dt><dd><code>' + esc(run.sha || '—') + '</code></dd>' +
       (run.url ? '<dt>Workflow run</dt><dd><a rel="noopener" href="' + esc(run.url) + '">' + esc(run.url) + '</a></dd>' : '') +
       '<dt>Jobs</dt><dd>' + (run.has_coverage ? covBadges(run.coverage) : 'no coverage manifest') + '</dd></dl>' +
@@ -904,7 +918,7 @@
     });
     el('cmp-baseline').addEventListener('change', function (e) { setState({ baseline: e.target.value }); });
     el('h-config').addEventListener('change', function (e) { setState({ config: e.target.value }); });
-    el('h-level').addEventListener('change', function (e) { setState({ hlevel: +e.target.value > 0 ? +e.target.value : 50 }); });
+    el('h-level').addEventListener('change', function (e) { setState({ hlevel: +e.target.value > 0 ? +e.target.value : '' }); });
     el('views').addEventListener('click', function (e) {
       var a = e.target.closest('a[data-view]');
       if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;

@@ -101,7 +101,7 @@ RUNS = (
 REPO = "example-org/ixci-results"
 CONCURRENCY = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 NEW_IMAGE = {"h200|sglang": "lmsysorg/sglang:v0.5.6-cu129"}  # image bumped in the second run
-FAILED = {("gpt-oss-120b", "mi355x", "vllm", "8k1k")}  # fails in the second run
+FAILED = {("gpt-oss-120b", "mi355x", "vllm", sc) for sc in SCENARIOS}  # fail in the second run
 MISSING = {("gpt-oss-120b", "h100", "vllm", "8k1k")}  # never arrives in the second run
 
 
@@ -314,7 +314,7 @@ def _dump(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=None, separators=(",", ":")) + "\n")
 
 
-if __name__ == "__main__":  # python tests/site/results_tree.py OUT
+if __name__ == "__main__":  # python tests/site/site_results_tree.py OUT
     import sys
 
     print(write_tree(Path(sys.argv[1])))

@@ -1,0 +1,328 @@
+"""The built site in a real browser: Debian's chromium driven by Playwright, from file://.
+
+Every page must load with no console error and no request leaving file:// (any other
+request is aborted and fails the test). Screenshots go to test-artifacts/site/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from site_results_tree import RUNS, write_tree
+
+from ixci.site import build_site
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "site"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+LOCAL = ("file:", "data:", "blob:", "about:")
+
+# the plotted points of the main chart: (trace name, point id, x, y) of the "points" traces
+PLOTTED_JS = """() => {
+  const gd = document.querySelector('[data-testid=chart]');
+  const out = [];
+  for (const t of (gd.data || [])) {
+    if (!t.meta || t.meta.kind !== 'points') continue;
+    for (let k = 0; k < t.x.length; k++) out.push([t.name, t.customdata[k][0], t.x[k], t.y[k]]);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site")
+    tree = write_tree(root / "results")
+    return build_site(tree, root / "out")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Guard:
+    """Collects console errors, page errors and any request that is not local."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.external: list[str] = []
+
+    def route(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(LOCAL):
+            route.continue_()
+        else:
+            self.external.append(url)
+            route.abort()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    guard = Guard()
+    ctx.route("**/*", guard.route)
+    pg = ctx.new_page()
+    pg.on("console", lambda m: guard.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: guard.errors.append(f"page error: {e}"))
+    pg.on("request", lambda r: None if r.url.startswith(LOCAL) else guard.external.append(r.url))
+    yield pg
+    ctx.close()
+    assert guard.errors == [], f"console errors: {guard.errors}"
+    assert guard.external == [], f"requests that left file://: {guard.external}"
+
+
+def open_site(page: Any, site: Path, query: str = "") -> None:
+    page.goto(site.as_uri() + query)
+    if "view=" not in query or "view=charts" in query:
+        page.wait_for_selector("[data-testid=chart][data-ready='1']", state="attached")
+
+
+def plotted(page: Any) -> list[list[Any]]:
+    rows: list[list[Any]] = page.evaluate(PLOTTED_JS)
+    return rows
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_points(page: Any, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=chart]').getAttribute('data-points') === String(n)",
+        arg=count,
+    )
+
+
+def test_loads_from_file_url_without_errors_or_requests(page: Any, site: Path) -> None:
+    open_site(page, site)
+    assert page.url == site.as_uri()  # all defaults: nothing in the query string
+    pts = plotted(page)
+    assert len(pts) > 20
+    assert {p[0].split(" · ")[0] for p in pts} == {"b200", "h200", "mi355x"}
+    status = page.get_by_test_id("status").inner_text()
+    assert f"Showing {len(pts)} points" in status
+    shot(page, "charts-default")
+
+
+def test_sku_filter_changes_the_plotted_points(page: Any, site: Path) -> None:
+    open_site(page, site)
+    before = plotted(page)
+    h200 = [p for p in before if p[0].startswith("h200 ")]
+    assert h200
+    page.get_by_test_id("check-sku-h200").uncheck()
+    wait_points(page, len(before) - len(h200))
+    after = plotted(page)
+    assert sorted(map(tuple, after)) == sorted(tuple(p) for p in before if p not in h200)
+    assert "sku=" in page.url and "h200" not in page.url.split("sku=")[1].split("&")[0]
+
+
+def test_model_and_disaggregation_filters(page: Any, site: Path) -> None:
+    open_site(page, site)
+    page.get_by_test_id("filter-disagg").select_option("yes")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=chart]').getAttribute('data-points') === '9'"
+    )
+    assert {p[0] for p in plotted(page)} == {"b200 · dynamo-trt"}
+    page.get_by_test_id("filter-disagg").select_option("all")
+    page.get_by_test_id("filter-model").select_option("gpt-oss-120b")
+    page.wait_for_function("() => document.querySelector('#f-model').value === 'gpt-oss-120b'")
+    latest = plotted(page)
+    assert {p[0] for p in latest} == {"b200 · vllm", "h100 · vllm", "mi355x · vllm"}
+    # mi355x · vllm failed in the newest run: "latest" keeps its last complete curve …
+    page.get_by_test_id("filter-runs").select_option("run:" + RUNS[-1]["run_id"])
+    page.wait_for_function("() => location.search.includes('run=')")
+    assert {p[0] for p in plotted(page)} == {
+        "b200 · vllm",
+        "h100 · vllm",
+    }  # … the run alone lacks it
+    assert page.get_by_test_id("filter-runs").input_value() == "run:" + RUNS[-1]["run_id"]
+
+
+def test_url_round_trips_the_state(page: Any, site: Path, browser: Any) -> None:
+    open_site(page, site)
+    page.get_by_test_id("chart-tab-cost").click()
+    page.get_by_test_id("tier").select_option("neocloud")
+    page.get_by_test_id("check-fw-trtllm").uncheck()
+    page.get_by_test_id("filter-spec").select_option("no")
+    page.get_by_test_id("front-only").check()
+    page.get_by_test_id("prices").locator("summary").click()
+    page.get_by_test_id("price-h200").fill("2.5")
+    page.get_by_test_id("price-h200").dispatch_event("change")
+    page.wait_for_function("() => location.search.includes('price=')")
+    url = page.url
+    for part in ("chart=cost", "tier=neocloud", "fw=", "spec=no", "front=1", "price=h200:2.5"):
+        assert part in url, (part, url)
+    assert "model=" not in url and "seq=" not in url  # defaults are omitted
+    shown = plotted(page)
+    controls = controls_state(page)
+
+    other = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        open_site(other, site, "?" + url.split("?", 1)[1])
+        assert other.url == url
+        assert plotted(other) == shown
+        assert controls_state(other) == controls
+    finally:
+        other.close()
+
+
+def controls_state(page: Any) -> dict[str, Any]:
+    js = """() => ({
+      tab: document.querySelector('[role=tab][aria-selected=true]').id,
+      checks: [...document.querySelectorAll('#filters input[type=checkbox]')].map(c => c.id + ':' + c.checked),
+      selects: [...document.querySelectorAll('select')].map(s => s.id + ':' + s.value),
+      front: document.querySelector('#c-front').checked,
+      prices: [...document.querySelectorAll('#price-inputs input')].map(i => i.dataset.sku + ':' + i.value),
+    })"""
+    state: dict[str, Any] = page.evaluate(js)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("query", "xcol", "ycol"),
+    [
+        ("", "interactivity_median [tok/s/user]", "tput_per_gpu [tok/s/GPU]"),
+        ("?chart=cost&front=1&price=b200:3.1", "interactivity_median [tok/s/user]",
+         "usd_per_mtok_hyperscaler [USD/Mtok]"),
+        ("?chart=latency&tokens=output", "e2el_median_s [s]", "output_tput_per_gpu [tok/s/GPU]"),
+    ],
+)  # fmt: skip
+def test_csv_is_exactly_the_visible_points(
+    page: Any, site: Path, query: str, xcol: str, ycol: str
+) -> None:
+    open_site(page, site, query)
+    shown = plotted(page)
+    with page.expect_download() as dl:
+        page.get_by_test_id("download-csv").click()
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    assert "tput_per_gpu [tok/s/GPU]" in header
+    assert "interactivity_median [tok/s/user]" in header
+    xi, yi, pid = header.index(xcol), header.index(ycol), header.index("point_id")
+    got = sorted((r[pid], float(r[xi]), float(r[yi])) for r in body)
+    want = sorted((p[1], float(p[2]), float(p[3])) for p in shown)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g[0] == w[0]
+        assert g[1] == pytest.approx(w[1], rel=1e-9) and g[2] == pytest.approx(w[2], rel=1e-9)
+    if "price=" in query:
+        assert "usd_per_gpu_hour [USD/GPU-h]" in header
+        prices = {
+            r[header.index("sku")]: r[header.index("usd_per_gpu_hour [USD/GPU-h]")] for r in body
+        }
+        assert prices.get("b200") == "3.1"
+
+
+def test_hover_shows_parallelism_image_run_and_date(page: Any, site: Path) -> None:
+    open_site(page, site, "?disagg=yes")
+    box = page.evaluate("""() => {
+      const gd = document.querySelector('[data-testid=chart]');
+      const t = gd.data.findIndex(t => t.meta.kind === 'points');
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      const r = gd.getBoundingClientRect();
+      return {x: r.left + xa._offset + xa.l2p(gd.data[t].x[3]), y: r.top + ya._offset + ya.l2p(gd.data[t].y[3])};
+    }""")
+    page.mouse.move(box["x"], box["y"])
+    label = page.locator(".hoverlayer .hovertext")
+    label.wait_for()
+    text = label.text_content() or ""
+    for part in (
+        "disaggregated",
+        "prefill 8 GPUs",
+        "TP8",
+        "EP8",
+        "DP-attention",
+        "image:",
+        "run 19802002002",
+        "2026-11-27",
+    ):
+        assert part in text, (part, text)
+    page.mouse.click(box["x"], box["y"])
+    detail = page.get_by_test_id("point-detail")
+    detail.wait_for()
+    page.get_by_test_id("detail-run-link").click()
+    page.get_by_test_id("run-manifest").wait_for()
+    assert "view=run" in page.url
+
+
+def test_keyboard_moves_between_chart_tabs(page: Any, site: Path) -> None:
+    open_site(page, site)
+    page.get_by_test_id("chart-tab-tput").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('chart=latency')")
+    focused = page.evaluate("() => document.activeElement.getAttribute('data-testid')")
+    assert focused == "chart-tab-latency"
+    assert page.get_by_test_id("chart-tab-latency").get_attribute("aria-selected") == "true"
+
+
+def test_permalink_pins_the_newest_run(page: Any, site: Path) -> None:
+    open_site(page, site, "?sku=b200")
+    href = page.get_by_test_id("permalink").get_attribute("href")
+    assert f"asof={RUNS[-1]['run_id']}" in href and "sku=b200" in href
+    page.get_by_test_id("permalink").click()
+    page.get_by_test_id("pinned").wait_for()
+    assert RUNS[-1]["run_id"] in page.get_by_test_id("pinned").inner_text()
+
+
+def test_coverage_grid_and_run_page(page: Any, site: Path) -> None:
+    open_site(page, site, "?view=coverage")
+    grid = page.get_by_test_id("coverage-grid")
+    grid.wait_for()
+    cell = page.get_by_test_id("cov-mi355x-vllm-gpt-oss-120b")
+    assert cell.get_attribute("data-state") == "failed"
+    assert "server_start" in cell.inner_text() and "last measured 2026-11-26" in cell.inner_text()
+    assert (
+        page.get_by_test_id("cov-h100-vllm-gpt-oss-120b").get_attribute("data-state") == "partial"
+    )
+    assert (
+        page.get_by_test_id("cov-h200-sglang-deepseek-r1").get_attribute("data-state") == "measured"
+    )
+    assert grid.locator("td[data-state=none]").count() > 0
+    shot(page, "coverage")
+    cell.get_by_role("link").click()
+    manifest = page.get_by_test_id("run-manifest")
+    manifest.wait_for()
+    assert manifest.locator("tr[data-status=failed]").count() == 2
+    assert manifest.locator("tr[data-status=missing]").count() == 1
+    shot(page, "run")
+
+
+def test_history_marks_the_image_change(page: Any, site: Path) -> None:
+    open_site(page, site, "?view=history&fw=sglang&sku=h200")
+    page.get_by_test_id("history-table").locator("table").wait_for()
+    assert page.get_by_test_id("image-changed").count() == 1
+    shapes = page.evaluate(
+        "() => document.querySelector('[data-testid=history-chart]').layout.shapes.length"
+    )
+    assert shapes == 1
+    assert "1 image change marked" in page.locator("#h-status").inner_text()
+    shot(page, "history")
+
+
+def test_comparison_table_marks_best_and_baseline(page: Any, site: Path) -> None:
+    open_site(page, site, "?view=compare&levels=50,100")
+    table = page.get_by_test_id("compare-table").locator("table")
+    table.wait_for()
+    assert table.locator("td[data-best]").count() == 2  # one best per column
+    page.get_by_test_id("compare-baseline").select_option("h200 · sglang")
+    page.wait_for_function("() => location.search.includes('baseline=')")
+    base_row = table.locator("tr.baseline")
+    assert "h200 · sglang" in base_row.inner_text()
+    assert "%" in table.locator("tbody tr:not(.baseline)").first.inner_text()
+    shot(page, "compare")
