@@ -1,0 +1,69 @@
+"""`ixci run-job --dry-run` on the Slurm runtime prints the full batch script and container
+commands; golden files pin them for the seeded GB200 NVL72 Dynamo+TRT-LLM and MI355X
+SGLang+MoRI disaggregated recipes, and for the local llama.cpp 1P+2D deployment.
+
+Regenerate after an intended change: IXCI_UPDATE_GOLDEN=1 python -m pytest tests/slurm -k golden
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ixci.modelgen import TinyModel
+from ixci.runtimes.base import LaunchContext
+from ixci.runtimes.slurm import SlurmOptions, render_batch_script
+from tests.conftest import REPO
+from tests.slurm.specs import disagg_spec
+
+GOLDEN = REPO / "tests" / "data" / "slurm"
+UPDATE = os.environ.get("IXCI_UPDATE_GOLDEN") == "1"
+
+
+def _check(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.write_text(text)
+        if not UPDATE:
+            pytest.fail(f"golden file {path} was missing and has been written; review it")
+    assert text == path.read_text(), f"{name} changed; IXCI_UPDATE_GOLDEN=1 to accept"
+
+
+def _ixci(*args: str) -> str:
+    proc = subprocess.run(["ixci", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict[str, object]:
+    return json.loads(_ixci("plan", "--event", "schedule", "--format", "json"))
+
+
+@pytest.mark.parametrize("recipe", ["dsr1-fp8-gb200-dynamo-trt", "dsr1-fp8-mi355x-sglang-disagg"])
+def test_dry_run_golden(plan: dict[str, object], recipe: str) -> None:
+    jobs = [j for j in plan["jobs"]  # type: ignore[attr-defined]
+            if j["recipe"].endswith(f"/{recipe}.yaml") and j["topology"]["disaggregated"]]  # fmt: skip
+    assert jobs, f"no disaggregated job for {recipe} in the plan"
+    out = _ixci("run-job", jobs[0]["id"], "--dry-run", "--run-id", "golden",
+                "--model-cache", "/models")  # fmt: skip
+    assert "#SBATCH --nodes=" in out and "srun " in out and "--container-image=" in out
+    _check(f"{recipe}.dry-run.txt", out)
+
+
+def test_local_disaggregated_script_golden(tiny_gguf: TinyModel) -> None:
+    spec = disagg_spec("/usr/local/bin/llama-server", tiny_gguf, [30000, 30001, 30002, 30003])
+    ctx = LaunchContext(job_id="j-golden", run_id="golden", workdir=Path("/work"))
+    script = render_batch_script(spec, ctx, logs=Path("/logs"), pyxis=False, opts=SlurmOptions())
+    script = script.replace(str(tiny_gguf.gguf), "/models/model.gguf").replace(
+        sys.executable, "python3"
+    )
+    # the router starts only after the three workers' health checks
+    assert script.index("wait_healthy decode-1") < script.index("--job-name router")
+    _check("local-1p2d.sbatch", script)
