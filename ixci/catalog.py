@@ -466,7 +466,7 @@ def load_one(path: Path, *, root: Path | None = None, kind: str | None = None) -
         problem = doc.problem((), f"expected a mapping at the top of the file, got {found}")
         return Loaded(kind=kind, rel=rel, doc=doc, data=None, problems=(problem,), raw=raw)
     problems = tuple(validate_instance(kind, doc.data, locations=doc))
-    data = apply_defaults(kind, doc.data) if not problems else doc.data
+    data = apply_defaults(kind, doc.data)  # also on invalid data: checks of valid parts need them
     return Loaded(kind=kind, rel=rel, doc=doc, data=data, problems=problems, raw=raw)
 
 

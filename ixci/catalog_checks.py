@@ -95,7 +95,7 @@ def check(
             problems += _check_runners(item, ctx)
         elif item.kind == "models":
             problems += _check_models(item)
-        elif item.kind == "scenario":
+        elif item.kind == "scenario" and item.entry_ok():
             problems += _check_scenario(item)
         elif item.kind == "canary":
             problems += _check_canary(item, names)
