@@ -293,7 +293,8 @@ def mark_front(df: pd.DataFrame, group: Sequence[str]) -> pd.Series:
         [*group, "_x", "_y"], ascending=[True] * len(group) + [False, False], kind="mergesort"
     )
     keys = [sub[g].astype(str) for g in group]
-    prev_best = sub.groupby(keys, sort=False)["_y"].transform(lambda s: s.cummax().shift(1))
+    running = sub.groupby(keys, sort=False)["_y"].cummax()
+    prev_best = running.groupby(keys, sort=False).shift(1)
     on = prev_best.isna() | (sub["_y"] > prev_best)
     out = pd.Series(False, index=df.index)
     out.loc[on.index] = on.to_numpy(dtype=bool)
@@ -334,10 +335,29 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _column_values(col: pd.Series) -> list[Any]:
+    """One column as plain Python values, NaN/NA/inf as None (vectorised per dtype)."""
+    kind = col.dtype.kind
+    if kind == "f":
+        arr = col.to_numpy()
+        values: list[Any] = arr.tolist()
+        for i in np.flatnonzero(~np.isfinite(arr)):
+            values[i] = None
+        return values
+    if kind in "iub" and not col.hasnans:
+        return list(col.to_numpy().tolist())
+    values = col.tolist()
+    for i in np.flatnonzero(col.isna().to_numpy()):
+        values[i] = None
+    if col.dtype == object and any(isinstance(v, np.generic | float) for v in values):
+        return [_cell(v) for v in values]  # mixed objects: normalise numpy scalars and inf
+    return values
+
+
 def to_columnar(df: pd.DataFrame) -> dict[str, Any]:
     """`{"columns": [...], "rows": [[...], ...]}` with NaN as null (contracts.md §4)."""
-    rows = [[_cell(v) for v in row] for row in df.itertuples(index=False, name=None)]
-    return {"columns": list(df.columns), "rows": rows}
+    columns = [_column_values(df[c]) for c in df.columns]
+    return {"columns": list(df.columns), "rows": [list(r) for r in zip(*columns, strict=True)]}
 
 
 def from_columnar(obj: Mapping[str, Any]) -> pd.DataFrame:
