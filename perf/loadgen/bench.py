@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of ixci's client against anchor clients (not part of the tests).
+
+The stub server (ground truth at write time) runs pinned to one core, each client pinned to
+another; clients are interleaved A B A B; before each run the script waits for an idle machine
+(1-minute load average below --idle-load, at most --idle-wait s). Two modes per concurrency:
+  ceiling:  zero server delay, 8 events per write, OSL 1024 → output tok/s, client CPU µs/token
+  accuracy: truth TTFT 100 ms, 20 ms between tokens → TTFT/ITL error vs truth (mean, p99)
+Anchors come from perf/loadgen/install_anchors.sh (ANCHORS_DIR, default ~/.cache/ixci/anchors).
+
+  python perf/loadgen/bench.py --concurrency 64 256 1024 --clients ixci vllm --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ANCHORS = Path(os.environ.get("ANCHORS_DIR", Path.home() / ".cache/ixci/anchors"))
+
+
+def make_tokenizer(folder: Path) -> Path:
+    """A local HF tokenizer folder (anchors need one; nothing is fetched)."""
+    from ixci import modelgen
+
+    folder.mkdir(parents=True, exist_ok=True)
+    modelgen.train_tokenizer(2048).save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 1 << 20}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 2048}))
+    return folder
+
+
+def http(url: str, method: str = "GET") -> dict:
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def wait_idle(limit: float, max_wait: float) -> float:
+    t0 = time.monotonic()
+    while os.getloadavg()[0] > limit and time.monotonic() - t0 < max_wait:
+        time.sleep(2)
+    return os.getloadavg()[0]
+
+
+def run_timed(argv: list[str], log: Path) -> tuple[float, float, int]:
+    """Run argv; return (wall s, CPU s of the client process tree, exit code)."""
+    t0 = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+        _, status, ru = os.wait4(proc.pid, 0)
+    return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
+
+
+def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    argv = [shutil.which("ixci") or "ixci", "loadgen", "--url", url, "--model", "stub", "--isl", "128",
+            "--osl", str(osl), "--concurrency", str(c), "--num-requests", str(n), "--warmup-requests", "0",
+            "--workers", "1", "--dialect", "vllm", "--tokenizer", str(tok / "tokenizer.json"),
+            "--output", str(out)]
+
+    def read() -> dict:
+        m = json.loads(out.read_text())["metrics"]
+        return {"out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
+                "ttft_mean": m["ttft"]["mean"], "ttft_p99": m["ttft"]["p99"],
+                "itl_mean": m["itl"]["mean"], "itl_p99": m["itl"]["p99"], "completed": m["completed"]}
+    return argv, read
+
+
+def client_vllm(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    argv = [str(ANCHORS / "vllm/bin/vllm"), "bench", "serve", "--backend", "openai", "--base-url", url,
+            "--endpoint", "/v1/completions", "--model", "stub", "--tokenizer", str(tok),
+            "--dataset-name", "random", "--random-input-len", "128", "--random-output-len", str(osl),
+            "--num-prompts", str(n), "--max-concurrency", str(c), "--request-rate", "inf", "--ignore-eos",
+            "--percentile-metrics", "ttft,tpot,itl", "--metric-percentiles", "99", "--disable-tqdm",
+            "--num-warmups", "0", "--save-result", "--result-dir", str(out.parent), "--result-filename", out.name]
+
+    def read() -> dict:
+        m = json.loads(out.read_text())
+        return {"out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
+                "ttft_mean": m["mean_ttft_ms"] / 1e3, "ttft_p99": m["p99_ttft_ms"] / 1e3,
+                "itl_mean": m["mean_itl_ms"] / 1e3, "itl_p99": m["p99_itl_ms"] / 1e3, "completed": m["completed"]}
+    return argv, read
+
+
+def client_sglang(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    argv = [str(ANCHORS / "sglang/bin/python"), "-m", "sglang.bench_serving", "--backend", "vllm",
+            "--base-url", url, "--model", "stub", "--tokenizer", str(tok), "--dataset-name", "random",
+            "--random-input-len", "128", "--random-output-len", str(osl), "--random-range-ratio", "1",
+            "--num-prompts", str(n), "--max-concurrency", str(c), "--request-rate", "inf",
+            "--disable-tqdm", "--output-file", str(out)]
+
+    def read() -> dict:
+        m = json.loads(out.read_text().splitlines()[-1])
+        return {"out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
+                "ttft_mean": m["mean_ttft_ms"] / 1e3, "ttft_p99": m["p99_ttft_ms"] / 1e3,
+                "itl_mean": m["mean_itl_ms"] / 1e3, "itl_p99": m["p99_itl_ms"] / 1e3, "completed": m["completed"]}
+    return argv, read
+
+
+CLIENTS = {"ixci": client_ixci, "vllm": client_vllm, "sglang": client_sglang}
+
+
+def start_stub(cpu: str, args: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(["taskset", "-c", cpu, sys.executable, str(HERE / "stub_server.py"), "--port", "0", *args],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    return proc, f"http://127.0.0.1:{int(line.split()[1])}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--clients", nargs="+", default=["ixci", "vllm"], choices=sorted(CLIENTS))
+    p.add_argument("--modes", nargs="+", default=["ceiling", "accuracy"], choices=["ceiling", "accuracy"])
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--requests-per-slot", type=int, default=2)
+    p.add_argument("--ceiling-osl", type=int, default=1024)
+    p.add_argument("--accuracy-osl", type=int, default=64)
+    p.add_argument("--server-cpu", default="0")
+    p.add_argument("--client-cpu", default="1")
+    p.add_argument("--idle-load", type=float, default=1.0)
+    p.add_argument("--idle-wait", type=float, default=60.0)
+    p.add_argument("--json-out", type=Path)
+    a = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ixci-bench-"))
+    tok = make_tokenizer(work / "tokenizer")
+    rows = []
+    for mode in a.modes:
+        stub_args = (["--ttft-ms", "0", "--itl-ms", "0", "--events-per-write", "8"] if mode == "ceiling"
+                     else ["--ttft-ms", "100", "--itl-ms", "20"])
+        osl = a.ceiling_osl if mode == "ceiling" else a.accuracy_osl
+        stub, url = start_stub(a.server_cpu, stub_args)
+        try:
+            for c in a.concurrency:
+                n = a.requests_per_slot * c
+                for rep in range(a.repeats):
+                    for name in a.clients:  # interleaved A B A B
+                        load = wait_idle(a.idle_load, a.idle_wait)
+                        http(url + "/reset", "POST")
+                        out = work / f"{mode}-{c}-{name}-{rep}.json"
+                        argv, read = CLIENTS[name](url, c, n, osl, out, tok)
+                        wall, cpu, rc = run_timed(["taskset", "-c", a.client_cpu, *argv], out.with_suffix(".log"))
+                        truth = http(url + "/truth")
+                        row = {"mode": mode, "concurrency": c, "client": name, "repeat": rep, "rc": rc,
+                               "load": round(load, 2), "wall_s": wall, "cpu_s": cpu, "truth": truth}
+                        if rc == 0 and out.exists():
+                            row.update(read())
+                            row["cpu_us_per_token"] = cpu / max(1, row["tokens"]) * 1e6
+                            tt, ti = truth["ttft"], truth["itl"]
+                            row["ttft_err_mean_ms"] = (row["ttft_mean"] - tt["mean"]) * 1e3
+                            row["ttft_err_p99_ms"] = (row["ttft_p99"] - tt["p99"]) * 1e3
+                            row["itl_err_p99_ms"] = (row["itl_p99"] - ti["p99"]) * 1e3
+                            row["tokens_exact"] = row["tokens"] == truth["tokens"]
+                        else:
+                            row["log"] = out.with_suffix(".log").read_text()[-800:]
+                        rows.append(row)
+                        print(json.dumps({k: v for k, v in row.items() if k not in ("truth", "log")}), flush=True)
+                        if "log" in row:
+                            print(row["log"], file=sys.stderr)
+        finally:
+            stub.terminate()
+            stub.wait()
+    report(rows, a.clients)
+    if a.json_out:
+        a.json_out.write_text(json.dumps(rows, indent=1))
+
+
+def best(rows: list[dict], **kw: object) -> list[dict]:
+    return [r for r in rows if all(r.get(k) == v for k, v in kw.items()) and "out_tok_s" in r]
+
+
+def report(rows: list[dict], clients: list[str]) -> None:
+    print("\nmode      conc  client   out tok/s  CPU µs/tok  TTFT err mean/p99 ms  ITL p99 err ms  tokens exact  ratio vs anchors")
+    for mode in ("ceiling", "accuracy"):
+        for c in sorted({r["concurrency"] for r in rows}):
+            med = {}
+            for name in clients:
+                rs = best(rows, mode=mode, concurrency=c, client=name)
+                if not rs:
+                    continue
+                pick = sorted(rs, key=lambda r: r["out_tok_s"])[len(rs) // 2]  # the median run
+                med[name] = pick
+            for name, r in med.items():
+                ratios = " ".join(f"{r['out_tok_s'] / o['out_tok_s']:.2f}x {k}" for k, o in med.items() if k != name) if name == "ixci" else ""
+                print(f"{mode:9} {c:5} {name:7} {r['out_tok_s']:10.0f} {r['cpu_us_per_token']:11.2f} "
+                      f"{r['ttft_err_mean_ms']:9.1f} / {r['ttft_err_p99_ms']:6.1f} {r['itl_err_p99_ms']:14.2f}  "
+                      f"{str(r['tokens_exact']):12}  {ratios}")
+
+
+if __name__ == "__main__":
+    main()
