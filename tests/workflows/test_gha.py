@@ -298,7 +298,9 @@ def test_unapproved_fork_fails_the_check_with_the_way_out(tmp_path: Path) -> Non
         ],
         env={"GITHUB_STEP_SUMMARY": str(summary)},
     )
-    assert isinstance(result.exception, PlanError) and result.exception.exit_code == 4  # cli.main maps it
+    assert (
+        isinstance(result.exception, PlanError) and result.exception.exit_code == 4
+    )  # cli.main maps it
     assert "waiting for approval" in summary.read_text() and "safe-to-bench" in summary.read_text()
     assert "1 missing" in summary.read_text()
     empty = _plan(tmp_path, [])
