@@ -108,7 +108,16 @@ def client_sglang(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> t
     return argv, read
 
 
-CLIENTS = {"ixci": client_ixci, "vllm": client_vllm, "sglang": client_sglang}
+def client_sglang_rust(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    argv = [str(ANCHORS / "sglang/bin/python"), "-m", "sglang.benchmark.rust_client", "--backend", "vllm",
+            "--base-url", url, "--model", "stub", "--tokenizer", str(tok), "--dataset-name", "random-ids",
+            "--random-input-len", "128", "--random-output-len", str(osl), "--random-range-ratio", "1",
+            "--num-prompts", str(n), "--max-concurrency", str(c), "--request-rate", "inf",
+            "--warmup-requests", "0", "--worker-threads", "1", "--disable-tqdm", "--output-file", str(out)]
+    return argv, client_sglang(url, c, n, osl, out, tok)[1]
+
+
+CLIENTS = {"ixci": client_ixci, "vllm": client_vllm, "sglang": client_sglang, "sglang-rust": client_sglang_rust}
 
 
 def start_stub(cpu: str, args: list[str]) -> tuple[subprocess.Popen, str]:
