@@ -293,3 +293,83 @@ __all__ = [
     "suggest",
     "validate_instance",
 ]
+
+
+# --- docs -------------------------------------------------------------------------------
+
+DOC_KINDS = ("hardware", "engines", "models", "runners", "canary", "recipe", "scenario")
+
+
+def render_docs() -> str:
+    """`docs/catalog.md`: every catalog file kind, generated from the schema descriptions.
+
+    Regenerate with `python -c "import ixci.schemas as s; print(s.render_docs(), end='')" > docs/catalog.md`;
+    a test checks the file is up to date.
+    """
+    lines = [
+        "# The catalog: file reference",
+        "",
+        "<!-- generated from schemas/*.schema.json by ixci.schemas.render_docs(); do not edit -->",
+        "",
+        "YAML keys are kebab-case. A default is applied by the loader when a key is left out.",
+        "Check your edits with `ixci validate` (every problem at once, as `file:line:col: key: message`).",
+        "",
+    ]
+    for kind in DOC_KINDS:
+        schema = load_schema(kind)
+        lines += [f"## `{schema.get('title', kind)}`", "", str(schema.get("description", "")), ""]
+        lines += ["| key | type | default | description |", "|---|---|---|---|"]
+        resolver = _registry().resolver(base_uri=f"{kind}{SUFFIX}")
+        lines += [_doc_row(*row) for row in _doc_rows(schema, resolver, "", set())]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _doc_row(key: str, kind: str, default: str, description: str) -> str:
+    return (
+        f"| `{key}` | {kind} | {default} | {description.replace('|', '/').replace(chr(10), ' ')} |"
+    )
+
+
+def _doc_type(schema: Mapping[str, Any]) -> str:
+    if "enum" in schema:
+        return " / ".join(f"`{v}`" for v in schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind:
+        return str(kind).replace("object", "mapping").replace("array", "list")
+    return "one of several forms" if "anyOf" in schema else "value"
+
+
+def _doc_rows(
+    schema: Mapping[str, Any], resolver: Any, prefix: str, seen: set[str]
+) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    for key, sub in schema.get("properties", {}).items():
+        resolved, sub_resolver = _resolve(sub, resolver)
+        merged = {**resolved, **{k: v for k, v in sub.items() if k != "$ref"}}
+        default = sub.get("default", resolved.get("default"))
+        shown = "—" if default is None and "default" not in merged else f"`{json.dumps(default)}`"
+        rows.append((prefix + key, _doc_type(merged), shown, str(merged.get("description", ""))))
+        rows += _doc_children(merged, sub_resolver, prefix + key, seen | {str(sub.get("$ref", ""))})
+    return rows
+
+
+def _doc_children(
+    schema: Mapping[str, Any], resolver: Any, key: str, seen: set[str]
+) -> list[tuple[str, str, str, str]]:
+    for child, suffix in (
+        (schema.get("items"), "[]."),
+        (schema.get("additionalProperties"), ".<name>."),
+    ):
+        if not isinstance(child, dict) or str(child.get("$ref", "")) in seen:
+            continue
+        resolved, sub_resolver = _resolve(child, resolver)
+        if "properties" in resolved:
+            return _doc_rows(
+                resolved, sub_resolver, key + suffix, seen | {str(child.get("$ref", ""))}
+            )
+    if "properties" in schema:
+        return _doc_rows(schema, resolver, key + ".", seen)
+    return []

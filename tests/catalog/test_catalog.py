@@ -160,3 +160,13 @@ def test_validate_command_on_shipped_catalog() -> None:
     result = run_ixci(["validate", "--root", str(REPO)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: ")
+
+
+def test_docs_are_generated_from_the_schemas() -> None:
+    from ixci.schemas import render_docs
+
+    committed = (REPO / "docs" / "catalog.md").read_text(encoding="utf-8")
+    assert committed == render_docs(), (
+        "docs/catalog.md is stale: python -c \"import ixci.schemas as s; print(s.render_docs(), end='')\" "
+        "> docs/catalog.md"
+    )
