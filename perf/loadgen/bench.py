@@ -204,7 +204,7 @@ def report(rows: list[dict], clients: list[str]) -> None:
                 ratios = " ".join(f"{r['out_tok_s'] / o['out_tok_s']:.2f}x {k}" for k, o in med.items() if k != name) if name == "ixci" else ""
                 print(f"{mode:9} {c:5} {name:7} {r['out_tok_s']:10.0f} {r['cpu_us_per_token']:11.2f} "
                       f"{r['ttft_err_mean_ms']:9.1f} / {r['ttft_err_p99_ms']:6.1f} {r['itl_err_p99_ms']:14.2f}  "
-                      f"{str(r['tokens_exact']):12}  {ratios}")
+                      f"{r['tokens_exact']!s:12}  {ratios}")
 
 
 if __name__ == "__main__":
