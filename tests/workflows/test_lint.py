@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,10 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
+    # next to this interpreter first: pip puts console scripts there even when PATH has only
+    # shims (pyenv) that were not rehashed after the install
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.is_file() else shutil.which(name)
     if path is None:
         pytest.fail(f"{name} is not installed: pip install -e '.[dev]' (it comes from {package})")
     return path
