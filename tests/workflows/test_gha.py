@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,7 @@ def test_annotations_reach_errors_on_changed_lines_past_githubs_limit(tmp_path: 
     _git(repo, "commit", "-qam", "head adds one")
     head = _git(repo, "rev-parse", "HEAD")
     validate = subprocess.run(
-        ["ixci", "validate", "--root", str(repo)], capture_output=True, text=True, check=False,
+        [sys.executable, "-c", "import sys; from ixci.cli import main; main(sys.argv[1:])", "validate", "--root", str(repo)], capture_output=True, text=True, check=False,
         env={**os.environ, "GITHUB_ACTIONS": "true"},
     )  # fmt: skip
     assert validate.returncode == 3
