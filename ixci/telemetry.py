@@ -252,7 +252,8 @@ class Sampler:
                 "nvidia-smi",
                 f"--query-gpu={','.join(NVIDIA_FIELDS)}",
                 "--format=csv,noheader,nounits",
-                f"-lms={self.interval_ms}",
+                "-lms",
+                str(self.interval_ms),
                 "-i",
                 ",".join(str(g) for g in self.gpus),
             ]

@@ -217,7 +217,11 @@ def run_job(
     vendor = str(sku.vendor)
     device = {"nvidia": "cuda", "amd": "rocm"}.get(vendor, "cpu")
     checkpoint = resolve_checkpoint(
-        checkpoint_ref, cache=cache, model=model, size_gb=weights_gb(model, job["precision"])
+        checkpoint_ref,
+        cache=cache,
+        model=model,
+        size_gb=weights_gb(model, job["precision"]),
+        generate=not dry_run,
     )
     folder = (output or Path("/tmp/ixci-dry-run")).resolve() / job_id
     ejob = engine_job(

