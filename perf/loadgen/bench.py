@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,7 @@ def main() -> None:
     p.add_argument("--idle-wait", type=float, default=60.0)
     p.add_argument("--json-out", type=Path)
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally: stop the stub
     work = Path(tempfile.mkdtemp(prefix="ixci-bench-"))
     tok = make_tokenizer(work / "tokenizer")
     rows = []
