@@ -2,8 +2,10 @@
 
 The site has no server and makes no request at view time: it must work from `file://`,
 where `fetch()` of local JSON is blocked, so the data ships as JavaScript files that
-define globals (`data/site.js` sets `window.IXCI_DATA`; `data/runs/<id>.js` adds one run's
-coverage manifest to `window.IXCI_RUNS` when its page is opened). The same data is also
+define globals: `data/site.js` sets `window.IXCI_DATA` (what the first chart needs),
+`data/extra.js` sets `window.IXCI_EXTRA` (the other point columns; loaded after the first
+chart), `data/runs/<id>.js` adds one run's coverage manifest to `window.IXCI_RUNS` when
+its page is opened. The same data is also
 written as JSON for other tools. plotly.js is copied from the installed `plotly` package.
 The output is byte-identical for the same input (no clock, sorted keys).
 """
@@ -20,7 +22,15 @@ from typing import Any
 from ixci import __version__
 from ixci.errors import IxciError
 from ixci.site.coverage import coverage_grid
-from ixci.site.data import UNITS, derive_prices, encode_points, run_detail, run_summary, tiers
+from ixci.site.data import (
+    UNITS,
+    derive_prices,
+    encode_extra,
+    encode_points,
+    run_detail,
+    run_summary,
+    tiers,
+)
 from ixci.site.load import Results, load_results
 
 SITE_VERSION = 1
@@ -37,8 +47,8 @@ def build_site(data_dir: Path, out_dir: Path) -> Path:
     results = load_results(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _copy_assets(out_dir)
-    payload = site_payload(results)
-    _write_data(out_dir / "data", "site", "IXCI_DATA", payload)
+    _write_data(out_dir / "data", "site", "IXCI_DATA", site_payload(results))
+    _write_data(out_dir / "data", "extra", "IXCI_EXTRA", encode_extra(results))
     _write_runs(out_dir / "data" / "runs", results)
     (out_dir / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
     index = out_dir / "index.html"

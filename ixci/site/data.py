@@ -1,9 +1,15 @@
 """Turns loaded results into the site's data payload (plain JSON-able dicts).
 
 The payload is compact on purpose, because a viewer parses it before the first chart:
-points are column-major, strings are dictionary-encoded (`{"dict": [...], "codes": [...]}`),
-booleans are 0/1, floats keep 6 significant digits. Only columns the site shows or filters
-on are kept. Units are declared once, in `UNITS`.
+
+* points are column-major; strings are dictionary-encoded (`{"dict": [...], "codes": [...]}`),
+  booleans are 0/1, floats keep 6 significant digits;
+* the columns that describe the deployment (model, SKU, image, TP, …) are stored once per
+  distinct combination ("jobs") and each point carries the index of its combination;
+* the point columns the first chart needs are "core"; the others ("extra": cost, energy,
+  latency tails, point ids) go to a second file the page loads after its first chart.
+
+Only columns the site shows or filters on are kept. Units are declared once, in `UNITS`.
 """
 
 from __future__ import annotations
@@ -19,22 +25,27 @@ SIG_DIGITS = 6
 USD_PER_MTOK = "usd_per_mtok_"
 USD_PER_OUTPUT_MTOK = "usd_per_output_mtok_"
 
-STRING_COLUMNS = (
-    "run_id", "run_date", "job_id", "point_id", "config_id", "model", "model_id", "scenario",
-    "precision", "sku", "framework", "runner", "image", "image_digest", "spec_decoding",
-    "status", "engine_version",
+# columns that describe a deployment: stored once per distinct combination
+JOB_STRING_COLUMNS = (
+    "run_id", "run_date", "job_id", "config_id", "model", "model_id", "scenario", "precision",
+    "sku", "framework", "runner", "image", "image_digest", "spec_decoding", "engine_version",
 )  # fmt: skip
-INT_COLUMNS = (
-    "isl", "osl", "tp", "ep", "pp", "dcp", "gpus", "prefill_gpus", "decode_gpus", "concurrency",
+JOB_INT_COLUMNS = ("isl", "osl", "tp", "ep", "pp", "dcp", "gpus", "prefill_gpus", "decode_gpus")
+JOB_BOOL_COLUMNS = ("dp_attention", "disaggregated")
+# per point, needed for the first chart and the filters
+CORE_COLUMNS = (
+    "status", "concurrency", "valid", "interactivity_median", "tput_per_gpu",
+    "output_tput_per_gpu", "e2el_median_s",
 )  # fmt: skip
-BOOL_COLUMNS = (
-    "dp_attention", "disaggregated", "valid", "power_valid", "client_saturated", "on_front",
+# per point, loaded after the first chart (plus every usd_per_* column)
+EXTRA_COLUMNS = (
+    "point_id", "power_valid", "client_saturated", "ttft_p99_s", "tpot_median_s",
+    "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
 )  # fmt: skip
-FLOAT_COLUMNS = (
-    "request_rate", "interactivity_median", "e2el_median_s", "ttft_p99_s", "tpot_median_s",
-    "tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu", "joules_per_total_token",
-    "joules_per_output_token", "tokens_per_s_per_mw", "avg_power_w_per_gpu",
-)  # fmt: skip
+STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id")
+INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency")
+BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
+JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
 UNITS: dict[str, str] = {
     "isl": "tokens", "osl": "tokens", "gpus": "GPUs", "prefill_gpus": "GPUs",
@@ -52,21 +63,56 @@ def tiers(columns: Sequence[str]) -> list[str]:
     return [c[len(USD_PER_MTOK) :] for c in columns if c.startswith(USD_PER_MTOK)]
 
 
-def site_columns(columns: Sequence[str]) -> list[str]:
-    """The table's columns the site keeps, in a fixed order (absent ones are skipped)."""
+def extra_columns(columns: Sequence[str]) -> list[str]:
+    """The point columns that go to the lazily loaded file (absent ones skipped)."""
     usd = [c for c in columns if c.startswith((USD_PER_MTOK, USD_PER_OUTPUT_MTOK))]
-    wanted = [*STRING_COLUMNS, *INT_COLUMNS, *BOOL_COLUMNS, *FLOAT_COLUMNS, *usd]
-    return [c for c in wanted if c in columns]
+    return [c for c in (*EXTRA_COLUMNS, *usd) if c in columns]
 
 
 def encode_points(results: Results) -> dict[str, Any]:
-    """Column-major, dictionary-encoded points: `{"n": rows, "columns": {name: ...}}`."""
+    """The core payload: `{"n", "job": [job index per point], "jobs": {"n", "columns"},
+    "columns": {core point column: encoded values}}`."""
     index = {c: i for i, c in enumerate(results.columns)}
-    out: dict[str, Any] = {}
-    for name in site_columns(results.columns):
-        values = [row[index[name]] for row in results.rows]
-        out[name] = _encode_column(name, values)
-    return {"n": len(results.rows), "columns": out}
+    job_cols = [c for c in JOB_COLUMNS if c in index]
+    keys: dict[tuple[Any, ...], int] = {}
+    job_of = []
+    for row in results.rows:
+        key = tuple(_plain(row[index[c]]) for c in job_cols)
+        job_of.append(keys.setdefault(key, len(keys)))
+    jobs = list(keys)
+    job_columns = {c: _encode_column(c, [k[j] for k in jobs]) for j, c in enumerate(job_cols)}
+    core = {
+        c: _encode_column(c, [row[index[c]] for row in results.rows])
+        for c in CORE_COLUMNS
+        if c in index
+    }
+    return {
+        "n": len(results.rows),
+        "job": job_of,
+        "jobs": {"n": len(jobs), "columns": job_columns},
+        "columns": core,
+    }
+
+
+def encode_extra(results: Results) -> dict[str, Any]:
+    """The extra point columns, in the same row order as `encode_points`."""
+    index = {c: i for i, c in enumerate(results.columns)}
+    return {
+        "n": len(results.rows),
+        "columns": {
+            c: _encode_column(c, [row[index[c]] for row in results.rows])
+            for c in extra_columns(results.columns)
+        },
+    }
+
+
+def _plain(v: Any) -> Any:
+    """A hashable, display-ready value (the planner's spec_decoding object → its method)."""
+    if isinstance(v, dict):
+        return v.get("method") or ",".join(f"{k}={v[k]}" for k in sorted(v))
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    return v
 
 
 def _encode_column(name: str, values: list[Any]) -> Any:

@@ -28,12 +28,13 @@ CHROMIUM_ARGS = [
 LOCAL = ("file:", "data:", "blob:", "about:")
 
 # the plotted points of the main chart: (trace name, point id, x, y) of the "points" traces
-PLOTTED_JS = """() => {
+PLOTTED_JS = """async () => {
+  await new Promise(r => window.ixci.loadExtra(r));
   const gd = document.querySelector('[data-testid=chart]');
   const out = [];
   for (const t of (gd.data || [])) {
     if (!t.meta || t.meta.kind !== 'points') continue;
-    for (let k = 0; k < t.x.length; k++) out.push([t.name, t.customdata[k][0], t.x[k], t.y[k]]);
+    for (let k = 0; k < t.x.length; k++) out.push([t.name, window.ixci.pointId(t.customdata[k]), t.x[k], t.y[k]]);
   }
   return out;
 }"""
@@ -239,9 +240,9 @@ def test_hover_shows_parallelism_image_run_and_date(page: Any, site: Path) -> No
       return {x: r.left + xa._offset + xa.l2p(gd.data[t].x[3]), y: r.top + ya._offset + ya.l2p(gd.data[t].y[3])};
     }""")
     page.mouse.move(box["x"], box["y"])
-    label = page.locator(".hoverlayer .hovertext")
+    label = page.get_by_test_id("hover")
     label.wait_for()
-    text = label.text_content() or ""
+    text = label.inner_text()
     for part in (
         "disaggregated",
         "prefill 8 GPUs",

@@ -7,9 +7,63 @@
 
   var D = window.IXCI_DATA;
   var P = D.points;
-  var C = P.columns;
   var N = P.n;
   var TIMING = (window.ixciTiming = { dataReady: performance.now() });
+  // C: every column, per point. Deployment columns arrive once per distinct combination
+  // (P.jobs) and are expanded here through P.job; the extra columns come later (loadExtra).
+  var C = (function () {
+    var out = {}, job = P.job, J = P.jobs.columns;
+    Object.keys(J).forEach(function (name) {
+      var c = J[name], i;
+      if (c && c.dict) {
+        var codes = new Int32Array(N);
+        for (i = 0; i < N; i++) codes[i] = c.codes[job[i]];
+        out[name] = { dict: c.dict, codes: codes };
+      } else {
+        var arr = new Array(N);
+        for (i = 0; i < N; i++) arr[i] = c[job[i]];
+        out[name] = arr;
+      }
+    });
+    Object.keys(P.columns).forEach(function (name) { out[name] = P.columns[name]; });
+    return out;
+  })();
+  var SEQKEYS = [];
+  var SEQ = (function () {
+    var out = new Int32Array(N), seen = {};
+    for (var i = 0; i < N; i++) {
+      var k = C.isl[i] + 'x' + C.osl[i];
+      if (!(k in seen)) { seen[k] = SEQKEYS.length; SEQKEYS.push(k); }
+      out[i] = seen[k];
+    }
+    return out;
+  })();
+
+  // the extra columns (cost, energy, latency tails, point ids) load on first need
+  var extra = { state: window.IXCI_EXTRA ? 'loading' : 'none', waiting: [] };
+  function mergeExtra() {
+    var X = window.IXCI_EXTRA.columns;
+    Object.keys(X).forEach(function (k) { C[k] = X[k]; });
+    extra.state = 'ready';
+    var w = extra.waiting;
+    extra.waiting = [];
+    w.forEach(function (f) { f(); });
+  }
+  function loadExtra(cb) {
+    if (extra.state === 'ready') { cb(); return; }
+    extra.waiting.push(cb);
+    if (extra.state === 'loading' && window.IXCI_EXTRA) { mergeExtra(); return; }
+    if (extra.state !== 'none') return;
+    extra.state = 'loading';
+    var tag = document.createElement('script');
+    tag.src = 'data/extra.js';
+    tag.onload = mergeExtra;
+    tag.onerror = function () {
+      extra.state = 'failed';
+      el('status').textContent = 'data/extra.js is missing from this site: cost, energy and CSV are unavailable.';
+    };
+    document.body.appendChild(tag);
+  }
 
   var PALETTE = ['#2f6db5', '#e8731a', '#2a9d4b', '#d62f3a', '#8a5cc2', '#8c564b', '#d45fb0',
     '#6b7280', '#b5a100', '#17a2b8', '#1b4f8a', '#a4450d', '#0f6b2e', '#8f1d26', '#5a3a8a'];
@@ -37,7 +91,7 @@
   }
   function code(name, value) { return has(name) ? C[name].dict.indexOf(value) : -1; }
   function n(name, i) { var c = C[name]; return c ? c[i] : null; }
-  function seqOf(i) { return C.isl[i] + 'x' + C.osl[i]; }
+  function seqOf(i) { return SEQKEYS[SEQ[i]]; }
   function day(iso) { return iso ? String(iso).slice(0, 10) : ''; }
   var runById = {};
   D.runs.forEach(function (r) { runById[r.run_id] = r; });
@@ -97,10 +151,17 @@
     Object.keys(cnt).sort().forEach(function (k) { if (cnt[k] > bc) { best = k; bc = cnt[k]; } });
     return best;
   }
+  var defaultsCache = {};
   function defaults() {
     var d = baseDefaults();
-    d.model = defaultModel();
-    d.seq = defaultSeq(state.model || d.model);
+    var key = [state.run, state.asof, state.from, state.to, state.model].join('|');
+    var hit = defaultsCache[key];
+    if (!hit) {
+      var m = defaultModel();
+      hit = defaultsCache[key] = { model: m, seq: defaultSeq(state.model || m) };
+    }
+    d.model = hit.model;
+    d.seq = hit.seq;
     return d;
   }
 
@@ -198,8 +259,9 @@
     return true;
   }
   function modelSeqRows(st) {
-    var mc = code('model', st.model);
-    return timeRows(st).filter(function (i) { return C.model.codes[i] === mc && seqOf(i) === st.seq; });
+    var mc = code('model', st.model), sc = SEQKEYS.indexOf(st.seq);
+    var mcodes = C.model.codes;
+    return timeRows(st).filter(function (i) { return mcodes[i] === mc && SEQ[i] === sc; });
   }
   function isValid(i) {
     return n('valid', i) === 1 && (!has('status') || s('status', i) === 'ok' || s('status', i) === null);
@@ -210,7 +272,7 @@
   function latestOnly(rows) {
     var groups = {};
     rows.forEach(function (i) {
-      var g = C.config_id.codes[i] + '|' + seqOf(i);
+      var g = C.config_id.codes[i] * 4096 + SEQ[i];
       var r = C.run_id.codes[i];
       var G = groups[g] || (groups[g] = {});
       var R = G[r] || (G[r] = { date: s('run_date', i), total: 0, valid: 0 });
@@ -227,7 +289,7 @@
       if (pick) chosen[g] = +pick[0];
     });
     return rows.filter(function (i) {
-      return chosen[C.config_id.codes[i] + '|' + seqOf(i)] === C.run_id.codes[i];
+      return chosen[C.config_id.codes[i] * 4096 + SEQ[i]] === C.run_id.codes[i];
     });
   }
   function selectRows(st) {
@@ -344,10 +406,6 @@
     if (sp) text += ' · spec. decoding: ' + sp;
     return text;
   }
-  function customRow(i) {
-    return [s('point_id', i) || String(i), s('precision', i), parallelism(i), s('image', i),
-      s('run_id', i), day(s('run_date', i)), n('concurrency', i), n('gpus', i), i];
-  }
 
   // ---------- charts view ----------
   var current = { visible: [], mx: null, my: null };
@@ -356,12 +414,13 @@
     if (s('spec_decoding', i)) return 'triangle-up';
     return 'circle';
   }
+  // software GL (no GPU) rasterises every marker pixel: smaller markers for big clouds
+  var markerSize = 7;
   function tracesFor(data, st) {
     var traces = [], visible = [];
-    var hover = '<b>%{fullData.legendgroup}</b> %{customdata[1]}<br>%{customdata[2]}' +
-      '<br>%{customdata[7]} GPUs · concurrency %{customdata[6]}' +
-      '<br>' + data.mx.unit + ': %{x:.4~g} · ' + data.my.unit + ': %{y:.4~g}' +
-      '<br>image: %{customdata[3]}<br>run %{customdata[4]} · %{customdata[5]}<extra></extra>';
+    var hover = true;
+    var total = data.groups.reduce(function (a, g) { return a + (st.front ? g.front : g.points).length; }, 0);
+    markerSize = total > 30000 ? 3 : total > 5000 ? 5 : 7;
     data.groups.forEach(function (g) {
       var pts = st.front ? g.front : g.points;
       visible = visible.concat(pts);
@@ -374,17 +433,40 @@
     });
     return { traces: traces, visible: visible };
   }
+  // hover labels are drawn by the page (showTip) from the row index in customdata: building
+  // a label per point up front costs seconds at 100,000 points
   function scatter(g, pts, mode, hover, meta, legend) {
+    var symbols = pts.map(function (p) { return symbolOf(p.i); });
+    var uniform = symbols.every(function (v) { return v === symbols[0]; });
     var t = {
       type: 'scattergl', mode: mode, name: g.name, legendgroup: g.name, showlegend: legend,
       meta: meta, x: pts.map(function (p) { return p.x; }), y: pts.map(function (p) { return p.y; }),
       line: { color: g.color, width: 2 },
-      marker: { color: g.color, size: 7, opacity: meta.kind === 'points' && mode === 'markers' ? 0.55 : 1,
-        symbol: pts.map(function (p) { return symbolOf(p.i); }) }
+      marker: { color: g.color, size: markerSize, opacity: meta.kind === 'points' && mode === 'markers' ? 0.55 : 1,
+        symbol: uniform ? symbols[0] || 'circle' : symbols }
     };
-    if (hover) { t.customdata = pts.map(function (p) { return customRow(p.i); }); t.hovertemplate = hover; }
+    if (hover) { t.customdata = pts.map(function (p) { return p.i; }); t.hoverinfo = 'none'; }
     else t.hoverinfo = 'skip';
     return t;
+  }
+  function showTip(ev) {
+    var p = ev.points && ev.points[0];
+    var tip = el('tip');
+    if (!p || typeof p.customdata !== 'number') { tip.hidden = true; return; }
+    var i = p.customdata, m = current;
+    tip.innerHTML = '<b>' + esc(s('sku', i) + ' · ' + s('framework', i)) + '</b> ' + esc(s('precision', i)) +
+      '<br>' + esc(parallelism(i)) + '<br>' + esc(n('gpus', i)) + ' GPUs · concurrency ' + esc(n('concurrency', i)) +
+      '<br>' + esc(m.mx.unit) + ': ' + fmt(p.x) + ' · ' + esc(m.my.unit) + ': ' + fmt(p.y) +
+      '<br>image: ' + esc(s('image', i)) + '<br>run ' + esc(s('run_id', i)) + ' · ' + esc(day(s('run_date', i))) +
+      '<br><span class="hint">click for details</span>';
+    tip.style.borderColor = GROUPS[s('sku', i) + ' · ' + s('framework', i)] || '#999';
+    var e = ev.event || {}, box = el('chart').getBoundingClientRect();
+    var x = e.clientX !== undefined ? e.clientX : box.left + p.xaxis._offset + p.xaxis.l2p(p.x);
+    var y = e.clientY !== undefined ? e.clientY : box.top + p.yaxis._offset + p.yaxis.l2p(p.y);
+    tip.hidden = false;
+    var w = tip.offsetWidth, left = x + 14 + w > window.innerWidth ? x - 14 - w : x + 14;
+    tip.style.left = (left + window.scrollX) + 'px';
+    tip.style.top = (y + 10 + window.scrollY) + 'px';
   }
   function layoutFor(data, chart) {
     return {
@@ -438,8 +520,10 @@
       gd._ixciClick = true;
       gd.on('plotly_click', function (ev) {
         var p = ev.points && ev.points[0];
-        if (p && p.customdata) showDetail(p.customdata[8]);
+        if (p && typeof p.customdata === 'number') loadExtra(function () { showDetail(p.customdata); });
       });
+      gd.on('plotly_hover', showTip);
+      gd.on('plotly_unhover', function () { el('tip').hidden = true; });
     }
   }
   function runsNote() {
@@ -562,7 +646,8 @@
     var t = String(v);
     return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
   }
-  function downloadCsv() {
+  function downloadCsv() { loadExtra(saveCsv); }
+  function saveCsv() {
     var blob = new Blob([csvText()], { type: 'text/csv;charset=utf-8' });
     var a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
@@ -860,7 +945,16 @@
   }
 
   // ---------- top-level render and wiring ----------
+  function needsExtra() {
+    if (state.view === 'charts') return ['cost', 'energy', 'mw'].indexOf(state.chart) >= 0;
+    return state.view === 'compare' && !!state.metric && state.metric !== 'tput';
+  }
   function render() {
+    if (needsExtra() && extra.state !== 'ready') {
+      el('status').textContent = 'Loading cost and energy data…';
+      loadExtra(render);
+      return;
+    }
     var view = state.view;
     VIEWS.forEach(function (v) { el('view-' + v).hidden = v !== view; });
     Array.prototype.forEach.call(el('views').querySelectorAll('a'), function (a) {
@@ -945,6 +1039,13 @@
     el('foot').textContent = 'Built by ixci ' + D.ixci_version + ' from the results branch. Values are medians over each ' +
       'point\'s requests; throughput is per GPU of the whole deployment (prefill + decode GPUs when disaggregated).';
   }
+
+  // for tests and scripts: the row behind a plotted point, and the lazy columns
+  window.ixci = {
+    loadExtra: loadExtra,
+    pointId: function (i) { return s('point_id', i); },
+    state: function () { return JSON.parse(JSON.stringify(state)); }
+  };
 
   state = parseUrl(location.search);
   normalize();
