@@ -117,6 +117,7 @@
     if (a >= 1) return v.toFixed(2);
     return v.toPrecision(3);
   }
+  function lvl(v) { return String(+(+v).toPrecision(4)); }
   function esc(t) {
     return String(t === null || t === undefined ? '' : t).replace(/[&<>"']/g, function (c) {
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
@@ -675,8 +676,8 @@
     el('f-from').value = state.from;
     el('f-to').value = state.to;
     var runsSel = el('f-runs');
-    var opts = [['latest', 'newest complete run per config'], ['all', 'all runs (every date)']];
-    D.runs.slice().reverse().forEach(function (r) { opts.push(['run:' + r.run_id, 'only run ' + day(r.date) + ' · ' + r.run_id]); });
+    var opts = [['latest', 'newest per config'], ['all', 'all runs']];
+    D.runs.slice().reverse().forEach(function (r) { opts.push(['run:' + r.run_id, 'run ' + day(r.date) + ' · ' + r.run_id]); });
     runsSel.innerHTML = opts.map(function (o) { return '<option value="' + esc(o[0]) + '">' + esc(o[1]) + '</option>'; }).join('');
     runsSel.value = state.run ? 'run:' + state.run : state.runs;
     var pin = el('pinned');
@@ -824,9 +825,9 @@
     var traces = [
       { type: 'scatter', mode: 'lines+markers', name: 'peak throughput', x: xs, y: runs.map(function (r) { return r.peak; }),
         line: { color: PALETTE[0] }, hovertemplate: '%{y:.4~g} tok/s/GPU<extra>peak</extra>' },
-      { type: 'scatter', mode: 'lines+markers', name: 'at ' + fmt(level) + ' tok/s/user', x: xs,
+      { type: 'scatter', mode: 'lines+markers', name: 'at ' + lvl(level) + ' tok/s/user', x: xs,
         y: runs.map(function (r) { return r.at; }), line: { color: PALETTE[1], dash: 'dot' },
-        hovertemplate: '%{y:.4~g} tok/s/GPU<extra>at ' + fmt(level) + ' tok/s/user</extra>' }
+        hovertemplate: '%{y:.4~g} tok/s/GPU<extra>at ' + lvl(level) + ' tok/s/user</extra>' }
     ];
     var shapes = [], notes = [];
     runs.forEach(function (r) {
@@ -847,7 +848,7 @@
       seqLabel(state.seq) + '); ' + shapes.length + ' image change' + (shapes.length === 1 ? '' : 's') + ' marked.';
     el('h-table').innerHTML = '<table class="grid"><caption>Runs of this configuration</caption><thead><tr>' +
       '<th scope="col">Run date</th><th scope="col">Run</th><th scope="col">Image</th><th scope="col">Points</th>' +
-      '<th scope="col">Peak tok/s/GPU</th><th scope="col">tok/s/GPU at ' + fmt(level) + ' tok/s/user</th></tr></thead><tbody>' +
+      '<th scope="col">Peak tok/s/GPU</th><th scope="col">tok/s/GPU at ' + lvl(level) + ' tok/s/user</th></tr></thead><tbody>' +
       runs.slice().reverse().map(function (r) {
         return '<tr><td>' + esc(day(r.date)) + '</td><td><a href="' + esc(hrefFor({ view: 'run', id: r.run })) + '">' +
           esc(r.run) + '</a></td><td>' + esc(r.image) + (r.changed ? ' <span class="changed" data-testid="image-changed">changed</span>' : '') +
