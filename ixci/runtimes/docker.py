@@ -37,7 +37,9 @@ def gpu_flags(engine: str, vendor: str, devices: tuple[int, ...]) -> list[str]:
         ids = ",".join(str(d) for d in devices)
         if engine == "podman":
             return [f for d in devices for f in ("--device", f"nvidia.com/gpu={d}")]
-        return ["--gpus", f"device={ids}"]
+        # docker parses --gpus as CSV: a device list must be quoted inside the value
+        # (`--gpus '"device=0,1"'` in a shell), else "1" is read as a second field.
+        return ["--gpus", f'"device={ids}"' if len(devices) > 1 else f"device={ids}"]
     if vendor == "amd" and devices:
         return [
             "--device",
