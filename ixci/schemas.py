@@ -255,11 +255,23 @@ def apply_defaults(kind: str, data: Any) -> Any:
     return out
 
 
+_RESOLVED: dict[tuple[int, str], tuple[Mapping[str, Any], Any]] = {}
+
+
 def _resolve(schema: Mapping[str, Any], resolver: Any) -> tuple[Mapping[str, Any], Any]:
-    while "$ref" in schema:
-        resolved = resolver.lookup(schema["$ref"])
-        schema, resolver = resolved.contents, resolved.resolver
-    return schema, resolver
+    # Memoised per (schema node, base URI): the schemas are loaded once and never change, and
+    # reference lookups dominated catalog loading before.
+    if "$ref" not in schema:
+        return schema, resolver
+    key = (id(schema), str(getattr(resolver, "_base_uri", "")))
+    hit = _RESOLVED.get(key)
+    if hit is None:
+        node, res = schema, resolver
+        while "$ref" in node:
+            resolved = res.lookup(node["$ref"])
+            node, res = resolved.contents, resolved.resolver
+        hit = _RESOLVED[key] = (node, res)
+    return hit
 
 
 def _fill(schema: Mapping[str, Any], value: Any, resolver: Any) -> None:
