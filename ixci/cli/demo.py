@@ -32,14 +32,21 @@ class RichReporter:
         )
 
         self.console = console
+        from rich.table import Column
+
         self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            SpinnerColumn(finished_text="✓"),
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[detail]}", style="dim"),
+            TextColumn(
+                "{task.fields[detail]}",
+                style="dim",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
             console=console,
+            expand=True,
         )
         self.task: Any = None
         self.index = 0
