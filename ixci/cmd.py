@@ -7,6 +7,7 @@ them in their own process group so cleanup can signal the whole tree.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -103,10 +104,8 @@ def terminate_group(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> in
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def which(name: str) -> str | None:
