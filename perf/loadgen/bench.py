@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+IXCI_WORKERS = 1
 ANCHORS = Path(os.environ.get("ANCHORS_DIR", Path.home() / ".cache/ixci/anchors"))
 
 
@@ -65,9 +66,11 @@ def run_timed(argv: list[str], log: Path) -> tuple[float, float, int]:
 
 
 def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
-    argv = [shutil.which("ixci") or "ixci", "loadgen", "--url", url, "--model", "stub", "--isl", "128",
+    exe = [shutil.which("ixci")] if shutil.which("ixci") else [
+        sys.executable, "-c", "import sys; from ixci.cli import main; sys.argv[0] = 'ixci'; main()"]
+    argv = [*exe, "loadgen", "--url", url, "--model", "stub", "--isl", "128",
             "--osl", str(osl), "--concurrency", str(c), "--num-requests", str(n), "--warmup-requests", "0",
-            "--workers", "1", "--dialect", "vllm", "--tokenizer", str(tok / "tokenizer.json"),
+            "--workers", str(IXCI_WORKERS), "--dialect", "vllm", "--tokenizer", str(tok / "tokenizer.json"),
             "--output", str(out)]
 
     def read() -> dict:
@@ -142,7 +145,10 @@ def main() -> None:
     p.add_argument("--idle-load", type=float, default=1.0)
     p.add_argument("--idle-wait", type=float, default=60.0)
     p.add_argument("--json-out", type=Path)
+    p.add_argument("--ixci-workers", type=int, default=1, help="ixci worker processes (one per client CPU)")
     a = p.parse_args()
+    global IXCI_WORKERS
+    IXCI_WORKERS = a.ixci_workers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally: stop the stub
     work = Path(tempfile.mkdtemp(prefix="ixci-bench-"))
     tok = make_tokenizer(work / "tokenizer")
