@@ -6,6 +6,7 @@ Reads the environment and the clock here (the only place allowed to); the work i
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ import click
 from ixci.cli import environ
 from ixci.demo import RUNTIMES, DemoConfig, DemoModel, DemoResult
 from ixci.errors import UsageError
+
+_SAFE_RUN_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]+")
 
 
 class RichReporter:
@@ -167,6 +170,9 @@ def demo(ctx: click.Context, workdir: Path | None, model: str, runtime: str,
 
     from ixci.demo import failures, run_demo
 
+    if run_id is not None and not _SAFE_RUN_ID.fullmatch(run_id):
+        raise UsageError(f"--run-id {run_id!r} is not a safe folder name",
+                         hint="use letters, digits, '-', '_' or '.'")  # fmt: skip
     console = Console(highlight=False)
     cfg = DemoConfig(
         workdir=(workdir or Path.cwd() / "ixci-demo").resolve(),

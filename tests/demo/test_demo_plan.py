@@ -179,3 +179,11 @@ def test_help_lists_the_options() -> None:
     for opt in ("--workdir", "--model", "--runtime", "--serve", "--catalog"):
         assert opt in proc.stdout
     assert json.dumps("gemma-270m")[1:-1] in proc.stdout
+
+
+def test_unsafe_run_id_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    proc = subprocess.run([*IXCI, "demo", "--workdir", str(tmp_path / "wd"), "--catalog", str(ROOT),
+                           "--run-id", "../x"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert "not a safe folder name" in proc.stderr
+    assert not (tmp_path / "wd").exists()
