@@ -303,6 +303,13 @@ def check_docker_image(image: str | None, env: Mapping[str, str]) -> None:
         raise PreflightFailed("--runtime docker: the docker CLI is not on PATH",
                               hint="install docker, or use --runtime process")  # fmt: skip
     try:
+        cmd.run(["docker", "info", "--format", "{{.ServerVersion}}"], env=env, timeout=60)
+    except CommandFailed as exc:
+        raise PreflightFailed(
+            f"--runtime docker: the docker daemon does not answer ({exc.stderr.strip()[:200]})",
+            hint="start the docker daemon, or use --runtime process",
+        ) from exc
+    try:
         cmd.run(["docker", "image", "inspect", "--format", "{{.Id}}", str(image)],
                 env=env, timeout=60)  # fmt: skip
     except CommandFailed as exc:

@@ -187,3 +187,21 @@ def test_unsafe_run_id_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "not a safe folder name" in proc.stderr
     assert not (tmp_path / "wd").exists()
+
+
+def test_docker_without_a_daemon_is_a_clear_preflight_error(tmp_path: Path) -> None:
+    """The real docker CLI pointed at a socket nobody listens on: exit 11 and what to do."""
+    import os
+    import shutil
+
+    from tests.conftest import missing
+
+    if shutil.which("docker") is None:
+        missing("the docker CLI is not installed", "apt-get install -y docker.io")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/nobody.sock"}
+    proc = subprocess.run([*IXCI, "demo", "--workdir", str(tmp_path / "wd"), "--catalog", str(ROOT),
+                           "--runtime", "docker"], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 11, proc.stdout + proc.stderr
+    assert "the docker daemon does not answer" in proc.stderr
+    assert "--runtime process" in proc.stderr
