@@ -74,8 +74,11 @@ def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tup
             "--output", str(out)]
 
     def read() -> dict:
-        m = json.loads(out.read_text())["metrics"]
-        return {"out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
+        doc = json.loads(out.read_text())
+        m, c = doc["metrics"], doc["client"]
+        return {"client_cpu_percent": c["cpu_percent"], "client_loop_lag_p99_ms": c["loop_lag_p99_s"] * 1e3,
+                "client_saturated": c["saturated"],
+                "out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
                 "ttft_mean": m["ttft"]["mean"], "ttft_p99": m["ttft"]["p99"],
                 "itl_mean": m["itl"]["mean"], "itl_p99": m["itl"]["p99"], "completed": m["completed"]}
     return argv, read

@@ -81,6 +81,8 @@ class Handler(asyncio.Protocol):
         self.t: asyncio.Transport | None = None
         self.busy = False
         self.doomed = False  # a keep-alive connection the server has decided to drop
+        self.t_recv: int | None = None  # arrival of the first byte of the request being read
+        self.scheduled = False
         self.loop = asyncio.get_running_loop()
         sep = b"\r\n\r\n" if opts.sse_crlf else b"\n\n"
         self.sep = sep
@@ -92,9 +94,20 @@ class Handler(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        t_recv = perf_counter_ns()
+        # Timestamp first and parse later (as the client does): with hundreds of requests
+        # arriving together, parsing each before reading the next socket would stamp the later
+        # ones late and make the truth itself wrong.
+        if self.t_recv is None:
+            self.t_recv = perf_counter_ns()
         self.buf += data
-        while not self.busy:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.process)
+
+    def process(self) -> None:
+        self.scheduled = False
+        while not self.busy and self.t_recv is not None:
+            t_recv = self.t_recv
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 return
@@ -108,6 +121,7 @@ class Handler(asyncio.Protocol):
                 return
             body = self.buf[end + 4 : end + 4 + length]
             self.buf = self.buf[end + 4 + length :]
+            self.t_recv = perf_counter_ns() if self.buf else None  # a pipelined request: now
             method, path = head.split(" ", 2)[:2]
             self.handle(method, path, body, t_recv)
 
@@ -169,8 +183,9 @@ class Handler(asyncio.Protocol):
             self.doomed = True  # a request reusing it is reset before any byte
             self.loop.call_later(0.05, self.t.close)  # the idle connection dies later
             return
-        if self.buf:
-            self.data_received(b"")
+        if self.buf and not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.process)
 
 
 class Stream:
