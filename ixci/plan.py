@@ -313,8 +313,40 @@ def expand(catalog: Catalog) -> tuple[Job, ...]:
             draft.recipes.add(recipe.path)
             for point in _points(catalog, recipe, entry, job_id):
                 draft.points.setdefault(point.id, point)
-    jobs = [_finish(catalog, job_id, d) for job_id, d in drafts.items()]
+    jobs = _unique_names([_finish(catalog, job_id, d) for job_id, d in drafts.items()])
     return tuple(sorted(jobs, key=lambda j: (j.recipe, j.name, j.id)))
+
+
+def _unique_names(jobs: list[Job]) -> list[Job]:
+    """Jobs that share a name (same model, SKU, framework, topology) get what tells them
+    apart appended: the engine arguments or env values that differ within the group (e.g.
+    `parallel=2` vs `parallel=8`), else the id. Names label curves, so they must differ."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.name, []).append(job)
+    out: list[Job] = []
+    for name, group in groups.items():
+        if len(group) == 1:
+            out.extend(group)
+            continue
+        suffixes = [_difference(job, group) for job in group]
+        if len(set(suffixes)) < len(group) or not all(suffixes):
+            suffixes = [job.id for job in group]
+        out.extend(replace(job, name=f"{name} {sfx}") for job, sfx in zip(group, suffixes, strict=True))
+    return out
+
+
+def _difference(job: Job, group: Sequence[Job]) -> str:
+    parts: list[str] = []
+    for field_name in ("engine_args", "env"):
+        keys = sorted({k for other in group for k in getattr(other, field_name)})
+        for key in keys:
+            values = {canonical_json(getattr(other, field_name).get(key)) for other in group}
+            if len(values) > 1 and key in getattr(job, field_name):
+                value = getattr(job, field_name)[key]
+                shown = value if isinstance(value, str | int | float) else canonical_json(value)
+                parts.append(f"{key}={shown}"[:48])
+    return " ".join(parts)[:96]
 
 
 def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str) -> Iterable[Point]:
