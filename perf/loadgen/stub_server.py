@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import sys
@@ -35,6 +36,10 @@ OPENAI_FIELDS = {
     "model", "prompt", "messages", "stream", "max_tokens", "max_completion_tokens",
     "stream_options", "temperature", "top_p", "n", "stop", "seed", "user",
 }
+
+
+MAX_TOKENS = re.compile(rb'"max(?:_completion)?_tokens"\s*:\s*(\d+)')
+INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
 
 
 class Truth:
@@ -151,9 +156,8 @@ class Handler(asyncio.Protocol):
             return self.reply(200, {"content": " ".join(inv.get(i, "x") for i in json.loads(body)["tokens"])})
         if path not in ("/v1/completions", "/v1/chat/completions"):
             return self.reply(404, {"error": {"message": f"no route {path}"}}, "Not Found")
-        req = json.loads(body)
         if self.o.reject_unknown:
-            unknown = sorted(set(req) - OPENAI_FIELDS)
+            unknown = sorted(set(json.loads(body)) - OPENAI_FIELDS)
             if unknown:
                 return self.reply(422, {"detail": f"unknown fields {unknown}"}, "Unprocessable Entity")
         Handler.counter += 1
@@ -170,11 +174,13 @@ class Handler(asyncio.Protocol):
         if fault == "http500":
             return self.reply(500, {"error": {"message": "injected failure", "code": 500}}, "Internal Server Error")
         self.busy = True
+        # Only what the schedule needs is read now (byte search, no JSON): a burst of requests
+        # must not delay the stub's reading of the next ones. The prompt is counted at the end.
         chat = path.endswith("chat/completions")
-        prompt = req["messages"][-1]["content"] if chat else req.get("prompt", "")
-        n = int(req.get("max_tokens") or req.get("max_completion_tokens") or 16)
-        usage = bool((req.get("stream_options") or {}).get("include_usage")) and not self.o.no_usage
-        Stream(self, chat=chat, n=n, prompt_tokens=len(str(prompt).split()), usage=usage, fault=fault, t_recv=t_recv).start()
+        found = MAX_TOKENS.search(body)
+        n = int(found.group(1)) if found else 16
+        usage = INCLUDE_USAGE.search(body) is not None and not self.o.no_usage
+        Stream(self, chat=chat, n=n, body=body, usage=usage, fault=fault, t_recv=t_recv).start()
         return None
 
     def finished(self, keepalive_drop: bool) -> None:
@@ -191,9 +197,10 @@ class Handler(asyncio.Protocol):
 class Stream:
     """One streamed response, written on a fixed schedule from the request's arrival."""
 
-    def __init__(self, h: Handler, *, chat: bool, n: int, prompt_tokens: int, usage: bool, fault: str | None, t_recv: int) -> None:
+    def __init__(self, h: Handler, *, chat: bool, n: int, body: bytes, usage: bool, fault: str | None, t_recv: int) -> None:
         self.h, self.n, self.usage, self.fault, self.t_recv = h, n, usage, fault, t_recv
-        self.prompt_tokens = prompt_tokens
+        self.body, self.chat = body, chat
+        self.head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
         self.sent = 0
         self.last_write = 0
         o = h.o
@@ -211,10 +218,8 @@ class Stream:
 
     def start(self) -> None:
         h = self.h
-        assert h.t is not None
-        h.t.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         if self.first:
-            h.t.write(chunk(self.first))
+            self.head += chunk(self.first)
         delay = (h.o.slow_s if self.fault == "slow" else h.o.ttft_ms / 1e3)
         self.t0 = self.t_recv + int(delay * 1e9)
         self.schedule(0)
@@ -246,6 +251,8 @@ class Stream:
             if self.sent == 0 and k > 1:
                 h.truth.gaps_ns.extend([0] * (k - 1))
             self.last_write = now
+            if self.head:  # the status line goes out with the first token (one write)
+                data, self.head = self.head + data, b""
             t.write(data)
             self.sent += k
             h.truth.tokens += k
@@ -260,7 +267,7 @@ class Stream:
         if self.fault == "cut":
             t.abort()
             return
-        t.write(chunk(b'data: {"error":{"message":"injected error event","type":"server_error"}}' + h.sep))
+        t.write(self.head + chunk(b'data: {"error":{"message":"injected error event","type":"server_error"}}' + h.sep))
         t.write(b"0\r\n\r\n")
         h.finished(False)
 
@@ -269,8 +276,11 @@ class Stream:
         assert t is not None
         tail = self.finish
         if self.usage:
+            req = json.loads(self.body)
+            prompt = req["messages"][-1]["content"] if self.chat else req.get("prompt", "")
+            pt = len(str(prompt).split())
             tail += b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}' % (
-                self.prompt_tokens, self.sent, self.prompt_tokens + self.sent) + h.sep
+                pt, self.sent, pt + self.sent) + h.sep
         if not h.o.no_done:
             tail += b"data: [DONE]" + h.sep
         t.write(chunk(tail) + b"0\r\n\r\n")
