@@ -8,35 +8,36 @@
   var D = window.IXCI_DATA;
   var P = D.points;
   var N = P.n;
-  var TIMING = (window.ixciTiming = { dataReady: performance.now() });
-  // C: every column, per point. Deployment columns arrive once per distinct combination
-  // (P.jobs) and are expanded here through P.job; the extra columns come later (loadExtra).
-  var C = (function () {
-    var out = {}, job = P.job, J = P.jobs.columns;
-    Object.keys(J).forEach(function (name) {
-      var c = J[name], i;
-      if (c && c.dict) {
-        var codes = new Int32Array(N);
-        for (i = 0; i < N; i++) codes[i] = c.codes[job[i]];
-        out[name] = { dict: c.dict, codes: codes };
-      } else {
-        var arr = new Array(N);
-        for (i = 0; i < N; i++) arr[i] = c[job[i]];
-        out[name] = arr;
-      }
-    });
-    Object.keys(P.columns).forEach(function (name) { out[name] = P.columns[name]; });
-    return out;
-  })();
+  var TIMING = (window.ixciTiming = window.ixciTiming || {});
+  TIMING.dataReady = performance.now();
+  // Deployment columns (model, SKU, image, TP, …) arrive once per distinct combination, a
+  // "job" (J, indexed by job), and each point holds its job index (JOB). Everything the
+  // filters look at is a job column, so selection runs over jobs and only the last step
+  // touches the points: no per-point work happens before the first draw beyond one pass.
+  var J = P.jobs.columns, NJ = P.jobs.n, JOB = P.job;
+  // C: the point columns; the extra ones (cost, energy, …) join later (loadExtra)
+  var C = P.columns;
+  function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
   var SEQKEYS = [];
-  var SEQ = (function () {
-    var out = new Int32Array(N), seen = {};
-    for (var i = 0; i < N; i++) {
-      var k = C.isl[i] + 'x' + C.osl[i];
+  var JSEQ = (function () {
+    var out = new Int32Array(NJ), seen = {};
+    for (var j = 0; j < NJ; j++) {
+      var k = J.isl[j] + 'x' + J.osl[j];
       if (!(k in seen)) { seen[k] = SEQKEYS.length; SEQKEYS.push(k); }
-      out[i] = seen[k];
+      out[j] = seen[k];
     }
     return out;
+  })();
+  // per point: drawable (valid and status ok); per job: points and drawable points
+  var VALID = new Uint8Array(N), JTOTAL = new Int32Array(NJ), JVALID = new Int32Array(NJ);
+  (function () {
+    var v = C.valid, st = C.status, ok = st ? st.dict.indexOf('ok') : -1;
+    for (var i = 0; i < N; i++) {
+      var good = v[i] === 1 && (!st || st.codes[i] < 0 || st.codes[i] === ok);
+      var j = JOB[i];
+      JTOTAL[j]++;
+      if (good) { VALID[i] = 1; JVALID[j]++; }
+    }
   })();
 
   // the extra columns (cost, energy, latency tails, point ids) load on first need
@@ -82,25 +83,43 @@
     'levels', 'baseline', 'config', 'hlevel'];
 
   // ---------- column access ----------
-  function has(name) { return Object.prototype.hasOwnProperty.call(C, name); }
+  // s/n: a string / number of point i; js/jn: of job j (job columns only)
+  function has(name) { return own(J, name) || own(C, name); }
   function s(name, i) {
+    if (own(J, name)) return js(name, JOB[i]);
     var c = C[name];
     if (!c) return null;
     var k = c.codes[i];
     return k < 0 ? null : c.dict[k];
   }
-  function code(name, value) { return has(name) ? C[name].dict.indexOf(value) : -1; }
-  function n(name, i) { var c = C[name]; return c ? c[i] : null; }
-  function seqOf(i) { return SEQKEYS[SEQ[i]]; }
+  function js(name, j) {
+    var c = J[name];
+    if (!c) return null;
+    var k = c.codes[j];
+    return k < 0 ? null : c.dict[k];
+  }
+  function jn(name, j) { var c = J[name]; return c ? c[j] : null; }
+  function code(name, value) {
+    var c = own(J, name) ? J[name] : C[name];
+    return c && c.dict ? c.dict.indexOf(value) : -1;
+  }
+  function n(name, i) {
+    if (own(J, name)) return J[name][JOB[i]];
+    var c = C[name];
+    return c ? c[i] : null;
+  }
+  function seqOf(i) { return SEQKEYS[JSEQ[JOB[i]]]; }
   function day(iso) { return iso ? String(iso).slice(0, 10) : ''; }
   var runById = {};
   D.runs.forEach(function (r) { runById[r.run_id] = r; });
   var newestRun = D.runs.length ? D.runs[D.runs.length - 1] : null;
 
   // sku · framework groups get a colour that stays the same whatever the filters
+  var JGROUP = [];
+  for (var jj = 0; jj < NJ; jj++) JGROUP.push(js('sku', jj) + ' · ' + js('framework', jj));
   var GROUPS = (function () {
     var seen = {};
-    for (var i = 0; i < N; i++) seen[s('sku', i) + ' · ' + s('framework', i)] = 1;
+    JGROUP.forEach(function (g, j) { if (JTOTAL[j]) seen[g] = 1; });
     var keys = Object.keys(seen).sort();
     var out = {};
     keys.forEach(function (k, j) { out[k] = PALETTE[j % PALETTE.length]; });
@@ -139,15 +158,15 @@
       metric: '', levels: '10,25,50,100,200', baseline: '', config: '', hlevel: '' };
   }
   // model and ISL/OSL defaults depend on the data: the most-measured ones
-  function defaultModel() { return mostCommon(timeRows(state), function (i) { return s('model', i); }); }
+  function defaultModel() { return mostCommon(timeJobs(state), function (j) { return js('model', j); }); }
   function defaultSeq(model) {
-    var mc = code('model', model);
-    var rows = timeRows(state).filter(function (i) { return C.model.codes[i] === mc; });
-    return mostCommon(rows, seqOf);
+    var mc = code('model', model), mask = timeJobs(state), mcodes = J.model.codes;
+    for (var j = 0; j < NJ; j++) if (mcodes[j] !== mc) mask[j] = 0;
+    return mostCommon(mask, function (j) { return SEQKEYS[JSEQ[j]]; });
   }
-  function mostCommon(rows, key) {
-    var cnt = {};
-    rows.forEach(function (i) { if (n('valid', i) !== 0) { var k = key(i); cnt[k] = (cnt[k] || 0) + 1; } });
+  // the key with the most drawable points among the jobs in `mask` (ties: first in order)
+  function mostCommon(mask, key) {
+    var cnt = countBy(mask, key);
     var best = '', bc = -1;
     Object.keys(cnt).sort().forEach(function (k) { if (cnt[k] > bc) { best = k; bc = cnt[k]; } });
     return best;
@@ -230,56 +249,61 @@
   }
 
   // ---------- row selection ----------
-  // rows inside the time window: pinned run, as-of run, date range
-  function timeRows(st) {
-    var out = [];
+  // Every filter is a property of the job, so selections are job masks (Uint8Array(NJ));
+  // `pointsOf` turns a mask into the drawable points, in table order.
+  // jobs inside the time window: pinned run, as-of run, date range
+  function timeJobs(st) {
+    var out = new Uint8Array(NJ);
     var runCode = st.run ? code('run_id', st.run) : -2;
     var asofDate = st.asof && runById[st.asof] ? runById[st.asof].date : null;
-    var rd = C.run_date;
-    for (var i = 0; i < N; i++) {
-      if (runCode !== -2 && C.run_id.codes[i] !== runCode) continue;
-      var date = rd.dict[rd.codes[i]];
+    var rd = J.run_date;
+    for (var j = 0; j < NJ; j++) {
+      if (runCode !== -2 && J.run_id.codes[j] !== runCode) continue;
+      var date = rd.dict[rd.codes[j]];
       if (asofDate && date > asofDate) continue;
       if (st.from && day(date) < st.from) continue;
       if (st.to && day(date) > st.to) continue;
-      out.push(i);
+      out[j] = 1;
     }
     return out;
   }
-  function facetOk(st, i, skip) {
-    if (skip !== 'prec' && st.prec.length && st.prec.indexOf(s('precision', i)) < 0) return false;
-    if (skip !== 'sku' && st.sku.length && st.sku.indexOf(s('sku', i)) < 0) return false;
-    if (skip !== 'fw' && st.fw.length && st.fw.indexOf(s('framework', i)) < 0) return false;
+  function facetOk(st, j, skip) {
+    if (skip !== 'prec' && st.prec.length && st.prec.indexOf(js('precision', j)) < 0) return false;
+    if (skip !== 'sku' && st.sku.length && st.sku.indexOf(js('sku', j)) < 0) return false;
+    if (skip !== 'fw' && st.fw.length && st.fw.indexOf(js('framework', j)) < 0) return false;
     if (st.spec !== 'all') {
-      var sp = has('spec_decoding') && s('spec_decoding', i) !== null;
+      var sp = has('spec_decoding') && js('spec_decoding', j) !== null;
       if ((st.spec === 'yes') !== sp) return false;
     }
     if (st.disagg !== 'all' && has('disaggregated')) {
-      if ((st.disagg === 'yes') !== (n('disaggregated', i) === 1)) return false;
+      if ((st.disagg === 'yes') !== (jn('disaggregated', j) === 1)) return false;
     }
     return true;
   }
-  function modelSeqRows(st) {
+  function modelSeqJobs(st) {
     var mc = code('model', st.model), sc = SEQKEYS.indexOf(st.seq);
-    var mcodes = C.model.codes;
-    return timeRows(st).filter(function (i) { return mcodes[i] === mc && SEQ[i] === sc; });
+    var mask = timeJobs(st), mcodes = J.model.codes;
+    for (var j = 0; j < NJ; j++) if (mcodes[j] !== mc || JSEQ[j] !== sc) mask[j] = 0;
+    return mask;
   }
-  function isValid(i) {
-    return n('valid', i) === 1 && (!has('status') || s('status', i) === 'ok' || s('status', i) === null);
+  function isValid(i) { return VALID[i] === 1; }
+  function pointsOf(mask) {
+    var out = [];
+    for (var i = 0; i < N; i++) if (mask[JOB[i]] && VALID[i]) out.push(i);
+    return out;
   }
   // "latest per config": for each config × ISL/OSL the newest run whose curve is complete
   // (every point valid), else the newest run with any valid point — so a run that lost
   // points never truncates a curve that an earlier complete run measured.
-  function latestOnly(rows) {
-    var groups = {};
-    rows.forEach(function (i) {
-      var g = C.config_id.codes[i] * 4096 + SEQ[i];
-      var r = C.run_id.codes[i];
-      var G = groups[g] || (groups[g] = {});
-      var R = G[r] || (G[r] = { date: s('run_date', i), total: 0, valid: 0 });
-      R.total++;
-      if (isValid(i)) R.valid++;
-    });
+  function latestOnly(mask) {
+    var groups = {}, cfg = J.config_id.codes, run = J.run_id.codes;
+    for (var j = 0; j < NJ; j++) {
+      if (!mask[j]) continue;
+      var G = groups[cfg[j] * 4096 + JSEQ[j]] || (groups[cfg[j] * 4096 + JSEQ[j]] = {});
+      var R = G[run[j]] || (G[run[j]] = { date: js('run_date', j), total: 0, valid: 0 });
+      R.total += JTOTAL[j];
+      R.valid += JVALID[j];
+    }
     var chosen = {};
     Object.keys(groups).forEach(function (g) {
       var runs = Object.keys(groups[g]).map(function (r) { return [r, groups[g][r]]; });
@@ -289,15 +313,16 @@
       var pick = full.length ? full[0] : any.length ? any[0] : null;
       if (pick) chosen[g] = +pick[0];
     });
-    return rows.filter(function (i) {
-      return chosen[C.config_id.codes[i] * 4096 + SEQ[i]] === C.run_id.codes[i];
-    });
+    var out = new Uint8Array(NJ);
+    for (j = 0; j < NJ; j++) out[j] = mask[j] && chosen[cfg[j] * 4096 + JSEQ[j]] === run[j] ? 1 : 0;
+    return out;
   }
-  function selectRows(st) {
-    var rows = modelSeqRows(st).filter(function (i) { return facetOk(st, i); });
-    if (st.runs === 'latest' && !st.run) rows = latestOnly(rows);
-    return rows.filter(isValid);
+  function selectJobs(st) {
+    var mask = modelSeqJobs(st);
+    for (var j = 0; j < NJ; j++) if (mask[j] && !facetOk(st, j)) mask[j] = 0;
+    return st.runs === 'latest' && !st.run ? latestOnly(mask) : mask;
   }
+  function selectRows(st) { return pointsOf(selectJobs(st)); }
 
   // ---------- metrics ----------
   function metricDef(key, st) {
@@ -372,83 +397,126 @@
     return null;
   }
 
-  // points of the current selection, grouped by sku · framework, with fronts
+  // The points of the current selection, grouped by sku · framework, with fronts. A group is
+  // columnar: {name, color, n, idx (row index), x, y (typed arrays), onFront (0/1 per point),
+  // front: [{x, y, i}] sorted by x}. `total` counts the points in all groups.
   function chartData(st, xKey, yKey) {
     var mx = metricDef(xKey, st), my = metricDef(yKey, st);
-    var groups = {};
-    selectRows(st).forEach(function (i) {
-      var x = mx.get(i), y = my.get(i);
-      if (x === null || y === null || !(x > 0) || !(y > 0) || !isFinite(x) || !isFinite(y)) return;
-      var g = s('sku', i) + ' · ' + s('framework', i);
-      (groups[g] || (groups[g] = [])).push({ x: x, y: y, i: i });
+    var rows = selectRows(st), m = rows.length;
+    var xs = new Float64Array(m), ys = new Float64Array(m), gid = new Int32Array(m);
+    var jgid = new Int32Array(NJ).fill(-1), names = [], gOf = {}, kept = 0, r;
+    for (r = 0; r < m; r++) {
+      var i = rows[r], x = mx.get(i), y = my.get(i);
+      if (!(x > 0) || !(y > 0) || !isFinite(x) || !isFinite(y)) continue;
+      var j = JOB[i], g = jgid[j];
+      if (g < 0) {
+        g = gOf[JGROUP[j]];
+        if (g === undefined) { g = gOf[JGROUP[j]] = names.length; names.push(JGROUP[j]); }
+        jgid[j] = g;
+      }
+      rows[kept] = i; xs[kept] = x; ys[kept] = y; gid[kept] = g; kept++;
+    }
+    var count = new Int32Array(names.length);
+    for (r = 0; r < kept; r++) count[gid[r]]++;
+    var groups = names.map(function (name, k) {
+      var c = count[k];
+      return { name: name, color: GROUPS[name], n: 0, idx: new Int32Array(c), x: new Float64Array(c),
+        y: new Float64Array(c), onFront: new Uint8Array(c), front: null };
     });
-    var keys = Object.keys(groups).sort();
-    var out = keys.map(function (g) {
-      var front = paretoFront(groups[g], mx.dir, my.dir);
-      front.forEach(function (p) { p.front = true; });
-      return { name: g, color: GROUPS[g], points: groups[g], front: front };
-    });
-    return { mx: mx, my: my, groups: out };
+    for (r = 0; r < kept; r++) {
+      var G = groups[gid[r]];
+      G.idx[G.n] = rows[r]; G.x[G.n] = xs[r]; G.y[G.n] = ys[r]; G.n++;
+    }
+    groups.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
+    groups.forEach(function (G) { G.front = groupFront(G, mx.dir, my.dir); });
+    return { mx: mx, my: my, groups: groups, total: kept };
+  }
+  // the Pareto front of a columnar group (same rule and tie order as paretoFront)
+  function groupFront(G, xdir, ydir) {
+    var ord = new Array(G.n), X = G.x, Y = G.y, k;
+    for (k = 0; k < G.n; k++) ord[k] = k;
+    ord.sort(function (a, b) { return (X[b] * xdir - X[a] * xdir) || (Y[b] * ydir - Y[a] * ydir); });
+    var best = -Infinity, front = [];
+    for (k = 0; k < ord.length; k++) {
+      var q = ord[k];
+      if (Y[q] * ydir > best) {
+        best = Y[q] * ydir;
+        G.onFront[q] = 1;
+        front.push({ x: X[q], y: Y[q], i: G.idx[q], front: true });
+      }
+    }
+    return front.sort(function (a, b) { return a.x - b.x; });
   }
 
   // ---------- hover text ----------
-  function parallelism(i) {
-    var tp = n('tp', i), ep = n('ep', i), pp = n('pp', i);
+  function parallelism(i) { return jobParallelism(JOB[i]); }
+  function jobParallelism(j) {
+    var tp = jn('tp', j), ep = jn('ep', j), pp = jn('pp', j);
     var bits = ['TP' + tp];
     if (ep > 1) bits.push('EP' + ep);
     if (pp > 1) bits.push('PP' + pp);
-    if (n('dp_attention', i) === 1) bits.push('DP-attention');
+    if (jn('dp_attention', j) === 1) bits.push('DP-attention');
     var text = bits.join(' ');
-    if (n('disaggregated', i) === 1) {
-      text = 'disaggregated: prefill ' + (n('prefill_gpus', i) || '?') + ' GPUs / decode ' +
-        (n('decode_gpus', i) || '?') + ' GPUs · ' + text;
+    if (jn('disaggregated', j) === 1) {
+      text = 'disaggregated: prefill ' + (jn('prefill_gpus', j) || '?') + ' GPUs / decode ' +
+        (jn('decode_gpus', j) || '?') + ' GPUs · ' + text;
     }
-    var sp = s('spec_decoding', i);
+    var sp = js('spec_decoding', j);
     if (sp) text += ' · spec. decoding: ' + sp;
     return text;
   }
 
   // ---------- charts view ----------
-  var current = { visible: [], mx: null, my: null };
-  function symbolOf(i) {
-    if (n('disaggregated', i) === 1) return 'diamond';
-    if (s('spec_decoding', i)) return 'triangle-up';
-    return 'circle';
+  var current = { data: null, front: false, shown: 0, mx: null, my: null };
+  var JSYM = [];
+  for (jj = 0; jj < NJ; jj++) {
+    JSYM.push(jn('disaggregated', jj) === 1 ? 'diamond' : js('spec_decoding', jj) ? 'triangle-up' : 'circle');
+  }
+  // one symbol for the trace when all its points share it (the usual case): no per-point array
+  function symbols(idx) {
+    var first = idx.length ? JSYM[JOB[idx[0]]] : 'circle', k;
+    for (k = 1; k < idx.length; k++) if (JSYM[JOB[idx[k]]] !== first) break;
+    if (k >= idx.length) return first;
+    var out = new Array(idx.length);
+    for (k = 0; k < idx.length; k++) out[k] = JSYM[JOB[idx[k]]];
+    return out;
   }
   // software GL (no GPU) rasterises every marker pixel: smaller markers for big clouds
   var markerSize = 7;
   function tracesFor(data, st) {
-    var traces = [], visible = [];
-    var hover = true;
-    var total = data.groups.reduce(function (a, g) { return a + (st.front ? g.front : g.points).length; }, 0);
-    markerSize = total > 30000 ? 3 : total > 5000 ? 5 : 7;
+    var traces = [];
+    var shown = st.front ? data.groups.reduce(function (a, g) { return a + g.front.length; }, 0) : data.total;
+    markerSize = shown > 30000 ? 3 : shown > 5000 ? 5 : 7;
     data.groups.forEach(function (g) {
-      var pts = st.front ? g.front : g.points;
-      visible = visible.concat(pts);
       if (!st.front) {
-        traces.push(scatter(g, pts, 'markers', hover, { kind: 'points' }, true));
-        traces.push(scatter(g, g.front, 'lines', null, { kind: 'front' }, false));
+        traces.push(scatter(g, g.x, g.y, g.idx, 'markers', { kind: 'points' }, true));
+        traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), null, 'lines', { kind: 'front' }, false));
       } else {
-        traces.push(scatter(g, pts, 'lines+markers', hover, { kind: 'points' }, true));
+        traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), xyOf(g.front, 'i'), 'lines+markers', { kind: 'points' }, true));
       }
     });
-    return { traces: traces, visible: visible };
+    return { traces: traces, shown: shown };
   }
+  function xyOf(pts, key) { return pts.map(function (p) { return p[key]; }); }
   // hover labels are drawn by the page (showTip) from the row index in customdata: building
   // a label per point up front costs seconds at 100,000 points
-  function scatter(g, pts, mode, hover, meta, legend) {
-    var symbols = pts.map(function (p) { return symbolOf(p.i); });
-    var uniform = symbols.every(function (v) { return v === symbols[0]; });
+  function scatter(g, x, y, idx, mode, meta, legend) {
     var t = {
       type: 'scattergl', mode: mode, name: g.name, legendgroup: g.name, showlegend: legend,
-      meta: meta, x: pts.map(function (p) { return p.x; }), y: pts.map(function (p) { return p.y; }),
-      line: { color: g.color, width: 2 },
+      meta: meta, x: x, y: y, line: { color: g.color, width: 2 },
       marker: { color: g.color, size: markerSize, opacity: meta.kind === 'points' && mode === 'markers' ? 0.55 : 1,
-        symbol: uniform ? symbols[0] || 'circle' : symbols }
+        symbol: idx ? symbols(idx) : 'circle' }
     };
-    if (hover) { t.customdata = pts.map(function (p) { return p.i; }); t.hoverinfo = 'none'; }
-    else t.hoverinfo = 'skip';
+    if (idx) { t.customdata = idx; t.hoverinfo = 'none'; } else t.hoverinfo = 'skip';
     return t;
+  }
+  // each shown point once: fn(row, x, y, onFront), in trace order
+  function eachShown(fn) {
+    if (!current.data) return;
+    current.data.groups.forEach(function (g) {
+      if (current.front) { g.front.forEach(function (p) { fn(p.i, p.x, p.y, true); }); return; }
+      for (var k = 0; k < g.n; k++) fn(g.idx[k], g.x[k], g.y[k], g.onFront[k] === 1);
+    });
   }
   function showTip(ev) {
     var p = ev.points && ev.points[0];
@@ -496,36 +564,56 @@
     el('c-tokens').value = state.tokens;
     var data = chartData(state, chart.x, chart.y);
     var tr = tracesFor(data, state);
-    current = { visible: tr.visible, mx: data.mx, my: data.my, chart: chart };
+    current = { data: data, front: state.front, shown: tr.shown, mx: data.mx, my: data.my, chart: chart };
     var gd = el('chart');
     el('chart-title').textContent = chart.label + ': ' + data.my.title + ' against ' + data.mx.title +
-      ', ' + tr.visible.length + ' points';
+      ', ' + tr.shown + ' points';
     var nFront = data.groups.reduce(function (a, g) { return a + g.front.length; }, 0);
-    var nAll = data.groups.reduce(function (a, g) { return a + g.points.length; }, 0);
     el('status').textContent = state.front
-      ? 'Showing ' + tr.visible.length + ' Pareto-front points of ' + nAll + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
-      : 'Showing ' + nAll + ' points in ' + data.groups.length + ' GPU · framework groups, ' + nFront + ' on their Pareto fronts (lines). ' + runsNote();
+      ? 'Showing ' + tr.shown + ' Pareto-front points of ' + data.total + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
+      : 'Showing ' + data.total + ' points in ' + data.groups.length + ' GPU · framework groups, ' + nFront + ' on their Pareto fronts (lines). ' + runsNote();
     el('legend-note').textContent = legendNote(data);
-    if (!tr.visible.length) {
-      if (gd.data) Plotly.purge(gd);
+    if (!tr.shown) {
+      plot(function () {});  // drops a draw still waiting for plotly
+      if (gd.data && window.Plotly) Plotly.purge(gd);
       gd.innerHTML = '<p class="empty">No measured points match these filters.</p>';
       gd.data = [];
       return;
     }
-    if (!gd.data || !gd.data.length) gd.innerHTML = '';
-    Plotly.react(gd, tr.traces, layoutFor(data, chart), PLOT_CONFIG).then(function () {
-      if (!TIMING.firstChart) { TIMING.firstChart = performance.now(); gd.setAttribute('data-ready', '1'); }
-      gd.setAttribute('data-points', String(tr.visible.length));
-    });
-    if (!gd._ixciClick) {
-      gd._ixciClick = true;
-      gd.on('plotly_click', function (ev) {
-        var p = ev.points && ev.points[0];
-        if (p && typeof p.customdata === 'number') loadExtra(function () { showDetail(p.customdata); });
+    if (!window.Plotly && !(gd.data && gd.data.length)) gd.innerHTML = '<p class="empty">Loading the chart library…</p>';
+    plot(function () {
+      if (!gd.data || !gd.data.length) gd.innerHTML = '';
+      Plotly.react(gd, tr.traces, layoutFor(data, chart), PLOT_CONFIG).then(function () {
+        if (!TIMING.firstChart) { TIMING.firstChart = performance.now(); gd.setAttribute('data-ready', '1'); }
+        gd.setAttribute('data-points', String(tr.shown));
       });
-      gd.on('plotly_hover', showTip);
-      gd.on('plotly_unhover', function () { el('tip').hidden = true; });
+      if (!gd._ixciClick) {
+        gd._ixciClick = true;
+        gd.on('plotly_click', function (ev) {
+          var p = ev.points && ev.points[0];
+          if (p && typeof p.customdata === 'number') loadExtra(function () { showDetail(p.customdata); });
+        });
+        gd.on('plotly_hover', showTip);
+        gd.on('plotly_unhover', function () { el('tip').hidden = true; });
+      }
+    });
+  }
+  // plotly.js loads async (its parse and compile overlap the page's own start-up): `plot(fn)`
+  // runs fn once window.Plotly exists; a newer plot() call supersedes a waiting one
+  var plotToken = 0, plotlyQueue = null;
+  function plot(fn) {
+    var token = ++plotToken;
+    function run() { if (token === plotToken) fn(); }
+    if (window.Plotly) { run(); return; }
+    if (!plotlyQueue) {
+      plotlyQueue = [];
+      var tag = el('plotly-js');
+      tag.addEventListener('load', function () { var q = plotlyQueue; plotlyQueue = []; q.forEach(function (f) { f(); }); });
+      tag.addEventListener('error', function () {
+        el('status').textContent = 'assets/plotly.min.js could not be loaded: the charts are unavailable.';
+      });
     }
+    plotlyQueue.push(run);
   }
   function runsNote() {
     if (state.run) return 'Only run ' + state.run + '.';
@@ -627,20 +715,21 @@
     if (my.price) header.push('usd_per_gpu_hour [USD/GPU-h]');
     header.push('on_pareto_front');
     var lines = [header.map(csvCell).join(',')];
-    current.visible.forEach(function (p) {
-      var i = p.i;
-      var row = cols.map(function (c) {
-        var v = C[c];
-        if (v && v.dict) return s(c, i);
-        if (c === 'dp_attention' || c === 'disaggregated') return v[i] === null ? '' : v[i] === 1 ? 'true' : 'false';
-        return v[i];
-      });
-      extra.forEach(function (m) { row.push(m === mx ? p.x : p.y); });
+    eachShown(function (i, x, y, onFront) {
+      var row = cols.map(function (c) { return csvValue(c, i); });
+      extra.forEach(function (m) { row.push(m === mx ? x : y); });
       if (my.price) row.push(my.priceOf(i));
-      row.push(p.front ? 'true' : 'false');
+      row.push(onFront ? 'true' : 'false');
       lines.push(row.map(csvCell).join(','));
     });
     return lines.join('\r\n') + '\r\n';
+  }
+  function csvValue(c, i) {
+    var col = own(J, c) ? J[c] : C[c];
+    if (col && col.dict) return s(c, i);
+    var v = n(c, i);
+    if (c === 'dp_attention' || c === 'disaggregated') return v === null || v === undefined ? '' : v === 1 ? 'true' : 'false';
+    return v;
   }
   function csvCell(v) {
     if (v === null || v === undefined) return '';
@@ -660,16 +749,15 @@
 
   // ---------- filters panel ----------
   function renderFilters() {
-    var trows = timeRows(state);
-    fillSelect(el('f-model'), countBy(trows, function (i) { return s('model', i); }), state.model, String);
-    var mc = code('model', state.model);
-    var mrows = trows.filter(function (i) { return C.model.codes[i] === mc; });
-    fillSelect(el('f-seq'), countBy(mrows, seqOf), state.seq, seqLabel);
-    var srows = mrows.filter(function (i) { return seqOf(i) === state.seq; });
+    var tjobs = timeJobs(state);
+    fillSelect(el('f-model'), countBy(tjobs, function (j) { return js('model', j); }), state.model, String);
+    var mc = code('model', state.model), sc = SEQKEYS.indexOf(state.seq);
+    var mjobs = tjobs.map(function (v, j) { return v && J.model.codes[j] === mc ? 1 : 0; });
+    fillSelect(el('f-seq'), countBy(mjobs, function (j) { return SEQKEYS[JSEQ[j]]; }), state.seq, seqLabel);
+    var sjobs = mjobs.map(function (v, j) { return v && JSEQ[j] === sc ? 1 : 0; });
     LIST_KEYS.forEach(function (k) {
-      var counts = countBy(srows.filter(function (i) { return facetOk(state, i, k); }),
-        function (i) { return s(LIST_COLS[k], i); });
-      fillChecks(k, counts);
+      var fjobs = sjobs.map(function (v, j) { return v && facetOk(state, j, k) ? 1 : 0; });
+      fillChecks(k, countBy(fjobs, function (j) { return js(LIST_COLS[k], j); }));
     });
     el('f-spec').value = state.spec;
     el('f-disagg').value = state.disagg;
@@ -688,9 +776,14 @@
         '" data-testid="unpin">Show newest data</a>';
     }
   }
-  function countBy(rows, key) {
+  // drawable points per key(job) over the jobs in `mask`
+  function countBy(mask, key) {
     var out = {};
-    rows.forEach(function (i) { if (isValid(i)) { var k = key(i); if (k !== null) out[k] = (out[k] || 0) + 1; } });
+    for (var j = 0; j < NJ; j++) {
+      if (!mask[j] || !JVALID[j]) continue;
+      var k = key(j);
+      if (k !== null) out[k] = (out[k] || 0) + JVALID[j];
+    }
     return out;
   }
   function fillSelect(sel, counts, value, label) {
@@ -778,9 +871,8 @@
   }
 
   // ---------- history view ----------
-  function configLabel(i) {
-    var bits = [s('sku', i), s('framework', i), s('precision', i), parallelism(i)];
-    return bits.join(' · ');
+  function configLabel(j) {
+    return [js('sku', j), js('framework', j), js('precision', j), jobParallelism(j)].join(' · ');
   }
   // the geometric middle of the measured interactivity range, to 2 significant digits
   function autoLevel(runs) {
@@ -789,9 +881,12 @@
     return hi > 0 ? +Math.sqrt(lo * hi).toPrecision(2) : 50;
   }
   function renderHistory() {
-    var rows = modelSeqRows(Object.assign({}, state, { run: '' })).filter(function (i) { return facetOk(state, i); });
+    var mask = modelSeqJobs(Object.assign({}, state, { run: '' }));
     var configs = {};
-    rows.forEach(function (i) { if (isValid(i)) configs[s('config_id', i)] = configs[s('config_id', i)] || configLabel(i); });
+    for (var j = 0; j < NJ; j++) {
+      if (mask[j] && !facetOk(state, j)) mask[j] = 0;
+      if (mask[j] && JVALID[j]) configs[js('config_id', j)] = configs[js('config_id', j)] || configLabel(j);
+    }
     var ids = Object.keys(configs).sort(function (a, b) { return configs[a] < configs[b] ? -1 : 1; });
     var cfg = ids.indexOf(state.config) >= 0 ? state.config : ids[0];
     el('h-config').innerHTML = ids.map(function (k) { return '<option value="' + esc(k) + '">' + esc(configs[k]) + '</option>'; }).join('');
@@ -799,14 +894,15 @@
     var gd = el('h-chart');
     if (!cfg) {
       el('h-status').textContent = 'No configuration matches these filters.';
-      if (gd.data) Plotly.purge(gd);
+      plot(function () {});  // drops a draw still waiting for plotly
+      if (gd.data && window.Plotly) Plotly.purge(gd);
       el('h-table').innerHTML = '';
       return;
     }
     var cc = code('config_id', cfg);
+    for (j = 0; j < NJ; j++) if (J.config_id.codes[j] !== cc) mask[j] = 0;
     var byRun = {};
-    rows.forEach(function (i) {
-      if (C.config_id.codes[i] !== cc || !isValid(i)) return;
+    pointsOf(mask).forEach(function (i) {
       var r = s('run_id', i);
       (byRun[r] || (byRun[r] = { run: r, date: s('run_date', i), image: s('image', i), pts: [] })).pts
         .push({ x: C.interactivity_median[i], y: C.tput_per_gpu[i], i: i });
@@ -837,13 +933,13 @@
       notes.push({ xref: 'x', yref: 'paper', x: r.date, y: 1, yanchor: 'bottom', showarrow: false,
         text: 'image → ' + esc(r.image.split('/').pop()), font: { size: 11, color: '#8a5a00' } });
     });
-    Plotly.react(gd, traces, {
+    plot(function () { Plotly.react(gd, traces, {
       margin: { l: 70, r: 20, t: 40, b: 50 }, shapes: shapes, annotations: notes,
       xaxis: { title: { text: 'Run date' }, type: 'date', tickformat: '%Y-%m-%d',
         range: [t0 - dayMs / 2, t1 + dayMs / 2], dtick: t1 - t0 <= 20 * dayMs ? dayMs : undefined },
       yaxis: { title: { text: 'Tokens (input + output) per second per GPU' }, rangemode: 'tozero' },
       legend: { orientation: 'h', y: -0.2 }, font: { family: 'system-ui, sans-serif', size: 13 }
-    }, PLOT_CONFIG);
+    }, PLOT_CONFIG); });
     el('h-status').textContent = runs.length + ' runs of ' + configs[cfg] + ' (' + state.model + ', ' +
       seqLabel(state.seq) + '); ' + shapes.length + ' image change' + (shapes.length === 1 ? '' : 's') + ' marked.';
     el('h-table').innerHTML = '<table class="grid"><caption>Runs of this configuration</caption><thead><tr>' +
