@@ -85,25 +85,28 @@ def _candidates(paths: Sequence[Path]) -> Iterator[tuple[str, Path, str | None]]
             raise CollectError(f"{root}: no such file or directory")
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:
+            # labels are relative to the collected folder's parent: stable across machines and
+            # runs (they end up in coverage.json on the results branch), never a temp path
+            label = path.name if root.is_file() else path.relative_to(root.parent).as_posix()
             if path.suffix == ".zip":
-                yield from _zip_members(path)
+                yield from _zip_members(path, label)
             elif path.name == "result.json" or (
                 path.name.startswith("j-") and path.suffix == ".json"
             ):
-                yield str(path), path, None
+                yield label, path, None
 
 
-def _zip_members(path: Path) -> Iterator[tuple[str, Path, str | None]]:
+def _zip_members(path: Path, label: str) -> Iterator[tuple[str, Path, str | None]]:
     try:
         with zipfile.ZipFile(path) as zf:
             members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "result.json"]
     except (zipfile.BadZipFile, OSError):
-        yield str(path), path, "\0bad-zip"
+        yield label, path, "\0bad-zip"
         return
     if not members:
-        yield str(path), path, "\0empty-zip"
+        yield label, path, "\0empty-zip"
     for name in sorted(members):
-        yield f"{path}!{name}", path, name
+        yield f"{label}!{name}", path, name
 
 
 def _read(path: Path, member: str | None) -> bytes:

@@ -17,7 +17,8 @@ EXPECTED: dict[str, str] = json.loads((DAMAGED / "EXPECTED.json").read_text())
 
 
 def _case(source: str) -> str:
-    return Path(source.split("!")[0]).relative_to(DAMAGED).parts[0]
+    # sources are labelled relative to the collected folder's parent: damaged/<case>/...
+    return Path(source.split("!")[0]).relative_to(DAMAGED.name).parts[0]
 
 
 def test_damaged_corpus_is_rejected_with_the_right_reasons() -> None:
