@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -374,8 +374,19 @@ class JobRun:
         self.prov["server_argv"] = list(self.deployment.argv)
         self.result.write()
         timeout = self.opts.ready_timeout_s or self.serve.ready_timeout_s
-        self.timings["launch_to_ready_s"] = wait_ready(
+        t = time.monotonic()
+        self.serve = placed_serve(
             self.deployment, self.serve, timeout_s=timeout, cancel=self.cancel
+        )
+        if self.serve.host != self.spec.engine_job.host:
+            self.prov["notes"].append(
+                f"client-facing component on {self.serve.host} (from the runtime)"
+            )
+        self.timings["launch_to_ready_s"] = (time.monotonic() - t) + wait_ready(
+            self.deployment,
+            self.serve,
+            timeout_s=timeout - (time.monotonic() - t),
+            cancel=self.cancel,
         )
         self.prov["engine_version"] = engine_version(
             self.serve, self.spec.runtime, self.opts.host_env
@@ -462,6 +473,8 @@ class JobRun:
         if window is None and self.sampler.source is not None:
             tele["power_valid"] = False
             tele["invalid_reasons"] = ["the load generator reported no measured window"]
+        if self.spec.job.get("topology", {}).get("disaggregated"):
+            tele["roles"] = role_telemetry(tele, self.spec, self.serve)
         return tele
 
     def _watch(self, point: PointSpec) -> Callable[[], None]:
@@ -524,6 +537,72 @@ class JobRun:
         shutil.rmtree(self.folder / ".points", ignore_errors=True)  # the driver's scratch files
 
 
+def placed_serve(
+    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
+) -> ServeSpec:
+    """`spec` with the host where the runtime placed the client-facing component.
+
+    A runtime that places components on other machines (Slurm) reports it through the
+    deployment's optional `client_host() -> str | None` (None while the job is pending); others
+    have no such method and `spec` is returned as is. Raises like `wait_ready` meanwhile.
+    """
+    client_host = getattr(dep, "client_host", None)
+    if client_host is None:
+        return spec
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cancel.is_set():
+            raise Cancelled("cancelled while waiting for the deployment to be placed")
+        host = client_host()
+        if host:
+            return replace(spec, host=str(host))
+        if dep.poll() is not None:
+            raise _dead(dep, "exited before it was placed", ServerStartFailed)
+        cancel.wait(0.5)
+    raise NotReady(f"deployment not placed on nodes after {timeout_s:.0f} s (still queued?)")
+
+
+ROLES = ("prefill", "decode")
+SLURM_NO_ROLE_POWER = (
+    "per-role energy needs GPU telemetry on every Slurm node; ixci samples only its own host"
+)
+
+
+def role_telemetry(
+    tele: Mapping[str, Any], spec: JobSpec, serve: ServeSpec
+) -> dict[str, dict[str, Any]]:
+    """Per-role energy of a disaggregated point: each role's GPUs (count from the plan's pools)
+    and the energy (J) of the GPUs its components were given, in component order as the
+    one-host runtimes assign them (`runtimes.base.assign_gpus`). Energy is null with a reason
+    when power is not valid, on CPU, or when the roles' GPUs are not on the sampled host."""
+    topo = spec.job.get("topology") or {}
+    reasons: list[str] = []
+    if spec.vendor == "cpu":
+        reasons = [CPU_NO_POWER]
+    elif spec.runtime.startswith("slurm"):
+        reasons = [SLURM_NO_ROLE_POWER]
+    elif not tele.get("power_valid"):
+        reasons = list(tele.get("invalid_reasons") or ["power telemetry invalid"])
+    per_gpu = {g["index"]: g.get("energy_j") for g in tele.get("per_gpu") or []}
+    owned: dict[str, list[int]] = {role: [] for role in ROLES}
+    pos = 0
+    for comp in serve.components:
+        if comp.role in owned:
+            owned[comp.role] += list(spec.gpu_indices[pos : pos + comp.gpus])
+        pos += comp.gpus
+    out = {}
+    for role in ROLES:
+        energy = [per_gpu.get(i) for i in owned[role]]
+        valid = not reasons and bool(energy) and all(e is not None for e in energy)
+        out[role] = {
+            "gpus": (topo.get(role) or {}).get("gpus"),
+            "energy_j": sum(e for e in energy if e is not None) if valid else None,
+            "power_valid": valid,
+            "invalid_reasons": reasons or ([] if valid else ["no sampled GPU of this role"]),
+        }
+    return out
+
+
 def _client(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, Mapping):
         return None
@@ -575,8 +654,6 @@ def run_job(
 
 
 def _with_attempt(opts: RunOptions, attempt: int) -> RunOptions:
-    from dataclasses import replace
-
     return replace(opts, attempt=attempt)
 
 

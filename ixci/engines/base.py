@@ -9,6 +9,7 @@ differ on the wire (usage in the last chunk, `[DONE]`, unknown fields rejected, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -86,6 +87,8 @@ class EngineJob:
     prefill: PoolJob | None = None
     decode: PoolJob | None = None
     kv_transfer: str | None = None
+    router: str | None = None  # disaggregated: the router's name (plan topology.router.name)
+    router_version: str | None = None  # ... and its exact version
     engine_args: Mapping[str, object] = field(default_factory=frozen_map)
     env: Mapping[str, str] = field(default_factory=frozen_env)
     host: str = "127.0.0.1"
@@ -107,21 +110,50 @@ class EngineJob:
         return self.prefill is not None and self.decode is not None
 
 
+# Placeholders a component's argv/env may contain; the runtime that places the components
+# substitutes them (Slurm: in the step, from IXCI_NODE_<component> and SLURM_NODEID; one-host
+# runtimes: `resolve_local`). They let an adapter name a peer without knowing where it runs.
+NODE_RANK = "{node_rank}"  # this process's node index within its component (0 = head)
+_HOST_RE = re.compile(r"\{host:([A-Za-z0-9_-]+)\}")
+
+
+def host_of(component: str) -> str:
+    """Placeholder for the address of the (head) node that runs component `component`."""
+    return "{host:" + component + "}"
+
+
+def has_placeholders(text: str) -> bool:
+    """True when `text` names a peer's host or the node rank (it must be resolved at launch)."""
+    return NODE_RANK in text or _HOST_RE.search(text) is not None
+
+
+def resolve_local(text: str, *, host: str = "127.0.0.1", node_rank: int = 0) -> str:
+    """Substitute the placeholders for a deployment whose components all run on one host."""
+    return _HOST_RE.sub(host, text).replace(NODE_RANK, str(node_rank))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Component:
-    """One process of a deployment: the server itself, or a Dynamo front end / worker.
+    """One process of a deployment: the server itself, a router / front end, a prefill or
+    decode worker, or a service the others need (Dynamo's etcd and NATS).
 
-    `gpus` is how many accelerators this process needs; the runtime assigns concrete
-    devices. `port` is set on the component that serves HTTP to clients.
+    `gpus` is how many accelerators this process needs in total and `nodes` how many nodes it
+    spans (a multi-node worker: `gpus / nodes` per node, one head at node rank 0); the runtime
+    assigns concrete devices. `tasks_per_node` > 1 starts one process per GPU (MPI ranks,
+    TensorRT-LLM). `port` is set on components that serve HTTP (health on `health_path`, else
+    the spec's). `image` overrides the spec's image for this component (None: the spec's).
     """
 
     name: str
-    role: str  # server | frontend | prefill | decode | worker
+    role: str  # server | frontend | prefill | decode | worker | service
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=frozen_env)
     gpus: int = 0
     nodes: int = 1
     port: int | None = None
+    health_path: str | None = None
+    tasks_per_node: int = 1
+    image: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,6 +90,8 @@ def engine_job(
             prefill=_pool("prefill", topo.get("prefill")),
             decode=_pool("decode", topo.get("decode")),
             kv_transfer=topo.get("kv_transfer"),
+            router=(topo.get("router") or {}).get("name"),
+            router_version=(topo.get("router") or {}).get("version"),
             engine_args=frozen_map(job.get("engine_args")),
             env=frozen_env(job.get("env")),
             host=host,

@@ -3,25 +3,26 @@
 `launch` writes ONE batch script (saved next to the server log as `slurm-batch.sh`, and
 printed verbatim by `dry_run`) and submits it with `sbatch`. The script:
 
-* places components on the allocation's nodes: each GPU component gets its own
-  `nodes` nodes (GPUs through GRES: `--gres=gpu:N` per node); components without GPUs
-  (router, front end) overlap the first node;
-* starts every worker (each component but `components[0]` — the client-facing one) as an
-  `srun` step, in its container through enroot/pyxis (`--container-image`) when the
-  cluster has pyxis, else as a plain process (local test clusters);
-* waits until every worker with a port answers its health path (per-worker health; plain
-  bash `/dev/tcp`, nothing needed on the nodes), then starts the client-facing step
-  (router / front end / the only server);
+* places components on the allocation's nodes: every worker/server gets its own `nodes`
+  consecutive nodes (GPUs through GRES: `--gres=gpu:N` per node, N = gpus / nodes); GPU-less
+  routers, front ends and services (etcd, NATS) overlap the first node (`--overlap`);
+* a worker spanning several nodes is ONE step with one task per node (`tasks_per_node` per
+  node for MPI engines, `--mpi=pmix`); its argv names its node rank `{node_rank}` (SLURM_NODEID
+  inside the step) and its head's address `{host:<component>}`;
+* exports `IXCI_NODE_<component>` (the address of the component's first node, Slurm's
+  NodeAddr) to every step and writes them to `slurm-nodes`, so adapters' `{host:<component>}`
+  placeholders are resolved inside each step and the runner learns where the client-facing
+  step listens (`SlurmDeployment.client_host`) instead of assuming 127.0.0.1;
+* starts services first, then every worker, as `srun` steps in their containers through
+  enroot/pyxis (`--container-image`) when the cluster has pyxis, else as plain processes
+  (local test clusters); waits until each one with a port answers its health path
+  (per-worker health; plain bash `/dev/tcp`, nothing needed on the nodes), then starts the
+  client-facing step (router / front end / the only server);
 * exits as soon as any step ends, stopping the others, and writes which one ended and its
   exit code into a state file, so the runner sees a crash at once.
 
 Each step writes its own log (`slurm-<component>.log` beside the server log); `stop`
 `scancel`s the job (its own id only) and appends every step log to the server log.
-
-Known limit: components address each other by the host in their argv (the adapters'
-`127.0.0.1`), which is right on a one-host cluster; a real multi-host cluster needs the
-adapters to bind `0.0.0.0` and name peers by node (`$IXCI_NODE_<component>` is exported to
-every step for that).
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ixci import cmd
-from ixci.engines.base import Component, ServeSpec
+from ixci.engines.base import Component, ServeSpec, has_placeholders
 from ixci.errors import CommandFailed, PreflightFailed, ServerStartFailed
 from ixci.runtimes.base import ImageInfo, LaunchContext, labels
 from ixci.runtimes.process import log_tail, write_files
 
 BATCH_SCRIPT = "slurm-batch.sh"
 STATE_FILE = "slurm-state"
+NODES_FILE = "slurm-nodes"  # component=address lines, written once every step is placed
+AUX_ROLES = frozenset({"frontend", "service"})  # GPU-less helpers that may share node 0
 DEFAULT_TIME = "04:00:00"
 _ALIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 
@@ -89,7 +92,8 @@ class Placement:
 
 
 def place(components: Sequence[Component]) -> tuple[list[Placement], int, int]:
-    """Give each GPU component its own consecutive nodes; GPU-less components overlap node 0.
+    """Give each worker/server (and any GPU component) its own `nodes` consecutive nodes;
+    GPU-less routers, front ends and services overlap node 0.
 
     Returns (placements in component order, nodes in the allocation, GPUs per node).
     """
@@ -97,14 +101,24 @@ def place(components: Sequence[Component]) -> tuple[list[Placement], int, int]:
     next_node = 0
     for comp in components:
         span = max(comp.nodes, 1)
-        if comp.gpus > 0:
-            out.append(Placement(component=comp, nodes=tuple(range(next_node, next_node + span)),
-                                 gpus_per_node=-(-comp.gpus // span)))  # fmt: skip
+        gpn = -(-comp.gpus // span) if comp.gpus > 0 else 0
+        if comp.gpus > 0 or comp.role not in AUX_ROLES:
+            nodes = tuple(range(next_node, next_node + span))
             next_node += span
         else:
-            out.append(Placement(component=comp, nodes=tuple(range(span)), gpus_per_node=0))
-    nodes = max([next_node, *(max(p.nodes) + 1 for p in out)])
-    return out, nodes, max((p.gpus_per_node for p in out), default=0)
+            nodes = tuple(range(span))
+        out.append(Placement(component=comp, nodes=nodes, gpus_per_node=gpn))
+    nodes_total = max([next_node, *(max(p.nodes) + 1 for p in out)])
+    return out, nodes_total, max((p.gpus_per_node for p in out), default=0)
+
+
+# Runs inside a step: substitutes {node_rank} (SLURM_NODEID: the node's index within the step)
+# and {host:NAME} (IXCI_NODE_NAME, exported by the batch script) in every argument, then execs.
+RESOLVE = (
+    'a=(); for x in "$@"; do x=${x//\\{node_rank\\}/$SLURM_NODEID}; '
+    "while [[ $x =~ \\{host:([A-Za-z0-9_-]+)\\} ]]; do v=IXCI_NODE_${BASH_REMATCH[1]//-/_}; "
+    'x=${x//"${BASH_REMATCH[0]}"/${!v-}}; done; a+=("$x"); done; exec "${a[@]}"'
+)
 
 
 def _step_argv(
@@ -112,28 +126,41 @@ def _step_argv(
 ) -> list[str]:
     """`srun` argv of one step (node lists are shell variables, expanded by the script)."""
     comp = p.component
-    nodelist = "${NODES[" + str(p.nodes[0]) + "]}" if len(p.nodes) == 1 else "__NODELIST__"
+    tasks = max(comp.tasks_per_node, 1)
     argv = ["srun", "--job-name", comp.name, f"--nodes={len(p.nodes)}",
-            f"--ntasks={len(p.nodes)}", "--ntasks-per-node=1", f"--nodelist={nodelist}",
-            f"--output={logs}/slurm-{comp.name}.log", "--kill-on-bad-exit=1"]  # fmt: skip
-    argv.append(f"--gres=gpu:{p.gpus_per_node}" if p.gpus_per_node else "--overlap")
-    if pyxis and spec.image:
+            f"--ntasks={len(p.nodes) * tasks}", f"--ntasks-per-node={tasks}",
+            "--nodelist=__NODELIST__", f"--output={logs}/slurm-{comp.name}.log",
+            "--kill-on-bad-exit=1"]  # fmt: skip
+    if p.gpus_per_node:
+        argv.append(f"--gres=gpu:{p.gpus_per_node}")
+    elif comp.role in AUX_ROLES:
+        argv.append("--overlap")
+    if tasks > 1:
+        argv.append("--mpi=pmix")
+    image = comp.image or spec.image
+    if pyxis and image:
         # no --container-name: a named enroot container outlives the job and would be reused
-        argv += [f"--container-image={spec.image}", "--no-container-mount-home",
+        argv += [f"--container-image={image}", "--no-container-mount-home",
                  "--container-remap-root"]  # fmt: skip
         if mounts:
             argv.append("--container-mounts=" + ",".join(mounts))
     env = [f"{k}={v}" for k, v in sorted(comp.env.items())]
-    return [*argv, *(["env", *env] if env else []), *comp.argv]
+    command = [*(["env", *env] if env else []), *comp.argv]
+    if any(has_placeholders(a) for a in command):
+        command = ["bash", "-c", RESOLVE, "ixci-step", *command]
+    return [*argv, *command]
+
+
+def _span(p: Placement) -> str:
+    return ",".join(f"${{NODES[{i}]}}" for i in p.nodes)  # expanded by the batch script
+
+
+def _nodelist(arg: str, p: Placement) -> str:
+    return f"--nodelist={_span(p)}" if arg == "--nodelist=__NODELIST__" else arg
 
 
 def _quote_step(argv: Sequence[str], p: Placement) -> str:
-    text = shlex.join(argv)
-    if len(p.nodes) == 1:  # keep the node variable expandable
-        return text.replace(shlex.quote(f"--nodelist=${{NODES[{p.nodes[0]}]}}"),
-                            f'--nodelist="${{NODES[{p.nodes[0]}]}}"')  # fmt: skip
-    span = ",".join(f"${{NODES[{i}]}}" for i in p.nodes)
-    return text.replace("--nodelist=__NODELIST__", f'--nodelist="{span}"')
+    return shlex.join(argv).replace("--nodelist=__NODELIST__", f'--nodelist="{_span(p)}"', 1)
 
 
 def _mounts(spec: ServeSpec, ctx: LaunchContext) -> list[str]:
@@ -146,14 +173,34 @@ def _mounts(spec: ServeSpec, ctx: LaunchContext) -> list[str]:
     return list(dict.fromkeys(f"{p}:{p}" for p in paths))
 
 
-def _health_host(comp: Component) -> str:
-    """The address the script polls for a component's health (its --host, else loopback)."""
-    argv = list(comp.argv)
+def _health_host(p: Placement) -> str:
+    """The address the script polls for a component's health: its node, unless the component
+    binds loopback only (then the batch script's own node is the only place that works)."""
+    argv = list(p.component.argv)
     for flag in ("--host", "--hostname"):
-        if flag in argv[:-1]:
-            host = argv[argv.index(flag) + 1]
-            return "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return "127.0.0.1"
+        if flag in argv[:-1] and argv[argv.index(flag) + 1] in ("127.0.0.1", "localhost"):
+            return "127.0.0.1"
+    return f"${{IXCI_NODE_{p.var}}}"
+
+
+def _health_lines(spec: ServeSpec, group: Sequence[Placement]) -> list[str]:
+    out = []
+    for p in group:
+        comp = p.component
+        if comp.port is not None:
+            url = f"http://{_health_host(p)}:{comp.port}{comp.health_path or spec.health_path}"
+            out.append(f'wait_healthy {shlex.quote(comp.name)} "{url}" || finish')
+    return out
+
+
+def _node_lines(placements: Sequence[Placement], logs: Path) -> list[str]:
+    """Export IXCI_NODE_<component> (its first node's address) and record them for ixci."""
+    lines = [f'export IXCI_NODE_{p.var}="$(node_addr "${{NODES[{p.nodes[0]}]}}")"'
+             for p in placements]  # fmt: skip
+    record = "; ".join(f'echo "{p.component.name}=$IXCI_NODE_{p.var}"' for p in placements)
+    nodes = shlex.quote(str(logs / NODES_FILE))
+    lines.append(f"{{ {record}; }} >{nodes}.tmp && mv {nodes}.tmp {nodes}")
+    return lines
 
 
 def render_batch_script(
@@ -182,17 +229,13 @@ def render_batch_script(
         "declare -A PIDS=()",
         _SCRIPT_FUNCTIONS.replace("@HEALTH_TIMEOUT@", str(opts.health_timeout_s)),
     ]
-    for p in placements:
-        body.append(f'export IXCI_NODE_{p.var}="${{NODES[{p.nodes[0]}]}}"')
-    workers, front = placements[1:], placements[0]
-    for p in workers:
-        body.append(_start_line(spec, p, pyxis=pyxis, logs=logs, mounts=mounts))
-    for p in workers:
-        if p.component.port is not None:
-            url = f"http://{_health_host(p.component)}:{p.component.port}{spec.health_path}"
-            body.append(
-                f"wait_healthy {shlex.quote(p.component.name)} {shlex.quote(url)} || finish"
-            )
+    body += _node_lines(placements, logs)
+    front, rest = placements[0], placements[1:]
+    services = [p for p in rest if p.component.role == "service"]
+    workers = [p for p in rest if p.component.role != "service"]
+    for group in (services, workers):  # services (etcd, NATS) healthy before any worker
+        body += [_start_line(spec, p, pyxis=pyxis, logs=logs, mounts=mounts) for p in group]
+        body += _health_lines(spec, group)
     body.append(_start_line(spec, front, pyxis=pyxis, logs=logs, mounts=mounts))
     body.append("watch_steps")
     return "\n".join([*head, "", *body]) + "\n"
@@ -218,6 +261,10 @@ finish() {  # stop every step, record why, end the job with the first failure's 
   exit "${1:-1}"
 }
 trap 'echo "ixci: cancelled" >>"$STATE"; finish 143' TERM INT
+node_addr() {  # node name -> its address (Slurm's NodeAddr; the name when there is none)
+  local line; line=$(scontrol -o show node "$1" 2>/dev/null)
+  if [[ "$line" == *NodeAddr=* ]]; then line=${line#*NodeAddr=}; echo "${line%% *}"; else echo "$1"; fi
+}
 http_status() {  # url -> HTTP status code (or nothing)
   local rest=${1#http://} hostport path host port line
   hostport=${rest%%/*}; path=/${rest#*/}; host=${hostport%:*}; port=${hostport##*:}
@@ -290,6 +337,19 @@ class SlurmDeployment:
             return (self._logs / STATE_FILE).read_text().strip()
         except OSError:
             return ""
+
+    def nodes(self) -> dict[str, str]:
+        """Component name → address of its (first) node, once the batch script has placed
+        them (empty while the job is pending)."""
+        try:
+            text = (self._logs / NODES_FILE).read_text()
+        except OSError:
+            return {}
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def client_host(self) -> str | None:
+        """Where the client-facing step listens (its node's address); None until known."""
+        return self.nodes().get(self._components[0].name) or None
 
     def poll(self) -> int | None:
         """None while the job is alive and no step has ended; else an exit code."""
@@ -402,6 +462,7 @@ class SlurmRuntime:
         logs = log_path.parent.resolve()
         logs.mkdir(parents=True, exist_ok=True)
         (logs / STATE_FILE).unlink(missing_ok=True)
+        (logs / NODES_FILE).unlink(missing_ok=True)
         pyxis = self._pyxis(ctx, assume=False)
         script = render_batch_script(spec, ctx, logs=logs, pyxis=pyxis, opts=self._opts(ctx))
         path = logs / BATCH_SCRIPT
@@ -413,7 +474,10 @@ class SlurmRuntime:
         job_id = res.stdout.strip().split(";")[0]
         placements, _, _ = place(spec.components)
         front = placements[0]
-        argv = tuple(_step_argv(spec, front, pyxis=pyxis, logs=logs, mounts=_mounts(spec, ctx)))
+        argv = tuple(
+            _nodelist(a, front)
+            for a in _step_argv(spec, front, pyxis=pyxis, logs=logs, mounts=_mounts(spec, ctx))
+        )
         log_path.touch()
         return SlurmDeployment(job_id=job_id, argv=argv, logs=logs, log_path=log_path,
                                components=spec.components, env=ctx.host_env)  # fmt: skip

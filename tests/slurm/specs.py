@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
-from ixci.engines.base import Component, EngineJob, ServeSpec
+from ixci.engines.base import EngineJob, PoolJob, ServeSpec
 from ixci.engines.llamacpp import serve_spec
 from ixci.modelgen import TinyModel
 
@@ -23,25 +22,40 @@ def llama_spec(server: str, tiny: TinyModel, port: int) -> ServeSpec:
     return replace(spec, components=(replace(comp, argv=(server, *comp.argv[1:]), gpus=1),))
 
 
-def disagg_spec(server: str, tiny: TinyModel, ports: list[int]) -> ServeSpec:
-    """A router (sglang-router, round robin) in front of 1 prefill + 2 decode llama-servers.
+def disagg_spec(server: str, tiny: TinyModel, port: int) -> ServeSpec:
+    """The adapter's disaggregated deployment: sglang-router on `port` (round robin over the
+    decode workers: llama.cpp has no KV hand-off) in front of 1 prefill + 2 decode servers on
+    port+1 .. port+3; `server` is the llama-server executable."""
+    job = replace(llama_job(tiny, port), kv_transfer="none", router="sglang-router",
+                  router_version="0.3.2", prefill=PoolJob(role="prefill", workers=1, tp=1),
+                  decode=PoolJob(role="decode", workers=2, tp=1))  # fmt: skip
+    spec = serve_spec(job)
+    comps = tuple(
+        replace(c, argv=(server, *c.argv[1:])) if c.argv[0] == "llama-server" else c
+        for c in spec.components
+    )
+    return replace(spec, components=comps)
 
-    llama.cpp cannot hand a KV cache from a prefill server to a decode server, so the router
-    balances over the decode workers round-robin while the prefill worker serves health only.
-    """
-    router_port, *worker_ports = ports
-    roles = ["prefill", "decode", "decode"]
-    workers = []
-    for i, (role, port) in enumerate(zip(roles, worker_ports, strict=True)):
-        base = llama_spec(server, tiny, port).components[0]
-        name = f"{role}-{i if role == 'prefill' else i - 1}"
-        workers.append(replace(base, name=name, role=role, gpus=1, port=port))
-    decode_urls = [f"http://127.0.0.1:{w.port}" for w in workers if w.role == "decode"]
-    router = Component(
-        name="router", role="frontend", gpus=0, port=router_port,
-        argv=(sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-              "--port", str(router_port), "--policy", "round_robin", "--worker-urls", *decode_urls),
-    )  # fmt: skip
-    base = llama_spec(server, tiny, router_port)
-    return replace(base, components=(router, *workers), port=router_port,
-                   notes=("llama.cpp has no KV hand-off: round-robin over the decode workers",))  # fmt: skip
+
+def free_port_block(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free on every interface now (the
+    disaggregated adapter puts the router on `port` and worker k on `port + k`)."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("0.0.0.0", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no block of {count} free ports found")

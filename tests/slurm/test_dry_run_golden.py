@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,12 +57,10 @@ def test_dry_run_golden(plan: dict[str, object], recipe: str) -> None:
 
 
 def test_local_disaggregated_script_golden(tiny_gguf: TinyModel) -> None:
-    spec = disagg_spec("/usr/local/bin/llama-server", tiny_gguf, [30000, 30001, 30002, 30003])
+    spec = disagg_spec("/usr/local/bin/llama-server", tiny_gguf, 30000)
     ctx = LaunchContext(job_id="j-golden", run_id="golden", workdir=Path("/work"))
     script = render_batch_script(spec, ctx, logs=Path("/logs"), pyxis=False, opts=SlurmOptions())
-    script = script.replace(str(tiny_gguf.gguf), "/models/model.gguf").replace(
-        sys.executable, "python3"
-    )
+    script = script.replace(str(tiny_gguf.gguf), "/models/model.gguf")
     # the router starts only after the three workers' health checks
     assert script.index("wait_healthy decode-1") < script.index("--job-name router")
     _check("local-1p2d.sbatch", script)

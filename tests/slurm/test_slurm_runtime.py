@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from ixci.runtimes.base import LaunchContext
 from ixci.runtimes.slurm import BATCH_SCRIPT, SlurmDeployment, SlurmRuntime
 from tests.conftest import SlurmCluster
 from tests.infra.llama import post, wait_healthy
-from tests.slurm.specs import disagg_spec, llama_spec
+from tests.slurm.specs import disagg_spec, free_port_block, llama_spec
 
 pytestmark = [pytest.mark.slurm, pytest.mark.engine]
 
@@ -75,9 +74,9 @@ def test_llama_server_job_lifecycle(
 
 def test_killed_worker_ends_the_whole_allocation(
     slurm_cluster: SlurmCluster, llama_server_bin: Path, tiny_gguf: TinyModel,
-    port_factory: Callable[[], int], tmp_path: Path,
+    tmp_path: Path,
 ) -> None:  # fmt: skip
-    spec = disagg_spec(str(llama_server_bin), tiny_gguf, [port_factory() for _ in range(4)])
+    spec = disagg_spec(str(llama_server_bin), tiny_gguf, free_port_block(4))
     log = tmp_path / "server.log"
     dep = SlurmRuntime().launch(spec, _ctx(tmp_path, "j-slurm-kill"), log_path=log)
     try:
@@ -99,11 +98,10 @@ def test_killed_worker_ends_the_whole_allocation(
 
 def test_disaggregated_one_prefill_two_decode_behind_sglang_router(
     slurm_cluster: SlurmCluster, llama_server_bin: Path, tiny_gguf: TinyModel,
-    port_factory: Callable[[], int], tmp_path: Path,
+    tmp_path: Path,
 ) -> None:  # fmt: skip
     pytest.importorskip("sglang_router")
-    ports = [port_factory() for _ in range(4)]
-    spec = disagg_spec(str(llama_server_bin), tiny_gguf, ports)
+    spec = disagg_spec(str(llama_server_bin), tiny_gguf, free_port_block(4))
     log = tmp_path / "server.log"
     dep = SlurmRuntime().launch(spec, _ctx(tmp_path, "j-slurm-disagg"), log_path=log)
     try:
