@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ixci import cmd
-from ixci.engines.base import EngineJob, ServeSpec, frozen_env
+from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
 from ixci.errors import (
     Cancelled,
     CommandFailed,
@@ -633,6 +633,8 @@ def run_job(
     which). Raises the final `JobFailure`.
     """
     cancel = cancel or threading.Event()
+    if not getattr(runtime, "places_components", False):  # all components on this host
+        serve = localize(serve)
     attempt = opts.attempt
     while True:
         job_run = JobRun(

@@ -132,6 +132,19 @@ def resolve_local(text: str, *, host: str = "127.0.0.1", node_rank: int = 0) -> 
     return _HOST_RE.sub(host, text).replace(NODE_RANK, str(node_rank))
 
 
+def localize(spec: ServeSpec, host: str = "127.0.0.1") -> ServeSpec:
+    """`spec` with every placeholder resolved for a runtime that runs all components on one
+    host (node rank 0, every peer on `host`); unchanged when there are none."""
+    from dataclasses import replace
+
+    comps = tuple(
+        replace(c, argv=tuple(resolve_local(a, host=host) for a in c.argv),
+                env=frozen_env({k: resolve_local(v, host=host) for k, v in c.env.items()}))
+        for c in spec.components
+    )  # fmt: skip
+    return spec if comps == spec.components else replace(spec, components=comps)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Component:
     """One process of a deployment: the server itself, a router / front end, a prefill or

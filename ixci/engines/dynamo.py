@@ -6,8 +6,14 @@ Checked against the Dynamo 0.6/0.7 component CLIs: the front end takes `--http-p
 `--disaggregation-mode prefill|decode --disaggregation-transfer-backend nixl`; vLLM workers
 take vLLM's engine args plus `--is-prefill-worker`; TensorRT-LLM workers take
 `--extra-engine-args FILE.yaml` and `--disaggregation-mode`. Workers find the front end via
-Dynamo's discovery (etcd/NATS or the file store, from the image's environment). The front end
-serves /health; it reports no engine version (recorded from the image instead).
+Dynamo's discovery. Disaggregated deployments start etcd and NATS beside the workers as
+components of their own (role `service`, from the same image: the Dynamo runtime images ship
+`etcd` and `nats-server`, as in Dynamo's examples/basics/multinode), and every front end and
+worker gets `ETCD_ENDPOINTS` / `NATS_SERVER` naming them; aggregated ones keep the image's
+defaults. A TensorRT-LLM worker spanning several nodes is one MPI world: one task per GPU
+(`srun --mpi=pmix`) under `trtllm-llmapi-launch` (Dynamo's multinode TRT-LLM example); a
+multi-node SGLang worker takes `--dist-init-addr/--nnodes/--node-rank`. The front end serves
+/health; it reports no engine version (recorded from the image instead).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from ixci.engines.base import (
     ServeSpec,
     engine_arg_flags,
     frozen_env,
+    host_of,
     ready_timeout,
 )
 from ixci.engines.common import merged_env, require
+from ixci.engines.sglang import multinode_flags
 from ixci.loadgen.dialect import DIALECTS
 
 BACKENDS: Mapping[str, str] = {
@@ -34,6 +42,27 @@ BACKENDS: Mapping[str, str] = {
     "dynamo-vllm": "vllm",
 }
 ROUTER_MODES = ("kv", "round-robin", "random")
+ETCD_PORT, NATS_PORT, NATS_MONITOR_PORT = 2379, 4222, 8222
+
+
+def services(job: EngineJob) -> tuple[Component, ...]:
+    """etcd (discovery) and NATS with JetStream (events), health on their HTTP ports."""
+    etcd = ("etcd", "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}",
+            "--advertise-client-urls", f"http://{host_of('etcd')}:{ETCD_PORT}",
+            "--data-dir", f"/tmp/ixci-etcd-{job.job_id}")  # fmt: skip
+    nats = ("nats-server", "-js", "-p", str(NATS_PORT), "-m", str(NATS_MONITOR_PORT))
+    return (
+        Component(name="etcd", role="service", argv=etcd, port=ETCD_PORT, health_path="/health"),
+        Component(name="nats", role="service", argv=nats, port=NATS_MONITOR_PORT,
+                  health_path="/healthz"),
+    )  # fmt: skip
+
+
+def _discovery_env(job: EngineJob) -> Mapping[str, str]:
+    if not job.disaggregated:
+        return merged_env(job)
+    return merged_env(job, {"ETCD_ENDPOINTS": f"http://{host_of('etcd')}:{ETCD_PORT}",
+                            "NATS_SERVER": f"nats://{host_of('nats')}:{NATS_PORT}"})  # fmt: skip
 
 
 def _pool_flags(backend: str, pool: PoolJob) -> list[str]:
@@ -69,11 +98,15 @@ def _trt_yaml(pool: PoolJob, job: EngineJob) -> str:
 
 
 def _worker(
-    job: EngineJob, backend: str, pool: PoolJob, index: int
+    job: EngineJob, backend: str, pool: PoolJob, index: int, k: int = 0
 ) -> tuple[Component, dict[str, str]]:
-    """One worker process of `pool` and the files it needs."""
+    """One worker process of `pool` (the k-th of the deployment) and the files it needs."""
     model_flag = "--model" if backend == "vllm" else "--model-path"
+    name, nodes = f"{pool.role}-{index}", pool.nodes_per_worker
+    require(nodes == 1 or backend != "vllm", job, "multi-node vLLM workers through Dynamo")
+    mpi = backend == "trtllm" and nodes > 1
     argv = [
+        *(["trtllm-llmapi-launch"] if mpi else []),
         "python3",
         "-m",
         f"dynamo.{backend}",
@@ -85,9 +118,9 @@ def _worker(
     ]
     files: dict[str, str] = {}
     if backend == "trtllm":
-        name = f"{pool.role}.yaml"
-        files[name] = _trt_yaml(pool, job)
-        argv += ["--extra-engine-args", f"{job.files_dir}/{name}"]
+        config = f"{pool.role}.yaml"
+        files[config] = _trt_yaml(pool, job)
+        argv += ["--extra-engine-args", f"{job.files_dir}/{config}"]
     if job.disaggregated:
         if backend == "vllm":
             argv += ["--is-prefill-worker"] if pool.role == "prefill" else []
@@ -95,17 +128,30 @@ def _worker(
             argv += ["--disaggregation-mode", pool.role]
             if backend == "sglang":
                 argv += ["--disaggregation-transfer-backend", job.kv_transfer or "nixl"]
+    if backend == "sglang":
+        argv += multinode_flags(name, nodes, k)
     if backend != "trtllm":
         argv += engine_arg_flags(pool.engine_args)
     comp = Component(
-        name=f"{pool.role}-{index}",
+        name=name,
         role=pool.role,
         argv=tuple(argv),
-        env=merged_env(job),
+        env=_discovery_env(job),
         gpus=pool.tp * pool.pp,
-        nodes=pool.nodes_per_worker,
+        nodes=nodes,
+        tasks_per_node=pool.tp * pool.pp // nodes if mpi else 1,
     )
     return comp, files
+
+
+def _notes(job: EngineJob) -> tuple[str, ...]:
+    if not job.disaggregated:
+        return ()
+    return (
+        f"router: {job.router or 'dynamo-router'} {job.router_version or '(version not pinned)'} "
+        f"(dynamo.frontend, KV-aware); KV transfer: {job.kv_transfer}",
+        f"etcd and nats-server: the binaries shipped in {job.image} (versions pinned by the image)",
+    )
 
 
 def _pools(job: EngineJob) -> tuple[PoolJob, ...]:
@@ -141,7 +187,7 @@ def serve_spec(job: EngineJob) -> ServeSpec:
     frontend = Component(
         name="frontend",
         role="frontend",
-        env=merged_env(job),
+        env=_discovery_env(job),
         port=job.port,
         argv=(
             "python3",
@@ -153,17 +199,18 @@ def serve_spec(job: EngineJob) -> ServeSpec:
             router,
         ),
     )
-    workers: list[Component] = []
+    workers: list[Component] = list(services(job)) if job.disaggregated else []
     files: dict[str, str] = {}
     for pool in _pools(job):
         for i in range(pool.workers):
-            comp, more = _worker(job, backend, pool, i)
+            comp, more = _worker(job, backend, pool, i, len(workers))
             workers.append(comp)
             files.update(more)
     return ServeSpec(
         engine=job.framework,
         image=job.image,
         components=(frontend, *workers),
+        notes=_notes(job),
         host=job.host,
         port=job.port,
         health_path="/health",

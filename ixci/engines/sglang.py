@@ -5,11 +5,31 @@ Topology: `--tp-size`, `--pp-size`, `--ep-size`; attention data parallelism is
 `--speculative-algorithm EAGLE|EAGLE3|NEXTN|NGRAM` with `--speculative-num-steps`,
 `--speculative-eagle-topk 1`, `--speculative-num-draft-tokens steps+1`. Context length:
 `--context-length`. Version: GET /get_server_info (`version`).
+
+Disaggregated (SGLang PD docs, docs.sglang.io advanced_features/pd_disaggregation; router flags
+from sglang-router 0.3.2 `--help`): every prefill/decode worker is a `launch_server` with
+`--disaggregation-mode prefill|decode --disaggregation-transfer-backend <kv-transfer>` (mooncake,
+nixl, and mori on ROCm builds), prefill workers with their own `--disaggregation-bootstrap-port`;
+the router `python3 -m sglang_router.launch_router --pd-disaggregation --prefill URL BOOTSTRAP
+... --decode URL ...` is the client-facing component. A worker spanning several nodes adds
+`--dist-init-addr HEAD:PORT --nnodes N --node-rank R` (SGLang multi-node docs); the runtime puts
+in the head node's address and each node's rank.
 """
 
 from __future__ import annotations
 
-from ixci.engines.base import Component, EngineJob, ServeSpec, engine_arg_flags, ready_timeout
+from collections.abc import Mapping
+
+from ixci.engines.base import (
+    NODE_RANK,
+    Component,
+    EngineJob,
+    PoolJob,
+    ServeSpec,
+    engine_arg_flags,
+    host_of,
+    ready_timeout,
+)
 from ixci.engines.common import DTYPES, merged_env, opt, reject_unknown, require
 from ixci.loadgen.dialect import DIALECTS
 
@@ -68,9 +88,61 @@ def spec_flags(job: EngineJob) -> list[str]:
     return flags + opt("--speculative-draft-model-path", sd.draft_model)
 
 
-def serve_spec(job: EngineJob) -> ServeSpec:
-    """Job → `sglang.launch_server` ServeSpec (pure)."""
-    reject_unknown(job, job.engine_args, RESERVED)
+BOOTSTRAP_PORT = 8998  # prefill worker k: BOOTSTRAP_PORT + k
+DIST_INIT_PORT = 20000  # multi-node worker k: torch.distributed rendezvous on its head node
+
+
+def multinode_flags(name: str, nodes: int, index: int) -> list[str]:
+    """`--dist-init-addr/--nnodes/--node-rank` for a worker spanning `nodes` nodes (else none)."""
+    if nodes <= 1:
+        return []
+    addr = f"{host_of(name)}:{DIST_INIT_PORT + index}"
+    return ["--dist-init-addr", addr, "--nnodes", str(nodes), "--node-rank", NODE_RANK]
+
+
+def _pool_job(job: EngineJob, pool: PoolJob) -> EngineJob:
+    from dataclasses import replace
+
+    return replace(job, tp=pool.tp, ep=pool.ep, pp=pool.pp, dp=1, dp_attention=pool.dp_attention)
+
+
+def _worker(job: EngineJob, pool: PoolJob, i: int, k: int) -> Component:
+    """Worker `i` of `pool`, the k-th worker of the deployment (ports: job.port + 1 + k)."""
+    reject_unknown(job, pool.engine_args, RESERVED)
+    name, port = f"{pool.role}-{i}", job.port + 1 + k
+    argv = _server_argv(_pool_job(job, pool), host="0.0.0.0", port=port,
+                        args={**job.engine_args, **pool.engine_args})  # fmt: skip
+    argv += ["--disaggregation-mode", pool.role,
+             "--disaggregation-transfer-backend", str(job.kv_transfer)]  # fmt: skip
+    if pool.role == "prefill":
+        argv += ["--disaggregation-bootstrap-port", str(BOOTSTRAP_PORT + k)]
+    argv += multinode_flags(name, pool.nodes_per_worker, k)
+    return Component(name=name, role=pool.role, argv=tuple(argv), env=merged_env(job),
+                     gpus=pool.tp * pool.pp, nodes=pool.nodes_per_worker, port=port)  # fmt: skip
+
+
+def disaggregated_components(job: EngineJob) -> tuple[Component, ...]:
+    """PD router on `job.port` + prefill and decode workers."""
+    assert job.prefill is not None and job.decode is not None
+    require(job.kv_transfer not in (None, "none"), job, "disaggregation without a KV transfer")
+    require(
+        job.router in (None, "sglang-router"), job, f"router {job.router!r} (use sglang-router)"
+    )
+    workers: list[Component] = []
+    for pool in (job.prefill, job.decode):
+        workers += [_worker(job, pool, i, len(workers) + i) for i in range(pool.workers)]
+    router = ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
+    for k, w in enumerate(workers):
+        url = f"http://{host_of(w.name)}:{w.port}"
+        router += ["--prefill", url, str(BOOTSTRAP_PORT + k)] if w.role == "prefill" else []
+        router += ["--decode", url] if w.role == "decode" else []
+    router += ["--host", "0.0.0.0", "--port", str(job.port)]
+    front = Component(name="router", role="frontend", argv=tuple(router), env=merged_env(job),
+                      port=job.port)  # fmt: skip
+    return (front, *workers)
+
+
+def _server_argv(job: EngineJob, *, host: str, port: int, args: Mapping[str, object]) -> list[str]:
     argv = [
         "python3",
         "-m",
@@ -80,27 +152,40 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         "--served-model-name",
         job.served_name,
         "--host",
-        job.host,
+        host,
         "--port",
-        str(job.port),
+        str(port),
         *topology_flags(job),
     ]
     argv += opt("--dtype", DTYPES.get(job.precision))
     argv += opt("--context-length", job.max_model_len)
     argv += spec_flags(job)
-    argv += engine_arg_flags(job.engine_args)
-    server = Component(
-        name="server",
-        role="server",
-        argv=tuple(argv),
-        env=merged_env(job),
-        gpus=job.gpus,
-        port=job.port,
-    )
+    return argv + engine_arg_flags(args)
+
+
+def serve_spec(job: EngineJob) -> ServeSpec:
+    """Job → `sglang.launch_server` ServeSpec (pure); disaggregated → PD router + workers."""
+    reject_unknown(job, job.engine_args, RESERVED)
+    if job.disaggregated:
+        return _spec(job, disaggregated_components(job), notes=_notes(job))
+    argv = _server_argv(job, host=job.host, port=job.port, args=job.engine_args)
+    server = Component(name="server", role="server", argv=tuple(argv), env=merged_env(job),
+                       gpus=job.gpus, port=job.port)  # fmt: skip
+    return _spec(job, (server,), notes=())
+
+
+def _notes(job: EngineJob) -> tuple[str, ...]:
+    return (f"router: {job.router or 'sglang-router'} {job.router_version or '(version not pinned)'}"
+            f" (PD mode); KV transfer: {job.kv_transfer}",)  # fmt: skip
+
+
+def _spec(
+    job: EngineJob, components: tuple[Component, ...], *, notes: tuple[str, ...]
+) -> ServeSpec:
     return ServeSpec(
         engine="sglang",
         image=job.image,
-        components=(server,),
+        components=components,
         host=job.host,
         port=job.port,
         health_path="/health",
@@ -109,4 +194,5 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         model_name=job.served_name,
         model_path=job.model_path,
         dialect=DIALECTS["sglang"],
+        notes=notes,
     )

@@ -410,6 +410,7 @@ class SlurmRuntime:
     """`srun`/`sbatch`, enroot/pyxis containers when available. `kind = "slurm-enroot"`."""
 
     kind = "slurm-enroot"
+    places_components = True  # resolves {host:X}/{node_rank} itself, per node
 
     def __init__(self, options: SlurmOptions | None = None) -> None:
         self._options = options
