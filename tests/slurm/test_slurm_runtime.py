@@ -125,3 +125,41 @@ def test_disaggregated_one_prefill_two_decode_behind_sglang_router(
     text = log.read_text()
     for name in ("router", "prefill-0", "decode-0", "decode-1"):
         assert f"slurm step log: {name}" in text
+
+
+def test_multi_node_worker_gets_node_rank_and_head_address(
+    slurm_cluster: SlurmCluster, free_port: int, tmp_path: Path
+) -> None:
+    """A worker spanning 2 nodes is one step with one task per node (1 fake GPU each); inside
+    it {node_rank} is the node's index in the step and {host:w} the head node's address."""
+    import sys
+
+    from ixci.engines.base import Component, ServeSpec, host_of
+    from ixci.loadgen.dialect import DIALECTS
+
+    marks = tmp_path / "ranks.txt"
+    worker = Component(name="w", role="decode", gpus=2, nodes=2, argv=(
+        "sh", "-c", 'echo "rank=$0 head=$1" >>"$2"; exec sleep 600',
+        "{node_rank}", host_of("w"), str(marks)))  # fmt: skip
+    front = Component(name="front", role="frontend", port=free_port,
+                      argv=(sys.executable, "-m", "http.server", str(free_port)))  # fmt: skip
+    spec = ServeSpec(engine="test", image=None, components=(front, worker), host="127.0.0.1",
+                     port=free_port, health_path="/", version_path=None, ready_timeout_s=60,
+                     model_name="m", model_path="m", dialect=DIALECTS["openai"])  # fmt: skip
+    dep = SlurmRuntime().launch(spec, _ctx(tmp_path, "j-slurm-2node"), log_path=tmp_path / "s.log")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            marks.exists() and marks.read_text().count("\n") >= 2
+        ):
+            time.sleep(0.5)
+        ranks = sorted(marks.read_text().splitlines())
+        assert ranks == ["rank=0 head=127.0.0.1", "rank=1 head=127.0.0.1"]
+        nodes = subprocess.run(["squeue", "-h", "-s", "-j", dep.slurm_job_id, "-o", "%j %N"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert dict(line.split() for line in nodes.splitlines())["w"] == "n[1-2]"
+        assert dep.client_host() == "127.0.0.1" and dep.nodes()["w"] == "127.0.0.1"
+        assert "--gres=gpu:1" in (tmp_path / BATCH_SCRIPT).read_text()
+    finally:
+        dep.stop(grace_s=5)
+    assert dep.leftovers() == []
