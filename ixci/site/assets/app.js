@@ -130,12 +130,14 @@
   function fmt(v) {
     if (v === null || v === undefined || !isFinite(v)) return '—';
     var a = Math.abs(v);
-    if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+    if (a >= 1000) return thousands(Math.round(v));
     if (a >= 100) return v.toFixed(0);
     if (a >= 10) return v.toFixed(1);
     if (a >= 1) return v.toFixed(2);
     return v.toPrecision(3);
   }
+  // 1234567 -> "1,234,567" (toLocaleString loads ICU data on first use: ~40 ms at start-up)
+  function thousands(v) { return String(v).replace(/\B(?=(\d{3})+(?!\d))/g, ','); }
   function lvl(v) { return String(+(+v).toPrecision(4)); }
   function esc(t) {
     return String(t === null || t === undefined ? '' : t).replace(/[&<>"']/g, function (c) {
@@ -431,21 +433,33 @@
     groups.forEach(function (G) { G.front = groupFront(G, mx.dir, my.dir); });
     return { mx: mx, my: my, groups: groups, total: kept };
   }
-  // the Pareto front of a columnar group (same rule and tie order as paretoFront)
+  // The Pareto front of a columnar group: the same rule and tie order as paretoFront, but
+  // only the candidates are sorted. A point can be on the front only if no point in a
+  // later x bucket (strictly better x) has a strictly better y, so one pass over 256
+  // buckets drops the dominated bulk exactly.
   function groupFront(G, xdir, ydir) {
-    var ord = new Array(G.n), X = G.x, Y = G.y, k;
-    for (k = 0; k < G.n; k++) ord[k] = k;
-    ord.sort(function (a, b) { return (X[b] * xdir - X[a] * xdir) || (Y[b] * ydir - Y[a] * ydir); });
-    var best = -Infinity, front = [];
+    var X = G.x, Y = G.y, B = 256, k, lo = Infinity, hi = -Infinity;
+    for (k = 0; k < G.n; k++) { var v = X[k] * xdir; if (v < lo) lo = v; if (v > hi) hi = v; }
+    var w = (hi - lo) / B || 1, bucket = new Int32Array(G.n), best = new Float64Array(B + 1).fill(-Infinity);
+    for (k = 0; k < G.n; k++) {
+      var b = Math.min(B - 1, Math.floor((X[k] * xdir - lo) / w));
+      bucket[k] = b;
+      if (Y[k] * ydir > best[b]) best[b] = Y[k] * ydir;
+    }
+    for (b = B - 1; b >= 0; b--) best[b] = Math.max(best[b], best[b + 1]);  // best of buckets >= b
+    var ord = [];
+    for (k = 0; k < G.n; k++) if (!(Y[k] * ydir < best[bucket[k] + 1])) ord.push(k);
+    ord.sort(function (a, c) { return (X[c] * xdir - X[a] * xdir) || (Y[c] * ydir - Y[a] * ydir); });
+    var top = -Infinity, front = [];
     for (k = 0; k < ord.length; k++) {
       var q = ord[k];
-      if (Y[q] * ydir > best) {
-        best = Y[q] * ydir;
+      if (Y[q] * ydir > top) {
+        top = Y[q] * ydir;
         G.onFront[q] = 1;
         front.push({ x: X[q], y: Y[q], i: G.idx[q], front: true });
       }
     }
-    return front.sort(function (a, b) { return a.x - b.x; });
+    return front.sort(function (a, c) { return a.x - c.x; });
   }
 
   // ---------- hover text ----------
@@ -486,7 +500,7 @@
   function tracesFor(data, st) {
     var traces = [];
     var shown = st.front ? data.groups.reduce(function (a, g) { return a + g.front.length; }, 0) : data.total;
-    markerSize = shown > 30000 ? 3 : shown > 5000 ? 5 : 7;
+    markerSize = shown > 30000 ? 2 : shown > 5000 ? 5 : 7;
     data.groups.forEach(function (g) {
       if (!st.front) {
         traces.push(scatter(g, g.x, g.y, g.idx, 'markers', { kind: 'points' }, true));
@@ -499,10 +513,12 @@
   }
   function xyOf(pts, key) { return pts.map(function (p) { return p[key]; }); }
   // hover labels are drawn by the page (showTip) from the row index in customdata: building
-  // a label per point up front costs seconds at 100,000 points
+  // a label per point up front costs seconds at 100,000 points. Only the point clouds are
+  // WebGL; the fronts (a few hundred points) are SVG, drawn above the cloud, which spares
+  // software GL the line shaders (~100 ms of its first frame here).
   function scatter(g, x, y, idx, mode, meta, legend) {
     var t = {
-      type: 'scattergl', mode: mode, name: g.name, legendgroup: g.name, showlegend: legend,
+      type: mode === 'markers' ? 'scattergl' : 'scatter', mode: mode, name: g.name, legendgroup: g.name, showlegend: legend,
       meta: meta, x: x, y: y, line: { color: g.color, width: 2 },
       marker: { color: g.color, size: markerSize, opacity: meta.kind === 'points' && mode === 'markers' ? 0.55 : 1,
         symbol: idx ? symbols(idx) : 'circle' }
@@ -545,7 +561,7 @@
       yaxis: { title: { text: data.my.title }, type: data.my.log ? 'log' : 'linear', zeroline: false,
         gridcolor: '#e6e9ee', rangemode: data.my.log ? 'normal' : 'tozero', dtick: data.my.log ? 'D2' : undefined },
       // the legend sits outside the plot so it never hides points
-      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, title: { text: 'GPU · framework' } },
+      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, itemsizing: 'constant', title: { text: 'GPU · framework' } },
       font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif', size: 13 },
       plot_bgcolor: '#fff', paper_bgcolor: '#fff'
     };
@@ -1132,7 +1148,7 @@
 
   function header() {
     var last = newestRun ? day(newestRun.date) : 'no runs';
-    el('asof').textContent = 'Data as of ' + last + ' · ' + D.runs.length + ' runs · ' + N.toLocaleString('en-US') + ' measured points';
+    el('asof').textContent = 'Data as of ' + last + ' · ' + D.runs.length + ' runs · ' + thousands(N) + ' measured points';
     el('foot').textContent = 'Built by ixci ' + D.ixci_version + ' from the results branch. Values are medians over each ' +
       'point\'s requests; throughput is per GPU of the whole deployment (prefill + decode GPUs when disaggregated).';
   }
