@@ -116,7 +116,7 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
                 seed=seed,
             )
         )
-    return [s for s in specs if s.slots != 0]
+    return specs
 
 
 def _run_processes(specs: Sequence[WorkerSpec]) -> list[WorkerOutput]:
@@ -211,6 +211,8 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
     workers = config.workers or auto_workers(config)
     if workers < 1:
         raise UsageError("workers must be >= 1")
+    if config.concurrency is not None:
+        workers = min(workers, config.concurrency)  # every worker owns at least one slot
     codec = make_codec(config, dialect)
     prompts = build_prompts(
         count=_prompt_count(config), isl=config.isl, osl=config.osl, range_ratio=config.range_ratio,

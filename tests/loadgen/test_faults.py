@@ -102,6 +102,18 @@ def test_open_loop_and_several_workers(stub: Callable) -> None:
     assert r2.metrics["total_output_tokens"] == 40 * 8
 
 
+def test_more_workers_than_slots_and_async_api(stub: Callable) -> None:
+    import asyncio
+
+    from ixci.loadgen import run_point_async
+
+    s = stub(*FAST)
+    r = run_point(cfg(s.url, concurrency=2, num_requests=10, workers=4), dialect=get_dialect("vllm"))
+    assert r.metrics["completed"] == 10 and r.client.workers == 2
+    r2 = asyncio.run(run_point_async(cfg(s.url, num_requests=6), dialect=get_dialect("vllm")))
+    assert r2.metrics["completed"] == 6 and r2.client.workers == 1
+
+
 def test_duration_bound_and_minimum_sample(stub: Callable) -> None:
     s = stub("--ttft-ms", "5", "--itl-ms", "2")
     r = run_point(cfg(s.url, num_requests=None, duration_s=0.5, min_requests=30, concurrency=2),
