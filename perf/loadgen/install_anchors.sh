@@ -90,4 +90,4 @@ for a in "${want[@]}"; do
   if "install_$a"; then ok[$a]=yes; else ok[$a]=NO; fi
 done
 echo "== anchors in $ANCHORS_DIR"
-for a in "${want[@]}"; do echo "  $a: ${ok[$a]}"; done
+for a in "${want[@]}"; do echo "  $a: ${ok[$a]:-not run}"; done
