@@ -327,3 +327,44 @@ def test_comparison_table_marks_best_and_baseline(page: Any, site: Path) -> None
     assert "h200 · sglang" in base_row.inner_text()
     assert "%" in table.locator("tbody tr:not(.baseline)").first.inner_text()
     shot(page, "compare")
+
+
+def test_first_chart_waits_for_plotly_loaded_async(page: Any, site: Path) -> None:
+    """plotly.js is an async script: the page prepares its traces without it, shows that the
+    chart library is loading, and draws once plotly.js has run."""
+    held: list[Any] = []
+    page.route("**/assets/plotly.min.js", lambda route: held.append(route))
+    page.goto(site.as_uri(), wait_until="commit")
+    page.wait_for_function(
+        "() => document.querySelector('#status').textContent.includes('Showing')"
+    )
+    assert "Loading the chart library" in page.get_by_test_id("chart").inner_text()
+    assert page.evaluate("() => !window.Plotly && !window.ixciTiming.firstChart")
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_selector("[data-testid=chart][data-ready='1']", state="attached")
+    assert len(plotted(page)) > 20
+
+
+def test_first_chart_when_plotly_runs_before_the_page_script(page: Any, site: Path) -> None:
+    held: list[Any] = []
+    page.route("**/data/site.js", lambda route: held.append(route))
+    page.goto(site.as_uri(), wait_until="commit")
+    page.wait_for_function("() => !!window.Plotly")  # plotly.js ran while site.js was held
+    assert page.evaluate("() => !window.IXCI_DATA")
+    held[0].continue_()
+    page.wait_for_selector("[data-testid=chart][data-ready='1']", state="attached")
+    assert len(plotted(page)) > 20
+
+
+def test_chart_webgl_without_msaa_and_getcontext_restored(page: Any, site: Path) -> None:
+    open_site(page, site)
+    info = page.evaluate("""() => ({
+      aa: [...document.querySelectorAll('[data-testid=chart] canvas.gl-canvas-context')]
+            .map(c => c.getContext('webgl').getContextAttributes().antialias),
+      native: HTMLCanvasElement.prototype.getContext.toString().includes('[native code]'),
+      other: document.createElement('canvas').getContext('webgl').getContextAttributes().antialias,
+    })""")
+    assert info["aa"] == [False]  # the chart's context: no multisampling
+    assert info["native"]  # getContext is wrapped only during Plotly.react
+    assert info["other"] is True  # other canvases keep the browser's default

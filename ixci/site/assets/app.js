@@ -634,11 +634,16 @@
   function plot(fn) {
     var token = ++plotToken;
     function run() { if (token === plotToken) fn(); }
-    if (window.Plotly) { run(); return; }
+    if (window.Plotly) { TIMING.plotly = TIMING.plotly || performance.now(); run(); return; }
     if (!plotlyQueue) {
       plotlyQueue = [];
       var tag = el('plotly-js');
-      tag.addEventListener('load', function () { var q = plotlyQueue; plotlyQueue = []; q.forEach(function (f) { f(); }); });
+      tag.addEventListener('load', function () {
+        TIMING.plotly = performance.now();
+        var q = plotlyQueue;
+        plotlyQueue = [];
+        q.forEach(function (f) { f(); });
+      });
       tag.addEventListener('error', function () {
         el('status').textContent = 'assets/plotly.min.js could not be loaded: the charts are unavailable.';
       });
