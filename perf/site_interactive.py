@@ -71,7 +71,7 @@ def measure(browser: Any, url: str) -> dict[str, float]:
         raise SystemExit(f"console errors: {errors}")
     return {
         "data_ready": info["dataReady"] / 1000,
-        "plotly": info["plotly"] / 1000,
+        "plotly": (info["plotly"] or float("nan")) / 1000,  # nan: a site without the mark
         "first_chart": info["firstChart"] / 1000,
         "interactive": interactive_ms / 1000,
         "shown": info["shown"],

@@ -586,8 +586,8 @@
       ', ' + tr.shown + ' points';
     var nFront = data.groups.reduce(function (a, g) { return a + g.front.length; }, 0);
     el('status').textContent = state.front
-      ? 'Showing ' + tr.shown + ' Pareto-front points of ' + data.total + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
-      : 'Showing ' + data.total + ' points in ' + data.groups.length + ' GPU · framework groups, ' + nFront + ' on their Pareto fronts (lines). ' + runsNote();
+      ? 'Showing ' + thousands(tr.shown) + ' Pareto-front points of ' + thousands(data.total) + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
+      : 'Showing ' + thousands(data.total) + ' points in ' + data.groups.length + ' GPU · framework groups, ' + thousands(nFront) + ' on their Pareto fronts (lines). ' + runsNote();
     el('legend-note').textContent = legendNote(data);
     if (!tr.shown) {
       plot(function () {});  // drops a draw still waiting for plotly
