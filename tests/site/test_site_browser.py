@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_results_tree import RUNS, write_tree
+from site_results_tree import RUNS, write_large_tree, write_tree
 
 from ixci.site import build_site
 
@@ -368,3 +368,44 @@ def test_chart_webgl_without_msaa_and_getcontext_restored(page: Any, site: Path)
     assert info["aa"] == [False]  # the chart's context: no multisampling
     assert info["native"]  # getContext is wrapped only during Plotly.react
     assert info["other"] is True  # other canvases keep the browser's default
+
+
+@pytest.fixture(scope="module")
+def cloud_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 points of one model and scenario: fronts drawn from a real cloud."""
+    root = tmp_path_factory.mktemp("cloud")
+    return build_site(write_large_tree(root / "results", 3000), root / "out")
+
+
+def reference_front(rows: list[tuple[str, float, float]], xdir: int, ydir: int) -> set[str]:
+    """The Pareto front by the definition: best x first (ties: best y), keep strictly better y."""
+    front, best = set(), float("-inf")
+    for pid, _x, y in sorted(rows, key=lambda r: (-r[1] * xdir, -r[2] * ydir)):
+        if y * ydir > best:
+            best = y * ydir
+            front.add(pid)
+    return front
+
+
+@pytest.mark.parametrize(
+    ("query", "xcol", "xdir"),
+    [("", "interactivity_median [tok/s/user]", 1), ("?chart=latency", "e2el_median_s [s]", -1)],
+)
+def test_fronts_on_a_cloud_match_the_definition(
+    page: Any, cloud_site: Path, query: str, xcol: str, xdir: int
+) -> None:
+    open_site(page, cloud_site, query)
+    with page.expect_download() as dl:
+        page.get_by_test_id("download-csv").click()
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8"))))
+    assert len(rows) == 3000
+    groups: dict[str, list[tuple[str, float, float]]] = {}
+    for r in rows:
+        key = r["sku"] + " · " + r["framework"]
+        groups.setdefault(key, []).append(
+            (r["point_id"], float(r[xcol]), float(r["tput_per_gpu [tok/s/GPU]"]))
+        )
+    want = set().union(*(reference_front(g, xdir, 1) for g in groups.values()))
+    got = {r["point_id"] for r in rows if r["on_pareto_front"] == "true"}
+    assert 20 < len(got) < 3000
+    assert got == want
