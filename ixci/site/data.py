@@ -27,8 +27,8 @@ USD_PER_OUTPUT_MTOK = "usd_per_output_mtok_"
 
 # columns that describe a deployment: stored once per distinct combination
 JOB_STRING_COLUMNS = (
-    "run_id", "run_date", "job_id", "config_id", "model", "model_id", "scenario", "precision",
-    "sku", "framework", "runner", "image", "image_digest", "spec_decoding", "engine_version",
+    "run_id", "run_date", "job_id", "config_id", "job_name", "recipe", "model", "model_id",
+    "scenario", "precision", "sku", "framework", "runner", "image", "image_digest", "spec_decoding", "engine_version",
 )  # fmt: skip
 JOB_INT_COLUMNS = ("isl", "osl", "tp", "ep", "pp", "dcp", "gpus", "prefill_gpus", "decode_gpus")
 JOB_BOOL_COLUMNS = ("dp_attention", "disaggregated")

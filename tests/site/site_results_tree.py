@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS_BASE = [
-    "run_id", "run_date", "job_id", "point_id", "config_id", "model", "model_id", "scenario",
+    "run_id", "run_date", "job_id", "point_id", "config_id", "job_name", "recipe", "model", "model_id", "scenario",
     "isl", "osl", "precision", "sku", "framework", "runner", "image", "image_digest", "tp", "ep",
     "pp", "dcp", "dp_attention", "gpus", "prefill_gpus", "decode_gpus", "disaggregated",
     "spec_decoding", "concurrency", "request_rate", "valid", "status", "ttft_mean_s",
@@ -61,6 +61,18 @@ class Config:
     prefill_gpus: int = 0  # > 0: disaggregated
     decode_gpus: int = 0
     speed: float = 1.0  # relative per-user speed
+    variant: str = ""  # engine args that tell two configs of one deployment apart ("parallel=8")
+
+    @property
+    def name(self) -> str:
+        """The plan's unique job name (without the scenario), as `job_name` in the table."""
+        base = f"{self.model} {self.precision} {self.sku} {self.framework} tp{self.tp}"
+        return f"{base} {self.variant}" if self.variant else base
+
+    @property
+    def recipe(self) -> str:
+        slug = self.name.replace(" ", "-").replace("=", "")
+        return f"matrix/recipes/{slug}.yaml"
 
     @property
     def gpus(self) -> int:
@@ -69,6 +81,7 @@ class Config:
     @property
     def config_id(self) -> str:
         key = f"{self.model}|{self.sku}|{self.framework}|{self.precision}|{self.tp}|{self.ep}|{self.dp_attention}|{self.spec}|{self.prefill_gpus}|{self.decode_gpus}"
+        key += f"|{self.variant}" if self.variant else ""
         return "c-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -169,6 +182,7 @@ def _rows_for(
         ok = status == "ok"
         rec: dict[str, Any] = {
             "run_id": run["run_id"], "run_date": run["date"], "job_id": job_id,
+            "job_name": cfg.name, "recipe": cfg.recipe,
             "point_id": "p-" + hashlib.sha256(f"{job_id}|{scenario}|{conc}".encode()).hexdigest()[:12],
             "config_id": cfg.config_id, "model": cfg.model, "model_id": MODELS[cfg.model],
             "scenario": scenario, "isl": isl, "osl": osl, "precision": cfg.precision,
@@ -202,7 +216,7 @@ def _coverage(run_index: int, jobs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_tree(root: Path, *, seed: int = 7) -> Path:
+def write_tree(root: Path, *, seed: int = 7, configs: tuple[Config, ...] = CONFIGS) -> Path:
     """Write the fixture results tree under `root` and return `root`."""
     rng = random.Random(seed)
     cols = columns()
@@ -212,7 +226,7 @@ def write_tree(root: Path, *, seed: int = 7) -> Path:
         day = run["date"][:10].replace("-", "/")
         rel = f"runs/{day}/{run['run_id']}"
         jobs = []
-        for cfg in CONFIGS:
+        for cfg in configs:
             for scenario in SCENARIOS:
                 key = (cfg.model, cfg.sku, cfg.framework, scenario)
                 status = "ok"
@@ -225,7 +239,7 @@ def write_tree(root: Path, *, seed: int = 7) -> Path:
                 image = NEW_IMAGE.get(f"{cfg.sku}|{cfg.framework}", cfg.image) if i else cfg.image
                 jobs.append({
                     "job_id": _job_id(i, cfg, scenario, image),
-                    "name": f"{cfg.model} {cfg.precision} {cfg.sku} {cfg.framework} tp{cfg.tp} {scenario}",
+                    "name": f"{cfg.name} {scenario}",
                     "model": cfg.model, "sku": cfg.sku, "framework": cfg.framework,
                     "precision": cfg.precision, "scenario": scenario, "image": image,
                     "status": status,

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from site_results_tree import RUNS, write_large_tree, write_tree
+from site_results_tree import CONFIGS, RUNS, write_large_tree, write_tree
 
 from ixci.site import build_site
 
@@ -409,3 +410,48 @@ def test_fronts_on_a_cloud_match_the_definition(
     got = {r["point_id"] for r in rows if r["on_pareto_front"] == "true"}
     assert 20 < len(got) < 3000
     assert got == want
+
+
+# ---------- two configurations of one SKU × framework ----------
+TWIN = replace(CONFIGS[0], variant="parallel=8", speed=CONFIGS[0].speed * 0.6)
+CONFIG_LINES_JS = """() => {
+  const gd = document.querySelector('[data-testid=chart]');
+  return gd.data.filter(t => t.meta && t.meta.kind !== 'points').map(t => ({
+    kind: t.meta.kind, name: t.name, group: t.legendgroup, legend: t.showlegend !== false,
+    dash: (t.line || {}).dash || 'solid', color: (t.line || {}).color,
+    conc: t.meta.kind === 'config' ? Array.from(t.customdata, i => window.ixci.col('concurrency', i)) : [],
+    n: t.x.length}));
+}"""
+
+
+@pytest.fixture(scope="module")
+def twin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("twin")
+    tree = write_tree(root / "results", configs=(*CONFIGS, TWIN))
+    return build_site(tree, root / "out")
+
+
+def test_two_configurations_of_one_sku_framework_are_two_curves(twin_site: Path, page: Any) -> None:
+    """h200 · sglang has two configurations (parallel=8 is the twin): each is its own thin
+    line in concurrency order with its own name, in its own dash; the group keeps one
+    Pareto front; the history view labels both by their job names."""
+    open_site(page, twin_site, "?sku=h200&fw=sglang&seq=1024x1024")
+    traces = page.evaluate(CONFIG_LINES_JS)
+    lines = [t for t in traces if t["kind"] == "config"]
+    fronts = [t for t in traces if t["kind"] == "front"]
+    assert {t["group"] for t in lines} == {"h200 · sglang"}
+    assert sorted(t["name"] for t in lines) == sorted([CONFIGS[0].name, TWIN.name])
+    assert len({t["dash"] for t in lines}) == 2 and len({t["color"] for t in lines}) == 2
+    assert all(t["legend"] for t in lines)  # both names in the legend
+    for t in lines:
+        assert t["n"] >= 3 and t["conc"] == sorted(t["conc"]), t
+    assert len(fronts) == 1 and fronts[0]["dash"] == "solid"
+    assert "each configuration" in page.locator("#legend-note").inner_text()
+    legend = page.evaluate("document.querySelector('[data-testid=chart] .legend').textContent")
+    assert CONFIGS[0].name in legend and TWIN.name in legend
+    shot(page, "two-configurations")
+    open_site(page, twin_site, "?view=history&sku=h200&fw=sglang&seq=1024x1024")
+    page.get_by_test_id("history-table").locator("table").wait_for()
+    options = page.get_by_test_id("history-config").locator("option")
+    labels = [options.nth(k).inner_text() for k in range(options.count())]
+    assert sorted(labels) == sorted([CONFIGS[0].name, TWIN.name])

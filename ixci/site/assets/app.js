@@ -406,7 +406,7 @@
     var mx = metricDef(xKey, st), my = metricDef(yKey, st);
     var rows = selectRows(st), m = rows.length;
     var xs = new Float64Array(m), ys = new Float64Array(m), gid = new Int32Array(m);
-    var jgid = new Int32Array(NJ).fill(-1), names = [], gOf = {}, kept = 0, r;
+    var jgid = new Int32Array(NJ).fill(-1), names = [], gOf = {}, kept = 0, nJobs = 0, r;
     for (r = 0; r < m; r++) {
       var i = rows[r], x = mx.get(i), y = my.get(i);
       if (!(x > 0) || !(y > 0) || !isFinite(x) || !isFinite(y)) continue;
@@ -415,6 +415,7 @@
         g = gOf[JGROUP[j]];
         if (g === undefined) { g = gOf[JGROUP[j]] = names.length; names.push(JGROUP[j]); }
         jgid[j] = g;
+        nJobs++;
       }
       rows[kept] = i; xs[kept] = x; ys[kept] = y; gid[kept] = g; kept++;
     }
@@ -431,7 +432,47 @@
     }
     groups.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
     groups.forEach(function (G) { G.front = groupFront(G, mx.dir, my.dir); });
-    return { mx: mx, my: my, groups: groups, total: kept };
+    var lines = nJobs <= LINE_MAX_JOBS && kept <= LINE_MAX_POINTS ? configLines(groups) : null;
+    return { mx: mx, my: my, groups: groups, total: kept, lines: lines };
+  }
+  // Each configuration's own curve: its points joined in concurrency order, one line per job
+  // (a job is one configuration × scenario × run). Drawn only when the view shows a modest
+  // number of jobs, so a 100,000-point cloud pays nothing for it before its first draw.
+  // Returns [{group, config, name, style (index within its group), first (first line of its
+  // configuration), idx, x, y}] in group order, configurations by name within a group.
+  var LINE_MAX_JOBS = 60, LINE_MAX_POINTS = 20000;
+  function configLines(groups) {
+    var out = [];
+    groups.forEach(function (G) {
+      var byJob = {}, jobs = [], k;
+      for (k = 0; k < G.n; k++) {
+        var j = JOB[G.idx[k]];
+        if (!byJob[j]) { byJob[j] = []; jobs.push(j); }
+        byJob[j].push(k);
+      }
+      var styleOf = {}, cfgs = [];
+      jobs.forEach(function (j) {
+        var c = js('config_id', j);
+        if (styleOf[c] === undefined) { styleOf[c] = -1; cfgs.push({ c: c, name: configName(j) }); }
+      });
+      cfgs.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
+      cfgs.forEach(function (x, s2) { styleOf[x.c] = s2; });
+      var seen = {};
+      jobs.sort(function (a, b) { return styleOf[js('config_id', a)] - styleOf[js('config_id', b)]; });
+      jobs.forEach(function (j) {
+        var ks = byJob[j].sort(function (a, b) { return n('concurrency', G.idx[a]) - n('concurrency', G.idx[b]); });
+        var c = js('config_id', j);
+        out.push({ group: G, config: c, name: configName(j), style: styleOf[c], first: !seen[c],
+          idx: ks.map(function (q) { return G.idx[q]; }), x: ks.map(function (q) { return G.x[q]; }),
+          y: ks.map(function (q) { return G.y[q]; }) });
+        seen[c] = 1;
+      });
+    });
+    return out;
+  }
+  // a configuration's display name: the plan's job name, else its deployment in words
+  function configName(j) {
+    return js('job_name', j) || [js('sku', j), js('framework', j), js('precision', j), jobParallelism(j)].join(' · ');
   }
   // The Pareto front of a columnar group: the same rule and tie order as paretoFront, but
   // only the candidates are sorted. A point can be on the front only if no point in a
@@ -504,12 +545,37 @@
     data.groups.forEach(function (g) {
       if (!st.front) {
         traces.push(scatter(g, g.x, g.y, g.idx, 'markers', { kind: 'points' }, true));
-        traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), null, 'lines', { kind: 'front' }, false));
+        var front = scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), null, 'lines', { kind: 'front' }, false);
+        // under configuration lines the front is a wide pale band, so a configuration that
+        // forms the front stays visible on it
+        if (data.lines) { front.opacity = 0.3; front.line.width = 8; }
+        traces.push(front);
+        (data.lines || []).forEach(function (l) { if (l.group === g) traces.push(configTrace(l)); });
       } else {
         traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), xyOf(g.front, 'i'), 'lines+markers', { kind: 'points' }, true));
       }
     });
     return { traces: traces, shown: shown };
+  }
+  // a configuration's curve: a thin line in a dash and shade of its group's colour (the
+  // Pareto front is the thick solid line); its name is a legend entry of the group
+  var DASHES = ['dot', 'dash', 'dashdot', 'longdash', 'longdashdot'];
+  var SHADES = [0, -0.45, 0.4, -0.25, 0.2];
+  function configTrace(l) {
+    var color = shade(l.group.color, SHADES[l.style % SHADES.length]);
+    return { type: 'scatter', mode: 'lines', name: l.name, legendgroup: l.group.name, showlegend: l.first,
+      meta: { kind: 'config', config: l.config }, x: l.x, y: l.y, customdata: l.idx, hoverinfo: 'none',
+      line: { color: color, width: 1.5, dash: DASHES[l.style % DASHES.length] } };
+  }
+  // #rrggbb mixed toward black (f < 0) or white (f > 0) by |f|
+  function shade(hex, f) {
+    var v = parseInt(hex.slice(1), 16), out = '#';
+    [16, 8, 0].forEach(function (sh) {
+      var c = (v >> sh) & 255;
+      c = Math.round(f < 0 ? c * (1 + f) : c + (255 - c) * f);
+      out += (c < 16 ? '0' : '') + c.toString(16);
+    });
+    return out;
   }
   function xyOf(pts, key) { return pts.map(function (p) { return p[key]; }); }
   // hover labels are drawn by the page (showTip) from the row index in customdata: building
@@ -540,7 +606,7 @@
     if (!p || typeof p.customdata !== 'number') { tip.hidden = true; return; }
     var i = p.customdata, m = current;
     tip.innerHTML = '<b>' + esc(s('sku', i) + ' · ' + s('framework', i)) + '</b> ' + esc(s('precision', i)) +
-      '<br>' + esc(parallelism(i)) + '<br>' + esc(n('gpus', i)) + ' GPUs · concurrency ' + esc(n('concurrency', i)) +
+      '<br>' + esc(configName(JOB[i])) + '<br>' + esc(parallelism(i)) + '<br>' + esc(n('gpus', i)) + ' GPUs · concurrency ' + esc(n('concurrency', i)) +
       '<br>' + esc(m.mx.unit) + ': ' + fmt(p.x) + ' · ' + esc(m.my.unit) + ': ' + fmt(p.y) +
       '<br>image: ' + esc(s('image', i)) + '<br>run ' + esc(s('run_id', i)) + ' · ' + esc(day(s('run_date', i))) +
       '<br><span class="hint">click for details</span>';
@@ -561,7 +627,8 @@
       yaxis: { title: { text: data.my.title }, type: data.my.log ? 'log' : 'linear', zeroline: false,
         gridcolor: '#e6e9ee', rangemode: data.my.log ? 'normal' : 'tozero', dtick: data.my.log ? 'D2' : undefined },
       // the legend sits outside the plot so it never hides points
-      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, itemsizing: 'constant', title: { text: 'GPU · framework' } },
+      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, itemsizing: 'constant',
+        title: { text: data.lines ? 'GPU · framework, configurations' : 'GPU · framework' } },
       font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif', size: 13 },
       plot_bgcolor: '#fff', paper_bgcolor: '#fff'
     };
@@ -656,9 +723,10 @@
     return base + (state.asof ? ' up to run ' + state.asof + '.' : '.');
   }
   function legendNote(data) {
-    var bits = ['Lines: Pareto front of each GPU · framework (' +
+    var bits = [(data.lines ? 'Wide pale lines' : 'Lines') + ': Pareto front of each GPU · framework (' +
       (data.my.dir > 0 ? 'higher' : 'lower') + ' ' + data.my.unit + ' and ' +
       (data.mx.dir > 0 ? 'higher' : 'lower') + ' ' + data.mx.unit + ' is better).'];
+    if (data.lines) bits.push('Thin dotted/dashed lines: each configuration\'s points in concurrency order.');
     bits.push('● single pool  ◆ disaggregated prefill/decode  ▲ speculative decoding. Click a point for details.');
     return bits.join(' ');
   }
@@ -737,7 +805,7 @@
   }
 
   // ---------- CSV of exactly the shown points ----------
-  var CSV_COLS = ['point_id', 'run_id', 'run_date', 'model', 'isl', 'osl', 'precision', 'sku',
+  var CSV_COLS = ['point_id', 'run_id', 'run_date', 'job_name', 'model', 'isl', 'osl', 'precision', 'sku',
     'framework', 'image', 'tp', 'ep', 'pp', 'dp_attention', 'gpus', 'prefill_gpus', 'decode_gpus',
     'disaggregated', 'spec_decoding', 'concurrency', 'interactivity_median', 'e2el_median_s',
     'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu'];
@@ -906,9 +974,7 @@
   }
 
   // ---------- history view ----------
-  function configLabel(j) {
-    return [js('sku', j), js('framework', j), js('precision', j), jobParallelism(j)].join(' · ');
-  }
+  function configLabel(j) { return configName(j); }
   // the geometric middle of the measured interactivity range, to 2 significant digits
   function autoLevel(runs) {
     var lo = Infinity, hi = 0;
@@ -1176,6 +1242,7 @@
   window.ixci = {
     loadExtra: loadExtra,
     pointId: function (i) { return s('point_id', i); },
+    col: function (name, i) { return n(name, i); },
     state: function () { return JSON.parse(JSON.stringify(state)); }
   };
 
