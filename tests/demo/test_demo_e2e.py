@@ -49,6 +49,11 @@ PLOTTED_JS = """async () => {
   return out;
 }"""
 
+# the per-configuration curves of the main chart
+CONFIG_LINES_JS = """() => document.querySelector('[data-testid=chart]').data
+  .filter(t => t.meta && t.meta.kind === 'config')
+  .map(t => ({name: t.name, group: t.legendgroup, dash: t.line.dash, n: t.x.length}))"""
+
 
 @dataclass(frozen=True)
 class DemoRun:
@@ -248,6 +253,16 @@ def test_site_from_file_url_shows_both_configurations(demo: Demo, page: Any) -> 
     assert set(shown) == {"tiny-fp16-cpu-llamacpp-np2", "tiny-fp16-cpu-llamacpp-np8"}
     assert all(n >= 3 for n in shown.values()), shown
     assert f"Showing {len(plotted)} points" in page.get_by_test_id("status").inner_text()
+    # two configuration curves of the one cpu · llamacpp group, named by their plan job names
+    names = {j["name"] for j in plan["jobs"]}
+    lines = page.evaluate(CONFIG_LINES_JS)
+    assert {line["group"] for line in lines} == {"cpu · llamacpp"}
+    assert {line["name"] for line in lines} <= names
+    assert len({line["name"] for line in lines}) == 2, lines
+    assert len({line["dash"] for line in lines}) == 2
+    assert all(line["n"] >= 3 for line in lines), lines
+    legend = page.evaluate("document.querySelector('[data-testid=chart] .legend').textContent")
+    assert all(line["name"] in legend for line in lines)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "charts.png"), full_page=True)
 
@@ -259,6 +274,9 @@ def test_history_view_shows_both_runs_of_each_configuration(demo: Demo, page: An
     options = page.get_by_test_id("history-config").locator("option")
     configs = [options.nth(k).get_attribute("value") for k in range(options.count())]
     assert len(configs) == 2  # np2 and np8
+    labels = {options.nth(k).inner_text() for k in range(options.count())}
+    plan = json.loads((demo.workdir / "plan.json").read_text())
+    assert len(labels) == 2 and labels <= {j["name"] for j in plan["jobs"]}, labels
     for k, config in enumerate(configs):
         page.get_by_test_id("history-config").select_option(config)
         page.wait_for_function(
