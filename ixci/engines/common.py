@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ixci.engines.base import EngineJob, frozen_env
+from ixci.engines.base import Component, EngineJob, frozen_env
 from ixci.errors import InvalidJob
 
 # Activation dtypes by precision; quantised checkpoints (fp8, fp4, int4) carry their own
@@ -41,3 +41,15 @@ def merged_env(job: EngineJob, extra: Mapping[str, str] | None = None) -> Mappin
 def opt(flag: str, value: object | None) -> list[str]:
     """`[flag, str(value)]`, or nothing when value is None."""
     return [] if value is None else [flag, str(value)]
+
+
+def server_component(job: EngineJob, argv: Iterable[str]) -> Component:
+    """The one `server` component of an aggregated (single-pool) deployment."""
+    return Component(
+        name="server",
+        role="server",
+        argv=tuple(argv),
+        env=merged_env(job),
+        gpus=job.gpus,
+        port=job.port,
+    )

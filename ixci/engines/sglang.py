@@ -30,7 +30,7 @@ from ixci.engines.base import (
     host_of,
     ready_timeout,
 )
-from ixci.engines.common import DTYPES, merged_env, opt, reject_unknown, require
+from ixci.engines.common import DTYPES, merged_env, opt, reject_unknown, require, server_component
 from ixci.loadgen.dialect import DIALECTS
 
 RESERVED = (
@@ -169,8 +169,7 @@ def serve_spec(job: EngineJob) -> ServeSpec:
     if job.disaggregated:
         return _spec(job, disaggregated_components(job), notes=_notes(job))
     argv = _server_argv(job, host=job.host, port=job.port, args=job.engine_args)
-    server = Component(name="server", role="server", argv=tuple(argv), env=merged_env(job),
-                       gpus=job.gpus, port=job.port)  # fmt: skip
+    server = server_component(job, argv)
     return _spec(job, (server,), notes=())
 
 

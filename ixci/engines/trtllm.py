@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import yaml
 
-from ixci.engines.base import Component, EngineJob, ServeSpec, frozen_env, ready_timeout
-from ixci.engines.common import merged_env, opt, reject_unknown, require
+from ixci.engines.base import EngineJob, ServeSpec, frozen_env, ready_timeout
+from ixci.engines.common import opt, reject_unknown, require, server_component
 from ixci.loadgen.dialect import DIALECTS
 
 CLI_ARGS = (
@@ -101,14 +101,7 @@ def serve_spec(job: EngineJob) -> ServeSpec:
     if options:
         argv += ["--extra_llm_api_options", f"{job.files_dir}/{OPTIONS_FILE}"]
         files = frozen_env({OPTIONS_FILE: yaml.safe_dump(options, sort_keys=True)})
-    server = Component(
-        name="server",
-        role="server",
-        argv=tuple(argv),
-        env=merged_env(job),
-        gpus=job.gpus,
-        port=job.port,
-    )
+    server = server_component(job, argv)
     return ServeSpec(
         engine="trtllm",
         image=job.image,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ixci.engines.base import Component, EngineJob, ServeSpec, engine_arg_flags, ready_timeout
-from ixci.engines.common import DTYPES, merged_env, opt, reject_unknown
+from ixci.engines.base import EngineJob, ServeSpec, engine_arg_flags, ready_timeout
+from ixci.engines.common import DTYPES, opt, reject_unknown, server_component
 from ixci.loadgen.dialect import DIALECTS
 
 RESERVED = (
@@ -83,14 +83,7 @@ def serve_spec(job: EngineJob) -> ServeSpec:
     argv += opt("--max-model-len", job.max_model_len)
     argv += spec_config(job)
     argv += engine_arg_flags(job.engine_args)
-    server = Component(
-        name="server",
-        role="server",
-        argv=tuple(argv),
-        env=merged_env(job),
-        gpus=job.gpus,
-        port=job.port,
-    )
+    server = server_component(job, argv)
     return ServeSpec(
         engine="vllm",
         image=job.image,
