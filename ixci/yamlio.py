@@ -221,7 +221,18 @@ def load_text(text: str, file: str) -> Document:
 
 
 def _from_node(node: Node, text: str, file: str) -> Document:
-    """Walk a composed node (keys, duplicates, locations) and construct its data."""
+    """Build the document from a node libyaml composed (Python constructors, same data)."""
+    constructor = _Loader("")
+    try:
+        return _document(node, file, constructor)
+    except yaml.YAMLError:
+        return _load_slow(text, file)
+    finally:
+        constructor.dispose()
+
+
+def _document(node: Node, file: str, constructor: yaml.SafeLoader) -> Document:
+    """Walk `node` (keys, duplicates, locations); construct its data only when it is clean."""
     walker = _Walker(file)
     walker.walk(node, ())
     if walker.problems:
@@ -232,13 +243,7 @@ def _from_node(node: Node, text: str, file: str) -> Document:
             keys=walker.keys,
             problems=tuple(walker.problems),
         )
-    constructor = _Loader("")
-    try:
-        data = constructor.construct_document(node)
-    except yaml.YAMLError:
-        return _load_slow(text, file)
-    finally:
-        constructor.dispose()
+    data = constructor.construct_document(node)
     return Document(file=file, data=data, values=walker.values, keys=walker.keys)
 
 
@@ -255,17 +260,7 @@ def _load_slow(text: str, file: str) -> Document:
                 data=None,
                 problems=(_simple(file, "file is empty: expected a YAML mapping"),),
             )
-        walker = _Walker(file)
-        walker.walk(node, ())
-        if walker.problems:
-            return Document(
-                file=file,
-                data=None,
-                values=walker.values,
-                keys=walker.keys,
-                problems=tuple(walker.problems),
-            )
-        data = loader.construct_document(node)
+        return _document(node, file, loader)
     except yaml.MarkedYAMLError as exc:
         return Document(file=file, data=None, problems=(_syntax_problem(file, exc),))
     except yaml.YAMLError as exc:  # ReaderError (control characters) and friends
@@ -274,7 +269,6 @@ def _load_slow(text: str, file: str) -> Document:
         return Document(file=file, data=None, problems=(_simple(file, "YAML nesting is too deep"),))
     finally:
         loader.dispose()
-    return Document(file=file, data=data, values=walker.values, keys=walker.keys)
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
