@@ -606,7 +606,7 @@ def role_telemetry(
 def _client(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, Mapping):
         return None
-    keys = ("cpu_percent", "loop_lag_p99_s", "saturated", "workers")
+    keys = ("cpu_percent", "loop_lag_p99_s", "saturated", "workers", "receive_stamps")
     return {k: data[k] for k in keys if k in data}
 
 

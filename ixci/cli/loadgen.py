@@ -43,6 +43,8 @@ from ixci.loadgen.run import run_point
 @click.option("--error-threshold", type=click.FloatRange(0, 1), default=0.05, show_default=True)
 @click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0)
 @click.option("--fresh-connections", is_flag=True, help="Connect per request (overrides the dialect).")
+@click.option("--client-stamps", is_flag=True,
+              help="Stamp arrivals when the client reads them, not with the kernel's receive time (for comparison).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result JSON here.")
 @click.option("--requests-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write per-request records (gzip JSON lines), e.g. requests.jsonl.gz.")
@@ -53,7 +55,7 @@ def loadgen(
     dialect: str, tokenizer: Path | None, range_ratio: float, shared_prefix_tokens: int,
     workers: int | None, seed: int, slo_ttft: float | None, slo_tpot: float | None,
     slo_e2el: float | None, error_threshold: float, request_timeout_s: float,
-    fresh_connections: bool, output: Path | None, requests_out: Path | None,
+    fresh_connections: bool, client_stamps: bool, output: Path | None, requests_out: Path | None,
 ) -> None:
     """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
     against a running OpenAI-compatible server and print or write its metrics (seconds)."""
@@ -68,7 +70,7 @@ def loadgen(
         min_duration_s=min_duration_s, max_duration_s=max_duration_s, range_ratio=range_ratio,
         shared_prefix_tokens=shared_prefix_tokens, tokenizer=tokenizer, seed=seed, workers=workers,
         slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el), error_threshold=error_threshold,
-        request_timeout_s=request_timeout_s,
+        request_timeout_s=request_timeout_s, kernel_stamps=not client_stamps,
     )
     chosen = get_dialect(dialect)
     if fresh_connections:

@@ -34,6 +34,8 @@ class PointConfig:
     first, but not before min_requests and min_duration_s; never after max_duration_s.
     warmup_requests: requests sent first and not measured (None: one per slot).
     workers: client processes (None: automatic). request_timeout_s: per request, seconds.
+    kernel_stamps: stamp arrivals with the kernel's receive time (Linux; see ixci.loadgen.http);
+    False stamps each read when the client takes it (for comparison).
     """
 
     url: str
@@ -60,6 +62,7 @@ class PointConfig:
     request_timeout_s: float = 600.0
     headers: Mapping[str, str] = field(default_factory=dict)
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    kernel_stamps: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -98,6 +101,9 @@ class ClientHealth:
     loop_lag_p99_s: p99 of event-loop lateness over all workers (seconds).
     runqueue_wait_percent: time the busiest worker waited for a CPU (Linux schedstat), or None.
     saturated: the client, not the server, may have limited the result; `reasons` says why.
+    receive_stamps: where arrival times came from — "kernel" (every read carried the kernel's
+    receive time), "client" (none did: stamped when read), "mixed"; kernel_stamped_reads /
+    reads count them.
     """
 
     cpu_percent: float
@@ -106,6 +112,14 @@ class ClientHealth:
     workers: int
     runqueue_wait_percent: float | None = None
     reasons: tuple[str, ...] = ()
+    reads: int = 0
+    kernel_stamped_reads: int = 0
+
+    @property
+    def receive_stamps(self) -> str:
+        if self.reads and self.kernel_stamped_reads == self.reads:
+            return "kernel"
+        return "mixed" if self.kernel_stamped_reads else "client"
 
     def to_json(self) -> dict[str, Any]:
         """The result artifact's `client` block (contracts.md §3) plus the detail fields."""
@@ -116,6 +130,9 @@ class ClientHealth:
             "workers": self.workers,
             "runqueue_wait_percent": self.runqueue_wait_percent,
             "saturation_reasons": list(self.reasons),
+            "receive_stamps": self.receive_stamps,
+            "reads": self.reads,
+            "kernel_stamped_reads": self.kernel_stamped_reads,
         }
 
 

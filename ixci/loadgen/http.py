@@ -1,24 +1,46 @@
-"""The hot path: a raw HTTP/1.1 `asyncio.Protocol` that only timestamps and frames.
+"""The hot path: a raw HTTP/1.1 reader that only timestamps and frames.
 
-`data_received` takes `time.perf_counter_ns()` first, then does just enough HTTP framing
-(status line, chunked or Content-Length body) to know when the response ends, keeping each
-de-chunked payload block with its arrival time. SSE/JSON parsing happens later, off the hot
-path (`ixci.loadgen.sse`). Request bytes are built once, before the measurement.
+Each read is stamped with its arrival time, then gets just enough HTTP framing (status line,
+chunked or Content-Length body) to know when the response ends, keeping each de-chunked
+payload block with its arrival time. SSE/JSON parsing happens later, off the hot path
+(`ixci.loadgen.sse`). Request bytes are built once, before the measurement.
+
+Arrival times come from the kernel where it can give them: the socket has SO_TIMESTAMPNS
+set and is read with recvmsg(2), whose control message carries the time the data reached
+the socket. A client that is busy — hundreds of streams writing in the same millisecond, a
+wave of completions to answer, a moment off the CPU — then reads late but still stamps
+each read with when the bytes arrived, not when it got to them. Without a kernel stamp
+(another OS, or `kernel_stamps=False`) the read is stamped with `perf_counter_ns()` as it
+is taken. Kernel stamps are CLOCK_REALTIME; each is turned into the perf_counter_ns
+(CLOCK_MONOTONIC) clock by its age at the read, so clock slewing cannot accumulate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
+import struct
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from time import perf_counter_ns
+from time import perf_counter_ns, time_ns
 from typing import cast
 from urllib.parse import urlsplit
 
 from ixci.errors import UsageError
 
 _HEAD, _CHUNK_SIZE, _CHUNK_DATA, _LENGTH, _UNTIL_CLOSE, _DONE = range(6)
+
+# SO_TIMESTAMPNS (= SCM_TIMESTAMPNS) in asm-generic/socket.h, used by x86-64, arm64, riscv,
+# ppc and s390; Python's socket module does not export it.
+_SO_TIMESTAMPNS = 35
+_STAMPS = sys.platform == "linux"
+_ANC_SIZE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+_READ_SIZE = 65536
+_MAX_STAMP_AGE_NS = 10_000_000_000  # older than this: a clock step, not an arrival
+_timespec = struct.Struct("qq").unpack
+READS = [0, 0]  # this process's reads, and those stamped by the kernel (reset per run)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,10 +139,16 @@ class StreamProtocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        t = perf_counter_ns()  # first, before any work: the arrival time
+        """asyncio's entry: the data is stamped now."""
+        self.feed(data, perf_counter_ns())
+
+    def feed(self, data: bytes, t: int) -> None:
+        """Frame `data`, which arrived at `t` (perf_counter_ns clock)."""
         ex = self.exchange
         if ex is None:
             return  # stray bytes between exchanges (e.g. an error page after close)
+        if t < ex.t_send_ns:
+            t = ex.t_send_ns  # only a clock step can put an arrival before the send
         if not ex.first_byte_ns:
             ex.first_byte_ns = t
         if self._state == _HEAD:
@@ -269,13 +297,152 @@ class StreamProtocol(asyncio.Protocol):
             cb(ex)
 
 
+class SocketTransport:
+    """A minimal transport over a non-blocking socket, read with recvmsg(2) for its stamps.
+
+    Implements what `StreamProtocol` uses of `asyncio.Transport` (write, close, abort,
+    is_closing, get_extra_info); `connection_lost` is called once, from the loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, proto: StreamProtocol, *, stamps: bool) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._proto = proto
+        self._out = b""
+        self._closing = False
+        self._lost = False
+        self._anc = _ANC_SIZE if stamps else 0
+        self.kernel_stamps = stamps
+        proto.connection_made(cast(asyncio.BaseTransport, self))
+        loop.add_reader(self._fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            data, anc, _, _ = self._sock.recvmsg(_READ_SIZE, self._anc)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        if not data:
+            self._connection_lost(None)
+            return
+        rt = time_ns()  # realtime first: a preemption here only makes the stamp later
+        t = perf_counter_ns()
+        READS[0] += 1
+        if anc:
+            sec, nsec = _timespec(anc[0][2])
+            age = rt - (sec * 1_000_000_000 + nsec)
+            if 0 <= age < _MAX_STAMP_AGE_NS:
+                t -= age
+                READS[1] += 1
+        self._proto.feed(data, t)
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._out:
+            self._out += data
+            return
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        if sent < len(data):
+            self._out = data[sent:]
+            self._loop.add_writer(self._fd, self._flush)
+
+    def _flush(self) -> None:
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._connection_lost(exc)
+            return
+        self._out = self._out[sent:]
+        if not self._out:
+            self._loop.remove_writer(self._fd)
+            if self._closing:
+                self._connection_lost(None)
+
+    def close(self) -> None:
+        """Close after the pending output is written."""
+        if self._closing:
+            return
+        self._closing = True
+        self._loop.remove_reader(self._fd)
+        if not self._out:
+            self._connection_lost(None)
+
+    def abort(self) -> None:
+        """Close now, discarding pending output."""
+        self._closing = True
+        self._connection_lost(None)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self._sock if name == "socket" else default
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        self._loop.remove_reader(self._fd)
+        if self._out:
+            self._loop.remove_writer(self._fd)
+            self._out = b""
+        self._sock.close()
+        self._loop.call_soon(self._proto.connection_lost, exc)
+
+
+def _stamped_socket(family: int, kernel_stamps: bool) -> tuple[socket.socket, bool]:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stamps = kernel_stamps and _STAMPS and _ANC_SIZE > 0
+    if stamps:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        except OSError:
+            stamps = False
+    return sock, stamps
+
+
+_resolved: dict[tuple[str, int], tuple[int, tuple[object, ...]]] = {}
+
+
 async def open_connection(
     loop: asyncio.AbstractEventLoop,
     target: Target,
     on_lost: Callable[[StreamProtocol], None] | None = None,
+    *,
+    kernel_stamps: bool = True,
 ) -> StreamProtocol:
-    """Connect a new `StreamProtocol` to `target` (raises OSError on failure)."""
-    _, proto = await loop.create_connection(
-        lambda: StreamProtocol(on_lost), target.host, target.port
-    )
+    """Connect a new `StreamProtocol` to `target` (raises OSError on failure).
+
+    With `kernel_stamps` (Linux), reads are stamped by the kernel's receive time.
+    """
+    key = (target.host, target.port)
+    if key not in _resolved:  # resolved once per process, not per connection
+        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(errno.EHOSTUNREACH, f"cannot resolve {target.host}")
+        _resolved[key] = (infos[0][0], infos[0][4])
+    family, address = _resolved[key]
+    sock, stamps = _stamped_socket(family, kernel_stamps)
+    try:
+        await loop.sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    proto = StreamProtocol(on_lost)
+    SocketTransport(loop, sock, proto, stamps=stamps)
     return proto

@@ -113,7 +113,7 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
                 min_requests=_split(config.min_requests, workers, i),
                 duration_s=config.duration_s, min_duration_s=config.min_duration_s,
                 max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
-                seed=seed,
+                seed=seed, kernel_stamps=config.kernel_stamps,
             )
         )
     return specs
@@ -173,6 +173,7 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
     return ClientHealth(
         cpu_percent=cpu, loop_lag_p99_s=lag_p99, saturated=bool(reasons), workers=len(outputs),
         runqueue_wait_percent=wait, reasons=tuple(reasons),
+        reads=sum(o.reads for o in outputs), kernel_stamped_reads=sum(o.kernel_stamped_reads for o in outputs),
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 
-from ixci.loadgen.http import Exchange, StreamProtocol, Target, open_connection
+from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
 from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource
 from ixci.loadgen.sse import parse_error_body, parse_stream
 
@@ -51,6 +51,7 @@ class WorkerSpec:
     max_duration_s: float | None
     request_timeout_s: float
     seed: int
+    kernel_stamps: bool = True
 
 
 @dataclass(kw_only=True)
@@ -63,6 +64,8 @@ class WorkerOutput:
     lags_s: list[float]
     schedule_lag_p99_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    reads: int = 0
+    kernel_stamped_reads: int = 0
 
 
 def _schedstat() -> tuple[int, int] | None:
@@ -119,7 +122,10 @@ class Worker:
             return
         n = self.s.slots if self.s.slots is not None else 64
         for start in range(0, n, _CONNECT_BATCH):
-            batch = [open_connection(self.loop, self.s.target) for _ in range(start, min(n, start + _CONNECT_BATCH))]
+            batch = [
+                open_connection(self.loop, self.s.target, kernel_stamps=self.s.kernel_stamps)
+                for _ in range(start, min(n, start + _CONNECT_BATCH))
+            ]
             for res in await asyncio.gather(*batch, return_exceptions=True):
                 if isinstance(res, StreamProtocol):
                     self._idle.append(res)
@@ -131,7 +137,7 @@ class Worker:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
-        return await open_connection(self.loop, self.s.target)
+        return await open_connection(self.loop, self.s.target, kernel_stamps=self.s.kernel_stamps)
 
     # -- one request -----------------------------------------------------------------------
     async def _request(self, k: int, warm: bool, conn: StreamProtocol | None) -> StreamProtocol | None:
@@ -274,6 +280,7 @@ class Worker:
         delay = (start_at_ns - perf_counter_ns()) * 1e-9
         if delay > 0:
             await asyncio.sleep(delay)
+        READS[:] = [0, 0]
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -306,6 +313,8 @@ class Worker:
             runqueue_wait_s=wait,
             lags_s=self._lags,
             schedule_lag_p99_s=lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+            reads=READS[0],
+            kernel_stamped_reads=READS[1],
         )
 
 

@@ -65,19 +65,19 @@ def run_timed(argv: list[str], log: Path) -> tuple[float, float, int]:
     return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
 
 
-def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra: str) -> tuple[list[str], callable]:
     exe = [shutil.which("ixci")] if shutil.which("ixci") else [
         sys.executable, "-c", "import sys; from ixci.cli import main; sys.argv[0] = 'ixci'; main()"]
     argv = [*exe, "loadgen", "--url", url, "--model", "stub", "--isl", "128",
             "--osl", str(osl), "--concurrency", str(c), "--num-requests", str(n), "--warmup-requests", "0",
             "--workers", str(IXCI_WORKERS), "--dialect", "vllm", "--tokenizer", str(tok / "tokenizer.json"),
-            "--output", str(out)]
+            "--output", str(out), *extra]
 
     def read() -> dict:
         doc = json.loads(out.read_text())
         m, c = doc["metrics"], doc["client"]
         return {"client_cpu_percent": c["cpu_percent"], "client_loop_lag_p99_ms": c["loop_lag_p99_s"] * 1e3,
-                "client_saturated": c["saturated"],
+                "client_saturated": c["saturated"], "receive_stamps": c.get("receive_stamps"),
                 "out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
                 "ttft_mean": m["ttft"]["mean"], "ttft_p99": m["ttft"]["p99"],
                 "itl_mean": m["itl"]["mean"], "itl_p99": m["itl"]["p99"], "completed": m["completed"]}
@@ -124,12 +124,24 @@ def client_sglang_rust(url: str, c: int, n: int, osl: int, out: Path, tok: Path)
     return argv, client_sglang(url, c, n, osl, out, tok)[1]
 
 
-CLIENTS = {"ixci": client_ixci, "vllm": client_vllm, "sglang": client_sglang, "sglang-rust": client_sglang_rust}
+def client_ixci_client_stamps(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    """ixci stamping each read when it takes it (the comparison for its kernel stamps)."""
+    return client_ixci(url, c, n, osl, out, tok, "--client-stamps")
 
 
-def start_stub(cpu: str, args: list[str]) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(["taskset", "-c", cpu, sys.executable, str(HERE / "stub_server.py"), "--port", "0", *args],
-                            stdout=subprocess.PIPE, text=True)
+CLIENTS = {"ixci": client_ixci, "ixci-client-stamps": client_ixci_client_stamps, "vllm": client_vllm, "sglang": client_sglang, "sglang-rust": client_sglang_rust}
+
+
+def build_stub(work: Path) -> list[str]:
+    """Compile stub.c (kernel arrival stamps, no event-loop queueing in the truth)."""
+    exe = work / "stub"
+    cc = shutil.which(os.environ.get("CC", "cc")) or sys.exit("perf/loadgen: a C compiler (cc) is needed for the C stub; or pass --stub python")
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(exe), str(HERE / "stub.c"), "-lm"], check=True)
+    return [str(exe)]
+
+
+def start_stub(cpu: str, stub: list[str], args: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(["taskset", "-c", cpu, *stub, "--port", "0", *args], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     return proc, f"http://127.0.0.1:{int(line.split()[1])}"
 
@@ -148,6 +160,8 @@ def main() -> None:
     p.add_argument("--idle-load", type=float, default=1.0)
     p.add_argument("--idle-wait", type=float, default=60.0)
     p.add_argument("--json-out", type=Path)
+    p.add_argument("--stub", choices=["c", "python"], default="c",
+                   help="c: stub.c, truth from kernel receive stamps (default); python: stub_server.py")
     p.add_argument("--ixci-workers", type=int, default=1, help="ixci worker processes (one per client CPU)")
     a = p.parse_args()
     global IXCI_WORKERS
@@ -155,12 +169,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally: stop the stub
     work = Path(tempfile.mkdtemp(prefix="ixci-bench-"))
     tok = make_tokenizer(work / "tokenizer")
+    stub_cmd = build_stub(work) if a.stub == "c" else [sys.executable, str(HERE / "stub_server.py")]
     rows = []
     for mode in a.modes:
         stub_args = (["--ttft-ms", "0", "--itl-ms", "0", "--events-per-write", "8"] if mode == "ceiling"
                      else ["--ttft-ms", "100", "--itl-ms", "20"])
         osl = a.ceiling_osl if mode == "ceiling" else a.accuracy_osl
-        stub, url = start_stub(a.server_cpu, stub_args)
+        stub, url = start_stub(a.server_cpu, stub_cmd, stub_args)
         try:
             for c in a.concurrency:
                 n = a.requests_per_slot * c
@@ -172,7 +187,7 @@ def main() -> None:
                         argv, read = CLIENTS[name](url, c, n, osl, out, tok)
                         wall, cpu, rc = run_timed(["taskset", "-c", a.client_cpu, *argv], out.with_suffix(".log"))
                         truth = http(url + "/truth")
-                        row = {"mode": mode, "concurrency": c, "client": name, "repeat": rep, "rc": rc,
+                        row = {"mode": mode, "stub": a.stub, "concurrency": c, "client": name, "repeat": rep, "rc": rc,
                                "load": round(load, 2), "wall_s": wall, "cpu_s": cpu, "truth": truth}
                         if rc == 0 and out.exists():
                             row.update(read())
@@ -201,7 +216,7 @@ def best(rows: list[dict], **kw: object) -> list[dict]:
 
 
 def report(rows: list[dict], clients: list[str]) -> None:
-    print("\nmode      conc  client   out tok/s  CPU µs/tok  TTFT err mean/p99 ms  ITL p99 err ms  tokens exact  ratio vs anchors")
+    print("\nmode      conc  client              out tok/s  CPU µs/tok  TTFT err mean/p99 ms  ITL p99 err ms  tokens exact  ratio vs anchors")
     for mode in ("ceiling", "accuracy"):
         for c in sorted({r["concurrency"] for r in rows}):
             med = {}
@@ -213,7 +228,7 @@ def report(rows: list[dict], clients: list[str]) -> None:
                 med[name] = pick
             for name, r in med.items():
                 ratios = " ".join(f"{r['out_tok_s'] / o['out_tok_s']:.2f}x {k}" for k, o in med.items() if k != name) if name == "ixci" else ""
-                print(f"{mode:9} {c:5} {name:7} {r['out_tok_s']:10.0f} {r['cpu_us_per_token']:11.2f} "
+                print(f"{mode:9} {c:5} {name:18} {r['out_tok_s']:10.0f} {r['cpu_us_per_token']:11.2f} "
                       f"{r['ttft_err_mean_ms']:9.1f} / {r['ttft_err_p99_ms']:6.1f} {r['itl_err_p99_ms']:14.2f}  "
                       f"{r['tokens_exact']!s:12}  {ratios}")
 

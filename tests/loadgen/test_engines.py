@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,8 @@ def test_llamacpp_dialect_exact_tokens(llama: tuple[str, Path], endpoint: Endpoi
     assert m["token_count_source"] == "usage"
     assert m["total_output_tokens"] == 8 * 16  # ignore_eos honoured: exactly osl tokens
     assert m["ttft"]["mean"] > 0 and m["itl"]["p99"] is not None
+    if sys.platform == "linux":  # every read of a real engine's stream carried the kernel's stamp
+        assert r.client.receive_stamps == "kernel" and r.client.reads == r.client.kernel_stamped_reads > 0
     d = r.dataset
     assert d.tokenizer_source == "tokenizers" and d.prompt_tokens_checked == 8 + 2  # warm-up too
     # completions: prompt tokens = requested (+ BOS); chat adds a constant template overhead

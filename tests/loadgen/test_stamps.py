@@ -1,0 +1,95 @@
+"""Arrival stamps: the kernel's receive time survives a client that reads late.
+
+A server thread in this process writes the first bytes of a response while the client's event
+loop is blocked; both share CLOCK_MONOTONIC, so the server's write times are the truth the
+client's stamps are held to. Injected timing, so a thread server and not an engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import time
+from time import perf_counter_ns
+
+import pytest
+
+from ixci.loadgen.http import Exchange, Target, open_connection, request_bytes
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kernel receive stamps are Linux-only")
+
+STALL_S = 0.3
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+EVENT = b'data: {"choices":[{"index":0,"text":" a","finish_reason":null}]}\n\n'
+
+
+def _serve_once(listener: socket.socket, wrote: list[int], second_after_s: float) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        time.sleep(0.05)  # the client is stalled by now
+        wrote.append(perf_counter_ns())
+        conn.sendall(HEAD + b"%x\r\n%s\r\n" % (len(EVENT), EVENT))
+        time.sleep(second_after_s)
+        wrote.append(perf_counter_ns())
+        conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(EVENT), EVENT))
+        conn.recv(1)  # until the client closes
+
+
+def _exchange_with_stall(kernel_stamps: bool, second_after_s: float = 0.5) -> tuple[Exchange, list[int], int]:
+    """The first write lands during a STALL_S client stall; the second `second_after_s` later."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    wrote: list[int] = []
+    server = threading.Thread(target=_serve_once, args=(listener, wrote, second_after_s), daemon=True)
+    server.start()
+    target = Target.parse(f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+    async def go() -> tuple[Exchange, int]:
+        loop = asyncio.get_running_loop()
+        conn = await open_connection(loop, target, kernel_stamps=kernel_stamps)
+        done: asyncio.Future[Exchange] = loop.create_future()
+        conn.send(request_bytes(target, "/v1/completions", b"{}"), done.set_result)
+        time.sleep(STALL_S)  # the loop is blocked while the first write arrives
+        stall_end = perf_counter_ns()
+        ex = await asyncio.wait_for(done, 10)
+        conn.abort()
+        return ex, stall_end
+
+    try:
+        ex, stall_end = asyncio.run(go())
+    finally:
+        listener.close()
+        server.join(5)
+    return ex, wrote, stall_end
+
+
+def test_kernel_stamps_keep_arrival_times_through_a_client_stall() -> None:
+    ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=True)
+    assert ex.error is None and ex.status == 200
+    first_late = (ex.first_byte_ns - wrote[0]) * 1e-6
+    assert 0 <= first_late < 5, f"first byte stamped {first_late:.2f} ms after the server wrote it"
+    assert wrote[0] < stall_end < wrote[1]
+    gap, truth = (ex.times[1] - ex.times[0]) * 1e-6, (wrote[1] - wrote[0]) * 1e-6
+    assert len(ex.times) == 2 and abs(gap - truth) < 5, (gap, truth)
+
+
+def test_client_stamps_read_late_through_the_same_stall() -> None:
+    """The comparison: stamped at read time, the first arrival lands after the stall."""
+    ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=False)
+    assert ex.error is None and ex.status == 200
+    assert ex.first_byte_ns >= stall_end
+    assert (ex.first_byte_ns - wrote[0]) * 1e-6 > 100  # ms; the stall is 300 ms
+
+
+def test_writes_coalesced_during_a_stall_carry_the_last_arrival() -> None:
+    """The limit: TCP merges segments that wait in the socket and keeps the newest stamp, so
+    both writes landing in one stall read as one block stamped at the second write — later
+    than the truth for the first, but still earlier than a read-time stamp."""
+    ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=True, second_after_s=0.05)
+    assert ex.error is None and wrote[1] < stall_end
+    assert len(ex.times) == 2 and ex.times[0] == ex.times[1]  # one read, two chunks
+    assert wrote[1] <= ex.first_byte_ns < stall_end
