@@ -1,4 +1,5 @@
-"""Arrival stamps: the kernel's receive time survives a client that reads late.
+"""The socket transport: the kernel's receive time survives a client that reads late; long
+requests are written in pieces.
 
 A server thread in this process writes the first bytes of a response while the client's event
 loop is blocked; both share CLOCK_MONOTONIC, so the server's write times are the truth the
@@ -93,3 +94,51 @@ def test_writes_coalesced_during_a_stall_carry_the_last_arrival() -> None:
     assert ex.error is None and wrote[1] < stall_end
     assert len(ex.times) == 2 and ex.times[0] == ex.times[1]  # one read, two chunks
     assert wrote[1] <= ex.first_byte_ns < stall_end
+
+
+def _slow_reader(listener: socket.socket, got: list[int]) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(v for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")) if k.lower() == b"content-length"))
+        received = len(body)
+        while received < length:
+            time.sleep(0.001)  # slower than the client writes: its socket buffer fills
+            received += len(conn.recv(1 << 16))
+        got.append(received)
+        ok = b'{"ok":1}'
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ok), ok))
+        conn.recv(1)
+
+
+def test_a_request_larger_than_the_socket_buffer_is_written_in_pieces() -> None:
+    """Long prompts: send() takes part of the request, the rest goes out when writable."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[int] = []
+    server = threading.Thread(target=_slow_reader, args=(listener, got), daemon=True)
+    server.start()
+    target = Target.parse(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    body = b"x" * (16 << 20)
+
+    async def go() -> tuple[Exchange, int]:
+        loop = asyncio.get_running_loop()
+        conn = await open_connection(loop, target)
+        done: asyncio.Future[Exchange] = loop.create_future()
+        conn.send(request_bytes(target, "/v1/completions", body), done.set_result)
+        assert conn.transport is not None
+        pending = len(conn.transport._out)  # type: ignore[attr-defined]
+        ex = await asyncio.wait_for(done, 30)
+        conn.abort()
+        return ex, pending
+
+    try:
+        ex, pending = asyncio.run(go())
+    finally:
+        listener.close()
+        server.join(5)
+    assert pending > 0  # the first send() did not take it all
+    assert got == [len(body)]
+    assert ex.error is None and ex.status == 200 and b"".join(ex.blocks) == b'{"ok":1}'
