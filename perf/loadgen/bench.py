@@ -85,6 +85,8 @@ def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra
 
 
 def client_vllm(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    # vLLM's "ITL" is the gap between consecutive content chunks (what we compare); its TPOT is the
+    # per-request (latency - TTFT) / (tokens - 1). Tokens from the usage chunk.
     argv = [str(ANCHORS / "vllm/bin/vllm"), "bench", "serve", "--backend", "openai", "--base-url", url,
             "--endpoint", "/v1/completions", "--model", "stub", "--tokenizer", str(tok),
             "--dataset-name", "random", "--random-input-len", "128", "--random-output-len", str(osl),
@@ -101,11 +103,16 @@ def client_vllm(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tup
 
 
 def client_sglang(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    # "random-ids": random token ids (plain "random" samples ShareGPT text, a download). ignore_eos is
+    # on by default (--disable-ignore-eos turns it off). It asks for no usage chunk, so its token count
+    # is the requested OSL per completed request. No warm-up request (default 1), as for the others.
+    # SGLang's "ITL" is the gap between consecutive content chunks (what we compare); its TPOT is
+    # the per-request (latency - TTFT) / (tokens - 1).
     argv = [str(ANCHORS / "sglang/bin/python"), "-m", "sglang.bench_serving", "--backend", "vllm",
-            "--base-url", url, "--model", "stub", "--tokenizer", str(tok), "--dataset-name", "random",
+            "--base-url", url, "--model", "stub", "--tokenizer", str(tok), "--dataset-name", "random-ids",
             "--random-input-len", "128", "--random-output-len", str(osl), "--random-range-ratio", "1",
             "--num-prompts", str(n), "--max-concurrency", str(c), "--request-rate", "inf",
-            "--disable-tqdm", "--output-file", str(out)]
+            "--warmup-requests", "0", "--disable-tqdm", "--output-file", str(out)]
 
     def read() -> dict:
         m = json.loads(out.read_text().splitlines()[-1])
@@ -124,12 +131,83 @@ def client_sglang_rust(url: str, c: int, n: int, osl: int, out: Path, tok: Path)
     return argv, client_sglang(url, c, n, osl, out, tok)[1]
 
 
+def hf_cache_for(tok: Path, repo: str = "ixci/stub-tokenizer") -> tuple[Path, str]:
+    """An offline Hugging Face cache holding `tok` as `repo` (refs/main → a snapshot that links to it).
+
+    AIPerf 0.13 under HF_HUB_OFFLINE=1 resolves every tokenizer name with
+    snapshot_download(local_files_only=True), which rejects a folder path as a repo id
+    (HFValidationError; its dataset workers force offline mode even when the parent is online),
+    so it only loads a tokenizer that sits in the cache. Nothing is fetched."""
+    hub = tok.parent / "hf-hub"
+    model = hub / ("models--" + repo.replace("/", "--"))
+    commit = "0" * 40
+    (model / "refs").mkdir(parents=True, exist_ok=True)
+    (model / "snapshots").mkdir(exist_ok=True)
+    (model / "refs" / "main").write_text(commit)
+    snap = model / "snapshots" / commit
+    if not snap.exists():
+        snap.symlink_to(tok.resolve(), target_is_directory=True)
+    return hub, repo
+
+
+def client_aiperf(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    # AIPerf's "inter_token_latency" is per request (latency - TTFT) / (tokens - 1), a TPOT; its
+    # "inter_chunk_latency" is the gap between consecutive content chunks, which is what we use.
+    # --use-server-token-count: tokens from the usage chunk (its client-side count would
+    # re-tokenize the stub's " tok" text, 2 tokens each with this tokenizer). Summary export only
+    # (no per-record JSONL), like the other anchors' result files; workers/record processors at
+    # AIPerf's defaults.
+    hub, repo = hf_cache_for(tok)
+    argv = ["env", f"HF_HUB_CACHE={hub}", str(ANCHORS / "aiperf/bin/aiperf"), "profile", "--model", "stub",
+            "--url", url, "--endpoint-type", "completions", "--streaming", "--tokenizer", repo,
+            "--isl", "128", "--isl-stddev", "0", "--osl", str(osl), "--osl-stddev", "0",
+            "--extra-inputs", "ignore_eos:true", "--use-server-token-count",
+            "--concurrency", str(c), "--request-count", str(n), "--ui-type", "none",
+            "--no-server-metrics", "--no-gpu-telemetry", "--export-level", "summary",
+            "--artifact-dir", str(out.parent), "--profile-export-prefix", out.stem]  # → out
+
+    def read() -> dict:
+        m = json.loads(out.read_text())
+        return {"out_tok_s": m["output_token_throughput"]["avg"], "tokens": int(m["total_output_tokens"]["avg"]),
+                "ttft_mean": m["time_to_first_token"]["avg"] / 1e3, "ttft_p99": m["time_to_first_token"]["p99"] / 1e3,
+                "itl_mean": m["inter_chunk_latency"]["avg"] / 1e3, "itl_p99": m["inter_chunk_latency"]["p99"] / 1e3,
+                "completed": int(m["request_count"]["avg"])}
+    return argv, read
+
+
+def client_guidellm(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
+    # GuideLLM 0.8.1 has `guidellm run` (no `benchmark` command). Synthetic output_tokens sets
+    # max_tokens plus ignore_eos; output tokens come from the usage chunk. Its per-request records keep
+    # only the first and last token times, so no chunk-gap figure exists: "inter_token_latency_ms" is
+    # per request (last - first token) / (tokens - 1) (aggregated token-weighted; its p99 is a p99 of
+    # per-request averages, blind to single late chunks) and is the closest to ours; its
+    # "time_per_output_token_ms" is (last token - request start) / tokens, TTFT included. Workers at
+    # GuideLLM's default (10 processes).
+    argv = [str(ANCHORS / "guidellm/bin/guidellm"), "run",
+            "--backend", f"kind=openai_http,target={url},model=stub,request_format=/v1/completions,stream=true",
+            "--profile", f"kind=concurrent,streams={c}", "--constraint", f"kind=max_requests,count={n}",
+            "--tokenizer", f"kind=huggingface_auto,model={tok}",
+            "--data", f"kind=synthetic_text,prompt_tokens=128,output_tokens={osl}",
+            "--output", f"kind=json,path={out}", "--disable-console"]
+
+    def read() -> dict:
+        m = json.loads(out.read_text())["benchmarks"][0]["metrics"]
+        ttft, itl = m["time_to_first_token_ms"]["successful"], m["inter_token_latency_ms"]["successful"]
+        return {"out_tok_s": m["output_tokens_per_second"]["successful"]["mean"],
+                "tokens": int(m["output_token_count"]["successful"]["total_sum"]),
+                "ttft_mean": ttft["mean"] / 1e3, "ttft_p99": ttft["percentiles"]["p99"] / 1e3,
+                "itl_mean": itl["mean"] / 1e3, "itl_p99": itl["percentiles"]["p99"] / 1e3,
+                "completed": m["request_totals"]["successful"]}
+    return argv, read
+
+
 def client_ixci_client_stamps(url: str, c: int, n: int, osl: int, out: Path, tok: Path) -> tuple[list[str], callable]:
     """ixci stamping each read when it takes it (the comparison for its kernel stamps)."""
     return client_ixci(url, c, n, osl, out, tok, "--client-stamps")
 
 
-CLIENTS = {"ixci": client_ixci, "ixci-client-stamps": client_ixci_client_stamps, "vllm": client_vllm, "sglang": client_sglang, "sglang-rust": client_sglang_rust}
+CLIENTS = {"ixci": client_ixci, "ixci-client-stamps": client_ixci_client_stamps, "vllm": client_vllm, "sglang": client_sglang, "sglang-rust": client_sglang_rust,
+           "aiperf": client_aiperf, "guidellm": client_guidellm}
 
 
 def build_stub(work: Path) -> list[str]:

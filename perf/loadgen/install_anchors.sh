@@ -42,7 +42,7 @@ install_no_deps_plus() {  # NAME DIST==VER [extra pkgs...]: --no-deps install, t
   "$d/bin/pip" install -q packaging >/dev/null
   "$d/bin/pip" install -q --no-deps "$spec" || return 1
   mapfile -t deps < <(requires "$name" "$dist" | grep -viE "$(echo "$SKIP_RE" | sed 's/^\^(/^(/')" | sed -E 's/^([A-Za-z0-9_.-]+)(\[.*\])?(.*)$/\1\3/')
-  local light=()
+  local light=() want dep n
   for dep in "${deps[@]}"; do
     n=$(echo "$dep" | sed -E 's/[<>=!~ ].*$//')
     echo "$n" | grep -qiE "$SKIP_RE" || light+=("$dep")
@@ -69,10 +69,16 @@ install_vllm() {
 }
 
 install_sglang() {
-  install_no_deps_plus sglang "sglang==$SGLANG_VERSION" torch triton uvloop || return 1
+  # python -m sglang.bench_serving imports sglang.srt (model configs, quantization) on start-up:
+  # torchvision (resolved against the pinned torch, so the matching build), compressed-tensors
+  # and gguf are imported there although the client never uses them.
+  install_no_deps_plus sglang "sglang==$SGLANG_VERSION" torch triton uvloop torchvision compressed-tensors gguf || return 1
   HF_HUB_OFFLINE=1 "$ANCHORS_DIR/sglang/bin/python" -m sglang.bench_serving --help >/dev/null
 }
 
+# AIPerf and GuideLLM install with their full dependencies (AIPerf ~1.2 GB, GuideLLM ~6 GB: torch).
+# AIPerf under HF_HUB_OFFLINE=1 loads tokenizers only from the Hugging Face cache, not from a
+# folder path; perf/loadgen/bench.py builds an offline cache entry for its tokenizer folder.
 install_aiperf() {
   venv aiperf && "$ANCHORS_DIR/aiperf/bin/pip" install -q "aiperf==$AIPERF_VERSION" &&
     "$ANCHORS_DIR/aiperf/bin/aiperf" --help >/dev/null
