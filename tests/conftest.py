@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,12 @@ from ixci import modelgen
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `pytest` (not only `python -m pytest`) can import tests.*
     sys.path.insert(0, str(REPO))
+
+# A shell starts background jobs (`cmd &`, nohup) with SIGINT ignored, and an ignored signal
+# stays ignored across exec: the `ixci demo` children that tests Ctrl-C would then never see it.
+# A Python handler here is reset to the default at exec, so children get Ctrl-C back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 REQUIRE_INFRA = os.environ.get("IXCI_REQUIRE_INFRA") == "1"
 SETUP_HINT = "run `sudo bash .ci/setup-infra` (or the whole `bash .ci/run`)"
 
