@@ -1,7 +1,8 @@
 """A fault-injecting front for the real llama-server, used as the engine binary in tests.
 
 Usage (as the `llama-server` on PATH): fault_server.py MODE AFTER REAL_BINARY -- <llama-server args>
-It starts the real llama-server on an internal port (--port + 1), listens on --port itself and
+It starts the real llama-server on an internal port (a free one the kernel picks; the front exits
+with the real server's code if that dies), listens on --port itself and
 forwards raw TCP. Completion requests (POST .../completions) are counted; modes:
   exit-at-start  exit 3 at once (the engine dies while starting)
   never-ready    listen but never answer anything (health never turns 200)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 
@@ -59,14 +61,25 @@ async def main(mode: str, after: int, real: str, args: list[str]) -> None:
     if mode == "exit-at-start":
         print("fault_server: exiting at start", flush=True)
         sys.exit(3)
+    backend_port = _free_port()  # not --port + 1: that one may be taken
     backend_args = list(args)
-    backend_args[args.index("--port") + 1] = str(port + 1)
-    if mode != "never-ready":
-        subprocess.Popen([real, *backend_args])
-    front = Front(mode, after, port + 1)
+    backend_args[args.index("--port") + 1] = str(backend_port)
+    front = Front(mode, after, backend_port)
     server = await asyncio.start_server(front.handle, "127.0.0.1", port)
     async with server:
-        await server.serve_forever()
+        if mode == "never-ready":
+            await server.serve_forever()
+        backend = subprocess.Popen([real, *backend_args])
+        while (rc := backend.poll()) is None:  # a real server that dies takes the front with it
+            await asyncio.sleep(0.1)
+        print(f"fault_server: the real server exited ({rc})", flush=True)
+        os._exit(rc if rc > 0 else 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
