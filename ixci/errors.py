@@ -52,6 +52,12 @@ class InvalidInput(IxciError):
         super().__init__(text)
 
 
+class UnsafeValue(IxciError):
+    """An untrusted value (run id, job id, date, file name) that may not become a path or ref."""
+
+    exit_code = 3
+
+
 class UsageError(IxciError):
     """Bad command-line options that click could not catch."""
 
