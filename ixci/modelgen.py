@@ -158,17 +158,22 @@ def make_tiny_gguf(
     ffn: int | None = None,
     context: int = 4096,
     seed: int = 0,
+    weights: str = "f32",
 ) -> TinyModel:
-    """Write a random-weight llama GGUF (F32) at `path` and `tokenizer.json` beside it.
+    """Write a random-weight llama GGUF at `path` and `tokenizer.json` beside it.
 
     `vocab` is an upper bound: the trained BPE may be slightly smaller, and the model uses
     the tokenizer's real size (returned in `TinyModel.vocab`). `ffn` defaults to 4*hidden.
-    `context` is the trained context length in tokens. Weights ~ N(0, 0.02) from `seed`.
-    The same arguments produce a byte-identical file. Takes ~1-2 s (tokenizer training).
+    `context` is the trained context length in tokens. Weights ~ N(0, 0.02) from `seed`,
+    stored as `weights`: `f32`, `f16` or `q8_0` (matrices only; norms stay F32, as llama.cpp
+    requires). The same arguments produce a byte-identical file. A tiny model takes ~1-2 s
+    (tokenizer training); an 8B-class f16 model ~1-2 min and its size in memory.
     """
     import numpy as np
 
     _check_shape(hidden=hidden, heads=heads, kv_heads=kv_heads, layers=layers)
+    if weights not in WEIGHT_TYPES:
+        raise ModelGenError(f"weights={weights!r}: expected one of {', '.join(WEIGHT_TYPES)}")
     ffn = ffn or 4 * hidden
     tok = train_tokenizer(vocab)
     tokens = _tokens(tok)
@@ -179,43 +184,65 @@ def make_tiny_gguf(
     tok.save(str(tokenizer_json))
     rng = np.random.default_rng(seed)
     tensors = _llama_tensors(rng, vocab=n_vocab, layers=layers, hidden=hidden,
-                             kv_dim=hidden // heads * kv_heads, ffn=ffn)  # fmt: skip
+                             kv_dim=hidden // heads * kv_heads, ffn=ffn, weights=weights)  # fmt: skip
     _write_gguf(path, tok=tok, tokens=tokens, tensors=tensors, layers=layers, hidden=hidden,
-                heads=heads, kv_heads=kv_heads, ffn=ffn, context=context)  # fmt: skip
-    params = sum(int(a.size) for _, a in tensors)
+                heads=heads, kv_heads=kv_heads, ffn=ffn, context=context,
+                weights=weights)  # fmt: skip
+    params = sum(n for _, _, n in tensors)
     return TinyModel(gguf=path, tokenizer_json=tokenizer_json, vocab=n_vocab, layers=layers,
                      hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn, context=context,
                      params=params)  # fmt: skip
 
 
 def _llama_tensors(
-    rng: Any, *, vocab: int, layers: int, hidden: int, kv_dim: int, ffn: int
-) -> list[tuple[str, Any]]:
-    """Tensors in llama.cpp's names; numpy shapes are (out, in) as the GGUF writer expects."""
+    rng: Any, *, vocab: int, layers: int, hidden: int, kv_dim: int, ffn: int, weights: str = "f32"
+) -> list[tuple[str, Any, int]]:
+    """(name, array, element count) in llama.cpp's names; numpy shapes are (out, in) as the
+    GGUF writer expects. Matrices are stored as `weights` (q8_0 arrays hold packed bytes);
+    norms are F32 ones."""
     import numpy as np
 
-    def w(*shape: int) -> Any:
-        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
-
-    def ones(n: int) -> Any:
-        return np.ones(n, dtype=np.float32)
-
-    out: list[tuple[str, Any]] = [("token_embd.weight", w(vocab, hidden))]
+    shapes: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (vocab, hidden))]
     for i in range(layers):
         b = f"blk.{i}"
-        out += [
-            (f"{b}.attn_norm.weight", ones(hidden)),
-            (f"{b}.attn_q.weight", w(hidden, hidden)),
-            (f"{b}.attn_k.weight", w(kv_dim, hidden)),
-            (f"{b}.attn_v.weight", w(kv_dim, hidden)),
-            (f"{b}.attn_output.weight", w(hidden, hidden)),
-            (f"{b}.ffn_norm.weight", ones(hidden)),
-            (f"{b}.ffn_gate.weight", w(ffn, hidden)),
-            (f"{b}.ffn_up.weight", w(ffn, hidden)),
-            (f"{b}.ffn_down.weight", w(hidden, ffn)),
+        shapes += [
+            (f"{b}.attn_norm.weight", (hidden,)),
+            (f"{b}.attn_q.weight", (hidden, hidden)),
+            (f"{b}.attn_k.weight", (kv_dim, hidden)),
+            (f"{b}.attn_v.weight", (kv_dim, hidden)),
+            (f"{b}.attn_output.weight", (hidden, hidden)),
+            (f"{b}.ffn_norm.weight", (hidden,)),
+            (f"{b}.ffn_gate.weight", (ffn, hidden)),
+            (f"{b}.ffn_up.weight", (ffn, hidden)),
+            (f"{b}.ffn_down.weight", (hidden, ffn)),
         ]
-    out += [("output_norm.weight", ones(hidden)), ("output.weight", w(vocab, hidden))]
+    shapes += [("output_norm.weight", (hidden,)), ("output.weight", (vocab, hidden))]
+    out = []
+    for name, shape in shapes:
+        if len(shape) == 1:
+            array = np.ones(shape, dtype=np.float32)
+        else:
+            array = _stored((rng.standard_normal(shape) * 0.02).astype(np.float32), weights)
+        out.append((name, array, int(np.prod(shape))))
     return out
+
+
+# GGUF weight storage for generated models: name → (gguf file type, ggml tensor type name).
+WEIGHT_TYPES = {"f32": ("ALL_F32", "F32"), "f16": ("MOSTLY_F16", "F16"),
+                "q8_0": ("MOSTLY_Q8_0", "Q8_0")}  # fmt: skip
+
+
+def _stored(matrix: Any, weights: str) -> Any:
+    """A float32 matrix in the requested storage (q8_0: blocks of 32, packed by gguf-py)."""
+    import numpy as np
+
+    if weights == "f16":
+        return matrix.astype(np.float16)
+    if weights == "q8_0":
+        from gguf import GGMLQuantizationType, quants
+
+        return quants.quantize(matrix, GGMLQuantizationType.Q8_0)
+    return matrix
 
 
 def _write_gguf(
@@ -223,15 +250,17 @@ def _write_gguf(
     *,
     tok: Tokenizer,
     tokens: Sequence[str],
-    tensors: Sequence[tuple[str, Any]],
+    tensors: Sequence[tuple[str, Any, int]],
     layers: int,
     hidden: int,
     heads: int,
     kv_heads: int,
     ffn: int,
     context: int,
+    weights: str = "f32",
 ) -> None:
     import gguf
+    import numpy as np
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("ixci-tiny-llama")
@@ -245,10 +274,13 @@ def _write_gguf(
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(len(tokens))
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    file_type, tensor_type = WEIGHT_TYPES[weights]
+    writer.add_file_type(getattr(gguf.LlamaFileType, file_type))
     _add_tokenizer(writer, tok, tokens)
-    for name, array in tensors:
-        writer.add_tensor(name, array)
+    packed = getattr(gguf.GGMLQuantizationType, tensor_type)
+    for name, array, _ in tensors:
+        quantized = array.dtype == np.uint8  # q8_0: packed blocks, shape in bytes
+        writer.add_tensor(name, array, raw_dtype=packed if quantized else None)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

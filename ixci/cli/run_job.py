@@ -57,7 +57,9 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 num_requests=n,
                 min_duration_s=sc.min_duration_s,
                 max_duration_s=sc.max_duration_s,
-                warmup_requests=sc.warmup_requests,
+                # at least one warm-up request per slot: a closed loop measured from a cold start
+                # (or draining after too short a warm-up) under-reports steady throughput
+                warmup_requests=max(sc.warmup_requests, conc or 0),
                 range_ratio=sc.range_ratio,
                 error_threshold=sc.error_threshold,
                 slo_ttft_s=sc.slo.ttft_s,

