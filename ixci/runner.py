@@ -13,6 +13,7 @@ Ambient state (environment, clock, runtime, driver, cancellation) is injected.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -691,7 +692,16 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "tokenizer": job.tokenizer,
         "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},
         "request_timeout_s": min(600.0, point.max_duration_s),
+        "seed": point_seed(point.id),
     }
+
+
+def point_seed(point_id: str) -> int:
+    """The prompt seed of a point: stable per point, different between points, so points
+    that share a warm server never replay each other's prompts (an engine's prefix cache
+    would otherwise serve later points from earlier ones)."""
+    digest = hashlib.sha256(point_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def point_child(config_path: str, out_path: str) -> None:
