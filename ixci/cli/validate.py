@@ -17,6 +17,7 @@ from ixci import catalog as cat
 from ixci import gha
 from ixci.cli import environ
 from ixci.errors import InvalidInput, Problem
+from ixci.yamlio import MAX_BYTES
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 
@@ -90,7 +91,7 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
     _, more = cat.build(root, loaded)
     problems.extend(more)
     for path in standalone:
-        problems.extend(cat.load_one(path, root=root).problems)
+        problems.extend(cat.load_one(path, root=root, max_bytes=MAX_BYTES).problems)
     return cat.sort_problems(problems), len(loaded) + len(standalone)
 
 
