@@ -519,13 +519,20 @@ def select_dispatch(jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequen
 
 def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = None,
                     last_measured: Mapping[str, str] | None = None) -> list[Job]:
-    """`schedule`: every job, or a rotation within `budget_gpu_hours`, oldest-measured first.
-
-    `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
-    Greedy: walk jobs oldest-first and take each one that still fits the budget.
-    """
+    """`schedule`: every job, or a rotation within `budget_gpu_hours` (see `rotate`)."""
     if budget_gpu_hours is None:
         return [replace(j, selected_because=("schedule: all",)) for j in jobs]
+    return rotate(jobs, budget_gpu_hours, last_measured, event="schedule")
+
+
+def rotate(jobs: Sequence[Job], budget_gpu_hours: float,
+           last_measured: Mapping[str, str] | None = None, *, event: str) -> list[Job]:
+    """The jobs that fit `budget_gpu_hours` (GPU-hours), oldest-measured first, in `jobs` order.
+
+    `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
+    Greedy: walk jobs oldest-first and take each one that still fits the budget. Each chosen
+    job's `selected_because` names `event`, the budget and its last measurement.
+    """
     history = last_measured or {}
     order = sorted(jobs, key=lambda j: (history.get(j.id, ""), j.id))
     chosen: dict[str, Job] = {}
@@ -537,8 +544,33 @@ def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = Non
             seen = history.get(job.id)
             why = f"last measured {seen}" if seen else "never measured"
             chosen[job.id] = replace(job, selected_because=(
-                f"schedule: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
+                f"{event}: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
     return [chosen[j.id] for j in jobs if j.id in chosen]
+
+
+def check_budget(event: str, jobs: Sequence[Job], budget_gpu_hours: float) -> None:
+    """Refuse a selection whose estimate exceeds `budget_gpu_hours` (a ceiling, not a rotation).
+
+    Raises `PlanError` (nothing is planned) with the figure — jobs, estimated GPU-hours,
+    budget — the largest shares by SKU, and how to narrow the selection.
+    """
+    total = sum(j.estimate.total_gpu_hours for j in jobs)
+    if total <= budget_gpu_hours:
+        return
+    raise PlanError(
+        f"{event}: the selection is {len(jobs)} jobs, {total:,.1f} GPU-h estimated, over the "
+        f"budget of {budget_gpu_hours:g} GPU-h; nothing was planned",
+        hint="narrow it with only/exclude (--only/--exclude 'key=value[,key=value]'; largest "
+             f"shares: {_shares(jobs)}), raise the budget, or pass --rotate for the "
+             "oldest-measured jobs that fit (docs/planning.md)")
+
+
+def _shares(jobs: Sequence[Job], top: int = 3) -> str:
+    by_sku: dict[str, list[float]] = {}
+    for job in jobs:
+        by_sku.setdefault(job.sku, []).append(job.estimate.total_gpu_hours)
+    ranked = sorted(by_sku.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[:top]
+    return ", ".join(f"sku={sku} {sum(h):,.1f} GPU-h in {len(h)} jobs" for sku, h in ranked)
 
 
 def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
