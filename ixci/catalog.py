@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ixci import catalog_checks
-from ixci.catalog_files import CATALOG_MAX_BYTES, SINGLE_FILES, catalog_files, file_problem, rel
+from ixci.catalog_files import (
+    CATALOG_MAX_BYTES,
+    SINGLE_FILES,
+    catalog_files,
+    file_problem,
+    rel,
+    shown,
+)
 from ixci.catalog_files import MAP_FILES as MAP_FILES
 from ixci.catalog_files import RECIPE_DIR as RECIPE_DIR
 from ixci.catalog_files import SCENARIO_DIR as SCENARIO_DIR
@@ -348,7 +355,7 @@ def load_one(
     At most `max_bytes` are read (checked before reading); a recipe or scenario whose file
     name is not a safe catalog name is refused (`catalog_files.refusal`).
     """
-    name = rel(path, root) if root is not None else str(path)
+    name = shown(rel(path, root) if root is not None else str(path))  # a line of a message
     raw, problem = read_bounded(path, name, max_bytes)
     if problem is not None or raw is None:
         empty = Document(file=name, data=None)

@@ -15,6 +15,7 @@ import click
 
 from ixci import catalog as cat
 from ixci import gha
+from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import InvalidInput, Problem
 from ixci.yamlio import MAX_BYTES
@@ -81,7 +82,7 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
             extra.append(path)
         else:
             problems.append(
-                Problem(file=str(path), line=1, col=1, path="", message="no such file or folder")
+                Problem(file=shown(str(path)), line=1, col=1, path="", message="no such file or folder")
             )
     for path in extra:
         (standalone if _is_standalone(path) else []).append(path)

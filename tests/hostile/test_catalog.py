@@ -83,6 +83,11 @@ def _hardware_out(root: Path) -> None:
     (root / "matrix" / "hardware.yaml").symlink_to(outside)
 
 
+def _outside_non_utf8(root: Path) -> None:
+    with open(os.path.join(os.fsencode(root.parent), b"caf\xe9.yaml"), "wb") as fh:
+        fh.write(BASE.encode())
+
+
 def _replace(old: str, new: str) -> str:
     assert old in BASE, old
     return BASE.replace(old, new)
@@ -136,6 +141,8 @@ CASES = [
     Case(id="shell-in-a-value", plant=recipe("shell.yaml", _replace("model: deepseek-r1", "model: $(touch PWNED)")), exit=3,
          says='model: "$(touch PWNED)" must be a lower-case name'),
     Case(id="two-documents", plant=recipe("two.yaml", BASE + "---\n" + BASE), exit=3, says="several YAML documents in one file"),
+    Case(id="non-utf8-path-argument", plant=_outside_non_utf8, exit=3, says="caf\\xe9.yaml:1:1: recipe file name",
+         args=(*VALIDATE, "{root}/../" + os.fsdecode(b"caf\xe9.yaml"), "{root}/../" + os.fsdecode(b"gone\xe9.yaml"))),
     Case(id="dispatch-over-budget", plant=lambda root: None, exit=4,
          says="over the budget of 1 GPU-h; nothing was planned", args=(*DISPATCH, "--budget-gpu-hours", "1")),
 ]  # fmt: skip

@@ -112,3 +112,13 @@ def test_option_combinations_are_usage_errors() -> None:
         result = run_ixci(["plan", "--catalog", str(SMALL), *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_the_workflow_dispatch_input_reaches_the_ceiling() -> None:
+    # `ixci gha plan-args` turns the dispatch inputs into the planner's argv (sweep.yml's plan job)
+    from ixci import gha
+
+    args = gha.plan_args("workflow_dispatch", {"inputs": {"only": "", "budget-gpu-hours": "5"}})
+    assert args == ["--event", "workflow_dispatch", "--budget-gpu-hours", "5"]
+    result = run_ixci(["plan", "--catalog", str(REPO), *args, "--format", "json"])
+    assert result.exit_code == 4 and "over the budget of 5 GPU-h" in result.output
