@@ -301,10 +301,12 @@ class _Limits:
 
     def _problem(self, event: Any, what: str, hint: str) -> Problem:
         loc = _at(self.file, event.start_mark)
+        path = dotted(self._path())
+        if len(path) > 160:  # 32 levels of long keys: keep the message one readable line
+            path = f"{path[:78]}…{path[-80:]}"
         return Problem(
-            file=loc.file, line=loc.line, col=loc.col, path=dotted(self._path()),
-            message=f"{what}; {hint}",
-        )  # fmt: skip
+            file=loc.file, line=loc.line, col=loc.col, path=path, message=f"{what}; {hint}"
+        )
 
 
 _FLAT = "catalog files are flat: write the value out at a shallower level"
