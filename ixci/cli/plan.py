@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -18,6 +19,14 @@ DRAFT_NOTE = ("draft: a draft pull request is not benchmarked; mark it ready for
               "its jobs")
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """click's FloatRange lets `nan` (and `inf`) through: a NaN budget planned nothing."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of GPU-hours (e.g. 40 or 12.5; "
+                                 "leave it out for no budget)")
+    return value
+
+
 @click.command("plan")
 @click.option("--catalog", "root", type=click.Path(file_okay=False, path_type=Path), default=".",
               show_default=True, help="Repository root holding matrix/ and benchmarks/.")
@@ -25,7 +34,7 @@ DRAFT_NOTE = ("draft: a draft pull request is not benchmarked; mark it ready for
 @click.option("--base", help="pull_request: base commit (SHA or ref).")
 @click.option("--head", help="pull_request: head commit (SHA or ref).")
 @click.option("--draft", is_flag=True, help="pull_request: the pull request is a draft: plan no job.")
-@click.option("--budget-gpu-hours", type=click.FloatRange(min=0),
+@click.option("--budget-gpu-hours", type=click.FloatRange(min=0), callback=_finite,
               help="GPU-hour budget. schedule: a rotation within it; other events: a ceiling "
                    "(a selection over it is refused, or rotated with --rotate).")
 @click.option("--rotate", is_flag=True,

@@ -143,6 +143,8 @@ CASES = [
     Case(id="two-documents", plant=recipe("two.yaml", BASE + "---\n" + BASE), exit=3, says="several YAML documents in one file"),
     Case(id="non-utf8-path-argument", plant=_outside_non_utf8, exit=3, says="caf\\xe9.yaml:1:1: recipe file name",
          args=(*VALIDATE, "{root}/../" + os.fsdecode(b"caf\xe9.yaml"), "{root}/../" + os.fsdecode(b"gone\xe9.yaml"))),
+    Case(id="nan-budget", plant=lambda root: None, exit=2, says="nan is not a number of GPU-hours",
+         args=("plan", "--catalog", "{root}", "--event", "schedule", "--budget-gpu-hours", "nan")),
     Case(id="dispatch-over-budget", plant=lambda root: None, exit=4,
          says="over the budget of 1 GPU-h; nothing was planned", args=(*DISPATCH, "--budget-gpu-hours", "1")),
 ]  # fmt: skip

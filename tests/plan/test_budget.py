@@ -107,6 +107,8 @@ def test_option_combinations_are_usage_errors() -> None:
         (["--event", "workflow_dispatch", "--rotate"], "--rotate needs --budget-gpu-hours"),
         (["--event", "schedule", "--rotate", "--budget-gpu-hours", "3"], "--rotate applies to"),
         (["--event", "pull_request"], "needs --base SHA and --head SHA (or --draft)"),
+        (["--event", "schedule", "--budget-gpu-hours", "nan"], "nan is not a number of GPU-hours"),
+        (["--event", "workflow_dispatch", "--budget-gpu-hours", "inf"], "inf is not a number"),
     ]
     for args, message in cases:
         result = run_ixci(["plan", "--catalog", str(SMALL), *args])
