@@ -415,7 +415,8 @@ def collect(root: Path, *, extra: Sequence[Path] = ()) -> tuple[list[Loaded], li
         by_key[_identity(item, path)] = item
     for path in extra:
         item = load_one(path, root=root)
-        refused = refusal(path, root, kind=item.kind) if item.kind in _NAMED else None
+        named = item.kind in _NAMED
+        refused = refusal(path, root, kind=item.kind, contained=False) if named else None
         if refused is not None:
             item = Loaded(kind=item.kind, rel=item.rel, doc=item.doc, data=None,
                           problems=(*item.problems, refused), raw=item.raw)  # fmt: skip

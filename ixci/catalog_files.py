@@ -87,12 +87,16 @@ def shown(text: str) -> str:
 
 
 def rel(path: Path, root: Path) -> str:
-    """`path` relative to `root` (its own name kept even if it is a link), else as given."""
-    try:
-        full = path.parent.resolve() / path.name
-        return full.relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
-        return str(path)
+    """`path` relative to `root` as written (links not followed), else as given."""
+    candidates = [(root.resolve(), path.parent.resolve() / path.name)]
+    if ".." not in path.parts:
+        candidates.insert(0, (root, path))
+    for base, full in candidates:
+        try:
+            return full.relative_to(base).as_posix()
+        except (ValueError, OSError):
+            continue
+    return str(path)
 
 
 def file_problem(file: str, message: str) -> Problem:
@@ -107,7 +111,7 @@ def catalog_files(root: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
     matrix = root / "matrix"
     for kind in SINGLE_FILES:
         path = matrix / f"{kind}.yaml"
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             problems.append(file_problem(f"matrix/{kind}.yaml", "required catalog file is missing"))
         elif (refused := refusal(path, root)) is not None:
             problems.append(refused)
@@ -141,15 +145,21 @@ def _folder_files(
     return out
 
 
-def refusal(path: Path, root: Path, *, kind: str | None = None) -> Problem | None:
-    """Why catalog file `path` may not be read, or None: a link leaving `root`, not a regular
-    file, or (for `kind` recipe/scenario) a name that is not `<safe stem>.yaml`."""
+def refusal(
+    path: Path, root: Path, *, kind: str | None = None, contained: bool = True
+) -> Problem | None:
+    """Why catalog file `path` may not be read, or None: (when `contained`) it resolves outside
+    `root`, it is not a regular file, or (for `kind` recipe/scenario) its name is not
+    `<safe stem>.yaml`. Files named on the command line may lie anywhere (`contained=False`)."""
     name = rel(path, root)
-    if path.is_symlink() and not _inside(path, root):
+    if contained and not _inside(path, root):
+        what = (
+            f"symbolic link to {shown(os.readlink(path))}"
+            if path.is_symlink()
+            else f"resolves to {shown(str(path.resolve()))} (a folder above it is a symbolic link)"
+        )
         return file_problem(
-            name,
-            f"symbolic link to {shown(os.readlink(path))}, outside the catalog; "
-            "copy the file into the catalog instead",
+            name, f"{what}, outside the catalog; copy the file into the catalog instead"
         )
     try:
         mode = path.stat().st_mode

@@ -88,6 +88,13 @@ def _outside_non_utf8(root: Path) -> None:
         fh.write(BASE.encode())
 
 
+def _recipes_folder_out(root: Path) -> None:
+    outside = root.parent / "elsewhere"
+    shutil.copytree(root / RECIPES, outside)
+    shutil.rmtree(root / RECIPES)
+    (root / RECIPES).symlink_to(outside)
+
+
 def _replace(old: str, new: str) -> str:
     assert old in BASE, old
     return BASE.replace(old, new)
@@ -117,6 +124,8 @@ CASES = [
     Case(id="symlink-out-of-the-catalog", plant=_link_out, exit=3, says="outside the catalog; copy the file into the catalog"),
     Case(id="hardware-symlink-out-of-the-catalog", plant=_hardware_out, exit=3,
          says="matrix/hardware.yaml:1:1: symbolic link to"),
+    Case(id="recipes-folder-symlinked-out", plant=_recipes_folder_out, exit=3,
+         says="(a folder above it is a symbolic link), outside the catalog"),
     Case(id="empty-file", plant=recipe("empty.yaml", b""), exit=3, says="file is empty"),
     Case(id="duplicate-key", plant=recipe("dup.yaml", BASE + "sku: h100\n"), exit=3, says="duplicate key 'sku'"),
     Case(id="python-object-tag", plant=recipe("tag.yaml", BASE + "engine-args:\n  x: !!python/object/apply:os.system [id]\n"),
