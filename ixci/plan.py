@@ -641,28 +641,30 @@ def changed_keys(base_text: str | None, head_text: str | None, top: str) -> set[
     return {k for k in set(base) | set(head) if base.get(k) != head.get(k)}
 
 
-def _entries(text: str | None, top: str) -> dict[str, Any] | None:
-    import yaml
+def _parse(text: str, path: str) -> Any:
+    """A pull request's version of a catalog file, through the same bounded loader as the
+    catalog (size, nesting, aliases); None when it is unreadable or over a limit."""
+    from ixci.catalog_files import CATALOG_MAX_BYTES
+    from ixci.yamlio import load_text
 
+    if len(text) > CATALOG_MAX_BYTES:
+        return None
+    doc = load_text(text, path)
+    return None if doc.problems else doc.data
+
+
+def _entries(text: str | None, top: str) -> dict[str, Any] | None:
     if text is None:
         return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
+    data = _parse(text, top)
     section = data.get(top) if isinstance(data, dict) else None
     return {str(k): v for k, v in section.items()} if isinstance(section, dict) else None
 
 
 def _scenario_names(change: Change) -> set[str]:
-    import yaml
-
     names = {Path(change.path).stem}
     for text in (change.base_text, change.head_text):
-        try:
-            data = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
-            continue
+        data = _parse(text, change.path) if text else None
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             names.add(data["name"])
     return names

@@ -124,3 +124,16 @@ def test_the_workflow_dispatch_input_reaches_the_ceiling() -> None:
     assert args == ["--event", "workflow_dispatch", "--budget-gpu-hours", "5"]
     result = run_ixci(["plan", "--catalog", str(REPO), *args, "--format", "json"])
     assert result.exit_code == 4 and "over the budget of 5 GPU-h" in result.output
+
+
+def test_pull_request_versions_are_read_through_the_bounded_loader() -> None:
+    # the base/head texts of a changed shared file were parsed with yaml.safe_load: a 100k-deep
+    # head raised RecursionError (an internal error) and a cycle could not be compared
+    base = "skus:\n  h100: {vendor: nvidia}\n"
+    for head in ("skus:\n  h100: " + "[" * 100_000 + "]" * 100_000 + "\n",
+                 "skus:\n  h100: &a [*a]\n",
+                 "skus:\n  h100: {vendor: nvidia}\n  x: .nan\n"):
+        assert plan.changed_keys(base, head, "skus") == {"h100", "*"}
+    change = plan.Change(path="benchmarks/scenarios/8k1k.yaml", base_text="name: 8k1k\n",
+                         head_text="name: &n [*n]\n")
+    assert plan._scenario_names(change) == {"8k1k"}
