@@ -586,7 +586,11 @@ def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
     for job_id, entry in jobs.items():
         when = entry.get("last_measured") if isinstance(entry, Mapping) else None
         if isinstance(when, str):
-            date.fromisoformat(when[:10])  # reject garbage early
+            try:
+                date.fromisoformat(when[:10])  # reject garbage early
+            except ValueError:
+                raise PlanError(f"history index.json: job {str(job_id)[:40]!r}: last_measured "
+                                f"{when[:40]!r} is not a date (YYYY-MM-DD)") from None
             out[str(job_id)] = when
     return out
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ixci import plan as planner
+from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import UsageError
 
@@ -114,12 +115,18 @@ def _filter(jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, 
 
 
 def _read_json(path: Path) -> dict[str, object]:
+    """The history index: a regular file of at most `yamlio.MAX_BYTES`, parsed as JSON."""
+    from ixci.yamlio import MAX_BYTES, read_bounded
+
+    raw, problem = read_bounded(path, str(path), MAX_BYTES)
+    if problem is not None or raw is None:
+        raise UsageError(f"{shown(str(path))}: {problem.message if problem else 'not readable'}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not readable JSON ({exc})") from exc
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"{shown(str(path))}: not readable JSON ({str(exc)[:200]})") from exc
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a JSON object")
+        raise UsageError(f"{shown(str(path))}: expected a JSON object")
     return data
 
 

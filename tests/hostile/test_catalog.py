@@ -95,6 +95,23 @@ def _recipes_folder_out(root: Path) -> None:
     (root / RECIPES).symlink_to(outside)
 
 
+def history(content: bytes | None) -> Callable[[Path], None]:
+    """A planter for the nightly's history index next to the catalog (None: a FIFO)."""
+
+    def plant(root: Path) -> None:
+        target = root.parent / "index.json"
+        if content is None:
+            os.mkfifo(target)
+        else:
+            target.write_bytes(content)
+
+    return plant
+
+
+NIGHTLY = ("plan", "--catalog", "{root}", "--event", "schedule", "--budget-gpu-hours", "50",
+           "--history", "{root}/../index.json", "--format", "json")
+
+
 def _replace(old: str, new: str) -> str:
     assert old in BASE, old
     return BASE.replace(old, new)
@@ -154,6 +171,10 @@ CASES = [
          args=(*VALIDATE, "{root}/../" + os.fsdecode(b"caf\xe9.yaml"), "{root}/../" + os.fsdecode(b"gone\xe9.yaml"))),
     Case(id="nan-budget", plant=lambda root: None, exit=2, says="nan is not a number of GPU-hours",
          args=("plan", "--catalog", "{root}", "--event", "schedule", "--budget-gpu-hours", "nan")),
+    Case(id="history-fifo", plant=history(None), exit=2, says="not a regular file", args=NIGHTLY),
+    Case(id="history-100k-deep", plant=history(b"[" * 100_000 + b"]" * 100_000), exit=2, says="not readable JSON", args=NIGHTLY),
+    Case(id="history-date-like-a-path", plant=history(b'{"jobs": {"j-0123456789ab": {"last_measured": "../../etc"}}}'), exit=4,
+         says="last_measured '../../etc' is not a date", args=NIGHTLY),
     Case(id="dispatch-over-budget", plant=lambda root: None, exit=4,
          says="over the budget of 1 GPU-h; nothing was planned", args=(*DISPATCH, "--budget-gpu-hours", "1")),
 ]  # fmt: skip
