@@ -17,9 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from ixci import catalog_checks
+from ixci.catalog_files import (
+    CATALOG_MAX_BYTES,
+    SINGLE_FILES,
+    catalog_files,
+    file_problem,
+    rel,
+    shown,
+)
+from ixci.catalog_files import MAP_FILES as MAP_FILES
+from ixci.catalog_files import RECIPE_DIR as RECIPE_DIR
+from ixci.catalog_files import SCENARIO_DIR as SCENARIO_DIR
+from ixci.catalog_files import find_root as find_root
+from ixci.catalog_files import is_catalog_root as is_catalog_root
+from ixci.catalog_files import kind_of as kind_of
+from ixci.catalog_files import refusal as refusal
 from ixci.errors import InvalidInput, Problem
-from ixci.schemas import apply_defaults, has_schema, suggest, validate_instance
-from ixci.yamlio import Document, Location, load_file
+from ixci.schemas import apply_defaults, has_schema, validate_instance
+from ixci.yamlio import Document, Location, load_bytes, read_bounded
 
 # --- enums ----------------------------------------------------------------------------
 
@@ -301,116 +316,6 @@ class Catalog:
         raise KeyError(name)
 
 
-# --- files ------------------------------------------------------------------------------
-
-MAP_FILES = {"hardware": "skus", "engines": "engines", "models": "models", "runners": "runners"}
-"""Catalog files that map names to entries: kind → top-level key."""
-
-SINGLE_FILES = ("hardware", "engines", "models", "runners", "canary")
-RECIPE_DIR = "matrix/recipes"
-SCENARIO_DIR = "benchmarks/scenarios"
-_TOP_KEYS = {
-    "skus": "hardware",
-    "engines": "engines",
-    "models": "models",
-    "runners": "runners",
-    "canary": "canary",
-}
-
-
-def is_catalog_root(path: Path) -> bool:
-    """Whether `path` holds a catalog (`matrix/hardware.yaml`)."""
-    return (path / "matrix" / "hardware.yaml").is_file()
-
-
-def find_root(start: Path) -> Path | None:
-    """The nearest folder at or above `start` that holds a catalog, or None."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if is_catalog_root(candidate):
-            return candidate
-    return None
-
-
-def kind_of(path: Path, data: Any = None) -> str | None:
-    """The schema kind of a file: from its place in a catalog, else from its content."""
-    name, parent = path.name, path.parent.name
-    stem = name.rsplit(".", 1)[0]
-    if parent == "matrix" and stem in SINGLE_FILES:
-        return stem
-    if parent == "recipes":
-        return "recipe"
-    if parent == "scenarios":
-        return "scenario"
-    if name == "result.json" or (isinstance(data, dict) and data.get("kind") == "ixci.result"):
-        return "result"
-    if isinstance(data, dict):
-        return _kind_from_keys(data)
-    return None
-
-
-def _kind_from_keys(data: Mapping[Any, Any]) -> str | None:
-    for key, kind in _TOP_KEYS.items():
-        if key in data:
-            return kind
-    if "search-space" in data or "framework" in data:
-        return "recipe"
-    if "isl" in data or "osl" in data:
-        return "scenario"
-    return None
-
-
-def catalog_files(root: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
-    """(kind, path) of every catalog file under `root`, and problems for missing/stray files."""
-    found: list[tuple[str, Path]] = []
-    problems: list[Problem] = []
-    matrix = root / "matrix"
-    for kind in SINGLE_FILES:
-        path = matrix / f"{kind}.yaml"
-        if path.is_file():
-            found.append((kind, path))
-        else:
-            problems.append(
-                _file_problem(f"matrix/{kind}.yaml", "required catalog file is missing")
-            )
-    for extra in sorted(matrix.glob("*.y*ml")):
-        if extra.name.rsplit(".", 1)[0] not in SINGLE_FILES or extra.suffix != ".yaml":
-            hint = suggest(extra.name, [f"{k}.yaml" for k in SINGLE_FILES])
-            message = (
-                f"unknown catalog file{hint}; recipes go in {RECIPE_DIR}/, expected: "
-                + ", ".join(f"{k}.yaml" for k in SINGLE_FILES)
-            )
-            problems.append(_file_problem(_rel(extra, root), message))
-    for folder, kind in ((RECIPE_DIR, "recipe"), (SCENARIO_DIR, "scenario")):
-        found.extend(_folder_files(root / folder, kind, root, problems))
-    return found, problems
-
-
-def _folder_files(
-    folder: Path, kind: str, root: Path, problems: list[Problem]
-) -> list[tuple[str, Path]]:
-    out = []
-    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if path.is_dir() or path.name.startswith("."):
-            continue
-        if path.suffix != ".yaml":
-            problems.append(_file_problem(_rel(path, root), f"{kind} files must end in .yaml"))
-            continue
-        out.append((kind, path))
-    return out
-
-
-def _file_problem(file: str, message: str) -> Problem:
-    return Problem(file=file, line=1, col=1, path="", message=message)
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
 # --- loading --------------------------------------------------------------------------
 
 
@@ -438,36 +343,47 @@ class Loaded:
         )
 
 
-def load_one(path: Path, *, root: Path | None = None, kind: str | None = None) -> Loaded:
-    """Load and schema-validate one file; the kind is inferred when not given."""
-    rel = _rel(path, root) if root is not None else str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        raw = b""
-    doc = load_file(path, display=rel)
+def load_one(
+    path: Path,
+    *,
+    root: Path | None = None,
+    kind: str | None = None,
+    max_bytes: int = CATALOG_MAX_BYTES,
+) -> Loaded:
+    """Load and schema-validate one file; the kind is inferred when not given.
+
+    At most `max_bytes` are read (checked before reading); a recipe or scenario whose file
+    name is not a safe catalog name is refused (`catalog_files.refusal`).
+    """
+    name = shown(rel(path, root) if root is not None else str(path))  # a line of a message
+    raw, problem = read_bounded(path, name, max_bytes)
+    if problem is not None or raw is None:
+        empty = Document(file=name, data=None)
+        return Loaded(kind=kind or "unknown", rel=name, doc=empty, data=None,
+                      problems=(problem,) if problem else (), raw=b"")  # fmt: skip
+    doc = load_bytes(raw, name, max_bytes=max_bytes)
     if doc.problems:
         return Loaded(
-            kind=kind or "unknown", rel=rel, doc=doc, data=None, problems=doc.problems, raw=raw
+            kind=kind or "unknown", rel=name, doc=doc, data=None, problems=doc.problems, raw=raw
         )
     kind = kind or kind_of(path, doc.data)
     if kind is None or not has_schema(kind):
         message = "cannot tell what kind of file this is (expected a catalog file, a recipe, a scenario or result.json)"
         return Loaded(
             kind="unknown",
-            rel=rel,
+            rel=name,
             doc=doc,
             data=None,
-            problems=(_file_problem(rel, message),),
+            problems=(file_problem(name, message),),
             raw=raw,
         )
     if not isinstance(doc.data, dict):
         found = type(doc.data).__name__ if doc.data is not None else "null"
         problem = doc.problem((), f"expected a mapping at the top of the file, got {found}")
-        return Loaded(kind=kind, rel=rel, doc=doc, data=None, problems=(problem,), raw=raw)
+        return Loaded(kind=kind, rel=name, doc=doc, data=None, problems=(problem,), raw=raw)
     problems = tuple(validate_instance(kind, doc.data, locations=doc))
     data = apply_defaults(kind, doc.data)  # also on invalid data: checks of valid parts need them
-    return Loaded(kind=kind, rel=rel, doc=doc, data=data, problems=problems, raw=raw)
+    return Loaded(kind=kind, rel=name, doc=doc, data=data, problems=problems, raw=raw)
 
 
 def load_catalog(root: Path, *, extra: Sequence[Path] = ()) -> Catalog:
@@ -491,7 +407,7 @@ def collect(root: Path, *, extra: Sequence[Path] = ()) -> tuple[list[Loaded], li
     files, problems = catalog_files(root) if is_catalog_root(root) else ([], [])
     if not is_catalog_root(root):
         problems.append(
-            _file_problem(str(root), "no catalog here (matrix/hardware.yaml is missing)")
+            file_problem(str(root), "no catalog here (matrix/hardware.yaml is missing)")
         )
     by_key: dict[tuple[str, str], Loaded] = {}
     for kind, path in files:
@@ -499,11 +415,20 @@ def collect(root: Path, *, extra: Sequence[Path] = ()) -> tuple[list[Loaded], li
         by_key[_identity(item, path)] = item
     for path in extra:
         item = load_one(path, root=root)
+        named = item.kind in _NAMED
+        refused = refusal(path, root, kind=item.kind, contained=False) if named else None
+        if refused is not None:
+            item = Loaded(kind=item.kind, rel=item.rel, doc=item.doc, data=None,
+                          problems=(*item.problems, refused), raw=item.raw)  # fmt: skip
         by_key[_identity(item, path)] = item
     loaded = list(by_key.values())
     for item in loaded:
         problems.extend(item.problems)
     return loaded, problems
+
+
+_NAMED = frozenset({"recipe", "scenario"})
+"""Kinds whose file stem is their name (checked like every other catalog name)."""
 
 
 def _identity(item: Loaded, path: Path) -> tuple[str, str]:

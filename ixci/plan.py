@@ -519,13 +519,20 @@ def select_dispatch(jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequen
 
 def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = None,
                     last_measured: Mapping[str, str] | None = None) -> list[Job]:
-    """`schedule`: every job, or a rotation within `budget_gpu_hours`, oldest-measured first.
-
-    `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
-    Greedy: walk jobs oldest-first and take each one that still fits the budget.
-    """
+    """`schedule`: every job, or a rotation within `budget_gpu_hours` (see `rotate`)."""
     if budget_gpu_hours is None:
         return [replace(j, selected_because=("schedule: all",)) for j in jobs]
+    return rotate(jobs, budget_gpu_hours, last_measured, event="schedule")
+
+
+def rotate(jobs: Sequence[Job], budget_gpu_hours: float,
+           last_measured: Mapping[str, str] | None = None, *, event: str) -> list[Job]:
+    """The jobs that fit `budget_gpu_hours` (GPU-hours), oldest-measured first, in `jobs` order.
+
+    `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
+    Greedy: walk jobs oldest-first and take each one that still fits the budget. Each chosen
+    job's `selected_because` names `event`, the budget and its last measurement.
+    """
     history = last_measured or {}
     order = sorted(jobs, key=lambda j: (history.get(j.id, ""), j.id))
     chosen: dict[str, Job] = {}
@@ -537,8 +544,33 @@ def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = Non
             seen = history.get(job.id)
             why = f"last measured {seen}" if seen else "never measured"
             chosen[job.id] = replace(job, selected_because=(
-                f"schedule: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
+                f"{event}: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
     return [chosen[j.id] for j in jobs if j.id in chosen]
+
+
+def check_budget(event: str, jobs: Sequence[Job], budget_gpu_hours: float) -> None:
+    """Refuse a selection whose estimate exceeds `budget_gpu_hours` (a ceiling, not a rotation).
+
+    Raises `PlanError` (nothing is planned) with the figure — jobs, estimated GPU-hours,
+    budget — the largest shares by SKU, and how to narrow the selection.
+    """
+    total = sum(j.estimate.total_gpu_hours for j in jobs)
+    if total <= budget_gpu_hours:
+        return
+    raise PlanError(
+        f"{event}: the selection is {len(jobs)} jobs, {total:,.1f} GPU-h estimated, over the "
+        f"budget of {budget_gpu_hours:g} GPU-h; nothing was planned",
+        hint="narrow it with only/exclude (--only/--exclude 'key=value[,key=value]'; largest "
+             f"shares: {_shares(jobs)}), raise the budget, or pass --rotate for the "
+             "oldest-measured jobs that fit (docs/planning.md)")
+
+
+def _shares(jobs: Sequence[Job], top: int = 3) -> str:
+    by_sku: dict[str, list[float]] = {}
+    for job in jobs:
+        by_sku.setdefault(job.sku, []).append(job.estimate.total_gpu_hours)
+    ranked = sorted(by_sku.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[:top]
+    return ", ".join(f"sku={sku} {sum(h):,.1f} GPU-h in {len(h)} jobs" for sku, h in ranked)
 
 
 def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
@@ -554,7 +586,11 @@ def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
     for job_id, entry in jobs.items():
         when = entry.get("last_measured") if isinstance(entry, Mapping) else None
         if isinstance(when, str):
-            date.fromisoformat(when[:10])  # reject garbage early
+            try:
+                date.fromisoformat(when[:10])  # reject garbage early
+            except ValueError:
+                raise PlanError(f"history index.json: job {str(job_id)[:40]!r}: last_measured "
+                                f"{when[:40]!r} is not a date (YYYY-MM-DD)") from None
             out[str(job_id)] = when
     return out
 
@@ -609,28 +645,30 @@ def changed_keys(base_text: str | None, head_text: str | None, top: str) -> set[
     return {k for k in set(base) | set(head) if base.get(k) != head.get(k)}
 
 
-def _entries(text: str | None, top: str) -> dict[str, Any] | None:
-    import yaml
+def _parse(text: str, path: str) -> Any:
+    """A pull request's version of a catalog file, through the same bounded loader as the
+    catalog (size, nesting, aliases); None when it is unreadable or over a limit."""
+    from ixci.catalog_files import CATALOG_MAX_BYTES
+    from ixci.yamlio import load_text
 
+    if len(text) > CATALOG_MAX_BYTES:
+        return None
+    doc = load_text(text, path)
+    return None if doc.problems else doc.data
+
+
+def _entries(text: str | None, top: str) -> dict[str, Any] | None:
     if text is None:
         return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
+    data = _parse(text, top)
     section = data.get(top) if isinstance(data, dict) else None
     return {str(k): v for k, v in section.items()} if isinstance(section, dict) else None
 
 
 def _scenario_names(change: Change) -> set[str]:
-    import yaml
-
     names = {Path(change.path).stem}
     for text in (change.base_text, change.head_text):
-        try:
-            data = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
-            continue
+        data = _parse(text, change.path) if text else None
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             names.add(data["name"])
     return names

@@ -326,6 +326,7 @@ def render_docs() -> str:
         "YAML keys are kebab-case. A default is applied by the loader when a key is left out.",
         "Check your edits with `ixci validate` (every problem at once, as `file:line:col: key: message`).",
         "",
+        *_limits_doc(),
     ]
     for kind in DOC_KINDS:
         schema = load_schema(kind)
@@ -335,6 +336,31 @@ def render_docs() -> str:
         lines += [_doc_row(*row) for row in _doc_rows(schema, resolver, "", set())]
         lines.append("")
     return "\n".join(lines)
+
+
+def _limits_doc() -> list[str]:
+    """The "Files and limits" section, from the constants the loader enforces."""
+    from ixci import yamlio
+    from ixci.catalog_files import CATALOG_MAX_BYTES
+
+    return [
+        "## Files and limits",
+        "",
+        "- Recipe and scenario file names are `<name>.yaml`, where the name (it becomes the "
+        "recipe's name in plans and results) uses only `A-Z a-z 0-9 . _ -`, starts with a letter "
+        "or digit and has at most 128 characters. Files starting with `.` are ignored.",
+        "- Only regular files inside the repository are read: a folder, FIFO or device where a "
+        "catalog file is expected, or a symbolic link that leaves the repository, is an error.",
+        f"- A catalog file holds at most {CATALOG_MAX_BYTES:,} bytes (checked before reading), "
+        "UTF-8 text (a leading byte-order mark is fine), one YAML document.",
+        f"- Nesting: at most {yamlio.MAX_DEPTH} levels. Anchors and aliases work (also `<<:` merge "
+        f"keys), up to {yamlio.MAX_ALIASES:,} alias uses and {yamlio.MAX_ALIAS_NODES:,} values "
+        "added by their expansion per file; an alias inside its own anchor is an error.",
+        "- Plain data only: mappings with string keys, lists, strings, numbers, booleans, null. "
+        "No tags such as `!!python/object`, no duplicate keys, no `.inf`/`.nan`, integers within "
+        "64 bits; dates stay strings.",
+        "",
+    ]
 
 
 def _doc_row(key: str, kind: str, default: str, description: str) -> str:

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from ixci import plan as planner
+from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import UsageError
 
 EVENTS = ("pull_request", "schedule", "workflow_dispatch")
+
+
+DRAFT_NOTE = ("draft: a draft pull request is not benchmarked; mark it ready for review to plan "
+              "its jobs")
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """click's FloatRange lets `nan` (and `inf`) through: a NaN budget planned nothing."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of GPU-hours (e.g. 40 or 12.5; "
+                                 "leave it out for no budget)")
+    return value
 
 
 @click.command("plan")
@@ -20,9 +34,15 @@ EVENTS = ("pull_request", "schedule", "workflow_dispatch")
 @click.option("--event", type=click.Choice(EVENTS), required=True, help="What triggered the run.")
 @click.option("--base", help="pull_request: base commit (SHA or ref).")
 @click.option("--head", help="pull_request: head commit (SHA or ref).")
-@click.option("--budget-gpu-hours", type=click.FloatRange(min=0), help="schedule: GPU-hour budget.")
+@click.option("--draft", is_flag=True, help="pull_request: the pull request is a draft: plan no job.")
+@click.option("--budget-gpu-hours", type=click.FloatRange(min=0), callback=_finite,
+              help="GPU-hour budget. schedule: a rotation within it; other events: a ceiling "
+                   "(a selection over it is refused, or rotated with --rotate).")
+@click.option("--rotate", is_flag=True,
+              help="workflow_dispatch: take the oldest-measured jobs that fit --budget-gpu-hours "
+                   "instead of refusing a selection over it.")
 @click.option("--history", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="schedule: results-branch index.json with the last-measured date per job.")
+              help="Rotations: results-branch index.json with the last-measured date per job.")
 @click.option("--only", multiple=True, help="workflow_dispatch: 'key=value[,key=value]' (repeatable; a|b).")
 @click.option("--exclude", multiple=True, help="Drop jobs matching 'key=value[,key=value]'.")
 @click.option("--format", "fmt", type=click.Choice(["json", "table", "github"]), default="table",
@@ -32,28 +52,56 @@ EVENTS = ("pull_request", "schedule", "workflow_dispatch")
 @click.option("--explain", is_flag=True, help="Say why each job was selected.")
 @click.pass_context
 def plan(ctx: click.Context, root: Path, event: str, base: str | None, head: str | None,
-         budget_gpu_hours: float | None, history: Path | None, only: tuple[str, ...],
-         exclude: tuple[str, ...], fmt: str, max_shards: int, explain: bool) -> None:
-    """Expand the catalog into jobs (one warm server each) and select them for EVENT."""
+         draft: bool, budget_gpu_hours: float | None, rotate: bool, history: Path | None,
+         only: tuple[str, ...], exclude: tuple[str, ...], fmt: str, max_shards: int,
+         explain: bool) -> None:
+    """Expand the catalog into jobs (one warm server each) and select them for EVENT.
+
+    Budgets: a scheduled run takes a rotation within --budget-gpu-hours; any other event
+    treats it as a ceiling and refuses (exit 4, with the figure) a selection over it, unless
+    --rotate (workflow_dispatch) asks for the rotation. A --draft pull request plans no job.
+    """
     from ixci.catalog import load_catalog
 
+    _check_options(event, base, head, draft, budget_gpu_hours, rotate)
     catalog = load_catalog(root)
+    if draft:
+        _emit(ctx, planner.make_plan(catalog, event, [], [DRAFT_NOTE]), fmt, max_shards, explain)
+        return
     jobs = planner.expand(catalog)
+    dates = planner.history_dates(_read_json(history)) if history else None
     notes: list[str] = []
     if event == "pull_request":
-        if not base or not head:
-            raise UsageError("--event pull_request needs --base SHA and --head SHA")
+        assert base is not None and head is not None
         changes = planner.git_changes(root, base, head)
         selected, notes = planner.select_pull_request(jobs, changes, catalog.canary)
     elif event == "schedule":
-        dates = planner.history_dates(_read_json(history)) if history else None
         selected = planner.select_schedule(jobs, budget_gpu_hours=budget_gpu_hours, last_measured=dates)
     else:
-        selected = list(jobs)
+        selected = planner.select_dispatch(jobs, [], [])
     if only or exclude:
         selected = _filter(selected, only, exclude, keep_reasons=event != "workflow_dispatch")
+    if budget_gpu_hours is not None and event != "schedule":
+        if rotate:
+            selected = planner.rotate(selected, budget_gpu_hours, dates, event=event)
+        else:
+            planner.check_budget(event, selected, budget_gpu_hours)
     result = planner.make_plan(catalog, event, selected, notes)
     _emit(ctx, result, fmt, max_shards, explain)
+
+
+def _check_options(event: str, base: str | None, head: str | None, draft: bool,
+                   budget: float | None, rotate: bool) -> None:
+    """Option combinations click cannot express; `UsageError` (exit 2) naming the fix."""
+    if draft and event != "pull_request":
+        raise UsageError(f"--draft applies to --event pull_request, not {event}")
+    if event == "pull_request" and not draft and (not base or not head):
+        raise UsageError("--event pull_request needs --base SHA and --head SHA (or --draft)")
+    if rotate and event != "workflow_dispatch":
+        raise UsageError(f"--rotate applies to --event workflow_dispatch, not {event}",
+                         hint="a scheduled run always rotates within its budget")
+    if rotate and budget is None:
+        raise UsageError("--rotate needs --budget-gpu-hours", hint="e.g. --budget-gpu-hours 40")
 
 
 def _filter(jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, ...],
@@ -67,12 +115,18 @@ def _filter(jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, 
 
 
 def _read_json(path: Path) -> dict[str, object]:
+    """The history index: a regular file of at most `yamlio.MAX_BYTES`, parsed as JSON."""
+    from ixci.yamlio import MAX_BYTES, read_bounded
+
+    raw, problem = read_bounded(path, str(path), MAX_BYTES)
+    if problem is not None or raw is None:
+        raise UsageError(f"{shown(str(path))}: {problem.message if problem else 'not readable'}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not readable JSON ({exc})") from exc
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"{shown(str(path))}: not readable JSON ({str(exc)[:200]})") from exc
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a JSON object")
+        raise UsageError(f"{shown(str(path))}: expected a JSON object")
     return data
 
 

@@ -15,8 +15,10 @@ import click
 
 from ixci import catalog as cat
 from ixci import gha
+from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import InvalidInput, Problem
+from ixci.yamlio import MAX_BYTES
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 
@@ -80,7 +82,7 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
             extra.append(path)
         else:
             problems.append(
-                Problem(file=str(path), line=1, col=1, path="", message="no such file or folder")
+                Problem(file=shown(str(path)), line=1, col=1, path="", message="no such file or folder")
             )
     for path in extra:
         (standalone if _is_standalone(path) else []).append(path)
@@ -90,7 +92,7 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
     _, more = cat.build(root, loaded)
     problems.extend(more)
     for path in standalone:
-        problems.extend(cat.load_one(path, root=root).problems)
+        problems.extend(cat.load_one(path, root=root, max_bytes=MAX_BYTES).problems)
     return cat.sort_problems(problems), len(loaded) + len(standalone)
 
 
