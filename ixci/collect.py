@@ -342,7 +342,7 @@ def collect(
         best, *rest = sorted(good[job_id], key=_preference, reverse=True)
         accepted.append(best)
         skipped.extend(_superseded(other, best) for other in rest)
-    skipped.sort(key=lambda s: (s.source, s.category))
+    skipped.sort(key=lambda s: (s.source, s.category, s.reasons))
     return Collection(
         accepted=tuple(accepted),
         skipped=tuple(skipped),
