@@ -17,7 +17,9 @@ as partial in `index.json` and kept in the config's history, never truncating th
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import random
 import re
 import shutil
@@ -338,9 +340,29 @@ def write_economics(tree: Path, econ: Economics) -> None:
 # --- git ----------------------------------------------------------------------------------
 
 
+_GIT_STORAGE = {
+    "no space left on device": errno.ENOSPC,
+    "disk quota exceeded": errno.EDQUOT,
+    "read-only file system": errno.EROFS,
+    "permission denied": errno.EACCES,
+}
+
+
 def _git(work: Path, *args: str, check: bool = True) -> str:
-    """Run git in the private work clone; return stdout (the environment is inherited)."""
-    return cmd.run(["git", *_GIT_IDENTITY, *args], cwd=work, check=check).stdout
+    """Run git in the private work clone; return stdout (the environment is inherited).
+
+    A git command that failed because the work clone's disk is full or not writable raises
+    the same `OSError` a Python write would, so both become one `StorageError`.
+    """
+    try:
+        return cmd.run(["git", *_GIT_IDENTITY, *args], cwd=work, check=check).stdout
+    except CommandFailed as exc:
+        text = (exc.stderr + exc.stdout).lower()
+        remote = args[0] in {"push", "fetch", "ls-remote"}  # their errors may be the remote's
+        for marker, code in _GIT_STORAGE.items():
+            if marker in text and (not remote or (args[0] == "fetch" and code != errno.EACCES)):
+                raise OSError(code, f"git {args[0]}: {os.strerror(code)}", str(work)) from exc
+        raise
 
 
 def _prepare(work: Path, repo: str) -> None:

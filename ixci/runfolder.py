@@ -176,14 +176,13 @@ def _merged_files(
     store = _store(old, published)
     for acc in col.accepted:
         _add(store, acc.document, run_id)
-    chosen = {job: doc for job, doc in published.items()}
+    chosen: dict[str, Mapping[str, Any]] = dict(published)
     for acc in col.accepted:
         chosen[acc.job_id] = _choose(chosen.get(acc.job_id), acc.document)
     winners = {(job, run_attempt_of(doc)) for job, doc in chosen.items()}
     archived = [doc for key, doc in sorted(store.items()) if key not in winners]
-    sources = _old_sources(old)
+    sources = {**_new_sources(col), **_old_sources(old, published, chosen)}
     accepted = [_as_accepted(doc, sources) for _, doc in sorted(chosen.items())]
-    accepted = [_new_source(a, col) for a in accepted]
     skipped = _merged_skipped(old, col.skipped)
     merged = Collection(
         accepted=tuple(accepted),
@@ -234,21 +233,36 @@ def _ok_points(doc: Mapping[str, Any]) -> set[str]:
     return {str(p["id"]) for p in doc["points"] if p["status"] == "ok" and p.get("valid")}
 
 
-def _choose(current: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+def _choose(current: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Mapping[str, Any]:
     """Rule 2: the later attempt takes a job's place only if it loses no valid point."""
     if current is None:
-        return dict(new)
+        return new
     later = run_attempt_of(new) > run_attempt_of(current)
     if later and current["status"] != "ok" and _ok_points(new) >= _ok_points(current):
-        return dict(new)
-    return dict(current)
+        return new
+    return current
 
 
-def _old_sources(old: Mapping[str, bytes]) -> dict[str, str]:
+def _old_sources(
+    old: Mapping[str, bytes],
+    published: Mapping[str, Mapping[str, Any]],
+    chosen: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """Source labels of the documents that stay published (so a re-publish changes nothing)."""
     if "coverage.json" not in old:
         return {}
     jobs = orjson.loads(old["coverage.json"]).get("jobs", [])
-    return {str(j["job_id"]): str(j["source"]) for j in jobs if j.get("source")}
+    return {
+        str(j["job_id"]): str(j["source"])
+        for j in jobs
+        if j.get("source")
+        and str(j["job_id"]) in chosen
+        and chosen[str(j["job_id"])] is published.get(str(j["job_id"]))
+    }
+
+
+def _new_sources(col: Collection) -> dict[str, str]:
+    return {a.job_id: a.source for a in col.accepted}
 
 
 def _as_accepted(doc: Mapping[str, Any], sources: Mapping[str, str]) -> Accepted:
@@ -261,14 +275,6 @@ def _as_accepted(doc: Mapping[str, Any], sources: Mapping[str, str]) -> Accepted
         run_attempt=run_attempt_of(doc),
         document=doc,
     )
-
-
-def _new_source(acc: Accepted, col: Collection) -> Accepted:
-    """Keep this collection's source label for a document that came from it."""
-    for new in col.accepted:
-        if new.job_id == acc.job_id and same_document(new.document, acc.document):
-            return new
-    return acc
 
 
 def _merged_skipped(old: Mapping[str, bytes], new: Sequence[Skipped]) -> tuple[Skipped, ...]:

@@ -75,9 +75,15 @@ def build_site_atomic(data_dir: Path, out_dir: Path) -> Path:
         shutil.rmtree(new, ignore_errors=True)
         raise
     old = new.with_name(new.name.replace(".new-", ".old-"))
-    if out_dir.exists():
-        out_dir.rename(old)
-    new.rename(out_dir)
+    try:
+        if out_dir.exists():
+            out_dir.rename(old)
+        new.rename(out_dir)
+    except BaseException:
+        if old.exists() and not out_dir.exists():
+            old.rename(out_dir)  # put the previous site back
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     shutil.rmtree(old, ignore_errors=True)
     return out_dir / "index.html"
 
