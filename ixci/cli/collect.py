@@ -45,8 +45,9 @@ def github_downloads(
     """Download the run's `result-*` artifacts into `dest`; return skip entries for expired ones."""
     import requests
 
-    from ixci import github_api
+    from ixci import github_api, ids
     from ixci.collect import Skipped
+    from ixci.errors import UnsafeValue
 
     env = environ(ctx)
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
@@ -55,12 +56,20 @@ def github_downloads(
         client = github_api.ArtifactClient(session, token, api_url=url)
         skipped = []
         for art in github_api.iter_result_artifacts(client.list_artifacts(repo, run_id)):
+            source = f"github:{repo}/actions/runs/{run_id}/artifacts/{art.id}"
             try:
-                client.download(art, dest / f"{art.name}.zip")
+                target = ids.contained(dest, ids.stem(art.name, what="artifact name") + ".zip")
+            except UnsafeValue as exc:
+                skipped.append(
+                    Skipped(source=source, category="unsafe_value", reasons=(exc.message,))
+                )
+                continue
+            try:
+                client.download(art, target)
             except github_api.ArtifactExpired as exc:
                 skipped.append(
                     Skipped(
-                        source=f"github:{repo}/actions/runs/{run_id}/artifacts/{art.id}",
+                        source=source,
                         category="expired",
                         reasons=(exc.message,),
                         job_id=art.name.removeprefix("result-") or None,
