@@ -145,3 +145,32 @@ def test_run_job_records_the_run_attempt(tmp_path: Path) -> None:
     doc = result(A, opts.run_attempt)
     validate(doc)
     assert doc["run"]["run_attempt"] == 3
+
+
+def test_cli_publish_records_the_attempt_from_the_environment(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = artifacts(tmp_path / "a", [result(A, 1), result(B, 1, statuses=FAILED_B)])
+    argv = ["publish", str(src), "--repo", str(remote), "--run-id", RUN, "--no-site",
+            "--catalog", str(tmp_path)]  # fmt: skip
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "1")
+    first = CliRunner().invoke(cli, argv)
+    assert first.exit_code == 0, first.output
+    src2 = artifacts(tmp_path / "b", [result(B, 2)])
+    argv2 = [*argv[:1], str(src2), *argv[2:]]
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "2")
+    second = CliRunner().invoke(cli, argv2)
+    assert second.exit_code == 0, second.output
+    tree = checkout(remote, tmp_path / "c")
+    meta = json.loads(next(tree.glob(f"runs/*/*/*/{RUN}/run.json")).read_text())
+    assert meta["run_attempts"] == [1, 2]
+
+
+def test_cli_publish_of_a_plan_without_jobs_publishes_nothing(tmp_path: Path, remote: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"jobs": []}))
+    res = CliRunner().invoke(cli, ["publish", str(tmp_path / "artifacts"), "--repo", str(remote),
+                                   "--run-id", RUN, "--plan", str(plan), "--no-site"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "nothing planned" in res.output and "nothing to publish" in res.output
+    assert git("for-each-ref", cwd=remote).strip() == ""
