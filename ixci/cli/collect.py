@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ixci.cli import environ
-from ixci.errors import CollectError, UsageError
+from ixci.errors import CollectError, UsageError, storage_error
 
 _DIR = click.Path(path_type=Path)
 
@@ -220,7 +220,10 @@ def aggregate(path: Path, out: Path, catalog: Path) -> None:
             f"{path}: no results/*.json found", hint="run `ixci collect … --out DIR` first"
         )
     df = tidy_table(docs, economics_for(catalog))
-    write_tables(df, out)
+    try:
+        write_tables(df, out)
+    except OSError as exc:
+        raise storage_error(exc, f"the table into {out}") from exc
     click.echo(f"{len(df)} rows from {len(docs)} results → {out / 'points.json'}")
 
 
@@ -247,4 +250,7 @@ def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise storage_error(exc, str(out)) from exc

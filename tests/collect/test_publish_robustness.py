@@ -151,11 +151,16 @@ def test_disk_full_on_a_real_small_file_system(tmp_path: Path, remote: Path) -> 
 
 def test_read_only_output_and_workdir(tmp_path: Path, remote: Path) -> None:
     src = artifacts(tmp_path / "a", [make_result(make_job(), run_id="63")])
+    assert run_ixci("collect", str(src), "--out", str(tmp_path / "collected")).returncode == 0
     with tmpfs(tmp_path / "ro", size="1m", read_only=True) as ro:
         col = run_ixci("collect", str(src), "--out", str(ro / "out"))
         pub = run_ixci("publish", str(src), "--repo", str(remote), "--run-id", "63", "--no-site",
                    "--workdir", str(ro / "w"), "--catalog", str(tmp_path))  # fmt: skip
-    for proc in (col, pub):
+        agg = run_ixci("aggregate", str(tmp_path / "collected"), "--out", str(ro / "t"),
+                       "--catalog", str(tmp_path))  # fmt: skip
+        exp = run_ixci("export", str(tmp_path / "collected"), "--out", str(ro / "x.json"),
+                       "--catalog", str(tmp_path))  # fmt: skip
+    for proc in (col, pub, agg, exp):
         assert proc.returncode == 9, proc.stderr
         assert "Read-only file system" in proc.stderr and "read-only" in proc.stderr
         assert "a bug in ixci" not in proc.stderr
