@@ -478,8 +478,9 @@ def _check_branch(branch: str) -> None:
 
 
 def _on_branch(work: Path, folder: str) -> bool:
-    """Whether HEAD's tree holds `folder` (a no-op publish must not report data it lacks)."""
-    return bool(_git(work, "ls-tree", "-d", "--name-only", "HEAD", "--", folder).strip())
+    """Whether HEAD's tree holds `folder`'s run.json (checked before anything is reported)."""
+    head = _git(work, "rev-parse", "--verify", "-q", "HEAD", check=False).strip()
+    return bool(head) and bool(_git(work, "ls-tree", "--name-only", "HEAD", "--", f"{folder}/run.json").strip())
 
 
 def publish(
@@ -536,9 +537,9 @@ def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool
                 write_economics(work, economics)
             rebuild(work, site=site)
             commit, changed = _commit(work, f"results: publish run {run_id} ({staged.folder})")
+            if not _on_branch(work, staged.folder):  # never report a run that is not there
+                raise PublishError(f"run {run_id}: nothing was staged at {staged.folder}")
             if commit is None:
-                if not _on_branch(work, staged.folder):
-                    raise PublishError(f"run {run_id}: nothing was staged at {staged.folder}")
                 return _result(run_id, staged.folder, attempt, None, (), pushed=False)
             outcome = _push(work, branch) if push else "pushed"
             if outcome == "pushed":

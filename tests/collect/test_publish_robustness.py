@@ -258,3 +258,18 @@ def test_a_stale_remote_lock_is_reported_not_retried_forever(tmp_path: Path, rem
     res = publish(collect([src]), repo=str(remote), run_id="82", workdir=tmp_path / "w2",
                   site=False, sleep=sleeps.append)  # fmt: skip
     assert res.pushed
+
+
+def test_no_success_is_reported_without_the_run_on_the_branch(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If staging ever wrote nothing (the old crafted-date bug wrote outside the clone), the
+    empty commit must not be reported as "already published"."""
+    import ixci.publish
+
+    col = collect([artifacts(tmp_path / "a", [make_result(make_job(), run_id="91")])])
+    ghost = ixci.runfolder.Staged(folder="runs/2026/11/28/91", changed=True)
+    monkeypatch.setattr(ixci.publish, "stage_attempt", lambda *a, **k: ghost)
+    with pytest.raises(PublishError, match="nothing was staged"):
+        publish(col, repo=str(remote), run_id="91", workdir=tmp_path / "w", site=False)
+    assert git("for-each-ref", cwd=remote).strip() == ""
