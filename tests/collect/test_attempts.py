@@ -6,6 +6,9 @@ Real git: a bare repository as the remote, private clones in tmp_path (as test_p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +139,37 @@ def test_run_attempt_option_and_environment() -> None:
         assert "--run-attempt" in out
 
 
-def test_run_job_records_the_run_attempt(tmp_path: Path) -> None:
-    """The runner writes `run.run_attempt` from RunOptions and the schema accepts it."""
-    from ixci.result import validate
-    from ixci.runner import RunOptions
-
-    opts = RunOptions(output=tmp_path, run_id="7", run_attempt=3)
-    doc = result(A, opts.run_attempt)
-    validate(doc)
-    assert doc["run"]["run_attempt"] == 3
+@pytest.mark.engine
+@pytest.mark.timeout(300)
+def test_run_job_records_the_run_attempt_and_publish_merges_it(
+    tmp_path: Path, remote: Path, llama_server_bin: Path, free_port: int
+) -> None:
+    """A real `ixci run-job` on the real llama-server (process runtime), attempt 2 of a run."""
+    root = Path(__file__).resolve().parents[2]
+    ixci = [sys.executable, "-c", "from ixci.cli import main; main()"]
+    plan = subprocess.run([*ixci, "plan", "--catalog", str(root), "--event", "workflow_dispatch",
+                           "--only", "framework=llamacpp,model=tiny-llama", "--format", "json"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    job = min(json.loads(plan)["jobs"], key=lambda j: (len(j["points"]), j["id"]))
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": [job]}))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "llama-server").symlink_to(llama_server_bin)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_RUN_ATTEMPT": "2"}
+    out = tmp_path / "artifacts"
+    proc = subprocess.run([*ixci, "run-job", job["id"], "--catalog", str(root), "--output", str(out),
+                           "--port", str(free_port), "--runtime", "process", "--model-cache",
+                           str(tmp_path / "models"), "--run-id", RUN],
+                          env=env, capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((out / job["id"] / "result.json").read_text())
+    assert (doc["run"]["run_attempt"], doc["run"]["attempt"]) == (2, 1)
+    col = collect([out], plan={"jobs": [job]}, run_id=RUN)
+    assert [a.run_attempt for a in col.accepted] == [2]
+    res = publish(col, repo=str(remote), run_id=RUN, run_attempt=2, workdir=tmp_path / "w",
+                  site=False)  # fmt: skip
+    meta = json.loads((checkout(remote, tmp_path / "c") / res.run_path / "run.json").read_text())
+    assert meta["run_attempts"] == [2] and meta["jobs"] == 1
 
 
 def test_cli_publish_records_the_attempt_from_the_environment(
