@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -169,6 +171,7 @@ def _comparison(baseline: Path, candidate: Path, plan: Path | None, ctx: click.C
     from ixci import compare as cmp
     from ixci.aggregate import from_columnar, tidy_table
 
+    note = ""
     if candidate.is_file():
         cand = from_columnar(orjson.loads(candidate.read_bytes()))
     else:
@@ -180,16 +183,30 @@ def _comparison(baseline: Path, candidate: Path, plan: Path | None, ctx: click.C
         if not candidate.exists():
             return _HEAD + _NO_CANDIDATE
         cand = tidy_table([a.document for a in col.accepted])
+        note = _rejections(col)
     has_base = (
         (baseline / "data" / "latest.json").is_file() if baseline.is_dir() else baseline.is_file()
     )
     if not has_base:
         return (
             _HEAD + "No baseline: the results branch has no published data yet "
-            f"({len(cand)} candidate points not compared).\n"
+            f"({len(cand)} candidate points not compared).\n" + note
         )
     base, history, order = cmp.load_baseline(baseline)
-    return cmp.to_markdown(cmp.compare_tables(base, cand, history, order))
+    return cmp.to_markdown(cmp.compare_tables(base, cand, history, order)) + note
+
+
+def _rejections(col: Any) -> str:
+    """A markdown note on the candidate artifacts that were rejected (they are not compared)."""
+    rejected = col.rejected
+    if not rejected:
+        return ""
+    counts = Counter(s.category for s in rejected)
+    listed = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items()))
+    return (
+        f"\n**{len(rejected)} candidate artifact(s) rejected and not compared** ({listed}); "
+        "the collect step lists each with its reasons.\n"
+    )
 
 
 @click.command("comment")

@@ -171,3 +171,17 @@ def test_missing_artifacts_with_planned_jobs_fail_strict(tmp_path: Path) -> None
     )
     assert isinstance(res.exception, CollectError)
     assert "1 of 1 job(s) not present" in res.exception.message
+
+
+def test_compare_only_compares_planned_jobs_and_says_what_it_rejected(tmp_path: Path) -> None:
+    arts = tmp_path / "artifacts"
+    _artifact(arts, make_result(PLANNED))
+    _artifact(arts, make_result(make_job(name="stranger", tp=1)))
+    _artifact(arts, _altered(PLANNED, "sku", "b200"), "altered")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"jobs": [PLANNED]}))
+    res = CliRunner().invoke(cli, ["compare", "--baseline", str(tmp_path / "none"),
+                                   "--candidate", str(arts), "--plan", str(plan)])
+    assert res.exit_code == 0, res.output
+    assert "(3 candidate points not compared)" in res.output  # the planned job's points only
+    assert "2 candidate artifact(s) rejected and not compared** (1 plan_mismatch, 1 unplanned)" in res.output
