@@ -1,18 +1,18 @@
 """Collect result artifacts: validate each one, reject bad ones with reasons, report coverage.
 
 Input is any mix of directories, `result.json` files and GitHub artifact zips. Every candidate
-is judged on its own: a truncated, non-JSON, NaN-carrying, wrong-kind, wrong-version,
-schema-invalid or self-contradictory artifact (e.g. a GPU count its job does not have) goes to
-the skip report with its reasons; collection itself never fails on one bad file and never
-drops a good one. Against a plan (`ixci plan --format json`) the coverage manifest says, per
-job and point, what is present, what failed (with its failure class) and what is missing.
+is judged on its own, as untrusted input: an oversized, truncated, too deeply nested, non-JSON,
+NaN- or overflow-carrying, wrong-kind, wrong-version, schema-invalid or self-contradictory
+artifact (e.g. a GPU count its job does not have) goes to the skip report with its reasons;
+collection itself never fails on one bad file and never drops a good one. Against a plan
+(`ixci plan --format json`) only the plan's jobs are accepted, each exactly as scheduled
+(`ixci.result_checks.plan_problems`), and the coverage manifest says, per job and point, what
+is present, what failed (with its failure class) and what is missing.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,12 +21,24 @@ from typing import Any
 
 import jsonschema
 
-from ixci.errors import CollectError
+from ixci import ids
+from ixci.artifacts import (
+    DEFAULT_LIMITS,
+    Limits,
+    Rejected,
+    parse_json,
+    read_file,
+    read_zip_member,
+    zip_members,
+)
+from ixci.errors import CollectError, UnsafeValue, storage_error
+from ixci.result_checks import gpu_claims, plan_problems, point_problems, status_problems
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 RESULT_KIND = "ixci.result"
 ARTIFACT_PREFIX = "result-"  # workflow upload name: result-<job id> (contracts.md §3)
-_REL_TOL = 0.02  # throughput identities must hold within 2 % (rounding, clock granularity)
+# rejections that are not a problem of the job: another copy of it was kept
+NOT_REJECTIONS = frozenset({"duplicate", "superseded"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,39 +61,59 @@ class Skipped:
 
 @dataclass(frozen=True, kw_only=True)
 class Accepted:
-    """One validated artifact. `document` is the parsed, schema-valid result.json."""
+    """One validated artifact. `document` is the parsed, schema-valid result.json.
+
+    `run_attempt` is the workflow run attempt that produced it (GitHub's re-runs keep the run
+    id); `attempt` counts run-job's own infrastructure retries within that attempt.
+    """
 
     source: str
     job_id: str
     run_id: str
     attempt: int
     document: Mapping[str, Any] = field(repr=False)
+    run_attempt: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
 class Collection:
-    """Outcome of a collection: accepted artifacts (one per job), the skip report, coverage."""
+    """Outcome of a collection: accepted artifacts (one per job), the skip report, coverage.
+
+    `plan` is the plan the artifacts were bound to (None: no plan, every valid job accepted).
+    """
 
     accepted: tuple[Accepted, ...]
     skipped: tuple[Skipped, ...]
     coverage: Mapping[str, Any]
+    plan: Mapping[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def rejected(self) -> tuple[Skipped, ...]:
+        """The skip entries that are real rejections (not duplicates or earlier copies)."""
+        return tuple(s for s in self.skipped if s.category not in NOT_REJECTIONS)
 
 
-class _Reject(Exception):
-    def __init__(self, category: str, reasons: Sequence[str], job_id: str | None = None) -> None:
-        super().__init__(category)
-        self.category = category
-        self.reasons = tuple(reasons)
-        self.job_id = job_id
+_Reject = Rejected  # the name this module's checks raise
+
+
+def run_attempt_of(doc: Mapping[str, Any]) -> int:
+    """The workflow run attempt of a result (1 for artifacts written before it was recorded)."""
+    return int(doc["run"].get("run_attempt") or 1)
 
 
 # --- finding candidates -----------------------------------------------------------------
 
+_Candidate = tuple[str, Path, str | None, Rejected | None]
 
-def _candidates(paths: Sequence[Path]) -> Iterator[tuple[str, Path, str | None]]:
-    """Yield (source label, file, zip member or None) for every candidate artifact."""
+
+def _candidates(
+    paths: Sequence[Path], limits: Limits, *, allow_missing: bool = False
+) -> Iterator[_Candidate]:
+    """Yield (source label, file, zip member or None, early rejection) for every candidate."""
     for root in paths:
         if not root.exists():
+            if allow_missing:  # with a plan, nothing arrived is what coverage reports
+                continue
             raise CollectError(f"{root}: no such file or directory")
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:
@@ -89,66 +121,43 @@ def _candidates(paths: Sequence[Path]) -> Iterator[tuple[str, Path, str | None]]
             # runs (they end up in coverage.json on the results branch), never a temp path
             label = path.name if root.is_file() else path.relative_to(root.parent).as_posix()
             if path.suffix == ".zip":
-                yield from _zip_members(path, label)
+                yield from _zip_candidates(path, label, limits)
             elif path.name == "result.json" or (
                 path.name.startswith("j-") and path.suffix == ".json"
             ):
-                yield label, path, None
+                yield label, path, None, _link_rejection(path)
 
 
-def _zip_members(path: Path, label: str) -> Iterator[tuple[str, Path, str | None]]:
+def _link_rejection(path: Path) -> Rejected | None:
+    if path.is_symlink():
+        return Rejected("unsafe_path", [f"{path.name} is a symbolic link, not an artifact file"])
+    return None
+
+
+def _zip_candidates(path: Path, label: str, limits: Limits) -> Iterator[_Candidate]:
     try:
-        with zipfile.ZipFile(path) as zf:
-            members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "result.json"]
-    except (zipfile.BadZipFile, OSError):
-        yield label, path, "\0bad-zip"
+        members = zip_members(path, limits)
+    except Rejected as rej:
+        yield label, path, None, rej
         return
     if not members:
-        yield label, path, "\0empty-zip"
-    for name in sorted(members):
-        yield f"{label}!{name}", path, name
+        yield label, path, None, Rejected("no_result", [f"{path.name} contains no result.json"])
+    for name in members:
+        yield f"{label}!{name}", path, name, None
 
 
-def _read(path: Path, member: str | None) -> bytes:
-    if member == "\0bad-zip":
-        raise _Reject("corrupt_zip", [f"{path.name} is not a readable zip archive"])
-    if member == "\0empty-zip":
-        raise _Reject("no_result", [f"{path.name} contains no result.json"])
-    try:
-        if member is None:
-            return path.read_bytes()
-        with zipfile.ZipFile(path) as zf:
-            return zf.read(member)
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        raise _Reject("unreadable", [f"cannot read: {exc}"]) from exc
+def _read(path: Path, member: str | None, limits: Limits) -> bytes:
+    return read_file(path, limits) if member is None else read_zip_member(path, member, limits)
 
 
 # --- parsing and validation -------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> float:
-    raise _Reject("nan", [f"non-finite number {name} in JSON (NaN/Infinity are not valid JSON)"])
-
-
-def parse_artifact(data: bytes) -> dict[str, Any]:
-    """Parse result.json bytes strictly (UTF-8, no NaN/Infinity, an object); raise `_Reject`."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Reject("not_utf8", [f"not UTF-8 text: {exc}"]) from exc
-    if not text.strip():
-        raise _Reject("empty", ["file is empty"])
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip()) - 1
-        category = "truncated" if truncated else "not_json"
-        what = "truncated JSON (ends early)" if truncated else "invalid JSON"
-        raise _Reject(
-            category, [f"{what}: {exc.msg} at line {exc.lineno} col {exc.colno}"]
-        ) from exc
+def parse_artifact(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Parse result.json bytes strictly (see `ixci.artifacts.parse_json`); an object or `Rejected`."""
+    doc = parse_json(data, limits)
     if not isinstance(doc, dict):
-        raise _Reject("wrong_kind", [f"top level is a JSON {type(doc).__name__}, not an object"])
+        raise Rejected("wrong_kind", [f"top level is a JSON {type(doc).__name__}, not an object"])
     return doc
 
 
@@ -156,18 +165,18 @@ def _check_identity(doc: Mapping[str, Any]) -> None:
     kind = doc.get("kind")
     if kind != RESULT_KIND:
         raise _Reject(
-            "wrong_kind", [f"kind is {kind!r}, expected {RESULT_KIND!r} (not an ixci result)"]
+            "wrong_kind", [f"kind is {str(kind)[:80]!r}, expected {RESULT_KIND!r} (not an ixci result)"]
         )
     version = doc.get("schema_version")
     if "schema_version" not in doc:
         raise _Reject(
             "schema_version", ["schema_version is missing; every ixci result declares one"]
         )
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if version not in SUPPORTED_SCHEMA_VERSIONS or isinstance(version, bool):
         raise _Reject(
             "schema_version",
             [
-                f"schema_version {version!r} is not supported (this ixci reads "
+                f"schema_version {str(version)[:40]!r} is not supported (this ixci reads "
                 f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}); upgrade ixci to collect it"
             ],
         )
@@ -187,9 +196,13 @@ def result_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(
-        result_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    if "date-time" not in checker.checkers:  # the checker silently passes what it cannot check
+        raise CollectError(
+            "jsonschema cannot check `date-time` formats in this installation",
+            hint="install ixci's dependencies again (`pip install ixci` pulls rfc3339-validator)",
+        )
+    return jsonschema.Draft202012Validator(result_schema(), format_checker=checker)
 
 
 def _schema_errors(doc: Mapping[str, Any]) -> list[str]:
@@ -206,99 +219,19 @@ def _schema_errors(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _topology_problems(job: Mapping[str, Any]) -> list[str]:
-    topo = job["topology"]
-    gpus = int(topo["gpus"])
-    if topo.get("disaggregated"):
-        pools = [topo.get("prefill"), topo.get("decode")]
-        if not all(isinstance(p, Mapping) and isinstance(p.get("gpus"), int) for p in pools):
-            return ["job.topology: disaggregated but prefill/decode pools lack a gpus count"]
-        total = sum(int(p["gpus"]) for p in pools if isinstance(p, Mapping))
-        if total != gpus:
-            return [f"job.topology.gpus is {gpus} but prefill + decode pools have {total} GPUs"]
-        return []
-    per_replica = int(topo["tp"]) * int(topo.get("pp") or 1)
-    if job.get("sku") == "cpu" and gpus == 0:
-        return []
-    if gpus <= 0 or gpus % per_replica:
-        return [f"job.topology.gpus is {gpus}, not a multiple of tp×pp = {per_replica}"]
-    return []
-
-
-def _gpu_claims(doc: Mapping[str, Any]) -> list[str]:
-    """A result may not claim GPUs its job does not have (provenance and telemetry)."""
-    gpus = int(doc["job"]["topology"]["gpus"])
-    problems = _topology_problems(doc["job"])
-    names = doc["provenance"]["gpu_names"]
-    if names and len(names) != gpus:
-        problems.append(f"provenance.gpu_names lists {len(names)} GPUs but the job has {gpus}")
-    for i, point in enumerate(doc["points"]):
-        tele = point.get("telemetry")
-        if isinstance(tele, Mapping) and tele.get("gpus", 0) > gpus:
-            problems.append(f"points/{i}/telemetry.gpus is {tele['gpus']} but the job has {gpus}")
-    return problems
-
-
-def _point_problems(doc: Mapping[str, Any]) -> list[str]:
-    planned = {p["id"]: p for p in doc["job"]["points"]}
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, point in enumerate(doc["points"]):
-        pid = point["id"]
-        if pid in seen:
-            problems.append(f"points/{i}: duplicate point id {pid}")
-        seen.add(pid)
-        spec = planned.get(pid)
-        if spec is None:
-            problems.append(f"points/{i}: point {pid} is not one of the job's planned points")
-            continue
-        for key in ("scenario", "isl", "osl", "concurrency", "request_rate"):
-            if key in spec and spec[key] != point.get(key):
-                problems.append(
-                    f"points/{i}.{key} is {point.get(key)!r}, the plan says {spec[key]!r}"
-                )
-        problems.extend(_metric_problems(i, point))
-    return problems
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=1e-6)
-
-
-def _metric_problems(i: int, point: Mapping[str, Any]) -> list[str]:
-    m = point.get("metrics")
-    status = point["status"]
-    if status == "ok" and (m is None or not point["valid"]):
-        return [f"points/{i}: status ok but {'no metrics' if m is None else 'valid is false'}"]
-    if status == "failed" and point.get("failure_class") is None:
-        return [f"points/{i}: status failed without a failure_class"]
-    if not isinstance(m, Mapping):
-        return []
-    problems = []
-    dur = m["duration_s"]
-    if m["completed"] > 0 and dur <= 0:
-        problems.append(
-            f"points/{i}/metrics.duration_s is {dur} with {m['completed']} completed requests"
-        )
-    elif dur > 0 and not _close(m["output_throughput"], m["total_output_tokens"] / dur):
-        problems.append(
-            f"points/{i}/metrics.output_throughput {m['output_throughput']} ≠ "
-            f"total_output_tokens / duration_s = {m['total_output_tokens'] / dur:.6g}"
-        )
-    if not _close(m["total_token_throughput"], m["input_throughput"] + m["output_throughput"]):
-        problems.append(f"points/{i}/metrics.total_token_throughput ≠ input + output throughput")
-    return problems
-
-
-def _status_problems(doc: Mapping[str, Any]) -> list[str]:
-    status, fclass = doc["status"], doc["failure_class"]
-    if status == "failed" and fclass is None:
-        return ["status is failed but failure_class is null"]
-    if status == "ok" and fclass is not None:
-        return [f"status is ok but failure_class is {fclass!r}"]
-    if status == "ok" and any(p["status"] != "ok" for p in doc["points"]):
-        return ["status is ok but not every point is ok"]
-    return []
+def _unsafe_values(doc: Mapping[str, Any]) -> list[str]:
+    """Values that become paths or refs on the results branch, checked by `ixci.ids`."""
+    out = []
+    for check, value, what in (
+        (ids.run_id, doc["run"]["run_id"], "run.run_id"),
+        (ids.job_id, doc["job"]["id"], "job.id"),
+        (ids.calendar_date, str(doc["run"]["started_at"])[:10], "run.started_at (date part)"),
+    ):
+        try:
+            check(value, what=what)
+        except UnsafeValue as exc:
+            out.append(exc.message)
+    return out
 
 
 def validate_artifact(
@@ -306,30 +239,35 @@ def validate_artifact(
     *,
     run_id: str | None = None,
     plan_jobs: Mapping[str, Mapping[str, Any]] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """Parse and validate one artifact; return the document or raise `_Reject` with reasons.
+    """Parse and validate one artifact; return the document or raise `Rejected` with reasons.
 
-    Checks, in order: UTF-8 + strict JSON (truncation and NaN named as such); kind and
-    schema_version; the JSON Schema (all errors); then meaning: topology and GPU claims, points
-    against the job's planned points, throughput identities, status consistency, the expected
-    run id, and — with a plan — that the job is the plan's job (same GPU count and points).
+    Checks, in order: strict, bounded JSON (UTF-8, depth, numbers; truncation and NaN named
+    as such); kind and schema_version; the JSON Schema with formats (all errors); the values
+    that become paths; then meaning: topology and GPU claims, the expected run id, and — with a
+    plan — that the job is one the plan scheduled, field for field; points against the job's
+    planned points, throughput identities, status consistency.
     """
-    doc = parse_artifact(data)
+    doc = parse_artifact(data, limits)
     _check_identity(doc)
     errors = _schema_errors(doc)
     if errors:
         raise _Reject("schema", errors, _job_id(doc))
+    unsafe = _unsafe_values(doc)
+    if unsafe:
+        raise _Reject("unsafe_value", unsafe, _job_id(doc))
     job_id = doc["job"]["id"]
-    gpu = _gpu_claims(doc)
+    gpu = gpu_claims(doc)
     if gpu:
         raise _Reject("gpu_count", gpu, job_id)
     if run_id is not None and doc["run"]["run_id"] != run_id:
         raise _Reject(
             "wrong_run", [f"run.run_id is {doc['run']['run_id']!r}, expected {run_id!r}"], job_id
         )
-    if plan_jobs is not None and job_id in plan_jobs:
-        _check_against_plan(doc, plan_jobs[job_id])
-    problems = _point_problems(doc) + _status_problems(doc)
+    if plan_jobs is not None:
+        _check_against_plan(doc, plan_jobs)
+    problems = point_problems(doc) + status_problems(doc)
     if problems:
         raise _Reject("inconsistent", problems, job_id)
     return doc
@@ -338,28 +276,28 @@ def validate_artifact(
 def _job_id(doc: Mapping[str, Any]) -> str | None:
     job = doc.get("job")
     jid = job.get("id") if isinstance(job, Mapping) else None
-    return jid if isinstance(jid, str) else None
+    return jid if isinstance(jid, str) and ids.JOB_ID_RE.fullmatch(jid) else None
 
 
-def _check_against_plan(doc: Mapping[str, Any], planned: Mapping[str, Any]) -> None:
+def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Mapping[str, Any]]) -> None:
     job = doc["job"]
+    planned = plan_jobs.get(job["id"])
+    if planned is None:
+        raise _Reject(
+            "unplanned",
+            [f"job {job['id']} is not in the plan: only scheduled jobs are collected"],
+            job["id"],
+        )
     want = planned.get("topology", {}).get("gpus")
     if want is not None and want != job["topology"]["gpus"]:
         raise _Reject(
             "gpu_count",
-            [
-                f"job.topology.gpus is {job['topology']['gpus']} but the plan's job {job['id']} has {want}"
-            ],
+            [f"job.topology.gpus is {job['topology']['gpus']} but the plan's job {job['id']} has {want}"],
             job["id"],
         )
-    want_points = {p["id"] for p in planned.get("points", [])}
-    got_points = {p["id"] for p in job["points"]}
-    if want_points and want_points != got_points:
-        raise _Reject(
-            "plan_mismatch",
-            [f"job {job['id']} has points {sorted(got_points)}, the plan {sorted(want_points)}"],
-            job["id"],
-        )
+    problems = plan_problems(doc, planned)
+    if problems:
+        raise _Reject("plan_mismatch", problems, job["id"])
 
 
 # --- collection -------------------------------------------------------------------------
@@ -371,59 +309,78 @@ def collect(
     plan: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     extra_skipped: Sequence[Skipped] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Collection:
     """Validate every candidate under `paths`; keep one artifact per job; compute coverage.
 
-    Several artifacts for one job (re-runs, duplicated uploads): the highest `run.attempt`
-    wins, then the latest `finished_at`; the others are reported as `superseded`.
-    `extra_skipped` carries rejections found before reading (e.g. expired GitHub artifacts).
+    With a `plan`, only its jobs are accepted, each as scheduled, and a path that does not exist
+    means nothing arrived (coverage says which jobs are missing); without one, a missing path
+    is a `CollectError`. Several artifacts for one job (re-runs, duplicated uploads): the
+    highest `run.run_attempt`, then `run.attempt`, then the latest `finished_at` wins; the
+    others are reported as `superseded` (or `duplicate` when identical). `extra_skipped`
+    carries rejections found before reading (e.g. expired GitHub artifacts).
     """
     plan_jobs = {j["id"]: j for j in plan["jobs"]} if plan is not None else None
     good: dict[str, list[Accepted]] = {}
     skipped: list[Skipped] = list(extra_skipped)
-    for source, path, member in _candidates(paths):
+    for source, path, member, early in _candidates(paths, limits, allow_missing=plan is not None):
         try:
-            doc = validate_artifact(_read(path, member), run_id=run_id, plan_jobs=plan_jobs)
-        except _Reject as rej:
+            if early is not None:
+                raise early
+            data = _read(path, member, limits)
+            doc = validate_artifact(data, run_id=run_id, plan_jobs=plan_jobs, limits=limits)
+        except Rejected as rej:
             skipped.append(
                 Skipped(
                     source=source, category=rej.category, reasons=rej.reasons, job_id=rej.job_id
                 )
             )
             continue
-        acc = Accepted(
-            source=source,
-            job_id=doc["job"]["id"],
-            run_id=doc["run"]["run_id"],
-            attempt=int(doc["run"]["attempt"]),
-            document=doc,
-        )
-        good.setdefault(acc.job_id, []).append(acc)
+        good.setdefault(doc["job"]["id"], []).append(_accepted(source, doc))
     accepted = []
     for job_id in sorted(good):
         best, *rest = sorted(good[job_id], key=_preference, reverse=True)
         accepted.append(best)
-        for other in rest:
-            same = json.dumps(other.document, sort_keys=True) == json.dumps(
-                best.document, sort_keys=True
-            )
-            why = "identical copy of" if same else "superseded by"
-            skipped.append(
-                Skipped(
-                    source=other.source,
-                    category="duplicate" if same else "superseded",
-                    reasons=(f"{why} {best.source} (attempt {best.attempt})",),
-                    job_id=job_id,
-                )
-            )
-    skipped.sort(key=lambda s: (s.source, s.category))
+        skipped.extend(_superseded(other, best) for other in rest)
+    skipped.sort(key=lambda s: (s.source, s.category, s.reasons))
     return Collection(
-        accepted=tuple(accepted), skipped=tuple(skipped), coverage=coverage(accepted, skipped, plan)
+        accepted=tuple(accepted),
+        skipped=tuple(skipped),
+        coverage=coverage(accepted, skipped, plan),
+        plan=plan,
     )
 
 
-def _preference(acc: Accepted) -> tuple[int, str, str]:
-    return (acc.attempt, acc.document["run"].get("finished_at") or "", acc.source)
+def _accepted(source: str, doc: Mapping[str, Any]) -> Accepted:
+    return Accepted(
+        source=source,
+        job_id=doc["job"]["id"],
+        run_id=doc["run"]["run_id"],
+        attempt=int(doc["run"]["attempt"]),
+        run_attempt=run_attempt_of(doc),
+        document=doc,
+    )
+
+
+def _superseded(other: Accepted, best: Accepted) -> Skipped:
+    same = same_document(other.document, best.document)
+    why = "identical copy of" if same else "superseded by"
+    return Skipped(
+        source=other.source,
+        category="duplicate" if same else "superseded",
+        reasons=(f"{why} {best.source} (run attempt {best.run_attempt}, try {best.attempt})",),
+        job_id=best.job_id,
+    )
+
+
+def same_document(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two result documents are equal as JSON (key order ignored)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _preference(acc: Accepted) -> tuple[int, int, str, str]:
+    finished = acc.document["run"].get("finished_at") or ""
+    return (acc.run_attempt, acc.attempt, finished, acc.source)
 
 
 # --- coverage -------------------------------------------------------------------------
@@ -436,7 +393,6 @@ _SITE_STATUS = {
     "failed": "failed",
     "rejected": "failed",
     "missing": "missing",
-    "unexpected": "ok",
 }
 
 
@@ -490,6 +446,7 @@ def _job_entry(
         "failure_class": doc["failure_class"] if doc else None,
         "failure_message": doc["failure_message"] if doc else _rejection_text(rejected),
         "source": acc.source if acc else None,
+        "run_attempt": acc.run_attempt if acc else None,
         "rejections": [s.to_json() for s in rejected],
         "points": points,
     }
@@ -508,17 +465,10 @@ def coverage(
     by_job = {a.job_id: a for a in accepted}
     rejected: dict[str, list[Skipped]] = {}
     for s in skipped:
-        if s.job_id is not None and s.category not in {"duplicate", "superseded"}:
+        if s.job_id is not None and s.category not in NOT_REJECTIONS:
             rejected.setdefault(s.job_id, []).append(s)
     planned = list(plan["jobs"]) if plan is not None else [a.document["job"] for a in accepted]
-    planned_ids = {j["id"] for j in planned}
     jobs = [_job_entry(j, by_job.get(j["id"]), rejected.get(j["id"], [])) for j in planned]
-    for a in accepted:
-        if a.job_id not in planned_ids:
-            entry = _job_entry(a.document["job"], a, [])
-            entry["state"] = "unexpected"
-            entry["status"] = {"ok": "ok", "failed": "failed"}.get(a.document["status"], "partial")
-            jobs.append(entry)
     jobs.sort(key=lambda e: e["job_id"])
     return {
         "coverage_version": 1,
@@ -529,12 +479,15 @@ def coverage(
 
 
 def _summary(jobs: Sequence[Mapping[str, Any]], skipped: Sequence[Skipped]) -> dict[str, Any]:
-    states = ("present", "partial", "failed", "incomplete", "missing", "rejected", "unexpected")
+    states = ("present", "partial", "failed", "incomplete", "missing", "rejected")
     out: dict[str, Any] = {"jobs": len(jobs)}
     out.update({s: sum(1 for j in jobs if j["state"] == s) for s in states})
     for key in ("expected", "ok", "invalid", "failed", "not_run", "missing"):
         out[f"points_{key}"] = sum(j["points"][key] for j in jobs)
+    # artifacts for jobs the plan never scheduled: rejected, counted here
+    out["unexpected"] = sum(1 for s in skipped if s.category == "unplanned")
     out["skipped_files"] = len(skipped)
+    out["rejected_files"] = sum(1 for s in skipped if s.category not in NOT_REJECTIONS)
     out["complete"] = out["present"] == out["jobs"] and out["points_ok"] == out["points_expected"]
     return out
 
@@ -548,32 +501,47 @@ def dump_json(obj: Any) -> str:
 
 
 def write_collection(col: Collection, out: Path) -> None:
-    """Write `results/<job-id>.json`, `skipped.json` and `coverage.json` under `out`."""
-    results = out / "results"
-    results.mkdir(parents=True, exist_ok=True)
+    """Write `results/<job-id>.json`, `skipped.json` and `coverage.json` under `out`.
+
+    A full disk or a read-only `out` is a `StorageError` naming the file.
+    """
+    files = {"skipped.json": dump_json({"skipped": [s.to_json() for s in col.skipped]})}
+    files["coverage.json"] = dump_json(col.coverage)
     for acc in col.accepted:
-        (results / f"{acc.job_id}.json").write_text(dump_json(acc.document), encoding="utf-8")
-    (out / "skipped.json").write_text(
-        dump_json({"skipped": [s.to_json() for s in col.skipped]}), encoding="utf-8"
+        files[f"results/{ids.job_id(acc.job_id)}.json"] = dump_json(acc.document)
+    for rel, text in files.items():
+        path = ids.contained(out, rel)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise storage_error(exc, f"the collection into {out}") from exc
+
+
+def _plan_error(path: Path, what: str) -> CollectError:
+    return CollectError(
+        f"{path}: {what}", hint="pass the file written by `ixci plan --format json`"
     )
-    (out / "coverage.json").write_text(dump_json(col.coverage), encoding="utf-8")
 
 
 def load_plan(path: Path) -> dict[str, Any]:
-    """Read `ixci plan --format json` output; raise `CollectError` if it is not a plan."""
+    """Read `ixci plan --format json` output; raise `CollectError` if it is not a plan.
+
+    The plan is the one trusted input of a collection (the plan job wrote it from the
+    default branch's catalog); its shape is still checked so a damaged file is named as such.
+    """
     try:
         plan = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CollectError(
-            f"{path}: cannot read the plan: {exc}",
-            hint="pass the file written by `ixci plan --format json`",
-        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _plan_error(path, f"cannot read the plan: {exc}") from exc
     if not isinstance(plan, dict) or not isinstance(plan.get("jobs"), list):
-        raise CollectError(
-            f"{path}: not a plan (no `jobs` list)",
-            hint="pass the file written by `ixci plan --format json`",
-        )
+        raise _plan_error(path, "not a plan (no `jobs` list)")
     for i, job in enumerate(plan["jobs"]):
         if not isinstance(job, dict) or not isinstance(job.get("id"), str):
-            raise CollectError(f"{path}: jobs/{i}: a job without an `id`")
+            raise _plan_error(path, f"jobs/{i}: a job without an `id`")
+        points = job.get("points", [])
+        if not isinstance(points, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("id"), str) for p in points
+        ):
+            raise _plan_error(path, f"jobs/{i}.points: a list of points with ids is required")
     return plan

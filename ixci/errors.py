@@ -6,6 +6,7 @@ exits with `exit_code`. Anything else is an internal error (exit 1).
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -96,6 +97,36 @@ class PublishError(IxciError):
     """Publishing to the results branch failed (after retries)."""
 
     exit_code = 7
+
+
+class RemoteLocked(PublishError):
+    """The remote branch's ref lock stayed in place over several tries (a stale lock file)."""
+
+
+class StorageError(IxciError):
+    """A file could not be written: the disk is full, or the folder is read-only or not ours."""
+
+    exit_code = 9
+
+
+_STORAGE_HINTS = {
+    errno.ENOSPC: "free space on that file system (or point the output elsewhere), then rerun",
+    errno.EDQUOT: "the disk quota is used up: free space, then rerun",
+    errno.EROFS: "the file system is mounted read-only: choose a writable folder",
+    errno.EACCES: "the folder is not writable by this user: choose a writable folder",
+    errno.EPERM: "the folder is not writable by this user: choose a writable folder",
+}
+STORAGE_ERRNOS = frozenset(_STORAGE_HINTS)
+
+
+def storage_error(exc: OSError, what: str) -> IxciError:
+    """The pointed error for an `OSError` raised while writing `what` (a `StorageError` when
+    the disk or the folder is at fault; any other I/O failure as a plain `IxciError`)."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    message = f"cannot write {what}: {where}{exc.strerror or exc}"
+    if exc.errno in _STORAGE_HINTS:
+        return StorageError(message, hint=_STORAGE_HINTS[exc.errno])
+    return IxciError(message)
 
 
 class GitHubError(IxciError):

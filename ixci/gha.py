@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ixci.artifacts import Rejected, parse_json, read_file
 from ixci.errors import InvalidInput, PlanError, Problem, UsageError
 
 
@@ -389,28 +390,47 @@ def _outcome(path: Path, root: Path) -> Outcome:
     rel = str(path.relative_to(root))
     fallback = path.parent.name.removeprefix("result-")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        job = raw["job"]
-        points = raw.get("points") or []
-        return Outcome(
-            job_id=str(job["id"]),
-            status=str(raw["status"]),
-            failure_class=raw.get("failure_class"),
-            message=raw.get("failure_message"),
-            points_ok=sum(1 for p in points if isinstance(p, dict) and p.get("status") == "ok"),
-            points_total=len(points),
-            source=rel,
-        )
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        return Outcome(
-            job_id=fallback,
-            status="unreadable",
-            failure_class=None,
-            message=f"{type(exc).__name__}: {exc}",
-            points_ok=0,
-            points_total=0,
-            source=rel,
-        )
+        raw = parse_json(read_file(path))
+        return _outcome_of(raw, rel)
+    except Rejected as exc:
+        message = f"{exc.category}: {'; '.join(exc.reasons)}"
+    except (KeyError, TypeError, ValueError) as exc:
+        message = f"malformed result: {type(exc).__name__}: {str(exc)[:200]}"
+    return Outcome(
+        job_id=fallback,
+        status="unreadable",
+        failure_class=None,
+        message=message,
+        points_ok=0,
+        points_total=0,
+        source=rel,
+    )
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> str | None:
+    """An untrusted field that the summary prints: a string (or null when `optional`)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is a {type(value).__name__}, not a string")
+    return value
+
+
+def _outcome_of(raw: object, rel: str) -> Outcome:
+    if not isinstance(raw, dict) or not isinstance(raw.get("job"), dict):
+        raise TypeError("not a result object with a `job`")
+    points = raw.get("points") or []
+    if not isinstance(points, list):
+        raise TypeError("points is not a list")
+    return Outcome(
+        job_id=str(_text(raw["job"].get("id"), "job.id")),
+        status=str(_text(raw.get("status"), "status")),
+        failure_class=_text(raw.get("failure_class"), "failure_class", optional=True),
+        message=_text(raw.get("failure_message"), "failure_message", optional=True),
+        points_ok=sum(1 for p in points if isinstance(p, dict) and p.get("status") == "ok"),
+        points_total=len(points),
+        source=rel,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,12 +491,13 @@ def results_markdown(plan: PlanView, outcomes: Mapping[str, Outcome], *, approve
             continue
         failure = ": ".join(x for x in (o.failure_class, o.message) if x)
         lines.append(
-            f"| `{j.id}` | {_cell(j.name)} | {o.status} | {o.points_ok}/{o.points_total or j.points}"
+            f"| `{j.id}` | {_cell(j.name)} | {_cell(o.status[:40])} | {o.points_ok}/{o.points_total or j.points}"
             f" | {_cell(failure[:200])} |"
         )
     extra = sorted(k for k in outcomes if k not in {j.id for j in plan.jobs})
     if extra:
-        lines.append(f"\nArtifacts for jobs not in the plan: {', '.join(f'`{k}`' for k in extra)}")
+        shown = ", ".join(f"`{_cell(k[:40]).replace('`', '')}`" for k in extra)
+        lines.append(f"\nArtifacts for jobs not in the plan: {shown}")
     return "\n".join(lines)
 
 

@@ -17,8 +17,11 @@ as partial in `index.json` and kept in the config's history, never truncating th
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -31,10 +34,32 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from ixci import cmd
+from ixci import cmd, ids
 from ixci.aggregate import Economics, columns_for, dump_columnar, mark_front, tidy_table
 from ixci.collect import Collection, dump_json
-from ixci.errors import CommandFailed, PublishError
+from ixci.errors import (
+    STORAGE_ERRNOS,
+    CommandFailed,
+    PublishError,
+    RemoteLocked,
+    StorageError,
+    UnsafeValue,
+    storage_error,
+)
+from ixci.runfolder import run_files, run_folder, run_meta, stage_attempt, stage_run
+
+__all__ = [  # the run-folder API lives in ixci.runfolder; these names stay importable here
+    "PublishResult",
+    "build_derived",
+    "publish",
+    "rebuild",
+    "run_files",
+    "run_folder",
+    "run_meta",
+    "stage_run",
+    "write_derived",
+    "write_economics",
+]
 
 log = logging.getLogger("ixci.publish")
 
@@ -74,92 +99,6 @@ class PublishResult:
     attempts: int
     commit: str | None
     files: tuple[str, ...]
-
-
-# --- the run folder -----------------------------------------------------------------------
-
-
-def _run_started(col: Collection) -> str | None:
-    stamps = sorted(str(a.document["run"]["started_at"]) for a in col.accepted)
-    return stamps[0] if stamps else None
-
-
-def run_meta(col: Collection, run_id: str, *, date: str) -> dict[str, Any]:
-    """`run.json`: the run's provenance, a pure function of its artifacts (no publish time)."""
-    docs = [a.document for a in col.accepted]
-    first = docs[0] if docs else {}
-    run = first.get("run", {})
-    return {
-        "run_id": run_id,
-        "date": date,
-        "event": run.get("event"),
-        "repository": run.get("repository"),
-        "git_sha": first.get("git_sha"),
-        "ixci_versions": sorted({str(d["ixci_version"]) for d in docs}),
-        "schema_versions": sorted({int(d["schema_version"]) for d in docs}),
-        "metrics_versions": sorted({int(d["metrics_version"]) for d in docs}),
-        "jobs": len(docs),
-        "skipped_files": len(col.skipped),
-    }
-
-
-def run_files(col: Collection, run_id: str, *, date: str) -> dict[str, bytes]:
-    """Files of the run folder, relative to it: run.json, coverage.json, skipped.json, results/."""
-    files = {
-        "run.json": dump_json(run_meta(col, run_id, date=date)).encode(),
-        "coverage.json": dump_json({"run_id": run_id, **col.coverage}).encode(),
-        "skipped.json": dump_json({"skipped": [s.to_json() for s in col.skipped]}).encode(),
-    }
-    for acc in col.accepted:
-        files[f"results/{acc.job_id}.json"] = dump_json(acc.document).encode()
-    return files
-
-
-def run_folder(run_id: str, date: str) -> str:
-    """`runs/YYYY/MM/DD/<run-id>` for an ISO date or timestamp."""
-    if not _safe_name(run_id):
-        raise PublishError(
-            f"run id {run_id!r} is not a safe folder name",
-            hint="use letters, digits, '-', '_' or '.'",
-        )
-    y, m, d = date[:10].split("-")
-    return f"runs/{y}/{m}/{d}/{run_id}"
-
-
-def _safe_name(name: str) -> bool:
-    return bool(name) and name not in {".", ".."} and all(c.isalnum() or c in "-_." for c in name)
-
-
-def _existing_run(tree: Path, run_id: str) -> Path | None:
-    found = sorted(tree.glob(f"runs/*/*/*/{run_id}"))
-    return found[0] if found else None
-
-
-def stage_run(tree: Path, files: Mapping[str, bytes], folder: str) -> bool:
-    """Write the run folder into `tree`; False if an identical one is already there.
-
-    Append-only: an existing folder for the same run id must hold exactly these files,
-    otherwise `PublishError` (a published run is never rewritten).
-    """
-    run_id = folder.rsplit("/", 1)[-1]
-    existing = _existing_run(tree, run_id)
-    if existing is not None:
-        have = {
-            p.relative_to(existing).as_posix(): p.read_bytes()
-            for p in existing.rglob("*")
-            if p.is_file()
-        }
-        if have == dict(files) and existing.relative_to(tree).as_posix() == folder:
-            return False
-        raise PublishError(
-            f"run {run_id} is already published at {existing.relative_to(tree)} with different content",
-            hint="published runs are append-only; publish the new results under a new --run-id",
-        )
-    for rel, data in files.items():
-        path = tree / folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return True
 
 
 # --- derived files ------------------------------------------------------------------------
@@ -355,32 +294,40 @@ def write_derived(tree: Path, files: Mapping[str, bytes]) -> None:
 
 
 def rebuild(tree: Path, *, site: bool = True) -> None:
-    """Regenerate all derived files (and the site, if `ixci.site` is installed) in `tree`."""
+    """Regenerate all derived files and, with `site`, the site (if `ixci.site` is installed).
+
+    Without `site`, a committed `site/` is removed: it would show older data than the branch
+    holds (rebuild it with `ixci site build`).
+    """
     write_derived(tree, build_derived(tree))
     if site:
         build_site_hook(tree)
+    elif (tree / "site").exists():
+        shutil.rmtree(tree / "site")
 
 
 def build_site_hook(tree: Path) -> bool:
-    """Build the static site into `tree/site` when `ixci.site.build_site` is importable.
+    """Build the static site into `tree/site` when `ixci.site` is importable.
 
-    The data is what publish guarantees; a site that fails to build is logged and the
-    previous `site/` kept, so a site bug never blocks publishing results.
+    The new site is built beside the old one and swapped in when complete, so a failure at any
+    point keeps the previous `site/`. The data is what publish guarantees: a site that fails to
+    build is logged and never blocks publishing results — except a full or read-only disk,
+    which would fail the commit anyway and is reported as what it is.
     """
     try:
-        from ixci.site import build_site
+        from ixci.site.build import build_site_atomic
     except ImportError:
         return False
-    out = tree / "site"
-    with tempfile.TemporaryDirectory(prefix="ixci-site-") as tmp:
-        try:
-            build_site(tree, Path(tmp) / "site")
-        except Exception as exc:  # another component's failure must not lose the data
-            log.warning("site build failed, keeping the previous site/: %s", exc)
-            return False
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(Path(tmp) / "site", out)
+    try:
+        build_site_atomic(tree, tree / "site")
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise
+        log.warning("site build failed, keeping the previous site/: %s", exc)
+        return False
+    except Exception as exc:  # another component's failure must not lose the data
+        log.warning("site build failed, keeping the previous site/: %s", exc)
+        return False
     return True
 
 
@@ -393,9 +340,29 @@ def write_economics(tree: Path, econ: Economics) -> None:
 # --- git ----------------------------------------------------------------------------------
 
 
+_GIT_STORAGE = {
+    "no space left on device": errno.ENOSPC,
+    "disk quota exceeded": errno.EDQUOT,
+    "read-only file system": errno.EROFS,
+    "permission denied": errno.EACCES,
+}
+
+
 def _git(work: Path, *args: str, check: bool = True) -> str:
-    """Run git in the private work clone; return stdout (the environment is inherited)."""
-    return cmd.run(["git", *_GIT_IDENTITY, *args], cwd=work, check=check).stdout
+    """Run git in the private work clone; return stdout (the environment is inherited).
+
+    A git command that failed because the work clone's disk is full or not writable raises
+    the same `OSError` a Python write would, so both become one `StorageError`.
+    """
+    try:
+        return cmd.run(["git", *_GIT_IDENTITY, *args], cwd=work, check=check).stdout
+    except CommandFailed as exc:
+        text = (exc.stderr + exc.stdout).lower()
+        remote = args[0] in {"push", "fetch", "ls-remote"}  # their errors may be the remote's
+        for marker, code in _GIT_STORAGE.items():
+            if marker in text and (not remote or (args[0] == "fetch" and code != errno.EACCES)):
+                raise OSError(code, f"git {args[0]}: {os.strerror(code)}", str(work)) from exc
+        raise
 
 
 def _prepare(work: Path, repo: str) -> None:
@@ -437,16 +404,24 @@ def _commit(work: Path, message: str) -> tuple[str | None, tuple[str, ...]]:
     return _git(work, "rev-parse", "HEAD").strip(), tuple(sorted(changed))
 
 
-def _push(work: Path, branch: str) -> bool:
-    """Push HEAD; False when the remote moved on (a lost race), raise on anything else."""
+def _push(work: Path, branch: str) -> str:
+    """Push HEAD: "pushed", "race" (the remote moved on) or "locked" (its ref lock file exists);
+    raise on anything else."""
     try:
         _git(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
     except CommandFailed as exc:
         text = (exc.stderr + exc.stdout).lower()
+        if ".lock" in text and "file exists" in text:
+            return "locked"
+        if "no space left on device" in text:
+            raise StorageError(
+                f"git push to {branch} failed: the remote's disk is full",
+                hint="free space on the remote, then rerun `ixci publish` (it is idempotent)",
+            ) from exc
         if any(marker in text for marker in _RACE_MARKERS):
-            return False
+            return "race"
         raise PublishError(f"git push to {branch} failed: {exc.render()}") from exc
-    return True
+    return "pushed"
 
 
 @contextmanager
@@ -465,6 +440,49 @@ def backoff_delay(
     return rng.uniform(0.0, min(cap, base * 2**attempt))
 
 
+def _run_date(col: Collection, run_id: str, date: str | None) -> str:
+    """The run's date: `date` (checked), else the earliest `run.started_at` of its artifacts."""
+    if date is not None:
+        ids.calendar_date(date, what="--date")
+        return date
+    stamps = sorted(str(a.document["run"]["started_at"]) for a in col.accepted)
+    if not stamps:
+        raise PublishError(
+            f"run {run_id}: no valid artifact to date the run", hint="pass --date YYYY-MM-DD"
+        )
+    ids.calendar_date(stamps[0][:10], what="run.started_at (date part)")
+    return stamps[0]
+
+
+def _result(run_id: str, folder: str, attempt: int, commit: str | None, files: tuple[str, ...],
+            *, pushed: bool) -> PublishResult:  # fmt: skip
+    return PublishResult(
+        run_id=run_id,
+        run_path=folder,
+        changed=commit is not None,
+        pushed=pushed,
+        attempts=attempt,
+        commit=commit,
+        files=files,
+    )
+
+
+_BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+
+
+def _check_branch(branch: str) -> None:
+    if not _BRANCH_RE.fullmatch(branch) or ".." in branch or branch.endswith((".lock", "/")):
+        raise UnsafeValue(
+            f"branch {branch[:80]!r} is not a plain branch name", hint="e.g. --branch results"
+        )
+
+
+def _on_branch(work: Path, folder: str) -> bool:
+    """Whether HEAD's tree holds `folder`'s run.json (checked before anything is reported)."""
+    head = _git(work, "rev-parse", "--verify", "-q", "HEAD", check=False).strip()
+    return bool(head) and bool(_git(work, "ls-tree", "--name-only", "HEAD", "--", f"{folder}/run.json").strip())
+
+
 def publish(
     col: Collection,
     *,
@@ -476,57 +494,68 @@ def publish(
     economics: Economics | None = None,
     date: str | None = None,
     site: bool = True,
+    run_attempt: int = 1,
     max_attempts: int = 40,
+    lock_tries: int = 8,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> PublishResult:
     """Publish a collected run to `branch` of `repo` (a path or URL git can push to).
 
-    `date` (ISO) places the run folder; default: the earliest `run.started_at` of its
-    artifacts. Retries lost races up to `max_attempts` times; `PublishError` after that.
+    `date` (YYYY-MM-DD) places a new run folder; default: the earliest `run.started_at` of its
+    artifacts. A run id already on the branch is merged as a re-run attempt
+    (`ixci.runfolder`); `run_attempt` is the publishing attempt, recorded in run.json.
+    Retries lost races up to `max_attempts` times; a remote ref lock that stays through
+    `lock_tries` consecutive pushes is `RemoteLocked`; a full or read-only disk `StorageError`.
     With `push=False` the commit is made in the work clone only (a dry run).
     """
-    when = date or _run_started(col)
-    if when is None:
-        raise PublishError(
-            f"run {run_id}: no valid artifact to date the run", hint="pass --date YYYY-MM-DD"
-        )
-    folder = run_folder(run_id, when)
-    files = run_files(col, run_id, date=when)
-    rng = rng or random.Random()
+    ids.run_id(run_id)
+    _check_branch(branch)
+    when = _run_date(col, run_id, date)
+    try:
+        return _publish(
+            col, repo=repo, run_id=run_id, branch=branch, push=push, workdir=workdir,
+            economics=economics, when=when, site=site, run_attempt=run_attempt,
+            max_attempts=max_attempts, lock_tries=lock_tries, sleep=sleep,
+            rng=rng or random.Random(),
+        )  # fmt: skip
+    except OSError as exc:
+        raise storage_error(exc, "the results branch's work clone") from exc
+
+
+def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool,
+             workdir: Path | None, economics: Economics | None, when: str, site: bool,
+             run_attempt: int, max_attempts: int, lock_tries: int,
+             sleep: Callable[[float], None], rng: random.Random) -> PublishResult:  # fmt: skip
+    locked = 0
     with _workdir(workdir) as work:
         _prepare(work, repo)
         for attempt in range(1, max_attempts + 1):
             _checkout_tip(work, branch)
-            stage_run(work, files, folder)
+            staged = stage_attempt(work, col, run_id, date=when, run_attempt=run_attempt)
             if economics is not None:
                 write_economics(work, economics)
             rebuild(work, site=site)
-            commit, changed = _commit(work, f"results: publish run {run_id} ({folder})")
+            commit, changed = _commit(work, f"results: publish run {run_id} ({staged.folder})")
+            if not _on_branch(work, staged.folder):  # never report a run that is not there
+                raise PublishError(f"run {run_id}: nothing was staged at {staged.folder}")
             if commit is None:
-                return PublishResult(
-                    run_id=run_id,
-                    run_path=folder,
-                    changed=False,
-                    pushed=False,
-                    attempts=attempt,
-                    commit=None,
-                    files=(),
-                )
-            if not push or _push(work, branch):
-                return PublishResult(
-                    run_id=run_id,
-                    run_path=folder,
-                    changed=True,
-                    pushed=push,
-                    attempts=attempt,
-                    commit=commit,
-                    files=changed,
+                return _result(run_id, staged.folder, attempt, None, (), pushed=False)
+            outcome = _push(work, branch) if push else "pushed"
+            if outcome == "pushed":
+                return _result(run_id, staged.folder, attempt, commit, changed, pushed=push)
+            locked = locked + 1 if outcome == "locked" else 0
+            if locked >= lock_tries:
+                raise RemoteLocked(
+                    f"run {run_id}: the remote's ref lock for {branch} stayed in place through "
+                    f"{locked} pushes (refs/heads/{branch}.lock exists on the remote)",
+                    hint="a git process on the remote crashed and left the lock: if no push is "
+                    f"running, remove refs/heads/{branch}.lock in the remote repository, then "
+                    "rerun `ixci publish` (it is idempotent)",
                 )
             delay = backoff_delay(attempt, rng)
-            log.info(
-                "push of run %s lost a race (attempt %d); retrying in %.2fs", run_id, attempt, delay
-            )
+            log.info("push of run %s: %s (attempt %d); retrying in %.2fs", run_id, outcome,
+                     attempt, delay)  # fmt: skip
             sleep(delay)
     raise PublishError(
         f"run {run_id}: the {branch} branch kept moving; gave up after {max_attempts} attempts",

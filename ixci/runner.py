@@ -88,6 +88,7 @@ class RunOptions:
     output: Path
     run_id: str
     attempt: int = 1
+    run_attempt: int = 1  # the workflow run attempt (GitHub re-runs keep the run id)
     event: str | None = None
     repository: str | None = None
     runner_name: str | None = None
@@ -256,6 +257,7 @@ class JobRun:
         run = {
             "run_id": self.opts.run_id,
             "attempt": self.opts.attempt,
+            "run_attempt": self.opts.run_attempt,
             "event": self.opts.event,
             "repository": self.opts.repository,
             "started_at": utc_now(),

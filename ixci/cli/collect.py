@@ -12,9 +12,20 @@ from typing import Any
 import click
 
 from ixci.cli import environ
-from ixci.errors import CollectError, UsageError
+from ixci.errors import CollectError, UsageError, storage_error
 
 _DIR = click.Path(path_type=Path)
+
+
+def run_attempt_from_env(env: dict[str, str]) -> int:
+    """GITHUB_RUN_ATTEMPT as a positive number (1 when unset); `UsageError` when malformed."""
+    raw = env.get("GITHUB_RUN_ATTEMPT") or "1"
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+        raise UsageError(
+            f"GITHUB_RUN_ATTEMPT {raw[:40]!r} is not a positive number",
+            hint="pass --run-attempt N, or leave GITHUB_RUN_ATTEMPT to GitHub Actions",
+        )
+    return int(raw)
 
 
 def economics_for(root: Path | None) -> Any:
@@ -34,8 +45,9 @@ def github_downloads(
     """Download the run's `result-*` artifacts into `dest`; return skip entries for expired ones."""
     import requests
 
-    from ixci import github_api
+    from ixci import github_api, ids
     from ixci.collect import Skipped
+    from ixci.errors import UnsafeValue
 
     env = environ(ctx)
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
@@ -44,12 +56,20 @@ def github_downloads(
         client = github_api.ArtifactClient(session, token, api_url=url)
         skipped = []
         for art in github_api.iter_result_artifacts(client.list_artifacts(repo, run_id)):
+            source = f"github:{repo}/actions/runs/{run_id}/artifacts/{art.id}"
             try:
-                client.download(art, dest / f"{art.name}.zip")
+                target = ids.contained(dest, ids.stem(art.name, what="artifact name") + ".zip")
+            except UnsafeValue as exc:
+                skipped.append(
+                    Skipped(source=source, category="unsafe_value", reasons=(exc.message,))
+                )
+                continue
+            try:
+                client.download(art, target)
             except github_api.ArtifactExpired as exc:
                 skipped.append(
                     Skipped(
-                        source=f"github:{repo}/actions/runs/{run_id}/artifacts/{art.id}",
+                        source=source,
                         category="expired",
                         reasons=(exc.message,),
                         job_id=art.name.removeprefix("result-") or None,
@@ -68,10 +88,13 @@ def run_collect(
     api_url: str | None,
 ) -> Any:
     """Collect from local paths and, with --repo, from the run's GitHub artifacts."""
+    from ixci import ids
     from ixci.collect import collect as do_collect
     from ixci.collect import load_plan
 
     plan_doc = load_plan(plan) if plan is not None else None
+    if run_id is not None:
+        ids.run_id(run_id, what="--run-id")
     if repo is not None and run_id is None:
         raise UsageError("--repo needs --run-id (the workflow run whose artifacts to download)")
     if repo is None and not paths:
@@ -82,11 +105,19 @@ def run_collect(
         return do_collect(roots, plan=plan_doc, run_id=run_id, extra_skipped=extra)
 
 
+def nothing_planned(col: Any) -> bool:
+    """Whether the collection was bound to a plan with no jobs (and nothing arrived for it)."""
+    return col.plan is not None and not col.plan["jobs"] and not col.rejected
+
+
 def report(ctx: click.Context, col: Any) -> None:
     """Print a one-line summary per rejection and, under GitHub Actions, annotations."""
     from ixci import gha
 
     s = col.coverage["summary"]
+    if nothing_planned(col):
+        click.echo("nothing planned: the plan has no jobs, so no artifact was expected")
+        return
     click.echo(
         f"accepted {len(col.accepted)} artifact(s), skipped {len(col.skipped)}; "
         f"jobs present {s['present']}, partial {s['partial']}, failed {s['failed']}, "
@@ -104,15 +135,31 @@ def report(ctx: click.Context, col: Any) -> None:
             )
 
 
+def strict_check(col: Any, out: Path) -> None:
+    """`--strict`: `CollectError` (exit 6) when an artifact was rejected or a job is not present.
+
+    Exit 6 means "the collection is incomplete"; an internal error is exit 1.
+    """
+    s = col.coverage["summary"]
+    rejected = len(col.rejected)
+    if s["complete"] and not rejected:
+        return
+    raise CollectError(
+        f"collection incomplete: {s['jobs'] - s['present']} of {s['jobs']} job(s) not present, "
+        f"{rejected} artifact(s) rejected, {s['points_ok']}/{s['points_expected']} points ok; "
+        f"see {out / 'coverage.json'} and {out / 'skipped.json'}"
+    )
+
+
 @click.command("collect")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--out", type=_DIR, required=True, help="Folder for results/, skipped.json, coverage.json."
 )
 @click.option(
     "--plan",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="`ixci plan --format json` output: coverage against what was planned.",
+    help="`ixci plan --format json` output: only its jobs are accepted; coverage against it.",
 )
 @click.option(
     "--run-id", help="Only accept artifacts of this run (and the GitHub run to download)."
@@ -137,16 +184,18 @@ def collect(
     api_url: str | None,
     strict: bool,
 ) -> None:
-    """Validate every artifact under PATHS; reject bad ones with reasons; write coverage."""
+    """Validate every artifact under PATHS; reject bad ones with reasons; write coverage.
+
+    With --plan, a PATH that does not exist means no artifact arrived (a plan with no jobs
+    uploads none); without one it is an error.
+    """
     from ixci.collect import write_collection
 
     col = run_collect(ctx, paths, plan=plan, run_id=run_id, repo=repo, api_url=api_url)
     write_collection(col, out)
     report(ctx, col)
-    if strict and not col.coverage["summary"]["complete"]:
-        raise CollectError(
-            f"collection incomplete: see {out / 'coverage.json'} and {out / 'skipped.json'}"
-        )
+    if strict:
+        strict_check(col, out)
 
 
 @click.command("aggregate")
@@ -171,7 +220,10 @@ def aggregate(path: Path, out: Path, catalog: Path) -> None:
             f"{path}: no results/*.json found", hint="run `ixci collect … --out DIR` first"
         )
     df = tidy_table(docs, economics_for(catalog))
-    write_tables(df, out)
+    try:
+        write_tables(df, out)
+    except OSError as exc:
+        raise storage_error(exc, f"the table into {out}") from exc
     click.echo(f"{len(df)} rows from {len(docs)} results → {out / 'points.json'}")
 
 
@@ -198,4 +250,7 @@ def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise storage_error(exc, str(out)) from exc

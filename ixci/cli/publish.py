@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ixci.cli import environ
-from ixci.cli.collect import economics_for, report, run_collect
-from ixci.errors import GitHubError, UsageError
+from ixci.cli.collect import (
+    economics_for,
+    nothing_planned,
+    report,
+    run_attempt_from_env,
+    run_collect,
+)
+from ixci.errors import GitHubError, UsageError, storage_error
 
 
 @click.command("publish")
-@click.argument("artifacts", type=click.Path(exists=True, path_type=Path))
+@click.argument("artifacts", type=click.Path(path_type=Path))
 @click.option("--repo", required=True, help="Remote to push to: a path or a URL git can push to.")
 @click.option("--run-id", required=True, help="The run id (GitHub run id, or any safe name).")
 @click.option("--branch", default="results", show_default=True)
@@ -43,6 +51,12 @@ from ixci.errors import GitHubError, UsageError
     show_default=True,
     help="Build site/ if ixci.site is available.",
 )
+@click.option(
+    "--run-attempt",
+    type=click.IntRange(min=1),
+    help="The workflow run attempt publishing (default: GITHUB_RUN_ATTEMPT, else 1); "
+    "recorded in run.json. Re-run attempts of a run id merge (docs/results.md).",
+)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=40, show_default=True)
 @click.pass_context
 def publish(
@@ -57,13 +71,23 @@ def publish(
     catalog: Path,
     date: str | None,
     site: bool,
+    run_attempt: int | None,
     max_attempts: int,
 ) -> None:
-    """Validate ARTIFACTS and publish them as one run to the results branch."""
+    """Validate ARTIFACTS (as `ixci collect` does) and publish what it accepts as one run.
+
+    With --plan only the plan's jobs, exactly as scheduled, are published; rejected artifacts
+    are listed in the run's skipped.json and the good ones published. A plan with no jobs
+    publishes nothing (exit 0).
+    """
     from ixci.publish import publish as do_publish
 
+    attempt = run_attempt or run_attempt_from_env(environ(ctx))
     col = run_collect(ctx, [artifacts], plan=plan, run_id=run_id, repo=None, api_url=None)
     report(ctx, col)
+    if nothing_planned(col):
+        click.echo(f"run {run_id}: nothing to publish")
+        return
     result = do_publish(
         col,
         repo=repo,
@@ -74,6 +98,7 @@ def publish(
         economics=economics_for(catalog),
         date=date,
         site=site,
+        run_attempt=attempt,
         max_attempts=max_attempts,
     )
     if not result.changed:
@@ -96,8 +121,13 @@ def publish(
 @click.option(
     "--candidate",
     required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Artifacts (or a collect output), or a points.json.",
+    type=click.Path(path_type=Path),
+    help="Artifacts (or a collect output), or a points.json (absent: nothing was benchmarked).",
+)
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="`ixci plan --format json` output: only its jobs, as scheduled, are compared.",
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the markdown here."
@@ -105,13 +135,25 @@ def publish(
 @click.option("--summary/--no-summary", default=False, help="Append to $GITHUB_STEP_SUMMARY.")
 @click.pass_context
 def compare(
-    ctx: click.Context, baseline: Path, candidate: Path, out: Path | None, summary: bool
+    ctx: click.Context,
+    baseline: Path,
+    candidate: Path,
+    plan: Path | None,
+    out: Path | None,
+    summary: bool,
 ) -> None:
-    """Compare CANDIDATE with the published baseline at matched interactivity (markdown)."""
-    text = _comparison(baseline, candidate, ctx)
+    """Compare CANDIDATE with the published baseline at matched interactivity (markdown).
+
+    A plan with no jobs, or no candidate artifacts at all, is not a failure: the markdown says
+    that nothing was benchmarked, and the exit status is 0.
+    """
+    text = _comparison(baseline, candidate, plan, ctx)
     click.echo(text, nl=False)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise storage_error(exc, str(out)) from exc
     target = environ(ctx).get("GITHUB_STEP_SUMMARY")
     if summary and target:
         from ixci import gha
@@ -119,27 +161,52 @@ def compare(
         gha.append_summary(Path(target), text)
 
 
-def _comparison(baseline: Path, candidate: Path, ctx: click.Context) -> str:
+_HEAD = "### ixci benchmark comparison\n\n"
+_NO_CANDIDATE = "No candidate artifacts arrived: nothing was benchmarked.\n"
+
+
+def _comparison(baseline: Path, candidate: Path, plan: Path | None, ctx: click.Context) -> str:
     import orjson
 
     from ixci import compare as cmp
     from ixci.aggregate import from_columnar, tidy_table
 
+    note = ""
     if candidate.is_file():
         cand = from_columnar(orjson.loads(candidate.read_bytes()))
     else:
-        col = run_collect(ctx, [candidate], plan=None, run_id=None, repo=None, api_url=None)
+        if plan is None and not candidate.exists():
+            return _HEAD + _NO_CANDIDATE
+        col = run_collect(ctx, [candidate], plan=plan, run_id=None, repo=None, api_url=None)
+        if nothing_planned(col):
+            return _HEAD + "Nothing planned: this change needs no benchmark (the plan has no jobs).\n"
+        if not candidate.exists():
+            return _HEAD + _NO_CANDIDATE
         cand = tidy_table([a.document for a in col.accepted])
+        note = _rejections(col)
     has_base = (
         (baseline / "data" / "latest.json").is_file() if baseline.is_dir() else baseline.is_file()
     )
     if not has_base:
         return (
-            "### ixci benchmark comparison\n\nNo baseline: the results branch has no published data yet "
-            f"({len(cand)} candidate points not compared).\n"
+            _HEAD + "No baseline: the results branch has no published data yet "
+            f"({len(cand)} candidate points not compared).\n" + note
         )
     base, history, order = cmp.load_baseline(baseline)
-    return cmp.to_markdown(cmp.compare_tables(base, cand, history, order))
+    return cmp.to_markdown(cmp.compare_tables(base, cand, history, order)) + note
+
+
+def _rejections(col: Any) -> str:
+    """A markdown note on the candidate artifacts that were rejected (they are not compared)."""
+    rejected = col.rejected
+    if not rejected:
+        return ""
+    counts = Counter(s.category for s in rejected)
+    listed = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items()))
+    return (
+        f"\n**{len(rejected)} candidate artifact(s) rejected and not compared** ({listed}); "
+        "the collect step lists each with its reasons.\n"
+    )
 
 
 @click.command("comment")

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ixci.cli import environ
+from ixci.cli.collect import run_attempt_from_env
 from ixci.errors import InvalidJob, JobFailure, UsageError
 
 
@@ -157,6 +158,11 @@ def _summary(doc: Mapping[str, Any]) -> str:
     "--run-id", help="Run id recorded in the artifact (default: GITHUB_RUN_ID, else local-<time>)."
 )
 @click.option(
+    "--run-attempt",
+    type=click.IntRange(min=1),
+    help="Workflow run attempt recorded in the artifact (default: GITHUB_RUN_ATTEMPT, else 1).",
+)
+@click.option(
     "--model-cache",
     type=click.Path(file_okay=False, path_type=Path),
     help="Model folder (mounted into containers; local: checkpoints are generated here).",
@@ -182,6 +188,7 @@ def run_job(
     dry_run: bool,
     retries: int,
     run_id: str | None,
+    run_attempt: int | None,
     model_cache: Path | None,
     gpu_arg: str | None,
     runtime_kind: str | None,
@@ -253,7 +260,7 @@ def run_job(
     opts = RunOptions(
         output=(output or Path("/tmp/ixci-dry-run")).resolve(),
         run_id=run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
-        attempt=int(env.get("GITHUB_RUN_ATTEMPT") or 1),
+        run_attempt=run_attempt or run_attempt_from_env(env),
         event=env.get("GITHUB_EVENT_NAME") or "local",
         repository=env.get("GITHUB_REPOSITORY"),
         runner_name=env.get("RUNNER_NAME"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,36 @@ def build_site(data_dir: Path, out_dir: Path) -> Path:
     index = out_dir / "index.html"
     index.write_text(_asset_text("index.html"), encoding="utf-8")
     return index
+
+
+def build_site_atomic(data_dir: Path, out_dir: Path) -> Path:
+    """`build_site` into a new folder beside `out_dir`, then swap it in.
+
+    `out_dir` keeps the previous site until the new one is complete: a failure (a full disk, a
+    bad results tree) removes the half-built folder and leaves the old site untouched. The swap
+    is two renames on one file system; the old folder is deleted after.
+    """
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=parent))
+    try:
+        new.chmod(0o755)  # a published site is world-readable; mkdtemp makes it private
+        build_site(data_dir, new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    old = new.with_name(new.name.replace(".new-", ".old-"))
+    try:
+        if out_dir.exists():
+            out_dir.rename(old)
+        new.rename(out_dir)
+    except BaseException:
+        if old.exists() and not out_dir.exists():
+            old.rename(out_dir)  # put the previous site back
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir / "index.html"
 
 
 def site_payload(results: Results) -> dict[str, Any]:

@@ -168,3 +168,22 @@ def test_sticky_comment_is_created_then_updated() -> None:
     )
     methods = [c.request.method for c in responses.calls]
     assert methods.count("POST") == 1 and methods.count("PATCH") == 1  # one sticky comment
+
+
+@responses.activate
+def test_an_artifact_name_that_would_leave_the_download_folder_is_skipped(tmp_path: Path) -> None:
+    """A recorded listing (documented shape) whose name is a path: never used as one."""
+    listing = page(1)
+    evil = dict(listing["artifacts"][0], id=99, name="result-../../../escaped")
+    evil["archive_download_url"] = f"{API}/repos/acme/bench/actions/artifacts/99/zip"
+    responses.get(RUN, json={"total_count": 1, "artifacts": [evil]})
+    res = CliRunner().invoke(
+        cli,
+        ["collect", "--repo", "acme/bench", "--run-id", "4242", "--out", str(tmp_path / "out")],
+        obj={"env": {"GITHUB_TOKEN": "tok"}},
+    )
+    assert res.exit_code == 0, res.output
+    skipped = json.loads((tmp_path / "out" / "skipped.json").read_text())["skipped"]
+    assert [s["category"] for s in skipped] == ["unsafe_value"]
+    assert len(responses.calls) == 1  # listed, never downloaded
+    assert not list(tmp_path.rglob("escaped*"))

@@ -1,0 +1,141 @@
+"""What a schema-valid result must also mean: consistent numbers, and the job the plan scheduled.
+
+The JSON Schema checks shapes; these checks read meaning. A result may not claim GPUs its job
+does not have, points it was not planned to run, throughputs its own token totals and time
+contradict, or a status its points contradict. Against a plan, the artifact's job must be the
+plan's job field for field (model, SKU, framework, precision, image — a digest-pinned image
+also binds `provenance.image_digest` — runner, topology, engine arguments, scenarios and
+points): a job id is only a name, and an artifact written by a pull request's code can put any
+job id on any numbers. Each function returns a list of problems ([] when fine).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_REL_TOL = 0.02  # throughput identities must hold within 2 % (rounding, clock granularity)
+# per-event bookkeeping the plan adds to a job; everything else is the job's identity
+NOT_IDENTITY = frozenset({"estimate", "selected_because"})
+_PINNED = re.compile(r"@(sha256:[0-9a-f]{64})$")
+_MISSING = object()
+
+
+def _topology_problems(job: Mapping[str, Any]) -> list[str]:
+    topo = job["topology"]
+    gpus = int(topo["gpus"])
+    if topo.get("disaggregated"):
+        pools = [topo.get("prefill"), topo.get("decode")]
+        if not all(isinstance(p, Mapping) and isinstance(p.get("gpus"), int) for p in pools):
+            return ["job.topology: disaggregated but prefill/decode pools lack a gpus count"]
+        total = sum(int(p["gpus"]) for p in pools if isinstance(p, Mapping))
+        if total != gpus:
+            return [f"job.topology.gpus is {gpus} but prefill + decode pools have {total} GPUs"]
+        return []
+    per_replica = int(topo["tp"]) * int(topo.get("pp") or 1)
+    if job.get("sku") == "cpu" and gpus == 0:
+        return []
+    if gpus <= 0 or gpus % per_replica:
+        return [f"job.topology.gpus is {gpus}, not a multiple of tp×pp = {per_replica}"]
+    return []
+
+
+def gpu_claims(doc: Mapping[str, Any]) -> list[str]:
+    """A result may not claim GPUs its job does not have (provenance and telemetry)."""
+    gpus = int(doc["job"]["topology"]["gpus"])
+    problems = _topology_problems(doc["job"])
+    names = doc["provenance"]["gpu_names"]
+    if names and len(names) != gpus:
+        problems.append(f"provenance.gpu_names lists {len(names)} GPUs but the job has {gpus}")
+    for i, point in enumerate(doc["points"]):
+        tele = point.get("telemetry")
+        if isinstance(tele, Mapping) and tele.get("gpus", 0) > gpus:
+            problems.append(f"points/{i}/telemetry.gpus is {tele['gpus']} but the job has {gpus}")
+    return problems
+
+
+def point_problems(doc: Mapping[str, Any]) -> list[str]:
+    planned = {p["id"]: p for p in doc["job"]["points"]}
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, point in enumerate(doc["points"]):
+        pid = point["id"]
+        if pid in seen:
+            problems.append(f"points/{i}: duplicate point id {pid}")
+        seen.add(pid)
+        spec = planned.get(pid)
+        if spec is None:
+            problems.append(f"points/{i}: point {pid} is not one of the job's planned points")
+            continue
+        for key in ("scenario", "isl", "osl", "concurrency", "request_rate"):
+            if key in spec and spec[key] != point.get(key):
+                problems.append(
+                    f"points/{i}.{key} is {point.get(key)!r}, the plan says {spec[key]!r}"
+                )
+        problems.extend(_metric_problems(i, point))
+    return problems
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=1e-6)
+
+
+def _metric_problems(i: int, point: Mapping[str, Any]) -> list[str]:
+    m = point.get("metrics")
+    status = point["status"]
+    if status == "ok" and (m is None or not point["valid"]):
+        return [f"points/{i}: status ok but {'no metrics' if m is None else 'valid is false'}"]
+    if status == "failed" and point.get("failure_class") is None:
+        return [f"points/{i}: status failed without a failure_class"]
+    if not isinstance(m, Mapping):
+        return []
+    problems = []
+    dur = m["duration_s"]
+    if m["completed"] > 0 and dur <= 0:
+        problems.append(
+            f"points/{i}/metrics.duration_s is {dur} with {m['completed']} completed requests"
+        )
+    elif dur > 0 and not _close(m["output_throughput"], m["total_output_tokens"] / dur):
+        problems.append(
+            f"points/{i}/metrics.output_throughput {m['output_throughput']} ≠ "
+            f"total_output_tokens / duration_s = {m['total_output_tokens'] / dur:.6g}"
+        )
+    if not _close(m["total_token_throughput"], m["input_throughput"] + m["output_throughput"]):
+        problems.append(f"points/{i}/metrics.total_token_throughput ≠ input + output throughput")
+    return problems
+
+
+def status_problems(doc: Mapping[str, Any]) -> list[str]:
+    status, fclass = doc["status"], doc["failure_class"]
+    if status == "failed" and fclass is None:
+        return ["status is failed but failure_class is null"]
+    if status == "ok" and fclass is not None:
+        return [f"status is ok but failure_class is {fclass!r}"]
+    if status == "ok" and any(p["status"] != "ok" for p in doc["points"]):
+        return ["status is ok but not every point is ok"]
+    return []
+
+
+def _shown(value: Any) -> str:
+    text = "(absent)" if value is _MISSING else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def plan_problems(doc: Mapping[str, Any], planned: Mapping[str, Any]) -> list[str]:
+    """Every field in which the artifact's job differs from the plan's job of the same id."""
+    job = doc["job"]
+    out = []
+    for key in sorted((set(job) | set(planned)) - NOT_IDENTITY):
+        want, got = planned.get(key, _MISSING), job.get(key, _MISSING)
+        if want != got:
+            out.append(f"job.{key} is {_shown(got)}, the plan scheduled {_shown(want)}")
+    pinned = _PINNED.search(str(planned.get("image") or ""))
+    digest = doc["provenance"].get("image_digest")
+    if pinned and digest is not None and digest != pinned.group(1):
+        out.append(
+            f"provenance.image_digest is {_shown(digest)}, but the plan pins the image to "
+            f"{pinned.group(1)}"
+        )
+    return out
