@@ -148,7 +148,8 @@ def test_a_pull_requests_own_workflow_never_reaches_a_restricted_group() -> None
         open_group, [{"name": "gpu-1", "ephemeral": True}], repo="ixci-dev/ixci",
         default_branch="main", public=True,
     )  # fmt: skip
-    assert [f.kind for f in flagged] == ["unsafe", "unsafe"]  # unrestricted; public repos refused
+    assert [f.kind for f in flagged] == ["unsafe"]
+    assert "not restricted to workflows" in flagged[0].problem
 
 
 def test_bad_repository_names_are_refused() -> None:
