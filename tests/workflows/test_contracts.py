@@ -34,7 +34,9 @@ from .simulate import EVENTS, ROOT, event_name_of, github_context, load_event, l
 WORKFLOW_FILES = ("sweep.yml", "gate.yml", "ci.yml")
 UNAVAILABLE_HELP = "(not yet available in this version)"
 # Commands the workflows call that land with another change; checked once they exist.
-PENDING = {"cleanup": "removes what a killed job left on its host (containers, processes, Slurm jobs)"}
+PENDING = {
+    "cleanup": "removes what a killed job left on its host (containers, processes, Slurm jobs)"
+}
 ARGS_SPLAT = "${args[@]}"
 
 
@@ -490,7 +492,9 @@ def test_gate_dispatches_the_inputs_sweep_declares() -> None:
     declared = load_workflow("sweep.yml")["on"]["workflow_dispatch"]["inputs"]
     sent = {"pr", "sha", "base", "approved-by"}
     assert sent <= set(declared)
-    assert gate.WORKFLOW == "sweep.yml" and (ROOT / ".github" / "workflows" / gate.WORKFLOW).is_file()
+    assert (
+        gate.WORKFLOW == "sweep.yml" and (ROOT / ".github" / "workflows" / gate.WORKFLOW).is_file()
+    )
     assert all(declared[k]["type"] == "string" and declared[k]["default"] == "" for k in sent)
     payload = load_event("workflow_dispatch.pull-request.json")
     assert set(payload["inputs"]) == set(declared)
