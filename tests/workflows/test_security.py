@@ -13,6 +13,7 @@ approved that exact commit. Three layers, each tested here or in test_gate/test_
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -62,15 +63,37 @@ def run_sweep(event_file: str, *, run_id: int = 9123456789) -> dict[str, Any]:
 # ---- layer 1: which workflows can reach a self-hosted runner ----
 
 
+def pr_reachable_runners(wf: dict[str, Any]) -> list[str]:
+    """Jobs of a pull-request-triggered workflow whose `runs-on` is not a literal hosted label."""
+    if not triggers(wf) & PR_FAMILY:
+        return []
+    return [
+        f"{name}: {job.get('runs-on')!r}"
+        for name, job in wf["jobs"].items()
+        if not (
+            isinstance(job.get("runs-on"), str)
+            and "${{" not in job["runs-on"]
+            and is_github_hosted((job["runs-on"],))
+        )
+    ]
+
+
 @pytest.mark.parametrize("wf_file", WORKFLOW_FILES)
 def test_no_pull_request_triggered_workflow_has_a_self_hosted_job(wf_file: str) -> None:
-    wf = load_workflow(wf_file)
-    if not triggers(wf) & PR_FAMILY:
-        return
-    for name, job in wf["jobs"].items():
-        runs_on = job.get("runs-on")
-        assert isinstance(runs_on, str) and "${{" not in runs_on, f"{wf_file}:{name}: {runs_on!r}"
-        assert is_github_hosted((runs_on,)), f"{wf_file}:{name} runs on {runs_on!r}"
+    assert pr_reachable_runners(load_workflow(wf_file)) == [], wf_file
+
+
+def test_a_pull_request_that_edits_sweep_to_drop_the_gate_is_caught() -> None:
+    """What a fork would push: sweep.yml with a `pull_request` trigger and no conditions. In the
+    repository this test fails (layer 1); on GitHub the fork's copy runs at refs/pull/N/merge,
+    which the restricted runner group refuses (layer 3, test_doctor)."""
+    hostile = copy.deepcopy(load_workflow("sweep.yml"))
+    hostile["on"]["pull_request"] = {"types": ["opened", "synchronize"]}
+    for job in hostile["jobs"].values():
+        job.pop("if", None)
+    assert sorted(pr_reachable_runners(hostile))[:1] == ["bench-0: '${{ matrix.runs-on }}'"]
+    added = {"on": {"pull_request": None}, "jobs": {"x": {"runs-on": ["self-hosted", "h200"]}}}
+    assert pr_reachable_runners(added) == ["x: ['self-hosted', 'h200']"]
 
 
 def test_only_sweep_has_self_hosted_jobs_and_only_schedule_and_dispatch_start_it() -> None:
