@@ -23,7 +23,7 @@ from ixci.errors import UsageError
 
 @click.group(name="gha")
 def gha() -> None:
-    """Helpers for ixci's GitHub Actions workflows (.github/workflows/sweep.yml)."""
+    """Helpers for ixci's GitHub Actions workflows (.github/workflows/gate.yml and sweep.yml)."""
 
 
 def _read_payload(path: Path) -> dict[str, object]:
