@@ -322,3 +322,21 @@ def test_recorded_payloads_are_the_documented_shape() -> None:
             assert ("label" in payload) is (payload["action"] == "labeled")
             assert {"login", "type"} <= set(payload["sender"])
     assert "fork" in (EVENTS / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_empty_plan_collects_nothing_and_reports_green() -> None:
+    """Zero jobs: no bench job, collect and publish skipped (no `artifacts/` to fail on), and
+    a pull request's report still runs and turns `ixci/gate` green."""
+    from ixci import gate
+
+    empty = {"shards": "[]", **{f"shard-{i}": '{"include":[]}' for i in range(4)}}
+    for event_file in SWEEP_EVENTS:
+        github = github_context(event_name_of(event_file), load_event(event_file))
+        runs = simulate(load_workflow("sweep.yml"), github, plan_step_outputs=empty)
+        assert [n for n, r in runs.items() if r.result == "success"] == (
+            ["plan", "report"] if "pull-request" in event_file else ["plan"]
+        ), event_file
+    state, _ = gate.final_status(
+        plan_result="success", collect_result="skipped", shards="[]", sha="9" * 40
+    )
+    assert state == "success"
