@@ -57,8 +57,32 @@ def emit_annotation(stream: TextIO, level: str, message: str, **where: object) -
     stream.write(annotation(level, message, **where) + "\n")  # type: ignore[arg-type]
 
 
+#: GitHub: a job's outputs total at most 1 MB, "approximated based on UTF-16 encoding" (two
+#: bytes per UTF-16 code unit). We stay below 10^6 such bytes.
+OUTPUT_LIMIT_UTF16_BYTES = 1_000_000
+
+
+def output_size(values: Mapping[str, str]) -> int:
+    """The size GitHub counts for step outputs: UTF-16 bytes of every name and value.
+
+    ASCII counts 2 per character (UTF-8 counts 1: a UTF-8 guard lets ~2 MB of ASCII through);
+    CJK counts 2 (UTF-8: 3); a character outside the BMP, a surrogate pair, counts 4.
+    """
+    return sum(len(k.encode("utf-16-le")) + len(v.encode("utf-16-le")) for k, v in values.items())
+
+
 def write_outputs(path: Path, values: dict[str, str]) -> None:
-    """Append `values` to the `$GITHUB_OUTPUT` file, heredoc-delimited."""
+    """Append `values` to the `$GITHUB_OUTPUT` file, heredoc-delimited.
+
+    Raises `PlanError` (nothing written) when they exceed GitHub's job-output limit.
+    """
+    size = output_size(values)
+    if size > OUTPUT_LIMIT_UTF16_BYTES:
+        raise PlanError(
+            f"step outputs would be {size} bytes as GitHub counts them (UTF-16), over the "
+            f"{OUTPUT_LIMIT_UTF16_BYTES}-byte job-output limit; nothing was written",
+            hint="narrow the selection (--only/--exclude, a budget) or shorten job names",
+        )
     with path.open("a", encoding="utf-8") as fh:
         for key, value in values.items():
             delim = f"ghadelim_{secrets.token_hex(8)}"
@@ -98,15 +122,17 @@ def plan_args(
 ) -> list[str]:
     """The `ixci plan` arguments (one argv element each) for a workflow event.
 
-    `payload` is the webhook payload GitHub writes to `$GITHUB_EVENT_PATH`. Pull requests plan
-    against their base and head commits; nightly runs plan everything, or a rotation within
-    `nightly_budget` GPU-hours when given; dispatch runs pass the `only`, `exclude` and
-    `budget-gpu-hours` inputs, each checked here so nothing odd reaches the planner's argv.
+    `payload` is the webhook payload GitHub writes to `$GITHUB_EVENT_PATH`. Pull requests
+    (`pull_request`, `pull_request_target`: what the gate plans) plan against their base and head
+    commits; nightly runs plan everything, or a rotation within `nightly_budget` GPU-hours when
+    given; dispatch runs pass the `only`, `exclude` and `budget-gpu-hours` inputs, and a dispatch
+    with a `pr` input (the gate's, for an approved commit) plans as that pull request from its
+    `base` and `sha` inputs. Every input is checked here so nothing odd reaches the planner's argv.
     `history` (the results branch's index.json, when the caller found one) orders the nightly
     rotation oldest-measured first.
     Raises `UsageError` for an event the sweep does not plan or a malformed input.
     """
-    if event_name == "pull_request":
+    if event_name in ("pull_request", "pull_request_target"):
         pr = _mapping(payload.get("pull_request"), "pull_request")
         base = _sha(_mapping(pr.get("base"), "pull_request.base").get("sha"), "base")
         head = _sha(_mapping(pr.get("head"), "pull_request.head").get("sha"), "head")
@@ -116,7 +142,7 @@ def plan_args(
         return ["--event", "schedule", *_budget_args(nightly_budget, "nightly budget"), *extra]
     if event_name == "workflow_dispatch":
         inputs = _mapping(payload.get("inputs") or {}, "inputs")
-        args = ["--event", "workflow_dispatch"]
+        args = _dispatch_event_args(inputs)
         for key, flag in (("only", "--only"), ("exclude", "--exclude")):
             value = str(inputs.get(key) or "").strip()
             if value:
@@ -125,8 +151,33 @@ def plan_args(
         return args
     raise UsageError(
         f"the sweep does not plan for the event {event_name!r}",
-        hint="sweep.yml triggers on pull_request, schedule and workflow_dispatch only",
+        hint="sweep.yml triggers on schedule and workflow_dispatch; gate.yml plans pull requests",
     )
+
+
+def _dispatch_event_args(inputs: Mapping[str, Any]) -> list[str]:
+    """`--event workflow_dispatch`, or `--event pull_request --base B --head H` with a `pr` input."""
+    pr = str(inputs.get("pr") or "").strip()
+    if not pr:
+        return ["--event", "workflow_dispatch"]
+    if not pr.isascii() or not pr.isdigit() or int(pr) <= 0:
+        raise UsageError(
+            f"workflow_dispatch input 'pr': {pr!r} is not a pull request number", hint="e.g. 42"
+        )
+    head = _input_sha(inputs, "sha", pr)
+    base = _input_sha(inputs, "base", pr)
+    return ["--event", "pull_request", "--base", base, "--head", head]
+
+
+def _input_sha(inputs: Mapping[str, Any], key: str, pr: str) -> str:
+    value = str(inputs.get(key) or "").strip()
+    if not _SHA_RE.match(value):
+        raise UsageError(
+            f"workflow_dispatch input {key!r}: {value!r} is not a 40-hex commit SHA "
+            f"(required with pr={pr})",
+            hint="gate.yml sets pr, sha and base together; by hand, copy them from the pull request",
+        )
+    return value
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:
@@ -165,24 +216,6 @@ def _budget_args(value: str, name: str) -> list[str]:
             f"{name}: {value!r} is not a positive number of GPU-hours", hint="e.g. 40 or 12.5"
         )
     return ["--budget-gpu-hours", value]
-
-
-def bench_approved(event_name: str, payload: Mapping[str, Any], repository: str) -> bool:
-    """Whether this event may run benchmark jobs on self-hosted runners.
-
-    The same rule as the `if:` of every bench job in sweep.yml (a test keeps them equal): any
-    event but a pull request; a pull request from this repository (not its `labeled` events);
-    or the `labeled` event that applies `APPROVAL_LABEL` itself.
-    """
-    if event_name != "pull_request":
-        return True
-    action = payload.get("action")
-    pr = payload.get("pull_request") or {}
-    head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
-    if head_repo == repository and action != "labeled":
-        return True
-    label = (payload.get("label") or {}).get("name")
-    return bool(action == "labeled" and label == APPROVAL_LABEL)
 
 
 # ---- changed lines and annotations ----------------------------------------------------------

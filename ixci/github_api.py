@@ -1,18 +1,21 @@
-"""GitHub's REST API: workflow-run artifacts (requests) and the sticky PR comment (PyGithub).
+"""GitHub's REST API: workflow-run artifacts, the pull-request gate's reads and writes, the
+repository settings `ixci gha doctor` checks (requests), and the sticky PR comment (PyGithub).
 
 The only module that talks to GitHub. The HTTP session, token and API URL are parameters
-(only `cli` reads the environment). Shapes follow GitHub's REST documentation:
-`GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts` pages through `Link` headers
-(`rel="next"`), each artifact has `expired`; downloading an expired one answers 410 Gone.
+(only `cli` reads the environment; under Actions the URL is `$GITHUB_API_URL`). Shapes follow
+GitHub's REST documentation: lists page through `Link` headers (`rel="next"`); an artifact has
+`expired`, and downloading an expired one answers 410 Gone. Every value read from a response
+is untrusted: commit SHAs, logins and states are checked before anything uses them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -118,16 +121,19 @@ def _artifact(obj: dict[str, Any]) -> ArtifactInfo:
     )
 
 
-def _raise_for(resp: requests.Response, what: str) -> None:
+def _raise_for(
+    resp: requests.Response, what: str, *, needs: str = "`actions: read` on the repository"
+) -> None:
     if resp.ok:
         return
     try:
-        message = resp.json().get("message", "")
+        body = resp.json()
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
     except ValueError:
         message = resp.text[:200]
     hint = None
-    if resp.status_code in (401, 403):
-        hint = "set GITHUB_TOKEN to a token with `actions: read` on the repository"
+    if resp.status_code in (401, 403, 404):
+        hint = f"set GITHUB_TOKEN to a token with {needs}"
         if resp.headers.get("x-ratelimit-remaining") == "0":
             hint = (
                 f"rate limit exhausted; it resets at epoch {resp.headers.get('x-ratelimit-reset')}"
@@ -188,3 +194,217 @@ def upsert_sticky_comment(
         ) from exc
     finally:
         gh.close()
+
+
+# --- repository reads and writes for the gate and the doctor (requests) ---------------------
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+#: A GitHub login: alphanumerics and single hyphens, at most 39; apps end in `[bot]`.
+LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$")
+STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
+#: GitHub caps a commit status description at 140 characters.
+STATUS_DESCRIPTION_MAX = 140
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullState:
+    """A pull request as `GET /repos/{owner}/{repo}/pulls/{number}` reports it now."""
+
+    number: int
+    state: str  # open | closed
+    draft: bool
+    head_sha: str
+    base_sha: str
+    head_repository: str | None  # None: the fork was deleted
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review:
+    """One pull-request review (`GET …/pulls/{number}/reviews`), in the API's (chronological) order."""
+
+    login: str
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
+    commit_id: str | None
+    submitted_at: str | None
+
+
+def check_sha(value: object, what: str) -> str:
+    """`value` if it is a full lower-case commit SHA, else `GitHubError` naming `what`."""
+    if not isinstance(value, str) or not SHA_RE.match(value):
+        raise GitHubError(f"{what}: {value!r} is not a 40-hex commit SHA")
+    return value
+
+
+def check_login(value: object, what: str) -> str:
+    """`value` if it is a GitHub login (or an app's `name[bot]`), else `GitHubError`."""
+    if not isinstance(value, str) or not LOGIN_RE.match(value):
+        raise GitHubError(f"{what}: {value!r} is not a GitHub login")
+    return value
+
+
+class RestClient:
+    """JSON requests against one API root with one `requests.Session` (paged reads follow `Link`)."""
+
+    def __init__(
+        self, session: requests.Session, token: str | None, *, api_url: str = API_URL,
+        timeout: float = 30.0,
+    ) -> None:  # fmt: skip
+        self.session = session
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> requests.Response:  # fmt: skip
+        """One request to `api_url + path` (or to a full `Link` URL); network errors → GitHubError."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.api_url}{path}"
+        try:
+            return self.session.request(
+                method, url, headers=self.headers, params=params, json=body, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise GitHubError(f"{method} {url} failed: {exc}") from exc
+
+    def get_json(self, path: str, what: str, *, needs: str, optional: bool = False) -> Any:
+        """The decoded body of a GET; `None` for 404 when `optional`; else GitHubError."""
+        resp = self.request("GET", path)
+        if optional and resp.status_code == 404:
+            return None
+        _raise_for(resp, what, needs=needs)
+        return _decode(resp, what)
+
+    def get_pages(self, path: str, what: str, *, needs: str, key: str | None = None) -> list[Any]:
+        """Every item of a paged list (100 per page); `key` names the list in wrapped bodies."""
+        url: str | None = path
+        params: dict[str, Any] | None = {"per_page": 100}
+        items: list[Any] = []
+        while url:
+            resp = self.request("GET", url, params=params)
+            _raise_for(resp, what, needs=needs)
+            body = _decode(resp, what)
+            page = body.get(key) if key and isinstance(body, dict) else body
+            if not isinstance(page, list):
+                raise GitHubError(f"{what}: the response is not a list")
+            items.extend(page)
+            url = resp.links.get("next", {}).get("url")
+            params = None  # the next link already carries the query
+        return items
+
+
+def _decode(resp: requests.Response, what: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise GitHubError(f"{what}: the response is not JSON") from exc
+
+
+class RepoClient(RestClient):
+    """What the gate reads and writes in one repository (`owner/name`)."""
+
+    def __init__(self, session: requests.Session, token: str | None, repo: str, **kw: Any) -> None:
+        super().__init__(session, token, **kw)
+        self.repo = check_repo(repo)
+        self.base = f"/repos/{self.repo}"
+
+    def pull(self, number: int) -> PullState:
+        """The pull request now (head, draft, labels): the event payload may be stale."""
+        what = f"reading pull request {self.repo}#{number}"
+        body = self.get_json(
+            f"{self.base}/pulls/{int(number)}", what, needs="`pull-requests: read`"
+        )
+        if not isinstance(body, dict):
+            raise GitHubError(f"{what}: the response is not an object")
+        head, base = body.get("head") or {}, body.get("base") or {}
+        head_repo = head.get("repo") if isinstance(head, dict) else None
+        return PullState(
+            number=int(number),
+            state=str(body.get("state", "")),
+            draft=body.get("draft") is True,
+            head_sha=check_sha(
+                head.get("sha") if isinstance(head, dict) else None, f"{what}: head.sha"
+            ),
+            base_sha=check_sha(
+                base.get("sha") if isinstance(base, dict) else None, f"{what}: base.sha"
+            ),
+            head_repository=str(head_repo["full_name"]) if isinstance(head_repo, dict) else None,
+            labels=tuple(
+                str(lb.get("name", "")) for lb in body.get("labels") or [] if isinstance(lb, dict)
+            ),
+        )
+
+    def permission(self, login: str) -> tuple[str, str]:
+        """`(permission, role_name)` of `login` here: permission is admin|write|read|none
+        (maintain reads as write, triage as read); role_name is the finer role."""
+        what = f"reading {login}'s permission on {self.repo}"
+        path = f"{self.base}/collaborators/{quote(check_login(login, what), safe='')}/permission"
+        body = self.get_json(path, what, needs="`metadata: read`")
+        if not isinstance(body, dict):
+            raise GitHubError(f"{what}: the response is not an object")
+        return str(body.get("permission", "none")), str(body.get("role_name", ""))
+
+    def reviews(self, number: int) -> list[Review]:
+        """Every review of the pull request, oldest first (the API's order)."""
+        what = f"listing the reviews of {self.repo}#{number}"
+        out = []
+        for item in self.get_pages(f"{self.base}/pulls/{int(number)}/reviews", what,
+                                   needs="`pull-requests: read`"):  # fmt: skip
+            user = item.get("user") if isinstance(item, dict) else None
+            if not isinstance(user, dict) or not isinstance(user.get("login"), str):
+                continue  # a review by a deleted account ("ghost") approves nothing
+            commit = item.get("commit_id")
+            out.append(
+                Review(
+                    login=user["login"],
+                    state=str(item.get("state", "")),
+                    commit_id=commit if isinstance(commit, str) and SHA_RE.match(commit) else None,
+                    submitted_at=item.get("submitted_at"),
+                )
+            )
+        return out
+
+    def set_status(
+        self, sha: str, *, state: str, description: str, context: str, target_url: str | None
+    ) -> None:
+        """Create a commit status (`POST …/statuses/{sha}`); the description is cut to 140."""
+        if state not in STATUS_STATES:
+            raise ValueError(f"unknown commit status state {state!r}")
+        body: dict[str, Any] = {
+            "state": state,
+            "context": context,
+            "description": shorten(description, STATUS_DESCRIPTION_MAX),
+        }
+        if target_url:
+            body["target_url"] = target_url
+        resp = self.request("POST", f"{self.base}/statuses/{check_sha(sha, 'status')}", body=body)
+        _raise_for(resp, f"setting {context} on {sha[:12]}", needs="`statuses: write`")
+
+    def dispatch(self, workflow: str, *, ref: str, inputs: Mapping[str, str]) -> None:
+        """`POST …/actions/workflows/{workflow}/dispatches`: start `workflow` on `ref`."""
+        path = f"{self.base}/actions/workflows/{quote(workflow, safe='')}/dispatches"
+        resp = self.request("POST", path, body={"ref": ref, "inputs": dict(inputs)})
+        _raise_for(resp, f"dispatching {workflow} on {ref}", needs="`actions: write`")
+
+    def remove_label(self, number: int, name: str) -> bool:
+        """Remove a label from the pull request; False when it was not there (404)."""
+        path = f"{self.base}/issues/{int(number)}/labels/{quote(name, safe='')}"
+        resp = self.request("DELETE", path)
+        if resp.status_code == 404:
+            return False
+        _raise_for(
+            resp, f"removing the label {name!r} from #{number}", needs="`pull-requests: write`"
+        )
+        return True
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

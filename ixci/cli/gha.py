@@ -1,9 +1,10 @@
 """`ixci gha …`: the small helpers the GitHub Actions workflows call.
 
 Each one keeps a decision out of workflow YAML and bash (STYLE rule 9): which planner arguments
-an event means, which validation errors sit on the pull request's changed lines, and the step
-summaries (per-job results, coverage; the plan table is the planner's own). Outside GitHub Actions the summaries go to
-stdout, so every helper can be run by hand.
+an event means, which validation errors sit on the pull request's changed lines, the step
+summaries (per-job results, coverage; the plan table is the planner's own), the pull-request gate
+and its required status, and the repository-settings check (`doctor`). Outside GitHub Actions the
+summaries go to stdout, so every helper can be run by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +24,25 @@ from ixci.errors import UsageError
 @click.group(name="gha")
 def gha() -> None:
     """Helpers for ixci's GitHub Actions workflows (.github/workflows/sweep.yml)."""
+
+
+def _read_payload(path: Path) -> dict[str, object]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the event payload: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise UsageError(f"{path}: the event payload is not a JSON object")
+    return payload
+
+
+def _token(env: dict[str, str], needs: str) -> str:
+    token = env.get("GITHUB_TOKEN", "")
+    if not token:
+        raise UsageError(
+            "GITHUB_TOKEN is not set", hint=f"the workflow passes github.token; it needs {needs}"
+        )
+    return token
 
 
 def _summary(ctx: click.Context, markdown: str) -> None:
@@ -67,12 +87,7 @@ def plan_args(
             "no workflow event given",
             hint="pass --event-name and --event-path (GitHub Actions sets both in the environment)",
         )
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the event payload: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise UsageError(f"{path}: the event payload is not a JSON object")
+    payload = _read_payload(path)
     found = history if history is not None and history.is_file() else None
     args = ghaio.plan_args(name, payload, nightly_budget=nightly_budget, history=found)
     click.echo("\n".join(args))
@@ -147,3 +162,103 @@ def summary_results(
         file=sys.stderr,
     )
     ghaio.require_approval(plan, approved=bench_approved)
+
+
+@gha.command("gate")
+@click.option(
+    "--checkout",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The pull request's head commit checked out as data (gate.yml: pr/); never executed.",
+)
+@click.option(
+    "--event-path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The pull_request_target payload. Default: $GITHUB_EVENT_PATH.",
+)
+@click.pass_context
+def gate_(ctx: click.Context, checkout: Path, event_path: Path | None) -> None:
+    """Judge a pull request: set `ixci/gate`, dispatch sweep.yml for an approved commit.
+
+    Runs in gate.yml from the default branch's code. Plans the checkout with this ixci's
+    planner, checks the approval through the REST API ($GITHUB_API_URL, token $GITHUB_TOKEN)
+    and sets the commit status; docs/workflows.md has the rules. Exits 0 whatever it decided
+    (the status is the verdict); non-zero only when it could not decide.
+    """
+    import requests
+
+    from ixci import gate
+    from ixci.github_api import API_URL, RepoClient
+
+    env = environ(ctx)
+    name = env.get("GITHUB_EVENT_NAME", "pull_request_target")
+    if name != "pull_request_target":
+        raise UsageError(f"the gate judges pull_request_target events, not {name!r}")
+    path = event_path or (Path(env["GITHUB_EVENT_PATH"]) if env.get("GITHUB_EVENT_PATH") else None)
+    if path is None:
+        raise UsageError(
+            "no event payload", hint="pass --event-path (Actions sets GITHUB_EVENT_PATH)"
+        )
+    event = gate.parse_event(_read_payload(path))
+    expected = env.get("GITHUB_REPOSITORY")
+    if expected and expected != event.repository:
+        raise UsageError(f"the payload is for {event.repository}, this run for {expected}")
+    api = RepoClient(
+        requests.Session(),
+        _token(env, "statuses: write, actions: write, pull-requests: write"),
+        event.repository,
+        api_url=env.get("GITHUB_API_URL") or API_URL,
+    )
+    child_env = {k: v for k, v in env.items() if k not in ("GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN")}
+    planner = gate.checkout_planner(checkout, python=sys.executable, env=child_env)
+    outcome = gate.run(event, api, planner, target_url=_run_url(env))
+    _summary(ctx, gate.summary_markdown(event, outcome))
+    if outcome.approval is not None and outcome.approval.refused:
+        ghaio.emit_annotation(sys.stdout, "warning", outcome.approval.reason, title="ixci gate")
+    d = outcome.decision
+    click.echo(f"{gate.CONTEXT}: {d.state or 'unchanged'}: {d.description}")
+
+
+def _run_url(env: dict[str, str]) -> str | None:
+    parts = [env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    return f"{parts[0]}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else None
+
+
+@gha.command("gate-status")
+@click.option("--repo", required=True, help="owner/name.")
+@click.option("--sha", required=True, help="The benchmarked commit (sweep.yml input `sha`).")
+@click.option("--plan-result", required=True, help="needs.plan.result.")
+@click.option("--collect-result", default="", help="needs.collect.result.")
+@click.option("--shards", default="", help="needs.plan.outputs.shards.")
+@click.option("--target-url", default=None, help="The run's URL, linked from the status.")
+@click.pass_context
+def gate_status(
+    ctx: click.Context,
+    repo: str,
+    sha: str,
+    plan_result: str,
+    collect_result: str,
+    shards: str,
+    target_url: str | None,
+) -> None:
+    """Set the final `ixci/gate` status of a pull request's benchmarked commit (sweep.yml report)."""
+    import requests
+
+    from ixci import gate
+    from ixci.github_api import API_URL, RepoClient, check_sha
+
+    env = environ(ctx)
+    check_sha(sha, "--sha")
+    state, description = gate.final_status(
+        plan_result=plan_result, collect_result=collect_result, shards=shards, sha=sha
+    )
+    api = RepoClient(
+        requests.Session(),
+        _token(env, "statuses: write"),
+        repo,
+        api_url=env.get("GITHUB_API_URL") or API_URL,
+    )
+    api.set_status(
+        sha, state=state, description=description, context=gate.CONTEXT, target_url=target_url
+    )
+    click.echo(f"{gate.CONTEXT}: {state}: {description}")
