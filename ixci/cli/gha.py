@@ -245,10 +245,13 @@ def gate_status(
     import requests
 
     from ixci import gate
-    from ixci.github_api import API_URL, RepoClient, check_sha
+    from ixci.github_api import API_URL, SHA_RE, RepoClient
 
     env = environ(ctx)
-    check_sha(sha, "--sha")
+    if not SHA_RE.match(sha):
+        raise UsageError(
+            f"--sha {sha!r} is not a 40-hex commit SHA", hint="sweep.yml passes inputs.sha"
+        )
     state, description = gate.final_status(
         plan_result=plan_result, collect_result=collect_result, shards=shards, sha=sha
     )
