@@ -10,8 +10,11 @@ points, so each workflow run takes a few minutes on two cores.
 Flows:
 * nightly — a `schedule` event on sweep.yml: plan → bench → collect → publish; the results
   branch of the bare repository then holds the run with the planned job and its points.
-* pull request — a pull request that changes the tiny recipe: plan (the diff) → bench →
-  collect → report (comparison against the published nightly, sticky comment through the API).
+* pull request — a fork's pull request that changes the tiny recipe, labelled `safe-to-bench` by
+  a maintainer whose review approves its head commit: gate.yml (`pull_request_target`) judges it
+  through the API and dispatches sweep.yml; the test replays exactly that dispatch request as a
+  `workflow_dispatch` run: plan (the diff) → bench → collect → report (comparison against the
+  published nightly as a sticky comment, the final `ixci/gate` status on the head commit).
 
 The wall time of each act run is printed and written to test-artifacts/act/timings.json; the
 full act logs are kept there too.
@@ -30,6 +33,7 @@ import pytest
 
 from tests.conftest import REPO, missing
 from tests.workflows.act import harness
+from tests.workflows.act.fake_github import FakeGitHub, load_cassette
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine, pytest.mark.timeout(2400)]
 
@@ -40,8 +44,10 @@ RECIPE = "tiny-fp16-cpu-llamacpp-np2"
 NARROW = {"scenarios": ["local-short"], "search-space": [{"tp": 1, "concurrency": [1, 2]}]}
 TOKEN = "ghs_actTestToken0000000000000000000000"
 NIGHTLY_RUN_ID = "7100000001"
-PR_RUN_ID = "7100000002"
-PR_NUMBER = 7
+GATE_RUN_ID = "7100000002"
+PR_RUN_ID = "7100000003"
+PR_NUMBER = 42
+GATE, SWEEP = "gate.yml", "sweep.yml"  # the workflow files of the pull-request flow
 
 
 @dataclass
@@ -179,3 +185,106 @@ def test_nightly_schedule_publishes_the_run(env: Env, nightly: harness.ActRun) -
     assert all(p["status"] == "ok" and p["metrics"]["output_throughput"] > 0 for p in points)
     index = json.loads((tree / "index.json").read_text(encoding="utf-8"))
     assert NIGHTLY_RUN_ID in json.dumps(index)
+
+
+# --- the pull-request flow ---------------------------------------------------------------------
+
+
+@dataclass
+class PullRequestFlow:
+    base: str
+    head: str
+    api: FakeGitHub
+    gate: harness.ActRun
+    sweep: harness.ActRun | None
+
+
+@pytest.fixture(scope="module")
+def pr_flow(env: Env, nightly: harness.ActRun) -> Iterator[PullRequestFlow]:
+    """gate.yml on the labelled fork pull request, then the sweep.yml run it dispatched."""
+    recipe = env.repo.root / "matrix" / "recipes" / f"{RECIPE}.yaml"
+    changed = recipe.read_text(encoding="utf-8").replace("- 2\n", "- 3\n")
+    assert changed != recipe.read_text(encoding="utf-8")
+    base, head = env.repo.pull_request(
+        PR_NUMBER, {str(recipe.relative_to(env.repo.root)): changed}, "tiny: concurrency 3"
+    )
+    fake = FakeGitHub({}, TOKEN, harness.REPOSITORY)
+    fake.responses.update(
+        load_cassette(DATA / "github-pr-42.json", api=fake.url, head_sha=head, base_sha=base)
+    )
+    payload = json.loads(
+        (DATA / "pull_request_target.fork.labeled-safe-to-bench.json")
+        .read_text(encoding="utf-8")
+        .replace("{head_sha}", head)
+        .replace("{base_sha}", base)
+    )
+    common = {"GITHUB_API_URL": fake.url, "IXCI_MODEL_CACHE": str(env.models)}
+    with fake.running():
+        gate = _act(env, "pr-gate", workflow=GATE, event="pull_request_target",
+                    payload=payload, env={**common, "GITHUB_RUN_ID": GATE_RUN_ID})  # fmt: skip
+        dispatches = fake.find(
+            "POST", rf"/repos/{harness.REPOSITORY}/actions/workflows/[^/]+/dispatches"
+        )
+        sweep = None
+        if len(dispatches) == 1 and dispatches[0].path.endswith(f"/{SWEEP}/dispatches"):
+            event = harness.dispatch_payload(env.repo, SWEEP, dispatches[0].body, payload)
+            sweep = _act(env, "pr-sweep", workflow=SWEEP, event="workflow_dispatch",
+                         payload=event, env={**common, "GITHUB_RUN_ID": PR_RUN_ID})  # fmt: skip
+        yield PullRequestFlow(base=base, head=head, api=fake, gate=gate, sweep=sweep)
+
+
+def test_pr_gate_dispatches_the_approved_commit(pr_flow: PullRequestFlow) -> None:
+    """gate.yml: the approval is checked through the API; sweep.yml is dispatched on main with
+    the approved head commit as data; `ixci/gate` goes pending on that commit."""
+    gate, api = pr_flow.gate, pr_flow.api
+    assert gate.returncode == 0 and gate.jobs() == {"gate": ["success"]}, gate.tail()
+    asked = {(r.method, r.path) for r in api.requests}
+    repo = harness.REPOSITORY
+    assert ("GET", f"/repos/{repo}/collaborators/octo-maintainer/permission") in asked
+    assert ("GET", f"/repos/{repo}/pulls/{PR_NUMBER}/reviews") in asked
+    assert all(r.authorized for r in api.requests), api.requests
+    (dispatch,) = api.find("POST", rf"/repos/{repo}/actions/workflows/[^/]+/dispatches")
+    assert dispatch.path.endswith(f"/{SWEEP}/dispatches")
+    assert dispatch.body == {
+        "ref": "main",
+        "inputs": {"pr": str(PR_NUMBER), "sha": pr_flow.head, "base": pr_flow.base,
+                   "approved-by": "octo-maintainer"},
+    }  # fmt: skip
+    statuses = api.find("POST", rf"/repos/{repo}/statuses/{pr_flow.head}")
+    assert statuses and statuses[0].body["context"] == "ixci/gate", statuses
+    assert statuses[0].body["state"] == "pending"
+
+
+def test_pr_sweep_benchmarks_and_reports(env: Env, pr_flow: PullRequestFlow) -> None:
+    """The dispatched sweep.yml: plan (the pull request's diff) → bench → collect → report:
+    a sticky comparison comment on the pull request and `ixci/gate` success on its head."""
+    sweep = pr_flow.sweep
+    assert sweep is not None, "gate.yml dispatched nothing (see test_pr_gate_dispatches_...)"
+    jobs = sweep.jobs()
+    assert sweep.returncode == 0, sweep.tail()
+    for job in ("plan", "bench-0", "collect", "report"):
+        assert jobs.get(job) == ["success"], (job, jobs, sweep.tail())
+    assert "publish" not in jobs, "a pull request's run must never publish"
+
+    plan = _planned(env.work / "pr-sweep")
+    (job,) = plan["jobs"]
+    assert [p["concurrency"] for p in job["points"]] == [1, 3]
+    result = json.loads(
+        (env.work / "pr-sweep" / "artifacts" / f"result-{job['id']}" / "result.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert result["git_sha"] == pr_flow.head
+    assert all(p["status"] == "ok" for p in result["points"]), result["points"]
+
+    repo = harness.REPOSITORY
+    comments = pr_flow.api.find("POST", rf"/repos/{repo}/issues/{PR_NUMBER}/comments")
+    assert len(comments) == 1, pr_flow.api.requests
+    body = str(comments[0].body["body"])
+    assert "<!-- ixci:benchmark-comparison -->" in body and job["id"] in body, body
+    final = pr_flow.api.find("POST", rf"/repos/{repo}/statuses/{pr_flow.head}")[-1]
+    assert final.body["context"] == "ixci/gate" and final.body["state"] == "success", final
+    assert PR_RUN_ID in str(final.body.get("target_url")), final
+
+    tree = env.repo.branch_tree("results", env.work / "pr-results")
+    assert tree is not None and not list(tree.glob(f"runs/*/*/*/{PR_RUN_ID}"))

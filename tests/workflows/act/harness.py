@@ -13,6 +13,10 @@ GitHub itself is replaced by local parts, in a disposable copy of the repository
 there, `ixci publish` pushes the `results` branch there; the REST API is `fake_github.py`
 (recorded responses in GitHub's documented shapes), reached through `GITHUB_API_URL`.
 
+One adaptation of the workflow files in the copy, because act 0.2.89's schema predates it:
+`queue:` under `concurrency:` (GitHub, 2026-05) is dropped — act runs no concurrency groups at
+all, so the run is the same. `act_compat` does it line by line and names what it removed.
+
 The copy's catalog is a test catalog: only the recipes asked for (usually one tiny `cpu`
 recipe, shrunk to a few points), so a whole workflow run takes minutes on two cores.
 """
@@ -115,6 +119,7 @@ class TestRepo:
     remotes: Path  # url.<remotes>/.insteadOf https://github.com/
     gitconfig: Path
     recipes: tuple[str, ...]
+    adaptations: tuple[str, ...] = ()  # workflow lines act_compat removed
 
     @property
     def origin(self) -> Path:
@@ -132,6 +137,24 @@ class TestRepo:
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").strip()
+
+    def pull_request(
+        self, number: int, changes: Mapping[str, str], message: str
+    ) -> tuple[str, str]:
+        """Commit `changes` (path -> new text) on top of main as pull request `number`'s head and
+        push it to the origin's `refs/pull/<number>/head` (where GitHub keeps a fork's head);
+        the copy stays on main. Returns (base sha, head sha)."""
+        base = self.head()
+        self.git("checkout", "-q", "--detach")
+        try:
+            for rel, text in changes.items():
+                (self.root / rel).write_text(text, encoding="utf-8")
+            self.git("commit", "-q", "-a", "-m", message)
+            head = self.head()
+            self.git("push", "-q", "origin", f"HEAD:refs/pull/{number}/head")
+        finally:
+            self.git("checkout", "-q", "-f", "main")
+        return base, head
 
     def branch_tree(self, branch: str, dest: Path) -> Path | None:
         """Check out `branch` of the origin into `dest`; None when the branch does not exist."""
@@ -174,6 +197,36 @@ def _test_catalog(root: Path, recipes: Mapping[str, Mapping[str, Any]]) -> None:
     canary_file.write_text(yaml.safe_dump({"canary": kept}), encoding="utf-8")
 
 
+def act_compat(text: str) -> tuple[str, list[str]]:
+    """`text` without the `queue:` keys of `concurrency:` blocks, and the lines removed."""
+    kept: list[str] = []
+    removed: list[str] = []
+    parents: list[tuple[int, str]] = []  # (indent, key) of the enclosing mapping keys
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            indent = len(line) - len(line.lstrip(" "))
+            while parents and parents[-1][0] >= indent:
+                parents.pop()
+            key = stripped.split(":", 1)[0] if ":" in stripped else ""
+            if key == "queue" and parents and parents[-1][1] == "concurrency":
+                removed.append(f"line {number}: {stripped}")
+                continue
+            parents.append((indent, key))
+        kept.append(line)
+    return "".join(kept), removed
+
+
+def _adapt_workflows(root: Path) -> list[str]:
+    notes: list[str] = []
+    for wf in sorted((root / ".github" / "workflows").glob("*.y*ml")):
+        text, removed = act_compat(wf.read_text(encoding="utf-8"))
+        if removed:
+            wf.write_text(text, encoding="utf-8")
+            notes += [f"{wf.name} {r}" for r in removed]
+    return notes
+
+
 def _gitconfig(path: Path, remotes: Path) -> None:
     path.write_text(
         f"[user]\n\tname = {GIT_ID[0]}\n\temail = {GIT_ID[1]}\n"
@@ -197,9 +250,11 @@ def make_repo(source: Path, dest: Path, recipes: Mapping[str, Mapping[str, Any]]
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / rel, target)
     _test_catalog(root, recipes)
+    adaptations = _adapt_workflows(root)
     gitconfig = dest / "gitconfig"
     _gitconfig(gitconfig, remotes)
-    repo = TestRepo(root=root, remotes=remotes, gitconfig=gitconfig, recipes=tuple(sorted(recipes)))
+    repo = TestRepo(root=root, remotes=remotes, gitconfig=gitconfig,
+                    recipes=tuple(sorted(recipes)), adaptations=tuple(adaptations))  # fmt: skip
     repo.origin.mkdir(parents=True)
     repo.git("init", "-q", "--bare", str(repo.origin), cwd=dest)
     repo.git("init", "-q", "-b", "main")
@@ -208,6 +263,30 @@ def make_repo(source: Path, dest: Path, recipes: Mapping[str, Mapping[str, Any]]
     repo.git("remote", "add", "origin", f"{SERVER_URL}/{REPOSITORY}.git")
     repo.git("push", "-q", "origin", "main")
     return repo
+
+
+def dispatch_payload(
+    repo: TestRepo, workflow: str, body: Mapping[str, Any], base: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The `workflow_dispatch` payload GitHub sends for a dispatch request `body` ({"ref",
+    "inputs"}): every declared input present (defaults filled in), plus `base`'s repository,
+    organization and sender."""
+    data = yaml.safe_load((repo.root / ".github" / "workflows" / workflow).read_text("utf-8"))
+    declared = (data.get("on", data.get(True)) or {}).get("workflow_dispatch", {}).get("inputs", {})
+    given = dict(body.get("inputs") or {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:  # GitHub answers 422 "Unexpected inputs provided"
+        raise HarnessError(f"dispatch of {workflow} with undeclared inputs {unknown}")
+    inputs = {k: str(given.get(k, spec.get("default", ""))) for k, spec in declared.items()}
+    ref = str(body["ref"])
+    return {
+        "inputs": inputs,
+        "ref": ref if ref.startswith("refs/") else f"refs/heads/{ref}",
+        "repository": base["repository"],
+        "organization": base.get("organization"),
+        "sender": base["sender"],
+        "workflow": f".github/workflows/{workflow}",
+    }
 
 
 # --- one workflow run -------------------------------------------------------------------------
