@@ -74,6 +74,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, llama_server_bin: Path) -> Ite
     yield Env(act=act, repo=repo, bindir=bindir, models=work / "models", work=work)
     left = _processes_mentioning(work)
     assert not left, f"processes left running after the workflow runs: {left}"
+    leaked = [p.name for p in work.glob("*/act.log") if TOKEN in p.read_text(errors="replace")]
+    assert not leaked, f"the token appears unmasked in {leaked}"
 
 
 def _processes_mentioning(folder: Path) -> list[str]:
@@ -269,22 +271,39 @@ def test_pr_sweep_benchmarks_and_reports(env: Env, pr_flow: PullRequestFlow) -> 
     plan = _planned(env.work / "pr-sweep")
     (job,) = plan["jobs"]
     assert [p["concurrency"] for p in job["points"]] == [1, 3]
-    result = json.loads(
-        (env.work / "pr-sweep" / "artifacts" / f"result-{job['id']}" / "result.json").read_text(
-            encoding="utf-8"
-        )
-    )
-    assert result["git_sha"] == pr_flow.head
+    result = _pr_result(env, job["id"])
     assert all(p["status"] == "ok" for p in result["points"]), result["points"]
 
     repo = harness.REPOSITORY
     comments = pr_flow.api.find("POST", rf"/repos/{repo}/issues/{PR_NUMBER}/comments")
     assert len(comments) == 1, pr_flow.api.requests
     body = str(comments[0].body["body"])
-    assert "<!-- ixci:benchmark-comparison -->" in body and job["id"] in body, body
+    assert body.startswith("<!-- ixci:benchmark-comparison -->"), body
+    row = next((ln for ln in body.splitlines() if "| local-short |" in ln), "")
+    assert "tiny-llama" in row and "cpu" in row and "llamacpp" in row, body
     final = pr_flow.api.find("POST", rf"/repos/{repo}/statuses/{pr_flow.head}")[-1]
     assert final.body["context"] == "ixci/gate" and final.body["state"] == "success", final
     assert PR_RUN_ID in str(final.body.get("target_url")), final
 
     tree = env.repo.branch_tree("results", env.work / "pr-results")
     assert tree is not None and not list(tree.glob(f"runs/*/*/*/{PR_RUN_ID}"))
+
+
+def _pr_result(env: Env, job_id: str) -> dict[str, Any]:
+    folder = env.work / "pr-sweep" / "artifacts" / f"result-{job_id}"
+    doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="run-job records $GITHUB_SHA (the workflow's commit on main), not the checked-out "
+    "commit it benchmarked (the dispatch's `sha` input): a pull request's results are "
+    "attributed to the default branch",
+)
+def test_pr_result_records_the_benchmarked_commit(env: Env, pr_flow: PullRequestFlow) -> None:
+    """The artifact of a pull request's run names the commit whose code ran: its head."""
+    assert pr_flow.sweep is not None and pr_flow.sweep.jobs().get("bench-0") == ["success"]
+    (job,) = _planned(env.work / "pr-sweep")["jobs"]
+    assert _pr_result(env, job["id"])["git_sha"] == pr_flow.head
