@@ -29,10 +29,11 @@ from typing import Any, Protocol
 
 from ixci import cmd
 from ixci.errors import GitHubError, UsageError
+from ixci.gha import APPROVAL_LABEL
 from ixci.github_api import SHA_RE, PullState, Review, check_login
 
 CONTEXT = "ixci/gate"
-LABEL = "safe-to-bench"
+LABEL = APPROVAL_LABEL  # "safe-to-bench", one definition for the gate and the summaries
 WORKFLOW = "sweep.yml"
 #: The `pull_request_target` actions gate.yml listens to; any other does nothing.
 ACTIONS = frozenset(

@@ -342,10 +342,13 @@ class RepoClient(RestClient):
 
     def permission(self, login: str) -> tuple[str, str]:
         """`(permission, role_name)` of `login` here: permission is admin|write|read|none
-        (maintain reads as write, triage as read); role_name is the finer role."""
+        (maintain reads as write, triage as read); role_name is the finer role. A user who is not
+        a collaborator (404) has ("none", "")."""
         what = f"reading {login}'s permission on {self.repo}"
         path = f"{self.base}/collaborators/{quote(check_login(login, what), safe='')}/permission"
-        body = self.get_json(path, what, needs="`metadata: read`")
+        body = self.get_json(path, what, needs="`metadata: read`", optional=True)
+        if body is None:  # 404: not a collaborator (or no such user)
+            return "none", ""
         if not isinstance(body, dict):
             raise GitHubError(f"{what}: the response is not an object")
         return str(body.get("permission", "none")), str(body.get("role_name", ""))

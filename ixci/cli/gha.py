@@ -23,7 +23,7 @@ from ixci.errors import UsageError
 
 @click.group(name="gha")
 def gha() -> None:
-    """Helpers for ixci's GitHub Actions workflows (.github/workflows/sweep.yml)."""
+    """Helpers for ixci's GitHub Actions workflows (.github/workflows/gate.yml and sweep.yml)."""
 
 
 def _read_payload(path: Path) -> dict[str, object]:
@@ -265,3 +265,35 @@ def gate_status(
         sha, state=state, description=description, context=gate.CONTEXT, target_url=target_url
     )
     click.echo(f"{gate.CONTEXT}: {state}: {description}")
+
+
+@gha.command("doctor")
+@click.option("--repo", required=True, help="owner/name of the repository to examine.")
+@click.option(
+    "--strict", is_flag=True, help="Also fail when a setting could not be read (token too weak)."
+)
+@click.pass_context
+def doctor(ctx: click.Context, repo: str, strict: bool) -> None:
+    """Say which repository settings let unreviewed code reach the GPU runners.
+
+    Reads through the REST API ($GITHUB_API_URL; token $GITHUB_TOKEN or $GH_TOKEN, with admin
+    rights to see runner and Actions settings): fork approval policy, default workflow token,
+    runners and runner groups, required status checks. Exits 9 when something is unsafe (with
+    --strict also when something could not be read); docs/workflows.md lists the settings.
+    """
+    import requests
+
+    from ixci import doctor as doc
+    from ixci.github_api import API_URL, RestClient, check_repo
+
+    env = environ(ctx)
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
+    api = RestClient(requests.Session(), token, api_url=env.get("GITHUB_API_URL") or API_URL)
+    findings = doc.examine(api, check_repo(repo))
+    click.echo(doc.report(repo, findings))
+    failing = [f for f in findings if f.kind == "unsafe" or (strict and f.kind == "unchecked")]
+    if failing:
+        raise doc.UnsafeSettings(
+            f"{len(failing)} finding(s) to fix in {repo}'s settings (listed above)",
+            hint="docs/workflows.md, 'Repository settings', says what each one protects",
+        )

@@ -358,3 +358,14 @@ def test_hostile_response_values_are_refused(rsps: responses.RequestsMock, tmp_p
     rsps.add(responses.GET, "https://api.github.test/repos/ixci-dev/ixci/pulls/42", json=bad)
     with pytest.raises(GitHubError, match=r"head\.sha"):
         client().pull(42)
+
+
+def test_a_non_collaborator_label_is_refused(rsps: responses.RequestsMock) -> None:
+    """The permission endpoint answers 404 for a non-collaborator: no permission, refused."""
+    payload = load_event("pull_request_target.fork.labeled-safe-to-bench.json")
+    payload["sender"] = {"login": "stranger", "id": 123, "type": "User"}
+    api = RecordedApi()
+    api.install(rsps)
+    outcome = gate.run(gate.parse_event(payload), client(), Planner(), target_url=None)
+    assert api.dispatches() == [] and outcome.approval is not None
+    assert "stranger has none permission" in outcome.approval.reason

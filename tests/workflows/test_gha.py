@@ -16,7 +16,7 @@ from ixci import gha
 from ixci.cli import cli
 from ixci.errors import InvalidInput, PlanError, UsageError
 
-from .simulate import EVENTS, ROOT, event_name_of, load_event
+from .simulate import EVENTS, ROOT, load_event
 
 HEAD = "9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 BASE = "3f1c2a9d8e7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d"
@@ -25,10 +25,23 @@ BASE = "3f1c2a9d8e7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d"
 # ---- plan-args ----
 
 
-@pytest.mark.parametrize("event_file", sorted(p.name for p in EVENTS.glob("pull_request.*.json")))
+@pytest.mark.parametrize(
+    "event_file", sorted(p.name for p in EVENTS.glob("pull_request_target.*.json"))
+)
 def test_pull_requests_plan_against_base_and_head(event_file: str) -> None:
-    args = gha.plan_args("pull_request", load_event(event_file))
+    payload = load_event(event_file)
+    head = payload["pull_request"]["head"]["sha"]
+    for name in ("pull_request_target", "pull_request"):
+        args = gha.plan_args(name, payload)
+        assert args == ["--event", "pull_request", "--base", BASE, "--head", head]
+
+
+def test_a_pull_request_dispatch_plans_that_pull_request() -> None:
+    """The gate's dispatch (inputs pr, sha, base) plans exactly the approved commit."""
+    args = gha.plan_args("workflow_dispatch", load_event("workflow_dispatch.pull-request.json"))
     assert args == ["--event", "pull_request", "--base", BASE, "--head", HEAD]
+    filtered = {"inputs": {"pr": "42", "sha": HEAD, "base": BASE, "only": "sku=h200"}}
+    assert gha.plan_args("workflow_dispatch", filtered)[-2:] == ["--only", "sku=h200"]
 
 
 def test_schedule_and_dispatch_arguments(tmp_path: Path) -> None:
@@ -65,6 +78,25 @@ def test_schedule_and_dispatch_arguments(tmp_path: Path) -> None:
             "not a commit sha",
         ),
         ("pull_request", {}, "pull_request is missing"),
+        ("workflow_dispatch", {"inputs": {"pr": "42"}}, "'sha': '' is not a 40-hex commit SHA"),
+        ("workflow_dispatch", {"inputs": {"pr": "42", "sha": HEAD}}, "'base': '' is not a 40-hex"),
+        ("workflow_dispatch", {"inputs": {"pr": "42", "sha": HEAD.upper(), "base": BASE}}, "'sha'"),
+        ("workflow_dispatch", {"inputs": {"pr": "42", "sha": "HEAD~1", "base": BASE}}, "'sha'"),
+        (
+            "workflow_dispatch",
+            {"inputs": {"pr": "#42", "sha": HEAD, "base": BASE}},
+            "pull request number",
+        ),
+        (
+            "workflow_dispatch",
+            {"inputs": {"pr": "0", "sha": HEAD, "base": BASE}},
+            "pull request number",
+        ),
+        (
+            "workflow_dispatch",
+            {"inputs": {"pr": "٤٢", "sha": HEAD, "base": BASE}},
+            "pull request number",
+        ),
     ],
 )
 def test_bad_events_and_inputs_are_clear_usage_errors(
@@ -97,15 +129,38 @@ def test_plan_args_cli_reads_the_github_environment(tmp_path: Path) -> None:
     ]
 
 
-def test_bench_approved_agrees_with_the_recorded_events() -> None:
-    verdicts = {
-        f: gha.bench_approved(event_name_of(f), load_event(f), "ixci-dev/ixci")
-        for f in (p.name for p in EVENTS.glob("*.json"))
-    }
-    assert verdicts["pull_request.fork.labeled-safe-to-bench.json"] is True
-    assert verdicts["pull_request.fork.synchronize-after-approval.json"] is False
-    assert verdicts["pull_request.fork-deleted.opened.json"] is False
-    assert verdicts["schedule.json"] is True
+# ---- step outputs are sized as GitHub sizes them (UTF-16) ----
+
+
+def test_output_size_counts_utf16_bytes() -> None:
+    assert gha.output_size({"k": "a"}) == 4  # 1 + 1 code units, 2 bytes each
+    assert gha.output_size({"k": "日本"}) == 2 + 4  # CJK: 1 unit each (UTF-8: 3 bytes)
+    assert gha.output_size({"k": "😀"}) == 2 + 4  # outside the BMP: a surrogate pair
+    assert gha.output_size({"k": "e\u0301"}) == 2 + 4  # a combining mark is its own unit
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [
+        ("a" * 499_990, True),
+        ("a" * 600_000, False),  # 0.6 MB in UTF-8, but 1.2 MB as GitHub counts: refused
+        ("日" * 499_990, True),  # 1.5 MB in UTF-8, but 1.0 MB as GitHub counts: fits
+        ("😀" * 249_990, True),
+        ("😀" * 250_001, False),
+    ],
+    ids=["ascii-fits", "ascii-over", "cjk-fits", "emoji-fits", "emoji-over"],
+)
+def test_write_outputs_refuses_what_github_would_truncate(
+    tmp_path: Path, value: str, fits: bool
+) -> None:
+    out = tmp_path / "github_output"
+    if fits:
+        gha.write_outputs(out, {"shard-0": value})
+        assert value in out.read_text(encoding="utf-8")
+    else:
+        with pytest.raises(PlanError, match="UTF-16"):
+            gha.write_outputs(out, {"shard-0": value})
+        assert not out.exists()
 
 
 # ---- changed lines ----
