@@ -10,6 +10,8 @@ points, so each workflow run takes a few minutes on two cores.
 Flows:
 * nightly — a `schedule` event on sweep.yml: plan → bench → collect → publish; the results
   branch of the bare repository then holds the run with the planned job and its points.
+* unapproved — gate.yml on a fork's newly opened pull request: `ixci/gate` pending, nothing
+  dispatched.
 * pull request — a fork's pull request that changes the tiny recipe, labelled `safe-to-bench` by
   a maintainer whose review approves its head commit: gate.yml (`pull_request_target`) judges it
   through the API and dispatches sweep.yml; the test replays exactly that dispatch request as a
@@ -202,24 +204,39 @@ class PullRequestFlow:
 
 
 @pytest.fixture(scope="module")
-def pr_flow(env: Env, nightly: harness.ActRun) -> Iterator[PullRequestFlow]:
-    """gate.yml on the labelled fork pull request, then the sweep.yml run it dispatched."""
+def pull_request(env: Env) -> tuple[str, str]:
+    """The pull request's (base, head): head changes the tiny recipe's concurrency 2 -> 3."""
     recipe = env.repo.root / "matrix" / "recipes" / f"{RECIPE}.yaml"
     changed = recipe.read_text(encoding="utf-8").replace("- 2\n", "- 3\n")
     assert changed != recipe.read_text(encoding="utf-8")
-    base, head = env.repo.pull_request(
+    return env.repo.pull_request(
         PR_NUMBER, {str(recipe.relative_to(env.repo.root)): changed}, "tiny: concurrency 3"
     )
+
+
+def _fake_api(base: str, head: str) -> FakeGitHub:
     fake = FakeGitHub({}, TOKEN, harness.REPOSITORY)
     fake.responses.update(
         load_cassette(DATA / "github-pr-42.json", api=fake.url, head_sha=head, base_sha=base)
     )
-    payload = json.loads(
-        (DATA / "pull_request_target.fork.labeled-safe-to-bench.json")
-        .read_text(encoding="utf-8")
-        .replace("{head_sha}", head)
-        .replace("{base_sha}", base)
-    )
+    return fake
+
+
+def _pr_payload(name: str, base: str, head: str) -> dict[str, Any]:
+    text = (DATA / name).read_text(encoding="utf-8")
+    payload = json.loads(text.replace("{head_sha}", head).replace("{base_sha}", base))
+    assert isinstance(payload, dict)
+    return payload
+
+
+@pytest.fixture(scope="module")
+def pr_flow(
+    env: Env, nightly: harness.ActRun, pull_request: tuple[str, str]
+) -> Iterator[PullRequestFlow]:
+    """gate.yml on the labelled fork pull request, then the sweep.yml run it dispatched."""
+    base, head = pull_request
+    fake = _fake_api(base, head)
+    payload = _pr_payload("pull_request_target.fork.labeled-safe-to-bench.json", base, head)
     common = {"GITHUB_API_URL": fake.url, "IXCI_MODEL_CACHE": str(env.models)}
     with fake.running():
         gate = _act(env, "pr-gate", workflow=GATE, event="pull_request_target",
@@ -233,6 +250,23 @@ def pr_flow(env: Env, nightly: harness.ActRun) -> Iterator[PullRequestFlow]:
             sweep = _act(env, "pr-sweep", workflow=SWEEP, event="workflow_dispatch",
                          payload=event, env={**common, "GITHUB_RUN_ID": PR_RUN_ID})  # fmt: skip
         yield PullRequestFlow(base=base, head=head, api=fake, gate=gate, sweep=sweep)
+
+
+def test_pr_gate_leaves_an_unapproved_fork_pending(env: Env, pull_request: tuple[str, str]) -> None:
+    """gate.yml on a fork's `opened`: nothing dispatched, `ixci/gate` pending with the cost —
+    the pull request's code reaches no self-hosted job."""
+    base, head = pull_request
+    fake = _fake_api(base, head)
+    fake.responses[f"GET /repos/{harness.REPOSITORY}/pulls/{PR_NUMBER}"]["labels"] = []
+    payload = _pr_payload("pull_request_target.fork.opened.json", base, head)
+    with fake.running():
+        gate = _act(env, "pr-gate-unapproved", workflow=GATE, event="pull_request_target",
+                    payload=payload, env={"GITHUB_API_URL": fake.url, "GITHUB_RUN_ID": "7100000004"})  # fmt: skip
+    assert gate.returncode == 0 and gate.jobs() == {"gate": ["success"]}, gate.tail()
+    assert not fake.find("POST", r".*/dispatches"), fake.requests
+    (status,) = fake.find("POST", rf"/repos/{harness.REPOSITORY}/statuses/{head}")
+    assert status.body["context"] == "ixci/gate" and status.body["state"] == "pending"
+    assert "awaiting approval: 1 job(s)" in status.body["description"], status.body
 
 
 def test_pr_gate_dispatches_the_approved_commit(pr_flow: PullRequestFlow) -> None:

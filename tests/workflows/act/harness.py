@@ -115,6 +115,7 @@ def local_repository_args(workflows: Iterable[Path]) -> list[str]:
 class TestRepo:
     """A copy of the repository (`root`, branch main) and its stand-in for github.com."""
 
+    __test__ = False  # not a pytest test class
     root: Path
     remotes: Path  # url.<remotes>/.insteadOf https://github.com/
     gitconfig: Path
