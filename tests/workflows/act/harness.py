@@ -318,6 +318,23 @@ class ActRun:
             if r.get("raw_output") and (job is None or r.get("jobID") == job)
         )
 
+    def failures(self, lines: int = 15) -> str:
+        """Each failed step as `[job] step` followed by the last `lines` lines it printed."""
+        out: list[str] = []
+        seen: set[tuple[Any, Any]] = set()
+        for rec in self.records:
+            if (
+                rec.get("stepResult") == "failure"
+                and (rec.get("jobID"), rec.get("step")) not in seen
+            ):
+                job, step = rec.get("jobID"), rec.get("step")
+                seen.add((job, step))
+                printed = [str(r.get("msg", "")).rstrip() for r in self.records
+                           if r.get("raw_output") and r.get("jobID") == job
+                           and r.get("step") == step]  # fmt: skip
+                out.append(f"[{job}] {step}:\n  " + "\n  ".join(printed[-lines:]))
+        return "\n".join(out)
+
     def tail(self, lines: int = 80) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
         msgs = []
@@ -328,7 +345,8 @@ class ActRun:
                 msgs.append(line)
                 continue
             msgs.append(f"[{str(rec.get('jobID', '')).strip()}] {str(rec.get('msg', '')).rstrip()}")
-        return "\n".join(msgs[-lines:])
+        failed = self.failures()
+        return "\n".join(msgs[-lines:]) + (f"\n--- failed steps ---\n{failed}" if failed else "")
 
 
 def _platforms(repo: TestRepo) -> list[str]:
