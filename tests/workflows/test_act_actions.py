@@ -27,6 +27,9 @@ def _step(tmp_path: Path, command: str, **inputs: str) -> subprocess.CompletedPr
         "GITHUB_PATH": str(tmp_path / "path"),
         "RUNNER_TEMP": str(tmp_path / "temp"),
         "IXCI_ACT_ARTIFACTS": str(tmp_path / "store"),
+        "GITHUB_REPOSITORY": "ixci-dev/ixci",
+        "GITHUB_SHA": "0" * 40,
+        "GITHUB_SERVER_URL": "https://github.com",
     }
     env.update({"INPUT_" + k.upper(): v for k, v in inputs.items()})
     (tmp_path / "ws").mkdir(exist_ok=True)
@@ -111,3 +114,23 @@ def test_act_compat_drops_only_concurrency_queue() -> None:
     out, removed = harness.act_compat(text)
     assert removed == ["line 3: queue: max", "line 8: queue: max # comment"]
     assert "queue: keep" in out and out.count("queue") == 1
+
+
+@pytest.mark.parametrize(
+    ("repository", "ref"),
+    [
+        ("ixci-dev/ixci", "--upload-pack=touch pwned"),
+        ("ixci-dev/ixci", "main:refs/heads/x"),
+        ("ixci-dev/ixci", "a/../../b"),
+        ("../../etc", "main"),
+        ("ixci-dev/..", "main"),
+        ("../ixci", "main"),
+        ("ixci-dev/ixci;id", "main"),
+    ],
+)
+def test_checkout_refuses_option_like_refs_and_odd_repositories(
+    tmp_path: Path, repository: str, ref: str
+) -> None:
+    out = _step(tmp_path, "checkout", repository=repository, ref=ref)
+    assert out.returncode == 1 and "::error title=checkout::" in out.stdout, out.stdout + out.stderr
+    assert not (tmp_path / "ws" / "pwned").exists() and not (tmp_path / "ws" / ".git").exists()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,9 @@ import venv
 from pathlib import Path
 
 FORBIDDEN_NAME_CHARS = set('":<>|*?\r\n\\/')
+REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# a branch, tag, full ref or SHA; never an option (a leading '-') or a refspec
+REF_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
 
 
 class ActionError(Exception):
@@ -79,7 +83,14 @@ def checkout() -> None:
     if not ref:
         own = repository == os.environ["GITHUB_REPOSITORY"]
         ref = os.environ["GITHUB_SHA"] if own else "HEAD"
-    depth = int(_input("fetch-depth", "1"))
+    if not REPOSITORY_RE.match(repository) or {".", ".."} & set(repository.split("/")):
+        raise ActionError(f"repository {repository!r} is not of the form owner/name")
+    if not REF_RE.match(ref):
+        raise ActionError(f"ref {ref!r} is not a branch, tag or commit")
+    depth_text = _input("fetch-depth", "1")
+    if not depth_text.isdigit():
+        raise ActionError(f"fetch-depth {depth_text!r} is not a number")
+    depth = int(depth_text)
     target = _inside(workspace, _input("path"), "path")
     if target.exists():
         for child in target.iterdir():
