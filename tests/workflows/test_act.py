@@ -139,6 +139,9 @@ def nightly(env: Env) -> harness.ActRun:
         event="schedule",
         payload=payload,
         env={"GITHUB_RUN_ID": NIGHTLY_RUN_ID, "IXCI_MODEL_CACHE": str(env.models)},
+        # the repository variable for a results repository elsewhere, here a file:// URL of
+        # the same bare repository (checkouts of `results` read it from there too)
+        variables={"IXCI_RESULTS_REPO": f"file://{env.repo.origin}"},
     )
 
 
