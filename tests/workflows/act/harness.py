@@ -13,7 +13,7 @@ GitHub itself is replaced by local parts, in a disposable copy of the repository
 there, `ixci publish` pushes the `results` branch there; the REST API is `fake_github.py`
 (recorded responses in GitHub's documented shapes), reached through `GITHUB_API_URL`.
 
-One adaptation of the workflow files in the copy, because act 0.2.89's schema predates it:
+One adaptation of the workflow files in the copy, because act 0.2.89 rejects it (nektos/act#6095):
 `queue:` under `concurrency:` (GitHub, 2026-05) is dropped — act runs no concurrency groups at
 all, so the run is the same. `act_compat` does it line by line and names what it removed.
 
