@@ -10,8 +10,8 @@ points, so each workflow run takes a few minutes on two cores.
 Flows:
 * nightly — a `schedule` event on sweep.yml: plan → bench → collect → publish; the results
   branch of the bare repository then holds the run with the planned job and its points.
-* unapproved — gate.yml on a fork's newly opened pull request: `ixci/gate` pending, nothing
-  dispatched.
+* gate only — gate.yml on a fork's newly opened pull request (`ixci/gate` pending, nothing
+  dispatched) and on a same-repository pull request opened by a writer (dispatched).
 * pull request — a fork's pull request that changes the tiny recipe, labelled `safe-to-bench` by
   a maintainer whose review approves its head commit: gate.yml (`pull_request_target`) judges it
   through the API and dispatches sweep.yml; the test replays exactly that dispatch request as a
@@ -270,6 +270,28 @@ def test_pr_gate_leaves_an_unapproved_fork_pending(env: Env, pull_request: tuple
     (status,) = fake.find("POST", rf"/repos/{harness.REPOSITORY}/statuses/{head}")
     assert status.body["context"] == "ixci/gate" and status.body["state"] == "pending"
     assert "awaiting approval: 1 job(s)" in status.body["description"], status.body
+
+
+def test_pr_gate_dispatches_a_writers_same_repository_push(
+    env: Env, pull_request: tuple[str, str]
+) -> None:
+    """gate.yml on a pull request from a branch of this repository, opened by a user with
+    write (here admin) permission: approved by that push, dispatched without a label."""
+    base, head = pull_request
+    fake = _fake_api(base, head)
+    pull = fake.responses[f"GET /repos/{harness.REPOSITORY}/pulls/{PR_NUMBER}"]
+    pull["labels"] = []
+    pull["head"]["repo"] = pull["base"]["repo"]
+    payload = _pr_payload("pull_request_target.same-repo.opened.json", base, head)
+    with fake.running():
+        gate = _act(env, "pr-gate-same-repo", workflow=GATE, event="pull_request_target",
+                    payload=payload, env={"GITHUB_API_URL": fake.url, "GITHUB_RUN_ID": "7100000005"})  # fmt: skip
+    assert gate.returncode == 0 and gate.jobs() == {"gate": ["success"]}, gate.tail()
+    asked = {(r.method, r.path) for r in fake.requests}
+    assert ("GET", f"/repos/{harness.REPOSITORY}/collaborators/alice/permission") in asked
+    (dispatch,) = fake.find("POST", r".*/dispatches")
+    assert dispatch.body["inputs"] == {"pr": str(PR_NUMBER), "sha": head, "base": base,
+                                       "approved-by": "alice"}  # fmt: skip
 
 
 def test_pr_gate_dispatches_the_approved_commit(pr_flow: PullRequestFlow) -> None:
