@@ -300,7 +300,7 @@ class ActRun:
     returncode: int
     wall_s: float
     log: Path
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def jobs(self) -> dict[str, list[str]]:
         """job id -> the result of each leg that ran ("success", "failure"); skipped: absent."""
