@@ -456,7 +456,10 @@ def test_run_job_dry_run_accepts_the_workflow_invocation(tmp_path: Path) -> None
     job_id = plan["jobs"][0]["id"]
     line = next(i for i in INVOCATIONS if i.argv[:2] == ("ixci", "run-job"))
     argv = [
-        a.replace("$JOB_ID", job_id).replace("$RUNNER_TEMP", str(tmp_path)) for a in line.argv[1:]
+        a.replace("$JOB_ID", job_id).replace("$RUNNER_TEMP", str(tmp_path)).replace(
+            "$RUN_ATTEMPT", "2"
+        )
+        for a in line.argv[1:]
     ]
     proc = _ixci(*argv, "--dry-run", cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -51,7 +51,7 @@ def test_schedule_and_dispatch_arguments(tmp_path: Path) -> None:
         "--event", "schedule", "--budget-gpu-hours", "40", "--history", str(index),
     ]  # fmt: skip
     assert gha.plan_args("workflow_dispatch", load_event("workflow_dispatch.json")) == [
-        "--event", "workflow_dispatch", "--only", "sku=h100,framework=vllm", "--budget-gpu-hours", "40",
+        "--event", "workflow_dispatch", "--only", "sku=h100,framework=vllm", "--budget-gpu-hours", "100",
     ]  # fmt: skip
     assert gha.plan_args("workflow_dispatch", load_event("workflow_dispatch.defaults.json")) == [
         "--event", "workflow_dispatch",
