@@ -90,6 +90,7 @@ class Sku:
     name: str
     vendor: Vendor
     description: str = ""
+    gpu_names: tuple[str, ...] = ()  # what nvidia-smi / amd-smi report for this SKU
     memory_gb: float | None = None
     memory_bandwidth_tbs: float | None = None
     peak_tflops: Mapping[str, float] = field(default_factory=dict)
@@ -498,7 +499,7 @@ def _build_map(item: Loaded | None, top: str, make: Any) -> dict[str, Any]:
 def _sku(name: str, d: Mapping[str, Any], loc: Location) -> Sku:
     return Sku(
         name=name, vendor=Vendor(d["vendor"]), description=d.get("description", ""),
-        memory_gb=d.get("memory-gb"), memory_bandwidth_tbs=d.get("memory-bandwidth-tbs"),
+        gpu_names=tuple(d.get("gpu-names", ())), memory_gb=d.get("memory-gb"), memory_bandwidth_tbs=d.get("memory-bandwidth-tbs"),
         peak_tflops=dict(d.get("peak-tflops", {})), gpus_per_node=d["gpus-per-node"],
         scale_up_domain=d.get("scale-up-domain", d["gpus-per-node"]), board_w=d.get("board-w"),
         all_in_kw=d.get("all-in-kw"), usd_per_gpu_hour=dict(d.get("usd-per-gpu-hour", {})),

@@ -18,7 +18,7 @@ from ixci.yamlio import Document, PathKey
 if TYPE_CHECKING:
     from ixci.catalog import Engine, Loaded, Model, Pool, Recipe, Runner, Scenario, SearchEntry, Sku
 
-FIGURES = ("memory-gb", "memory-bandwidth-tbs", "peak-tflops", "gpus-per-node", "scale-up-domain", "board-w",
+FIGURES = ("gpu-names", "memory-gb", "memory-bandwidth-tbs", "peak-tflops", "gpus-per-node", "scale-up-domain", "board-w",
            "all-in-kw", "usd-per-gpu-hour")  # fmt: skip
 
 

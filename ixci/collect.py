@@ -33,6 +33,7 @@ from ixci.artifacts import (
 )
 from ixci.errors import CollectError, UnsafeValue, storage_error
 from ixci.result_checks import gpu_claims, plan_problems, point_problems, status_problems
+from ixci.telemetry import sku_name_problem
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 RESULT_KIND = "ixci.result"
@@ -165,7 +166,8 @@ def _check_identity(doc: Mapping[str, Any]) -> None:
     kind = doc.get("kind")
     if kind != RESULT_KIND:
         raise _Reject(
-            "wrong_kind", [f"kind is {str(kind)[:80]!r}, expected {RESULT_KIND!r} (not an ixci result)"]
+            "wrong_kind",
+            [f"kind is {str(kind)[:80]!r}, expected {RESULT_KIND!r} (not an ixci result)"],
         )
     version = doc.get("schema_version")
     if "schema_version" not in doc:
@@ -240,6 +242,7 @@ def validate_artifact(
     run_id: str | None = None,
     plan_jobs: Mapping[str, Mapping[str, Any]] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    sku_gpu_names: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Parse and validate one artifact; return the document or raise `Rejected` with reasons.
 
@@ -267,6 +270,9 @@ def validate_artifact(
         )
     if plan_jobs is not None:
         _check_against_plan(doc, plan_jobs)
+    wrong_sku = _sku_problems(doc, sku_gpu_names or {})
+    if wrong_sku:
+        raise _Reject("sku_mismatch", wrong_sku, job_id)
     problems = point_problems(doc) + status_problems(doc)
     if problems:
         raise _Reject("inconsistent", problems, job_id)
@@ -277,6 +283,17 @@ def _job_id(doc: Mapping[str, Any]) -> str | None:
     job = doc.get("job")
     jid = job.get("id") if isinstance(job, Mapping) else None
     return jid if isinstance(jid, str) and ids.JOB_ID_RE.fullmatch(jid) else None
+
+
+def _sku_problems(doc: Mapping[str, Any], names: Mapping[str, Sequence[str]]) -> list[str]:
+    """The GPUs an artifact says it ran on must be its job's SKU (the plan's `sku_gpu_names`,
+    the same rule as run-job's preflight): an H200 run is never published as h100."""
+    sku = str(doc["job"]["sku"])
+    if sku not in names:
+        return []
+    reported = doc["provenance"].get("gpu_names") or []
+    found = [sku_name_problem(str(n), sku=sku, names=names[sku]) for n in reported]
+    return [f"provenance.gpu_names: GPU {i} {why}" for i, why in enumerate(found) if why]
 
 
 def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -292,7 +309,9 @@ def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Mapping[
     if want is not None and want != job["topology"]["gpus"]:
         raise _Reject(
             "gpu_count",
-            [f"job.topology.gpus is {job['topology']['gpus']} but the plan's job {job['id']} has {want}"],
+            [
+                f"job.topology.gpus is {job['topology']['gpus']} but the plan's job {job['id']} has {want}"
+            ],
             job["id"],
         )
     problems = plan_problems(doc, planned)
@@ -301,6 +320,14 @@ def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Mapping[
 
 
 # --- collection -------------------------------------------------------------------------
+
+
+def _plan_sku_names(plan: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """`sku_gpu_names` of a plan (older plans have none: the check is then skipped)."""
+    raw = (plan or {}).get("sku_gpu_names")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): [str(n) for n in v] for k, v in raw.items() if isinstance(v, list)}
 
 
 def collect(
@@ -321,6 +348,7 @@ def collect(
     carries rejections found before reading (e.g. expired GitHub artifacts).
     """
     plan_jobs = {j["id"]: j for j in plan["jobs"]} if plan is not None else None
+    sku_names = _plan_sku_names(plan)
     good: dict[str, list[Accepted]] = {}
     skipped: list[Skipped] = list(extra_skipped)
     for source, path, member, early in _candidates(paths, limits, allow_missing=plan is not None):
@@ -328,7 +356,9 @@ def collect(
             if early is not None:
                 raise early
             data = _read(path, member, limits)
-            doc = validate_artifact(data, run_id=run_id, plan_jobs=plan_jobs, limits=limits)
+            doc = validate_artifact(
+                data, run_id=run_id, plan_jobs=plan_jobs, limits=limits, sku_gpu_names=sku_names
+            )
         except Rejected as rej:
             skipped.append(
                 Skipped(

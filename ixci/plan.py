@@ -150,6 +150,9 @@ class Plan:
     catalog_sha: str
     jobs: tuple[Job, ...]
     notes: tuple[str, ...] = ()
+    # SKU of each planned job → the names its GPUs report (catalog `gpu-names`; empty: the SKU
+    # key must be a word of the name); collect rejects artifacts from other GPUs
+    sku_gpu_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -175,6 +178,7 @@ class Plan:
                         "gpu_hours": round(self.gpu_hours, 3),
                         "restart_per_point_gpu_hours": round(self.restart_gpu_hours, 3)},
             "notes": list(self.notes),
+            "sku_gpu_names": {k: list(v) for k, v in sorted(self.sku_gpu_names.items())},
         }
 
     def to_json(self) -> str:
@@ -732,8 +736,9 @@ def _job_keys(job: Job, fld: str) -> set[str]:
 
 def make_plan(catalog: Catalog, event: str, jobs: Sequence[Job], notes: Sequence[str] = ()) -> Plan:
     """Wrap selected `jobs` into a `Plan` (with the catalog's content hash)."""
+    names = {j.sku: tuple(catalog.skus[j.sku].gpu_names) for j in jobs if j.sku in catalog.skus}
     return Plan(event=event, catalog_sha=catalog.digest, jobs=tuple(jobs),
-                notes=tuple(notes))
+                notes=tuple(notes), sku_gpu_names=names)
 
 
 def find_job(catalog: Catalog, job_id: str) -> Job:

@@ -41,7 +41,7 @@ from ixci.errors import (
 from ixci.loadgen.dialect import Endpoint, request_body
 from ixci.result import SERVER_LOG, TELEMETRY_FILE, ResultFile, new_result, utc_now
 from ixci.runtimes.base import Deployment, ImageInfo, LaunchContext, Runtime
-from ixci.telemetry import Sampler, check_idle, point_telemetry
+from ixci.telemetry import Sampler, check_idle, check_sku, point_telemetry
 
 CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
 
@@ -79,6 +79,8 @@ class JobSpec:
     gpu_indices: tuple[int, ...]
     points: tuple[PointSpec, ...]
     tokenizer: str | None = None
+    sku_gpu_names: tuple[str, ...] = ()  # the SKU's `gpu-names` (empty: its key must name the GPU)
+    sku_memory_gb: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,6 +353,8 @@ class JobRun:
         except CommandFailed as exc:
             raise PreflightFailed(f"cannot query GPUs: {exc.message}") from exc
         check_idle(gpus, self.spec.gpu_indices)
+        check_sku(gpus, self.spec.gpu_indices, sku=str(self.spec.job["sku"]),
+                  names=self.spec.sku_gpu_names, memory_gb=self.spec.sku_memory_gb)  # fmt: skip
         chosen = [g for g in gpus if g.index in self.spec.gpu_indices]
         self.prov["gpu_names"] = [g.name for g in chosen]
         self.prov["driver_version"] = chosen[0].driver if chosen else None

@@ -52,6 +52,7 @@ class Gpu:
     util_percent: float | None
     memory_used_mib: float | None
     processes: int = 0
+    memory_total_mib: float | None = None
 
 
 def _num(text: str) -> float | None:
@@ -134,7 +135,7 @@ def nvidia_inventory(indices: Sequence[int] | None = None) -> list[Gpu]:
     """GPUs from nvidia-smi (all, or `indices`) with driver, load and process count."""
     argv = [
         "nvidia-smi",
-        "--query-gpu=index,name,driver_version,utilization.gpu,memory.used,uuid",
+        "--query-gpu=index,name,driver_version,utilization.gpu,memory.used,uuid,memory.total",
         "--format=csv,noheader,nounits",
     ]
     rows = [
@@ -154,6 +155,7 @@ def nvidia_inventory(indices: Sequence[int] | None = None) -> list[Gpu]:
             util_percent=_num(r[3]),
             memory_used_mib=_num(r[4]),
             processes=busy.count(r[5].strip()),
+            memory_total_mib=_num(r[6]) if len(r) >= 7 else None,
         )
         for r in rows
         if len(r) >= 6
@@ -181,6 +183,52 @@ def amd_inventory(indices: Sequence[int] | None = None) -> list[Gpu]:
             )
         )
     return [g for g in gpus if indices is None or g.index in indices]
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def sku_name_problem(reported: str, *, sku: str, names: Sequence[str]) -> str | None:
+    """Why a GPU reporting `reported` is not the catalog SKU `sku`, or None when it is.
+
+    With `names` (the SKU's `gpu-names`), the reported name must be one of them (ignoring case
+    and repeated spaces); without, the SKU's key must appear as a word of it (`h100` in
+    "NVIDIA H100 80GB HBM3", `mi355x` in "AMD Instinct MI355X")."""
+    if names:
+        if _norm(reported) in {_norm(n) for n in names}:
+            return None
+        return f"reports {reported!r}, not one of the names of SKU {sku} ({', '.join(names)})"
+    if sku.lower() in _norm(reported).replace("-", " ").split():
+        return None
+    return f"reports {reported!r}, which does not name SKU {sku}"
+
+
+def check_sku(
+    gpus: Sequence[Gpu], wanted: Sequence[int], *, sku: str, names: Sequence[str],
+    memory_gb: float | None, tolerance: float = 0.08,
+) -> None:  # fmt: skip
+    """Raise `PreflightFailed` unless every wanted GPU is the job's SKU: its reported name (see
+    `sku_name_problem`) and, where reported, its memory within `tolerance` of the SKU's
+    `memory-gb` (compared in GiB, as the datasheets' "80 GB"/"141 GB" are)."""
+    problems = []
+    for g in (x for x in gpus if x.index in wanted):
+        why = sku_name_problem(g.name, sku=sku, names=names)
+        if why:
+            problems.append(f"GPU {g.index} {why}")
+        elif memory_gb and g.memory_total_mib:
+            gib = g.memory_total_mib / 1024
+            if abs(gib - memory_gb) > tolerance * memory_gb:
+                problems.append(
+                    f"GPU {g.index} ({g.name}) has {gib:.1f} GiB; SKU {sku} has {memory_gb:g} GB"
+                )
+    if problems:
+        raise PreflightFailed(
+            f"the GPUs of this host are not SKU {sku}: " + "; ".join(problems),
+            hint=f"run the job on a runner of SKU {sku} (its labels in matrix/runners.yaml), or, "
+            f"if this GPU is that SKU, add its reported name to gpu-names of {sku} in "
+            "matrix/hardware.yaml",
+        )
 
 
 def check_idle(

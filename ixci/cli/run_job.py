@@ -255,6 +255,8 @@ def run_job(
         gpu_indices=_gpu_indices(gpu_arg, int(job["topology"].get("gpus", 0)), vendor),
         points=_points(catalog, job),
         tokenizer=checkpoint.tokenizer,
+        sku_gpu_names=tuple(sku.gpu_names),
+        sku_memory_gb=sku.memory_gb,
     )
     runtime = get_runtime(kind)
     opts = RunOptions(

@@ -13,8 +13,10 @@ from ixci.schemas import has_schema, schema_dir, validate_instance
 from ixci.yamlio import load_file
 from tests.catalog.conftest import REPO, run_ixci
 
-# Corpora of deliberately broken files: ours (invalid/) and collect's damaged artifacts.
-BROKEN_CORPORA = ("tests/data/invalid/", "tests/data/damaged/")
+# Corpora of deliberately broken files: ours (invalid/) and collect's damaged artifacts; and
+# recorded GitHub API responses, which are GitHub's documents, not ixci's (a recording named
+# `runners.*.json` is not a runners catalog file).
+BROKEN_CORPORA = ("tests/data/invalid/", "tests/data/damaged/", "tests/data/github/")
 
 
 def _data_files() -> list[Path]:
