@@ -6,20 +6,23 @@ injected inputs; the work is in `ixci.runner`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ixci.cli import environ
 from ixci.errors import InvalidJob, JobFailure, UsageError
+
+if TYPE_CHECKING:
+    from ixci.runner import CancelToken
 
 
 def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
@@ -95,13 +98,23 @@ def _git_sha(root: Path, env: Mapping[str, str]) -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def _install_signals(cancel: threading.Event) -> None:
-    def handler(signum: int, _frame: object) -> None:
-        click.echo(f"ixci run-job: received {signal.Signals(signum).name}; stopping", err=True)
-        cancel.set()
+def _install_signals(cancel: CancelToken) -> None:
+    """SIGINT, SIGTERM and SIGHUP cancel the job (`runner.CancelToken.trip`): the GitHub runner
+    sends SIGINT, SIGTERM 7.5 s later, then SIGKILL 2.5 s after that; a lost session sends
+    SIGHUP. Only the first signal acts; later ones are reported and never abort the cleanup."""
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        first = not cancel.is_set()
+        with contextlib.suppress(OSError):  # a closed stderr must not break the cleanup
+            sys.stderr.write(
+                f"ixci run-job: received {name}; "
+                + ("stopping (finished points are kept)\n" if first else "already stopping\n")
+            )
+        cancel.trip(f"cancelled by {name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
 
 
 def _summary(doc: Mapping[str, Any]) -> str:
@@ -188,17 +201,25 @@ def run_job(
     port: int,
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
+    from ixci import ids
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint
     from ixci.plan import find_job, weights_gb
-    from ixci.runner import JobSpec, RunOptions, loadgen_driver
+    from ixci.runner import CancelToken, JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
     from ixci.runtimes import get_runtime
+    from ixci.runtimes.state import owner_scope, state_dir
 
     env = environ(ctx)
+    ids.job_id(job_id)  # it names the artifact folder, containers and the Slurm job
+    if run_id is not None:
+        ids.run_id(run_id, what="--run-id")
     if output is None and not dry_run:
         raise UsageError("--output DIR is required (or --dry-run)")
+    cancel = CancelToken()
+    if not dry_run:  # from here on a signal cancels the job instead of killing it midway
+        _install_signals(cancel)
     catalog = load_catalog(root)
     job = _job_from_plan(plan_file, job_id) if plan_file else find_job(catalog, job_id).to_dict()
     runner_entry = catalog.runners.get(job["runner"])
@@ -248,9 +269,13 @@ def run_job(
         tokenizer=checkpoint.tokenizer,
     )
     runtime = get_runtime(kind)
+    owner = owner_scope(env.get("RUNNER_NAME"))
     opts = RunOptions(
         output=(output or Path("/tmp/ixci-dry-run")).resolve(),
-        run_id=run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
+        run_id=ids.run_id(
+            run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
+            what="run id (--run-id or GITHUB_RUN_ID)",
+        ),
         attempt=int(env.get("GITHUB_RUN_ATTEMPT") or 1),
         event=env.get("GITHUB_EVENT_NAME") or "local",
         repository=env.get("GITHUB_REPOSITORY"),
@@ -261,6 +286,8 @@ def run_job(
         model_cache=str(cache),
         pull=pull,
         ready_timeout_s=ready_timeout,
+        owner=owner,
+        state_dir=state_dir(env),
     )
     if dry_run:
         from ixci.runtimes.base import LaunchContext
@@ -274,6 +301,7 @@ def run_job(
             model_cache=str(cache),
             host_env=env,
             pull=pull,
+            owner=owner,
         )
         click.echo(
             f"# job {job_id} ({job['name']}) on runtime {kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
@@ -285,9 +313,9 @@ def run_job(
                 f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(_endpoint(serve, p.endpoint))}"
             )
         return
-    cancel = threading.Event()
-    _install_signals(cancel)
-    driver = loadgen_driver(sys.executable, env)
+    driver = loadgen_driver(
+        sys.executable, env, state_dir=opts.state_dir, owner=owner, run_id=opts.run_id
+    )
     try:
         result = run(
             spec,

@@ -1,0 +1,114 @@
+"""What a job leaves on its host, recorded so a later `ixci cleanup` can find it after `kill -9`.
+
+Containers and Slurm jobs carry ixci's labels (`runtimes.base.labels`): the runtime itself is
+the record. Host processes cannot carry labels, so the `process` runtime and the load driver
+write one small JSON file per process group they start into the state directory
+(`$XDG_STATE_HOME/ixci/groups`, else `~/.local/state/ixci/groups`) and remove it when they
+stop the group. A record holds the group leader's pid *and its start time* (field 22 of
+`/proc/<pid>/stat`, clock ticks since boot): a pid reused by an unrelated process after a
+reboot or wrap-around has another start time and is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+OWNER_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def owner_scope(value: str | None) -> str:
+    """The owner label of this runner (`RUNNER_NAME`), made safe for labels, Slurm comments and
+    file names: characters outside A-Z a-z 0-9 . _ - become `-`, at most 64; `local` when unset.
+    Two runners on one host have different names, so neither reaps the other's leftovers."""
+    text = OWNER_UNSAFE.sub("-", value or "").strip("-.")[:64]
+    return text or "local"
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    """`$XDG_STATE_HOME/ixci`, else `$HOME/.local/state/ixci` (XDG base directory spec)."""
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or "/tmp") / ".local" / "state")
+    return Path(base) / "ixci"
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (None: no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])  # field 22 overall; fields[0] is field 3
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupRecord:
+    """One process group started by ixci: leader pid (= pgid), its start time, and whose."""
+
+    pid: int
+    started: int
+    owner: str
+    job: str
+    run: str
+    what: str  # e.g. "server llama-server", "load generator"
+
+    @property
+    def alive(self) -> bool:
+        """True when the recorded leader still runs (same pid AND same start time)."""
+        return start_time(self.pid) == self.started
+
+    def to_json(self) -> str:
+        """The record as one JSON object."""
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+def _groups(root: Path) -> Path:
+    return root / "groups"
+
+
+def record_group(root: Path | None, *, pid: int, owner: str, job: str, run: str, what: str) -> Path | None:
+    """Write the record of the group led by `pid` (None when `root` is None or `pid` is gone)."""
+    started = start_time(pid)
+    if root is None or started is None:
+        return None
+    folder = _groups(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = GroupRecord(pid=pid, started=started, owner=owner, job=job, run=run, what=what)
+    path = folder / f"{owner}.{pid}.{started}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(rec.to_json())
+    os.replace(tmp, path)
+    return path
+
+
+def forget_group(path: Path | None) -> None:
+    """Remove a record written by `record_group` (its group was stopped)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def read_groups(root: Path, owner: str) -> list[tuple[Path, GroupRecord | None]]:
+    """Every record of `owner` under `root` (None for an unreadable/malformed one)."""
+    out: list[tuple[Path, GroupRecord | None]] = []
+    folder = _groups(root)
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob(f"{owner}.*.json")):
+        try:
+            data = json.loads(path.read_text())
+            rec = GroupRecord(**{k: data[k] for k in ("pid", "started", "owner", "job", "run", "what")})
+            ok = isinstance(rec.pid, int) and isinstance(rec.started, int) and rec.pid > 1
+        except (OSError, ValueError, KeyError, TypeError):
+            rec, ok = None, False
+        out.append((path, rec if ok and rec is not None and rec.owner == owner else None))
+    return out
