@@ -5,8 +5,11 @@ the record. Host processes cannot carry labels, so the `process` runtime and the
 write one small JSON file per process group they start into the state directory
 (`$XDG_STATE_HOME/ixci/groups`, else `~/.local/state/ixci/groups`) and remove it when they
 stop the group. A record holds the group leader's pid *and its start time* (field 22 of
-`/proc/<pid>/stat`, clock ticks since boot): a pid reused by an unrelated process after a
-reboot or wrap-around has another start time and is never signalled.
+`/proc/<pid>/stat`, clock ticks since boot) and the boot id: a pid reused by an unrelated
+process after a reboot or wrap-around has another start time or boot id and is never signalled.
+When the leader is gone but members of its group remain (same boot), the group id cannot have
+been reused meanwhile (the kernel keeps a pid number while a group uses it), so those members are
+the job's.
 """
 
 from __future__ import annotations
@@ -36,14 +39,39 @@ def state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "ixci"
 
 
-def start_time(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot (None: no such process)."""
+def boot_id() -> str:
+    """This boot's id (`/proc/sys/kernel/random/boot_id`; empty where unavailable)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name (field 2) may contain spaces and parentheses: split after the last ')'
-    fields = stat[stat.rfind(")") + 2 :].split()
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live processes whose process group is `pgid` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+                out.append(int(entry.name))
+    return sorted(out)
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (None: no such process)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
     try:
         return int(fields[19])  # field 22 overall; fields[0] is field 3
     except (IndexError, ValueError):
@@ -60,11 +88,18 @@ class GroupRecord:
     job: str
     run: str
     what: str  # e.g. "server llama-server", "load generator"
+    boot: str = ""
 
-    @property
-    def alive(self) -> bool:
-        """True when the recorded leader still runs (same pid AND same start time)."""
-        return start_time(self.pid) == self.started
+    def members(self) -> list[int]:
+        """Live processes of this job's group, [] when none or when the ids were reused:
+        the leader must have its recorded start time, or be gone with members left in the
+        group during the same boot."""
+        if self.boot != boot_id():
+            return []
+        started = start_time(self.pid)
+        if started is not None and started != self.started:
+            return []  # the pid now belongs to another process
+        return group_members(self.pid)
 
     def to_json(self) -> str:
         """The record as one JSON object."""
@@ -75,14 +110,18 @@ def _groups(root: Path) -> Path:
     return root / "groups"
 
 
-def record_group(root: Path | None, *, pid: int, owner: str, job: str, run: str, what: str) -> Path | None:
+def record_group(
+    root: Path | None, *, pid: int, owner: str, job: str, run: str, what: str
+) -> Path | None:
     """Write the record of the group led by `pid` (None when `root` is None or `pid` is gone)."""
     started = start_time(pid)
     if root is None or started is None:
         return None
     folder = _groups(root)
     folder.mkdir(parents=True, exist_ok=True)
-    rec = GroupRecord(pid=pid, started=started, owner=owner, job=job, run=run, what=what)
+    rec = GroupRecord(
+        pid=pid, started=started, owner=owner, job=job, run=run, what=what, boot=boot_id()
+    )
     path = folder / f"{owner}.{pid}.{started}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(rec.to_json())
@@ -106,7 +145,8 @@ def read_groups(root: Path, owner: str) -> list[tuple[Path, GroupRecord | None]]
     for path in sorted(folder.glob(f"{owner}.*.json")):
         try:
             data = json.loads(path.read_text())
-            rec = GroupRecord(**{k: data[k] for k in ("pid", "started", "owner", "job", "run", "what")})
+            keys = ("pid", "started", "owner", "job", "run", "what", "boot")
+            rec = GroupRecord(**{k: data[k] for k in keys})
             ok = isinstance(rec.pid, int) and isinstance(rec.started, int) and rec.pid > 1
         except (OSError, ValueError, KeyError, TypeError):
             rec, ok = None, False
