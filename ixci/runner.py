@@ -100,6 +100,11 @@ class CancelToken(threading.Event):
             raise Cancelled(reason)
 
 
+def _reason(cancel: threading.Event) -> str:
+    """What cancelled the job ("cancelled by SIGINT"), or plain "cancelled"."""
+    return str(getattr(cancel, "reason", "cancelled"))
+
+
 def interruptible(cancel: threading.Event) -> contextlib.AbstractContextManager[None]:
     """`cancel.interruptible()` for a `CancelToken`; a no-op region for a plain Event."""
     if isinstance(cancel, CancelToken):
@@ -251,7 +256,7 @@ def _wait_ready(
     last = ""
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled("cancelled while waiting for the server to become ready")
+            raise Cancelled(f"{_reason(cancel)} while waiting for the server to become ready")
         if dep.poll() is not None:
             raise _dead(dep, "exited before becoming ready", ServerStartFailed)
         if not healthy:
@@ -441,7 +446,7 @@ class JobRun:
 
     def _launch(self) -> None:
         if self.cancel.is_set():
-            raise Cancelled("cancelled before launch")
+            raise Cancelled(f"{_reason(self.cancel)} before launch")
         self.deployment = self.runtime.launch(
             self.serve, self._ctx(), log_path=self.folder / SERVER_LOG
         )
@@ -479,7 +484,7 @@ class JobRun:
 
     def _point(self, index: int, point: PointSpec) -> None:
         if self.cancel.is_set():
-            raise Cancelled("cancelled between points")
+            raise Cancelled(f"{_reason(self.cancel)} between points")
         entry = dict(self.result.doc["points"][index])
         entry["started_at"] = utc_now()
         try:
@@ -562,7 +567,7 @@ class JobRun:
 
         def watch() -> None:
             if self.cancel.is_set():
-                raise Cancelled(f"cancelled during point {point.id}")
+                raise Cancelled(f"{_reason(self.cancel)} during point {point.id}")
             with interruptible(self.cancel):
                 self._probe(point, deadline, state)
 
@@ -636,7 +641,7 @@ def placed_serve(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled("cancelled while waiting for the deployment to be placed")
+            raise Cancelled(f"{_reason(cancel)} while waiting for the deployment to be placed")
         host = client_host()
         if host:
             return replace(spec, host=str(host))

@@ -117,6 +117,14 @@ def _install_signals(cancel: CancelToken) -> None:
         signal.signal(sig, handler)
 
 
+def _settle_signals() -> None:
+    """The job is over and cleaned up: ignore further stop signals, so the exit code says how
+    the job ended. (At interpreter exit Python resets its own handlers to the default, and a
+    late SIGINT/SIGTERM would then kill the process with that signal instead.)"""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def _summary(doc: Mapping[str, Any]) -> str:
     lines = [
         f"job {doc['job']['id']}: {doc['status']}"
@@ -330,11 +338,13 @@ def run_job(
             ),
         )
     except JobFailure as exc:
+        _settle_signals()
         doc_path = opts.output / job_id / "result.json"
         if doc_path.exists():
             click.echo(_summary(json.loads(doc_path.read_text())), err=True)
         click.echo(f"artifact: {doc_path}", err=True)
         raise exc from None
+    _settle_signals()
     click.echo(_summary(result.doc))
     click.echo(f"artifact: {result.path}")
 

@@ -43,7 +43,9 @@ def _pdeathsig(sig: int) -> None:
 
 
 def _exit_code(status: int) -> int:
-    return os.waitstatus_to_exitcode(status) if status >= 0 else 1
+    """A wait status as a shell would report it: the exit code, or 128 + the signal number."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def _reap_group(grace_s: float, orphan: list[str]) -> None:
