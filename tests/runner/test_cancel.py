@@ -14,6 +14,7 @@ the runner's SIGTERM (within `runner.STOP_BUDGET_S` of SIGINT).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -89,6 +90,21 @@ def _job(runner: str) -> dict[str, Any]:
     return min(jobs, key=lambda j: (len(j["points"]), j["id"]))
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_strays() -> Any:
+    """Whatever a failing test left running (run-job and everything under it) is killed."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+
+
 @dataclass
 class Job:
     job: dict[str, Any]
@@ -127,6 +143,7 @@ def _start(
             "--port", str(port), "--model-cache", str(tmp_path / "models"), "--run-id", run_id, *extra]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)  # fmt: skip
+    STARTED.append(proc)
     return Job(
         job=job, out=out, port=port, run_id=run_id, owner=owner, state=state / "ixci", proc=proc
     )
@@ -247,7 +264,7 @@ def test_kill_9_takes_engine_and_client_with_it(
     engines = _pids_with(f"--port {job.port}")
     clients = _pids_with(str(job.folder / ".points"))
     assert engines and clients
-    assert len(_records(job)) == 2  # the engine's group and the client's group
+    records = _records(job)
     job.proc.kill()
     job.proc.wait()
     deadline = time.monotonic() + 10
@@ -257,6 +274,7 @@ def test_kill_9_takes_engine_and_client_with_it(
         time.sleep(0.1)
     assert _pids_with(f"--port {job.port}") == [], "llama-server outlived kill -9 of run-job"
     assert _pids_with(str(job.folder / ".points")) == [], "the client outlived kill -9"
+    assert len(records) == 2  # the engine's group and the client's group were recorded
     import socket
 
     with socket.socket() as sock:  # nothing listens on the port any more (TIME_WAIT is fine)
