@@ -39,10 +39,12 @@ def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
 
 
 def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
+    from ixci import ids
     from ixci.runner import PointSpec
 
     out = []
     for p in job.get("points", []):
+        ids.stem(str(p.get("id")), what=f"job {job['id']}: point id")  # names scratch files
         sc = catalog.scenarios.get(p["scenario"])
         if sc is None:
             raise InvalidJob(f"job {job['id']}: scenario {p['scenario']!r} is not in the catalog")
