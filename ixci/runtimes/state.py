@@ -113,19 +113,24 @@ def _groups(root: Path) -> Path:
 def record_group(
     root: Path | None, *, pid: int, owner: str, job: str, run: str, what: str
 ) -> Path | None:
-    """Write the record of the group led by `pid` (None when `root` is None or `pid` is gone)."""
+    """Write the record of the group led by `pid`; its path, or None when `root` is None, `pid`
+    is gone or the folder cannot be written."""
     started = start_time(pid)
     if root is None or started is None:
         return None
     folder = _groups(root)
-    folder.mkdir(parents=True, exist_ok=True)
     rec = GroupRecord(
         pid=pid, started=started, owner=owner, job=job, run=run, what=what, boot=boot_id()
     )
     path = folder / f"{owner}.{pid}.{started}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(rec.to_json())
-    os.replace(tmp, path)
+    try:  # best effort: an unwritable state folder must not stop the job (the supervisor still
+        # ends the group with run-job; only a later `ixci cleanup` could not find it)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(rec.to_json())
+        os.replace(tmp, path)
+    except OSError:
+        return None
     return path
 
 

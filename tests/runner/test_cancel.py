@@ -55,6 +55,7 @@ class RunnerCancel:
             try:
                 rc = proc.wait(timeout=wait)
                 self.exit_after_s = time.monotonic() - t0
+                print(f"run-job exited {self.exit_after_s:.2f} s after SIGINT ({self.sent})")
                 return rc
             except subprocess.TimeoutExpired:
                 continue

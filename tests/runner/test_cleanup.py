@@ -136,8 +136,6 @@ def test_supervisor_relays_exit_code_and_normal_stop() -> None:
 
 # ----------------------------------------------------------------------------- containers
 
-IMAGE_ENV = "IXCI_TEST_SLEEP_IMAGE"
-
 
 def _image(engine: str) -> str:
     """A local image with `sleep` (the llama-server image the infra setup builds)."""
@@ -163,10 +161,11 @@ def _exists(engine: str, name: str) -> bool:
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize("engine", ["docker", "podman"])
 def test_cleanup_removes_only_this_owners_labelled_containers(
-    tmp_path: Path, owner: str, docker_available: str
+    tmp_path: Path, owner: str, engine: str, request: pytest.FixtureRequest
 ) -> None:
-    engine = "docker"
+    request.getfixturevalue(f"{engine}_available")
     image = _image(engine)
     names = {k: f"{owner}-{k}" for k in ("ours", "other", "unlabelled", "unmanaged")}
     try:
@@ -175,7 +174,7 @@ def test_cleanup_removes_only_this_owners_labelled_containers(
         _run(engine, image, names["unlabelled"], {})
         _run(engine, image, names["unmanaged"], {"ixci.owner": owner})
         rc, out = _cleanup(owner, tmp_path, "--only", engine, "--dry-run")
-        assert rc == 0 and f"docker container {names['ours']}" in out, out
+        assert rc == 0 and f"{engine} container {names['ours']}" in out, out
         assert all(_exists(engine, n) for n in names.values())
         rc, out = _cleanup(owner, tmp_path, "--only", engine)
         assert rc == 0 and "1 removed" in out, out
@@ -229,3 +228,23 @@ def test_cleanup_cancels_only_this_owners_ixci_slurm_jobs(
         assert all(_queued(jobs[k]) for k in ("other", "unnamed", "unlabelled"))
     finally:
         subprocess.run(["scancel", *jobs.values()], capture_output=True)
+
+
+def test_an_unwritable_state_folder_does_not_stop_the_job(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state folder should be")
+    proc = _group(["sleep", "30"])
+    try:
+        assert (
+            state.record_group(blocker, pid=proc.pid, owner="o", job="j", run="r", what="x") is None
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_owner_scope_is_safe_for_labels_and_names() -> None:
+    assert state.owner_scope("gpu-runner 07") == "gpu-runner-07"
+    assert state.owner_scope("$(touch x)\n") == "touch-x"
+    assert state.owner_scope(None) == "local" and state.owner_scope("...") == "local"
+    assert len(state.owner_scope("a" * 200)) == 64
