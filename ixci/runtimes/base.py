@@ -156,7 +156,9 @@ def labels(ctx: LaunchContext) -> dict[str, str]:
     }
 
 
-def supervised(argv: Sequence[str], *, grace_s: float = 5.0, orphan: Sequence[str] = ()) -> list[str]:
+def supervised(
+    argv: Sequence[str], *, grace_s: float = 5.0, orphan: Sequence[str] = ()
+) -> list[str]:
     """`argv` wrapped in the supervisor (`runtimes/supervise.py`), which ends the whole process
     group when this process dies, even by SIGKILL, and then runs `orphan` (an argv, e.g.
     `docker rm -f NAME`). Spawn the result with `cmd.spawn` from the main thread."""
