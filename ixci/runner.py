@@ -18,18 +18,19 @@ Ambient state (environment, clock, runtime, driver, cancellation) is injected.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from ixci import cmd
+from ixci.cancel import interruptible
+from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
 from ixci.errors import (
     Cancelled,
@@ -55,61 +56,6 @@ CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the
 # artifact write in the rest.
 STOP_BUDGET_S = 6.0
 CANCEL_CLIENT_GRACE_S = 1.5
-
-
-class CancelToken(threading.Event):
-    """The job's cancellation flag. `trip()` (from a signal handler) sets it; when the main
-    thread is inside `interruptible()` the first trip also raises `Cancelled` there, so a
-    blocking wait (an HTTP probe, a version query) ends at once instead of at its timeout.
-    It raises at most once: the cleanup that follows runs to completion whatever arrives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reason = "cancelled"
-        self._depth = 0
-        self._raised = False
-        self._tripped = False
-
-    @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
-        """A region the first trip may interrupt by raising `Cancelled`."""
-        if self.is_set():
-            raise Cancelled(self.reason)
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-
-    def is_set(self) -> bool:
-        """True once tripped (or set)."""
-        return self._tripped or super().is_set()
-
-    def trip(self, reason: str) -> None:
-        """Set the flag; raise `Cancelled` if this is the first trip inside `interruptible()`
-        on the main thread (signal handlers run there)."""
-        if not self._tripped:
-            self.reason = reason
-        self._tripped = True
-        # Event.set takes a lock that the interrupted main thread may be holding (inside
-        # Event.wait): set it from another thread, never from the handler itself.
-        threading.Thread(target=self.set, daemon=True).start()
-        main = threading.current_thread() is threading.main_thread()
-        if self._depth > 0 and not self._raised and main:
-            self._raised = True
-            raise Cancelled(reason)
-
-
-def _reason(cancel: threading.Event) -> str:
-    """What cancelled the job ("cancelled by SIGINT"), or plain "cancelled"."""
-    return str(getattr(cancel, "reason", "cancelled"))
-
-
-def interruptible(cancel: threading.Event) -> contextlib.AbstractContextManager[None]:
-    """`cancel.interruptible()` for a `CancelToken`; a no-op region for a plain Event."""
-    if isinstance(cancel, CancelToken):
-        return cancel.interruptible()
-    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from ixci.cli import environ
 from ixci.errors import InvalidJob, JobFailure, UsageError
 
 if TYPE_CHECKING:
-    from ixci.runner import CancelToken
+    from ixci.cancel import CancelToken
 
 
 def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def _git_sha(root: Path, env: Mapping[str, str]) -> str | None:
 
 
 def _install_signals(cancel: CancelToken) -> None:
-    """SIGINT, SIGTERM and SIGHUP cancel the job (`runner.CancelToken.trip`): the GitHub runner
+    """SIGINT, SIGTERM and SIGHUP cancel the job (`ixci.cancel.CancelToken.trip`): the GitHub runner
     sends SIGINT, SIGTERM 7.5 s later, then SIGKILL 2.5 s after that; a lost session sends
     SIGHUP. Only the first signal acts; later ones are reported and never abort the cleanup."""
 
@@ -212,11 +212,12 @@ def run_job(
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
     from ixci import ids
+    from ixci.cancel import CancelToken
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint
     from ixci.plan import find_job, weights_gb
-    from ixci.runner import CancelToken, JobSpec, RunOptions, loadgen_driver
+    from ixci.runner import JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
     from ixci.runtimes import get_runtime
     from ixci.runtimes.state import owner_scope, state_dir
