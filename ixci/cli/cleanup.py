@@ -16,7 +16,8 @@ WHAT = ("docker", "podman", "process", "slurm")
 
 
 @click.command("cleanup")
-@click.option("--owner", help="Owner scope to clean (default: RUNNER_NAME, else `local`).")
+@click.option("--owner", help="Runner name whose leftovers to clean (default: RUNNER_NAME, "
+              "else `local`).")  # fmt: skip
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where run-job records its process groups "
                    "(default: $XDG_STATE_HOME/ixci, else ~/.local/state/ixci).")  # fmt: skip
@@ -31,11 +32,11 @@ def cleanup(ctx: click.Context, owner: str | None, state_dir: Path | None,
     """Remove leftovers of a killed job of this runner: containers labelled by ixci, process
     groups run-job recorded, Slurm jobs ixci named — only this runner's, nothing else."""
     from ixci import cleanup as reaper
-    from ixci import ids
     from ixci.runtimes import state
 
     env = environ(ctx)
-    scope = ids.stem(owner, what="--owner") if owner else state.owner_scope(env.get("RUNNER_NAME"))
+    # the same mapping run-job applies to RUNNER_NAME, so `--owner "$RUNNER_NAME"` matches it
+    scope = state.owner_scope(owner if owner else env.get("RUNNER_NAME"))
     kinds = set(only or WHAT)
     opts = reaper.CleanupOptions(
         owner=scope,
