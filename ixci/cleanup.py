@@ -12,7 +12,9 @@ host never reap each other:
 * Slurm jobs of this user named `ixci-…` whose comment carries `ixci.owner=<owner>`.
 
 Everything else — unlabelled containers, processes never recorded, other users' or other
-runners' Slurm jobs — is left alone. `dry_run` lists what would be removed.
+runners' Slurm jobs — is left alone, and so is anything whose run-job is still alive on this
+host (label/record `ixci.parent`, a pid + start time + boot token): that job is running, not
+left over. `dry_run` lists what would be removed.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def find(opts: CleanupOptions) -> tuple[list[Leftover], list[str]]:
     notes: list[str] = []
     for engine in opts.engines:
         found += _containers(engine, opts, notes)
-    found += _groups(opts)
+    found += _groups(opts, notes)
     if opts.slurm:
         found += _slurm_jobs(opts, notes)
     return found, notes
@@ -108,18 +110,32 @@ def _containers(engine: str, opts: CleanupOptions, notes: list[str]) -> list[Lef
     out = []
     for line in res.stdout.splitlines():
         ident, _, name = line.strip().partition(" ")
-        if ident:
-            out.append(Leftover(kind="container", ident=ident, detail=f"{engine} container {name}",
-                                engine=engine))  # fmt: skip
+        if not ident:
+            continue
+        if state.token_alive(_container_parent(engine, ident, opts)):
+            notes.append(f"{engine} container {name}: its run-job is still running; left alone")
+            continue
+        out.append(Leftover(kind="container", ident=ident, detail=f"{engine} container {name}",
+                            engine=engine))  # fmt: skip
     return out
+
+
+def _container_parent(engine: str, ident: str, opts: CleanupOptions) -> str:
+    argv = [engine, "inspect", "--format", '{{index .Config.Labels "ixci.parent"}}', ident]
+    res = cmd.run(argv, env=opts.env, timeout=60, check=False)
+    return res.stdout.strip() if res.returncode == 0 else ""
 
 
 # ----------------------------------------------------------------------------- process groups
 
 
-def _groups(opts: CleanupOptions) -> list[Leftover]:
+def _groups(opts: CleanupOptions, notes: list[str]) -> list[Leftover]:
     out = []
     for path, rec in state.read_groups(opts.state_dir, opts.owner):
+        if rec is not None and rec.running:
+            notes.append(f"group {rec.pid} ({rec.what} of job {rec.job}): its run-job is still "
+                         "running; left alone")  # fmt: skip
+            continue
         members = rec.members() if rec is not None else []
         if rec is None or not members:
             out.append(Leftover(kind="record", ident=path.name, detail="stale record (nothing "
@@ -165,7 +181,9 @@ def _slurm_jobs(opts: CleanupOptions, notes: list[str]) -> list[Leftover]:
             and labels.get("ixci.managed") == "true"
             and labels.get("ixci.owner") == opts.owner
         )
-        if ours and ident.replace("_", "").isdigit():
+        if ours and state.token_alive(labels.get("ixci.parent", "")):
+            notes.append(f"Slurm job {ident}: its run-job is still running; left alone")
+        elif ours and ident.replace("_", "").isdigit():
             detail = f"Slurm job {name} (run {labels.get('ixci.run', '?')})"
             out.append(Leftover(kind="slurm", ident=ident, detail=detail))
     return out

@@ -19,6 +19,7 @@ Ambient state (environment, clock, runtime, driver, cancellation) is injected.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -47,6 +48,7 @@ from ixci.errors import (
 from ixci.loadgen.dialect import Endpoint, request_body
 from ixci.result import SERVER_LOG, TELEMETRY_FILE, ResultFile, new_result, utc_now
 from ixci.runtimes.base import Deployment, ImageInfo, LaunchContext, Runtime
+from ixci.runtimes.state import process_token
 from ixci.telemetry import Sampler, check_idle, point_telemetry
 
 CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
@@ -388,6 +390,7 @@ class JobRun:
             pull=self.opts.pull,
             owner=self.opts.owner,
             state_dir=self.opts.state_dir,
+            parent=process_token(os.getpid()),  # cleanup leaves a running job's things alone
         )
 
     def _launch(self) -> None:

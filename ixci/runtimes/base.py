@@ -47,6 +47,7 @@ class LaunchContext:
     pull: bool = False  # pull a missing image (else: fail preflight with class `image`)
     owner: str = "local"
     state_dir: Path | None = None
+    parent: str = ""  # runtimes.state.process_token of the run-job (label ixci.parent)
 
     def __post_init__(self) -> None:
         ids.run_id(self.run_id)
@@ -153,6 +154,7 @@ def labels(ctx: LaunchContext) -> dict[str, str]:
         "ixci.attempt": str(ctx.attempt),
         "ixci.managed": "true",
         "ixci.owner": ctx.owner,
+        **({"ixci.parent": ctx.parent} if ctx.parent else {}),
     }
 
 

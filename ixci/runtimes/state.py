@@ -67,6 +67,22 @@ def group_members(pgid: int) -> list[int]:
     return sorted(out)
 
 
+def process_token(pid: int) -> str:
+    """`pid.starttime.boot` naming one process of this boot (e.g. the run-job that started a
+    container), safe in labels; "" when `pid` is gone."""
+    started = start_time(pid)
+    return f"{pid}.{started}.{boot_id()[:8]}" if started is not None else ""
+
+
+def token_alive(token: str) -> bool:
+    """True when the process a `process_token` names still runs on this host (same pid, same
+    start time, same boot). A job whose run-job is alive is not a leftover: it is running."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return False
+    return parts[2] == boot_id()[:8] and start_time(int(parts[0])) == int(parts[1])
+
+
 def start_time(pid: int) -> int | None:
     """The start time of `pid` in clock ticks since boot (None: no such process)."""
     fields = _stat_fields(pid)
@@ -89,6 +105,12 @@ class GroupRecord:
     run: str
     what: str  # e.g. "server llama-server", "load generator"
     boot: str = ""
+    parent: str = ""  # process_token of the run-job that started the group
+
+    @property
+    def running(self) -> bool:
+        """True while the run-job that started the group is alive (not a leftover)."""
+        return token_alive(self.parent)
 
     def members(self) -> list[int]:
         """Live processes of this job's group, [] when none or when the ids were reused:
@@ -113,15 +135,15 @@ def _groups(root: Path) -> Path:
 def record_group(
     root: Path | None, *, pid: int, owner: str, job: str, run: str, what: str
 ) -> Path | None:
-    """Write the record of the group led by `pid`; its path, or None when `root` is None, `pid`
-    is gone or the folder cannot be written."""
+    """Write the record of the group led by `pid`, started by this process (its run-job, named in
+    the record so cleanup leaves running jobs alone); its path, or None when `root` is None,
+    `pid` is gone or the folder cannot be written."""
     started = start_time(pid)
     if root is None or started is None:
         return None
     folder = _groups(root)
-    rec = GroupRecord(
-        pid=pid, started=started, owner=owner, job=job, run=run, what=what, boot=boot_id()
-    )
+    rec = GroupRecord(pid=pid, started=started, owner=owner, job=job, run=run, what=what,
+                      boot=boot_id(), parent=process_token(os.getpid()))  # fmt: skip
     path = folder / f"{owner}.{pid}.{started}.json"
     tmp = path.with_suffix(".tmp")
     try:  # best effort: an unwritable state folder must not stop the job (the supervisor still
@@ -151,7 +173,7 @@ def read_groups(root: Path, owner: str) -> list[tuple[Path, GroupRecord | None]]
         try:
             data = json.loads(path.read_text())
             keys = ("pid", "started", "owner", "job", "run", "what", "boot")
-            rec = GroupRecord(**{k: data[k] for k in keys})
+            rec = GroupRecord(**{k: data[k] for k in keys}, parent=str(data.get("parent", "")))
             ok = isinstance(rec.pid, int) and isinstance(rec.started, int) and rec.pid > 1
         except (OSError, ValueError, KeyError, TypeError):
             rec, ok = None, False

@@ -62,21 +62,36 @@ def owner() -> str:
     return f"t-cleanup-{uuid.uuid4().hex[:8]}"
 
 
+DEAD_PARENT = f"999999.1.{state.boot_id()[:8]}"  # a run-job that no longer runs (pid > pid_max)
+
+
+def _orphan(path: Path | None) -> None:
+    """Make a record look written by a run-job that has since died."""
+    assert path is not None
+    path.write_text(json.dumps({**json.loads(path.read_text()), "parent": DEAD_PARENT}))
+
+
 def test_cleanup_kills_only_recorded_groups_of_its_owner(tmp_path: Path, owner: str) -> None:
     ours = _group(["sleep", "300"])
     other_owner = _group(["sleep", "300"])
     unrecorded = _group(["sleep", "300"])
     reused = _group(["sleep", "300"])  # a live process a stale record names with another start time
-    procs = [ours, other_owner, unrecorded, reused]
+    running = _group(["sleep", "300"])  # recorded by a run-job that is still alive (this test)
+    procs = [ours, other_owner, unrecorded, reused, running]
     try:
-        state.record_group(tmp_path, pid=ours.pid, owner=owner, job="j-1", run="r", what="server x")
+        _orphan(state.record_group(tmp_path, pid=ours.pid, owner=owner, job="j-1", run="r",
+                                   what="server x"))  # fmt: skip
+        live = state.record_group(tmp_path, pid=running.pid, owner=owner, job="j-3", run="r",
+                                  what="server z")  # fmt: skip
         state.record_group(tmp_path, pid=other_owner.pid, owner=owner + "-b", job="j-1", run="r",
                            what="server x")  # fmt: skip
         stale = state.record_group(tmp_path, pid=reused.pid, owner=owner, job="j-2", run="r",
                                    what="server y")  # fmt: skip
         assert stale is not None
         data = json.loads(stale.read_text())
-        stale.write_text(json.dumps({**data, "started": data["started"] - 1}))
+        stale.write_text(
+            json.dumps({**data, "started": data["started"] - 1, "parent": DEAD_PARENT})
+        )
         (tmp_path / "groups" / f"{owner}.999.1.json").write_text("{not json")
 
         rc, out = _cleanup(owner, tmp_path, "--only", "process", "--dry-run")
@@ -88,9 +103,11 @@ def test_cleanup_kills_only_recorded_groups_of_its_owner(tmp_path: Path, owner: 
         assert rc == 0, out
         assert _wait_dead(ours.pid), "the recorded group survived cleanup"
         assert _alive(other_owner.pid) and _alive(unrecorded.pid) and _alive(reused.pid)
-        assert sorted(p.name for p in (tmp_path / "groups").iterdir()) == [
-            f"{owner}-b.{other_owner.pid}.{state.start_time(other_owner.pid)}.json"
-        ]
+        assert _alive(running.pid), "cleanup killed a job whose run-job is still running"
+        assert live is not None and "still running; left alone" in out
+        assert sorted(p.name for p in (tmp_path / "groups").iterdir()) == sorted([
+            f"{owner}-b.{other_owner.pid}.{state.start_time(other_owner.pid)}.json", live.name
+        ])  # fmt: skip
         assert f"removing group {ours.pid}" in out and out.count("stale record") == 2
     finally:
         for proc in procs:
@@ -167,9 +184,12 @@ def test_cleanup_removes_only_this_owners_labelled_containers(
 ) -> None:
     request.getfixturevalue(f"{engine}_available")
     image = _image(engine)
-    names = {k: f"{owner}-{k}" for k in ("ours", "other", "unlabelled", "unmanaged")}
+    names = {k: f"{owner}-{k}" for k in ("ours", "other", "unlabelled", "unmanaged", "running")}
     try:
-        _run(engine, image, names["ours"], {"ixci.managed": "true", "ixci.owner": owner})
+        _run(engine, image, names["ours"], {"ixci.managed": "true", "ixci.owner": owner,
+                                            "ixci.parent": DEAD_PARENT})  # fmt: skip
+        _run(engine, image, names["running"], {"ixci.managed": "true", "ixci.owner": owner,
+                                               "ixci.parent": state.process_token(os.getpid())})  # fmt: skip
         _run(engine, image, names["other"], {"ixci.managed": "true", "ixci.owner": owner + "-b"})
         _run(engine, image, names["unlabelled"], {})
         _run(engine, image, names["unmanaged"], {"ixci.owner": owner})
@@ -179,7 +199,9 @@ def test_cleanup_removes_only_this_owners_labelled_containers(
         rc, out = _cleanup(owner, tmp_path, "--only", engine)
         assert rc == 0 and "1 removed" in out, out
         assert not _exists(engine, names["ours"])
-        assert all(_exists(engine, names[k]) for k in ("other", "unlabelled", "unmanaged"))
+        assert all(
+            _exists(engine, names[k]) for k in ("other", "unlabelled", "unmanaged", "running")
+        )
     finally:
         subprocess.run([engine, "rm", "-f", *names.values()], capture_output=True)
 
