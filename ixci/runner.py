@@ -7,7 +7,12 @@ The runner owns the failure taxonomy (`ixci.errors.JobFailure` subclasses, exit 
 - every wait is bounded: readiness by the model-size-aware timeout, each point by the
   scenario's max duration plus slack, a hung server by failed health probes;
 - cleanup runs in `finally` and on cancellation: the load generator's process group, the
-  sampler and the deployment (only its own processes/containers) are stopped.
+  sampler and the deployment (only its own processes/containers) are stopped;
+- cancellation (the GitHub runner's SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s after
+  that) ends the job within `STOP_BUDGET_S`: a `CancelToken` set by the signal handler makes
+  blocking waits (readiness, health probes, version queries) raise `Cancelled` at once, the
+  client gets `CANCEL_CLIENT_GRACE_S` and the engine `RunOptions.cancel_grace_s` to exit before
+  SIGKILL, and a second signal never interrupts that cleanup.
 Ambient state (environment, clock, runtime, driver, cancellation) is injected.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ixci import cmd
+from ixci.cancel import interruptible
+from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
 from ixci.errors import (
     Cancelled,
@@ -41,9 +49,16 @@ from ixci.errors import (
 from ixci.loadgen.dialect import Endpoint, request_body
 from ixci.result import SERVER_LOG, TELEMETRY_FILE, ResultFile, new_result, utc_now
 from ixci.runtimes.base import Deployment, ImageInfo, LaunchContext, Runtime
+from ixci.runtimes.state import process_token
 from ixci.telemetry import Sampler, check_idle, check_sku, point_telemetry
 
 CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
+# From the first cancel signal to exit, in seconds: under the GitHub runner's 7.5 s before its
+# SIGTERM (and 10 s before SIGKILL). The parts: ≤ 0.2 s until the point loop notices, the client
+# CANCEL_CLIENT_GRACE_S, the engine RunOptions.cancel_grace_s, container removal and the final
+# artifact write in the rest.
+STOP_BUDGET_S = 6.0
+CANCEL_CLIENT_GRACE_S = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,12 +114,15 @@ class RunOptions:
     host_env: Mapping[str, str] = field(default_factory=frozen_env)
     model_cache: str | None = None
     pull: bool = False
-    grace_s: float = 10.0
+    grace_s: float = 10.0  # the engine's SIGTERM → SIGKILL grace at the end of a job
+    cancel_grace_s: float = 3.0  # the same when cancelled (must fit STOP_BUDGET_S)
     ready_timeout_s: float | None = None  # override of the adapter's model-size-aware timeout
     point_slack_s: float = 120.0  # added to a point's max duration before it counts as a hang
     hang_probes: int = 3  # consecutive failed health probes during a point → hang
     probe_interval_s: float = 5.0
     min_free_disk_gb: float = 1.0
+    owner: str = "local"  # cleanup scope (runtimes.state.owner_scope of RUNNER_NAME)
+    state_dir: Path | None = None  # where process groups are recorded (None: nowhere)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,13 +195,20 @@ def wait_ready(
     Raises `ServerStartFailed` at once if the server dies, `NotReady` after `timeout_s`,
     `Cancelled` if cancelled.
     """
+    with interruptible(cancel):
+        return _wait_ready(dep, spec, timeout_s=timeout_s, cancel=cancel)
+
+
+def _wait_ready(
+    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
+) -> float:
     start = time.monotonic()
     deadline = start + timeout_s
     healthy = False
     last = ""
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled("cancelled while waiting for the server to become ready")
+            raise Cancelled(f"{_reason(cancel)} while waiting for the server to become ready")
         if dep.poll() is not None:
             raise _dead(dep, "exited before becoming ready", ServerStartFailed)
         if not healthy:
@@ -370,11 +395,14 @@ class JobRun:
             model_cache=self.opts.model_cache,
             host_env=self.opts.host_env,
             pull=self.opts.pull,
+            owner=self.opts.owner,
+            state_dir=self.opts.state_dir,
+            parent=process_token(os.getpid()),  # cleanup leaves a running job's things alone
         )
 
     def _launch(self) -> None:
         if self.cancel.is_set():
-            raise Cancelled("cancelled before launch")
+            raise Cancelled(f"{_reason(self.cancel)} before launch")
         self.deployment = self.runtime.launch(
             self.serve, self._ctx(), log_path=self.folder / SERVER_LOG
         )
@@ -395,9 +423,10 @@ class JobRun:
             timeout_s=timeout - (time.monotonic() - t),
             cancel=self.cancel,
         )
-        self.prov["engine_version"] = engine_version(
-            self.serve, self.spec.runtime, self.opts.host_env
-        )
+        with interruptible(self.cancel):
+            self.prov["engine_version"] = engine_version(
+                self.serve, self.spec.runtime, self.opts.host_env
+            )
         self.result.write()
 
     def _points(self) -> None:
@@ -411,7 +440,7 @@ class JobRun:
 
     def _point(self, index: int, point: PointSpec) -> None:
         if self.cancel.is_set():
-            raise Cancelled("cancelled between points")
+            raise Cancelled(f"{_reason(self.cancel)} between points")
         entry = dict(self.result.doc["points"][index])
         entry["started_at"] = utc_now()
         try:
@@ -487,31 +516,39 @@ class JobRun:
     def _watch(self, point: PointSpec) -> Callable[[], None]:
         """A callback the driver calls often: raises on cancel, crash, hang, or overrun."""
         deadline = time.monotonic() + point.max_duration_s + self.opts.point_slack_s
-        state = {"next_probe": time.monotonic() + self.opts.probe_interval_s, "failed": 0}
+        state: dict[str, float] = {
+            "next_probe": time.monotonic() + self.opts.probe_interval_s,
+            "failed": 0,
+        }
 
         def watch() -> None:
             if self.cancel.is_set():
-                raise Cancelled(f"cancelled during point {point.id}")
-            self._check_alive(f"during point {point.id}")
-            now = time.monotonic()
-            if now > deadline:
-                raise ServerCrashed(
-                    f"point {point.id} overran its limit of {point.max_duration_s + self.opts.point_slack_s:.0f} s "
-                    f"(server hung?); last log lines:\n{self._tail()}"
-                )
-            if now >= state["next_probe"]:
-                status, _ = http_get(
-                    self.serve.base_url + self.serve.health_path, timeout=self.opts.probe_interval_s
-                )
-                state["failed"] = 0 if status == 200 else state["failed"] + 1
-                state["next_probe"] = time.monotonic() + self.opts.probe_interval_s
-                if state["failed"] >= self.opts.hang_probes:
-                    raise ServerCrashed(
-                        f"server stopped responding during point {point.id} "
-                        f"({state['failed']} health probes failed); last log lines:\n{self._tail()}"
-                    )
+                raise Cancelled(f"{_reason(self.cancel)} during point {point.id}")
+            with interruptible(self.cancel):
+                self._probe(point, deadline, state)
 
         return watch
+
+    def _probe(self, point: PointSpec, deadline: float, state: dict[str, float]) -> None:
+        """`watch`'s checks: the server is alive, within the point's limit, answering health."""
+        self._check_alive(f"during point {point.id}")
+        now = time.monotonic()
+        if now > deadline:
+            raise ServerCrashed(
+                f"point {point.id} overran its limit of {point.max_duration_s + self.opts.point_slack_s:.0f} s "
+                f"(server hung?); last log lines:\n{self._tail()}"
+            )
+        if now >= state["next_probe"]:
+            status, _ = http_get(
+                self.serve.base_url + self.serve.health_path, timeout=self.opts.probe_interval_s
+            )
+            state["failed"] = 0 if status == 200 else state["failed"] + 1
+            state["next_probe"] = time.monotonic() + self.opts.probe_interval_s
+            if state["failed"] >= self.opts.hang_probes:
+                raise ServerCrashed(
+                    f"server stopped responding during point {point.id} "
+                    f"({state['failed']} health probes failed); last log lines:\n{self._tail()}"
+                )
 
     def _tail(self) -> str:
         return self.deployment.log_tail(25) if self.deployment else ""
@@ -540,7 +577,8 @@ class JobRun:
 
         self.sampler.stop()
         if self.deployment is not None:
-            self.deployment.stop(grace_s=self.opts.grace_s)
+            grace = self.opts.cancel_grace_s if self.cancel.is_set() else self.opts.grace_s
+            self.deployment.stop(grace_s=grace)
         shutil.rmtree(self.folder / ".points", ignore_errors=True)  # the driver's scratch files
 
 
@@ -559,7 +597,7 @@ def placed_serve(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled("cancelled while waiting for the deployment to be placed")
+            raise Cancelled(f"{_reason(cancel)} while waiting for the deployment to be placed")
         host = client_host()
         if host:
             return replace(spec, host=str(host))
@@ -637,8 +675,13 @@ def run_job(
     """Run `spec`, retrying infrastructure failures (preflight, image, not_ready) up to `retries`.
 
     Every attempt writes the same artifact folder (the last attempt wins, `run.attempt` says
-    which). Raises the final `JobFailure`.
+    which). Raises the final `JobFailure`; `UnsafeValue` for a run id or job id that is not
+    safe in names, labels and scripts (`ixci.ids`), before anything is written.
     """
+    from ixci import ids
+
+    ids.run_id(opts.run_id)
+    ids.stem(str(spec.job.get("id")), what="job id")
     cancel = cancel or threading.Event()
     if not getattr(runtime, "places_components", False):  # all components on this host
         serve = localize(serve)
@@ -759,9 +802,20 @@ def _append_requests(src: Path, dest: Path, point_id: str) -> None:
             fout.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
-def loadgen_driver(python: str, env: Mapping[str, str]) -> PointDriver:
+def loadgen_driver(
+    python: str,
+    env: Mapping[str, str],
+    *,
+    state_dir: Path | None = None,
+    owner: str = "local",
+    run_id: str = "",
+) -> PointDriver:
     """A `PointDriver` running `ixci.loadgen.run_point` in a child process group, so the runner
-    can stop it (and its worker processes) at once on cancel, crash or hang."""
+    can stop it (and its worker processes) at once on cancel, crash or hang. The group runs
+    under the supervisor (it ends when run-job dies, even by SIGKILL) and is recorded in
+    `state_dir` while it runs (`runtimes.state`, for `ixci cleanup`)."""
+    from ixci.runtimes import state
+    from ixci.runtimes.base import supervised
 
     def drive(
         spec: ServeSpec, point: PointSpec, job: JobSpec, *, folder: Path, watch: Callable[[], None]
@@ -784,19 +838,23 @@ def loadgen_driver(python: str, env: Mapping[str, str]) -> PointDriver:
         }
         cfg.write_text(json.dumps(config))
         log = (work / f"{point.id}.log").open("ab")
+        child = [python, "-c", CHILD_CODE.format(cfg=str(cfg), out=str(out))]
         proc = cmd.spawn(
-            [python, "-c", CHILD_CODE.format(cfg=str(cfg), out=str(out))], env=dict(env), stdout=log
+            supervised(child, grace_s=CANCEL_CLIENT_GRACE_S), env=dict(env), stdout=log
         )
+        record = state.record_group(state_dir, pid=proc.pid, owner=owner, job=str(job.job["id"]),
+                                    run=run_id, what="load generator")  # fmt: skip
         try:
             while proc.poll() is None:
                 watch()
                 time.sleep(0.2)
         except (JobFailure, _Cancelled):
-            cmd.terminate_group(proc, grace=5.0)
+            cmd.terminate_group(proc, grace=CANCEL_CLIENT_GRACE_S)
             _append_requests(reqs, folder / REQUESTS_FILE, point.id)
             raise
         finally:
             cmd.terminate_group(proc, grace=5.0)  # no stray workers even on success
+            state.forget_group(record)
             log.close()
         watch()  # a crash that made the point end early is a crash, not a measurement
         if proc.returncode != 0 or not out.exists():

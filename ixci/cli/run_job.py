@@ -6,21 +6,25 @@ injected inputs; the work is in `ixci.runner`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ixci.cli import environ
 from ixci.cli.collect import run_attempt_from_env
 from ixci.errors import InvalidJob, JobFailure, UsageError
+
+if TYPE_CHECKING:
+    from ixci.cancel import CancelToken
 
 
 def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
@@ -37,10 +41,12 @@ def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
 
 
 def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
+    from ixci import ids
     from ixci.runner import PointSpec
 
     out = []
     for p in job.get("points", []):
+        ids.stem(str(p.get("id")), what=f"job {job['id']}: point id")  # names scratch files
         sc = catalog.scenarios.get(p["scenario"])
         if sc is None:
             raise InvalidJob(f"job {job['id']}: scenario {p['scenario']!r} is not in the catalog")
@@ -89,22 +95,43 @@ def _git_sha(root: Path, env: Mapping[str, str]) -> str | None:
     from ixci import cmd
     from ixci.errors import CommandFailed
 
-    if env.get("GITHUB_SHA"):
-        return env["GITHUB_SHA"]
+    # The checkout's own commit first: a dispatched pull-request benchmark checks out the
+    # approved commit while GITHUB_SHA stays the default branch's (a step cannot override it).
     try:
         res = cmd.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False, timeout=30)
     except CommandFailed:
-        return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
+        res = None
+    sha = res.stdout.strip() if res is not None and res.returncode == 0 else ""
+    if re.fullmatch(r"[0-9a-f]{40}", sha):
+        return sha
+    return env.get("GITHUB_SHA") or None
 
 
-def _install_signals(cancel: threading.Event) -> None:
+def _install_signals(cancel: CancelToken) -> None:
+    """SIGINT, SIGTERM and SIGHUP cancel the job (`ixci.cancel.CancelToken.trip`): the GitHub runner
+    sends SIGINT, SIGTERM 7.5 s later, then SIGKILL 2.5 s after that; a lost session sends
+    SIGHUP. Only the first signal acts; later ones are reported and never abort the cleanup."""
+
     def handler(signum: int, _frame: object) -> None:
-        click.echo(f"ixci run-job: received {signal.Signals(signum).name}; stopping", err=True)
-        cancel.set()
+        name = signal.Signals(signum).name
+        first = not cancel.is_set()
+        with contextlib.suppress(OSError):  # a closed stderr must not break the cleanup
+            sys.stderr.write(
+                f"ixci run-job: received {name}; "
+                + ("stopping (finished points are kept)\n" if first else "already stopping\n")
+            )
+        cancel.trip(f"cancelled by {name}")
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _settle_signals() -> None:
+    """The job is over and cleaned up: ignore further stop signals, so the exit code says how
+    the job ended. (At interpreter exit Python resets its own handlers to the default, and a
+    late SIGINT/SIGTERM would then kill the process with that signal instead.)"""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _summary(doc: Mapping[str, Any]) -> str:
@@ -197,6 +224,8 @@ def run_job(
     port: int,
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
+    from ixci import ids
+    from ixci.cancel import CancelToken
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint
@@ -204,10 +233,17 @@ def run_job(
     from ixci.runner import JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
     from ixci.runtimes import get_runtime
+    from ixci.runtimes.state import owner_scope, state_dir
 
     env = environ(ctx)
+    ids.job_id(job_id)  # it names the artifact folder, containers and the Slurm job
+    if run_id is not None:
+        ids.run_id(run_id, what="--run-id")
     if output is None and not dry_run:
         raise UsageError("--output DIR is required (or --dry-run)")
+    cancel = CancelToken()
+    if not dry_run:  # from here on a signal cancels the job instead of killing it midway
+        _install_signals(cancel)
     catalog = load_catalog(root)
     job = _job_from_plan(plan_file, job_id) if plan_file else find_job(catalog, job_id).to_dict()
     runner_entry = catalog.runners.get(job["runner"])
@@ -259,9 +295,13 @@ def run_job(
         sku_memory_gb=sku.memory_gb,
     )
     runtime = get_runtime(kind)
+    owner = owner_scope(env.get("RUNNER_NAME"))
     opts = RunOptions(
         output=(output or Path("/tmp/ixci-dry-run")).resolve(),
-        run_id=run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
+        run_id=ids.run_id(
+            run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
+            what="run id (--run-id or GITHUB_RUN_ID)",
+        ),
         run_attempt=run_attempt or run_attempt_from_env(env),
         event=env.get("GITHUB_EVENT_NAME") or "local",
         repository=env.get("GITHUB_REPOSITORY"),
@@ -272,6 +312,8 @@ def run_job(
         model_cache=str(cache),
         pull=pull,
         ready_timeout_s=ready_timeout,
+        owner=owner,
+        state_dir=state_dir(env),
     )
     if dry_run:
         from ixci.runtimes.base import LaunchContext
@@ -285,6 +327,7 @@ def run_job(
             model_cache=str(cache),
             host_env=env,
             pull=pull,
+            owner=owner,
         )
         click.echo(
             f"# job {job_id} ({job['name']}) on runtime {kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
@@ -296,9 +339,9 @@ def run_job(
                 f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(_endpoint(serve, p.endpoint))}"
             )
         return
-    cancel = threading.Event()
-    _install_signals(cancel)
-    driver = loadgen_driver(sys.executable, env)
+    driver = loadgen_driver(
+        sys.executable, env, state_dir=opts.state_dir, owner=owner, run_id=opts.run_id
+    )
     try:
         result = run(
             spec,
@@ -313,11 +356,13 @@ def run_job(
             ),
         )
     except JobFailure as exc:
+        _settle_signals()
         doc_path = opts.output / job_id / "result.json"
         if doc_path.exists():
             click.echo(_summary(json.loads(doc_path.read_text())), err=True)
         click.echo(f"artifact: {doc_path}", err=True)
         raise exc from None
+    _settle_signals()
     click.echo(_summary(result.doc))
     click.echo(f"artifact: {result.path}")
 

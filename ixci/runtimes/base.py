@@ -9,12 +9,18 @@ jobs are scancel'ed by their own id; processes are killed by their own process g
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ixci import ids
 from ixci.engines.base import Component, ServeSpec, frozen_env
+
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +29,11 @@ class LaunchContext:
 
     `gpu_indices` are the host devices this job may use (empty for `cpu`); `host_env` is the
     environment a `process` runtime starts from (PATH, HOME, ...); `model_cache` is a host
-    folder mounted into containers at the same path (None: none).
+    folder mounted into containers at the same path (None: none). `owner` scopes what this
+    runner may clean up (`runtimes.state.owner_scope` of RUNNER_NAME); `state_dir` is where
+    process groups are recorded for `ixci cleanup` (None: not recorded). The run id and job id
+    are checked here too (`ixci.ids`), whoever builds the context: they reach labels, names and
+    the Slurm batch script.
     """
 
     job_id: str
@@ -35,6 +45,14 @@ class LaunchContext:
     model_cache: str | None = None
     host_env: Mapping[str, str] = field(default_factory=frozen_env)
     pull: bool = False  # pull a missing image (else: fail preflight with class `image`)
+    owner: str = "local"
+    state_dir: Path | None = None
+    parent: str = ""  # runtimes.state.process_token of the run-job (label ixci.parent)
+
+    def __post_init__(self) -> None:
+        ids.run_id(self.run_id)
+        ids.stem(self.job_id, what="job id")
+        ids.stem(self.owner, what="owner (runner name)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,4 +153,16 @@ def labels(ctx: LaunchContext) -> dict[str, str]:
         "ixci.run": ctx.run_id,
         "ixci.attempt": str(ctx.attempt),
         "ixci.managed": "true",
+        "ixci.owner": ctx.owner,
+        **({"ixci.parent": ctx.parent} if ctx.parent else {}),
     }
+
+
+def supervised(
+    argv: Sequence[str], *, grace_s: float = 5.0, orphan: Sequence[str] = ()
+) -> list[str]:
+    """`argv` wrapped in the supervisor (`runtimes/supervise.py`), which ends the whole process
+    group when this process dies, even by SIGKILL, and then runs `orphan` (an argv, e.g.
+    `docker rm -f NAME`). Spawn the result with `cmd.spawn` from the main thread."""
+    return [sys.executable, "-I", "-S", str(SUPERVISOR), str(os.getpid()), f"{grace_s:g}",
+            json.dumps(list(orphan)), "--", *argv]  # fmt: skip

@@ -3,10 +3,13 @@
 argv lists only. Every container gets `--network host` (the server's port on the host
 loopback), `--ipc host` (NCCL/torch shared memory), the model cache and the spec's files
 folder mounted at the same paths, a unique name `ixci-<job>-<run>-a<attempt>-<component>` and
-labels `ixci.job/run/attempt/managed`. GPUs: NVIDIA `--gpus device=0,1` (docker) or CDI
+labels `ixci.job/run/attempt/managed/owner` (`ixci cleanup` removes a killed job's containers by
+them). GPUs: NVIDIA `--gpus device=0,1` (docker) or CDI
 `--device nvidia.com/gpu=0` (podman); AMD `--device /dev/kfd --device /dev/dri --group-add
 video` with HIP_VISIBLE_DEVICES. Containers are not `--rm`, so a crashed server's exit code and
 log survive until `stop`, which removes exactly this deployment's containers by name.
+Each container's log follower (`docker logs -f`) runs under the supervisor
+(`runtimes/supervise.py`): when run-job dies, even by SIGKILL, it runs `docker rm -f NAME`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ixci.runtimes.base import (
     assign_gpus,
     container_name,
     labels,
+    supervised,
     visible_devices_env,
 )
 from ixci.runtimes.process import log_tail, write_files
@@ -119,7 +123,10 @@ class ContainerDeployment:
         """Stream every container's output into the shared log (`docker logs -f`)."""
         for name in self.names:
             out = self.log_path.open("ab")
-            self._followers.append((cmd.spawn([self.engine, "logs", "-f", name], stdout=out), out))
+            argv = supervised(
+                [self.engine, "logs", "-f", name], orphan=[self.engine, "rm", "-f", name]
+            )
+            self._followers.append((cmd.spawn(argv, stdout=out), out))
 
     def poll(self) -> int | None:
         """Exit code of the first container that stopped, else None."""

@@ -2,6 +2,9 @@
 
 Each component gets its own process group (session) so stop can signal the whole tree, and
 its own slice of GPUs through CUDA/HIP_VISIBLE_DEVICES. All components append to one log file.
+Each component runs under the supervisor (`runtimes/supervise.py`), so `kill -9` of run-job
+still ends the engine (it would otherwise keep its port and GPUs), and each group is recorded
+in the state directory (`runtimes.state`) until it is stopped, for `ixci cleanup`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from typing import IO, Any
 from ixci import cmd
 from ixci.engines.base import Component, ServeSpec
 from ixci.errors import PreflightFailed, ServerStartFailed
-from ixci.runtimes.base import ImageInfo, LaunchContext, assign_gpus, visible_devices_env
+from ixci.runtimes import state
+from ixci.runtimes.base import (
+    ImageInfo,
+    LaunchContext,
+    assign_gpus,
+    supervised,
+    visible_devices_env,
+)
 
 
 def component_env(ctx: LaunchContext, comp: Component, devices: tuple[int, ...]) -> dict[str, str]:
@@ -53,6 +63,7 @@ class ProcessDeployment:
         self._log_path = log_path
         self._log = log
         self._stopped = False
+        self.records: list[Path | None] = []
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -80,6 +91,8 @@ class ProcessDeployment:
         """SIGTERM each process group (reverse start order), SIGKILL after `grace_s`."""
         for _, proc in reversed(self._procs):
             cmd.terminate_group(proc, grace=grace_s)
+        for record in self.records:
+            state.forget_group(record)
         if not self._stopped:
             self._stopped = True
             self._log.close()
@@ -151,9 +164,16 @@ class ProcessRuntime:
                 )
                 log.flush()
                 proc = cmd.spawn(
-                    comp.argv, env=component_env(ctx, comp, devices), stdout=log, cwd=ctx.workdir
+                    supervised(comp.argv),
+                    env=component_env(ctx, comp, devices),
+                    stdout=log,
+                    cwd=ctx.workdir,
                 )
                 procs.append((comp, proc))
+                deployment.records.append(
+                    state.record_group(ctx.state_dir, pid=proc.pid, owner=ctx.owner,
+                                       job=ctx.job_id, run=ctx.run_id, what=f"server {comp.name}")
+                )  # fmt: skip
         except Exception as exc:
             deployment.stop(grace_s=2.0)
             raise ServerStartFailed(f"could not start the server: {exc}") from exc

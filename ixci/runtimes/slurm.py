@@ -23,6 +23,11 @@ printed verbatim by `dry_run`) and submits it with `sbatch`. The script:
 
 Each step writes its own log (`slurm-<component>.log` beside the server log); `stop`
 `scancel`s the job (its own id only) and appends every step log to the server log.
+
+Quoting: every value in a command line of the script goes through `shlex.quote` (or is a
+fixed identifier ixci made itself). `#SBATCH` lines are read by sbatch, not bash, and cannot be
+quoted: each value there must match `DIRECTIVE_SAFE` (no whitespace, quotes, `$`, `#` or
+newlines) or the job fails preflight naming the value; the comment line is sanitised.
 """
 
 from __future__ import annotations
@@ -41,10 +46,13 @@ from ixci.runtimes.base import ImageInfo, LaunchContext, labels
 from ixci.runtimes.process import log_tail, write_files
 
 BATCH_SCRIPT = "slurm-batch.sh"
+JOB_NAME_PREFIX = "ixci-"  # every batch job ixci submits is named ixci-<job id>
 STATE_FILE = "slurm-state"
 NODES_FILE = "slurm-nodes"  # component=address lines, written once every step is placed
 AUX_ROLES = frozenset({"frontend", "service"})  # GPU-less helpers that may share node 0
 DEFAULT_TIME = "04:00:00"
+DIRECTIVE_SAFE = re.compile(r"[A-Za-z0-9._,:=/+@%-]{1,512}")
+TIME_RE = re.compile(r"[0-9]{1,6}(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}")
 _ALIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 
 
@@ -68,12 +76,24 @@ class SlurmOptions:
                 f"IXCI_SLURM_CONTAINERS={mode!r} is not one of auto, pyxis, none",
                 hint="unset it (auto: pyxis when srun supports --container-image)",
             )
+        timeout = env.get("IXCI_SLURM_HEALTH_TIMEOUT", "1800")
+        if not timeout.isdigit() or not 0 < int(timeout) <= 7 * 86400:
+            raise PreflightFailed(
+                f"IXCI_SLURM_HEALTH_TIMEOUT={timeout!r} is not a number of seconds",
+                hint="set it to a whole number of seconds, e.g. 1800, or unset it",
+            )
+        time_limit = env.get("IXCI_SLURM_TIME", DEFAULT_TIME)
+        if not TIME_RE.fullmatch(time_limit):
+            raise PreflightFailed(
+                f"IXCI_SLURM_TIME={time_limit!r} is not a Slurm time limit",
+                hint="use [days-]hours:minutes:seconds, e.g. 04:00:00",
+            )
         return cls(
             partition=env.get("IXCI_SLURM_PARTITION") or None,
             account=env.get("IXCI_SLURM_ACCOUNT") or None,
-            time_limit=env.get("IXCI_SLURM_TIME", DEFAULT_TIME),
+            time_limit=time_limit,
             containers=mode,
-            health_timeout_s=int(env.get("IXCI_SLURM_HEALTH_TIMEOUT", "1800")),
+            health_timeout_s=int(timeout),
         )
 
 
@@ -188,8 +208,11 @@ def _health_lines(spec: ServeSpec, group: Sequence[Placement]) -> list[str]:
     for p in group:
         comp = p.component
         if comp.port is not None:
-            url = f"http://{_health_host(p)}:{comp.port}{comp.health_path or spec.health_path}"
-            out.append(f'wait_healthy {shlex.quote(comp.name)} "{url}" || finish')
+            # the host is a fixed literal or a variable ixci named; port and path are quoted
+            rest = shlex.quote(f":{int(comp.port)}{comp.health_path or spec.health_path}")
+            out.append(
+                f'wait_healthy {shlex.quote(comp.name)} "http://{_health_host(p)}"{rest} || finish'
+            )
     return out
 
 
@@ -197,7 +220,9 @@ def _node_lines(placements: Sequence[Placement], logs: Path) -> list[str]:
     """Export IXCI_NODE_<component> (its first node's address) and record them for ixci."""
     lines = [f'export IXCI_NODE_{p.var}="$(node_addr "${{NODES[{p.nodes[0]}]}}")"'
              for p in placements]  # fmt: skip
-    record = "; ".join(f'echo "{p.component.name}=$IXCI_NODE_{p.var}"' for p in placements)
+    record = "; ".join(
+        f'echo {shlex.quote(p.component.name + "=")}"$IXCI_NODE_{p.var}"' for p in placements
+    )
     nodes = shlex.quote(str(logs / NODES_FILE))
     lines.append(f"{{ {record}; }} >{nodes}.tmp && mv {nodes}.tmp {nodes}")
     return lines
@@ -210,19 +235,20 @@ def render_batch_script(
     placements, nodes, gpn = place(spec.components)
     mounts = _mounts(spec, ctx) if pyxis and spec.image else []
     comment = ",".join(f"{k}={v}" for k, v in labels(ctx).items())
-    head = ["#!/bin/bash", f"#SBATCH --job-name=ixci-{ctx.job_id}",
+    head = ["#!/bin/bash", _directive("job-name", f"{JOB_NAME_PREFIX}{ctx.job_id}"),
             f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1", "#SBATCH --exclusive",
-            f"#SBATCH --time={opts.time_limit}", f"#SBATCH --output={logs}/slurm-batch.log",
-            "#SBATCH --open-mode=append", f"#SBATCH --comment={comment}"]  # fmt: skip
+            _directive("time", opts.time_limit), _directive("output", f"{logs}/slurm-batch.log"),
+            "#SBATCH --open-mode=append", _directive("comment", comment)]  # fmt: skip
     if gpn:
         head.append(f"#SBATCH --gres=gpu:{gpn}")
     if opts.partition:
-        head.append(f"#SBATCH --partition={opts.partition}")
+        head.append(_directive("partition", opts.partition))
     if opts.account:
-        head.append(f"#SBATCH --account={opts.account}")
+        head.append(_directive("account", opts.account))
     mode = "enroot/pyxis containers" if pyxis and spec.image else "plain processes (no pyxis)"
+    about = f"ixci job {ctx.job_id} run {ctx.run_id} attempt {ctx.attempt}: {spec.engine}, {mode}"
     body = [
-        f"# ixci job {ctx.job_id} run {ctx.run_id} attempt {ctx.attempt}: {spec.engine}, {mode}",
+        "# " + _comment_text(about),
         "set -uo pipefail",
         f"STATE={shlex.quote(str(logs / STATE_FILE))}",
         'mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
@@ -241,12 +267,30 @@ def render_batch_script(
     return "\n".join([*head, "", *body]) + "\n"
 
 
+def _directive(option: str, value: str) -> str:
+    """`#SBATCH --option=value`, or `PreflightFailed` when sbatch could misread `value`
+    (sbatch parses these lines itself: no shell quoting applies, a newline starts a command)."""
+    if not DIRECTIVE_SAFE.fullmatch(value):
+        raise PreflightFailed(
+            f"the Slurm option --{option} would be {value!r}, which a #SBATCH line cannot carry",
+            hint="use only A-Z a-z 0-9 . _ , : = / + @ % - (no spaces) in paths, ids and "
+            "IXCI_SLURM_* settings",
+        )
+    return f"#SBATCH --{option}={value}"
+
+
+def _comment_text(text: str) -> str:
+    """`text` made safe for one `# ...` line: control characters (newlines) become `?`."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _start_line(
     spec: ServeSpec, p: Placement, *, pyxis: bool, logs: Path, mounts: Sequence[str]
 ) -> str:
     step = _quote_step(_step_argv(spec, p, pyxis=pyxis, logs=logs, mounts=mounts), p)
     name = shlex.quote(p.component.name)
-    return f'echo "ixci: start {p.component.name} on ${{NODES[{p.nodes[0]}]}}"\n{step} &\nPIDS[{name}]=$!'
+    note = shlex.quote(f"ixci: start {p.component.name} on ")
+    return f'echo {note}"${{NODES[{p.nodes[0]}]}}"\n{step} &\nPIDS[{name}]=$!'
 
 
 # Shell helpers inside the batch script: per-worker health through bash's /dev/tcp (no curl

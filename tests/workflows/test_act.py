@@ -355,14 +355,9 @@ def _pr_result(env: Env, job_id: str) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run-job records $GITHUB_SHA (the workflow's commit on main), not the checked-out "
-    "commit it benchmarked (the dispatch's `sha` input): a pull request's results are "
-    "attributed to the default branch",
-)
 def test_pr_result_records_the_benchmarked_commit(env: Env, pr_flow: PullRequestFlow) -> None:
-    """The artifact of a pull request's run names the commit whose code ran: its head."""
+    """The artifact of a pull request's run names the commit whose code ran: its head (run-job
+    once recorded $GITHUB_SHA, the workflow's commit on main)."""
     assert pr_flow.sweep is not None and pr_flow.sweep.jobs().get("bench-0") == ["success"]
     (job,) = _planned(env.work / "pr-sweep")["jobs"]
     assert _pr_result(env, job["id"])["git_sha"] == pr_flow.head
