@@ -391,6 +391,9 @@ def run_act(
             "--use-new-action-cache", "--action-offline-mode",
             "--action-cache-path", str(workdir / "act-cache"), "--no-cache-server",
             "--container-daemon-socket", "-", "--concurrent-jobs", "2"]  # fmt: skip
+    # This run's own runner name and state folder: `ixci cleanup` in the bench job then only
+    # ever sees what this run started (other runs and tests on the machine are not its own).
+    env = {"RUNNER_NAME": f"act-{workdir.name}", "XDG_STATE_HOME": str(workdir / "state"), **env}
     for flag, values in (("--env", env), ("--var", variables), ("--secret", secrets)):
         for key, value in values.items():
             argv += [flag, f"{key}={value}"]
