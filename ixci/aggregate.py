@@ -83,6 +83,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "power_valid",
     "avg_power_w_per_gpu",
     "tokens_per_s_per_mw",
+    "roofline_output_tput_per_gpu",
+    "roofline_fraction",
 )  # then usd_per_mtok_<tier>, usd_per_output_mtok_<tier>, on_front, client_saturated, engine_version
 TAIL_COLUMNS: tuple[str, ...] = ("on_front", "client_saturated", "engine_version")
 CONFIG_KEYS: tuple[str, ...] = (
@@ -242,6 +244,9 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         "power_valid": power_valid,
         "avg_power_w_per_gpu": energy("avg_power_w_per_gpu"),
         "client_saturated": bool((client or {}).get("saturated")),
+        # the point against its physical limit (ixci/roofline.py); None when not recorded
+        "roofline_output_tput_per_gpu": _num(point.get("roofline"), "bound_output_tps_per_gpu"),
+        "roofline_fraction": _num(point.get("roofline"), "fraction"),
     }
 
 

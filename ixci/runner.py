@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ixci import cmd
+from ixci import cmd, roofline
 from ixci.cancel import interruptible
 from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
@@ -96,6 +96,7 @@ class JobSpec:
     tokenizer: str | None = None
     sku_gpu_names: tuple[str, ...] = ()  # the SKU's `gpu-names` (empty: its key must name the GPU)
     sku_memory_gb: float | None = None
+    roofline: roofline.Inputs | None = None  # None: the catalog lacks a fact the bound needs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,6 +489,10 @@ class JobRun:
             client=_client(res.get("client")),
             telemetry=tele,
         )
+        if self.spec.roofline is not None:
+            entry["roofline"] = self.spec.roofline.point(
+                isl=point.isl, osl=point.osl, concurrency=point.concurrency, metrics=metrics
+            )
         return entry
 
     def _telemetry(self, outcome: PointOutcome, metrics: Mapping[str, Any]) -> dict[str, Any]:

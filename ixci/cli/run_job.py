@@ -224,7 +224,7 @@ def run_job(
     port: int,
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
-    from ixci import ids
+    from ixci import ids, roofline
     from ixci.cancel import CancelToken
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
@@ -293,6 +293,11 @@ def run_job(
         tokenizer=checkpoint.tokenizer,
         sku_gpu_names=tuple(sku.gpu_names),
         sku_memory_gb=sku.memory_gb,
+        roofline=None
+        if job["topology"].get("disaggregated")
+        else roofline.inputs_for(
+            model, sku, precision=str(job["precision"]), gpus=int(job["topology"].get("gpus", 0))
+        ),
     )
     runtime = get_runtime(kind)
     owner = owner_scope(env.get("RUNNER_NAME"))
