@@ -98,3 +98,32 @@ def test_a_point_above_its_bound_is_flagged() -> None:
     assert b.to_json(400.0, 1)["above_bound"] is True
     assert b.to_json(200.0, 1)["above_bound"] is False
     assert b.to_json(None, 1)["fraction"] is None
+
+
+def test_the_real_h200_run_is_below_its_bound_at_every_point() -> None:
+    """run-job's inputs from the example catalog, applied to the real llama.cpp H200 artifact:
+    every point below 100 %, the c = 1 point at ~61 % of the bandwidth limit."""
+    import json
+    from pathlib import Path
+
+    from ixci import roofline
+    from ixci.catalog import load_catalog
+
+    repo = Path(__file__).resolve().parents[2]
+    cat = load_catalog(repo / "docs" / "examples" / "catalog")
+    inputs = roofline.inputs_for(cat.models["llama-8b-random"], cat.skus["h200"],
+                                 precision="fp16", gpus=1)  # fmt: skip
+    assert inputs is not None
+    assert roofline.inputs_for(cat.models["llama-8b-random"], cat.skus["cpu"],
+                               precision="fp16", gpus=1) is None  # fmt: skip
+    doc = json.loads((repo / "tests" / "data" / "gpu" / "llamacpp-h200-result.json").read_text())
+    fractions = {}
+    for p in doc["points"]:
+        r = inputs.point(isl=p["isl"], osl=p["osl"], concurrency=p["concurrency"],
+                         metrics=p.get("metrics"))  # fmt: skip
+        if r is not None:
+            fractions[p["concurrency"]] = r["fraction"]
+            assert r["window"] == "steady_state" and not r["above_bound"]
+    assert sorted(fractions) == [1, 4, 16, 64, 128]
+    assert fractions[1] == pytest.approx(0.608, abs=0.002)
+    assert all(0 < f < 1 for f in fractions.values())
