@@ -80,7 +80,8 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"  # no completion within the request timeout
     TRUNCATED = "truncated"  # the stream stopped before its end (connection lost mid-stream)
     SERVER_ERROR = "server_error"  # the server sent an error event inside the stream
-    PROTOCOL = "protocol"  # unparsable HTTP or SSE
+    PROTOCOL = "protocol"  # a response that breaks HTTP/SSE/JSON or a size limit (the server's fault)
+    CUT = "cut"  # still in flight when max_duration ran out: the client cut it
     NO_CONTENT = "no_content"  # the stream completed without any generated content
 
 
