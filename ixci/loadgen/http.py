@@ -15,11 +15,11 @@ is taken. Kernel stamps are CLOCK_REALTIME; each is turned into the perf_counter
 (CLOCK_MONOTONIC) clock by its age at the read, so clock slewing cannot accumulate.
 
 The server is untrusted: every response is held to size limits while it arrives (its bytes on
-the wire, its longest line, its head and chunk-size lines), and any framing that is not plain
-HTTP/1.1 (a bad status line, Content-Length or chunk size) ends the exchange at once with a
-`protocol: …` error, so nothing a server sends can raise out of `feed`, grow memory without
-bound, or leave the request waiting for its timeout. The checks are counters and a reverse
-byte search per read, nothing per byte in Python.
+the wire, its head and chunk-size lines, and an unchunked body's longest line), and framing
+that is not HTTP/1.1 (a bad status line, Content-Length or chunk size) ends the exchange at
+once with a `protocol: …` error, so nothing a server sends can raise out of `feed`, grow
+memory without bound, or leave the request waiting for its timeout. On a chunked stream the
+cost is one subtraction and one comparison per read.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ _READ_SIZE = 65536
 _MAX_STAMP_AGE_NS = 10_000_000_000  # older than this: a clock step, not an arrival
 MAX_HEAD_BYTES = 65536  # a response head (status line + headers); servers send < 1 KiB
 _MAX_SIZE_LINE = 4096  # a chunk-size line ("<hex>[;ext]"); servers send < 10 bytes
-_HEX = b"0123456789abcdefABCDEF"
 _timespec = struct.Struct("qq").unpack
 READS = [0, 0]  # this process's reads, and those stamped by the kernel (reset per run)
 
@@ -141,7 +140,7 @@ class StreamProtocol(asyncio.Protocol):
         self._line = b""
         self._remaining = 0
         self._budget = self._limit = 0  # bytes this response may (still) send; set by `send`
-        self._max_line = 0  # longest payload line allowed
+        self._max_line = 0  # longest payload line allowed (unchunked bodies; see `send`)
         self._run = 0  # payload bytes since the last newline
 
     # -- asyncio callbacks -------------------------------------------------------------
@@ -172,27 +171,24 @@ class StreamProtocol(asyncio.Protocol):
         if self._budget < 0:
             self._fail(t, f"protocol: response over the limit of {self._limit} bytes")
             return
-        try:
-            self._frame(data, t, ex)
+        try:  # free when nothing is raised (3.11+)
+            if self._state == _HEAD:
+                data = self._read_head(data, t)
+                if self._state == _HEAD or not data:
+                    if self._state == _DONE:
+                        self._finish(t)
+                    return
+            if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
+                self._read_chunked(data, t, ex)
+            elif self._state == _LENGTH:
+                take = data[: self._remaining]
+                self._remaining -= len(take)
+                if self._keep(ex, t, take) and self._remaining <= 0:
+                    self._finish(t)
+            elif self._state == _UNTIL_CLOSE:
+                self._keep(ex, t, data)
         except Exception as exc:  # a framing bug must not hang the request
             self._fail(t, f"protocol: unframeable response ({type(exc).__name__})")
-
-    def _frame(self, data: bytes, t: int, ex: Exchange) -> None:
-        if self._state == _HEAD:
-            data = self._read_head(data, t)
-            if self._state == _HEAD or not data:
-                if self._state == _DONE:
-                    self._finish(t)
-                return
-        if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
-            self._read_chunked(data, t, ex)
-        elif self._state == _LENGTH:
-            take = data[: self._remaining]
-            self._remaining -= len(take)
-            if self._keep(ex, t, take) and self._remaining <= 0:
-                self._finish(t)
-        elif self._state == _UNTIL_CLOSE:
-            self._keep(ex, t, data)
 
     def _keep(self, ex: Exchange, t: int, block: bytes) -> bool:
         """Keep one payload block; False (exchange failed) when it makes a line too long."""
@@ -238,9 +234,11 @@ class StreamProtocol(asyncio.Protocol):
     ) -> Exchange:
         """Write `payload` now; `t_send_ns` is taken just before the write.
 
-        The response may send at most `max_bytes` bytes (head and framing included) and no
-        payload line longer than `max_line` bytes; past either the exchange ends with a
-        `protocol: …` error.
+        The response may send at most `max_bytes` bytes (head and framing included); past that
+        the exchange ends with a `protocol: …` error. An unchunked body is also held to
+        `max_line` bytes per line here; a chunked one (every engine's stream) is held to it by
+        the parser (`sse.parse_stream`), which costs the hot path nothing — memory is bounded
+        by `max_bytes` either way.
         """
         ex = Exchange()
         self.exchange = ex
@@ -325,8 +323,9 @@ class StreamProtocol(asyncio.Protocol):
         while pos < n:
             if self._state == _CHUNK_DATA:
                 end = min(n, pos + self._remaining)
-                if end > pos and not self._keep(ex, t, data[pos:end]):
-                    return
+                if end > pos:
+                    ex.times.append(t)
+                    ex.blocks.append(data[pos:end])
                 self._remaining -= end - pos
                 pos = end
                 if self._remaining == 0:
@@ -344,9 +343,12 @@ class StreamProtocol(asyncio.Protocol):
             pos = nl + 1
             if not line:
                 continue  # the CRLF that closes a chunk's data
-            size = _chunk_size(line)
-            if size is None or size > self._budget:
-                why = "bad chunk size" if size is None else f"chunk of {size} bytes over the limit"
+            try:
+                size = int(line.split(b";", 1)[0], 16)
+            except ValueError:
+                size = -1
+            if size < 0 or size > self._budget:  # int() takes "-5": a negative size walks back
+                why = "bad chunk size" if size < 0 else f"chunk of {size} bytes over the limit"
                 self._fail(t, "protocol: " + why)
                 return
             if size == 0:
@@ -375,18 +377,6 @@ def _status(line: bytes) -> int | None:
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
         return None
     return int(parts[1])
-
-
-def _chunk_size(line: bytes) -> int | None:
-    """The size in a chunk-size line ("<hex>[;ext]"), or None when it is not plain hex.
-
-    Stricter than `int(x, 16)`, which takes a sign, a 0x prefix and underscores: a negative
-    size would walk the parser backwards.
-    """
-    digits = line.split(b";", 1)[0].strip()
-    if not digits or len(digits) > 15 or digits.strip(_HEX):
-        return None
-    return int(digits, 16)
 
 
 class SocketTransport:

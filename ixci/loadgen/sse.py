@@ -148,15 +148,17 @@ def _separator(sep: bytes, tail: bytes, block: bytes) -> bytes:
     return sep
 
 
-def parse_stream(ex: Exchange) -> ParsedStream:
+def parse_stream(ex: Exchange, *, max_line: int = 1 << 62) -> ParsedStream:
     """Parse a streamed (SSE) response body; arrival times come from the blocks.
 
     Linear in the body size: an incomplete event is kept as a list of blocks (plus its last
     3 bytes, to find a separator split across blocks) and joined once when it completes.
-    Stops at the first failure (`error_kind` set).
+    An event longer than `max_line` bytes (every engine sends an event as one line) is a
+    `protocol` failure. Stops at the first failure (`error_kind` set).
     """
     out = ParsedStream(chunk_times_ns=[])
     pieces: list[bytes] = []  # the incomplete event, block by block
+    pending = 0  # its length
     tail = b""  # its last 3 bytes (a separator is at most 4)
     sep = _LF2
     for t, block in zip(ex.times, ex.blocks, strict=True):
@@ -168,12 +170,16 @@ def parse_stream(ex: Exchange) -> ParsedStream:
             cut = k - len(tail) if k >= 0 else None  # negative: the separator began in `tail`
         if cut is None:
             pieces.append(block)
+            pending += len(block)
             tail = (tail + block[-3:])[-3:]
+            if pending > max_line:
+                out.error_kind, out.error = ErrorKind.PROTOCOL, f"an event over the line limit of {max_line} bytes"
+                return out
             continue
         end = cut + len(sep)
         complete = b"".join((*pieces, block[:end])) if pieces else block[:end]
         rest = block[end:]
-        pieces, tail = ([rest], rest[-3:]) if rest else ([], b"")
+        pieces, tail, pending = ([rest], rest[-3:], len(rest)) if rest else ([], b"", 0)
         _parse_complete(complete, sep, t, out)
         if out.error_kind is not None:
             return out

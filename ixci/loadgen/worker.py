@@ -206,6 +206,7 @@ class Worker:
 
     def _cut(self) -> None:
         """max_duration ran out: end every exchange still in flight (classified `cut`)."""
+        self._deadline_ns = perf_counter_ns()  # the loop's timer clock may run a little early
         for ex, conn in list(self._inflight.items()):
             self._timeout(conn, ex, "cut")
 
@@ -240,7 +241,7 @@ class Worker:
             return RequestRecord(
                 ok=False, error_kind=ErrorKind.HTTP_STATUS, error=f"HTTP {ex.status}: {parse_error_body(ex)}", **base  # type: ignore[arg-type]
             )
-        p = parse_stream(ex)
+        p = parse_stream(ex, max_line=self.s.max_line_bytes)
         if p.error_kind is None and (bad := _implausible_usage(p, req_in, req_out)):
             p.error_kind, p.error = ErrorKind.PROTOCOL, bad
         if p.error_kind is not None:
