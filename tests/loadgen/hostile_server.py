@@ -72,6 +72,17 @@ def _static(data: bytes) -> Writer:
     return lambda sock, n: sock.sendall(data)
 
 
+def _held(data: bytes) -> Writer:
+    """Send `data` and keep the connection open (a keep-alive server): a client that cannot
+    frame the response must notice by itself, not wait for its timeout."""
+
+    def write(sock: socket.socket, n: int) -> None:
+        sock.sendall(data)
+        silent(sock)
+
+    return write
+
+
 MODES: dict[str, Writer] = {
     "ok": lambda sock, n: sock.sendall(normal(n)),
     # sizes and time
@@ -83,13 +94,13 @@ MODES: dict[str, Writer] = {
     "endless-head": lambda sock, n: forever(sock, b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 1000 + b"\r\n"),
     "huge-content-length": _static(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n" + EVENT),
     # HTTP framing
-    "bad-content-length": _static(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" + EVENT),
-    "negative-content-length": _static(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + EVENT),
-    "conflicting-content-length": _static(
+    "bad-content-length": _held(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" + EVENT),
+    "negative-content-length": _held(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + EVENT),
+    "conflicting-content-length": _held(
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n" + EVENT),
-    "bad-status-line": _static(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"),
-    "bad-chunk-size": _static(CHUNKED + b"zz\r\n" + EVENT + b"\r\n0\r\n\r\n"),
-    "negative-chunk-size": _static(CHUNKED + b"-5\r\n" + EVENT + b"\r\n0\r\n\r\n"),
+    "bad-status-line": _held(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"),
+    "bad-chunk-size": _held(CHUNKED + b"zz\r\n" + EVENT + b"\r\n0\r\n\r\n"),
+    "negative-chunk-size": _held(CHUNKED + b"-5\r\n" + EVENT + b"\r\n0\r\n\r\n"),
     "endless-chunk-size-line": lambda sock, n: forever(sock, CHUNKED, b"0" * 65536),
     # the payload
     "invalid-utf8": _static(CHUNKED + chunk(b'data: {"choices":[{"text":"\xff\xfe tok"}]}\n\n' + DONE) + b"0\r\n\r\n"),
