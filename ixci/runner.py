@@ -539,8 +539,17 @@ class JobRun:
         self._check_alive(f"during point {point.id}")
         now = time.monotonic()
         if now > deadline:
+            limit = point.max_duration_s + self.opts.point_slack_s
+            # a server that still answers its health probe did not hang: the client overran
+            # (its responses are classified per request; blaming the engine would be false)
+            url = self.serve.base_url + self.serve.health_path
+            if http_get(url, timeout=self.opts.probe_interval_s)[0] == 200:
+                raise JobFailure(
+                    f"point {point.id}: the load generator overran its limit of {limit:.0f} s "
+                    "while the server answered its health probe"
+                )
             raise ServerCrashed(
-                f"point {point.id} overran its limit of {point.max_duration_s + self.opts.point_slack_s:.0f} s "
+                f"point {point.id} overran its limit of {limit:.0f} s "
                 f"(server hung?); last log lines:\n{self._tail()}"
             )
         if now >= state["next_probe"]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import orjson
 
-from ixci.loadgen.config import PointConfig
+from ixci.loadgen.config import MAX_LINE_BYTES, PointConfig
 from ixci.loadgen.dialect import DIALECTS, Endpoint, get_dialect
 from ixci.loadgen.metrics import Slo
 from ixci.loadgen.run import run_point
@@ -42,6 +42,10 @@ from ixci.loadgen.run import run_point
 @click.option("--slo-e2el", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on E2EL, seconds.")
 @click.option("--error-threshold", type=click.FloatRange(0, 1), default=0.05, show_default=True)
 @click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0)
+@click.option("--max-response-bytes", type=click.IntRange(min=1024),
+              help="Bytes one response may send (default: 1 MiB + 16 KiB per requested output token).")
+@click.option("--max-line-bytes", type=click.IntRange(min=1024), default=MAX_LINE_BYTES, show_default=True,
+              help="The longest line a response may send.")
 @click.option("--fresh-connections", is_flag=True, help="Connect per request (overrides the dialect).")
 @click.option("--client-stamps", is_flag=True,
               help="Stamp arrivals when the client reads them, not with the kernel's receive time (for comparison).")
@@ -55,7 +59,7 @@ def loadgen(
     dialect: str, tokenizer: Path | None, range_ratio: float, shared_prefix_tokens: int,
     workers: int | None, seed: int, slo_ttft: float | None, slo_tpot: float | None,
     slo_e2el: float | None, error_threshold: float, request_timeout_s: float,
-    fresh_connections: bool, client_stamps: bool, output: Path | None, requests_out: Path | None,
+    max_response_bytes: int | None, max_line_bytes: int, fresh_connections: bool, client_stamps: bool, output: Path | None, requests_out: Path | None,
 ) -> None:
     """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
     against a running OpenAI-compatible server and print or write its metrics (seconds)."""
@@ -71,6 +75,7 @@ def loadgen(
         shared_prefix_tokens=shared_prefix_tokens, tokenizer=tokenizer, seed=seed, workers=workers,
         slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el), error_threshold=error_threshold,
         request_timeout_s=request_timeout_s, kernel_stamps=not client_stamps,
+        max_response_bytes=max_response_bytes, max_line_bytes=max_line_bytes,
     )
     chosen = get_dialect(dialect)
     if fresh_connections:
@@ -92,6 +97,8 @@ def _config_json(c: PointConfig) -> dict[str, object]:
         "concurrency": c.concurrency, "request_rate": c.request_rate, "burstiness": c.burstiness,
         "num_requests": c.num_requests, "duration_s": c.duration_s, "warmup_requests": c.warmup,
         "range_ratio": c.range_ratio, "shared_prefix_tokens": c.shared_prefix_tokens, "seed": c.seed,
+        "max_duration_s": c.max_duration_s, "request_timeout_s": c.request_timeout_s,
+        "max_response_bytes": c.max_response_bytes, "max_line_bytes": c.max_line_bytes,
     }
 
 

@@ -12,6 +12,12 @@ from ixci.errors import UsageError
 from ixci.loadgen.dialect import Endpoint
 from ixci.loadgen.metrics import METRICS_VERSION, PointMetrics, Slo
 
+# Size limits on what a server may send (docs/loadgen.md, "Limits", says why these values).
+RESPONSE_BASE_BYTES = 1 << 20  # per response: head, role/finish/usage events, an error body …
+RESPONSE_BYTES_PER_TOKEN = 16 << 10  # … plus this per requested output token
+MAX_LINE_BYTES = 4 << 20  # one SSE line (one event: every engine sends an event as one line)
+_MIN_LIMIT_BYTES = 1024
+
 
 class TokenizerSource(enum.StrEnum):
     """Where the prompt token counts come from (recorded in every result)."""
@@ -36,6 +42,11 @@ class PointConfig:
     workers: client processes (None: automatic). request_timeout_s: per request, seconds.
     kernel_stamps: stamp arrivals with the kernel's receive time (Linux; see ixci.loadgen.http);
     False stamps each read when the client takes it (for comparison).
+    max_response_bytes: bytes one response may send (None: RESPONSE_BASE_BYTES +
+    RESPONSE_BYTES_PER_TOKEN × the request's max tokens). max_line_bytes: the longest line.
+    Past either the request fails with `protocol` and its connection is dropped.
+    max_duration_s bounds the whole point, warm-up included: nothing is sent after it and
+    requests still in flight are cut (`cut`).
     """
 
     url: str
@@ -63,6 +74,8 @@ class PointConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     kernel_stamps: bool = True
+    max_response_bytes: int | None = None
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,8 +95,20 @@ class PointConfig:
             problems.append("range_ratio must be in [0, 1)")
         if not 0 <= self.shared_prefix_tokens < self.isl:
             problems.append("shared_prefix_tokens must be in [0, isl)")
+        if self.max_line_bytes < _MIN_LIMIT_BYTES:
+            problems.append(f"max_line_bytes must be >= {_MIN_LIMIT_BYTES}")
+        if self.max_response_bytes is not None and self.max_response_bytes < _MIN_LIMIT_BYTES:
+            problems.append(f"max_response_bytes must be >= {_MIN_LIMIT_BYTES}")
+        if self.max_duration_s is not None and self.max_duration_s <= 0:
+            problems.append("max_duration_s must be > 0")
         if problems:
             raise UsageError("invalid load-generator point: " + "; ".join(problems))
+
+    def response_limit(self, output_tokens: int) -> int:
+        """Bytes the response to a request for `output_tokens` tokens may send."""
+        if self.max_response_bytes is not None:
+            return self.max_response_bytes
+        return RESPONSE_BASE_BYTES + RESPONSE_BYTES_PER_TOKEN * output_tokens
 
     @property
     def warmup(self) -> int:

@@ -13,6 +13,13 @@ each read with when the bytes arrived, not when it got to them. Without a kernel
 (another OS, or `kernel_stamps=False`) the read is stamped with `perf_counter_ns()` as it
 is taken. Kernel stamps are CLOCK_REALTIME; each is turned into the perf_counter_ns
 (CLOCK_MONOTONIC) clock by its age at the read, so clock slewing cannot accumulate.
+
+The server is untrusted: every response is held to size limits while it arrives (its bytes on
+the wire, its head and chunk-size lines, and an unchunked body's longest line), and framing
+that is not HTTP/1.1 (a bad status line, Content-Length or chunk size) ends the exchange at
+once with a `protocol: …` error, so nothing a server sends can raise out of `feed`, grow
+memory without bound, or leave the request waiting for its timeout. On a chunked stream the
+cost is one subtraction and one comparison per read.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ _STAMPS = sys.platform == "linux"
 _ANC_SIZE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 _READ_SIZE = 65536
 _MAX_STAMP_AGE_NS = 10_000_000_000  # older than this: a clock step, not an arrival
+MAX_HEAD_BYTES = 65536  # a response head (status line + headers); servers send < 1 KiB
+_MAX_SIZE_LINE = 4096  # a chunk-size line ("<hex>[;ext]"); servers send < 10 bytes
 _timespec = struct.Struct("qq").unpack
 READS = [0, 0]  # this process's reads, and those stamped by the kernel (reset per run)
 
@@ -110,7 +119,7 @@ class Exchange:
         self.close_after = False
         self.times: list[int] = []  # arrival time of each payload block
         self.blocks: list[bytes] = []  # de-chunked payload blocks
-        self.error: str | None = None  # "connect" / "truncated" / "protocol: …" (transport level)
+        self.error: str | None = None  # "connect" / "truncated" / "cut" / "protocol: …" (transport level)
 
 
 class StreamProtocol(asyncio.Protocol):
@@ -130,6 +139,9 @@ class StreamProtocol(asyncio.Protocol):
         self._head = b""
         self._line = b""
         self._remaining = 0
+        self._budget = self._limit = 0  # bytes this response may (still) send; set by `send`
+        self._max_line = 0  # longest payload line allowed (unchunked bodies; see `send`)
+        self._run = 0  # payload bytes since the last newline
 
     # -- asyncio callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,7 +155,11 @@ class StreamProtocol(asyncio.Protocol):
         self.feed(data, perf_counter_ns())
 
     def feed(self, data: bytes, t: int) -> None:
-        """Frame `data`, which arrived at `t` (perf_counter_ns clock)."""
+        """Frame `data`, which arrived at `t` (perf_counter_ns clock).
+
+        Never raises: whatever the server sent, a violation ends the exchange with a
+        `protocol: …` error (the `except` is a last resort; it costs nothing when not taken).
+        """
         ex = self.exchange
         if ex is None:
             return  # stray bytes between exchanges (e.g. an error page after close)
@@ -151,24 +167,48 @@ class StreamProtocol(asyncio.Protocol):
             t = ex.t_send_ns  # only a clock step can put an arrival before the send
         if not ex.first_byte_ns:
             ex.first_byte_ns = t
-        if self._state == _HEAD:
-            data = self._read_head(data)
-            if self._state == _HEAD or not data:
-                if self._state == _DONE:
+        self._budget -= len(data)
+        if self._budget < 0:
+            self._fail(t, f"protocol: response over the limit of {self._limit} bytes")
+            return
+        try:  # free when nothing is raised (3.11+)
+            if self._state == _HEAD:
+                data = self._read_head(data, t)
+                if self._state == _HEAD or not data:
+                    if self._state == _DONE:
+                        self._finish(t)
+                    return
+            if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
+                self._read_chunked(data, t, ex)
+            elif self._state == _LENGTH:
+                take = data[: self._remaining]
+                self._remaining -= len(take)
+                if self._keep(ex, t, take) and self._remaining <= 0:
                     self._finish(t)
-                return
-        if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
-            self._read_chunked(data, t, ex)
-        elif self._state == _LENGTH:
-            take = data[: self._remaining]
-            self._remaining -= len(take)
-            ex.times.append(t)
-            ex.blocks.append(take)
-            if self._remaining <= 0:
-                self._finish(t)
-        elif self._state == _UNTIL_CLOSE:
-            ex.times.append(t)
-            ex.blocks.append(data)
+            elif self._state == _UNTIL_CLOSE:
+                self._keep(ex, t, data)
+        except Exception as exc:  # a framing bug must not hang the request
+            self._fail(t, f"protocol: unframeable response ({type(exc).__name__})")
+
+    def _keep(self, ex: Exchange, t: int, block: bytes) -> bool:
+        """Keep one payload block; False (exchange failed) when it makes a line too long."""
+        ex.times.append(t)
+        ex.blocks.append(block)
+        nl = block.rfind(b"\n")
+        self._run = self._run + len(block) if nl < 0 else len(block) - nl - 1
+        if self._run > self._max_line:
+            self._fail(t, f"protocol: a line of the response over the limit of {self._max_line} bytes")
+            return False
+        return True
+
+    def _fail(self, t: int, message: str) -> None:
+        """End the exchange now with `message`; the connection cannot be reused."""
+        ex = self.exchange
+        if ex is not None:
+            ex.error = ex.error or message
+        self.closed = True
+        self.abort()
+        self._finish(t)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -184,13 +224,30 @@ class StreamProtocol(asyncio.Protocol):
             self._on_lost(self)
 
     # -- sending -----------------------------------------------------------------------
-    def send(self, payload: bytes, on_done: Callable[[Exchange], None]) -> Exchange:
-        """Write `payload` now; `t_send_ns` is taken just before the write."""
+    def send(
+        self,
+        payload: bytes,
+        on_done: Callable[[Exchange], None],
+        *,
+        max_bytes: int = 1 << 62,
+        max_line: int = 1 << 62,
+    ) -> Exchange:
+        """Write `payload` now; `t_send_ns` is taken just before the write.
+
+        The response may send at most `max_bytes` bytes (head and framing included); past that
+        the exchange ends with a `protocol: …` error. An unchunked body is also held to
+        `max_line` bytes per line here; a chunked one (every engine's stream) is held to it by
+        the parser (`sse.parse_stream`), which costs the hot path nothing — memory is bounded
+        by `max_bytes` either way.
+        """
         ex = Exchange()
         self.exchange = ex
         self.on_done = on_done
         self._state = _HEAD
         self._head = b""
+        self._budget = self._limit = max_bytes
+        self._max_line = max_line
+        self._run = 0
         assert self.transport is not None
         ex.t_send_ns = perf_counter_ns()
         self.transport.write(payload)
@@ -201,43 +258,37 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.abort()
 
     # -- framing -----------------------------------------------------------------------
-    def _read_head(self, data: bytes) -> bytes:
+    def _read_head(self, data: bytes, t: int) -> bytes:
         buf = (self._head + data).lstrip(b"\r\n")  # a late CRLF ending the last response
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             self._head = buf
+            if len(buf) > MAX_HEAD_BYTES:
+                self._fail(t, f"protocol: response head over {MAX_HEAD_BYTES} bytes")
             return b""
         head, rest = buf[:end], buf[end + 4 :]
         self._head = b""
         ex = self.exchange
         assert ex is not None
         lines = head.split(b"\r\n")
-        try:
-            ex.status = int(lines[0].split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            ex.error = "protocol: bad status line " + lines[0][:80].decode("latin-1")
-            self._state = _DONE
-            self.closed = True
-            self.abort()
+        status = _status(lines[0])
+        if status is None or end > MAX_HEAD_BYTES:
+            what = "bad status line " + lines[0][:80].decode("latin-1") if status is None else "head too long"
+            self._fail(t, "protocol: " + what)
             return b""
-        chunked, length = False, -1
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
-            if name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.lower() == b"close":
-                ex.close_after = True
-            elif name == b"content-type":
-                ex.content_type = value
+        ex.status = status
+        framing = self._headers(lines[1:], ex, t)
+        if framing is None:
+            return b""
+        chunked, length = framing
         if lines[0].startswith(b"HTTP/1.0"):
             ex.close_after = True
         if chunked:
             self._state, self._line = _CHUNK_SIZE, b""
         elif length >= 0:
+            if length > self._budget:
+                self._fail(t, f"protocol: Content-Length {length} over the limit of {self._limit} bytes")
+                return b""
             self._state, self._remaining = _LENGTH, length
             if length == 0:
                 self._state = _DONE
@@ -245,6 +296,27 @@ class StreamProtocol(asyncio.Protocol):
             self._state = _UNTIL_CLOSE
             ex.close_after = True
         return rest
+
+    def _headers(self, lines: list[bytes], ex: Exchange, t: int) -> tuple[bool, int] | None:
+        """(chunked?, Content-Length or -1) from the header lines; None after a failure."""
+        chunked, length = False, -1
+        for line in lines:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            value = value.strip()
+            if name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"content-length":
+                # RFC 9112 §6.3: digits only, and repeated values must agree
+                if not value.isdigit() or len(value) > 18 or (length >= 0 and int(value) != length):
+                    self._fail(t, "protocol: bad Content-Length " + value[:40].decode("latin-1"))
+                    return None
+                length = int(value)
+            elif name == b"connection" and value.lower() == b"close":
+                ex.close_after = True
+            elif name == b"content-type":
+                ex.content_type = value[:200]
+        return chunked, length
 
     def _read_chunked(self, data: bytes, t: int, ex: Exchange) -> None:
         pos, n = 0, len(data)
@@ -263,6 +335,8 @@ class StreamProtocol(asyncio.Protocol):
             nl = data.find(b"\n", pos)
             if nl < 0:
                 self._line += data[pos:]
+                if len(self._line) > _MAX_SIZE_LINE:
+                    self._fail(t, "protocol: chunk-size line too long")
                 return
             line = (self._line + data[pos:nl]).strip()
             self._line = b""
@@ -272,10 +346,10 @@ class StreamProtocol(asyncio.Protocol):
             try:
                 size = int(line.split(b";", 1)[0], 16)
             except ValueError:
-                ex.error = "protocol: bad chunk size"
-                self.closed = True
-                self.abort()
-                self._finish(t)
+                size = -1
+            if size < 0 or size > self._budget:  # int() takes "-5": a negative size walks back
+                why = "bad chunk size" if size < 0 else f"chunk of {size} bytes over the limit"
+                self._fail(t, "protocol: " + why)
                 return
             if size == 0:
                 self._finish(t)  # trailers (never used by these servers) are ignored
@@ -295,6 +369,14 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.close()
         if cb is not None:
             cb(ex)
+
+
+def _status(line: bytes) -> int | None:
+    """The status code of an HTTP/1.x status line, or None when it is not one."""
+    parts = line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+        return None
+    return int(parts[1])
 
 
 class SocketTransport:

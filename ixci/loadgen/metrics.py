@@ -80,7 +80,8 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"  # no completion within the request timeout
     TRUNCATED = "truncated"  # the stream stopped before its end (connection lost mid-stream)
     SERVER_ERROR = "server_error"  # the server sent an error event inside the stream
-    PROTOCOL = "protocol"  # unparsable HTTP or SSE
+    PROTOCOL = "protocol"  # a response that breaks HTTP/SSE/JSON or a size limit (the server's fault)
+    CUT = "cut"  # still in flight when max_duration ran out: the client cut it
     NO_CONTENT = "no_content"  # the stream completed without any generated content
 
 
@@ -275,13 +276,16 @@ def point_metrics(
     """Aggregate the measured (non-warm-up) records of one point into the contract's metrics."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
-    failed = [r for r in measured if not r.ok]
+    # a request the client itself cut at --max-duration is an unfinished sample, not a failure
+    # of the server: counted in `errors.cut`, never in `failed` or `error_rate`
+    unfinished = [r for r in measured if not r.ok]
+    failed = [r for r in unfinished if r.error_kind != ErrorKind.CUT]
     window = measured_window(records)
     t = window.duration_s if window else 0.0
     total_in = sum(_input_tokens(r) for r in ok)
     total_out = sum(r.output_tokens for r in ok)
     errors: dict[str, int] = {}
-    for r in failed:
+    for r in unfinished:
         kind = str(r.error_kind or ErrorKind.PROTOCOL)
         errors[kind] = errors.get(kind, 0) + 1
     sources = {r.token_source for r in ok}
@@ -291,7 +295,7 @@ def point_metrics(
     values: dict[str, Any] = {
         "completed": len(ok),
         "failed": len(failed),
-        "error_rate": len(failed) / len(measured) if measured else 0.0,
+        "error_rate": len(failed) / (len(ok) + len(failed)) if ok or failed else 0.0,
         "errors": dict(sorted(errors.items())),
         "duration_s": t,
         "total_input_tokens": total_in,

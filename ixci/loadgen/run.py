@@ -98,6 +98,7 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
         for p in prompts.prompts
     ]
     requested = [(p.input_tokens, p.output_tokens) for p in prompts.prompts]
+    limits = [config.response_limit(p.output_tokens) for p in prompts.prompts]
     specs = []
     for i in range(workers):
         specs.append(
@@ -114,6 +115,7 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
                 duration_s=config.duration_s, min_duration_s=config.min_duration_s,
                 max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
                 seed=seed, kernel_stamps=config.kernel_stamps,
+                response_limits=tuple(limits[i::workers]), max_line_bytes=config.max_line_bytes,
             )
         )
     return specs

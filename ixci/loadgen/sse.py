@@ -5,6 +5,11 @@ block that completed it. A block whose bytes prove that every event in it carrie
 (compact JSON ``"text":"`` / ``"content":"`` markers, no empty strings, no usage, no errors) is
 counted with C-level byte counts only; any other block is parsed event by event with orjson.
 Both paths give the same answer; the fast one is what keeps the client off the bottleneck.
+
+The body is untrusted: parsing is linear in its size whatever its shape (an event split over
+thousands of blocks is joined once, never re-copied per block), it stops at the first
+violation, and a response that is not an event stream, is not UTF-8, carries unparsable JSON or
+impossible usage counts is a `protocol` failure (sizes are capped earlier, in `http`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from ixci.loadgen.http import Exchange
 from ixci.loadgen.metrics import ErrorKind
 
 _SLOW_MARKERS = (b'""', b"[DONE]", b'"usage"', b"error", b"event:", b"[]")
+_LF2, _CRLF2 = b"\n\n", b"\r\n\r\n"
+MAX_USAGE_TOKENS = 1 << 31  # no model reads or writes 2 G tokens in one request
 
 
 @dataclass(kw_only=True, slots=True)
@@ -31,6 +38,7 @@ class ParsedStream:
     finish_reason: str | None = None
     error_kind: ErrorKind | None = None
     error: str | None = None
+    events: int = 0  # events that carried a `data:` field
 
 
 def _content_of(obj: Any) -> bool:
@@ -52,13 +60,17 @@ def _content_of(obj: Any) -> bool:
 
 
 def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
-    data = b""
+    parts: list[bytes] = []  # joined once: an event of many `data:` lines stays linear
     is_error_event = False
     for line in event.splitlines():
         if line.startswith(b"data:"):
-            data += line[5:].strip()
+            parts.append(line[5:].strip())
         elif line.startswith(b"event:") and b"error" in line:
             is_error_event = True
+    if not parts:
+        return
+    out.events += 1
+    data = b"".join(parts)
     if not data:
         return
     if data == b"[DONE]":
@@ -77,52 +89,122 @@ def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
         out.error_kind, out.error = ErrorKind.SERVER_ERROR, str(msg)[:300]
         return
     usage = obj.get("usage")
-    if isinstance(usage, dict):
-        if isinstance(usage.get("completion_tokens"), int):
-            out.completion_tokens = usage["completion_tokens"]
-        if isinstance(usage.get("prompt_tokens"), int):
-            out.prompt_tokens = usage["prompt_tokens"]
+    if isinstance(usage, dict) and not _usage(usage, out):
+        return
     if _content_of(obj):
         out.chunk_times_ns.append(t)
     choices = obj.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         fr = choices[0].get("finish_reason")
         if fr:
-            out.finish_reason = str(fr)
+            out.finish_reason = str(fr)[:40]
+
+
+def _usage(usage: dict[str, Any], out: ParsedStream) -> bool:
+    """Take the usage counts; False (a protocol failure) when one is present but not a count.
+
+    `null` is skipped (OpenAI sends `"usage": null` on every chunk before the last); anything
+    else must be a non-negative integer below `MAX_USAGE_TOKENS` (a float, a bool, a string,
+    a negative or a huge number is not a token count). Plausibility against the request is
+    checked by the worker, which knows what was asked.
+    """
+    for key in ("completion_tokens", "prompt_tokens"):
+        value = usage.get(key)
+        if value is None:
+            continue
+        if type(value) is not int or not 0 <= value <= MAX_USAGE_TOKENS:
+            out.error_kind, out.error = ErrorKind.PROTOCOL, f"usage.{key} is not a token count: {str(value)[:40]}"
+            return False
+        if key == "completion_tokens":
+            out.completion_tokens = value
+        else:
+            out.prompt_tokens = value
+    return True
 
 
 def _fast_count(events: bytes, n: int) -> bool:
-    """True when all `n` events in `events` are content chunks (provable from bytes alone)."""
+    """True when all `n` events in `events` are content chunks (provable from bytes alone).
+
+    Non-ASCII bytes must be valid UTF-8 (orjson, on the slow path, would reject them).
+    """
     for marker in _SLOW_MARKERS:
         if marker in events:
             return False
     markers = events.count(b'"text":"') + events.count(b'"content":"')
-    return markers == n and events.count(b"data:") == n
+    if markers != n or events.count(b"data:") != n:
+        return False
+    if not events.isascii():
+        try:
+            events.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
 
 
-def parse_stream(ex: Exchange) -> ParsedStream:
-    """Parse a streamed (SSE) response body; arrival times come from the blocks."""
+def _separator(sep: bytes, tail: bytes, block: bytes) -> bytes:
+    """Switch to CRLF events (sse-starlette) once a CRLF blank line is seen, seams included."""
+    if sep == _LF2 and (_CRLF2 in block or (tail and _CRLF2 in tail + block[:3])):
+        return _CRLF2
+    return sep
+
+
+def parse_stream(ex: Exchange, *, max_line: int = 1 << 62) -> ParsedStream:
+    """Parse a streamed (SSE) response body; arrival times come from the blocks.
+
+    Linear in the body size: an incomplete event is kept as a list of blocks (plus its last
+    3 bytes, to find a separator split across blocks) and joined once when it completes.
+    An event longer than `max_line` bytes (every engine sends an event as one line) is a
+    `protocol` failure. Stops at the first failure (`error_kind` set).
+    """
     out = ParsedStream(chunk_times_ns=[])
-    carry = b""
-    sep = b"\n\n"
+    pieces: list[bytes] = []  # the incomplete event, block by block
+    pending = 0  # its length
+    tail = b""  # its last 3 bytes (a separator is at most 4)
+    sep = _LF2
     for t, block in zip(ex.times, ex.blocks, strict=True):
-        buf = carry + block if carry else block
-        if sep == b"\n\n" and b"\r\n\r\n" in buf:
-            sep = b"\r\n\r\n"  # sse-starlette style line endings
-        cut = buf.rfind(sep)
-        if cut < 0:
-            carry = buf
+        sep = _separator(sep, tail, block)
+        found = block.rfind(sep)
+        cut = found if found >= 0 else None
+        if cut is None and pieces:
+            k = (tail + block[: len(sep) - 1]).rfind(sep)
+            cut = k - len(tail) if k >= 0 else None  # negative: the separator began in `tail`
+        if cut is None:
+            pieces.append(block)
+            pending += len(block)
+            tail = (tail + block[-3:])[-3:]
+            if pending > max_line:
+                out.error_kind, out.error = ErrorKind.PROTOCOL, f"an event over the line limit of {max_line} bytes"
+                return out
             continue
-        complete, carry = buf[: cut + len(sep)], buf[cut + len(sep) :]
-        n = complete.count(sep)
-        if _fast_count(complete, n):
-            out.chunk_times_ns.extend([t] * n)
-            continue
-        for event in complete.split(sep)[:-1]:
-            _slow_event(event, t, out)
-    if carry.strip():
-        _slow_event(carry, ex.times[-1] if ex.times else ex.t_end_ns, out)
+        end = cut + len(sep)
+        complete = b"".join((*pieces, block[:end])) if pieces else block[:end]
+        rest = block[end:]
+        pieces, tail, pending = ([rest], rest[-3:], len(rest)) if rest else ([], b"", 0)
+        _parse_complete(complete, sep, t, out)
+        if out.error_kind is not None:
+            return out
+    if pieces:
+        last = b"".join(pieces)
+        if last.strip():
+            _slow_event(last, ex.times[-1] if ex.times else ex.t_end_ns, out)
+    if out.error_kind is None and not out.events and not out.done and any(b.strip() for b in ex.blocks):
+        kind = ex.content_type.decode("latin-1") or "none"
+        first = b"".join(ex.blocks)[:80].decode("utf-8", "replace")
+        out.error_kind, out.error = ErrorKind.PROTOCOL, f"not an event stream (Content-Type {kind}): {first!r}"
     return out
+
+
+def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
+    """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`."""
+    n = complete.count(sep)
+    if _fast_count(complete, n):
+        out.chunk_times_ns.extend([t] * n)
+        out.events += n
+        return
+    for event in complete.split(sep)[:-1]:
+        _slow_event(event, t, out)
+        if out.error_kind is not None:
+            return
 
 
 def parse_error_body(ex: Exchange) -> str:

@@ -22,12 +22,16 @@ from time import perf_counter_ns
 
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
 from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource
-from ixci.loadgen.sse import parse_error_body, parse_stream
+from ixci.loadgen.sse import ParsedStream, parse_error_body, parse_stream
 
 _PARSE_SLICE_NS = 200_000  # at most this much parsing between two I/O polls
 _LAG_PERIOD_S = 0.01
 _CONNECT_BATCH = 64
-_TRANSPORT_ERRORS = {"connect": ErrorKind.CONNECT, "truncated": ErrorKind.TRUNCATED, "timeout": ErrorKind.TIMEOUT}
+USAGE_SLACK_FACTOR, USAGE_SLACK_TOKENS = 8, 65536  # see _implausible_usage
+_CONNECT_TIMEOUT_S = 10.0  # a server that accepts nothing costs at most this per connection
+_TRANSPORT_ERRORS = {
+    "connect": ErrorKind.CONNECT, "truncated": ErrorKind.TRUNCATED, "timeout": ErrorKind.TIMEOUT, "cut": ErrorKind.CUT,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +56,8 @@ class WorkerSpec:
     request_timeout_s: float
     seed: int
     kernel_stamps: bool = True
+    response_limits: tuple[int, ...] = ()  # bytes each payload's response may send (cycled; () = none)
+    max_line_bytes: int = 1 << 62
 
 
 @dataclass(kw_only=True)
@@ -93,19 +99,21 @@ class Worker:
         self._lag_handle: asyncio.TimerHandle | None = None
         self._expected = 0.0
         self._schedule_lags: list[float] = []
+        self._deadline_ns: int | None = None  # max_duration after the start: nothing runs past it
+        self._inflight: dict[Exchange, StreamProtocol] = {}
 
     # -- the request stream --------------------------------------------------------------
     def _next(self) -> tuple[int, bool] | None:
         s, k = self.s, self.issued
+        now = perf_counter_ns()
+        if self._deadline_ns is not None and now >= self._deadline_ns:
+            return None
         if k < s.warmup:
             self.issued += 1
             return k, True
-        now = perf_counter_ns()
         if self.measured_start is None:
             self.measured_start = now
         m, elapsed = k - s.warmup, (now - self.measured_start) * 1e-9
-        if s.max_duration_s is not None and elapsed >= s.max_duration_s:
-            return None
         minimum_met = m >= s.min_requests and elapsed >= s.min_duration_s
         bound_hit = (s.count is not None and m >= s.count) or (
             s.duration_s is not None and elapsed >= s.duration_s
@@ -122,10 +130,7 @@ class Worker:
             return
         n = self.s.slots if self.s.slots is not None else 64
         for start in range(0, n, _CONNECT_BATCH):
-            batch = [
-                open_connection(self.loop, self.s.target, kernel_stamps=self.s.kernel_stamps)
-                for _ in range(start, min(n, start + _CONNECT_BATCH))
-            ]
+            batch = [self._connect() for _ in range(start, min(n, start + _CONNECT_BATCH))]
             for res in await asyncio.gather(*batch, return_exceptions=True):
                 if isinstance(res, StreamProtocol):
                     self._idle.append(res)
@@ -137,28 +142,45 @@ class Worker:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
-        return await open_connection(self.loop, self.s.target, kernel_stamps=self.s.kernel_stamps)
+        return await self._connect()
+
+    async def _connect(self) -> StreamProtocol:
+        """A new connection; OSError (TimeoutError included) when it cannot be made in time."""
+        timeout = min(_CONNECT_TIMEOUT_S, self.s.request_timeout_s)
+        if self._deadline_ns is not None:
+            timeout = min(timeout, max(0.0, (self._deadline_ns - perf_counter_ns()) * 1e-9))
+        return await asyncio.wait_for(
+            open_connection(self.loop, self.s.target, kernel_stamps=self.s.kernel_stamps), timeout
+        )
 
     # -- one request -----------------------------------------------------------------------
     async def _request(self, k: int, warm: bool, conn: StreamProtocol | None) -> StreamProtocol | None:
-        payload = self.s.payloads[k % len(self.s.payloads)]
+        s = self.s
+        payload = s.payloads[k % len(s.payloads)]
+        limit = s.response_limits[k % len(s.response_limits)] if s.response_limits else 1 << 62
         retried = False
         ex = Exchange()
         for attempt in (0, 1):
             try:
                 conn = await self._connection(None if attempt else conn)
+                if self._past_deadline():
+                    raise TimeoutError("max_duration ran out before the request was sent")
             except OSError as exc:
                 ex = Exchange()
                 ex.t_send_ns = ex.t_end_ns = perf_counter_ns()
-                ex.error = "connect"
-                ex.blocks = [str(exc).encode()]
+                ex.error = "cut" if self._past_deadline() else "connect"
+                ex.blocks = [str(exc).encode() or type(exc).__name__.encode()]
+                if conn is not None:
+                    conn.abort()
                 conn = None
             else:
                 fut: asyncio.Future[Exchange] = self.loop.create_future()
-                ex = conn.send(payload, fut.set_result)
-                timer = self.loop.call_later(self.s.request_timeout_s, self._timeout, conn, ex)
+                ex = conn.send(payload, fut.set_result, max_bytes=limit, max_line=s.max_line_bytes)
+                self._inflight[ex] = conn
+                timer = self.loop.call_later(s.request_timeout_s, self._timeout, conn, ex)
                 ex = await fut
                 timer.cancel()
+                self._inflight.pop(ex, None)
             if ex.error == "connect" and attempt == 0:
                 retried, conn = True, None
                 continue
@@ -174,10 +196,19 @@ class Worker:
         return conn
 
     @staticmethod
-    def _timeout(conn: StreamProtocol, ex: Exchange) -> None:
+    def _timeout(conn: StreamProtocol, ex: Exchange, reason: str = "timeout") -> None:
         if conn.exchange is ex:
-            ex.error = "timeout"
+            ex.error = reason
             conn.abort()
+
+    def _past_deadline(self) -> bool:
+        return self._deadline_ns is not None and perf_counter_ns() >= self._deadline_ns
+
+    def _cut(self) -> None:
+        """max_duration ran out: end every exchange still in flight (classified `cut`)."""
+        self._deadline_ns = perf_counter_ns()  # the loop's timer clock may run a little early
+        for ex, conn in list(self._inflight.items()):
+            self._timeout(conn, ex, "cut")
 
     # -- deferred parsing --------------------------------------------------------------------
     def _parse_some(self) -> None:
@@ -210,7 +241,9 @@ class Worker:
             return RequestRecord(
                 ok=False, error_kind=ErrorKind.HTTP_STATUS, error=f"HTTP {ex.status}: {parse_error_body(ex)}", **base  # type: ignore[arg-type]
             )
-        p = parse_stream(ex)
+        p = parse_stream(ex, max_line=self.s.max_line_bytes)
+        if p.error_kind is None and (bad := _implausible_usage(p, req_in, req_out)):
+            p.error_kind, p.error = ErrorKind.PROTOCOL, bad
         if p.error_kind is not None:
             return RequestRecord(ok=False, error_kind=p.error_kind, error=p.error, **base)  # type: ignore[arg-type]
         if not p.chunk_times_ns:
@@ -250,6 +283,8 @@ class Worker:
         while True:
             t_next += rng.gammavariate(s.burstiness, 1.0 / (s.rate * s.burstiness))
             delay = t_next - time.perf_counter()
+            if self._deadline_ns is not None:  # a long gap must not outlast max_duration
+                delay = min(delay, (self._deadline_ns - perf_counter_ns()) * 1e-9)
             if delay > 0:
                 await asyncio.sleep(delay)
             if cap is not None:
@@ -287,6 +322,10 @@ class Worker:
         sched0, cpu0, wall0 = _schedstat(), time.process_time(), time.perf_counter()
         self._expected = time.perf_counter() + _LAG_PERIOD_S
         self._lag_handle = self.loop.call_later(_LAG_PERIOD_S, self._lag_tick)
+        cut = None
+        if self.s.max_duration_s is not None:  # warm-up included: the whole point is bounded
+            self._deadline_ns = perf_counter_ns() + int(self.s.max_duration_s * 1e9)
+            cut = self.loop.call_later(self.s.max_duration_s, self._cut)
         try:
             if self.s.rate is not None:
                 await self._open_loop()
@@ -296,6 +335,8 @@ class Worker:
         finally:
             if self._lag_handle is not None:
                 self._lag_handle.cancel()
+            if cut is not None:
+                cut.cancel()
             cpu, wall, sched1 = time.process_time() - cpu0, time.perf_counter() - wall0, _schedstat()
             gc.enable()
             gc.unfreeze()
@@ -316,6 +357,19 @@ class Worker:
             reads=READS[0],
             kernel_stamped_reads=READS[1],
         )
+
+
+def _implausible_usage(p: ParsedStream, req_in: int, req_out: int) -> str | None:
+    """Why the server's usage counts cannot be true for this request, or None.
+
+    A count may exceed the request (a chat template adds prompt tokens; the approximate
+    tokenizer is off), but not by `USAGE_SLACK_FACTOR`× plus `USAGE_SLACK_TOKENS`: beyond that
+    the number is corrupt or hostile and would inflate the point's throughput.
+    """
+    for name, got, asked in (("completion", p.completion_tokens, req_out), ("prompt", p.prompt_tokens, req_in)):
+        if got is not None and got > USAGE_SLACK_FACTOR * asked + USAGE_SLACK_TOKENS:
+            return f"usage.{name}_tokens {got} is impossible for a request of {asked}"
+    return None
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -9,6 +9,8 @@ forwards raw TCP. Completion requests (POST .../completions) are counted; modes:
   crash          after AFTER completion requests: os._exit(1), leaving the real server behind
                  as a stray child in the process group (cleanup must kill it)
   hang           after AFTER completion requests: accept connections but never answer again
+  endless-stream after AFTER completion requests: answer each with an SSE stream that never ends
+                 (everything else, health included, still reaches the real server)
 """
 
 from __future__ import annotations
@@ -31,6 +33,23 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+EVENT = b'data: {"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n' * 64
+
+
+async def _endless(writer: asyncio.StreamWriter) -> None:
+    """A 200 event stream that never ends; returns when the client goes away."""
+    piece = b"%x\r\n%s\r\n" % (len(EVENT), EVENT)
+    try:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(piece)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
 class Front:
     def __init__(self, mode: str, after: int, backend_port: int) -> None:
         self.mode, self.after, self.backend_port, self.count = mode, after, backend_port, 0
@@ -45,6 +64,9 @@ class Front:
             if self.count > self.after:
                 if self.mode == "crash":
                     os._exit(1)
+                if self.mode == "endless-stream":
+                    await _endless(writer)
+                    return
                 await asyncio.sleep(3600)  # hang
                 return
         try:
