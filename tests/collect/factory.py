@@ -177,6 +177,10 @@ def make_point(
     }
 
 
+# What nvidia-smi reports for a job's SKU (collect checks it against the plan's sku_gpu_names).
+_GPU_NAME = {"h100": "NVIDIA H100 80GB HBM3", "h200": "NVIDIA H200", "mi355x": "AMD Instinct MI355X"}
+
+
 def make_result(
     job: dict[str, Any],
     *,
@@ -219,7 +223,7 @@ def make_result(
             "runner_name": "r1",
             "hostname": "h1",
             "driver_version": "570.1",
-            "gpu_names": ["NVIDIA H100 80GB HBM3"] * gpus,
+            "gpu_names": [_GPU_NAME.get(job["sku"], f"NVIDIA {job['sku'].upper()}")] * gpus,
             "client": {"name": "ixci-loadgen", "version": "0.1.0"},
             "notes": [],
         },
