@@ -99,16 +99,21 @@ def _remove(item: Leftover, opts: CleanupOptions) -> None:
 # ----------------------------------------------------------------------------- containers
 
 
+def _listing(argv: list[str], what: str, opts: CleanupOptions, notes: list[str]) -> list[str]:
+    """The output lines of a listing command; none (and a note) when it cannot run here."""
+    try:
+        return cmd.run(argv, env=opts.env, timeout=60).stdout.splitlines()
+    except CommandFailed as exc:
+        notes.append(f"{what}: not checked ({exc.message.splitlines()[-1]})")
+        return []
+
+
 def _containers(engine: str, opts: CleanupOptions, notes: list[str]) -> list[Leftover]:
     argv = [engine, "ps", "-a", "--filter", "label=ixci.managed=true",
             "--filter", f"label=ixci.owner={opts.owner}", "--format", "{{.ID}} {{.Names}}"]  # fmt: skip
-    try:
-        res = cmd.run(argv, env=opts.env, timeout=60)
-    except CommandFailed as exc:
-        notes.append(f"{engine}: not checked ({exc.message.splitlines()[-1]})")
-        return []
+    lines = _listing(argv, engine, opts, notes)
     out = []
-    for line in res.stdout.splitlines():
+    for line in lines:
         ident, _, name = line.strip().partition(" ")
         if not ident:
             continue
@@ -166,13 +171,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 def _slurm_jobs(opts: CleanupOptions, notes: list[str]) -> list[Leftover]:
     argv = ["squeue", "--me", "--noheader", "--format", "%i|%j|%k"]
-    try:
-        res = cmd.run(argv, env=opts.env, timeout=60)
-    except CommandFailed as exc:
-        notes.append(f"slurm: not checked ({exc.message.splitlines()[-1]})")
-        return []
+    lines = _listing(argv, "slurm", opts, notes)
     out = []
-    for line in res.stdout.splitlines():
+    for line in lines:
         ident, _, rest = line.strip().partition("|")
         name, _, comment = rest.partition("|")
         labels = dict(kv.split("=", 1) for kv in comment.split(",") if "=" in kv)

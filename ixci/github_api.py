@@ -27,6 +27,15 @@ STICKY_MARKER = "<!-- ixci:benchmark-comparison -->"
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
+def api_headers(token: str | None) -> dict[str, str]:
+    """The headers of every REST call: GitHub's JSON media type, the pinned API version, and
+    the token when there is one."""
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 @dataclass(frozen=True, kw_only=True)
 class ArtifactInfo:
     """One workflow-run artifact as listed by the API."""
@@ -66,12 +75,7 @@ class ArtifactClient:
         self.session = session
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self.headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-        }
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+        self.headers = api_headers(token)
 
     def _get(self, url: str, **kw: Any) -> requests.Response:
         try:
@@ -253,12 +257,7 @@ class RestClient:
         self.session = session
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self.headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-        }
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+        self.headers = api_headers(token)
 
     def request(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
