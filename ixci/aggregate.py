@@ -83,8 +83,12 @@ BASE_COLUMNS: tuple[str, ...] = (
     "power_valid",
     "avg_power_w_per_gpu",
     "tokens_per_s_per_mw",
+    "steady_output_tput_per_gpu",
     "roofline_output_tput_per_gpu",
+    "roofline_interactivity",
     "roofline_fraction",
+    "roofline_binding",
+    "roofline_window",
 )  # then usd_per_mtok_<tier>, usd_per_output_mtok_<tier>, on_front, client_saturated, engine_version
 TAIL_COLUMNS: tuple[str, ...] = ("on_front", "client_saturated", "engine_version")
 CONFIG_KEYS: tuple[str, ...] = (
@@ -246,8 +250,18 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         "client_saturated": bool((client or {}).get("saturated")),
         # the point against its physical limit (ixci/roofline.py); None when not recorded
         "roofline_output_tput_per_gpu": _num(point.get("roofline"), "bound_output_tps_per_gpu"),
+        "roofline_interactivity": _inverse(_num(point.get("roofline"), "decode_step_s")),
         "roofline_fraction": _num(point.get("roofline"), "fraction"),
+        "roofline_binding": (point.get("roofline") or {}).get("binding"),
+        # which throughput the fraction measures: steady_state (all slots busy) or measured
+        "roofline_window": (point.get("roofline") or {}).get("window"),
+        "steady_output_throughput": _num((m or {}).get("steady_state"), "output_throughput"),
     }
+
+
+def _inverse(value: float | None) -> float | None:
+    """1 / value: a decode step's lower bound → the per-user decode speed's upper bound."""
+    return 1.0 / value if value else None
 
 
 def rows_from_documents(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -272,6 +286,8 @@ def add_derived(df: pd.DataFrame, economics: Economics) -> pd.DataFrame:
     """
     df["tput_per_gpu"] = _safe_div(df["total_token_throughput"], df["gpus"])
     df["output_tput_per_gpu"] = _safe_div(df["output_throughput"], df["gpus"])
+    # the same over the steady window only (every slot busy; metrics.md "steady state")
+    df["steady_output_tput_per_gpu"] = _safe_div(df["steady_output_throughput"], df["gpus"])
     df["input_tput_per_gpu"] = _safe_div(df["input_throughput"], df["gpus"])
     df["input_tput_per_prefill_gpu"] = _safe_div(df["input_throughput"], df["prefill_gpus"])
     df["output_tput_per_decode_gpu"] = _safe_div(df["output_throughput"], df["decode_gpus"])

@@ -36,13 +36,16 @@ JOB_BOOL_COLUMNS = ("dp_attention", "disaggregated")
 CORE_COLUMNS = (
     "status", "concurrency", "valid", "interactivity_median", "tput_per_gpu",
     "output_tput_per_gpu", "e2el_median_s",
+    # the physical limit drawn on the first chart (docs/roofline.md)
+    "roofline_output_tput_per_gpu", "roofline_interactivity",
 )  # fmt: skip
 # per point, loaded after the first chart (plus every usd_per_* column)
 EXTRA_COLUMNS = (
     "point_id", "power_valid", "client_saturated", "ttft_p99_s", "tpot_median_s",
     "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
+    "steady_output_tput_per_gpu", "roofline_fraction", "roofline_binding", "roofline_window",
 )  # fmt: skip
-STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id")
+STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding", "roofline_window")
 INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency")
 BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
@@ -54,7 +57,9 @@ UNITS: dict[str, str] = {
     "tpot_median_s": "s", "tput_per_gpu": "tok/s/GPU", "output_tput_per_gpu": "tok/s/GPU",
     "input_tput_per_gpu": "tok/s/GPU", "joules_per_total_token": "J/token",
     "joules_per_output_token": "J/token", "tokens_per_s_per_mw": "tok/s/MW",
-    "avg_power_w_per_gpu": "W",
+    "avg_power_w_per_gpu": "W", "steady_output_tput_per_gpu": "tok/s/GPU",
+    "roofline_output_tput_per_gpu": "tok/s/GPU", "roofline_interactivity": "tok/s/user",
+    "roofline_fraction": "fraction of the bound",
 }  # fmt: skip
 
 

@@ -332,3 +332,63 @@ if __name__ == "__main__":  # python tests/site/site_results_tree.py OUT
     import sys
 
     print(write_tree(Path(sys.argv[1])))
+
+
+GPU_RESULT = Path(__file__).resolve().parents[1] / "data" / "gpu" / "llamacpp-h200-result.json"
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "docs" / "examples" / "catalog"
+
+
+def real_gpu_document() -> dict[str, Any]:
+    """The real llama.cpp H200 artifact with each point's `roofline` object as run-job writes it
+    today (the run predates the roofline; the same function, from the example catalog)."""
+    from ixci import roofline
+    from ixci.catalog import load_catalog
+
+    doc: dict[str, Any] = json.loads(GPU_RESULT.read_text())
+    cat = load_catalog(EXAMPLE_CATALOG)
+    job = doc["job"]
+    inputs = roofline.inputs_for(
+        cat.models[job["model"]], cat.skus[job["sku"]], precision=job["precision"],
+        gpus=job["topology"]["gpus"],
+    )  # fmt: skip
+    assert inputs is not None, "the example catalog has every fact the bound needs"
+    for p in doc["points"]:
+        p["roofline"] = inputs.point(isl=p["isl"], osl=p["osl"], concurrency=p["concurrency"],
+                                     metrics=p.get("metrics"))  # fmt: skip
+    return doc
+
+
+def write_real_gpu_tree(root: Path) -> Path:
+    """A results tree of one run: the real H200 artifact through ixci's own tidy table."""
+    from ixci.aggregate import tidy_table, to_columnar
+
+    doc = real_gpu_document()
+    df = tidy_table([doc])
+    table = to_columnar(df)
+    run_id = str(doc["run"]["run_id"])
+    date = str(doc["run"]["started_at"])
+    rel = f"runs/{date[:10].replace('-', '/')}/{run_id}"
+    job = doc["job"]
+    ok = sum(1 for p in doc["points"] if p["status"] == "ok")
+    cov = {
+        "run_id": run_id, "expected": 1, "arrived": 1,
+        "summary": {"ok": 0, "partial": 1, "failed": 0, "missing": 0},
+        "jobs": [{
+            "job_id": job["id"], "name": job["name"], "model": job["model"], "sku": job["sku"],
+            "framework": job["framework"], "precision": job["precision"],
+            "scenario": doc["points"][0]["scenario"], "image": job.get("image"),
+            "status": "partial", "failure_class": None, "failure_message": None,
+            "points_expected": len(doc["points"]), "points_ok": ok,
+        }],
+    }  # fmt: skip
+    run = {"run_id": run_id, "date": date, "event": "workflow_dispatch", "sha": "0" * 40}
+    _dump(root / rel / "run.json", {**run, "repository": REPO, "path": rel})
+    _dump(root / rel / "coverage.json", cov)
+    _dump(root / "data" / "points.json", table)
+    _dump(root / "index.json", {
+        "schema_versions": {"result": 1, "points": 1},
+        "runs": [{"run_id": run_id, "date": date, "event": "workflow_dispatch", "path": rel,
+                  "coverage": cov["summary"]}],
+        "configs": sorted(set(df["config_id"])),
+    })  # fmt: skip
+    return root

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_results_tree import CONFIGS, RUNS, write_large_tree, write_tree
+from site_results_tree import (
+    CONFIGS,
+    RUNS,
+    real_gpu_document,
+    write_large_tree,
+    write_real_gpu_tree,
+    write_tree,
+)
 
 from ixci.site import build_site
 
@@ -455,3 +462,81 @@ def test_two_configurations_of_one_sku_framework_are_two_curves(twin_site: Path,
     options = page.get_by_test_id("history-config").locator("option")
     labels = [options.nth(k).inner_text() for k in range(options.count())]
     assert sorted(labels) == sorted([CONFIGS[0].name, TWIN.name])
+
+
+@pytest.fixture(scope="module")
+def gpu_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gpu-site")
+    return build_site(write_real_gpu_tree(root / "results"), root / "out")
+
+
+ROOFLINE_JS = """() => {
+  const gd = document.querySelector('[data-testid=chart]');
+  return (gd.data || []).filter(t => t.meta && t.meta.kind === 'roofline')
+    .map(t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}));
+}"""
+
+
+def test_real_gpu_run_draws_its_physical_limit(gpu_site: Path, page: Any) -> None:
+    """The real H200 llama.cpp sweep: a dotted "physical limit" line per SKU · framework through
+    the roofline of each concurrency (docs/roofline.md), every measured point below it, and the
+    point details, the comparison table and the CSV say how close each point came."""
+    doc = real_gpu_document()
+    bounds = {
+        p["concurrency"]: p["roofline"] for p in doc["points"] if p.get("roofline") is not None
+    }
+    assert sorted(bounds) == [1, 4, 16, 64, 128]
+    open_site(page, gpu_site, "?tokens=output")
+    lines = page.evaluate(ROOFLINE_JS)
+    assert [ln["name"] for ln in lines] == ["h200 · llamacpp · physical limit"]
+    want = sorted((1 / b["decode_step_s"], b["bound_output_tps_per_gpu"]) for b in bounds.values())
+    got = sorted(zip(lines[0]["x"], lines[0]["y"], strict=True))
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, rel=1e-5)
+    pts = plotted(page)
+    assert len(pts) == 5
+    for _name, _pid, x, y in pts:  # measured below the limit, in speed and in throughput
+        assert y < max(b for _, b in want) and x < max(a for a, _ in want)
+    assert "physical limit (roofline)" in page.locator("#legend-note").inner_text()
+    shot(page, "roofline-h200")
+    # input + output tokens: the bound scales by (ISL + OSL) / OSL like the measured points
+    open_site(page, gpu_site)
+    total = page.evaluate(ROOFLINE_JS)[0]["y"]
+    assert sorted(total) == pytest.approx(sorted(y * (1024 + 256) / 256 for _, y in want), rel=1e-5)
+    # point details: the share of the bound, its binding resource and its window
+    page.evaluate("window.ixci.loadExtra(function () {})")
+    box = page.evaluate("""() => {
+      const gd = document.querySelector('[data-testid=chart]');
+      const t = gd.data.findIndex(t => t.meta.kind === 'points');
+      let k = 0;
+      for (let j = 1; j < gd.data[t].x.length; j++) if (gd.data[t].x[j] > gd.data[t].x[k]) k = j;
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      const r = gd.getBoundingClientRect();
+      return {x: r.left + xa._offset + xa.l2p(gd.data[t].x[k]), y: r.top + ya._offset + ya.l2p(gd.data[t].y[k])};
+    }""")  # the fastest point per user: concurrency 1
+    page.mouse.click(box["x"], box["y"])
+    detail = page.get_by_test_id("point-detail")
+    detail.wait_for()
+    text = detail.inner_text()
+    assert "% of roofline" in text and "decode memory" in text and "steady-state window" in text
+    assert f"{100 * bounds[1]['fraction']:.1f} % of" in text, text
+    assert "while every slot was busy" in text
+    # the comparison table ranks by the share of the limit
+    open_site(page, gpu_site, "?view=compare&metric=roofline&levels=20,100")
+    table = page.get_by_test_id("compare-table").locator("table")
+    table.wait_for()
+    assert "physical limit" in table.locator("caption").inner_text()
+    cells = [c for c in table.locator("td").all_inner_texts() if c.strip() not in ("", "—")]
+    assert cells, "a share of the limit at a measured interactivity"
+    # the CSV carries the bound, the share and the binding resource
+    open_site(page, gpu_site, "?tokens=output")
+    with page.expect_download() as dl:
+        page.get_by_test_id("download-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8"))))
+    header = rows[0]
+    frac = header.index("roofline_fraction [fraction of the bound]")
+    conc = header.index("concurrency [requests]")
+    by_conc = {int(r[conc]): float(r[frac]) for r in rows[1:]}
+    assert by_conc == pytest.approx({c: b["fraction"] for c, b in bounds.items()}, rel=1e-5)
+    assert "roofline_binding" in header

@@ -344,6 +344,11 @@
         get: function (i) { return has(cname) ? C[cname][i] : null; } };
     }
     if (key === 'cost') return costDef(st, out);
+    if (key === 'roofline') {
+      return { key: key, name: 'roofline_fraction', unit: '% of roofline', dir: 1,
+        title: 'Achieved share of the physical limit (% of the roofline bound)',
+        get: function (i) { var f = has('roofline_fraction') ? n('roofline_fraction', i) : null; return f === null ? null : 100 * f; } };
+    }
     if (key === 'energy') {
       var en = out ? 'joules_per_output_token' : 'joules_per_total_token';
       return { key: key, name: en, unit: 'J/token', dir: -1, log: true,
@@ -554,8 +559,31 @@
       } else {
         traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), xyOf(g.front, 'i'), 'lines+markers', { kind: 'points' }, true));
       }
+      var bound = data.mx.key === 'interactivity' && data.my.key === 'tput' ? roofline(g, st) : null;
+      if (bound) traces.push(bound);
     });
     return { traces: traces, shown: shown };
+  }
+  // The physical limit of a group (docs/roofline.md): per concurrency, the upper bound of
+  // throughput per GPU at the upper bound of per-user speed (1 / the shortest decode step),
+  // highest over the group's configurations. Output-token bounds become input + output ones
+  // by the request's (ISL + OSL) / OSL. None when no point of the group records a roofline.
+  function roofline(g, st) {
+    if (!has('roofline_output_tput_per_gpu') || !has('roofline_interactivity')) return null;
+    var best = {};
+    for (var k = 0; k < g.n; k++) {
+      var i = g.idx[k], y = n('roofline_output_tput_per_gpu', i), x = n('roofline_interactivity', i);
+      var c = n('concurrency', i), osl = n('osl', i);
+      if (!(y > 0) || !(x > 0) || c === null) continue;
+      if (st.tokens !== 'output') y = y * (n('isl', i) + osl) / osl;
+      if (!best[c] || y > best[c].y) best[c] = { x: x, y: y };
+    }
+    var pts = Object.keys(best).map(function (c) { return best[c]; });
+    if (!pts.length) return null;
+    pts.sort(function (a, b) { return a.x - b.x; });
+    return { type: 'scatter', mode: 'lines+markers', name: g.name + ' · physical limit', legendgroup: g.name,
+      showlegend: true, meta: { kind: 'roofline' }, x: xyOf(pts, 'x'), y: xyOf(pts, 'y'), hoverinfo: 'skip',
+      line: { color: g.color, width: 1.5, dash: 'dot' }, marker: { color: g.color, size: 5, symbol: 'line-ew-open' } };
   }
   // a configuration's curve: a thin line in a dash and shade of its group's colour (the
   // Pareto front is the thick solid line); its name is a legend entry of the group
@@ -655,7 +683,9 @@
     el('status').textContent = state.front
       ? 'Showing ' + thousands(tr.shown) + ' Pareto-front points of ' + thousands(data.total) + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
       : 'Showing ' + thousands(data.total) + ' points in ' + data.groups.length + ' GPU · framework groups, ' + thousands(nFront) + ' on their Pareto fronts (lines). ' + runsNote();
-    el('legend-note').textContent = legendNote(data);
+    el('legend-note').textContent = legendNote(data) + (tr.traces.some(function (t) { return t.meta.kind === 'roofline'; })
+      ? ' Dotted line with ticks: the physical limit (roofline) of each concurrency — the most any engine could do ' +
+        'on this GPU, model and precision (docs/roofline.md); click a point for its share of it.' : '');
     if (!tr.shown) {
       plot(function () {});  // drops a draw still waiting for plotly
       if (gd.data && window.Plotly) Plotly.purge(gd);
@@ -786,7 +816,11 @@
       ['Input / output', seqLabel(seqOf(i))],
       ['Parallelism', parallelism(i)], ['GPUs', n('gpus', i)], ['Concurrency', n('concurrency', i)],
       ['Interactivity', fmt(n('interactivity_median', i)) + ' tok/s/user'],
-      ['Throughput', fmt(n('tput_per_gpu', i)) + ' tok/s/GPU (output ' + fmt(n('output_tput_per_gpu', i)) + ')'],
+      ['Throughput', fmt(n('tput_per_gpu', i)) + ' tok/s/GPU (output ' + fmt(n('output_tput_per_gpu', i)) +
+        ') over the measured window: first measured send to last response'],
+      ['Steady state', has('steady_output_tput_per_gpu') && n('steady_output_tput_per_gpu', i) !== null
+        ? fmt(n('steady_output_tput_per_gpu', i)) + ' output tok/s/GPU while every slot was busy' : 'not recorded'],
+      ['% of roofline', rooflineText(i)],
       ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ' s'],
       ['Image', s('image', i) + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
       ['Run', null]
@@ -804,11 +838,23 @@
     box.hidden = false;
   }
 
+  // "41.9 % of 1,085 output tok/s/GPU (decode memory; steady-state window)"
+  function rooflineText(i) {
+    var f = has('roofline_fraction') ? n('roofline_fraction', i) : null;
+    if (f === null || f === undefined) return 'not recorded (the catalog lacks a fact the bound needs)';
+    var bits = [];
+    if (has('roofline_binding') && s('roofline_binding', i)) bits.push(s('roofline_binding', i).replace(/_/g, ' '));
+    if (has('roofline_window') && s('roofline_window', i)) bits.push(s('roofline_window', i).replace(/_/g, '-') + ' window');
+    return fmt(100 * f) + ' % of ' + fmt(n('roofline_output_tput_per_gpu', i)) + ' output tok/s/GPU' +
+      (bits.length ? ' (' + bits.join('; ') + ')' : '') + (f > 1 ? ' — above the bound: a measurement or catalog error' : '');
+  }
+
   // ---------- CSV of exactly the shown points ----------
   var CSV_COLS = ['point_id', 'run_id', 'run_date', 'job_name', 'model', 'isl', 'osl', 'precision', 'sku',
     'framework', 'image', 'tp', 'ep', 'pp', 'dp_attention', 'gpus', 'prefill_gpus', 'decode_gpus',
     'disaggregated', 'spec_decoding', 'concurrency', 'interactivity_median', 'e2el_median_s',
-    'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu'];
+    'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu', 'steady_output_tput_per_gpu',
+    'roofline_output_tput_per_gpu', 'roofline_fraction', 'roofline_binding', 'roofline_window'];
   function csvText() {
     var mx = current.mx, my = current.my;
     var cols = CSV_COLS.filter(has);
@@ -924,7 +970,7 @@
 
   // ---------- comparison view ----------
   var CMP_METRICS = [['tput', 'Throughput per GPU'], ['cost', 'Cost per million tokens'],
-    ['energy', 'Energy per token'], ['mw', 'Tokens/s per MW']];
+    ['energy', 'Energy per token'], ['mw', 'Tokens/s per MW'], ['roofline', '% of the physical limit']];
   function levels() {
     return state.levels.split(',').map(Number).filter(function (v) { return v > 0 && isFinite(v); });
   }
@@ -936,7 +982,19 @@
     }
     msel.value = metric;
     if (document.activeElement !== el('cmp-levels')) el('cmp-levels').value = state.levels;
-    var data = chartData(state, 'interactivity', metric);
+    // the share of the physical limit is read along the throughput front (the best
+    // configuration at each interactivity), not over a front of its own: at one point per
+    // concurrency, the fastest-per-user point would dominate every other on that front
+    var share = metric === 'roofline';
+    var data = chartData(state, 'interactivity', share ? 'tput' : metric);
+    if (share) {
+      var md = metricDef('roofline', state);
+      data.my = md;
+      data.groups.forEach(function (g) {
+        g.front = g.front.map(function (p) { return { x: p.x, y: md.get(p.i), i: p.i }; })
+          .filter(function (p) { return p.y !== null && isFinite(p.y); });
+      });
+    }
     var names = data.groups.map(function (g) { return g.name; });
     var base = names.indexOf(state.baseline) >= 0 ? state.baseline : names[0];
     el('cmp-baseline').innerHTML = names.map(function (g) { return '<option>' + esc(g) + '</option>'; }).join('');
