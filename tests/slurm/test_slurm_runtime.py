@@ -73,7 +73,7 @@ def test_llama_server_job_lifecycle(
 
 
 def test_killed_worker_ends_the_whole_allocation(
-    slurm_cluster: SlurmCluster, llama_server_bin: Path, tiny_gguf: TinyModel,
+    slurm_cluster: SlurmCluster, llama_server_bin: Path, sglang_router: None, tiny_gguf: TinyModel,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     spec = disagg_spec(str(llama_server_bin), tiny_gguf, free_port_block(4))
@@ -97,10 +97,9 @@ def test_killed_worker_ends_the_whole_allocation(
 
 
 def test_disaggregated_one_prefill_two_decode_behind_sglang_router(
-    slurm_cluster: SlurmCluster, llama_server_bin: Path, tiny_gguf: TinyModel,
+    slurm_cluster: SlurmCluster, llama_server_bin: Path, sglang_router: None, tiny_gguf: TinyModel,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    pytest.importorskip("sglang_router")
     spec = disagg_spec(str(llama_server_bin), tiny_gguf, free_port_block(4))
     log = tmp_path / "server.log"
     dep = SlurmRuntime().launch(spec, _ctx(tmp_path, "j-slurm-disagg"), log_path=log)
