@@ -29,6 +29,7 @@ from typing import Any
 
 from ixci.catalog import Catalog, Model, Pool, Recipe, Runner, Scenario, SearchEntry
 from ixci.errors import PlanError, UsageError
+from ixci.precision import bytes_per_param
 
 PLAN_VERSION = 1
 MATRIX_LIMIT = 256
@@ -45,11 +46,7 @@ NOMINAL_TPOT_S = 0.03
 """Decode time per output token per request at the benchmarked concurrencies (s)."""
 NOMINAL_PREFILL_TOKENS_PER_S = 20_000.0
 """Prefill rate per request (input tokens/s)."""
-BYTES_PER_PARAM: Mapping[str, float] = MappingProxyType(
-    {"fp4": 0.5625, "mxfp4": 0.5625, "nvfp4": 0.5625, "int4": 0.5625, "q4": 0.5625,
-     "fp8": 1.0, "int8": 1.0, "q8": 1.0, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
-)
-"""Weight bytes per parameter (4-bit formats carry one 8-bit scale per 16–32 values)."""
+
 
 
 # ----------------------------------------------------------------------------- data model
@@ -391,7 +388,7 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
 def weights_gb(model: Model, precision: str) -> float:
     """Checkpoint size in GB (10^9 bytes) from total parameters and bytes per parameter
     (0 when the catalog does not know the parameter count)."""
-    return (model.total_params_b or 0.0) * BYTES_PER_PARAM.get(precision.lower(), 2.0)
+    return (model.total_params_b or 0.0) * bytes_per_param(precision)
 
 
 def request_s(scenario: Scenario) -> float:

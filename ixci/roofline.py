@@ -29,16 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Weight bytes per parameter by catalog precision (GGUF quantisations with their block scales).
-BYTES_PER_PARAM: Mapping[str, float] = {
-    "fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "q8_0": 34 / 32,
-    "fp4": 0.5625, "int4": 0.5625, "q4_k_m": 0.606,
-}  # fmt: skip
-# The peak FLOP/s figure of hardware.yaml that a precision's matrix products run at.
-COMPUTE_PRECISION: Mapping[str, str] = {
-    "fp32": "bf16", "fp16": "bf16", "bf16": "bf16", "fp8": "fp8", "int8": "fp8",
-    "q8_0": "bf16", "q4_k_m": "bf16", "int4": "bf16", "fp4": "fp4",
-}  # fmt: skip
+from ixci.precision import BYTES_PER_PARAM, COMPUTE_PRECISION
+
 KV_BYTES_PER_ELEMENT = 2.0  # fp16/bf16 KV cache (an fp8 cache would halve it)
 
 
