@@ -16,6 +16,7 @@ from ixci.loadgen.metrics import METRICS_VERSION, PointMetrics, Slo
 RESPONSE_BASE_BYTES = 1 << 20  # per response: head, role/finish/usage events, an error body …
 RESPONSE_BYTES_PER_TOKEN = 16 << 10  # … plus this per requested output token
 MAX_LINE_BYTES = 4 << 20  # one SSE line (one event: every engine sends an event as one line)
+MAX_UNPARSED_BYTES = 64 << 20  # per worker: past this backlog it parses before it sends more
 _MIN_LIMIT_BYTES = 1024
 # The default request timeout (docs/loadgen.md, "Timeouts"): far beyond any healthy server —
 # a minute of queueing, 1 ms per prompt token (1k tok/s prefill), 250 ms per output token
@@ -53,6 +54,9 @@ class PointConfig:
     max_response_bytes: bytes one response may send (None: RESPONSE_BASE_BYTES +
     RESPONSE_BYTES_PER_TOKEN × the request's max tokens). max_line_bytes: the longest line.
     Past either the request fails with `protocol` and its connection is dropped.
+    max_unparsed_bytes: the parsing backlog one worker may hold (responses received, not yet
+    parsed); past it the worker parses before it sends more, so memory does not grow with the
+    run's length when the client is saturated.
     max_duration_s bounds the whole point, warm-up included: nothing is sent after it and
     requests still in flight are cut (`cut`).
     """
@@ -84,6 +88,7 @@ class PointConfig:
     kernel_stamps: bool = True
     max_response_bytes: int | None = None
     max_line_bytes: int = MAX_LINE_BYTES
+    max_unparsed_bytes: int = MAX_UNPARSED_BYTES
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,6 +110,8 @@ class PointConfig:
             problems.append("shared_prefix_tokens must be in [0, isl)")
         if self.max_line_bytes < _MIN_LIMIT_BYTES:
             problems.append(f"max_line_bytes must be >= {_MIN_LIMIT_BYTES}")
+        if self.max_unparsed_bytes < _MIN_LIMIT_BYTES:
+            problems.append(f"max_unparsed_bytes must be >= {_MIN_LIMIT_BYTES}")
         if self.max_response_bytes is not None and self.max_response_bytes < _MIN_LIMIT_BYTES:
             problems.append(f"max_response_bytes must be >= {_MIN_LIMIT_BYTES}")
         if self.max_duration_s is not None and self.max_duration_s <= 0:

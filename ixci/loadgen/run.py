@@ -116,7 +116,7 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
                 max_duration_s=config.max_duration_s, request_timeout_s=config.timeout_s,
                 seed=seed, kernel_stamps=config.kernel_stamps,
                 response_limits=tuple(limits[i::workers]), max_line_bytes=config.max_line_bytes,
-                expect_done=dialect.sends_done, exact_length=dialect.ignore_eos or dialect.min_tokens,
+                max_unparsed_bytes=config.max_unparsed_bytes, expect_done=dialect.sends_done, exact_length=dialect.ignore_eos or dialect.min_tokens,
             )
         )
     return specs

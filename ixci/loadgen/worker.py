@@ -439,8 +439,8 @@ def chunk_tokens(out: int, chars: list[int], usage: list[int] | None) -> tuple[i
     """The tokens of each content chunk of a request that produced `out` tokens.
 
     Exact when the server sent a cumulative completion count on every chunk (`usage`);
-    otherwise each chunk gets one token and the rest is shared in proportion to its text
-    length (largest remainders). () when it cannot be apportioned (fewer tokens than chunks,
+    otherwise shared in proportion to each chunk's text length, at least one token a chunk,
+    rounded by largest remainders. () when it cannot be apportioned (fewer tokens than chunks,
     no text): the metrics then use the average.
     """
     n = len(chars)
@@ -451,13 +451,17 @@ def chunk_tokens(out: int, chars: list[int], usage: list[int] | None) -> tuple[i
     total = sum(chars)
     if n == 0 or out < n or total <= 0:
         return ()
-    extra = out - n
-    shares = [extra * c / total for c in chars]
-    base = [int(x) for x in shares]
-    order = sorted(range(n), key=lambda i: shares[i] - base[i], reverse=True)
-    for i in order[: extra - sum(base)]:
-        base[i] += 1
-    return tuple(1 + b for b in base)
+    ideal = [out * c / total for c in chars]
+    share = [max(1, int(x)) for x in ideal]
+    left = out - sum(share)
+    if left > 0:  # fewer than n short (floors): the chunks furthest below their ideal get one more
+        for i in sorted(range(n), key=lambda j: share[j] - ideal[j])[:left]:
+            share[i] += 1
+    while left < 0:  # the one-token floor overshot: take from those furthest above their ideal
+        for i in sorted((j for j in range(n) if share[j] > 1), key=lambda j: ideal[j] - share[j])[:-left]:
+            share[i] -= 1
+        left = out - sum(share)
+    return tuple(share)
 
 
 def _implausible_usage(p: ParsedStream, req_in: int, req_out: int) -> str | None:
