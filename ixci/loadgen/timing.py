@@ -70,24 +70,26 @@ def _intervals(ok: Sequence[RequestRecord]) -> dict[str, Intervals]:
     return out
 
 
-def _bound(vals: list[float], los: list[float], his: list[float]) -> float:
-    """The most any published statistic of `vals` may differ from that of the true values."""
+def _bound(vals: list[float], los: list[float], his: list[float]) -> tuple[float, float]:
+    """(the most the mean or any percentile of `vals` may differ from the true values', the
+    most their population std may differ)."""
     v, lo, hi = (np.asarray(x, dtype=np.float64) for x in (vals, los, his))
     if v.size == 0:
-        return 0.0
+        return 0.0, 0.0
     qs = [*PERCENTILES.values(), 10.0]
     pv, plo, phi = (np.percentile(x, qs, method="linear") for x in (v, lo, hi))
     worst = float(max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean()))
-    rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # bounds the std's change
-    return max(worst, rms)
+    rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
+    return worst, rms
 
 
 def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None:
     """Add the `timing` block to a point's `values`; null the distributions it cannot vouch for.
 
     `timing`: `slack_chunks` (chunks whose stamp may be late), `slack_max_s`, `bounds_s`
-    (distribution → the most its published statistics may be off, seconds or tokens/s for
-    interactivity), `tolerance_s`, and `invalid` (distribution → reason) for those withheld.
+    (distribution → the most its mean or percentiles may be off, seconds or tokens/s for
+    interactivity; `<name>.std` for its std), `tolerance_s`, and `invalid` (distribution, or
+    `<name>.std` when only the std is unsure → reason) for those withheld.
     """
     chunks = sum(len(r.chunk_slack_ns) for r in ok)
     worst = max((ns for r in ok for _, ns in r.chunk_slack_ns), default=0)
@@ -98,21 +100,22 @@ def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None
     values["timing"] = block
     if not chunks:
         return
+    why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst * NS * 1e3:.1f} ms"
     for name, (vals, los, his) in _intervals(ok).items():
-        bound = _bound(vals, los, his)
+        bound, std_bound = _bound(vals, los, his)
         block["bounds_s"][name] = bound
+        block["bounds_s"][name + ".std"] = std_bound
         if name == "interactivity":
             continue  # judged through TPOT, its inverse (below)
-        if bound > TIMING_TOLERANCE_S:
-            block["invalid"][name] = (
-                f"stamps of {chunks} chunks read together after a client stall may be late by up to "
-                f"{worst * NS * 1e3:.1f} ms: {name} may be off by {bound * 1e3:.2f} ms "
-                f"(> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
-            )
-    if "tpot" in block["invalid"]:
-        block["invalid"]["interactivity"] = "derived from TPOT, which is withheld: " + block["invalid"]["tpot"]
-    for name in block["invalid"]:
-        values[name] = dict.fromkeys(values[name], None)
+        for key, b in ((name, bound), (name + ".std", std_bound)):
+            if b > TIMING_TOLERANCE_S and name not in block["invalid"]:
+                block["invalid"][key] = f"{why}: {key} may be off by {b * 1e3:.2f} ms (> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
+    for name in ("tpot", "tpot.std"):
+        if name in block["invalid"]:
+            block["invalid"]["interactivity" + name[4:]] = "derived from TPOT: " + block["invalid"][name]
+    for key in block["invalid"]:
+        name, _, stat = key.partition(".")
+        values[name] = {k: (None if not stat or k == stat else v) for k, v in values[name].items()}
 
 
 def invalid_timing(values: Mapping[str, Any]) -> list[str]:
