@@ -124,15 +124,13 @@ class PointConfig:
     @property
     def timeout_s(self) -> float:
         """The per-request timeout in seconds: `request_timeout_s`, else TIMEOUT_BASE_S plus
-        per-token allowances for the longest prompt and answer of the point; never past
-        `max_duration_s`."""
+        per-token allowances for the longest prompt and answer of the point. (`max_duration_s`
+        bounds requests in flight separately: they are cut when it runs out.)"""
         if self.request_timeout_s is not None:
-            timeout = self.request_timeout_s
-        else:
-            longest = 1.0 + self.range_ratio
-            timeout = (TIMEOUT_BASE_S + TIMEOUT_S_PER_INPUT_TOKEN * self.isl * longest
-                       + TIMEOUT_S_PER_OUTPUT_TOKEN * self.osl * longest)
-        return timeout if self.max_duration_s is None else min(timeout, self.max_duration_s)
+            return self.request_timeout_s
+        longest = 1.0 + self.range_ratio
+        return (TIMEOUT_BASE_S + TIMEOUT_S_PER_INPUT_TOKEN * self.isl * longest
+                + TIMEOUT_S_PER_OUTPUT_TOKEN * self.osl * longest)
 
     def response_limit(self, output_tokens: int) -> int:
         """Bytes the response to a request for `output_tokens` tokens may send."""
@@ -171,6 +169,8 @@ class ClientHealth:
     reads: int = 0
     kernel_stamped_reads: int = 0
     max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once (one worker)
+    unparsed_at_end: int = 0  # responses not yet parsed when the run ended (all workers)
+    drain_s: float = 0.0  # the longest time a worker then spent parsing them (outside the window)
 
     @property
     def receive_stamps(self) -> str:
@@ -191,6 +191,8 @@ class ClientHealth:
             "reads": self.reads,
             "kernel_stamped_reads": self.kernel_stamped_reads,
             "max_unparsed_bytes": self.max_unparsed_bytes,
+            "unparsed_at_end": self.unparsed_at_end,
+            "drain_s": self.drain_s,
         }
 
 

@@ -179,6 +179,8 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
         runqueue_wait_percent=wait, reasons=tuple(reasons),
         reads=sum(o.reads for o in outputs), kernel_stamped_reads=sum(o.kernel_stamped_reads for o in outputs),
         max_unparsed_bytes=max((o.max_unparsed_bytes for o in outputs), default=0),
+        unparsed_at_end=sum(o.unparsed_at_end for o in outputs),
+        drain_s=max((o.drain_s for o in outputs), default=0.0),
     )
 
 

@@ -78,6 +78,8 @@ class WorkerOutput:
     kernel_stamped_reads: int = 0
     max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once
     send_lags_s: list[float] = field(default_factory=list)  # open loop: actual − scheduled send
+    unparsed_at_end: int = 0  # responses still unparsed when the last one arrived
+    drain_s: float = 0.0  # time spent parsing them after the run (work outside the window)
 
 
 def _schedstat() -> tuple[int, int] | None:
@@ -213,10 +215,10 @@ class Worker:
             return None
         return conn
 
-    @staticmethod
-    def _timeout(conn: StreamProtocol, ex: Exchange, reason: str = "timeout") -> None:
+    def _timeout(self, conn: StreamProtocol, ex: Exchange, reason: str = "timeout") -> None:
         if conn.exchange is ex:
-            ex.error = reason
+            # past max_duration the client ends it either way: a cut, even if its timer fired first
+            ex.error = "cut" if self._past_deadline() else reason
             conn.abort()
 
     def _past_deadline(self) -> bool:
@@ -392,8 +394,10 @@ class Worker:
             cpu, wall, sched1 = time.process_time() - cpu0, time.perf_counter() - wall0, _schedstat()
             gc.enable()
             gc.unfreeze()
+        unparsed, t_drain = len(self._pending), time.perf_counter()
         while self._pending:
             self._parse_one()
+        drain = time.perf_counter() - t_drain
         for conn in self._idle:
             conn.abort()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
@@ -410,6 +414,8 @@ class Worker:
             kernel_stamped_reads=READS[1],
             max_unparsed_bytes=self.max_pending_bytes,
             send_lags_s=self._schedule_lags,
+            unparsed_at_end=unparsed,
+            drain_s=drain,
         )
 
 

@@ -60,12 +60,11 @@ def test_short_of_an_exact_length_is_truncated(hostile: Callable, tmp_path: Path
     assert free.metrics["completed"] == 8 and free.metrics["failed"] == 0
 
 
-def test_default_timeout_comes_from_the_scenario_never_past_max_duration() -> None:
+def test_default_timeout_comes_from_the_scenario() -> None:
     c = cfg("http://127.0.0.1:1", request_timeout_s=None)
     assert c.timeout_s == pytest.approx(60 + 0.001 * 8 + 0.25 * 16)  # was a fixed 600 s
     assert cfg("http://127.0.0.1:1", request_timeout_s=None, isl=8192, osl=1024, range_ratio=0.5).timeout_s == \
         pytest.approx(60 + 0.001 * 8192 * 1.5 + 0.25 * 1024 * 1.5)
-    assert cfg("http://127.0.0.1:1", request_timeout_s=None, max_duration_s=5.0).timeout_s == 5.0
     assert cfg("http://127.0.0.1:1", request_timeout_s=7.0).timeout_s == 7.0
 
 
@@ -74,12 +73,13 @@ def test_a_server_that_never_answers_ends_at_max_duration_with_exit_16(hostile: 
     out = tmp_path / "result.json"
     t0 = time.monotonic()
     proc = ixci("loadgen", "--url", url, "--model", "m", "--isl", "8", "--osl", "16", "--concurrency", "2",
-                "--num-requests", "4", "--max-duration", "2", "--output", str(out))
+                "--num-requests", "4", "--warmup-requests", "0", "--max-duration", "2", "--output", str(out))
     assert time.monotonic() - t0 < 30
     assert proc.returncode == 16, proc.stderr  # was 0
     assert "the point failed" in proc.stderr and "Traceback" not in proc.stderr
     doc = json.loads(out.read_text())  # written before the failure exit
-    assert doc["metrics"]["completed"] == 0 and doc["config"]["request_timeout_effective_s"] == 2.0
+    assert doc["metrics"]["completed"] == 0 and doc["metrics"]["errors"] == {"cut": 2}
+    assert doc["config"]["request_timeout_effective_s"] == pytest.approx(64.008)  # bounded by the cut
 
 
 def test_every_request_failing_exits_16_and_a_healthy_point_exits_0(stub: Callable, tmp_path: Path) -> None:
