@@ -63,9 +63,11 @@ def main() -> None:
                 "seconds": seconds, "rc": os.waitstatus_to_exitcode(status), "tokens": tokens,
                 "peak_rss_mib": ru.ru_maxrss / 1024, "rss_mib_per_mtok": ru.ru_maxrss / 1024 / (tokens / 1e6),
                 "window_tok_s": m["output_throughput"],
-                "sustained_tok_s": tokens / (m["duration_s"] + c["drain_s"]),
-                "whole_process_tok_s": tokens / wall, "drain_s": c["drain_s"],
-                "unparsed_at_end": c["unparsed_at_end"], "max_unparsed_mib": c["max_unparsed_bytes"] / 2**20,
+                # a client without these fields (an older ixci) reports None: its drain went unmeasured
+                "sustained_tok_s": tokens / (m["duration_s"] + c["drain_s"]) if "drain_s" in c else None,
+                "whole_process_tok_s": tokens / wall, "drain_s": c.get("drain_s"),
+                "unparsed_at_end": c.get("unparsed_at_end"),
+                "max_unparsed_mib": c["max_unparsed_bytes"] / 2**20 if "max_unparsed_bytes" in c else None,
                 "client_cpu_percent": c["cpu_percent"], "load_1min": os.getloadavg()[0],
             }
             rows.append(row)
@@ -76,9 +78,10 @@ def main() -> None:
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         print(f"\n{last['seconds']:.0f} s vs {first['seconds']:.0f} s: tokens ×{last['tokens'] / first['tokens']:.2f}, "
-              f"peak RSS ×{last['peak_rss_mib'] / first['peak_rss_mib']:.2f}, backlog max "
-              f"{first['max_unparsed_mib']:.1f} → {last['max_unparsed_mib']:.1f} MiB, sustained/window "
-              f"{first['sustained_tok_s'] / first['window_tok_s']:.2f} → {last['sustained_tok_s'] / last['window_tok_s']:.2f}")
+              f"peak RSS ×{last['peak_rss_mib'] / first['peak_rss_mib']:.2f}, RSS per M tokens "
+              f"{first['rss_mib_per_mtok']:.1f} → {last['rss_mib_per_mtok']:.1f} MiB, whole-process/window "
+              f"{first['whole_process_tok_s'] / first['window_tok_s']:.2f} → "
+              f"{last['whole_process_tok_s'] / last['window_tok_s']:.2f}")
 
 
 if __name__ == "__main__":
