@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import orjson
 
+from ixci.errors import ErrorRateExceeded, UsageError
 from ixci.loadgen.config import MAX_LINE_BYTES, PointConfig
 from ixci.loadgen.dialect import DIALECTS, Endpoint, get_dialect
 from ixci.loadgen.metrics import Slo
@@ -14,10 +15,10 @@ from ixci.loadgen.run import run_point
 
 
 @click.command("loadgen")
-@click.option("--url", required=True, help="Server base URL, http://HOST:PORT.")
-@click.option("--model", required=True, help="Model name sent in each request.")
-@click.option("--isl", type=click.IntRange(min=1), required=True, help="Input tokens per request.")
-@click.option("--osl", type=click.IntRange(min=1), required=True, help="Output tokens per request.")
+@click.option("--url", help="Server base URL, http://HOST:PORT (required unless --recompute).")
+@click.option("--model", help="Model name sent in each request (required unless --recompute).")
+@click.option("--isl", type=click.IntRange(min=1), help="Input tokens per request (required unless --recompute).")
+@click.option("--osl", type=click.IntRange(min=1), help="Output tokens per request (required unless --recompute).")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Closed-loop concurrency.")
 @click.option("--request-rate", type=click.FloatRange(min=0, min_open=True), help="Open-loop requests/s.")
 @click.option("--burstiness", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
@@ -41,7 +42,8 @@ from ixci.loadgen.run import run_point
 @click.option("--slo-tpot", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TPOT, seconds.")
 @click.option("--slo-e2el", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on E2EL, seconds.")
 @click.option("--error-threshold", type=click.FloatRange(0, 1), default=0.05, show_default=True)
-@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0)
+@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="Per request, seconds (default: derived from --isl/--osl, never past --max-duration).")
 @click.option("--max-response-bytes", type=click.IntRange(min=1024),
               help="Bytes one response may send (default: 1 MiB + 16 KiB per requested output token).")
 @click.option("--max-line-bytes", type=click.IntRange(min=1024), default=MAX_LINE_BYTES, show_default=True,
@@ -52,17 +54,32 @@ from ixci.loadgen.run import run_point
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result JSON here.")
 @click.option("--requests-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write per-request records (gzip JSON lines), e.g. requests.jsonl.gz.")
+@click.option("--recompute", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Measure nothing: recompute the metrics of DIR/result.json from DIR/requests.jsonl.gz and compare.")
 def loadgen(
-    url: str, model: str, isl: int, osl: int, concurrency: int | None, request_rate: float | None,
+    url: str | None, model: str | None, isl: int | None, osl: int | None, concurrency: int | None,
+    request_rate: float | None,
     burstiness: float, num_requests: int | None, duration_s: float | None, min_requests: int,
     min_duration_s: float, max_duration_s: float | None, warmup_requests: int | None, endpoint: str,
     dialect: str, tokenizer: Path | None, range_ratio: float, shared_prefix_tokens: int,
     workers: int | None, seed: int, slo_ttft: float | None, slo_tpot: float | None,
-    slo_e2el: float | None, error_threshold: float, request_timeout_s: float,
-    max_response_bytes: int | None, max_line_bytes: int, fresh_connections: bool, client_stamps: bool, output: Path | None, requests_out: Path | None,
+    slo_e2el: float | None, error_threshold: float, request_timeout_s: float | None,
+    max_response_bytes: int | None, max_line_bytes: int, fresh_connections: bool, client_stamps: bool,
+    output: Path | None, requests_out: Path | None, recompute: Path | None,
 ) -> None:
     """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
-    against a running OpenAI-compatible server and print or write its metrics (seconds)."""
+    against a running OpenAI-compatible server and print or write its metrics (seconds).
+
+    Exit codes: 0 the point was measured (see `valid`); 16 the point failed — no request
+    completed or the error rate is over --error-threshold (the result is written first);
+    with --recompute, 20 when a stored metric differs from the recomputed one."""
+    if recompute is not None:
+        _recompute(recompute)
+        return
+    missing = [f"--{n}" for n, v in (("url", url), ("model", model), ("isl", isl), ("osl", osl)) if v is None]
+    if missing or url is None or model is None or isl is None or osl is None:
+        raise UsageError(f"missing option(s) {', '.join(missing)}",
+                         hint="give --url, --model, --isl and --osl to measure, or --recompute DIR to audit a result")
     if concurrency is None and request_rate is None:
         concurrency = 1
     if num_requests is None and duration_s is None:
@@ -89,6 +106,29 @@ def loadgen(
     else:
         click.echo(text.decode())
     click.echo(_summary(result.to_json()), err=True)
+    m = result.metrics
+    if m["completed"] == 0 or m["error_rate"] > config.error_threshold:
+        raise ErrorRateExceeded(
+            f"the point failed: {m['completed']} requests completed, {m['failed']} failed "
+            f"(error rate {m['error_rate']:.1%}, threshold {config.error_threshold:.1%}; kinds {m['errors']})",
+            hint="the result was written; see its errors and the per-request records",
+        )
+
+
+def _recompute(folder: Path) -> None:
+    from ixci.loadgen.audit import RecordsMismatch, recompute_folder
+    from ixci.result import REQUESTS_FILE, RESULT_FILE
+
+    audits = recompute_folder(folder / RESULT_FILE, folder / REQUESTS_FILE)
+    bad = 0
+    for a in audits:
+        note = f" (not from records: {', '.join(a.skipped)})" if a.skipped else ""
+        click.echo(f"{a.point}: {a.compared - len(a.mismatches)}/{a.compared} metrics match{note}")
+        for path, stored, fresh in a.mismatches:
+            click.echo(f"  {path}: stored {stored!r}, recomputed {fresh!r}")
+        bad += len(a.mismatches)
+    if bad:
+        raise RecordsMismatch(f"{bad} stored metrics differ from those recomputed from {folder / REQUESTS_FILE}")
 
 
 def _config_json(c: PointConfig) -> dict[str, object]:
@@ -99,6 +139,8 @@ def _config_json(c: PointConfig) -> dict[str, object]:
         "range_ratio": c.range_ratio, "shared_prefix_tokens": c.shared_prefix_tokens, "seed": c.seed,
         "max_duration_s": c.max_duration_s, "request_timeout_s": c.request_timeout_s,
         "max_response_bytes": c.max_response_bytes, "max_line_bytes": c.max_line_bytes,
+        "request_timeout_effective_s": c.timeout_s,
+        "slo": {"ttft_s": c.slo.ttft_s, "tpot_s": c.slo.tpot_s, "e2el_s": c.slo.e2el_s},
     }
 
 
@@ -115,7 +157,15 @@ def _summary(doc: dict[str, object]) -> str:
         line += f"TTFT mean {ttft['mean'] * 1e3:.1f} ms p99 {ttft['p99'] * 1e3:.1f} ms · "
     if itl["p99"] is not None:
         line += f"ITL p99 {itl['p99'] * 1e3:.1f} ms · "
+    if m.get("retries"):
+        line += f"{m['retries']} retried · "
+    ol = m.get("open_loop")
+    if isinstance(ol, dict):
+        line += f"send lag p99 {ol['send_lag_p99_s'] * 1e3:.2f} ms · "
     line += f"client CPU {c['cpu_percent']:.0f}%"
+    withheld = (m.get("timing") or {}).get("invalid") or {}
+    if withheld:
+        line += " · WITHHELD (stamps possibly coalesced): " + ", ".join(sorted(withheld))
     if c["saturated"]:
         line += " · CLIENT SATURATED: " + "; ".join(c["saturation_reasons"])
     if not doc["valid"]:

@@ -16,7 +16,15 @@ from ixci.loadgen.metrics import METRICS_VERSION, PointMetrics, Slo
 RESPONSE_BASE_BYTES = 1 << 20  # per response: head, role/finish/usage events, an error body …
 RESPONSE_BYTES_PER_TOKEN = 16 << 10  # … plus this per requested output token
 MAX_LINE_BYTES = 4 << 20  # one SSE line (one event: every engine sends an event as one line)
+MAX_UNPARSED_BYTES = 64 << 20  # per worker: past this backlog it parses before it sends more
 _MIN_LIMIT_BYTES = 1024
+# The default request timeout (docs/loadgen.md, "Timeouts"): far beyond any healthy server —
+# a minute of queueing, 1 ms per prompt token (1k tok/s prefill), 250 ms per output token
+# (4 tok/s decode) for the longest request of the point — yet minutes, not the 10 a fixed
+# default took for a short request to a server that never answers.
+TIMEOUT_BASE_S = 60.0
+TIMEOUT_S_PER_INPUT_TOKEN = 0.001
+TIMEOUT_S_PER_OUTPUT_TOKEN = 0.25
 
 
 class TokenizerSource(enum.StrEnum):
@@ -39,12 +47,16 @@ class PointConfig:
     (1.0 = Poisson). num_requests / duration_s: the measured phase ends at whichever is reached
     first, but not before min_requests and min_duration_s; never after max_duration_s.
     warmup_requests: requests sent first and not measured (None: one per slot).
-    workers: client processes (None: automatic). request_timeout_s: per request, seconds.
+    workers: client processes (None: automatic). request_timeout_s: per request, seconds (None:
+    derived from the point's longest request, see `timeout_s`).
     kernel_stamps: stamp arrivals with the kernel's receive time (Linux; see ixci.loadgen.http);
     False stamps each read when the client takes it (for comparison).
     max_response_bytes: bytes one response may send (None: RESPONSE_BASE_BYTES +
     RESPONSE_BYTES_PER_TOKEN × the request's max tokens). max_line_bytes: the longest line.
     Past either the request fails with `protocol` and its connection is dropped.
+    max_unparsed_bytes: the parsing backlog one worker may hold (responses received, not yet
+    parsed); past it the worker parses before it sends more, so memory does not grow with the
+    run's length when the client is saturated.
     max_duration_s bounds the whole point, warm-up included: nothing is sent after it and
     requests still in flight are cut (`cut`).
     """
@@ -70,12 +82,13 @@ class PointConfig:
     workers: int | None = None
     slo: Slo = field(default_factory=Slo)
     error_threshold: float = 0.05
-    request_timeout_s: float = 600.0
+    request_timeout_s: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     kernel_stamps: bool = True
     max_response_bytes: int | None = None
     max_line_bytes: int = MAX_LINE_BYTES
+    max_unparsed_bytes: int = MAX_UNPARSED_BYTES
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,12 +110,27 @@ class PointConfig:
             problems.append("shared_prefix_tokens must be in [0, isl)")
         if self.max_line_bytes < _MIN_LIMIT_BYTES:
             problems.append(f"max_line_bytes must be >= {_MIN_LIMIT_BYTES}")
+        if self.max_unparsed_bytes < _MIN_LIMIT_BYTES:
+            problems.append(f"max_unparsed_bytes must be >= {_MIN_LIMIT_BYTES}")
         if self.max_response_bytes is not None and self.max_response_bytes < _MIN_LIMIT_BYTES:
             problems.append(f"max_response_bytes must be >= {_MIN_LIMIT_BYTES}")
         if self.max_duration_s is not None and self.max_duration_s <= 0:
             problems.append("max_duration_s must be > 0")
+        if self.request_timeout_s is not None and self.request_timeout_s <= 0:
+            problems.append("request_timeout_s must be > 0")
         if problems:
             raise UsageError("invalid load-generator point: " + "; ".join(problems))
+
+    @property
+    def timeout_s(self) -> float:
+        """The per-request timeout in seconds: `request_timeout_s`, else TIMEOUT_BASE_S plus
+        per-token allowances for the longest prompt and answer of the point. (`max_duration_s`
+        bounds requests in flight separately: they are cut when it runs out.)"""
+        if self.request_timeout_s is not None:
+            return self.request_timeout_s
+        longest = 1.0 + self.range_ratio
+        return (TIMEOUT_BASE_S + TIMEOUT_S_PER_INPUT_TOKEN * self.isl * longest
+                + TIMEOUT_S_PER_OUTPUT_TOKEN * self.osl * longest)
 
     def response_limit(self, output_tokens: int) -> int:
         """Bytes the response to a request for `output_tokens` tokens may send."""
@@ -128,7 +156,8 @@ class ClientHealth:
     saturated: the client, not the server, may have limited the result; `reasons` says why.
     receive_stamps: where arrival times came from — "kernel" (every read carried the kernel's
     receive time), "client" (none did: stamped when read), "mixed"; kernel_stamped_reads /
-    reads count them.
+    reads count them. max_unparsed_bytes: the largest parsing backlog of one worker (bounded by
+    its `max_unparsed_bytes`: past it the worker parses before it sends more).
     """
 
     cpu_percent: float
@@ -139,6 +168,9 @@ class ClientHealth:
     reasons: tuple[str, ...] = ()
     reads: int = 0
     kernel_stamped_reads: int = 0
+    max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once (one worker)
+    unparsed_at_end: int = 0  # responses not yet parsed when the run ended (all workers)
+    drain_s: float = 0.0  # the longest time a worker then spent parsing them (outside the window)
 
     @property
     def receive_stamps(self) -> str:
@@ -158,6 +190,9 @@ class ClientHealth:
             "receive_stamps": self.receive_stamps,
             "reads": self.reads,
             "kernel_stamped_reads": self.kernel_stamped_reads,
+            "max_unparsed_bytes": self.max_unparsed_bytes,
+            "unparsed_at_end": self.unparsed_at_end,
+            "drain_s": self.drain_s,
         }
 
 

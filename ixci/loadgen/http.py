@@ -104,6 +104,8 @@ class Exchange:
         "content_type",
         "error",
         "first_byte_ns",
+        "size",
+        "slack",
         "status",
         "t_end_ns",
         "t_send_ns",
@@ -114,11 +116,15 @@ class Exchange:
         self.t_send_ns = 0
         self.t_end_ns = 0
         self.first_byte_ns = 0
+        self.size = 0  # bytes the response sent (head and framing included)
         self.status = 0
         self.content_type = b""
         self.close_after = False
         self.times: list[int] = []  # arrival time of each payload block
         self.blocks: list[bytes] = []  # de-chunked payload blocks
+        # (first block, end block, ns) of each read that carried several of the server's chunks:
+        # stamps there may be late by up to ns (see ixci.loadgen.timing); empty while reads are clean
+        self.slack: list[tuple[int, int, int]] = []
         self.error: str | None = None  # "connect" / "truncated" / "cut" / "protocol: …" (transport level)
 
 
@@ -142,6 +148,8 @@ class StreamProtocol(asyncio.Protocol):
         self._budget = self._limit = 0  # bytes this response may (still) send; set by `send`
         self._max_line = 0  # longest payload line allowed (unchunked bodies; see `send`)
         self._run = 0  # payload bytes since the last newline
+        self._read_ns = 0  # when the previous read was taken (client clock)
+        self._started = 0  # server chunks begun in the current read
 
     # -- asyncio callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -154,13 +162,15 @@ class StreamProtocol(asyncio.Protocol):
         """asyncio's entry: the data is stamped now."""
         self.feed(data, perf_counter_ns())
 
-    def feed(self, data: bytes, t: int) -> None:
-        """Frame `data`, which arrived at `t` (perf_counter_ns clock).
+    def feed(self, data: bytes, t: int, now: int = 0) -> None:
+        """Frame `data`, which arrived at `t` and was read at `now` (perf_counter_ns clock;
+        0: at `t`).
 
         Never raises: whatever the server sent, a violation ends the exchange with a
         `protocol: …` error (the `except` is a last resort; it costs nothing when not taken).
         """
         ex = self.exchange
+        prev, self._read_ns = self._read_ns, now or t
         if ex is None:
             return  # stray bytes between exchanges (e.g. an error page after close)
         if t < ex.t_send_ns:
@@ -179,7 +189,11 @@ class StreamProtocol(asyncio.Protocol):
                         self._finish(t)
                     return
             if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
+                first = len(ex.times)
+                self._started = 1 if self._state == _CHUNK_DATA else 0
                 self._read_chunked(data, t, ex)
+                if self._started > 1:
+                    self._mark_slack(ex, first, t - max(prev, ex.t_send_ns))
             elif self._state == _LENGTH:
                 take = data[: self._remaining]
                 self._remaining -= len(take)
@@ -189,6 +203,15 @@ class StreamProtocol(asyncio.Protocol):
                 self._keep(ex, t, data)
         except Exception as exc:  # a framing bug must not hang the request
             self._fail(t, f"protocol: unframeable response ({type(exc).__name__})")
+
+    @staticmethod
+    def _mark_slack(ex: Exchange, first: int, slack: int) -> None:
+        """One read carried several server chunks: loopback TCP may have merged them while the
+        client was away, stamping all with the newest one's arrival. Record the read's blocks
+        and `slack`, the time since the connection was last read (the parser decides which
+        content chunks may be late; see ixci.loadgen.timing)."""
+        if slack > 0 and len(ex.times) - first > 1:
+            ex.slack.append((first, len(ex.times), slack))
 
     def _keep(self, ex: Exchange, t: int, block: bytes) -> bool:
         """Keep one payload block; False (exchange failed) when it makes a line too long."""
@@ -355,6 +378,7 @@ class StreamProtocol(asyncio.Protocol):
                 self._finish(t)  # trailers (never used by these servers) are ignored
                 return
             self._state, self._remaining = _CHUNK_DATA, size
+            self._started += 1
 
     def _finish(self, t: int) -> None:
         ex = self.exchange
@@ -362,6 +386,7 @@ class StreamProtocol(asyncio.Protocol):
         if ex is None:
             return
         ex.t_end_ns = t
+        ex.size = self._limit - self._budget
         self.exchange = None
         cb, self.on_done = self.on_done, None
         if ex.close_after and self.transport is not None and not self.closed:
@@ -411,7 +436,7 @@ class SocketTransport:
             self._connection_lost(None)
             return
         rt = time_ns()  # realtime first: a preemption here only makes the stamp later
-        t = perf_counter_ns()
+        now = t = perf_counter_ns()
         READS[0] += 1
         if anc:
             sec, nsec = _timespec(anc[0][2])
@@ -419,7 +444,7 @@ class SocketTransport:
             if 0 <= age < _MAX_STAMP_AGE_NS:
                 t -= age
                 READS[1] += 1
-        self._proto.feed(data, t)
+        self._proto.feed(data, t, now)
 
     def write(self, data: bytes) -> None:
         if self._closing:

@@ -8,10 +8,17 @@ Per request (successful measured requests only):
   TTFT = first content chunk - t_send; E2EL = last content chunk - t_send;
   TPOT = (E2EL - TTFT) / (out - 1) for out > 1; ITL = gaps between consecutive content chunks
   (chunk level) and each gap divided by the tokens of the chunk that closes it (token level);
-  interactivity = 1 / TPOT.
+  interactivity = 1 / TPOT. A request retried before its first byte keeps the send time of its
+  first attempt: its TTFT and E2EL include the failed attempt (what its user waited).
 Per point: mean, population std, median, p90, p95, p99, p99.9 (linear interpolation) over the
 per-request values (per chunk gap for ITL); interactivity also p10. Window T = first measured
-send -> last measured response completed.
+send -> last measured response completed (a request the client gave up on — timeout, cut —
+did not complete, so it never stretches T).
+
+Version history: 2 — ITL per token divides each gap by the tokens of that chunk (1: by the
+request's average tokens per chunk); T ends at the last completed response (1: at the last
+end of any measured request, a timed-out one included); TTFT of a retried request counts from
+its first attempt (1: from the retry).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2
 
 NS = 1e-9  # seconds per nanosecond
 
@@ -50,6 +57,8 @@ class MetricSpec:
 METRICS: Mapping[str, MetricSpec] = {
     "completed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=True, description="successful measured requests"),
     "failed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=False, description="failed measured requests"),
+    "retries": MetricSpec(unit=Unit.REQUESTS, higher_is_better=False, description="measured requests retried after their first attempt failed before any byte"),
+    "retry_rate": MetricSpec(unit=Unit.RATIO, higher_is_better=False, description="retries / measured requests"),
     "error_rate": MetricSpec(unit=Unit.RATIO, higher_is_better=False, description="failed / (completed + failed)"),
     "duration_s": MetricSpec(unit=Unit.SECONDS, higher_is_better=None, description="window T: first measured send to last measured response completed"),
     "total_input_tokens": MetricSpec(unit=Unit.TOKENS, higher_is_better=None, description="sum of server-reported prompt tokens (requested length where none)"),
@@ -96,7 +105,11 @@ class RequestRecord:
 
     `chunk_times_ns` holds the arrival time of every chunk carrying generated content;
     `output_tokens` is the server's `usage.completion_tokens` (or the chunk count when
-    `token_source` is CHUNKS).
+    `token_source` is CHUNKS). `chunk_tokens` gives the tokens of each chunk when known and not
+    all one (empty: `output_tokens / chunks` each). `chunk_slack_ns` lists (chunk index, ns) for
+    chunks whose stamp may be up to that much late (several server writes read at once, see
+    `ixci.loadgen.timing`). `t_send_ns` is the first attempt's send time; `t_retry_ns` the
+    retry's, when the first attempt failed before any byte.
     """
 
     index: int
@@ -115,6 +128,9 @@ class RequestRecord:
     error: str | None = None
     http_status: int | None = None
     retried: bool = False
+    t_retry_ns: int | None = None
+    chunk_tokens: tuple[int, ...] = ()
+    chunk_slack_ns: tuple[tuple[int, int], ...] = ()
 
     @property
     def ttft_s(self) -> float | None:
@@ -135,17 +151,28 @@ class RequestRecord:
         t = self.chunk_times_ns
         return [(t[i] - t[i - 1]) * NS for i in range(1, len(t))]
 
-    def itl_per_token_s(self) -> list[float]:
-        """Chunk gaps divided by that chunk's tokens (spread evenly: out / chunks)."""
+    def tokens_per_chunk(self) -> list[float]:
+        """Tokens of each content chunk: `chunk_tokens`, else the average out / chunks."""
         n = len(self.chunk_times_ns)
-        if n < 2 or self.output_tokens <= 0:
+        if self.chunk_tokens and len(self.chunk_tokens) == n:
+            return [float(k) for k in self.chunk_tokens]
+        return [self.output_tokens / n] * n if n else []
+
+    def itl_per_token_s(self) -> list[float]:
+        """Each chunk gap divided by the tokens of the chunk that closes it (metrics.md)."""
+        if len(self.chunk_times_ns) < 2 or self.output_tokens <= 0:
             return []
-        per_chunk = self.output_tokens / n
-        return [gap / per_chunk for gap in self.itl_s()]
+        tokens = self.tokens_per_chunk()
+        return [gap / k for gap, k in zip(self.itl_s(), tokens[1:], strict=True) if k > 0]
 
     def to_json(self) -> dict[str, Any]:
-        """The `requests.jsonl.gz` line (seconds relative to t_send; absolute times in ns)."""
-        return {
+        """The `requests.jsonl.gz` line (seconds relative to t_send; absolute times in ns).
+
+        `chunk_dt_ns` is the audit trail: the arrival of each content chunk as deltas (ns) —
+        the first from `t_send_ns`, each next from the one before — so every metric can be
+        recomputed from the file (`record_from_json`, `ixci loadgen --recompute`).
+        """
+        doc: dict[str, Any] = {
             "index": self.index,
             "worker": self.worker,
             "warmup": self.warmup,
@@ -165,7 +192,43 @@ class RequestRecord:
             "error": self.error,
             "http_status": self.http_status,
             "retried": self.retried,
+            "chunk_dt_ns": _deltas(self.t_send_ns, self.chunk_times_ns),
         }
+        if self.t_retry_ns is not None:
+            doc["t_retry_ns"] = self.t_retry_ns
+        if self.chunk_tokens:
+            doc["chunk_tokens"] = list(self.chunk_tokens)
+        if self.chunk_slack_ns:
+            doc["chunk_slack_ns"] = [list(x) for x in self.chunk_slack_ns]
+        return doc
+
+
+def _deltas(start: int, times: Sequence[int]) -> list[int]:
+    arr = np.asarray(times, dtype=np.int64)
+    return np.diff(arr, prepend=np.int64(start)).tolist() if arr.size else []
+
+
+def record_from_json(doc: Mapping[str, Any]) -> RequestRecord:
+    """The `RequestRecord` of one `requests.jsonl.gz` line (`RequestRecord.to_json`'s inverse).
+
+    `KeyError`/`ValueError`/`TypeError` on a line that is not one (the caller names the line).
+    """
+    send = int(doc["t_send_ns"])
+    times = np.cumsum(np.asarray([send, *doc.get("chunk_dt_ns", [])], dtype=np.int64))[1:]
+    kind = doc.get("error_kind")
+    retry = doc.get("t_retry_ns")
+    return RequestRecord(
+        index=int(doc["index"]), worker=int(doc["worker"]), warmup=bool(doc["warmup"]), t_send_ns=send,
+        t_end_ns=int(doc["t_end_ns"]), ok=bool(doc["ok"]), chunk_times_ns=tuple(times.tolist()),
+        output_tokens=int(doc["output_tokens"]), prompt_tokens=doc.get("prompt_tokens"),
+        requested_input_tokens=int(doc["requested_input_tokens"]),
+        requested_output_tokens=int(doc["requested_output_tokens"]),
+        token_source=TokenSource(doc["token_source"]), error_kind=None if kind is None else ErrorKind(kind),
+        error=doc.get("error"), http_status=doc.get("http_status"), retried=bool(doc.get("retried", False)),
+        t_retry_ns=None if retry is None else int(retry),
+        chunk_tokens=tuple(int(k) for k in doc.get("chunk_tokens", ())),
+        chunk_slack_ns=tuple((int(i), int(ns)) for i, ns in doc.get("chunk_slack_ns", ())),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,12 +268,21 @@ def summarize(values: Sequence[float] | np.ndarray, *, with_p10: bool = False) -
     return out
 
 
+# the client gave up on these: their end is the client's deadline, not a response completing
+_GAVE_UP = (ErrorKind.TIMEOUT, ErrorKind.CUT)
+
+
 def measured_window(records: Iterable[RequestRecord]) -> Window | None:
-    """First measured send to last measured response completed (None without measured requests)."""
+    """First measured send to last measured response completed (None without measured requests).
+
+    A request the client gave up on (timeout, cut) ends nowhere: it never stretches the window
+    (when every request was given up on, the window is empty)."""
     measured = [r for r in records if not r.warmup]
     if not measured:
         return None
-    return Window(start_ns=min(r.t_send_ns for r in measured), end_ns=max(r.t_end_ns for r in measured))
+    start = min(r.t_send_ns for r in measured)
+    ends = [r.t_end_ns for r in measured if r.error_kind not in _GAVE_UP]
+    return Window(start_ns=start, end_ns=max(ends) if ends else start)
 
 
 def steady_window(records: Sequence[RequestRecord], *, concurrency: int | None) -> Window | None:
@@ -246,8 +318,8 @@ def _tokens_in(records: Iterable[RequestRecord], w: Window) -> tuple[float, floa
     for r in records:
         if not r.ok or not r.chunk_times_ns:
             continue
-        per_chunk = r.output_tokens / len(r.chunk_times_ns)
-        out += per_chunk * sum(1 for t in r.chunk_times_ns if w.start_ns <= t <= w.end_ns)
+        tokens = r.tokens_per_chunk()
+        out += sum(k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns)
         if w.start_ns <= r.chunk_times_ns[0] <= w.end_ns:
             inp += r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
     return inp, out
@@ -292,9 +364,12 @@ def point_metrics(
     source = "mixed" if len(sources) > 1 else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
     tpots = [v for r in ok if (v := r.tpot_s) is not None]
     rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
+    retries = sum(1 for r in measured if r.retried)
     values: dict[str, Any] = {
         "completed": len(ok),
         "failed": len(failed),
+        "retries": retries,
+        "retry_rate": retries / len(measured) if measured else 0.0,
         "error_rate": len(failed) / (len(ok) + len(failed)) if ok or failed else 0.0,
         "errors": dict(sorted(errors.items())),
         "duration_s": t,
@@ -316,6 +391,9 @@ def point_metrics(
         "interactivity": summarize([1.0 / v for v in tpots if v > 0], with_p10=True),
         "steady_state": _steady_json(records, concurrency),
     }
+    from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
+
+    withhold_unsure(values, ok)
     return PointMetrics(values=values)
 
 

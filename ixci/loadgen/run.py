@@ -28,7 +28,7 @@ from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointRes
 from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
 from ixci.loadgen.dialect import Dialect, request_body
 from ixci.loadgen.http import Target, request_bytes
-from ixci.loadgen.metrics import RequestRecord, point_metrics
+from ixci.loadgen.metrics import PointMetrics, RequestRecord, point_metrics
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -113,9 +113,10 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
                 count=None if config.num_requests is None else _split(config.num_requests, workers, i),
                 min_requests=_split(config.min_requests, workers, i),
                 duration_s=config.duration_s, min_duration_s=config.min_duration_s,
-                max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
+                max_duration_s=config.max_duration_s, request_timeout_s=config.timeout_s,
                 seed=seed, kernel_stamps=config.kernel_stamps,
                 response_limits=tuple(limits[i::workers]), max_line_bytes=config.max_line_bytes,
+                max_unparsed_bytes=config.max_unparsed_bytes, expect_done=dialect.sends_done, exact_length=dialect.ignore_eos or dialect.min_tokens,
             )
         )
     return specs
@@ -162,7 +163,8 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
     lag_p99 = float(np.percentile(lags, 99)) if lags.size else 0.0
     waits = [o.runqueue_wait_s / o.wall_s * 100.0 for o in outputs if o.runqueue_wait_s is not None and o.wall_s > 0]
     wait = max(waits) if waits else None
-    sched = max(o.schedule_lag_p99_s for o in outputs)
+    sends = np.concatenate([np.asarray(o.send_lags_s) for o in outputs]) if outputs else np.empty(0)
+    sched = float(np.percentile(sends, 99)) if sends.size else 0.0
     reasons = []
     if cpu >= SATURATED_CPU_PERCENT:
         reasons.append(f"worker CPU {cpu:.0f}% >= {SATURATED_CPU_PERCENT:.0f}%")
@@ -176,7 +178,24 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
         cpu_percent=cpu, loop_lag_p99_s=lag_p99, saturated=bool(reasons), workers=len(outputs),
         runqueue_wait_percent=wait, reasons=tuple(reasons),
         reads=sum(o.reads for o in outputs), kernel_stamped_reads=sum(o.kernel_stamped_reads for o in outputs),
+        max_unparsed_bytes=max((o.max_unparsed_bytes for o in outputs), default=0),
+        unparsed_at_end=sum(o.unparsed_at_end for o in outputs),
+        drain_s=max((o.drain_s for o in outputs), default=0.0),
     )
+
+
+def open_loop_accuracy(outputs: Sequence[WorkerOutput]) -> dict[str, Any] | None:
+    """Open loop: how late each request was sent against its schedule (seconds), or None.
+
+    `sends` counts the requests; `send_lag_p50_s` / `send_lag_p99_s` / `send_lag_max_s`
+    are linear-interpolation percentiles of (actual send − scheduled send), clipped at 0.
+    """
+    lags = np.concatenate([np.asarray(o.send_lags_s) for o in outputs]) if outputs else np.empty(0)
+    if not lags.size:
+        return None
+    p50, p99 = np.percentile(lags, [50, 99], method="linear")
+    return {"sends": int(lags.size), "send_lag_p50_s": float(p50), "send_lag_p99_s": float(p99),
+            "send_lag_max_s": float(lags.max())}
 
 
 def _prompt_check(records: Sequence[RequestRecord]) -> tuple[int, int | None, int]:
@@ -230,6 +249,8 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
     records = [r for o in outputs for r in o.records]
     closed = config.concurrency if config.request_rate is None else None
     metrics = point_metrics(records, concurrency=closed, slo=config.slo)
+    if config.request_rate is not None:
+        metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
     checked, offset, mismatched = _prompt_check(records)
     dataset = DatasetInfo(
         kind="random", tokenizer_source=prompts.source, tokenizer=prompts.tokenizer, seed=config.seed,

@@ -39,6 +39,9 @@ class ParsedStream:
     error_kind: ErrorKind | None = None
     error: str | None = None
     events: int = 0  # events that carried a `data:` field
+    chunk_slack: list[tuple[int, int]] | None = None  # (content chunk index, ns its stamp may be late)
+    chunk_chars: list[int] | None = None  # characters of text per content chunk (when asked for)
+    chunk_usage: list[int] | None = None  # cumulative completion tokens per content chunk, if sent
 
 
 def _content_of(obj: Any) -> bool:
@@ -93,11 +96,42 @@ def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
         return
     if _content_of(obj):
         out.chunk_times_ns.append(t)
+        if out.chunk_chars is not None:
+            _weigh(obj, usage, out)
     choices = obj.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         fr = choices[0].get("finish_reason")
         if fr:
             out.finish_reason = str(fr)[:40]
+
+
+def _slack(ex: Exchange, before: list[int], out: ParsedStream) -> None:
+    """Content chunks whose stamp may be late: in a read that carried several server chunks,
+    every content chunk but the read's last. Chunks without content (role, finish, usage,
+    [DONE]) are taken as written with the content chunk before them (engines send them in the
+    same step), so a read that adds only those to one content chunk is not suspect.
+    `before[b]`: content chunks completed before block b was parsed."""
+    marks: list[tuple[int, int]] = []
+    for first, end, ns in ex.slack:
+        lo = before[first] if first < len(before) else len(out.chunk_times_ns)
+        hi = before[end] if end < len(before) else len(out.chunk_times_ns)
+        marks.extend((i, ns) for i in range(lo, hi - 1))
+    out.chunk_slack = marks or None
+
+
+def _weigh(obj: dict[str, Any], usage: Any, out: ParsedStream) -> None:
+    """Record a content chunk's text length and, when the server sends it per chunk, its
+    cumulative completion count (for the tokens of each chunk; see `chunk_tokens`)."""
+    c = obj["choices"][0]
+    delta = c.get("delta") if isinstance(c.get("delta"), dict) else {}
+    text = c.get("text") or delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
+    assert out.chunk_chars is not None
+    out.chunk_chars.append(len(text) if isinstance(text, str) else 1)
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if out.chunk_usage is not None and type(count) is int:
+        out.chunk_usage.append(count)
+    else:
+        out.chunk_usage = None  # not on every chunk: unusable
 
 
 def _usage(usage: dict[str, Any], out: ParsedStream) -> bool:
@@ -148,20 +182,27 @@ def _separator(sep: bytes, tail: bytes, block: bytes) -> bytes:
     return sep
 
 
-def parse_stream(ex: Exchange, *, max_line: int = 1 << 62) -> ParsedStream:
+def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) -> ParsedStream:
     """Parse a streamed (SSE) response body; arrival times come from the blocks.
 
     Linear in the body size: an incomplete event is kept as a list of blocks (plus its last
     3 bytes, to find a separator split across blocks) and joined once when it completes.
     An event longer than `max_line` bytes (every engine sends an event as one line) is a
-    `protocol` failure. Stops at the first failure (`error_kind` set).
+    `protocol` failure. Stops at the first failure (`error_kind` set). A content chunk
+    completed by a block in `ex.slack` inherits that block's slack (`chunk_slack`). `weigh`
+    parses every event (no byte-count fast path) to fill `chunk_chars` and `chunk_usage`.
     """
     out = ParsedStream(chunk_times_ns=[])
+    if weigh:
+        out.chunk_chars, out.chunk_usage = [], []
+    before: list[int] = []  # content chunks completed before each block (only when ex.slack)
     pieces: list[bytes] = []  # the incomplete event, block by block
     pending = 0  # its length
     tail = b""  # its last 3 bytes (a separator is at most 4)
     sep = _LF2
     for t, block in zip(ex.times, ex.blocks, strict=True):
+        if ex.slack:
+            before.append(len(out.chunk_times_ns))
         sep = _separator(sep, tail, block)
         found = block.rfind(sep)
         cut = found if found >= 0 else None
@@ -191,13 +232,15 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62) -> ParsedStream:
         kind = ex.content_type.decode("latin-1") or "none"
         first = b"".join(ex.blocks)[:80].decode("utf-8", "replace")
         out.error_kind, out.error = ErrorKind.PROTOCOL, f"not an event stream (Content-Type {kind}): {first!r}"
+    if ex.slack and out.error_kind is None:
+        _slack(ex, before, out)
     return out
 
 
 def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
     """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`."""
     n = complete.count(sep)
-    if _fast_count(complete, n):
+    if out.chunk_chars is None and _fast_count(complete, n):
         out.chunk_times_ns.extend([t] * n)
         out.events += n
         return

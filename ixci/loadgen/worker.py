@@ -26,6 +26,7 @@ from ixci.loadgen.sse import ParsedStream, parse_error_body, parse_stream
 
 _PARSE_SLICE_NS = 200_000  # at most this much parsing between two I/O polls
 _LAG_PERIOD_S = 0.01
+_SPIN_S = 0.002  # the open loop yields instead of sleeping this close to a send
 _CONNECT_BATCH = 64
 USAGE_SLACK_FACTOR, USAGE_SLACK_TOKENS = 8, 65536  # see _implausible_usage
 _CONNECT_TIMEOUT_S = 10.0  # a server that accepts nothing costs at most this per connection
@@ -58,6 +59,9 @@ class WorkerSpec:
     kernel_stamps: bool = True
     response_limits: tuple[int, ...] = ()  # bytes each payload's response may send (cycled; () = none)
     max_line_bytes: int = 1 << 62
+    expect_done: bool = False  # the dialect ends every stream with `data: [DONE]`
+    exact_length: bool = False  # the server was asked for exactly the requested tokens (ignore_eos/min_tokens)
+    max_unparsed_bytes: int = 64 << 20  # parse inline (slowing the sends) past this many unparsed bytes
 
 
 @dataclass(kw_only=True)
@@ -72,6 +76,10 @@ class WorkerOutput:
     errors: list[str] = field(default_factory=list)
     reads: int = 0
     kernel_stamped_reads: int = 0
+    max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once
+    send_lags_s: list[float] = field(default_factory=list)  # open loop: actual − scheduled send
+    unparsed_at_end: int = 0  # responses still unparsed when the last one arrived
+    drain_s: float = 0.0  # time spent parsing them after the run (work outside the window)
 
 
 def _schedstat() -> tuple[int, int] | None:
@@ -92,7 +100,9 @@ class Worker:
         self.issued = 0
         self.measured_start: int | None = None
         self.records: list[RequestRecord] = []
-        self._pending: collections.deque[tuple[int, bool, Exchange, bool]] = collections.deque()
+        self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = collections.deque()
+        self._pending_bytes = 0  # response bytes received and not parsed yet (bounded)
+        self.max_pending_bytes = 0
         self._parse_scheduled = False
         self._idle: list[StreamProtocol] = []
         self._lags: list[float] = []
@@ -154,11 +164,16 @@ class Worker:
         )
 
     # -- one request -----------------------------------------------------------------------
-    async def _request(self, k: int, warm: bool, conn: StreamProtocol | None) -> StreamProtocol | None:
+    async def _request(
+        self, k: int, warm: bool, conn: StreamProtocol | None, scheduled_ns: int | None = None
+    ) -> StreamProtocol | None:
+        """Send request `k` (retried once on a fresh connection when it fails before any byte)
+        and queue its exchange for parsing; returns the connection when it can be reused.
+        `scheduled_ns`: the open loop's planned send time (its error is recorded)."""
         s = self.s
         payload = s.payloads[k % len(s.payloads)]
         limit = s.response_limits[k % len(s.response_limits)] if s.response_limits else 1 << 62
-        retried = False
+        first_send: int | None = None  # the first attempt's send time, when retried
         ex = Exchange()
         for attempt in (0, 1):
             try:
@@ -181,11 +196,16 @@ class Worker:
                 ex = await fut
                 timer.cancel()
                 self._inflight.pop(ex, None)
+            if scheduled_ns is not None and attempt == 0:
+                self._schedule_lags.append(max(0, ex.t_send_ns - scheduled_ns) * 1e-9)
             if ex.error == "connect" and attempt == 0:
-                retried, conn = True, None
+                first_send, conn = ex.t_send_ns, None
                 continue
             break
-        self._pending.append((k, warm, ex, retried))
+        self._pending.append((k, warm, ex, first_send))
+        self._pending_bytes += ex.size
+        if self._pending_bytes > self.s.max_unparsed_bytes:
+            self._parse_backlog()
         if not self._parse_scheduled:
             self._parse_scheduled = True
             self.loop.call_soon(self._parse_some)
@@ -195,10 +215,10 @@ class Worker:
             return None
         return conn
 
-    @staticmethod
-    def _timeout(conn: StreamProtocol, ex: Exchange, reason: str = "timeout") -> None:
+    def _timeout(self, conn: StreamProtocol, ex: Exchange, reason: str = "timeout") -> None:
         if conn.exchange is ex:
-            ex.error = reason
+            # past max_duration the client ends it either way: a cut, even if its timer fired first
+            ex.error = "cut" if self._past_deadline() else reason
             conn.abort()
 
     def _past_deadline(self) -> bool:
@@ -211,26 +231,42 @@ class Worker:
             self._timeout(conn, ex, "cut")
 
     # -- deferred parsing --------------------------------------------------------------------
+    def _parse_one(self) -> None:
+        item = self._pending.popleft()
+        self._pending_bytes -= item[2].size
+        self.records.append(self._record(*item))
+
     def _parse_some(self) -> None:
+        self.max_pending_bytes = max(self.max_pending_bytes, self._pending_bytes)
         deadline = perf_counter_ns() + _PARSE_SLICE_NS
         while self._pending and perf_counter_ns() < deadline:
-            self.records.append(self._record(*self._pending.popleft()))
+            self._parse_one()
         if self._pending:
             self.loop.call_soon(self._parse_some)
         else:
             self._parse_scheduled = False
 
-    def _record(self, k: int, warm: bool, ex: Exchange, retried: bool) -> RequestRecord:
+    def _parse_backlog(self) -> None:
+        """Parsing fell behind by more than `max_unparsed_bytes`: catch up to half of it now.
+
+        The sender waits meanwhile, so the client's own limit shows as its lower throughput and
+        CPU use (never as memory that grows with the run's length)."""
+        self.max_pending_bytes = max(self.max_pending_bytes, self._pending_bytes)
+        while self._pending and self._pending_bytes > self.s.max_unparsed_bytes // 2:
+            self._parse_one()
+
+    def _record(self, k: int, warm: bool, ex: Exchange, first_send: int | None) -> RequestRecord:
         req_in, req_out = self.s.requested[k % len(self.s.requested)]
         base = {
             "index": self.s.worker + k * self.s.workers,
             "worker": self.s.worker,
             "warmup": warm,
-            "t_send_ns": ex.t_send_ns,
+            "t_send_ns": ex.t_send_ns if first_send is None else first_send,
             "t_end_ns": ex.t_end_ns,
             "requested_input_tokens": req_in,
             "requested_output_tokens": req_out,
-            "retried": retried,
+            "retried": first_send is not None,
+            "t_retry_ns": None if first_send is None else ex.t_send_ns,
             "http_status": ex.status or None,
         }
         if ex.error is not None:
@@ -244,17 +280,26 @@ class Worker:
         p = parse_stream(ex, max_line=self.s.max_line_bytes)
         if p.error_kind is None and (bad := _implausible_usage(p, req_in, req_out)):
             p.error_kind, p.error = ErrorKind.PROTOCOL, bad
+        if p.error_kind is None and (short := _truncation(p, req_out, self.s)):
+            p.error_kind, p.error = ErrorKind.TRUNCATED, short
         if p.error_kind is not None:
             return RequestRecord(ok=False, error_kind=p.error_kind, error=p.error, **base)  # type: ignore[arg-type]
         if not p.chunk_times_ns:
             return RequestRecord(ok=False, error_kind=ErrorKind.NO_CONTENT, error="no generated content", **base)  # type: ignore[arg-type]
         source = TokenSource.USAGE if p.completion_tokens is not None else TokenSource.CHUNKS
+        out = p.completion_tokens if p.completion_tokens is not None else len(p.chunk_times_ns)
+        tokens: tuple[int, ...] = ()
+        if out != len(p.chunk_times_ns):  # several tokens per chunk: weigh each chunk (rare, slow path)
+            w = parse_stream(ex, max_line=self.s.max_line_bytes, weigh=True)
+            tokens = chunk_tokens(out, w.chunk_chars or [], w.chunk_usage)
         return RequestRecord(
             ok=True,
             chunk_times_ns=tuple(p.chunk_times_ns),
-            output_tokens=p.completion_tokens if p.completion_tokens is not None else len(p.chunk_times_ns),
+            output_tokens=out,
             prompt_tokens=p.prompt_tokens,
             token_source=source,
+            chunk_tokens=tokens,
+            chunk_slack_ns=tuple(p.chunk_slack or ()),
             **base,  # type: ignore[arg-type]
         )
 
@@ -282,28 +327,37 @@ class Worker:
         t_next = time.perf_counter()
         while True:
             t_next += rng.gammavariate(s.burstiness, 1.0 / (s.rate * s.burstiness))
-            delay = t_next - time.perf_counter()
-            if self._deadline_ns is not None:  # a long gap must not outlast max_duration
-                delay = min(delay, (self._deadline_ns - perf_counter_ns()) * 1e-9)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self._sleep_until(t_next)
             if cap is not None:
                 await cap.acquire()
-            self._schedule_lags.append(max(0.0, time.perf_counter() - t_next))
             nxt = self._next()
             if nxt is None:
                 if cap is not None:
                     cap.release()
                 break
-            task = self.loop.create_task(self._open_request(nxt[0], nxt[1], cap))
+            task = self.loop.create_task(self._open_request(nxt[0], nxt[1], cap, int(t_next * 1e9)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
 
-    async def _open_request(self, k: int, warm: bool, cap: asyncio.Semaphore | None) -> None:
+    async def _sleep_until(self, t: float) -> None:
+        """Sleep until perf_counter() time `t` (never past max_duration).
+
+        The loop's timers are coarse (libuv: 1 ms), so the last `_SPIN_S` is spent yielding
+        to the loop — I/O goes on meanwhile — rather than asleep: sends stay within a fraction
+        of a millisecond of their schedule (`open_loop.send_lag_*` in the metrics)."""
+        deadline = None if self._deadline_ns is None else self._deadline_ns * 1e-9
+        end = t if deadline is None else min(t, deadline)
+        delay = end - time.perf_counter() - _SPIN_S
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while time.perf_counter() < end:
+            await asyncio.sleep(0)
+
+    async def _open_request(self, k: int, warm: bool, cap: asyncio.Semaphore | None, scheduled_ns: int) -> None:
         try:
-            conn = await self._request(k, warm, self._idle.pop() if self._idle else None)
+            conn = await self._request(k, warm, self._idle.pop() if self._idle else None, scheduled_ns)
             if conn is not None:
                 self._idle.append(conn)
         finally:
@@ -340,8 +394,10 @@ class Worker:
             cpu, wall, sched1 = time.process_time() - cpu0, time.perf_counter() - wall0, _schedstat()
             gc.enable()
             gc.unfreeze()
+        unparsed, t_drain = len(self._pending), time.perf_counter()
         while self._pending:
-            self.records.append(self._record(*self._pending.popleft()))
+            self._parse_one()
+        drain = time.perf_counter() - t_drain
         for conn in self._idle:
             conn.abort()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
@@ -356,7 +412,62 @@ class Worker:
             schedule_lag_p99_s=lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
             reads=READS[0],
             kernel_stamped_reads=READS[1],
+            max_unparsed_bytes=self.max_pending_bytes,
+            send_lags_s=self._schedule_lags,
+            unparsed_at_end=unparsed,
+            drain_s=drain,
         )
+
+
+def _truncation(p: ParsedStream, req_out: int, s: WorkerSpec) -> str | None:
+    """Why a stream that ended without a transport error is nevertheless cut short, or None.
+
+    The dialect's end marker must be there (`[DONE]`; a dialect without it must end with a
+    `finish_reason`): a stream without length or chunking that closes early, or one that ends
+    cleanly mid-answer, lacks it. A server asked for exactly `req_out` tokens (ignore_eos /
+    min_tokens) must deliver them — by its usage count, or by content chunks unless it says it
+    stopped at the length limit (several tokens per chunk).
+    """
+    if s.expect_done and not p.done:
+        return f"the stream ended without data: [DONE] after {len(p.chunk_times_ns)} content chunks"
+    if not s.expect_done and p.finish_reason is None:
+        return f"the stream ended without a finish_reason after {len(p.chunk_times_ns)} content chunks"
+    if s.exact_length:
+        got = p.completion_tokens
+        if got is None and p.finish_reason != "length":
+            got = len(p.chunk_times_ns)
+        if got is not None and got < req_out:
+            return f"{got} of the {req_out} tokens asked for exactly (ignore_eos)"
+    return None
+
+
+def chunk_tokens(out: int, chars: list[int], usage: list[int] | None) -> tuple[int, ...]:
+    """The tokens of each content chunk of a request that produced `out` tokens.
+
+    Exact when the server sent a cumulative completion count on every chunk (`usage`);
+    otherwise shared in proportion to each chunk's text length, at least one token a chunk,
+    rounded by largest remainders. () when it cannot be apportioned (fewer tokens than chunks,
+    no text): the metrics then use the average.
+    """
+    n = len(chars)
+    if usage is not None and len(usage) == n and n:
+        diffs = [b - a for a, b in zip([0, *usage[:-1]], usage, strict=True)]
+        if all(d >= 1 for d in diffs) and sum(diffs) == out:
+            return tuple(diffs)
+    total = sum(chars)
+    if n == 0 or out < n or total <= 0:
+        return ()
+    ideal = [out * c / total for c in chars]
+    share = [max(1, int(x)) for x in ideal]
+    left = out - sum(share)
+    if left > 0:  # fewer than n short (floors): the chunks furthest below their ideal get one more
+        for i in sorted(range(n), key=lambda j: share[j] - ideal[j])[:left]:
+            share[i] += 1
+    while left < 0:  # the one-token floor overshot: take from those furthest above their ideal
+        for i in sorted((j for j in range(n) if share[j] > 1), key=lambda j: ideal[j] - share[j])[:-left]:
+            share[i] -= 1
+        left = out - sum(share)
+    return tuple(share)
 
 
 def _implausible_usage(p: ParsedStream, req_in: int, req_out: int) -> str | None:

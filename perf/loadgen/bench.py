@@ -55,14 +55,16 @@ def wait_idle(limit: float, max_wait: float) -> float:
     return os.getloadavg()[0]
 
 
-def run_timed(argv: list[str], log: Path) -> tuple[float, float, int]:
-    """Run argv; return (wall s, CPU s of the client process tree, exit code)."""
+def run_timed(argv: list[str], log: Path) -> tuple[float, float, int, float]:
+    """Run argv; return (wall s, CPU s of the client process tree, exit code, peak RSS MiB of
+    its largest process)."""
     t0 = time.perf_counter()
     with log.open("w") as fh:
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT,
                                 env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         _, status, ru = os.wait4(proc.pid, 0)
-    return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
+    rss = ru.ru_maxrss / 1024  # KiB on Linux; wait4 gives the waited process itself
+    return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status), rss
 
 
 def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra: str) -> tuple[list[str], callable]:
@@ -76,9 +78,13 @@ def client_ixci(url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra
     def read() -> dict:
         doc = json.loads(out.read_text())
         m, c = doc["metrics"], doc["client"]
+        drain = c.get("drain_s", 0.0)  # parsing left after the window: work the window leaves out
         return {"client_cpu_percent": c["cpu_percent"], "client_loop_lag_p99_ms": c["loop_lag_p99_s"] * 1e3,
                 "client_saturated": c["saturated"], "receive_stamps": c.get("receive_stamps"),
                 "out_tok_s": m["output_throughput"], "tokens": m["total_output_tokens"],
+                "sustained_tok_s": m["total_output_tokens"] / (m["duration_s"] + drain) if m["duration_s"] else 0.0,
+                "drain_s": drain, "unparsed_at_end": c.get("unparsed_at_end"),
+                "max_unparsed_mib": c.get("max_unparsed_bytes", 0) / 2**20,
                 "ttft_mean": m["ttft"]["mean"], "ttft_p99": m["ttft"]["p99"],
                 "itl_mean": m["itl"]["mean"], "itl_p99": m["itl"]["p99"], "completed": m["completed"]}
     return argv, read
@@ -242,6 +248,9 @@ def main() -> None:
     p.add_argument("--stub", choices=["c", "python"], default="c",
                    help="c: stub.c, truth from kernel receive stamps (default); python: stub_server.py")
     p.add_argument("--ixci-workers", type=int, default=1, help="ixci worker processes (one per client CPU)")
+    p.add_argument("--stub-procs", type=int, default=1,
+                   help="C stub processes sharing the port (SO_REUSEPORT), ceiling mode only; give --server-cpu "
+                        "as many CPUs (e.g. 0-7) so the stub is not the limit of a many-worker client")
     a = p.parse_args()
     if a.report:
         saved = json.loads(a.report.read_text())
@@ -257,6 +266,8 @@ def main() -> None:
     for mode in a.modes:
         stub_args = (["--ttft-ms", "0", "--itl-ms", "0", "--events-per-write", "8"] if mode == "ceiling"
                      else ["--ttft-ms", "100", "--itl-ms", "20"])
+        if mode == "ceiling" and a.stub == "c" and a.stub_procs > 1:
+            stub_args += ["--procs", str(a.stub_procs)]
         osl = a.ceiling_osl if mode == "ceiling" else a.accuracy_osl
         stub, url = start_stub(a.server_cpu, stub_cmd, stub_args)
         try:
@@ -268,17 +279,19 @@ def main() -> None:
                         http(url + "/reset", "POST")
                         out = work / f"{mode}-{c}-{name}-{rep}.json"
                         argv, read = CLIENTS[name](url, c, n, osl, out, tok)
-                        wall, cpu, rc = run_timed(["taskset", "-c", a.client_cpu, *argv], out.with_suffix(".log"))
+                        wall, cpu, rc, rss = run_timed(["taskset", "-c", a.client_cpu, *argv], out.with_suffix(".log"))
                         truth = http(url + "/truth")
                         row = {"mode": mode, "stub": a.stub, "concurrency": c, "client": name, "repeat": rep, "rc": rc,
-                               "load": round(load, 2), "wall_s": wall, "cpu_s": cpu, "truth": truth}
+                               "load": round(load, 2), "wall_s": wall, "cpu_s": cpu, "peak_rss_mib": rss,
+                               "truth": truth}
                         if rc == 0 and out.exists():
                             row.update(read())
                             row["cpu_us_per_token"] = cpu / max(1, row["tokens"]) * 1e6
+                            row["whole_process_tok_s"] = row["tokens"] / wall  # start-up and drain included
                             tt, ti = truth["ttft"], truth["itl"]
-                            row["ttft_err_mean_ms"] = (row["ttft_mean"] - tt["mean"]) * 1e3
-                            row["ttft_err_p99_ms"] = (row["ttft_p99"] - tt["p99"]) * 1e3
-                            row["itl_err_p99_ms"] = (row["itl_p99"] - ti["p99"]) * 1e3
+                            row["ttft_err_mean_ms"] = _err(row["ttft_mean"], tt["mean"])
+                            row["ttft_err_p99_ms"] = _err(row["ttft_p99"], tt["p99"])
+                            row["itl_err_p99_ms"] = _err(row["itl_p99"], ti["p99"])
                             row["tokens_exact"] = row["tokens"] == truth["tokens"]
                         else:
                             row["log"] = out.with_suffix(".log").read_text()[-800:]
@@ -292,6 +305,11 @@ def main() -> None:
     report(rows, a.clients)
     if a.json_out:
         a.json_out.write_text(json.dumps(rows, indent=1))
+
+
+def _err(got: float | None, truth: float) -> float:
+    """Error in ms; NaN when the client withheld the metric (ixci: stamps possibly coalesced)."""
+    return float("nan") if got is None else (got - truth) * 1e3
 
 
 def best(rows: list[dict], **kw: object) -> list[dict]:
@@ -321,7 +339,12 @@ def report(rows: list[dict], clients: list[str]) -> None:
         for rep in sorted({r["repeat"] for r in rows}):
             got = {r["client"]: r for r in best(rows, mode="ceiling", concurrency=c, repeat=rep)}
             if "ixci" in got:
-                print(f"ceiling  {c:5} repeat {rep}: {got['ixci']['out_tok_s']:10.0f} tok/s  {_ratios(got)}")
+                x = got["ixci"]
+                print(f"ceiling  {c:5} repeat {rep}: {x['out_tok_s']:10.0f} tok/s  {_ratios(got)}")
+                if "sustained_tok_s" in x:  # all parsing counted: the window plus the drain after it
+                    print(f"         sustained {x['sustained_tok_s']:10.0f} tok/s (drain {x['drain_s']:.2f} s, "
+                          f"{x['unparsed_at_end']} unparsed at the end, backlog max {x['max_unparsed_mib']:.1f} MiB), "
+                          f"whole process {x['whole_process_tok_s']:.0f} tok/s, peak RSS {x['peak_rss_mib']:.0f} MiB")
             acc = [r for r in best(rows, mode="accuracy", concurrency=c, repeat=rep) if r["client"] == "ixci"]
             for r in acc:
                 print(f"accuracy {c:5} repeat {rep}: TTFT {r['ttft_err_mean_ms']:+.3f} / {r['ttft_err_p99_ms']:+.3f}  "

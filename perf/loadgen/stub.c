@@ -18,6 +18,11 @@
  *   GET /truth (summary, same shape as stub_server.py), POST /reset, GET /health, /v1/models.
  * Prints "READY <port>" once listening.
  *
+ * --procs N: N processes (fork) share the port through SO_REUSEPORT, the kernel spreading new
+ * connections over them, so the stub scales across cores and is not what limits a client with
+ * many workers. Each process keeps its own truth: with N > 1, GET /truth and POST /reset reach
+ * one of them (use N > 1 for throughput, N = 1 for accuracy).
+ *
  *   cc -O2 -o stub perf/loadgen/stub.c -lm && ./stub --port 0 --ttft-ms 100 --itl-ms 20
  */
 #define _GNU_SOURCE
@@ -34,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +47,7 @@
 typedef int64_t ns_t;
 
 static double opt_ttft_ms = 100, opt_itl_ms = 20;
-static int opt_per_write = 1, opt_burst = 8, opt_port = 0;
+static int opt_per_write = 1, opt_burst = 8, opt_port = 0, opt_procs = 1;
 
 static ns_t now_ns(clockid_t c) {
     struct timespec ts;
@@ -484,8 +490,22 @@ static void on_accept(int lfd) {
     }
 }
 
+static int is_child = 0;
+
+/* A listening socket on addr (port 0: any, written back), in the port's SO_REUSEPORT group. */
+static int listener(struct sockaddr_in *addr) {
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    setsockopt(lfd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);  /* stamps queued before accept */
+    if (bind(lfd, (struct sockaddr *)addr, sizeof *addr) || listen(lfd, 4096)) { perror("bind/listen"); return -1; }
+    socklen_t alen = sizeof *addr;
+    getsockname(lfd, (struct sockaddr *)addr, &alen);
+    return lfd;
+}
+
 static void usage_exit(const char *argv0) {
-    fprintf(stderr, "usage: %s [--port N] [--ttft-ms F] [--itl-ms F] [--events-per-write K] [--burst B]\n", argv0);
+    fprintf(stderr, "usage: %s [--port N] [--ttft-ms F] [--itl-ms F] [--events-per-write K] [--burst B] [--procs N]\n", argv0);
     exit(2);
 }
 
@@ -497,9 +517,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--itl-ms")) opt_itl_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--events-per-write")) opt_per_write = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--burst")) opt_burst = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--procs")) opt_procs = atoi(argv[++i]);
         else usage_exit(argv[0]);
     }
-    if (opt_per_write < 1 || opt_burst < 1) usage_exit(argv[0]);
+    if (opt_per_write < 1 || opt_burst < 1 || opt_procs < 1) usage_exit(argv[0]);
     signal(SIGPIPE, SIG_IGN);
     buf_t ft = {0}, fc = {0};
     buf_printf(&ft, "%zx\r\n", (sizeof SSE_TEXT - 1) * (size_t)opt_per_write);
@@ -508,18 +529,28 @@ int main(int argc, char **argv) {
     buf_add(&ft, "\r\n", 2); buf_add(&fc, "\r\n", 2);
     full_text = ft.p; full_text_n = ft.len; full_chat = fc.p; full_chat_n = fc.len;
 
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(lfd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);  /* stamps queued before accept */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 4096)) { perror("bind/listen"); return 1; }
-    socklen_t alen = sizeof addr;
-    getsockname(lfd, (struct sockaddr *)&addr, &alen);
+    int lfd = listener(&addr);
+    if (lfd < 0) return 1;
+    for (int k = 1; k < opt_procs; k++) {  /* the others join the port's SO_REUSEPORT group */
+        pid_t pid = fork();
+        if (pid < 0) { perror("fork"); return 1; }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);  /* they end with the first */
+            is_child = 1;
+            close(lfd);
+            lfd = listener(&addr);
+            if (lfd < 0) return 1;
+            break;
+        }
+    }
     epfd = epoll_create1(0);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev);
-    printf("READY %d\n", ntohs(addr.sin_port));
-    fflush(stdout);
+    if (!is_child) {  /* the first process announces the port once all have joined it */
+        printf("READY %d\n", ntohs(addr.sin_port));
+        fflush(stdout);
+    }
 
     struct epoll_event evs[512];
     for (;;) {

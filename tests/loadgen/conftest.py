@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STUB = REPO / "perf" / "loadgen" / "stub_server.py"
+HOSTILE = Path(__file__).with_name("hostile_server.py")
 
 
 class Stub:
@@ -55,3 +56,22 @@ def stub() -> Iterator[Callable[..., Stub]]:
             s.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             s.proc.kill()
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[..., str]]:
+    """`hostile(mode, *args)` starts hostile_server.py and returns its URL."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(mode: str, *args: str) -> str:
+        proc = subprocess.Popen([sys.executable, str(HOSTILE), mode, *args], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), line
+        return f"http://127.0.0.1:{int(line.split()[1])}"
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

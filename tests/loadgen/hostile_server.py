@@ -112,6 +112,10 @@ MODES: dict[str, Writer] = {
     "usage-impossible": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage(10**6) + DONE) + b"0\r\n\r\n"),
     "usage-string": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage('"8"') + DONE) + b"0\r\n\r\n"),
     "many-empty-events": lambda sock, n: forever(sock, CHUNKED, chunk(b"data: {}\n\n" * 4096)),
+    # cut short: 5 of the requested tokens
+    "until-close-short": _static(SSE + b"\r\n" + EVENT * 5),  # no length, no chunking, closes
+    "short-no-done": _static(CHUNKED + chunk(EVENT * 5) + b"0\r\n\r\n"),  # ends cleanly, no [DONE]
+    "short-with-done": _static(CHUNKED + chunk(EVENT * 5 + usage(5) + DONE) + b"0\r\n\r\n"),
 }
 
 

@@ -7,12 +7,9 @@ is tests/hostile/test_server_responses.py; these are the defects one by one.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -24,27 +21,7 @@ from ixci.loadgen.sse import parse_stream
 
 pytestmark = pytest.mark.timeout(120)
 
-HOSTILE = Path(__file__).with_name("hostile_server.py")
 FAST = ["--ttft-ms", "5", "--itl-ms", "1"]
-
-
-@pytest.fixture
-def hostile() -> Iterator[Callable[..., str]]:
-    """`hostile(mode, *args)` starts hostile_server.py and returns its URL."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(mode: str, *args: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(HOSTILE), mode, *args], stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("READY "), line
-        return f"http://127.0.0.1:{int(line.split()[1])}"
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
 
 
 def cfg(url: str, **kw: object) -> PointConfig:

@@ -19,23 +19,24 @@ MS = 1_000_000  # ns
 
 
 def rec(index: int, send_ms: float, chunks_ms: list[float], end_ms: float, *, out: int, warmup: bool = False,
-        ok: bool = True, prompt: int | None = 10, kind: ErrorKind | None = None) -> RequestRecord:
+        ok: bool = True, prompt: int | None = 10, kind: ErrorKind | None = None,
+        tokens: tuple[int, ...] = ()) -> RequestRecord:
     return RequestRecord(
         index=index, worker=0, warmup=warmup, t_send_ns=int(send_ms * MS), t_end_ns=int(end_ms * MS), ok=ok,
         chunk_times_ns=tuple(int(c * MS) for c in chunks_ms), output_tokens=out, prompt_tokens=prompt,
         requested_input_tokens=10, requested_output_tokens=4, error_kind=kind,
-        token_source=TokenSource.USAGE,
+        token_source=TokenSource.USAGE, chunk_tokens=tokens,
     )
 
 
 # R0: warm-up (excluded from metrics, counted for the steady-state window)
 # R1: TTFT 100 ms, chunks at 100/120/150/160 ms, 4 tokens   → TPOT 20 ms, ITL 20/30/10 ms
-# R2: sent at 10 ms, chunks at 60/100 ms, 4 tokens (2 per chunk) → TTFT 50 ms, TPOT 13.33 ms
+# R2: sent at 10 ms, chunks at 60/100 ms, 4 tokens (1 then 3) → TTFT 50 ms, TPOT 13.33 ms
 # R3: HTTP 500 at 20 → 25 ms
 RECORDS = [
     rec(0, -100, [-50, 0], 5, out=2, warmup=True),
     rec(1, 0, [100, 120, 150, 160], 165, out=4),
-    rec(2, 10, [60, 100], 110, out=4),
+    rec(2, 10, [60, 100], 110, out=4, tokens=(1, 3)),
     rec(3, 20, [], 25, out=0, ok=False, prompt=None, kind=ErrorKind.HTTP_STATUS),
 ]
 
@@ -77,8 +78,10 @@ def test_tpot_e2el_itl(m: dict) -> None:
     assert itl["std"] == pytest.approx(0.0111803399)
     assert itl["median"] == pytest.approx(0.025)
     assert itl["p90"] == pytest.approx(0.037)
-    # token-normalised: R2's 40 ms gap closes a chunk of 2 tokens → 20 ms
-    assert m["itl_per_token"]["mean"] == pytest.approx((0.02 + 0.03 + 0.01 + 0.02) / 4)
+    # token-normalised: each gap ÷ the tokens of THAT chunk (metrics v2). R2's 40 ms gap closes
+    # its chunk of 3 tokens → 13.33 ms (v1 divided by the average, 2 per chunk → 20 ms)
+    assert m["itl_per_token"]["mean"] == pytest.approx((0.02 + 0.03 + 0.01 + 0.04 / 3) / 4)
+    assert m["itl_per_token"]["median"] == pytest.approx((0.04 / 3 + 0.02) / 2)  # sorted 10, 13.3, 20, 30 ms
 
 
 def test_interactivity_is_per_request_never_one_over_std(m: dict) -> None:
@@ -93,7 +96,7 @@ def test_steady_state_window(m: dict) -> None:
     s = m["steady_state"]  # concurrency 2 reached at 0 ms; first drop after the last send: 110 ms
     assert (s["start_s"], s["end_s"]) == (pytest.approx(0.0), pytest.approx(0.110))
     # every token delivered inside [0, 110 ms] counts, warm-up included: R0's chunk at 0 ms
-    # (1 token), R1's chunk at 100 ms (1 token), R2's two chunks (2 tokens each); input tokens
+    # (1 token), R1's chunk at 100 ms (1 token), R2's two chunks (1 + 3 tokens); input tokens
     # count where the first chunk falls in the window (R1, R2)
     assert s["output_throughput"] == pytest.approx(6 / 0.110)
     assert s["total_token_throughput"] == pytest.approx((6 + 20) / 0.110)
@@ -105,12 +108,12 @@ def test_contract_keys_and_units() -> None:
         "completed", "failed", "error_rate", "errors", "duration_s", "total_input_tokens",
         "total_output_tokens", "token_count_source", "request_throughput", "input_throughput",
         "output_throughput", "total_token_throughput", "goodput", "ttft", "tpot", "itl",
-        "itl_per_token", "e2el", "interactivity", "steady_state",
+        "itl_per_token", "e2el", "interactivity", "steady_state", "retries", "retry_rate", "timing",
     }
-    assert METRICS_VERSION == 1
+    assert METRICS_VERSION == 2  # v2: ITL per token by each chunk's tokens; T ends at the last completed response
     assert METRICS["ttft"].unit == "s" and METRICS["ttft"].higher_is_better is False
     assert METRICS["output_throughput"].higher_is_better is True
-    assert all(k in METRICS for k in keys - {"errors", "steady_state"})
+    assert all(k in METRICS for k in keys - {"errors", "steady_state", "timing"})
 
 
 def test_edge_cases() -> None:

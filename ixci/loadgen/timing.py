@@ -1,0 +1,124 @@
+"""How far CPU contention may have moved the published timing metrics, and withholding them.
+
+A chunk's stamp is the kernel's receive time of the read that carried it. When the client is
+off the CPU longer than one inter-token gap, loopback TCP merges the segments that wait in the
+socket and the merged data keeps the newest segment's time: earlier chunks take a later
+chunk's stamp. The client cannot see the merge itself, but it sees its trace: one read that
+completes several of the server's writes (HTTP chunks). Every chunk in such a read but the last
+may be late by up to (its stamp − the previous read of that connection): its data cannot have
+arrived before the client last emptied the socket. The framer records that slack per chunk
+(`RequestRecord.chunk_slack_ns`); a stamp is never early.
+
+From the slacks each per-request value gets an interval that holds its true value (TTFT in
+[ttft − s₀, ttft]; a gap closing chunk i in [g − sᵢ, g + sᵢ₋₁]; …). Means, percentiles (linear
+interpolation is monotone in every value) and the population std (|σ(x) − σ(y)| ≤ rms(x − y))
+of the true values are then bounded by the same statistics over the interval ends. A timing
+distribution whose bound exceeds `TIMING_TOLERANCE_S` is not published: its statistics become
+null and `timing.invalid` says why and by how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ixci.loadgen.metrics import NS, PERCENTILES, RequestRecord
+
+TIMING_TOLERANCE_S = 0.001  # the published accuracy of TTFT, ITL, TPOT and E2EL statistics
+TIMED = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
+
+Intervals = tuple[list[float], list[float], list[float]]  # (stamped, lowest true, highest true)
+
+
+def _intervals(ok: Sequence[RequestRecord]) -> dict[str, Intervals]:
+    """Per distribution: the stamped values and the interval ends that hold the true ones."""
+    out: dict[str, Intervals] = {name: ([], [], []) for name in TIMED}
+
+    def put(name: str, v: float, lo: float, hi: float) -> None:
+        vals, los, his = out[name]
+        vals.append(v)
+        los.append(lo)
+        his.append(hi)
+
+    for r in ok:
+        t = r.chunk_times_ns
+        if not t:
+            continue
+        slack = [0] * len(t)
+        for i, ns in r.chunk_slack_ns:
+            if 0 <= i < len(t):
+                slack[i] = max(slack[i], ns)
+        ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
+        put("ttft", ttft, ttft - slack[0] * NS, ttft)
+        put("e2el", e2el, e2el - slack[-1] * NS, e2el)
+        tokens = r.tokens_per_chunk()
+        for i in range(1, len(t)):
+            g = (t[i] - t[i - 1]) * NS
+            lo, hi = g - slack[i] * NS, g + slack[i - 1] * NS
+            put("itl", g, lo, hi)
+            if tokens[i] > 0:
+                put("itl_per_token", g / tokens[i], lo / tokens[i], hi / tokens[i])
+        if r.output_tokens > 1:
+            n = r.output_tokens - 1
+            span = e2el - ttft
+            tpot, lo, hi = span / n, (span - slack[-1] * NS) / n, (span + slack[0] * NS) / n
+            put("tpot", tpot, lo, hi)
+            if tpot > 0:
+                put("interactivity", 1.0 / tpot, 1.0 / hi, 1.0 / lo if lo > 0 else float("inf"))
+    return out
+
+
+def _bound(vals: list[float], los: list[float], his: list[float]) -> tuple[float, float]:
+    """(the most the mean or any percentile of `vals` may differ from the true values', the
+    most their population std may differ)."""
+    v, lo, hi = (np.asarray(x, dtype=np.float64) for x in (vals, los, his))
+    if v.size == 0:
+        return 0.0, 0.0
+    qs = [*PERCENTILES.values(), 10.0]
+    pv, plo, phi = (np.percentile(x, qs, method="linear") for x in (v, lo, hi))
+    worst = float(max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean()))
+    rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
+    return worst, rms
+
+
+def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None:
+    """Add the `timing` block to a point's `values`; null the distributions it cannot vouch for.
+
+    `timing`: `slack_chunks` (chunks whose stamp may be late), `slack_max_s`, `bounds_s`
+    (distribution → the most its mean or percentiles may be off, seconds or tokens/s for
+    interactivity; `<name>.std` for its std), `tolerance_s`, and `invalid` (distribution, or
+    `<name>.std` when only the std is unsure → reason) for those withheld.
+    """
+    chunks = sum(len(r.chunk_slack_ns) for r in ok)
+    worst = max((ns for r in ok for _, ns in r.chunk_slack_ns), default=0)
+    block: dict[str, Any] = {
+        "slack_chunks": chunks, "slack_max_s": worst * NS, "bounds_s": {}, "tolerance_s": TIMING_TOLERANCE_S,
+        "invalid": {},
+    }
+    values["timing"] = block
+    if not chunks:
+        return
+    why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst * NS * 1e3:.1f} ms"
+    for name, (vals, los, his) in _intervals(ok).items():
+        bound, std_bound = _bound(vals, los, his)
+        block["bounds_s"][name] = bound
+        block["bounds_s"][name + ".std"] = std_bound
+        if name == "interactivity":
+            continue  # judged through TPOT, its inverse (below)
+        for key, b in ((name, bound), (name + ".std", std_bound)):
+            if b > TIMING_TOLERANCE_S and name not in block["invalid"]:
+                block["invalid"][key] = f"{why}: {key} may be off by {b * 1e3:.2f} ms (> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
+    for name in ("tpot", "tpot.std"):
+        if name in block["invalid"]:
+            block["invalid"]["interactivity" + name[4:]] = "derived from TPOT: " + block["invalid"][name]
+    for key in block["invalid"]:
+        name, _, stat = key.partition(".")
+        values[name] = {k: (None if not stat or k == stat else v) for k, v in values[name].items()}
+
+
+def invalid_timing(values: Mapping[str, Any]) -> list[str]:
+    """One line per withheld timing distribution (for a point's `invalid_reasons`)."""
+    timing = values.get("timing") or {}
+    return [f"{name} withheld: {why}" for name, why in sorted((timing.get("invalid") or {}).items())]
