@@ -375,3 +375,18 @@ def write_turns(requests_path: Path, turns: Sequence[TurnRecord]) -> int:
             line = t.record.to_json() | {"session": t.session, "turn": t.turn, "cached_tokens": t.cached_tokens}
             fh.write(orjson.dumps(line) + b"\n")
     return len(rows)
+
+
+def workload_json(workload: SessionsWorkload, *, root: Path) -> dict[str, Any]:
+    """`workload.to_json()` with its trace file made absolute under the catalog `root`."""
+    out = workload.to_json()
+    if workload.file is not None:
+        out["file"] = str((root / workload.file).resolve())
+    return out
+
+
+def run_workload_point(config: PointConfig, block: dict[str, Any], *, dialect: Dialect,
+                       requests_path: Path | None, gpus: int | None) -> SessionsOutcome:
+    """`run_sessions_point` for run-job's load-generator child: `block` is `workload_json`'s."""
+    return run_sessions_point(config, SessionsWorkload.from_profile(block), dialect=dialect,
+                              root=Path("/"), requests_path=requests_path, gpus=gpus)
