@@ -6,7 +6,8 @@ drivers. Closed loop: `concurrency` slots, each takes the next session and runs 
 order — a turn is sent when the previous answer is complete and its tool pause is over, so the
 point's concurrency is the number of sessions in flight. Open loop: sessions arrive at
 `session_rate` (gamma gaps, shape `burstiness`) or at the trace's own `start_s`, optionally
-capped at `concurrency` sessions in flight.
+capped at `concurrency` sessions in flight. A trace whose every session has a start time
+(Mooncake's timestamps) is replayed at those times unless a session rate is given.
 
 Prompts are real token ids where a tokenizer is known (the completions endpoint takes a list
 of ids, so turn k's prompt starts with exactly turn k−1's prompt and the engine's prefix cache
@@ -105,10 +106,13 @@ class SessionWorker(Worker):
         return rec
 
     async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds` (never past max_duration); the event loop's timers may fire up to a
+        millisecond early (uvloop rounds), so sleep again until the time has really passed."""
+        until = perf_counter_ns() + int(seconds * 1e9)
         if self._deadline_ns is not None:
-            seconds = min(seconds, max(0.0, (self._deadline_ns - perf_counter_ns()) * 1e-9))
-        if seconds > 0:
-            await asyncio.sleep(seconds)
+            until = min(until, self._deadline_ns)
+        while (left := until - perf_counter_ns()) > 0:
+            await asyncio.sleep(left * 1e-9)
 
     async def _session(self, i: int, conn: StreamProtocol | None) -> StreamProtocol | None:
         for j, (k, pause) in enumerate(self.plan[i].turns):
@@ -139,7 +143,7 @@ class SessionWorker(Worker):
             else:
                 assert s.rate is not None
                 t_next += rng.gammavariate(s.burstiness, 1.0 / (s.rate * s.burstiness))
-            await self._pause(t_next - time.perf_counter())
+            await self._pause(t_next - time.perf_counter())  # ≤ 0: late already, send now
             if cap is not None:
                 await cap.acquire()
             if self._past_deadline():
@@ -292,9 +296,8 @@ def _arrivals(config: PointConfig, workload: SessionsWorkload, sessions: Sequenc
     rate = workload.session_rate if workload.session_rate is not None else config.request_rate
     if rate is not None:
         return False, rate
-    timed = bool(sessions) and all(s.start_s is not None for s in sessions)
-    if timed and config.concurrency is None:
-        return True, 1.0
+    if sessions and all(s.start_s is not None for s in sessions):
+        return True, 1.0  # the trace's own arrival times; the concurrency (if any) caps sessions in flight
     if config.concurrency is None:
         raise UsageError("a sessions point needs a concurrency, a session rate, or a trace with start times")
     return False, None
