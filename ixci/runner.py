@@ -795,9 +795,10 @@ def point_child(config_path: str, out_path: str) -> None:
     if workload is not None:
         from ixci.loadgen.sessions import run_workload_point
 
-        result = run_workload_point(PointConfig(**raw), workload, dialect=dialect, requests_path=requests, gpus=gpus)
+        point = run_workload_point(PointConfig(**raw), workload, dialect=dialect, requests_path=requests,
+                                   gpus=gpus).to_json()
     else:
-        result = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests)
+        point = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests).to_json()
     t0 = t1 = None
     with gzip.open(requests, "rt") as fh:
         for line in fh:
@@ -810,7 +811,7 @@ def point_child(config_path: str, out_path: str) -> None:
         if t0 is not None and t1 is not None
         else None
     )
-    Path(out_path).write_text(json.dumps({"point": result.to_json(), "window": window}))
+    Path(out_path).write_text(json.dumps({"point": point, "window": window}))
 
 
 def _append_requests(src: Path, dest: Path, point_id: str) -> None:

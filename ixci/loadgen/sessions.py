@@ -323,7 +323,7 @@ def run_sessions_point(config: PointConfig, workload: SessionsWorkload, *, diale
     if workers == 1:
         results = [_run_here(layout.specs[0])]
     else:
-        results = single._run_processes(layout.specs, main=session_process_main)  # type: ignore[arg-type]
+        results = single._run_processes(layout.specs, main=session_process_main)
     outputs = [o for o, _ in results]
     records = [r for o in outputs for r in o.records]
     turns = _turn_records(outputs, [c for _, c in results], layout, workers)

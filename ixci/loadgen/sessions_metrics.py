@@ -20,6 +20,7 @@ Bump SESSIONS_METRICS_VERSION whenever a formula changes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,7 @@ def _short(values: Sequence[float]) -> dict[str, Any]:
 
 def context_bucket(tokens: int) -> str:
     """The label of the CONTEXT_EDGES bucket holding `tokens`: "1024-2048", …, "131072+"."""
-    for lo, hi in zip(CONTEXT_EDGES, CONTEXT_EDGES[1:], strict=False):
+    for lo, hi in itertools.pairwise(CONTEXT_EDGES):
         if lo <= tokens < hi:
             return f"{lo}-{hi}"
     return f"{CONTEXT_EDGES[-1]}+"

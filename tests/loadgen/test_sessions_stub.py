@@ -5,6 +5,7 @@ and the client's own load on a 10,000-session trace."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def test_turns_run_in_order_after_their_pause(stub: Callable, tmp_path: Path, wo
                              requests_path=reqs, gpus=1)
     m = out.point.metrics.to_json()
     assert m["completed"] == sum(len(x.turns) for x in trace) and m["failed"] == 0
-    rows = [json.loads(line) for line in gzip.open(reqs, "rt")]
+    rows = _rows(reqs)
     assert out.point.requests_written == len(rows) == m["completed"]
     by_session: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -68,7 +69,7 @@ def test_closed_loop_keeps_concurrency_sessions_in_flight(stub: Callable, tmp_pa
     reqs = tmp_path / "r.jsonl.gz"
     run_sessions_point(_config(s.url, concurrency=3), _workload(sessions=9), dialect=DIALECT, root=tmp_path,
                        requests_path=reqs)
-    rows = [json.loads(line) for line in gzip.open(reqs, "rt")]
+    rows = _rows(reqs)
     spans: dict[str, list[int]] = {}
     for r in rows:
         span = spans.setdefault(r["session"], [r["t_send_ns"], r["t_end_ns"]])
@@ -91,9 +92,14 @@ def test_open_loop_at_the_trace_times(stub: Callable, tmp_path: Path) -> None:
     out = run_sessions_point(_config(s.url, concurrency=2), wl, dialect=DIALECT,
                              root=tmp_path, requests_path=reqs)
     assert out.sessions["arrivals"] == "trace"
-    sends = sorted(json.loads(line)["t_send_ns"] for line in gzip.open(reqs, "rt"))
-    gaps = [(b - a) * 1e-9 for a, b in zip(sends, sends[1:], strict=False)]
+    sends = sorted(r["t_send_ns"] for r in _rows(reqs))
+    gaps = [(b - a) * 1e-9 for a, b in itertools.pairwise(sends)]
     assert all(0.25 < g < 0.4 for g in gaps), gaps
+
+
+def _rows(path: Path) -> list[dict]:
+    with gzip.open(path, "rt") as fh:
+        return [json.loads(line) for line in fh]
 
 
 def _errors(m: dict, truth: dict) -> tuple[float, float]:

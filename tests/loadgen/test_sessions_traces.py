@@ -137,7 +137,7 @@ def test_conversation_bad_lines(tmp_path: Path, row: object, expect: str) -> Non
 
 def test_repeated_conversation_id_is_refused(tmp_path: Path) -> None:
     row = {"id": "a", "turns": [{"new_tokens": 1, "output_tokens": 1}]}
-    with pytest.raises(TraceError, match="c.jsonl:2: field 'id': 'a' repeats"):
+    with pytest.raises(TraceError, match=r"c\.jsonl:2: field 'id': 'a' repeats"):
         read_conversations(_jsonl(tmp_path / "c.jsonl", [row, row]))
 
 

@@ -85,7 +85,7 @@ def _catalog(tmp: Path) -> Path:
 def _job(root: Path) -> dict[str, Any]:
     out = subprocess.run([*IXCI, "plan", "--catalog", str(root), "--event", "workflow_dispatch", "--format", "json"],
                          capture_output=True, text=True, check=True)  # fmt: skip
-    jobs = [j for j in json.loads(out.stdout)["jobs"] 
+    jobs = [j for j in json.loads(out.stdout)["jobs"]
             if "matrix/recipes/tiny-fp16-cpu-llamacpp-sessions.yaml" in j["recipes"]]
     assert len(jobs) == 1, "every point of one launch belongs to one job (one warm server)"
     return dict(jobs[0])
