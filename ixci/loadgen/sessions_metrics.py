@@ -1,6 +1,7 @@
 """The one definition of the multi-turn (sessions) metrics; docs/agentic.md explains each.
 
 Over the successful turns of a sessions point (base units: seconds, tokens, tokens/s):
+  ttft_cold / ttft_warm: TTFT summaries of first turns / of all later turns.
   ttft_by_turn[k]: TTFT summary of turn k (1 = a session's first, cold turn; turns past
     TURN_CAP are pooled under "TURN_CAP+").
   ttft_by_context[bucket]: TTFT summary of the turns whose prompt length falls in the bucket
@@ -141,6 +142,8 @@ def sessions_metrics(turns: Sequence[TurnRecord], *, gpus: int | None) -> dict[s
         "sessions_completed": len(e2e),
         "sessions_failed": failed_sessions,
         "turns_completed": len(ok),
+        "ttft_cold": _short([v for t in ok if t.turn == 0 and (v := t.record.ttft_s) is not None]),
+        "ttft_warm": _short([v for t in ok if t.turn > 0 and (v := t.record.ttft_s) is not None]),
         "ttft_by_turn": ttft_by_turn(ok),
         "ttft_by_context": ttft_by_context(ok),
         "prefix_cache_hit_rate": prefix_cache_hit_rate(ok),
@@ -151,3 +154,27 @@ def sessions_metrics(turns: Sequence[TurnRecord], *, gpus: int | None) -> dict[s
         "gpus": gpus,
         "output_throughput_per_gpu": per_gpu,
     }
+
+
+SESSION_COLUMNS: tuple[str, ...] = (
+    "ttft_cold_median_s", "ttft_warm_median_s", "prefix_cache_hit_rate", "session_e2e_median_s",
+    "e2e_norm_interactivity_p50", "e2e_norm_interactivity_p90", "interactivity_per_token_p10",
+)
+"""Tidy-table columns of a sessions point (present only when some point has a sessions block)."""
+
+
+def session_columns(block: Any) -> dict[str, Any]:
+    """The SESSION_COLUMNS of one point's `sessions` block ({} for a single-turn point)."""
+    if not isinstance(block, dict):
+        return {}
+
+    def get(*path: str) -> Any:
+        node: Any = block
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node if isinstance(node, int | float) and not isinstance(node, bool) else None
+
+    values = (get("ttft_cold", "median"), get("ttft_warm", "median"), get("prefix_cache_hit_rate"),
+              get("session_e2e", "median"), get("e2e_normalized_interactivity", "p50"),
+              get("e2e_normalized_interactivity", "p90"), get("interactivity_per_token", "p10"))
+    return dict(zip(SESSION_COLUMNS, values, strict=True))

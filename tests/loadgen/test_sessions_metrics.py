@@ -72,3 +72,26 @@ def test_cached_tokens_above_the_prompt_count_as_the_prompt() -> None:
                                                 (131071, "65536-131072"), (131072, "131072+")])
 def test_context_buckets(tokens: int, label: str) -> None:
     assert context_bucket(tokens) == label
+
+
+def test_tidy_table_gets_session_columns_only_from_sessions_points() -> None:
+    import copy
+    import json
+    from pathlib import Path
+
+    from ixci.aggregate import tidy_table
+    from ixci.loadgen.sessions_metrics import SESSION_COLUMNS
+
+    artifact = Path(__file__).resolve().parents[1] / "data" / "artifacts" / "j-19419ed0cfaa" / "result.json"
+    doc = json.loads(artifact.read_text())
+    plain = tidy_table([doc])
+    assert not set(SESSION_COLUMNS) & set(plain.columns)  # single-turn tables keep their shape
+    multi = copy.deepcopy(doc)
+    multi["points"][0]["sessions"] = sessions_metrics(TURNS, gpus=2)
+    table = tidy_table([multi])
+    assert list(table.columns[-len(SESSION_COLUMNS):]) == list(SESSION_COLUMNS)
+    row = table[table["point_id"] == multi["points"][0]["id"]].iloc[0]
+    assert row["prefix_cache_hit_rate"] == 0.5 and row["session_e2e_median_s"] == 5.0
+    assert row["ttft_cold_median_s"] == 1.5 and row["ttft_warm_median_s"] == 0.5
+    assert row["e2e_norm_interactivity_p90"] == pytest.approx(1 / 1.8)
+    assert row["interactivity_per_token_p10"] == pytest.approx(1.1)
