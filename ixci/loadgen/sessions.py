@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -38,11 +38,12 @@ from ixci.errors import UsageError
 from ixci.loadgen import run as single
 from ixci.loadgen.config import DatasetInfo, PointConfig, PointResult, TokenizerSource
 from ixci.loadgen.dataset import _WORDS, Codec
-from ixci.loadgen.dialect import Dialect, Endpoint, request_body
-from ixci.loadgen.http import Exchange, StreamProtocol, Target, request_bytes
+from ixci.loadgen.dialect import Dialect, Endpoint
+from ixci.loadgen.http import Exchange, StreamProtocol, Target
 from ixci.loadgen.metrics import RequestRecord, point_metrics
+from ixci.loadgen.session_prompts import Contents, RequestTemplate, TurnPayloads
 from ixci.loadgen.sessions_metrics import TurnRecord, sessions_metrics
-from ixci.loadgen.traces import Segment, Session, SessionsWorkload, answer_segment, trace_summary
+from ixci.loadgen.traces import Session, SessionsWorkload, trace_summary
 from ixci.loadgen.worker import Worker, WorkerOutput, WorkerSpec, new_loop
 
 _CACHED = re.compile(rb'"(?:cached_tokens|cache_n)"\s*:\s*(\d{1,12})')
@@ -165,52 +166,11 @@ class SessionWorker(Worker):
                 cap.release()
 
 
-# ----------------------------------------------------------------------------- prompts
-
-
-class Contents:
-    """Token ids (or words) of segments, memoised per key (shared prefixes are built once)."""
-
-    def __init__(self, codec: Codec | None) -> None:
-        self.codec = codec
-        self.pool: Sequence[Any] = list(codec.candidates()) if codec is not None else _WORDS
-        self._memo: dict[int, list[Any]] = {}
-
-    def of(self, seg: Segment) -> list[Any]:
-        have = self._memo.get(seg.key, [])
-        if len(have) < seg.length:
-            rng = random.Random(seg.key)
-            have = [self.pool[rng.randrange(len(self.pool))] for _ in range(seg.length)]
-            if seg.length <= 4096 or seg.key not in self._memo:
-                self._memo[seg.key] = have
-        return have[: seg.length]
-
-
-def session_prompts(session: Session, contents: Contents) -> list[list[Any]]:
-    """The prompt of every turn: the whole conversation so far + the turn's new content."""
-    history: list[Any] = []
-    out = []
-    for k, turn in enumerate(session.turns):
-        for seg in turn.new:
-            history.extend(contents.of(seg))
-        out.append(list(history))
-        history.extend(contents.of(answer_segment(session, k)))
-    return out
+# ----------------------------------------------------------------------------- layout
 
 
 def _token_prompts(config: PointConfig, dialect: Dialect, codec: Codec | None) -> bool:
     return codec is not None and config.endpoint is Endpoint.COMPLETIONS and not dialect.rejects_unknown_fields
-
-
-def _payload(config: PointConfig, dialect: Dialect, target: Target, prompt: list[Any], out: int,
-             as_ids: bool) -> bytes:
-    extra = dict(config.extra_body)
-    if as_ids:
-        extra["prompt"] = [int(t) for t in prompt]  # a list of ids: no re-tokenisation at the seams
-    body = request_body(dialect, endpoint=config.endpoint, model=config.model,
-                        prompt="" if as_ids else " ".join(prompt), max_tokens=out, extra=extra)
-    return request_bytes(target, dialect.path(config.endpoint), body, headers=config.headers,
-                         close=dialect.fresh_connection)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,28 +182,33 @@ class _Layout:
 def _layout(config: PointConfig, dialect: Dialect, sessions: Sequence[Session], workers: int,
             codec: Codec | None, trace_times: bool, rate: float | None) -> _Layout:
     target = Target.parse(config.url)
-    contents, as_ids = Contents(codec), _token_prompts(config, dialect, codec)
+    as_ids = _token_prompts(config, dialect, codec)
+    contents = Contents(codec.candidates() if as_ids and codec is not None else _WORDS, as_ids=as_ids)
+    template = RequestTemplate(dialect=dialect, endpoint=config.endpoint, model=config.model,
+                               extra=config.extra_body, target=target, headers=config.headers, as_ids=as_ids)
     specs, turn_of = [], []
     for w in range(workers):
-        payloads: list[bytes] = []
+        mine = list(sessions[w::workers])
+        index: list[tuple[int, int]] = []
         requested: list[tuple[int, int]] = []
         table: list[tuple[str, int, int]] = []
         plans = []
-        for s in sessions[w::workers]:
+        for si, s in enumerate(mine):
             turns = []
-            for j, prompt in enumerate(session_prompts(s, contents)):
-                out = s.turns[j].output_tokens
-                turns.append((len(payloads), s.turns[j].pause_s))
-                payloads.append(_payload(config, dialect, target, prompt, out, as_ids))
-                requested.append((len(prompt), out))
-                table.append((s.id, j, len(prompt)))
+            for j, tokens in enumerate(s.prompt_lengths()):
+                turns.append((len(index), s.turns[j].pause_s))
+                index.append((si, j))
+                requested.append((tokens, s.turns[j].output_tokens))
+                table.append((s.id, j, tokens))
             plans.append(SessionPlan(start_s=s.start_s, turns=tuple(turns)))
+        # built turn by turn as the worker sends them (the worker only indexes it and takes len)
+        payloads = TurnPayloads(sessions=mine, at=index, contents=contents, template=template)
         base = WorkerSpec(
-            worker=w, workers=workers, target=target, payloads=tuple(payloads) or (b"",),
+            worker=w, workers=workers, target=target, payloads=cast(tuple[bytes, ...], payloads),
             requested=tuple(requested) or ((0, 0),), fresh_connection=dialect.fresh_connection,
             slots=None if config.concurrency is None else single._split(config.concurrency, workers, w),
             rate=None if rate is None else rate / workers, burstiness=config.burstiness, warmup=0,
-            count=len(payloads), min_requests=0, duration_s=None, min_duration_s=0.0,
+            count=len(index), min_requests=0, duration_s=None, min_duration_s=0.0,
             max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
             seed=config.seed, kernel_stamps=config.kernel_stamps,
             response_limits=tuple(config.response_limit(o) for _, o in requested),

@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ixci.loadgen.sessions import Contents, session_prompts
+from ixci.loadgen.dataset import _WORDS
+from ixci.loadgen.session_prompts import Contents, session_prompts
 from ixci.loadgen.traces import (
     IntRange,
     SessionsWorkload,
@@ -38,7 +39,7 @@ def test_synthetic_is_seeded_and_follows_its_distributions() -> None:
 
 
 def test_turn_prompt_is_the_whole_conversation_so_far() -> None:
-    contents = Contents(None)
+    contents = Contents(_WORDS, as_ids=False)
     s = synthetic(SPEC, 3)[0]
     prompts = session_prompts(s, contents)
     assert [len(p) for p in prompts] == s.prompt_lengths()
@@ -64,7 +65,7 @@ def test_mooncake_blocks_with_equal_hash_ids_share_tokens(tmp_path: Path) -> Non
     a, b = read_mooncake(trace, block_tokens=4)
     assert (a.start_s, b.start_s) == (0.0, 0.5)
     assert [seg.length for seg in a.turns[0].new] == [4, 4, 2]
-    pa, pb = (session_prompts(s, Contents(None))[0] for s in (a, b))
+    pa, pb = (session_prompts(s, Contents(_WORDS, as_ids=False))[0] for s in (a, b))
     assert len(pa) == 10 and len(pb) == 9
     assert pa[:8] == pb[:8] and pa[8:] != pb[8:]
 
@@ -116,7 +117,7 @@ def test_conversations_reader(tmp_path: Path) -> None:
     ])
     a, b = read_conversations(path)
     assert a.prompt_lengths() == [10, 15] and a.turns[1].pause_s == 1.5 and b.start_s == 2.0
-    pa, pb = session_prompts(a, Contents(None)), session_prompts(b, Contents(None))
+    pa, pb = session_prompts(a, Contents(_WORDS, as_ids=False)), session_prompts(b, Contents(_WORDS, as_ids=False))
     assert pa[0][:6] == pb[0][:6]  # the shared prefix is one content
 
 
@@ -152,3 +153,43 @@ def test_workload_block_round_trips_and_caps_file_sessions(tmp_path: Path) -> No
     assert [s.id for s in f.sessions(root=tmp_path, seed=0)] == ["0", "1"]
     with pytest.raises(TraceError, match="needs a `file`"):
         SessionsWorkload.from_profile({"kind": "sessions", "trace": "mooncake"}).sessions(root=tmp_path, seed=0)
+
+
+def _body(request: bytes) -> dict:
+    return orjson.loads(request.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.parametrize(("as_ids", "endpoint"), [(True, "completions"), (False, "completions"), (False, "chat")])
+def test_turn_payloads_are_the_conversation_so_far(as_ids: bool, endpoint: str) -> None:
+    """Requests built lazily, turn by turn, carry exactly the reference prompts."""
+    from ixci.loadgen.dialect import Endpoint, get_dialect
+    from ixci.loadgen.http import Target
+    from ixci.loadgen.session_prompts import RequestTemplate, TurnPayloads
+
+    sessions = synthetic(SPEC, 5)[:3]
+    contents = Contents(range(100, 900) if as_ids else _WORDS, as_ids=as_ids)
+    template = RequestTemplate(dialect=get_dialect("vllm"), endpoint=Endpoint(endpoint), model="m",
+                               extra={"temperature": 0}, target=Target.parse("http://127.0.0.1:9"),
+                               headers={}, as_ids=as_ids)
+    at = [(i, j) for i, s in enumerate(sessions) for j in range(len(s.turns))]
+    payloads = TurnPayloads(sessions=sessions, at=at, contents=contents, template=template)
+    assert len(payloads) == len(at)
+    for k, (i, j) in enumerate(at):
+        body = _body(payloads[k])
+        want = session_prompts(sessions[i], contents)[j]
+        got = body["messages"][0]["content"] if endpoint == "chat" else body["prompt"]
+        assert got == (want if as_ids else " ".join(want))
+        assert body["max_tokens"] == sessions[i].turns[j].output_tokens and body["temperature"] == 0
+
+
+def test_cached_tokens_come_from_the_usage_not_from_generated_text() -> None:
+    from ixci.loadgen.http import Exchange
+    from ixci.loadgen.sessions import cached_tokens
+
+    ex = Exchange()
+    ex.blocks = [b'data: {"choices":[{"text":"\\"cached_tokens\\":999"}]}\n\n']
+    assert cached_tokens(ex) is None  # the model writing the key in its answer is not a report
+    ex.blocks.append(b'data: {"usage":{"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":7}}}\n\n')
+    assert cached_tokens(ex) == 7
+    ex.blocks = [b'data: {"timings":{"cache_n":5,"prompt_n":2}}\n\n']  # llama.cpp's own field
+    assert cached_tokens(ex) == 5
