@@ -22,6 +22,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ixci.loadgen.sessions_metrics import SESSION_COLUMNS, session_columns
+
 # (column, direction): both axes of the throughput/interactivity front are "higher is better"
 FRONT_AXES: tuple[tuple[str, str], ...] = (("interactivity_median", "max"), ("tput_per_gpu", "max"))
 FRONT_GROUP: tuple[str, ...] = ("model", "scenario", "precision", "sku", "framework")
@@ -256,6 +258,7 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         # which throughput the fraction measures: steady_state (all slots busy) or measured
         "roofline_window": (point.get("roofline") or {}).get("window"),
         "steady_output_throughput": _num((m or {}).get("steady_state"), "output_throughput"),
+        **session_columns(point.get("sessions")),  # multi-turn points only (docs/agentic.md)
     }
 
 
@@ -347,7 +350,7 @@ def tidy_table(
     df["on_front"] = mark_front(df, ["run_id", *FRONT_GROUP])
     order = ["run_date", "run_id", "job_id", "scenario", "concurrency", "request_rate", "point_id"]
     df = df.sort_values(order, kind="mergesort", na_position="first").reset_index(drop=True)
-    return df[cols]
+    return df[cols + [c for c in SESSION_COLUMNS if c in df.columns]]
 
 
 def _cell(value: Any) -> Any:

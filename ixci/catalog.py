@@ -33,6 +33,7 @@ from ixci.catalog_files import is_catalog_root as is_catalog_root
 from ixci.catalog_files import kind_of as kind_of
 from ixci.catalog_files import refusal as refusal
 from ixci.errors import InvalidInput, Problem
+from ixci.loadgen.traces import SessionsWorkload
 from ixci.schemas import apply_defaults, has_schema, validate_instance
 from ixci.yamlio import Document, Location, load_bytes, read_bounded
 
@@ -291,6 +292,7 @@ class Scenario:
     requires_power: bool = False
     description: str = ""
     source: Location = _NOWHERE
+    workload: SessionsWorkload | None = None  # a multi-turn workload (docs/agentic.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -548,6 +550,7 @@ def _scenario(item: Loaded) -> Scenario | None:
         slo=Slo(ttft_s=slo.get("ttft-s"), tpot_s=slo.get("tpot-s"), e2el_s=slo.get("e2el-s")),
         endpoint=d["endpoint"], requires_power=d["requires-power"], description=d.get("description", ""),
         source=item.doc.where(()),
+        workload=SessionsWorkload.from_profile(d["workload"]) if "workload" in d else None,
     )  # fmt: skip
 
 

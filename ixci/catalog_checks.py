@@ -212,6 +212,18 @@ def _check_scenario(item: Loaded) -> list[Problem]:
         )
     if item.data["min-duration-s"] > item.data["max-duration-s"]:
         out.append(item.doc.problem(("min-duration-s",), "is larger than max-duration-s"))
+    return out + _check_workload(item)
+
+
+def _check_workload(item: Loaded) -> list[Problem]:
+    """A sessions workload's {min, max} ranges must not be reversed."""
+    workload = item.data.get("workload") or {}
+    out = []
+    for key in ("turns", "first-turn-tokens", "new-tokens", "output-tokens"):
+        value = workload.get(key)
+        if isinstance(value, dict) and value["min"] > value["max"]:
+            message = f"min {value['min']} is larger than max {value['max']}; swap them"
+            out.append(item.doc.problem(("workload", key, "min"), message))
     return out
 
 

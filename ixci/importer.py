@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from ixci import importer_agentic as agentic
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
 from ixci.yamlio import Document, load_file
@@ -138,6 +139,7 @@ class _Target:
     by_lengths: Mapping[tuple[int, int], str]
     scenarios: frozenset[str]
     spec_tokens: int | None = None
+    runner_dram_mib: Mapping[str, int | None] = field(default_factory=dict)  # for KV offload caps
 
 
 def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
@@ -152,6 +154,7 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
         engine_images={k: frozenset(e.images) for k, e in catalog.engines.items()}, skus=frozenset(catalog.skus),
         runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
         by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
+        runner_dram_mib={k: r.cpu_dram_mib for k, r in catalog.runners.items()},
     )
 
 
@@ -352,7 +355,12 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
     scenarios.append(scenario)
     for i, ss in enumerate(block.get("search-space") or []):
         try:
+            ss, offload = agentic.offload_args(kind, block, ss, framework=head["framework"],
+                                               gpus=agentic.entry_gpus(ss) if isinstance(ss, dict) else 1,
+                                               cpu_dram_mib=target.runner_dram_mib.get(head["runner"]))
             entry = _entry(ss, head)
+            if offload:
+                entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
         except Unmappable as exc:
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
                                    search=i, reason=str(exc)))

@@ -81,6 +81,7 @@ class PointSpec:
     slo_ttft_s: float | None = None
     slo_tpot_s: float | None = None
     requires_power: bool = False
+    workload: Mapping[str, Any] | None = None  # a sessions workload block (loadgen.traces), JSON
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -489,6 +490,8 @@ class JobRun:
             client=_client(res.get("client")),
             telemetry=tele,
         )
+        if res.get("sessions"):
+            entry["sessions"] = res["sessions"]
         if self.spec.roofline is not None:
             entry["roofline"] = self.spec.roofline.point(
                 isl=point.isl, osl=point.osl, concurrency=point.concurrency, metrics=metrics
@@ -756,6 +759,7 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},
         "request_timeout_s": min(600.0, point.max_duration_s),
         "seed": point_seed(point.id),
+        **({"workload": dict(point.workload), "gpus": len(job.gpu_indices) or None} if point.workload else {}),
     }
 
 
@@ -781,13 +785,20 @@ def point_child(config_path: str, out_path: str) -> None:
     from ixci.loadgen.run import run_point
 
     raw = json.loads(Path(config_path).read_text())
+    workload, gpus = raw.pop("workload", None), raw.pop("gpus", None)
     dialect = get_dialect(raw.pop("dialect"))
     requests = Path(raw.pop("requests_path"))
     raw["slo"] = Slo(**raw["slo"])
     raw["endpoint"] = Endpoint(raw["endpoint"])
     raw["tokenizer"] = Path(raw["tokenizer"]) if raw.get("tokenizer") else None
     offset_ns = time.time_ns() - time.perf_counter_ns()
-    result = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests)
+    if workload is not None:
+        from ixci.loadgen.sessions import run_workload_point
+
+        point = run_workload_point(PointConfig(**raw), workload, dialect=dialect, requests_path=requests,
+                                   gpus=gpus).to_json()
+    else:
+        point = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests).to_json()
     t0 = t1 = None
     with gzip.open(requests, "rt") as fh:
         for line in fh:
@@ -800,7 +811,7 @@ def point_child(config_path: str, out_path: str) -> None:
         if t0 is not None and t1 is not None
         else None
     )
-    Path(out_path).write_text(json.dumps({"point": result.to_json(), "window": window}))
+    Path(out_path).write_text(json.dumps({"point": point, "window": window}))
 
 
 def _append_requests(src: Path, dest: Path, point_id: str) -> None:

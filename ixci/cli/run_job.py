@@ -72,9 +72,17 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 slo_ttft_s=sc.slo.ttft_s,
                 slo_tpot_s=sc.slo.tpot_s,
                 requires_power=sc.requires_power,
+                workload=_workload(catalog, sc),
             )
         )
     return tuple(out)
+
+
+def _workload(catalog: Any, scenario: Any) -> dict[str, Any] | None:
+    """A scenario's sessions workload as JSON for the load-generator child (trace files absolute)."""
+    from ixci.loadgen.sessions import workload_json
+
+    return workload_json(scenario.workload, root=catalog.root) if scenario.workload else None
 
 
 def _gpu_indices(arg: str | None, gpus: int, vendor: str) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ import math
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,12 +122,13 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
     return specs
 
 
-def _run_processes(specs: Sequence[WorkerSpec]) -> list[WorkerOutput]:
+def _run_processes(specs: Sequence[Any], main: Callable[[Any, Any], None] = process_main) -> list[Any]:
+    """Run one `main(spec, pipe)` process per spec; each worker's output, in spec order."""
     ctx = multiprocessing.get_context("spawn")
     pipes, procs = [], []
     for spec in specs:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=process_main, args=(spec, child), daemon=True)
+        proc = ctx.Process(target=main, args=(spec, child), daemon=True)
         proc.start()
         pipes.append(parent)
         procs.append(proc)
