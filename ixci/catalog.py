@@ -289,6 +289,7 @@ class Scenario:
     slo: Slo = field(default_factory=Slo)
     endpoint: str = "completions"
     requires_power: bool = False
+    cache_before_point: str = "keep"  # flush | prime | keep (ixci.cachestate)
     description: str = ""
     source: Location = _NOWHERE
 
@@ -547,7 +548,7 @@ def _scenario(item: Loaded) -> Scenario | None:
         error_threshold=float(d["error-threshold"]),
         slo=Slo(ttft_s=slo.get("ttft-s"), tpot_s=slo.get("tpot-s"), e2el_s=slo.get("e2el-s")),
         endpoint=d["endpoint"], requires_power=d["requires-power"], description=d.get("description", ""),
-        source=item.doc.where(()),
+        cache_before_point=d["cache"]["before-point"], source=item.doc.where(()),
     )  # fmt: skip
 
 
