@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ixci.engines.base import CacheFlush, ServeSpec
+from ixci.servermetrics import ScrapeError, request
 
 ACTIONS = ("flush", "prime", "keep")
 TIMEOUT_S = 30.0  # a flush waits for the engine to finish bookkeeping, not for requests
@@ -49,14 +48,10 @@ LLAMA_RAM_OFF = ("0",)
 
 
 def _request(method: str, url: str, *, timeout_s: float) -> tuple[int, bytes]:
-    """One HTTP request → (status, at most MAX_BYTES of body); status 0 when unanswered."""
-    req = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
+    """One bounded HTTP request → (status, body); status 0 when unanswered or cut off."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return int(resp.status), bytes(resp.read(MAX_BYTES))
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read(MAX_BYTES) or b"")
-    except (OSError, ValueError):
+        return request(method, url, timeout_s=timeout_s, max_bytes=MAX_BYTES)
+    except (ScrapeError, OSError):
         return 0, b""
 
 

@@ -59,29 +59,45 @@ class ScrapeError(Exception):
     """One scrape that produced no sample (kept as a message in the record, never raised)."""
 
 
-def fetch(url: str, *, timeout_s: float = TIMEOUT_S, max_bytes: int = MAX_BYTES,
-          clock: Callable[[], float] = time.monotonic) -> bytes:  # fmt: skip
-    """GET `url` → body; `ScrapeError` on any failure, a body over `max_bytes`, or an answer
-    that takes longer than `timeout_s` in total (a slowly dripping server is cut off)."""
+def request(method: str, url: str, *, timeout_s: float = TIMEOUT_S, max_bytes: int = MAX_BYTES,
+            clock: Callable[[], float] = time.monotonic) -> tuple[int, bytes]:  # fmt: skip
+    """One HTTP request with an empty body → (status, body); status 0 when the server does not
+    answer. `ScrapeError` for a body over `max_bytes` or an answer that takes longer than
+    `timeout_s` in total (a server dripping a byte at a time is cut off)."""
+    req = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return int(resp.status), _read(resp, timeout_s, max_bytes, clock)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), _read(exc, timeout_s, max_bytes, clock)
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def _read(resp: Any, timeout_s: float, max_bytes: int, clock: Callable[[], float]) -> bytes:
     deadline = clock() + timeout_s
     chunks: list[bytes] = []
     size = 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            if resp.status != 200:
-                raise ScrapeError(f"HTTP {resp.status}")
-            while chunk := resp.read(65536):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ScrapeError(f"response over {max_bytes} bytes")
-                if clock() > deadline:
-                    raise ScrapeError(f"response took over {timeout_s:g} s")
-                chunks.append(chunk)
-    except urllib.error.HTTPError as exc:
-        raise ScrapeError(f"HTTP {exc.code}") from None
-    except (OSError, ValueError) as exc:
-        raise ScrapeError(f"no answer ({type(exc).__name__})") from None
+    while chunk := resp.read1(65536):  # read1: what has arrived, so the deadline is checked
+        size += len(chunk)
+        if size > max_bytes:
+            raise ScrapeError(f"response over {max_bytes} bytes")
+        if clock() > deadline:
+            raise ScrapeError(f"response took over {timeout_s:g} s")
+        chunks.append(chunk)
     return b"".join(chunks)
+
+
+def fetch(url: str, *, timeout_s: float = TIMEOUT_S, max_bytes: int = MAX_BYTES,
+          clock: Callable[[], float] = time.monotonic) -> bytes:  # fmt: skip
+    """GET `url` → its 200 body; `ScrapeError` otherwise (see `request`)."""
+    try:
+        status, body = request("GET", url, timeout_s=timeout_s, max_bytes=max_bytes, clock=clock)
+    except OSError as exc:  # the connection broke mid-body
+        raise ScrapeError(f"no answer ({type(exc).__name__})") from None
+    if status != 200:
+        raise ScrapeError(f"HTTP {status}" if status else "no answer")
+    return body
 
 
 def parse(body: bytes, wanted: frozenset[str], *, max_lines: int = MAX_LINES,
@@ -193,8 +209,9 @@ class Scraper:
                 found = next((c + s for c in candidates for s in suffixes if c + s in series), None)
                 if found is not None:
                     vals = series[found]
-                    values[name] = sum(vals) / len(vals) if name in FRACTIONS else sum(vals)
-                    raw[name] = found
+                    value = sum(vals) / len(vals) if name in FRACTIONS else sum(vals)
+                    if math.isfinite(value):  # huge finite values can still sum to inf
+                        values[name], raw[name] = value, found
         with self.data.lock:
             self.data.values.append(values)
             self.data.raw.update(raw)
