@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ixci import cmd, roofline
+from ixci import cachestate, cmd, roofline, servermetrics
 from ixci.cancel import interruptible
 from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
@@ -82,6 +82,7 @@ class PointSpec:
     slo_tpot_s: float | None = None
     requires_power: bool = False
     workload: Mapping[str, Any] | None = None  # a sessions workload block (loadgen.traces), JSON
+    cache: str = "keep"  # before the point: flush | prime | keep (ixci.cachestate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -445,12 +446,17 @@ class JobRun:
             raise Cancelled(f"{_reason(self.cancel)} between points")
         entry = dict(self.result.doc["points"][index])
         entry["started_at"] = utc_now()
+        entry["cache"] = cachestate.before_point(
+            self.serve, point.cache, prime=lambda: self._prime(point)
+        )
+        scrape = servermetrics.PointMetrics(self.serve).begin()
         try:
             outcome = self.driver(
                 self.serve, point, self.spec, folder=self.folder, watch=self._watch(point)
             )
         except JobFailure as exc:
             entry.update(
+                server_metrics=scrape.end(),
                 status="failed",
                 failure_class=exc.failure_class,
                 valid=False,
@@ -459,8 +465,20 @@ class JobRun:
             )
             self.result.set_point(index, entry)
             raise
+        finally:
+            entry["server_metrics"] = scrape.end()  # idempotent; stops the sampler on any exit
         self._check_alive("during point " + point.id)
         self.result.set_point(index, self._measured(entry, point, outcome))
+
+    def _prime(self, point: PointSpec) -> None:
+        """The point once, unmeasured, in a scratch folder (cache `prime`, ixci.cachestate)."""
+        import shutil
+
+        scratch = self.folder / ".prime"
+        try:
+            self.driver(self.serve, point, self.spec, folder=scratch, watch=self._watch(point))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _measured(
         self, entry: dict[str, Any], point: PointSpec, outcome: PointOutcome

@@ -73,6 +73,7 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 slo_tpot_s=sc.slo.tpot_s,
                 requires_power=sc.requires_power,
                 workload=_workload(catalog, sc),
+                cache=sc.cache_before_point,
             )
         )
     return tuple(out)

@@ -170,6 +170,38 @@ class Component:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsMap:
+    """Where an engine publishes Prometheus metrics and which of its series mean what.
+
+    `gauges` and `counters` map an ixci name (`ixci.servermetrics.GAUGES` / `COUNTERS`) to the
+    engine's own series names, first found wins (engines renamed series between versions; a
+    counter matches with or without its `_total` suffix). `hit_rate` says how the prefix-cache
+    hit rate follows from them: `queries` Δhits/Δqueries, `uncached` Δhits/(Δhits+Δprompt
+    tokens) for an engine whose prompt counter excludes cached tokens, `gauge` the engine's own
+    hit-rate gauge, None none.
+    """
+
+    path: str = "/metrics"
+    gauges: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    counters: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    hit_rate: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheFlush:
+    """How an engine empties its prefix / KV cache over HTTP (`ixci.cachestate`).
+
+    `kind`: `post` (one POST to `path`) or `slots` (llama.cpp: list `GET /slots`, then
+    `POST /slots/{id}?action=erase` for each). `needs` says what the server must have been
+    started with for the endpoint to exist (shown when it answers 404/501).
+    """
+
+    kind: str
+    path: str
+    needs: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServeSpec:
     """How to serve one job: image, processes, and how to talk to the result.
 
@@ -201,6 +233,8 @@ class ServeSpec:
     files_dir: str | None = None
     mounts: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    metrics: MetricsMap | None = None  # Prometheus metrics of the client-facing server
+    cache_flush: CacheFlush | None = None  # None: the engine has no cache flush over HTTP
 
     @property
     def argv(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ import yaml
 from ixci.engines.base import (
     Component,
     EngineJob,
+    MetricsMap,
     PoolJob,
     ServeSpec,
     engine_arg_flags,
@@ -35,6 +36,15 @@ from ixci.engines.base import (
 from ixci.engines.common import merged_env, require
 from ixci.engines.sglang import multinode_flags
 from ixci.loadgen.dialect import DIALECTS
+
+# The frontend's own series (Dynamo metrics catalog, `dynamo_frontend_*` on the HTTP port); the
+# engines' series are on each worker's system port, which ixci does not scrape. No flush.
+FRONTEND_METRICS = MetricsMap(
+    gauges={
+        "queue_depth": ("dynamo_frontend_queued_requests",),
+        "running": ("dynamo_frontend_inflight_requests",),
+    },
+)
 
 BACKENDS: Mapping[str, str] = {
     "dynamo-sglang": "sglang",
@@ -221,4 +231,5 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         dialect=DIALECTS["sglang"].with_overrides(name="dynamo"),
         files=frozen_env(files),
         files_dir=job.files_dir if files else None,
+        metrics=FRONTEND_METRICS,
     )

@@ -20,20 +20,46 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ixci.engines.base import (
+    CacheFlush,
     Component,
     EngineJob,
+    MetricsMap,
     PoolJob,
     ServeSpec,
     engine_arg_flags,
+    frozen_env,
     host_of,
     ready_timeout,
 )
 from ixci.engines.common import merged_env, reject_unknown, require
 from ixci.loadgen.dialect import DIALECTS
 
-RESERVED = ("model", "m", "host", "port", "alias", "a", "model_draft", "md")
+RESERVED = ("model", "m", "host", "port", "alias", "a", "model_draft", "md", "slot_save_path")
 DEFAULT_CONTEXT = 4096  # per slot, when the recipe sets neither max_model_len nor ctx_size
 DERIVED = ("parallel", "np", "ctx_size", "c")  # the recipe may set these; else ixci derives them
+# `--slot-save-path` must name an existing folder: the files folder, which the runtime creates
+# (and mounts into containers) because it holds this one file
+SLOT_FILES = {"slot-save-path.txt": "llama-server --slot-save-path (enables slot erase)\n"}
+
+# llama-server's `--metrics` series, read off a real server (`GET /metrics`). Its prompt counter
+# excludes tokens served from the cache, hence the `uncached` hit-rate basis. Builds that report
+# KV usage call it `kv_cache_usage_ratio`; the build checked here has no such series.
+METRICS = MetricsMap(
+    gauges={
+        "queue_depth": ("llamacpp:requests_deferred",),
+        "running": ("llamacpp:requests_processing",),
+        "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio",),
+    },
+    counters={
+        "prompt_tokens": ("llamacpp:prompt_tokens",),
+        "generation_tokens": ("llamacpp:tokens_predicted",),
+        "prefix_cache_hits": ("llamacpp:prompt_tokens_cached",),
+    },
+    hit_rate="uncached",
+)
+# `POST /slots/{id}?action=erase` answers 501 unless the server runs with --slot-save-path; the
+# host-memory prompt cache (`--cache-ram`, on by default) survives an erase (ixci.cachestate)
+FLUSH = CacheFlush(kind="slots", path="/slots", needs="--slot-save-path (set by ixci)")
 
 
 def _arg(args: Mapping[str, object], *names: str) -> object | None:
@@ -88,6 +114,8 @@ def _server_argv(job: EngineJob, *, host: str, port: int, args: Mapping[str, obj
         *slot_flags(job, args),
         *spec_flags(job),
         "--metrics",
+        "--slot-save-path",
+        job.files_dir,
         *engine_arg_flags({k: v for k, v in args.items() if k.replace("-", "_") not in DERIVED}),
     ]
 
@@ -165,4 +193,8 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         model_path=job.model_path,
         dialect=DIALECTS["llamacpp"],
         notes=_notes(job),
+        metrics=METRICS,
+        cache_flush=FLUSH,
+        files=frozen_env(SLOT_FILES),
+        files_dir=job.files_dir,
     )

@@ -22,8 +22,10 @@ from collections.abc import Mapping
 
 from ixci.engines.base import (
     NODE_RANK,
+    CacheFlush,
     Component,
     EngineJob,
+    MetricsMap,
     PoolJob,
     ServeSpec,
     engine_arg_flags,
@@ -54,6 +56,25 @@ ALGORITHMS = {
     "ngram": "NGRAM",
     "draft-model": "STANDALONE",
 }
+
+# SGLang's Prometheus series (`--enable-metrics`; docs.sglang.io references/production_metrics,
+# python/sglang/srt/metrics/collector.py). The hit rate is SGLang's own gauge.
+METRICS = MetricsMap(
+    gauges={
+        "queue_depth": ("sglang:num_queue_reqs",),
+        "running": ("sglang:num_running_reqs",),
+        "kv_cache_usage": ("sglang:token_usage",),
+        "prefix_cache_hit_rate": ("sglang:cache_hit_rate",),
+    },
+    counters={
+        "preemptions": ("sglang:num_retracted_reqs",),
+        "prompt_tokens": ("sglang:prompt_tokens",),
+        "generation_tokens": ("sglang:generation_tokens",),
+        "prefix_cache_hits": ("sglang:cached_tokens",),
+    },
+    hit_rate="gauge",
+)
+FLUSH = CacheFlush(kind="post", path="/flush_cache", needs="no request in flight")
 
 
 def topology_flags(job: EngineJob) -> list[str]:
@@ -156,6 +177,7 @@ def _server_argv(job: EngineJob, *, host: str, port: int, args: Mapping[str, obj
         "--port",
         str(port),
         *topology_flags(job),
+        "--enable-metrics",  # /metrics, sampled per point (ixci.servermetrics)
     ]
     argv += opt("--dtype", DTYPES.get(job.precision))
     argv += opt("--context-length", job.max_model_len)
@@ -194,4 +216,6 @@ def _spec(
         model_path=job.model_path,
         dialect=DIALECTS["sglang"],
         notes=notes,
+        metrics=METRICS,
+        cache_flush=FLUSH,
     )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from ixci.engines.base import EngineJob, ServeSpec, frozen_env, ready_timeout
+from ixci.engines.base import EngineJob, MetricsMap, ServeSpec, frozen_env, ready_timeout
 from ixci.engines.common import opt, reject_unknown, require, server_component
 from ixci.loadgen.dialect import DIALECTS
 
@@ -116,4 +116,7 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         dialect=DIALECTS["trtllm"],
         files=files,
         files_dir=job.files_dir,
+        # trtllm-serve's Prometheus endpoint (TensorRT-LLM docs, examples/serve/prometheus_metrics
+        # .py): request histograms and counters only (1.1), none of ixci's series; no flush
+        metrics=MetricsMap(path="/prometheus/metrics"),
     )

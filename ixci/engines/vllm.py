@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import json
 
-from ixci.engines.base import EngineJob, ServeSpec, engine_arg_flags, ready_timeout
+from ixci.engines.base import (
+    CacheFlush,
+    EngineJob,
+    MetricsMap,
+    ServeSpec,
+    engine_arg_flags,
+    ready_timeout,
+)
 from ixci.engines.common import DTYPES, opt, reject_unknown, server_component
 from ixci.loadgen.dialect import DIALECTS
 
@@ -26,6 +33,27 @@ RESERVED = (
     "port",
     "decode_context_parallel_size",
 )
+
+# vLLM's Prometheus series (v1 engine names first, the v0 name of KV usage after; docs.vllm.ai
+# "Production Metrics"). prefix_cache_queries/hits count tokens.
+METRICS = MetricsMap(
+    gauges={
+        "queue_depth": ("vllm:num_requests_waiting",),
+        "running": ("vllm:num_requests_running",),
+        "kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+    },
+    counters={
+        "prefix_cache_hits": ("vllm:prefix_cache_hits",),
+        "prefix_cache_queries": ("vllm:prefix_cache_queries",),
+        "preemptions": ("vllm:num_preemptions",),
+        "prompt_tokens": ("vllm:prompt_tokens",),
+        "generation_tokens": ("vllm:generation_tokens",),
+    },
+    hit_rate="queries",
+)
+# a development endpoint: mounted only when the server runs with VLLM_SERVER_DEV_MODE=1
+FLUSH = CacheFlush(kind="post", path="/reset_prefix_cache",
+                   needs="the environment variable VLLM_SERVER_DEV_MODE=1 (recipe env)")  # fmt: skip
 
 
 def topology_flags(job: EngineJob) -> list[str]:
@@ -96,4 +124,6 @@ def serve_spec(job: EngineJob) -> ServeSpec:
         model_name=job.served_name,
         model_path=job.model_path,
         dialect=DIALECTS["vllm"],
+        metrics=METRICS,
+        cache_flush=FLUSH,
     )
