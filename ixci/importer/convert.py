@@ -35,15 +35,26 @@ import yaml
 
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
+from ixci.importer.spec import spec_table
 from ixci.yamlio import Document, load_file
 
 FRAMEWORKS: Mapping[str, str] = MappingProxyType({
     "vllm": "vllm", "sglang": "sglang", "trt": "trtllm", "trtllm": "trtllm",
     "dynamo-trt": "dynamo-trt", "dynamo-sglang": "dynamo-sglang", "dynamo-vllm": "dynamo-vllm",
-    "sglang-disagg": "sglang", "atom": "atom", "atom-disagg": "atom", "llmd-vllm": "llm-d",
-    "tilert": "tilert",
+    "sglang-disagg": "sglang", "atom": "atom",
 })
 """Incumbent framework → ixci engine name (the target catalog must declare the engine)."""
+REFUSED: Mapping[str, str] = MappingProxyType({
+    "atom-disagg": "disaggregated ATOM (the `atomesh` router with mooncake KV transfer) has no "
+                   "ixci adapter: the incumbent launches it from a custom multi-node script whose "
+                   "router and worker flags are not documented for the pinned image",
+    "llmd-vllm": "llm-d is a Kubernetes deployment stack (its router schedules vLLM pods); ixci "
+                 "launches engines itself and never becomes a scheduler, so it is not adapted",
+    "tilert": "TileRT pairs a vLLM prefill image with TileRT decode workers behind its own PD "
+              "router; neither its decode server nor router flags are documented for the pinned "
+              "image (ghcr.io/tile-ai/tilert:0.1.5), so it is not adapted",
+})
+"""Incumbent frameworks ixci declines, with the reason shown in the coverage report."""
 SPEC_METHODS = frozenset({"mtp", "eagle", "eagle3", "ngram", "draft-model"})
 KV_TRANSFERS = frozenset({"nixl", "mooncake", "mori", "ucx", "nccl", "lmcache"})
 STRUCTURED_SETTINGS = frozenset({"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE",
@@ -260,6 +271,8 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
+    if head["_provenance"]:
+        recipe["source"] += "; spec-decoding num-tokens: " + _provenance(head["_provenance"])
     recipe["scenarios"] = sorted(set(scenarios))
     for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
         if e.get("scenarios") == recipe["scenarios"]:
@@ -279,6 +292,8 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     model = target.models_by_prefix.get(prefix)
     if model is None:
         raise Unmappable(f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml")
+    if str(raw.get("framework")) in REFUSED:
+        raise Unmappable(f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}")
     framework = FRAMEWORKS.get(str(raw.get("framework")), "")
     if framework not in target.engines:
         raise Unmappable(f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
@@ -307,6 +322,8 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_multinode"] = bool(raw.get("multinode"))
     head["_gpn"] = target.runners[runner][2]
     head["_spec_tokens"] = target.spec_tokens
+    head["_raw"] = raw
+    head["_provenance"] = {}  # script path → lines its token counts were read from
     return head
 
 
@@ -350,15 +367,17 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
                                    search=i, reason=str(exc)))
         return
     scenarios.append(scenario)
+    isl = int(block.get("isl", 0) or 0)
     for i, ss in enumerate(block.get("search-space") or []):
         try:
-            entry = _entry(ss, head)
+            produced = _entry(ss, head, kind, isl)
         except Unmappable as exc:
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
                                    search=i, reason=str(exc)))
             continue
-        entry["scenarios"] = [scenario]
-        entries.append(entry)
+        for entry in produced:
+            entry["scenarios"] = [scenario]
+            entries.append(entry)
 
 
 def _scenario(kind: str, block: Any, target: _Target) -> str:
@@ -381,8 +400,9 @@ _KNOWN = frozenset({"tp", "ep", "dp-attn", "dcp-size", "spec-decoding", "conc-li
                     "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading"})
 
 
-def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
-    """One incumbent search-space entry → one ixci search-space entry (kebab-case keys)."""
+def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str, Any]]:
+    """One incumbent search-space entry → ixci search-space entries (kebab-case keys): one, or
+    one per speculative-token count where the incumbent's script picks it by concurrency."""
     if not isinstance(ss, dict):
         raise Unmappable("search-space entry is not a mapping")
     unknown = sorted(set(ss) - _KNOWN)
@@ -400,13 +420,17 @@ def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
         if ss.get("router"):
             raise Unmappable("a router in front of a single-node server has no ixci field yet")
         _parallel(entry, ss)
-    spec = _spec(ss, env, head["_spec_tokens"])
-    if spec:
-        entry["spec-decoding"] = spec
     if env:
         entry["env"] = dict(sorted(env.items()))
-    entry["concurrency"] = _concurrency(ss)
-    return entry
+    out = []
+    for spec, concurrency in _spec_groups(ss, env, head, kind, isl):
+        one = dict(entry)
+        if spec:
+            one = {**{k: v for k, v in entry.items() if k != "env"}, "spec-decoding": spec,
+                   **({"env": entry["env"]} if "env" in entry else {})}
+        one["concurrency"] = concurrency
+        out.append(one)
+    return out
 
 
 def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
@@ -438,24 +462,56 @@ def _count(entry: Mapping[str, Any]) -> int:
     return n
 
 
-def _spec(ss: Mapping[str, Any], env: dict[str, str], assume: int | None) -> dict[str, Any] | None:
+def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any], kind: str,
+                 isl: int) -> list[tuple[dict[str, Any] | None, Any]]:
+    """(spec-decoding or None, concurrency) per launch. The token count comes from the entry
+    (`DECODE_MTP_SIZE`, an `_mtpN` recipe name), else `--spec-tokens`, else the incumbent's
+    launch script (`spec_tokens.yaml`, provenance recorded in the recipe's `source`)."""
+    concurrency = _concurrency(ss)
     method = str(ss.get("spec-decoding") or "none")
     if method == "none":
-        return None
+        return [(None, concurrency)]
     if method not in SPEC_METHODS:
         raise Unmappable(f"spec-decoding {method!r} is not one of {sorted(SPEC_METHODS)}")
     tokens = env.pop("DECODE_MTP_SIZE", None)
     if tokens is None:  # srt-slurm recipe names carry it: ..._mtp3.yaml
         found = _MTP_IN_NAME.search(str(env.get("CONFIG_FILE", "")))
         tokens = found.group(1) if found else None
-    if tokens is None and assume is not None:
-        return {"method": method, "num-tokens": assume, "_note": "assumed"}
-    if tokens is None:
-        raise Unmappable(f"spec-decoding {method!r} without a token count (the incumbent sets it in "
-                         "its launch script; pass --spec-tokens N to assume one)")
-    if int(tokens) < 1:
-        return None  # mtp0: speculation off
-    return {"method": method, "num-tokens": int(tokens)}
+    if tokens is not None:
+        return [(_spec_of(method, int(tokens)), concurrency)]
+    if head["_spec_tokens"] is not None:
+        return [({"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"}, concurrency)]
+    return _script_groups(method, ss, head, kind, isl, concurrency)
+
+
+def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
+    return {"method": method, "num-tokens": tokens} if tokens >= 1 else None  # 0: speculation off
+
+
+def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
+                   concurrency: Any) -> list[tuple[dict[str, Any] | None, Any]]:
+    script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
+    if script is None:
+        raise Unmappable(f"spec-decoding {method!r} without a token count, and no launch script of "
+                         "the incumbent with one is recorded for this entry (pass --spec-tokens N)")
+    concs = concurrency if isinstance(concurrency, list) else list(
+        _count_range(int(concurrency["start"]), int(concurrency["end"])))
+    groups: dict[int, list[int]] = {}
+    for conc in concs:
+        found = script.tokens(dp_attn=bool(ss.get("dp-attn")), isl=isl, conc=conc)
+        if found is None:
+            raise Unmappable(f"{script.path}: no token count recorded for conc {conc}")
+        groups.setdefault(found[0], []).append(conc)
+        head["_provenance"].setdefault(script.path, set()).add(found[1])
+    if len(groups) == 1:
+        return [(_spec_of(method, next(iter(groups))), concurrency)]
+    return [(_spec_of(method, n), c) for n, c in groups.items()]
+
+
+def _provenance(found: Mapping[str, set[int]]) -> str:
+    table = spec_table()
+    return "; ".join(f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
+                     + ", ".join(map(str, sorted(lines))) for path, lines in sorted(found.items()))
 
 
 def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
