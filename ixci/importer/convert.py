@@ -35,6 +35,7 @@ import yaml
 
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
+from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
 from ixci.importer.spec import spec_table
 from ixci.yamlio import Document, load_file
 
@@ -96,19 +97,6 @@ class Converted:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IncumbentCount:
-    """The incumbent's own single-node job count: one job (server start) per concurrency."""
-
-    scope: str
-    jobs: int
-    launches: int
-
-    def render(self) -> str:
-        return (f"incumbent ({self.scope}): {self.jobs} single-node jobs from {self.launches} "
-                f"distinct launches ({self.jobs / max(self.launches, 1):.2f} server starts per launch)")
-
-
-@dataclass(frozen=True, kw_only=True)
 class ImportReport:
     """What `import_inferencex` produced and what it left out, with reasons."""
 
@@ -118,6 +106,8 @@ class ImportReport:
     runner_map: Mapping[str, str]
     incumbent: tuple[IncumbentCount, ...]
     notes: tuple[str, ...] = ()
+    kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # entry → scenario kinds
+    wheres: Mapping[str, str] = field(default_factory=dict)  # entry → file:line
 
     def render(self) -> str:
         """The human report printed by the CLI."""
@@ -198,9 +188,13 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
     skipped: list[Skipped] = []
     runner_map: dict[str, str] = {}
     entries = 0
+    kinds: dict[str, tuple[str, ...]] = {}
+    wheres: dict[str, str] = {}
     for doc in docs:
         for name, raw in doc.data.items():
             entries += 1
+            kinds[str(name)] = tuple(str(k) for k in ((raw.get("scenarios") or {}) if isinstance(raw, dict) else {}))
+            wheres[str(name)] = str(doc.where((name,), key=True))
             result = _convert_entry(doc, str(name), raw, target, skipped, runner_map)
             if result is not None:
                 converted.append(result)
@@ -215,7 +209,8 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
         notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
                      "(the incumbent sets it in its launch scripts; check before trusting results)")
     report = ImportReport(converted=tuple(converted), skipped=tuple(skipped), entries=entries,
-                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes))
+                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes),
+                          kinds=kinds, wheres=wheres)
     return converted, report
 
 
@@ -581,58 +576,3 @@ def _settings(items: Iterable[Any], role: str) -> dict[str, str]:
             raise Unmappable(f"{role}: additional-setting {key} has characters unsafe on a command line")
         out[key] = value
     return out
-
-
-# ----------------------------------------------------------------------------- incumbent counts
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Row:
-    scenario: str
-    launch: str
-    concurrencies: tuple[int, ...] = field(default_factory=tuple)
-
-
-def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
-    import json
-
-    rows = []
-    for doc in docs:
-        for raw in doc.data.values():
-            if not isinstance(raw, dict) or raw.get("multinode"):
-                continue
-            top = {k: raw.get(k) for k in ("image", "model", "runner", "precision", "framework")}
-            for kind, blocks in (raw.get("scenarios") or {}).items():
-                for block in blocks or []:
-                    for ss in block.get("search-space") or []:
-                        server = {k: v for k, v in ss.items() if not k.startswith("conc-")}
-                        launch = json.dumps([top, server], sort_keys=True)
-                        conc = ss.get("conc-list") or _range(ss.get("conc-start"), ss.get("conc-end"))
-                        rows.append(_Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc)))
-    return rows
-
-
-def _range(start: Any, end: Any) -> list[int]:
-    if not start or not end:
-        return []
-    return list(_count_range(int(start), int(end)))
-
-
-def _count_range(start: int, end: int) -> Iterable[int]:
-    c = start
-    yield c
-    while c < end:
-        c = min(c * 2, end)
-        yield c
-
-
-def incumbent_counts(docs: Sequence[Document]) -> tuple[IncumbentCount, ...]:
-    """The incumbent's single-node jobs (one per concurrency) and distinct launches, computed
-    from its own files: for `fixed-seq-len` (what its sweep dispatches) and all scenarios."""
-    rows = _single_node_rows(docs)
-    out = []
-    for scope, chosen in (("fixed-seq-len", [r for r in rows if r.scenario == "fixed-seq-len"]),
-                          ("all scenarios", rows)):
-        out.append(IncumbentCount(scope=scope, jobs=sum(len(r.concurrencies) for r in chosen),
-                                  launches=len({r.launch for r in chosen})))
-    return tuple(out)
