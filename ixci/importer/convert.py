@@ -94,6 +94,7 @@ class Converted:
     recipe: Mapping[str, Any]
     search_entries: int
     points: int
+    provenance: tuple[str, ...] = ()  # where its speculative token counts were read (URLs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +241,7 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
     for c in converted:
         path = out / c.file
         head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
+        head += "".join(f"# spec-decoding num-tokens: {url}\n" for url in c.provenance)
         text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
         path.write_text(head + text, encoding="utf-8")
         written.append(path)
@@ -266,8 +268,13 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
-    if head["_provenance"]:
-        recipe["source"] += "; spec-decoding num-tokens: " + _provenance(head["_provenance"])
+    urls = _provenance(head["_provenance"])
+    if urls:  # the full list goes in the file's header; `source` holds what fits its 400 chars
+        full = f"{recipe['source']}; spec-decoding num-tokens: {'; '.join(urls)}"
+        table = spec_table()
+        recipe["source"] = full if len(full) <= 400 else (
+            f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
+            f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)")
     recipe["scenarios"] = sorted(set(scenarios))
     for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
         if e.get("scenarios") == recipe["scenarios"]:
@@ -275,7 +282,7 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     recipe["search-space"] = entries
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
-                     search_entries=len(entries), points=points)
+                     search_entries=len(entries), points=points, provenance=tuple(urls))
 
 
 def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:
@@ -476,6 +483,10 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
         return [(_spec_of(method, int(tokens)), concurrency)]
     if head["_spec_tokens"] is not None:
         return [({"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"}, concurrency)]
+    staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
+    if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
+        head["_provenance"].setdefault(staged.path, set()).add(staged.line)
+        return [(_spec_of(method, staged.num_tokens), concurrency)]
     return _script_groups(method, ss, head, kind, isl, concurrency)
 
 
@@ -486,9 +497,13 @@ def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
 def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
                    concurrency: Any) -> list[tuple[dict[str, Any] | None, Any]]:
     script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
+    if script is None and head["_multinode"]:
+        raise Unmappable(f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
+                         "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "
+                         "pass --spec-tokens N)")
     if script is None:
-        raise Unmappable(f"spec-decoding {method!r} without a token count, and no launch script of "
-                         "the incumbent with one is recorded for this entry (pass --spec-tokens N)")
+        raise Unmappable(f"spec-decoding {method!r} without a token count, and the incumbent's "
+                         "launch script for it sets none (pass --spec-tokens N)")
     concs = concurrency if isinstance(concurrency, list) else list(
         _count_range(int(concurrency["start"]), int(concurrency["end"])))
     groups: dict[int, list[int]] = {}
@@ -503,10 +518,11 @@ def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kin
     return [(_spec_of(method, n), c) for n, c in groups.items()]
 
 
-def _provenance(found: Mapping[str, set[int]]) -> str:
+def _provenance(found: Mapping[str, set[int]]) -> list[str]:
+    """Permanent links to the lines that set the speculative token counts, one per file."""
     table = spec_table()
-    return "; ".join(f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
-                     + ", ".join(map(str, sorted(lines))) for path, lines in sorted(found.items()))
+    return [f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
+            + ", ".join(map(str, sorted(lines))) for path, lines in sorted(found.items())]
 
 
 def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:

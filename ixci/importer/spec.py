@@ -61,12 +61,22 @@ class ScriptTokens:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecipeTokens:
+    """The count an srt-slurm recipe (a multi-node entry's `CONFIG_FILE`) sets."""
+
+    path: str  # where the incumbent stages it
+    num_tokens: int
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SpecTable:
-    """Every script's counts, and where they were read."""
+    """Every script's and staged recipe's counts, and where they were read."""
 
     repository: str
     commit: str
     scripts: Mapping[str, ScriptTokens]
+    recipes: Mapping[str, RecipeTokens]
 
     def url(self, path: str, line: int) -> str:
         """A permanent link to the line that sets the count."""
@@ -109,5 +119,7 @@ def spec_table() -> SpecTable:
     """The packaged table (read once; it is data shipped with ixci, not user input)."""
     text = resources.files("ixci.importer").joinpath("spec_tokens.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
+    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]),
+                                 line=int(r["line"])) for cfg, r in (raw.get("recipes") or {}).items()}
     return SpecTable(repository=str(raw["repository"]), commit=str(raw["commit"]),
-                     scripts={p: _script(p, s) for p, s in raw["scripts"].items()})
+                     scripts={p: _script(p, s) for p, s in raw["scripts"].items()}, recipes=recipes)
