@@ -8,12 +8,12 @@ from ixci.importer.convert import (
     Converted,
     ImportReport,
     Skipped,
-    Unmappable,
     _settings,
     import_inferencex,
     load_target,
     write_recipes,
 )
+from ixci.importer.shape import Unmappable
 
 __all__ = ["Converted", "ImportReport", "Skipped", "Unmappable", "_settings", "import_inferencex",
            "load_target", "write_recipes"]

@@ -36,6 +36,7 @@ import yaml
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
 from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
+from ixci.importer.shape import Unmappable, _blocks, _int
 from ixci.importer.spec import spec_table
 from ixci.yamlio import Document, load_file
 
@@ -64,10 +65,6 @@ SLURM_HINTS = ("cluster:", "multinode", "slurm", "dgxc", "nscale", "disagg")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _SAFE = re.compile(r"^[A-Za-z0-9_.,:/=+@%-]*$")
 _MTP_IN_NAME = re.compile(r"_mtp(\d+)")
-
-
-class Unmappable(Exception):
-    """One thing of the incumbent's that has no ixci counterpart (caught and reported)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,14 +253,14 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     where = str(doc.where((name,), key=True))
     try:
         head = _head(name, raw, target, runner_map)
+        blocks = _blocks(raw)
     except Unmappable as exc:
         skipped.append(Skipped(where=where, entry=name, reason=str(exc)))
         return None
     entries: list[dict[str, Any]] = []
     scenarios: list[str] = []
-    for kind, blocks in (raw.get("scenarios") or {}).items():
-        for b, block in enumerate(blocks or []):
-            _convert_block(doc, name, str(kind), b, block, head, target, entries, scenarios, skipped)
+    for kind, b, block in blocks:
+        _convert_block(doc, name, kind, b, block, head, target, entries, scenarios, skipped)
     if not entries:
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
@@ -363,13 +360,13 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
     path: tuple[str | int, ...] = (name, "scenarios", kind, b)
     try:
         scenario = _scenario(kind, block, target)
+        isl = _int(block.get("isl", 0) or 0, "isl")
     except Unmappable as exc:
         for i, _ in enumerate(block.get("search-space") or []):
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
                                    search=i, reason=str(exc)))
         return
     scenarios.append(scenario)
-    isl = int(block.get("isl", 0) or 0)
     for i, ss in enumerate(block.get("search-space") or []):
         try:
             produced = _entry(ss, head, kind, isl)
@@ -384,7 +381,7 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
 
 def _scenario(kind: str, block: Any, target: _Target) -> str:
     if kind == "fixed-seq-len":
-        key = (int(block.get("isl", 0)), int(block.get("osl", 0)))
+        key = (_int(block.get("isl", 0), "isl"), _int(block.get("osl", 0), "osl"))
         found = target.by_lengths.get(key)
         if found is None:
             raise Unmappable(f"no scenario profile in benchmarks/scenarios with isl={key[0]} osl={key[1]}")
@@ -436,21 +433,23 @@ def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str,
 
 
 def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
-    tp, ep = int(ss.get("tp", 1)), int(ss.get("ep", 1))
+    tp, ep = _int(ss.get("tp", 1), "tp"), _int(ss.get("ep", 1), "ep")
     entry["tp"] = tp
     if ep != 1:
         entry["ep"] = ep
-    if ss.get("dcp-size") and int(ss["dcp-size"]) != 1:
-        entry["dcp"] = int(ss["dcp-size"])
+    if ss.get("dcp-size") and _int(ss["dcp-size"], "dcp-size") != 1:
+        entry["dcp"] = _int(ss["dcp-size"], "dcp-size")
     if ss.get("dp-attn"):
         entry["dp-attention"] = True
 
 
 def _concurrency(ss: Mapping[str, Any]) -> Any:
     if ss.get("conc-list"):
-        return [int(c) for c in dict.fromkeys(ss["conc-list"])]
+        if not isinstance(ss["conc-list"], list):
+            raise Unmappable("conc-list is not a list")
+        return [_int(c, "conc-list") for c in dict.fromkeys(ss["conc-list"])]
     if "conc-start" in ss and "conc-end" in ss:
-        return {"start": int(ss["conc-start"]), "end": int(ss["conc-end"])}
+        return {"start": _int(ss["conc-start"], "conc-start"), "end": _int(ss["conc-end"], "conc-end")}
     raise Unmappable("no conc-list or conc-start/conc-end")
 
 
@@ -480,7 +479,7 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
         found = _MTP_IN_NAME.search(str(env.get("CONFIG_FILE", "")))
         tokens = found.group(1) if found else None
     if tokens is not None:
-        return [(_spec_of(method, int(tokens)), concurrency)]
+        return [(_spec_of(method, _int(tokens, "spec-decoding token count")), concurrency)]
     if head["_spec_tokens"] is not None:
         return [({"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"}, concurrency)]
     staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
@@ -544,17 +543,17 @@ def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str,
 
 
 def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    if not isinstance(raw, dict) or int(raw.get("num-worker", 0)) < 1:
+    if not isinstance(raw, dict) or _int(raw.get("num-worker", 0), f"{role}.num-worker") < 1:
         raise Unmappable(f"{role} pool missing or with no workers")
     settings = _settings(raw.get("additional-settings") or [], role)
-    tp, pp = int(raw.get("tp", 1)), int(raw.get("pp", 1))
-    pool: dict[str, Any] = {"workers": int(raw["num-worker"]), "tp": tp}
+    tp, pp = _int(raw.get("tp", 1), f"{role}.tp"), _int(raw.get("pp", 1), f"{role}.pp")
+    pool: dict[str, Any] = {"workers": _int(raw["num-worker"], f"{role}.num-worker"), "tp": tp}
     for src, dst in (("ep", "ep"), ("pp", "pp")):
-        if int(raw.get(src, 1)) != 1:
-            pool[dst] = int(raw[src])
+        if _int(raw.get(src, 1), f"{role}.{src}") != 1:
+            pool[dst] = _int(raw[src], f"{role}.{src}")
     if raw.get("dp-attn"):
         pool["dp-attention"] = True
-    gpn = int(settings.pop("GPUS_PER_NODE", head["_gpn"]))
+    gpn = _int(settings.pop("GPUS_PER_NODE", head["_gpn"]), f"{role}: GPUS_PER_NODE")
     if gpn != head["_gpn"]:
         raise Unmappable(f"{role}: GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}")
     nodes_per_worker = max(1, math.ceil(tp * pp / gpn))
@@ -576,8 +575,8 @@ def _context_parallel(raw: Mapping[str, Any]) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for src, flag in (("dcp-size", "decode-context-parallel-size"),
                       ("pcp-size", "prefill-context-parallel-size")):
-        if raw.get(src) and int(raw[src]) != 1:
-            args[flag] = int(raw[src])
+        if raw.get(src) and _int(raw[src], src) != 1:
+            args[flag] = _int(raw[src], src)
     return args
 
 

@@ -39,12 +39,13 @@ def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
             if not isinstance(raw, dict) or raw.get("multinode"):
                 continue
             top = {k: raw.get(k) for k in ("image", "model", "runner", "precision", "framework")}
-            for kind, blocks in (raw.get("scenarios") or {}).items():
-                for block in blocks or []:
-                    for ss in block.get("search-space") or []:
-                        server = {k: v for k, v in ss.items() if not k.startswith("conc-")}
-                        launch = json.dumps([top, server], sort_keys=True)
+            for kind, blocks in _mapping(raw.get("scenarios")).items():
+                for block in _dicts(blocks):
+                    for ss in _dicts(block.get("search-space")):
+                        server = {str(k): v for k, v in ss.items() if not str(k).startswith("conc-")}
+                        launch = json.dumps([top, server], sort_keys=True, default=str)
                         conc = ss.get("conc-list") or _range(ss.get("conc-start"), ss.get("conc-end"))
+                        conc = conc if isinstance(conc, list) else []
                         rows.append(_Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc)))
     return rows
 
@@ -52,7 +53,17 @@ def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
 def _range(start: Any, end: Any) -> list[int]:
     if not start or not end:
         return []
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        return []  # malformed: the importer reports that entry; it counts no jobs here
     return list(_count_range(int(start), int(end)))
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[Any, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _count_range(start: int, end: int) -> Iterable[int]:
