@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -419,18 +420,24 @@ def write_tables(df: pd.DataFrame, out: Path) -> None:
 # --- the incumbent's row format (InferenceX utils/process_result.py) ---------------------
 
 
-def _ix_row(r: Mapping[str, Any]) -> dict[str, Any]:
+INCUMBENT_FRAMEWORKS: Mapping[str, str] = MappingProxyType({"trtllm": "trt"})
+"""ixci engine → the incumbent's `framework` value where the names differ (others are equal)."""
+
+
+def _ix_row(r: Mapping[str, Any], prefixes: Mapping[str, str]) -> dict[str, Any]:
     disagg = bool(r["disaggregated"])
     row: dict[str, Any] = {
         "hw": r["sku"],
         "conc": r["concurrency"],
         "image": r["image"],
         "model": r["model_id"],
-        "infmax_model_prefix": r["model"],
-        "framework": r["framework"],
+        # the incumbent keys models by their short prefix (`dsr1`), not by a catalog key
+        "infmax_model_prefix": prefixes.get(str(r["model"]), r["model"]),
+        "framework": INCUMBENT_FRAMEWORKS.get(str(r["framework"]), r["framework"]),
         "precision": r["precision"],
         "spec_decoding": r["spec_decoding"] or "none",
         "disagg": disagg,
+        "recipe_fingerprint": r["job_id"],  # ixci's stable hash of the launch
         "isl": r["isl"],
         "osl": r["osl"],
         "is_multinode": disagg,
@@ -471,11 +478,16 @@ def _ix_row(r: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _cell(v) for k, v in row.items()}
 
 
-def to_inferencex(df: pd.DataFrame) -> list[dict[str, Any]]:
+def to_inferencex(
+    df: pd.DataFrame, prefixes: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Rows in the incumbent's format (times in s, throughput per GPU) for measured ok points.
 
-    `median_intvty` is ixci's per-request median of 1/TPOT; `mean_intvty` is 1/mean TPOT as
-    the incumbent defines it. Invalid and failed points are left out, as the incumbent has none.
+    `prefixes`: catalog model key → its `prefix` (the incumbent's `infmax_model_prefix`); a
+    model missing there keeps its key. `median_intvty` is ixci's per-request median of 1/TPOT;
+    `mean_intvty` is 1/mean TPOT as the incumbent defines it. Invalid and failed points are left
+    out, as the incumbent has none.
     """
     ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
-    return [_ix_row({str(k): v for k, v in r.items()}) for r in ok.to_dict(orient="records")]
+    known = prefixes or {}
+    return [_ix_row({str(k): v for k, v in r.items()}, known) for r in ok.to_dict(orient="records")]

@@ -134,6 +134,8 @@ class Model:
     head_dim: int | None = None
     vocab_size: int | None = None
     context_length: int | None = None
+    experts: int | None = None
+    active_experts: int | None = None
     source: Location = _NOWHERE
 
 
@@ -524,7 +526,8 @@ def _model(key: str, d: Mapping[str, Any], loc: Location) -> Model:
         total_params_b=d.get("total-params-b"), active_params_b=d.get("active-params-b"),
         layers=d.get("layers"), hidden_size=d.get("hidden-size"), attention_heads=d.get("attention-heads"),
         kv_heads=d.get("kv-heads"), head_dim=d.get("head-dim"), vocab_size=d.get("vocab-size"),
-        context_length=d.get("context-length"), source=loc,
+        context_length=d.get("context-length"), experts=d.get("experts"),
+        active_experts=d.get("active-experts"), source=loc,
     )  # fmt: skip
 
 

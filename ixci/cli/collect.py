@@ -39,6 +39,15 @@ def economics_for(root: Path | None) -> Any:
     return economics_from_catalog(load_catalog(root))
 
 
+def prefixes_for(root: Path) -> dict[str, str]:
+    """Model key → prefix from the catalog's matrix/models.yaml (none there: no prefixes)."""
+    if not (root / "matrix" / "models.yaml").is_file():
+        return {}
+    from ixci.catalog import load_catalog
+
+    return {key: m.prefix for key, m in load_catalog(root).models.items()}
+
+
 def github_downloads(
     ctx: click.Context, repo: str, run_id: str, dest: Path, api_url: str | None
 ) -> list[Any]:
@@ -246,7 +255,7 @@ def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
         df = from_columnar(json.loads(path.read_text(encoding="utf-8")))
     else:
         df = tidy_table(read_documents(path), economics_for(catalog))
-    text = json.dumps(to_inferencex(df), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(to_inferencex(df, prefixes_for(catalog)), indent=2, allow_nan=False) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ixci.engines import dynamo, llamacpp, sglang, transformers, trtllm, vllm
+from ixci.engines import atom, dynamo, llamacpp, sglang, transformers, trtllm, vllm
 from ixci.engines.base import Adapter
 from ixci.errors import InvalidJob
 
@@ -21,6 +21,7 @@ ADAPTERS: Mapping[str, Adapter] = {
     "dynamo-vllm": dynamo.serve_spec,
     "llamacpp": llamacpp.serve_spec,
     "transformers": transformers.serve_spec,
+    "atom": atom.serve_spec,
 }
 
 

@@ -1,5 +1,5 @@
 """The incumbent's `agentic-coding` entries import onto ixci's sessions workload, with their KV
-offload turned into engine arguments capped by the runner's host DRAM (ixci/importer_agentic.py)."""
+offload turned into engine arguments capped by the runner's host DRAM (ixci/importer/agentic.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from ixci import plan
 from ixci.catalog import load_catalog
 from ixci.importer import Unmappable, import_inferencex, load_target, write_recipes
-from ixci.importer_agentic import offload_args
+from ixci.importer.agentic import offload_args
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "plan" / "inferencex"

@@ -47,6 +47,17 @@ def _job(framework: str, **kw: object) -> EngineJob:
 
 
 CASES: dict[str, EngineJob] = {
+    "atom-tp8-ep-mtp": _job(
+        "atom",
+        image="rocm/atom:rocm7.2.3_ubuntu24.04_py3.12_pytorch_release_2.10.0_atom20260511",
+        ep=8,
+        dp_attention=True,
+        device="rocm",
+        max_model_len=10240,
+        spec_decoding=SpecDecoding(method="mtp", num_speculative_tokens=3),
+        engine_args=frozen_map({"kv_cache_dtype": "fp8", "block_size": 16}),
+    ),
+    "atom-plain": _job("atom", precision="fp4", tp=4, gpus=4, device="rocm"),
     "vllm-tp8": _job(
         "vllm",
         max_model_len=10240,

@@ -70,5 +70,11 @@ def _cap_gib(utilization: Any, cpu_dram_mib: int | None) -> int:
 
 
 def entry_gpus(ss: Mapping[str, Any]) -> int:
-    """GPUs of a single-node search-space entry (tp × dp where given)."""
-    return max(1, int(ss.get("tp", 1) or 1)) * max(1, int(ss.get("dp", 1) or 1))
+    """GPUs of a single-node search-space entry (tp × dp where given); a value that is not a
+    whole number counts as 1 here (the importer reports it for the entry itself)."""
+
+    def count(key: str) -> int:
+        v = ss.get(key, 1)
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 1
+
+    return count("tp") * count("dp")

@@ -33,18 +33,31 @@ from typing import Any
 
 import yaml
 
-from ixci import importer_agentic as agentic
+from ixci.importer import agentic
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
+from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
+from ixci.importer.shape import Unmappable, _blocks, _int
+from ixci.importer.spec import spec_table
 from ixci.yamlio import Document, load_file
 
 FRAMEWORKS: Mapping[str, str] = MappingProxyType({
     "vllm": "vllm", "sglang": "sglang", "trt": "trtllm", "trtllm": "trtllm",
     "dynamo-trt": "dynamo-trt", "dynamo-sglang": "dynamo-sglang", "dynamo-vllm": "dynamo-vllm",
-    "sglang-disagg": "sglang", "atom": "atom", "atom-disagg": "atom", "llmd-vllm": "llm-d",
-    "tilert": "tilert",
+    "sglang-disagg": "sglang", "atom": "atom",
 })
 """Incumbent framework → ixci engine name (the target catalog must declare the engine)."""
+REFUSED: Mapping[str, str] = MappingProxyType({
+    "atom-disagg": "disaggregated ATOM (the `atomesh` router with mooncake KV transfer) has no "
+                   "ixci adapter: the incumbent launches it from a custom multi-node script whose "
+                   "router and worker flags are not documented for the pinned image",
+    "llmd-vllm": "llm-d is a Kubernetes deployment stack (its router schedules vLLM pods); ixci "
+                 "launches engines itself and never becomes a scheduler, so it is not adapted",
+    "tilert": "TileRT pairs a vLLM prefill image with TileRT decode workers behind its own PD "
+              "router; neither its decode server nor router flags are documented for the pinned "
+              "image (ghcr.io/tile-ai/tilert:0.1.5), so it is not adapted",
+})
+"""Incumbent frameworks ixci declines, with the reason shown in the coverage report."""
 SPEC_METHODS = frozenset({"mtp", "eagle", "eagle3", "ngram", "draft-model"})
 KV_TRANSFERS = frozenset({"nixl", "mooncake", "mori", "ucx", "nccl", "lmcache"})
 STRUCTURED_SETTINGS = frozenset({"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE",
@@ -53,10 +66,6 @@ SLURM_HINTS = ("cluster:", "multinode", "slurm", "dgxc", "nscale", "disagg")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _SAFE = re.compile(r"^[A-Za-z0-9_.,:/=+@%-]*$")
 _MTP_IN_NAME = re.compile(r"_mtp(\d+)")
-
-
-class Unmappable(Exception):
-    """One thing of the incumbent's that has no ixci counterpart (caught and reported)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,19 +92,7 @@ class Converted:
     recipe: Mapping[str, Any]
     search_entries: int
     points: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class IncumbentCount:
-    """The incumbent's own single-node job count: one job (server start) per concurrency."""
-
-    scope: str
-    jobs: int
-    launches: int
-
-    def render(self) -> str:
-        return (f"incumbent ({self.scope}): {self.jobs} single-node jobs from {self.launches} "
-                f"distinct launches ({self.jobs / max(self.launches, 1):.2f} server starts per launch)")
+    provenance: tuple[str, ...] = ()  # where its speculative token counts were read (URLs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +105,8 @@ class ImportReport:
     runner_map: Mapping[str, str]
     incumbent: tuple[IncumbentCount, ...]
     notes: tuple[str, ...] = ()
+    kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # entry → scenario kinds
+    wheres: Mapping[str, str] = field(default_factory=dict)  # entry → file:line
 
     def render(self) -> str:
         """The human report printed by the CLI."""
@@ -190,9 +189,13 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
     skipped: list[Skipped] = []
     runner_map: dict[str, str] = {}
     entries = 0
+    kinds: dict[str, tuple[str, ...]] = {}
+    wheres: dict[str, str] = {}
     for doc in docs:
         for name, raw in doc.data.items():
             entries += 1
+            kinds[str(name)] = tuple(str(k) for k in ((raw.get("scenarios") or {}) if isinstance(raw, dict) else {}))
+            wheres[str(name)] = str(doc.where((name,), key=True))
             result = _convert_entry(doc, str(name), raw, target, skipped, runner_map)
             if result is not None:
                 converted.append(result)
@@ -207,7 +210,8 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
         notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
                      "(the incumbent sets it in its launch scripts; check before trusting results)")
     report = ImportReport(converted=tuple(converted), skipped=tuple(skipped), entries=entries,
-                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes))
+                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes),
+                          kinds=kinds, wheres=wheres)
     return converted, report
 
 
@@ -237,6 +241,7 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
     for c in converted:
         path = out / c.file
         head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
+        head += "".join(f"# spec-decoding num-tokens: {url}\n" for url in c.provenance)
         text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
         path.write_text(head + text, encoding="utf-8")
         written.append(path)
@@ -251,18 +256,25 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     where = str(doc.where((name,), key=True))
     try:
         head = _head(name, raw, target, runner_map)
+        blocks = _blocks(raw)
     except Unmappable as exc:
         skipped.append(Skipped(where=where, entry=name, reason=str(exc)))
         return None
     entries: list[dict[str, Any]] = []
     scenarios: list[str] = []
-    for kind, blocks in (raw.get("scenarios") or {}).items():
-        for b, block in enumerate(blocks or []):
-            _convert_block(doc, name, str(kind), b, block, head, target, entries, scenarios, skipped)
+    for kind, b, block in blocks:
+        _convert_block(doc, name, kind, b, block, head, target, entries, scenarios, skipped)
     if not entries:
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
+    urls = _provenance(head["_provenance"])
+    if urls:  # the full list goes in the file's header; `source` holds what fits its 400 chars
+        full = f"{recipe['source']}; spec-decoding num-tokens: {'; '.join(urls)}"
+        table = spec_table()
+        recipe["source"] = full if len(full) <= 400 else (
+            f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
+            f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)")
     recipe["scenarios"] = sorted(set(scenarios))
     for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
         if e.get("scenarios") == recipe["scenarios"]:
@@ -270,7 +282,7 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     recipe["search-space"] = entries
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
-                     search_entries=len(entries), points=points)
+                     search_entries=len(entries), points=points, provenance=tuple(urls))
 
 
 def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:
@@ -282,6 +294,8 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     model = target.models_by_prefix.get(prefix)
     if model is None:
         raise Unmappable(f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml")
+    if str(raw.get("framework")) in REFUSED:
+        raise Unmappable(f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}")
     framework = FRAMEWORKS.get(str(raw.get("framework")), "")
     if framework not in target.engines:
         raise Unmappable(f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
@@ -310,6 +324,8 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_multinode"] = bool(raw.get("multinode"))
     head["_gpn"] = target.runners[runner][2]
     head["_spec_tokens"] = target.spec_tokens
+    head["_raw"] = raw
+    head["_provenance"] = {}  # script path → lines its token counts were read from
     return head
 
 
@@ -347,6 +363,7 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
     path: tuple[str | int, ...] = (name, "scenarios", kind, b)
     try:
         scenario = _scenario(kind, block, target)
+        isl = _int(block.get("isl", 0) or 0, "isl")
     except Unmappable as exc:
         for i, _ in enumerate(block.get("search-space") or []):
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
@@ -358,20 +375,22 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
             ss, offload = agentic.offload_args(kind, block, ss, framework=head["framework"],
                                                gpus=agentic.entry_gpus(ss) if isinstance(ss, dict) else 1,
                                                cpu_dram_mib=target.runner_dram_mib.get(head["runner"]))
-            entry = _entry(ss, head)
+            produced = _entry(ss, head, kind, isl)
             if offload:
-                entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
+                for entry in produced:
+                    entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
         except Unmappable as exc:
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
                                    search=i, reason=str(exc)))
             continue
-        entry["scenarios"] = [scenario]
-        entries.append(entry)
+        for entry in produced:
+            entry["scenarios"] = [scenario]
+            entries.append(entry)
 
 
 def _scenario(kind: str, block: Any, target: _Target) -> str:
     if kind == "fixed-seq-len":
-        key = (int(block.get("isl", 0)), int(block.get("osl", 0)))
+        key = (_int(block.get("isl", 0), "isl"), _int(block.get("osl", 0), "osl"))
         found = target.by_lengths.get(key)
         if found is None:
             raise Unmappable(f"no scenario profile in benchmarks/scenarios with isl={key[0]} osl={key[1]}")
@@ -389,8 +408,9 @@ _KNOWN = frozenset({"tp", "ep", "dp-attn", "dcp-size", "spec-decoding", "conc-li
                     "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading"})
 
 
-def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
-    """One incumbent search-space entry → one ixci search-space entry (kebab-case keys)."""
+def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str, Any]]:
+    """One incumbent search-space entry → ixci search-space entries (kebab-case keys): one, or
+    one per speculative-token count where the incumbent's script picks it by concurrency."""
     if not isinstance(ss, dict):
         raise Unmappable("search-space entry is not a mapping")
     unknown = sorted(set(ss) - _KNOWN)
@@ -408,31 +428,37 @@ def _entry(ss: Any, head: dict[str, Any]) -> dict[str, Any]:
         if ss.get("router"):
             raise Unmappable("a router in front of a single-node server has no ixci field yet")
         _parallel(entry, ss)
-    spec = _spec(ss, env, head["_spec_tokens"])
-    if spec:
-        entry["spec-decoding"] = spec
     if env:
         entry["env"] = dict(sorted(env.items()))
-    entry["concurrency"] = _concurrency(ss)
-    return entry
+    out = []
+    for spec, concurrency in _spec_groups(ss, env, head, kind, isl):
+        one = dict(entry)
+        if spec:
+            one = {**{k: v for k, v in entry.items() if k != "env"}, "spec-decoding": spec,
+                   **({"env": entry["env"]} if "env" in entry else {})}
+        one["concurrency"] = concurrency
+        out.append(one)
+    return out
 
 
 def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
-    tp, ep = int(ss.get("tp", 1)), int(ss.get("ep", 1))
+    tp, ep = _int(ss.get("tp", 1), "tp"), _int(ss.get("ep", 1), "ep")
     entry["tp"] = tp
     if ep != 1:
         entry["ep"] = ep
-    if ss.get("dcp-size") and int(ss["dcp-size"]) != 1:
-        entry["dcp"] = int(ss["dcp-size"])
+    if ss.get("dcp-size") and _int(ss["dcp-size"], "dcp-size") != 1:
+        entry["dcp"] = _int(ss["dcp-size"], "dcp-size")
     if ss.get("dp-attn"):
         entry["dp-attention"] = True
 
 
 def _concurrency(ss: Mapping[str, Any]) -> Any:
     if ss.get("conc-list"):
-        return [int(c) for c in dict.fromkeys(ss["conc-list"])]
+        if not isinstance(ss["conc-list"], list):
+            raise Unmappable("conc-list is not a list")
+        return [_int(c, "conc-list") for c in dict.fromkeys(ss["conc-list"])]
     if "conc-start" in ss and "conc-end" in ss:
-        return {"start": int(ss["conc-start"]), "end": int(ss["conc-end"])}
+        return {"start": _int(ss["conc-start"], "conc-start"), "end": _int(ss["conc-end"], "conc-end")}
     raise Unmappable("no conc-list or conc-start/conc-end")
 
 
@@ -446,24 +472,65 @@ def _count(entry: Mapping[str, Any]) -> int:
     return n
 
 
-def _spec(ss: Mapping[str, Any], env: dict[str, str], assume: int | None) -> dict[str, Any] | None:
+def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any], kind: str,
+                 isl: int) -> list[tuple[dict[str, Any] | None, Any]]:
+    """(spec-decoding or None, concurrency) per launch. The token count comes from the entry
+    (`DECODE_MTP_SIZE`, an `_mtpN` recipe name), else `--spec-tokens`, else the incumbent's
+    launch script (`spec_tokens.yaml`, provenance recorded in the recipe's `source`)."""
+    concurrency = _concurrency(ss)
     method = str(ss.get("spec-decoding") or "none")
     if method == "none":
-        return None
+        return [(None, concurrency)]
     if method not in SPEC_METHODS:
         raise Unmappable(f"spec-decoding {method!r} is not one of {sorted(SPEC_METHODS)}")
     tokens = env.pop("DECODE_MTP_SIZE", None)
     if tokens is None:  # srt-slurm recipe names carry it: ..._mtp3.yaml
         found = _MTP_IN_NAME.search(str(env.get("CONFIG_FILE", "")))
         tokens = found.group(1) if found else None
-    if tokens is None and assume is not None:
-        return {"method": method, "num-tokens": assume, "_note": "assumed"}
-    if tokens is None:
-        raise Unmappable(f"spec-decoding {method!r} without a token count (the incumbent sets it in "
-                         "its launch script; pass --spec-tokens N to assume one)")
-    if int(tokens) < 1:
-        return None  # mtp0: speculation off
-    return {"method": method, "num-tokens": int(tokens)}
+    if tokens is not None:
+        return [(_spec_of(method, _int(tokens, "spec-decoding token count")), concurrency)]
+    if head["_spec_tokens"] is not None:
+        return [({"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"}, concurrency)]
+    staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
+    if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
+        head["_provenance"].setdefault(staged.path, set()).add(staged.line)
+        return [(_spec_of(method, staged.num_tokens), concurrency)]
+    return _script_groups(method, ss, head, kind, isl, concurrency)
+
+
+def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
+    return {"method": method, "num-tokens": tokens} if tokens >= 1 else None  # 0: speculation off
+
+
+def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
+                   concurrency: Any) -> list[tuple[dict[str, Any] | None, Any]]:
+    script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
+    if script is None and head["_multinode"]:
+        raise Unmappable(f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
+                         "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "
+                         "pass --spec-tokens N)")
+    if script is None:
+        raise Unmappable(f"spec-decoding {method!r} without a token count, and the incumbent's "
+                         "launch script for it sets none (pass --spec-tokens N)")
+    concs = concurrency if isinstance(concurrency, list) else list(
+        _count_range(int(concurrency["start"]), int(concurrency["end"])))
+    groups: dict[int, list[int]] = {}
+    for conc in concs:
+        found = script.tokens(dp_attn=bool(ss.get("dp-attn")), isl=isl, conc=conc)
+        if found is None:
+            raise Unmappable(f"{script.path}: no token count recorded for conc {conc}")
+        groups.setdefault(found[0], []).append(conc)
+        head["_provenance"].setdefault(script.path, set()).add(found[1])
+    if len(groups) == 1:
+        return [(_spec_of(method, next(iter(groups))), concurrency)]
+    return [(_spec_of(method, n), c) for n, c in groups.items()]
+
+
+def _provenance(found: Mapping[str, set[int]]) -> list[str]:
+    """Permanent links to the lines that set the speculative token counts, one per file."""
+    table = spec_table()
+    return [f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
+            + ", ".join(map(str, sorted(lines))) for path, lines in sorted(found.items())]
 
 
 def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
@@ -485,17 +552,17 @@ def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str,
 
 
 def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    if not isinstance(raw, dict) or int(raw.get("num-worker", 0)) < 1:
+    if not isinstance(raw, dict) or _int(raw.get("num-worker", 0), f"{role}.num-worker") < 1:
         raise Unmappable(f"{role} pool missing or with no workers")
     settings = _settings(raw.get("additional-settings") or [], role)
-    tp, pp = int(raw.get("tp", 1)), int(raw.get("pp", 1))
-    pool: dict[str, Any] = {"workers": int(raw["num-worker"]), "tp": tp}
+    tp, pp = _int(raw.get("tp", 1), f"{role}.tp"), _int(raw.get("pp", 1), f"{role}.pp")
+    pool: dict[str, Any] = {"workers": _int(raw["num-worker"], f"{role}.num-worker"), "tp": tp}
     for src, dst in (("ep", "ep"), ("pp", "pp")):
-        if int(raw.get(src, 1)) != 1:
-            pool[dst] = int(raw[src])
+        if _int(raw.get(src, 1), f"{role}.{src}") != 1:
+            pool[dst] = _int(raw[src], f"{role}.{src}")
     if raw.get("dp-attn"):
         pool["dp-attention"] = True
-    gpn = int(settings.pop("GPUS_PER_NODE", head["_gpn"]))
+    gpn = _int(settings.pop("GPUS_PER_NODE", head["_gpn"]), f"{role}: GPUS_PER_NODE")
     if gpn != head["_gpn"]:
         raise Unmappable(f"{role}: GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}")
     nodes_per_worker = max(1, math.ceil(tp * pp / gpn))
@@ -517,8 +584,8 @@ def _context_parallel(raw: Mapping[str, Any]) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for src, flag in (("dcp-size", "decode-context-parallel-size"),
                       ("pcp-size", "prefill-context-parallel-size")):
-        if raw.get(src) and int(raw[src]) != 1:
-            args[flag] = int(raw[src])
+        if raw.get(src) and _int(raw[src], src) != 1:
+            args[flag] = _int(raw[src], src)
     return args
 
 
@@ -533,58 +600,3 @@ def _settings(items: Iterable[Any], role: str) -> dict[str, str]:
             raise Unmappable(f"{role}: additional-setting {key} has characters unsafe on a command line")
         out[key] = value
     return out
-
-
-# ----------------------------------------------------------------------------- incumbent counts
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Row:
-    scenario: str
-    launch: str
-    concurrencies: tuple[int, ...] = field(default_factory=tuple)
-
-
-def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
-    import json
-
-    rows = []
-    for doc in docs:
-        for raw in doc.data.values():
-            if not isinstance(raw, dict) or raw.get("multinode"):
-                continue
-            top = {k: raw.get(k) for k in ("image", "model", "runner", "precision", "framework")}
-            for kind, blocks in (raw.get("scenarios") or {}).items():
-                for block in blocks or []:
-                    for ss in block.get("search-space") or []:
-                        server = {k: v for k, v in ss.items() if not k.startswith("conc-")}
-                        launch = json.dumps([top, server], sort_keys=True)
-                        conc = ss.get("conc-list") or _range(ss.get("conc-start"), ss.get("conc-end"))
-                        rows.append(_Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc)))
-    return rows
-
-
-def _range(start: Any, end: Any) -> list[int]:
-    if not start or not end:
-        return []
-    return list(_count_range(int(start), int(end)))
-
-
-def _count_range(start: int, end: int) -> Iterable[int]:
-    c = start
-    yield c
-    while c < end:
-        c = min(c * 2, end)
-        yield c
-
-
-def incumbent_counts(docs: Sequence[Document]) -> tuple[IncumbentCount, ...]:
-    """The incumbent's single-node jobs (one per concurrency) and distinct launches, computed
-    from its own files: for `fixed-seq-len` (what its sweep dispatches) and all scenarios."""
-    rows = _single_node_rows(docs)
-    out = []
-    for scope, chosen in (("fixed-seq-len", [r for r in rows if r.scenario == "fixed-seq-len"]),
-                          ("all scenarios", rows)):
-        out.append(IncumbentCount(scope=scope, jobs=sum(len(r.concurrencies) for r in chosen),
-                                  launches=len({r.launch for r in chosen})))
-    return tuple(out)
