@@ -289,6 +289,7 @@ class Scenario:
     slo: Slo = field(default_factory=Slo)
     endpoint: str = "completions"
     requires_power: bool = False
+    repeats: int = 1
     description: str = ""
     source: Location = _NOWHERE
 
@@ -546,7 +547,8 @@ def _scenario(item: Loaded) -> Scenario | None:
         min_duration_s=float(d["min-duration-s"]), max_duration_s=float(d["max-duration-s"]),
         error_threshold=float(d["error-threshold"]),
         slo=Slo(ttft_s=slo.get("ttft-s"), tpot_s=slo.get("tpot-s"), e2el_s=slo.get("e2el-s")),
-        endpoint=d["endpoint"], requires_power=d["requires-power"], description=d.get("description", ""),
+        endpoint=d["endpoint"], requires_power=d["requires-power"], repeats=int(d.get("repeats", 1)),
+        description=d.get("description", ""),
         source=item.doc.where(()),
     )  # fmt: skip
 

@@ -72,6 +72,7 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 slo_ttft_s=sc.slo.ttft_s,
                 slo_tpot_s=sc.slo.tpot_s,
                 requires_power=sc.requires_power,
+                repeats=sc.repeats,
             )
         )
     return tuple(out)
