@@ -53,8 +53,9 @@ def schedule(points: Sequence[Repeated]) -> Iterator[tuple[int, int]]:
                 yield index, r
 
 
-def fold(previous: Mapping[str, Any], measured: Mapping[str, Any], *, repeat: int,
-         planned: int) -> dict[str, Any]:
+def fold(
+    previous: Mapping[str, Any], measured: Mapping[str, Any], *, repeat: int, planned: int
+) -> dict[str, Any]:
     """The point entry after repeat `repeat` of `planned`: `measured` is the runner's entry for
     this repeat alone, `previous` the point's entry before it (with earlier repeats, if any).
     """

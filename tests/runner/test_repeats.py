@@ -27,7 +27,14 @@ class _P:
 
 
 def test_schedule_is_round_robin() -> None:
-    assert list(repeats.schedule([_P(3), _P(3)])) == [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3)]
+    assert list(repeats.schedule([_P(3), _P(3)])) == [
+        (0, 1),
+        (1, 1),
+        (0, 2),
+        (1, 2),
+        (0, 3),
+        (1, 3),
+    ]
 
 
 def test_schedule_with_one_repeat_is_plan_order() -> None:
@@ -135,7 +142,9 @@ def test_run_job_interleaves_repeats_on_one_server(
     assert job["id"] == plain["id"] and [p["id"] for p in job["points"]] == [
         p["id"] for p in plain["points"]]  # same job and points: history lines up  # fmt: skip
     assert all(p.get("repeats") == 2 for p in job["points"] if p["scenario"] == "local-short")
-    assert job["estimate"]["points_s"] == pytest.approx(2 * plain["estimate"]["points_s"], rel=0.01)  # rounded to 0.1 s
+    assert job["estimate"]["points_s"] == pytest.approx(
+        2 * plain["estimate"]["points_s"], rel=0.01
+    )  # rounded to 0.1 s
     out = tmp_path / "out"
     bindir = _bin_dir(tmp_path, llama_server_bin, None)
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
