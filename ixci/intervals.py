@@ -102,7 +102,7 @@ def dig(record: Mapping[str, Any] | None, path: Sequence[str]) -> float | None:
 def headline_intervals(repeats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The artifact's `intervals` block for a point's valid repeat records.
 
-    J/token counts only from repeats whose power telemetry is valid. Metrics no repeat
+    Lower ends are cut at 0 (`nonnegative`). J/token counts only from repeats whose power telemetry is valid. Metrics no repeat
     reports are left out.
     """
     out: dict[str, Any] = {}
@@ -110,8 +110,17 @@ def headline_intervals(repeats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         recs = [r for r in repeats if path[0] != "telemetry" or _power_ok(r)]
         iv = student_t([v for v in (dig(r, path) for r in recs) if v is not None])
         if iv is not None:
-            out[name] = iv.to_json()
+            out[name] = nonnegative(iv).to_json()
     return {"method": METHOD, "confidence": CONFIDENCE, "metrics": out}
+
+
+def nonnegative(iv: Interval) -> Interval:
+    """`iv` with its lower end cut at 0: every headline is a rate, a time or an energy, and a
+    few wild repeats (a contended host) can put mean − t·s/√n below zero, which no repeat can
+    measure. The cut changes no coverage: the true value is never below zero."""
+    if iv.lo is None or iv.lo >= 0:
+        return iv
+    return Interval(mean=iv.mean, lo=0.0, hi=iv.hi, n=iv.n)
 
 
 def _power_ok(record: Mapping[str, Any]) -> bool:

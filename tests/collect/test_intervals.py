@@ -217,3 +217,19 @@ def test_hostile_label_keeps_the_curve_table_whole() -> None:
     rows = [line for line in lines if "evil" in line and line.startswith("|")]
     assert rows and all(line.count("|") == 8 for line in rows)
     assert not any(line.startswith("| x |") for line in lines)
+
+
+def test_headline_lower_end_is_cut_at_zero() -> None:
+    """Repeats measured on a contended host (24, 22, 1199 tok/s, as seen on a shared CPU) put
+    mean − t·s/√n below zero; no throughput is negative, so the artifact says 0."""
+    from ixci.intervals import headline_intervals
+
+    recs = [
+        {"metrics": {"output_throughput": v, "ttft": {"p99": 0.2}}} for v in (24.0, 22.0, 1199.0)
+    ]
+    block = headline_intervals(recs)["metrics"]
+    raw = student_t([24.0, 22.0, 1199.0])
+    assert raw is not None and raw.lo is not None and raw.lo < 0
+    assert block["output_throughput"]["lo"] == 0.0 and block["output_throughput"]["hi"] == raw.hi
+    ttft = block["ttft_p99"]
+    assert ttft["n"] == 3 and [ttft[k] for k in ("mean", "lo", "hi")] == pytest.approx([0.2] * 3)
