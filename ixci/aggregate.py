@@ -94,6 +94,30 @@ BASE_COLUMNS: tuple[str, ...] = (
     "roofline_window",
 )  # then usd_per_mtok_<tier>, usd_per_output_mtok_<tier>, on_front, client_saturated, engine_version
 TAIL_COLUMNS: tuple[str, ...] = ("on_front", "client_saturated", "engine_version")
+INTERVALS: Mapping[str, str] = {
+    "output_throughput": "output_throughput",
+    "total_token_throughput": "total_token_throughput",
+    "ttft_mean_s": "ttft_mean",
+    "ttft_p99_s": "ttft_p99",
+    "tpot_mean_s": "tpot_mean",
+    "tpot_median_s": "tpot_median",
+    "itl_p99_s": "itl_p99",
+    "e2el_median_s": "e2el_median",
+    "interactivity_median": "interactivity_median",
+    "joules_per_output_token": "joules_per_output_token",
+}
+"""Tidy column → the artifact's headline interval it takes `_lo`/`_hi` from (ixci/intervals.py)."""
+PER_GPU_INTERVALS: Mapping[str, str] = {
+    "output_tput_per_gpu": "output_throughput",
+    "tput_per_gpu": "total_token_throughput",
+}
+"""Per-GPU column → the throughput column whose interval it divides by the GPU count."""
+INTERVAL_COLUMNS: tuple[str, ...] = (
+    "repeats",
+    *(f"{c}_{end}" for c in (*PER_GPU_INTERVALS, *INTERVALS) for end in ("lo", "hi")),
+)
+"""`repeats` (valid repeats behind the row's values; 1 without repeats), then each headline's
+95 % interval ends, null where the point had fewer than two valid repeats (docs/repeats.md)."""
 CONFIG_KEYS: tuple[str, ...] = (
     "recipe",
     "model",
@@ -152,7 +176,7 @@ def economics_from_catalog(catalog: Any) -> Economics:
 def columns_for(tiers: Sequence[str]) -> list[str]:
     """The tidy table's column order for the given price tiers (contracts.md §4)."""
     usd = [f"usd_per_mtok_{t}" for t in tiers] + [f"usd_per_output_mtok_{t}" for t in tiers]
-    return [*BASE_COLUMNS, *usd, *TAIL_COLUMNS]
+    return [*BASE_COLUMNS, *INTERVAL_COLUMNS, *usd, *TAIL_COLUMNS]
 
 
 def config_id(job: Mapping[str, Any]) -> str:
@@ -260,12 +284,29 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         "roofline_window": (point.get("roofline") or {}).get("window"),
         "steady_output_throughput": _num((m or {}).get("steady_state"), "output_throughput"),
         **session_columns(point.get("sessions")),  # multi-turn points only (docs/agentic.md)
+        **_interval_fields(point, power_valid),
     }
 
 
 def _inverse(value: float | None) -> float | None:
     """1 / value: a decode step's lower bound → the per-user decode speed's upper bound."""
     return 1.0 / value if value else None
+
+
+def _interval_fields(point: Mapping[str, Any], power_valid: bool) -> dict[str, Any]:
+    """`repeats` and `<column>_lo`/`_hi` from the point's `intervals` block (None without)."""
+    block = point.get("intervals")
+    ivs = block.get("metrics") if isinstance(block, Mapping) else None
+    ivs = ivs if isinstance(ivs, Mapping) else {}
+    out: dict[str, Any] = {}
+    for column, name in INTERVALS.items():
+        iv = ivs.get(name) if name != "joules_per_output_token" or power_valid else None
+        out[f"{column}_lo"] = _num(iv, "lo") if isinstance(iv, Mapping) else None
+        out[f"{column}_hi"] = _num(iv, "hi") if isinstance(iv, Mapping) else None
+    head = ivs.get("output_throughput")
+    n = head.get("n") if isinstance(head, Mapping) else None
+    out["repeats"] = int(n) if isinstance(n, int) and n >= 1 else 1
+    return out
 
 
 def rows_from_documents(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -295,6 +336,9 @@ def add_derived(df: pd.DataFrame, economics: Economics) -> pd.DataFrame:
     df["input_tput_per_gpu"] = _safe_div(df["input_throughput"], df["gpus"])
     df["input_tput_per_prefill_gpu"] = _safe_div(df["input_throughput"], df["prefill_gpus"])
     df["output_tput_per_decode_gpu"] = _safe_div(df["output_throughput"], df["decode_gpus"])
+    for column, source in PER_GPU_INTERVALS.items():
+        for end in ("lo", "hi"):
+            df[f"{column}_{end}"] = _safe_div(df[f"{source}_{end}"], df["gpus"])
     kw = df["sku"].map(economics.all_in_kw).astype("float64")
     df["tokens_per_s_per_mw"] = df["tput_per_gpu"] * 1000.0 / kw
     for tier in economics.tiers:

@@ -293,6 +293,7 @@ class Scenario:
     endpoint: str = "completions"
     requires_power: bool = False
     cache_before_point: str = "keep"  # flush | prime | keep (ixci.cachestate)
+    repeats: int = 1
     description: str = ""
     source: Location = _NOWHERE
     workload: SessionsWorkload | None = None  # a multi-turn workload (docs/agentic.md)
@@ -553,7 +554,7 @@ def _scenario(item: Loaded) -> Scenario | None:
         error_threshold=float(d["error-threshold"]),
         slo=Slo(ttft_s=slo.get("ttft-s"), tpot_s=slo.get("tpot-s"), e2el_s=slo.get("e2el-s")),
         endpoint=d["endpoint"], requires_power=d["requires-power"], description=d.get("description", ""),
-        cache_before_point=d["cache"]["before-point"],
+        cache_before_point=d["cache"]["before-point"], repeats=int(d.get("repeats", 1)),
         source=item.doc.where(()),
         workload=SessionsWorkload.from_profile(d["workload"]) if "workload" in d else None,
     )  # fmt: skip

@@ -7,6 +7,10 @@ never extrapolated. The change is the median relative difference over those matc
 A change is flagged only beyond the noise band learned from that config's history: the
 run-to-run changes between consecutive published curves, σ ≈ 1.4826 × median |change|,
 band = max(floor, k·σ); with fewer than `MIN_HISTORY` pairs a default band is used.
+
+Each curve also carries its points paired by load, with 95 % intervals from repeats and a
+verdict per point that uses them (`ixci.compare_points`); the markdown shows them per curve
+with a Mermaid chart.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import orjson
 import pandas as pd
 
 from ixci.aggregate import from_columnar
+from ixci.compare_points import PointComparison, cell, compare_points, mermaid_chart, points_table
 
 X, Y = "interactivity_median", "tput_per_gpu"  # x: tokens/s/user (higher better), y: tokens/s/GPU
 DEFAULT_BAND = 0.05  # ±5 % until a config has history
 BAND_FLOOR = 0.02
 BAND_K = 3.0
 MIN_HISTORY = 3
+MAX_DETAILED = 12  # curves shown point by point (regressions first); a PR comment has a size cap
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +51,7 @@ class CurveComparison:
     history_pairs: int
     matched: int
     x_range: tuple[float, float] | None
+    points: tuple[PointComparison, ...] = ()
 
 
 def front(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -168,6 +175,7 @@ def _verdict(
         )
     have = bool(len(diffs))
     return CurveComparison(
+        points=compare_points(b, c, band),
         config_id=cfg,
         scenario=scen,
         label=name,
@@ -231,9 +239,41 @@ def to_markdown(
         )
         band = f"±{r.band * 100:.1f} %" + ("" if r.history_pairs >= MIN_HISTORY else " (default)")
         lines.append(
-            f"| {r.label} | {r.scenario} | {_pct(r.change)} | {span} | {band} | {xr} | {_MARK[r.verdict]} |"
+            f"| {cell(r.label)} | {cell(r.scenario)} | {_pct(r.change)} | {span} | {band} | {xr} | {_MARK[r.verdict]} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_per_point(results, order)]) + "\n"
+
+
+def _per_point(results: Sequence[CurveComparison], order: Mapping[str, int]) -> list[str]:
+    """The per-point section: curves with points on both sides, regressions first."""
+    paired = [r for r in results if any(p.base and p.cand for p in r.points)]
+    if not paired:
+        return []
+    counts = {k: sum(p.verdict == k for r in paired for p in r.points)
+              for k in ("regressed", "improved", "within_noise")}  # fmt: skip
+    lines = [
+        "",
+        "#### Per point",
+        "",
+        f"{counts['regressed']} points regressed · {counts['improved']} improved · "
+        f"{counts['within_noise']} within noise. Intervals are 95 % Student-t over a point's "
+        "repeats (n = repeats); with an interval on both sides a change counts only when they do "
+        "not overlap, otherwise it must also exceed the curve's noise band. Chart: bars baseline, "
+        "line candidate (thin lines: the candidate's interval).",
+    ]
+    worst = sorted(paired, key=lambda r: (_point_rank(r), order[r.verdict], r.label, r.scenario))
+    for r in worst[:MAX_DETAILED]:
+        title = f"{r.label} · {r.scenario}"
+        lines += ["", f"**{cell(title)}**", "", *points_table(r.points), ""]
+        lines += mermaid_chart(title, r.points)
+    if len(worst) > MAX_DETAILED:
+        lines += ["", f"({len(worst) - MAX_DETAILED} more curves not detailed.)"]
+    return lines
+
+
+def _point_rank(r: CurveComparison) -> int:
+    verdicts = {p.verdict for p in r.points}
+    return 0 if "regressed" in verdicts else 1 if "improved" in verdicts else 2
 
 
 def load_baseline(path: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:

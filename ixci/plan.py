@@ -62,11 +62,15 @@ class Point:
     osl: int
     concurrency: int | None
     request_rate: float | None = None
+    repeats: int = 1  # the scenario's `repeats`; not part of the id (same point, more samples)
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan-JSON object (contracts.md §2)."""
-        return {"id": self.id, "scenario": self.scenario, "isl": self.isl, "osl": self.osl,
-                "concurrency": self.concurrency, "request_rate": self.request_rate}
+        """The plan-JSON object (contracts.md §2); `repeats` only when above 1."""
+        out = {"id": self.id, "scenario": self.scenario, "isl": self.isl, "osl": self.osl,
+               "concurrency": self.concurrency, "request_rate": self.request_rate}
+        if self.repeats > 1:
+            out["repeats"] = self.repeats
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,7 +361,7 @@ def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str) -
             workload = {"job": job_id, "scenario": name, "isl": scenario.isl, "osl": scenario.osl,
                         "concurrency": conc, "request_rate": None}
             yield Point(id=stable_id("p-", workload), scenario=name, isl=scenario.isl,
-                        osl=scenario.osl, concurrency=conc)
+                        osl=scenario.osl, concurrency=conc, repeats=scenario.repeats)
 
 
 def _point_order(p: Point) -> tuple[str, int, float]:
@@ -421,11 +425,15 @@ def server_start_s(model: Model, runner: Runner, precision: str) -> float:
 
 def estimate(catalog: Catalog, model: Model, runner: Runner, gpus: int, precision: str,
              points: Sequence[Point]) -> Estimate:
-    """One warm server for all `points` vs one server start (and warm-up) per point."""
+    """One warm server for all `points` vs one server start (and warm-up) per point.
+
+    A point with `repeats` R costs R × `point_s` in both figures (the restart figure still
+    pays one start per point: repeats would share it)."""
     start = server_start_s(model, runner, precision)
     scenarios = [catalog.scenarios[p.scenario] for p in points]
     warm = [s.warmup_requests * request_s(s) / max(min(s.warmup_requests, 8), 1) for s in scenarios]
-    durations = [point_s(s, p.concurrency, p.request_rate) for s, p in zip(scenarios, points, strict=True)]
+    durations = [point_s(s, p.concurrency, p.request_rate) * max(p.repeats, 1)
+                 for s, p in zip(scenarios, points, strict=True)]
     warmup = max(warm, default=0.0)
     total = start + warmup + sum(durations)
     restart = sum(start + w + d for w, d in zip(warm, durations, strict=True))

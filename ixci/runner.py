@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ixci import cachestate, cmd, roofline, servermetrics
+from ixci import cachestate, cmd, repeats, roofline, servermetrics
 from ixci.cancel import interruptible
 from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
@@ -83,6 +83,8 @@ class PointSpec:
     requires_power: bool = False
     workload: Mapping[str, Any] | None = None  # a sessions workload block (loadgen.traces), JSON
     cache: str = "keep"  # before the point: flush | prime | keep (ixci.cachestate)
+    repeats: int = 1  # the scenario's `repeats` (ixci/repeats.py)
+    repeat: int = 1  # which repeat this measurement is (set by the runner's schedule)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -436,8 +438,8 @@ class JobRun:
         self.sampler.start()
         t = time.monotonic()
         try:
-            for index, point in enumerate(self.spec.points):
-                self._point(index, point)
+            for index, repeat in repeats.schedule(self.spec.points):  # round-robin over repeats
+                self._point(index, replace(self.spec.points[index], repeat=repeat))
         finally:
             self.timings["points_s"] = time.monotonic() - t
 
@@ -468,7 +470,11 @@ class JobRun:
         finally:
             entry["server_metrics"] = scrape.end()  # idempotent; stops the sampler on any exit
         self._check_alive("during point " + point.id)
-        self.result.set_point(index, self._measured(entry, point, outcome))
+        measured = self._measured(entry, point, outcome)
+        if point.repeats > 1:
+            measured = repeats.fold(entry, measured, repeat=point.repeat, planned=point.repeats)
+            self._roofline(measured, point)  # on the mean over the repeats
+        self.result.set_point(index, measured)
 
     def _prime(self, point: PointSpec) -> None:
         """The point once, unmeasured, in a scratch folder (cache `prime`, ixci.cachestate)."""
@@ -510,11 +516,15 @@ class JobRun:
         )
         if res.get("sessions"):
             entry["sessions"] = res["sessions"]
+        self._roofline(entry, point)
+        return entry
+
+    def _roofline(self, entry: dict[str, Any], point: PointSpec) -> None:
         if self.spec.roofline is not None:
             entry["roofline"] = self.spec.roofline.point(
-                isl=point.isl, osl=point.osl, concurrency=point.concurrency, metrics=metrics
+                isl=point.isl, osl=point.osl, concurrency=point.concurrency,
+                metrics=entry.get("metrics") or {},
             )
-        return entry
 
     def _telemetry(self, outcome: PointOutcome, metrics: Mapping[str, Any]) -> dict[str, Any]:
         window = outcome.window
@@ -776,7 +786,8 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "tokenizer": job.tokenizer,
         "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},
         "request_timeout_s": min(600.0, point.max_duration_s),
-        "seed": point_seed(point.id),
+        # a repeat draws other prompts: the same ones again would be served from the prefix cache
+        "seed": point_seed(point.id if point.repeat == 1 else f"{point.id}/r{point.repeat}"),
         **({"workload": dict(point.workload), "gpus": len(job.gpu_indices) or None} if point.workload else {}),
     }
 
@@ -832,8 +843,9 @@ def point_child(config_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps({"point": point, "window": window}))
 
 
-def _append_requests(src: Path, dest: Path, point_id: str) -> None:
-    """Append one point's request records to the job's requests.jsonl.gz, tagged by point."""
+def _append_requests(src: Path, dest: Path, point_id: str, repeat: int | None = None) -> None:
+    """Append one point's request records to the job's requests.jsonl.gz, tagged by point
+    (and by repeat number when the point has several)."""
     import gzip
 
     if not src.exists():
@@ -842,6 +854,8 @@ def _append_requests(src: Path, dest: Path, point_id: str) -> None:
         for line in fin:
             rec = json.loads(line)
             rec["point_id"] = point_id
+            if repeat is not None:
+                rec["repeat"] = repeat
             fout.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
@@ -874,6 +888,8 @@ def loadgen_driver(
             work / f"{point.id}.jsonl.gz",
         )
         out.unlink(missing_ok=True)
+        reqs.unlink(missing_ok=True)  # never append an earlier repeat's records twice
+        tag = point.repeat if point.repeats > 1 else None
         config = {
             **point_config(spec, point, job),
             "dialect": spec.dialect.name,
@@ -893,7 +909,7 @@ def loadgen_driver(
                 time.sleep(0.2)
         except (JobFailure, _Cancelled):
             cmd.terminate_group(proc, grace=CANCEL_CLIENT_GRACE_S)
-            _append_requests(reqs, folder / REQUESTS_FILE, point.id)
+            _append_requests(reqs, folder / REQUESTS_FILE, point.id, tag)
             raise
         finally:
             cmd.terminate_group(proc, grace=5.0)  # no stray workers even on success
@@ -906,7 +922,7 @@ def loadgen_driver(
                 f"load generator failed on point {point.id} (exit {proc.returncode}):\n"
                 + "\n".join(tail)
             )
-        _append_requests(reqs, folder / REQUESTS_FILE, point.id)
+        _append_requests(reqs, folder / REQUESTS_FILE, point.id, tag)
         data = json.loads(out.read_text())
         window = tuple(data["window"]) if data.get("window") else None
         return PointOutcome(point=data["point"], window=window)

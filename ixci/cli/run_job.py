@@ -74,6 +74,7 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 requires_power=sc.requires_power,
                 workload=_workload(catalog, sc),
                 cache=sc.cache_before_point,
+                repeats=sc.repeats,
             )
         )
     return tuple(out)

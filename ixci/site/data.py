@@ -45,8 +45,20 @@ EXTRA_COLUMNS = (
     "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
     "steady_output_tput_per_gpu", "roofline_fraction", "roofline_binding", "roofline_window",
 )  # fmt: skip
+# 95 % interval ends of repeated points (docs/repeats.md): the chart's error bars are core, the
+# rest extra; a column left out of the payload when no point has an interval
+CORE_INTERVALS = tuple(
+    f"{c}_{e}" for c in ("interactivity_median", "tput_per_gpu", "output_tput_per_gpu")
+    for e in ("lo", "hi")
+)  # fmt: skip
+EXTRA_INTERVALS = (
+    "repeats",
+    *(f"{c}_{e}" for c in ("ttft_p99_s", "e2el_median_s", "joules_per_output_token",
+                           "joules_per_total_token") for e in ("lo", "hi")),
+)  # fmt: skip
+INTERVAL_COLUMNS = frozenset((*CORE_INTERVALS, *EXTRA_INTERVALS))
 STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding", "roofline_window")
-INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency")
+INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency", "repeats")
 BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
@@ -57,7 +69,7 @@ UNITS: dict[str, str] = {
     "tpot_median_s": "s", "tput_per_gpu": "tok/s/GPU", "output_tput_per_gpu": "tok/s/GPU",
     "input_tput_per_gpu": "tok/s/GPU", "joules_per_total_token": "J/token",
     "joules_per_output_token": "J/token", "tokens_per_s_per_mw": "tok/s/MW",
-    "avg_power_w_per_gpu": "W", "steady_output_tput_per_gpu": "tok/s/GPU",
+    "avg_power_w_per_gpu": "W", "repeats": "repeats", "steady_output_tput_per_gpu": "tok/s/GPU",
     "roofline_output_tput_per_gpu": "tok/s/GPU", "roofline_interactivity": "tok/s/user",
     "roofline_fraction": "fraction of the bound",
 }  # fmt: skip
@@ -71,7 +83,7 @@ def tiers(columns: Sequence[str]) -> list[str]:
 def extra_columns(columns: Sequence[str]) -> list[str]:
     """The point columns that go to the lazily loaded file (absent ones skipped)."""
     usd = [c for c in columns if c.startswith((USD_PER_MTOK, USD_PER_OUTPUT_MTOK))]
-    return [c for c in (*EXTRA_COLUMNS, *usd) if c in columns]
+    return [c for c in (*EXTRA_COLUMNS, *EXTRA_INTERVALS, *usd) if c in columns]
 
 
 def encode_points(results: Results) -> dict[str, Any]:
@@ -88,8 +100,8 @@ def encode_points(results: Results) -> dict[str, Any]:
     job_columns = {c: _encode_column(c, [k[j] for k in jobs]) for j, c in enumerate(job_cols)}
     core = {
         c: _encode_column(c, [row[index[c]] for row in results.rows])
-        for c in CORE_COLUMNS
-        if c in index
+        for c in (*CORE_COLUMNS, *CORE_INTERVALS)
+        if c in index and _worth(results, index[c], c)
     }
     return {
         "n": len(results.rows),
@@ -107,8 +119,19 @@ def encode_extra(results: Results) -> dict[str, Any]:
         "columns": {
             c: _encode_column(c, [row[index[c]] for row in results.rows])
             for c in extra_columns(results.columns)
+            if _worth(results, index[c], c)
         },
     }
+
+
+def _worth(results: Results, col: int, name: str) -> bool:
+    """Every column but an interval one; an interval column only when some point has a value
+    (results without repeats pay no bytes for them)."""
+    if name not in INTERVAL_COLUMNS:
+        return True
+    if name == "repeats":
+        return any(_round(row[col]) is not None and row[col] > 1 for row in results.rows)
+    return any(_round(row[col]) is not None for row in results.rows)
 
 
 def _plain(v: Any) -> Any:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ixci.aggregate import INTERVAL_COLUMNS
+
 COLUMNS_BASE = [
     "run_id", "run_date", "job_id", "point_id", "config_id", "job_name", "recipe", "model", "model_id", "scenario",
     "isl", "osl", "precision", "sku", "framework", "runner", "image", "image_digest", "tp", "ep",
@@ -62,6 +64,7 @@ class Config:
     decode_gpus: int = 0
     speed: float = 1.0  # relative per-user speed
     variant: str = ""  # engine args that tell two configs of one deployment apart ("parallel=8")
+    repeats: int = 1  # > 1: points carry 95 % intervals (not part of the configuration's id)
 
     @property
     def name(self) -> str:
@@ -100,7 +103,7 @@ CONFIGS = (
     Config(model="gpt-oss-120b", sku="h100", framework="vllm", precision="fp4",
            image="vllm/vllm-openai:v0.11.2", tp=2, speed=1.0),
     Config(model="gpt-oss-120b", sku="b200", framework="vllm", precision="fp4",
-           image="vllm/vllm-openai:v0.11.2", tp=1, speed=2.0),
+           image="vllm/vllm-openai:v0.11.2", tp=1, speed=2.0, repeats=3),
     Config(model="gpt-oss-120b", sku="mi355x", framework="vllm", precision="fp4",
            image="rocm/vllm:rocm7.0.0_vllm_0.11.1", tp=1, speed=1.6),
 )  # fmt: skip
@@ -166,7 +169,24 @@ def _point_metrics(
 def columns() -> list[str]:
     """The tidy-table columns in contract order (tiers of this fixture)."""
     usd = [f"usd_per_mtok_{t}" for t in TIERS] + [f"usd_per_output_mtok_{t}" for t in TIERS]
-    return COLUMNS_BASE + usd + TAIL
+    return COLUMNS_BASE + list(INTERVAL_COLUMNS) + usd + TAIL
+
+
+# relative half-widths of the fixture's intervals (repeated configurations only)
+HALF_WIDTH = {"tput_per_gpu": 0.04, "output_tput_per_gpu": 0.04, "output_throughput": 0.04,
+              "total_token_throughput": 0.04, "interactivity_median": 0.02, "e2el_median_s": 0.03,
+              "ttft_mean_s": 0.06, "ttft_p99_s": 0.08, "tpot_mean_s": 0.02, "tpot_median_s": 0.02,
+              "itl_p99_s": 0.05, "joules_per_output_token": 0.04}  # fmt: skip
+
+
+def _intervals(cfg: Config, metrics: dict[str, Any], ok: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"repeats": cfg.repeats if ok else None}
+    for name in INTERVAL_COLUMNS[1:]:
+        base, end = name.rsplit("_", 1)
+        v, f = metrics.get(base), HALF_WIDTH.get(base, 0.04)
+        have = ok and cfg.repeats > 1 and v is not None
+        out[name] = (v * (1 - f) if end == "lo" else v * (1 + f)) if have else None
+    return out
 
 
 def _rows_for(
@@ -196,6 +216,7 @@ def _rows_for(
             "on_front": False, "client_saturated": False, "engine_version": image.split(":")[-1],
         }  # fmt: skip
         metrics = _point_metrics(cfg, isl, osl, conc, rng)
+        rec.update(_intervals(cfg, metrics, ok))
         for name in cols:
             if name not in rec:
                 rec[name] = metrics.get(name) if ok else None

@@ -540,3 +540,46 @@ def test_real_gpu_run_draws_its_physical_limit(gpu_site: Path, page: Any) -> Non
     by_conc = {int(r[conc]): float(r[frac]) for r in rows[1:]}
     assert by_conc == pytest.approx({c: b["fraction"] for c, b in bounds.items()}, rel=1e-5)
     assert "roofline_binding" in header
+
+
+def test_repeated_points_carry_error_bars_and_intervals(page: Any, site: Path) -> None:
+    """b200 · vllm measured each point 3 times (95 % intervals in the table): its points get
+    error bars on both axes, its details and comparison cells show the interval; the other
+    configurations (one sample) get none."""
+    open_site(page, site, "?model=gpt-oss-120b")
+    bars = page.evaluate("""() => {
+      const gd = document.querySelector('[data-testid=chart]');
+      return gd._fullData.filter(t => t.meta && t.meta.kind === 'points').map(t => [t.name,
+        !!(t.error_y && t.error_y.visible), !!(t.error_x && t.error_x.visible),
+        t.error_y && t.error_y.array ? Array.from(t.error_y.array).filter(v => v > 0).length : 0,
+        t.error_y && t.error_y.arrayminus ? Array.from(t.error_y.arrayminus).filter(v => v > 0).length : 0]);
+    }""")
+    by = {b[0]: b for b in bars}
+    assert by["b200 · vllm"][1:] == [True, True, 9, 9], by
+    assert by["h100 · vllm"][1:3] == [False, False], by
+    shot(page, "charts-error-bars")
+    box = page.evaluate("""() => {
+      const gd = document.querySelector('[data-testid=chart]');
+      const t = gd.data.findIndex(t => t.meta.kind === 'points' && t.name === 'b200 · vllm');
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      const r = gd.getBoundingClientRect();
+      return {x: r.left + xa._offset + xa.l2p(gd.data[t].x[0]), y: r.top + ya._offset + ya.l2p(gd.data[t].y[0])};
+    }""")
+    page.mouse.move(box["x"], box["y"])
+    page.get_by_test_id("hover").wait_for()
+    page.mouse.click(box["x"], box["y"])
+    detail = page.get_by_test_id("point-detail")
+    detail.wait_for()
+    text = detail.inner_text()
+    assert "3 (intervals: 95 % Student-t" in text and " – " in text.split("Throughput")[1], text
+    open_site(page, site, "?view=compare&model=gpt-oss-120b&levels=150")
+    table = page.get_by_test_id("compare-table").locator("table")
+    table.wait_for()
+    rows = {r.locator("th").inner_text().split(" (")[0]: r for r in table.locator("tbody tr").all()}
+    assert rows["b200 · vllm"].get_by_test_id("compare-ci").count() == 1
+    assert rows["h100 · vllm"].get_by_test_id("compare-ci").count() == 0
+    lo, hi = (float(v.replace(",", "")) for v in
+              rows["b200 · vllm"].get_by_test_id("compare-ci").inner_text().strip(" []").split(" – "))
+    value = float(rows["b200 · vllm"].locator("td").first.inner_text().split(" [")[0].replace(",", ""))
+    assert lo < value < hi and hi / lo == pytest.approx(1.04 / 0.96, rel=0.01)
+    shot(page, "compare-intervals")

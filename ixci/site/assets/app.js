@@ -327,7 +327,17 @@
   function selectRows(st) { return pointsOf(selectJobs(st)); }
 
   // ---------- metrics ----------
-  function metricDef(key, st) {
+  // a metric's 95 % interval ends (docs/repeats.md), when the table has them: m.lo(i), m.hi(i)
+  function withBand(m) {
+    var lo = m.name + '_lo', hi = m.name + '_hi';
+    if (has(lo) && has(hi)) {
+      m.lo = function (i) { return C[lo][i]; };
+      m.hi = function (i) { return C[hi][i]; };
+    }
+    return m;
+  }
+  function metricDef(key, st) { return withBand(metricDef0(key, st)); }
+  function metricDef0(key, st) {
     var out = st.tokens === 'output';
     if (key === 'interactivity') {
       return { key: key, name: 'interactivity_median', title: 'Interactivity (median tok/s per user)',
@@ -394,6 +404,20 @@
       if (p.y * ydir > best) { best = p.y * ydir; front.push(p); }
     });
     return front.sort(function (a, b) { return a.x - b.x; });
+  }
+  // the metric's interval at x, interpolated like the value between the two front points
+  // that bracket x; null unless both have one
+  function interpolateBand(front, x, m) {
+    if (!m.lo) return null;
+    for (var k = 0; k < front.length; k++) {
+      var a = front[k], b = front[k + 1] || a;
+      if (!(a.x <= x && x <= b.x)) continue;
+      var ends = [a.i, b.i].map(function (i) { return [m.lo(i), m.hi(i)]; });
+      if (ends.some(function (e) { return e[0] === null || e[1] === null || e[0] === undefined || e[1] === undefined; })) return null;
+      var f = b.x === a.x ? 0 : (x - a.x) / (b.x - a.x);
+      return [ends[0][0] + (ends[1][0] - ends[0][0]) * f, ends[0][1] + (ends[1][1] - ends[0][1]) * f];
+    }
+    return null;
   }
   function interpolate(front, x) {
     for (var k = 0; k + 1 < front.length; k++) {
@@ -549,7 +573,7 @@
     markerSize = shown > 30000 ? 2 : shown > 5000 ? 5 : 7;
     data.groups.forEach(function (g) {
       if (!st.front) {
-        traces.push(scatter(g, g.x, g.y, g.idx, 'markers', { kind: 'points' }, true));
+        traces.push(withErrors(scatter(g, g.x, g.y, g.idx, 'markers', { kind: 'points' }, true), data, g.idx));
         var front = scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), null, 'lines', { kind: 'front' }, false);
         // under configuration lines the front is a wide pale band, so a configuration that
         // forms the front stays visible on it
@@ -557,7 +581,7 @@
         traces.push(front);
         (data.lines || []).forEach(function (l) { if (l.group === g) traces.push(configTrace(l)); });
       } else {
-        traces.push(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), xyOf(g.front, 'i'), 'lines+markers', { kind: 'points' }, true));
+        traces.push(withErrors(scatter(g, xyOf(g.front, 'x'), xyOf(g.front, 'y'), xyOf(g.front, 'i'), 'lines+markers', { kind: 'points' }, true), data, xyOf(g.front, 'i')));
       }
       var bound = data.mx.key === 'interactivity' && data.my.key === 'tput' ? roofline(g, st) : null;
       if (bound) traces.push(bound);
@@ -584,6 +608,27 @@
     return { type: 'scatter', mode: 'lines+markers', name: g.name + ' · physical limit', legendgroup: g.name,
       showlegend: true, meta: { kind: 'roofline' }, x: xyOf(pts, 'x'), y: xyOf(pts, 'y'), hoverinfo: 'skip',
       line: { color: g.color, width: 1.5, dash: 'dot' }, marker: { color: g.color, size: 5, symbol: 'line-ew-open' } };
+  }
+  // 95 % intervals of repeated points as error bars (x: interactivity, y: the metric); a trace
+  // none of whose points has an interval gets none. NaN leaves a point without a bar.
+  function withErrors(t, data, idx) {
+    [['error_x', data.mx, t.x], ['error_y', data.my, t.y]].forEach(function (e) {
+      var m = e[1], v = e[2];
+      if (!m.lo) return;
+      var plus = [], minus = [], any = false;
+      for (var k = 0; k < idx.length; k++) {
+        var lo = m.lo(idx[k]), hi = m.hi(idx[k]);
+        var ok = lo !== null && hi !== null && lo !== undefined && hi !== undefined;
+        plus.push(ok ? hi - v[k] : NaN);
+        minus.push(ok ? v[k] - lo : NaN);
+        any = any || ok;
+      }
+      if (any) {
+        t[e[0]] = { type: 'data', symmetric: false, array: plus, arrayminus: minus, visible: true,
+          color: t.marker.color, thickness: 1.2, width: 3 };
+      }
+    });
+    return t;
   }
   // a configuration's curve: a thin line in a dash and shade of its group's colour (the
   // Pareto front is the thick solid line); its name is a legend entry of the group
@@ -757,6 +802,7 @@
       (data.my.dir > 0 ? 'higher' : 'lower') + ' ' + data.my.unit + ' and ' +
       (data.mx.dir > 0 ? 'higher' : 'lower') + ' ' + data.mx.unit + ' is better).'];
     if (data.lines) bits.push('Thin dotted/dashed lines: each configuration\'s points in concurrency order.');
+    if (data.mx.lo || data.my.lo) bits.push('Error bars: 95 % interval over a point\'s repeats (points measured once have none).');
     bits.push('● single pool  ◆ disaggregated prefill/decode  ▲ speculative decoding. Click a point for details.');
     return bits.join(' ');
   }
@@ -807,6 +853,11 @@
     }).join('');
   }
 
+  // " [lo – hi]" of a point's 95 % interval, '' without one
+  function ci(name, i) {
+    var lo = n(name + '_lo', i), hi = n(name + '_hi', i);
+    return lo === null || hi === null || lo === undefined || hi === undefined ? '' : ' [' + fmt(lo) + ' – ' + fmt(hi) + ']';
+  }
   function showDetail(i) {
     var box = el('detail');
     var rid = s('run_id', i), run = runById[rid];
@@ -815,13 +866,14 @@
       ['Model', s('model', i) + ' (' + s('precision', i) + ')'],
       ['Input / output', seqLabel(seqOf(i))],
       ['Parallelism', parallelism(i)], ['GPUs', n('gpus', i)], ['Concurrency', n('concurrency', i)],
-      ['Interactivity', fmt(n('interactivity_median', i)) + ' tok/s/user'],
-      ['Throughput', fmt(n('tput_per_gpu', i)) + ' tok/s/GPU (output ' + fmt(n('output_tput_per_gpu', i)) +
+      ['Interactivity', fmt(n('interactivity_median', i)) + ci('interactivity_median', i) + ' tok/s/user'],
+      ['Throughput', fmt(n('tput_per_gpu', i)) + ci('tput_per_gpu', i) + ' tok/s/GPU (output ' + fmt(n('output_tput_per_gpu', i)) + ci('output_tput_per_gpu', i) +
         ') over the measured window: first measured send to last response'],
       ['Steady state', has('steady_output_tput_per_gpu') && n('steady_output_tput_per_gpu', i) !== null
         ? fmt(n('steady_output_tput_per_gpu', i)) + ' output tok/s/GPU while every slot was busy' : 'not recorded'],
       ['% of roofline', rooflineText(i)],
-      ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ' s'],
+      ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ci('e2el_median_s', i) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ci('ttft_p99_s', i) + ' s'],
+      ['Repeats', (n('repeats', i) || 1) + ((n('repeats', i) || 1) > 1 ? ' (intervals: 95 % Student-t over the repeats)' : ' (one sample: no interval)')],
       ['Image', s('image', i) + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
       ['Run', null]
     ];
@@ -854,7 +906,9 @@
     'framework', 'image', 'tp', 'ep', 'pp', 'dp_attention', 'gpus', 'prefill_gpus', 'decode_gpus',
     'disaggregated', 'spec_decoding', 'concurrency', 'interactivity_median', 'e2el_median_s',
     'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu', 'steady_output_tput_per_gpu',
-    'roofline_output_tput_per_gpu', 'roofline_fraction', 'roofline_binding', 'roofline_window'];
+    'roofline_output_tput_per_gpu', 'roofline_fraction', 'roofline_binding', 'roofline_window',
+    'repeats', 'interactivity_median_lo',
+    'interactivity_median_hi', 'tput_per_gpu_lo', 'tput_per_gpu_hi', 'output_tput_per_gpu_lo', 'output_tput_per_gpu_hi'];
   function csvText() {
     var mx = current.mx, my = current.my;
     var cols = CSV_COLS.filter(has);
@@ -1001,6 +1055,7 @@
     el('cmp-baseline').value = base || '';
     var lv = levels();
     var table = data.groups.map(function (g) { return lv.map(function (x) { return interpolate(g.front, x); }); });
+    var bands = data.groups.map(function (g) { return lv.map(function (x) { return interpolateBand(g.front, x, data.my); }); });
     var bi = names.indexOf(base), dir = data.my.dir;
     var best = lv.map(function (_, c) {
       var b = null;
@@ -1021,8 +1076,10 @@
           var cls = pct * dir > 0 ? 'better' : pct * dir < 0 ? 'worse' : '';
           rel = '<span class="rel ' + cls + '">' + (pct >= 0 ? '+' : '') + pct.toFixed(0) + ' %</span>';
         }
+        var band = bands[r][c];
+        var ciText = v !== null && band ? '<span class="ci" data-testid="compare-ci" title="95 % interval over repeats"> [' + fmt(band[0]) + ' – ' + fmt(band[1]) + ']</span>' : '';
         html += '<td class="num' + (isBest ? ' best' : '') + '"' + (isBest ? ' data-best="1" title="best in column"' : '') + '>' +
-          fmt(v) + rel + (isBest ? '<span class="sr"> (best)</span>' : '') + '</td>';
+          fmt(v) + ciText + rel + (isBest ? '<span class="sr"> (best)</span>' : '') + '</td>';
       });
       html += '</tr>';
     });
