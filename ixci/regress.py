@@ -66,12 +66,14 @@ class AlertPolicy:
             raise InvalidInput(problems)
         reg = dict(obj.get("regression") or {})
         rule = StepRule(
-            beta=float(reg.get("penalty", 2.0)), z=float(reg.get("z", 4.0)),
-            min_step=float(reg.get("min-step", 0.05)), window=int(reg.get("window", 7)),
+            beta=float(reg.get("penalty", 2.0)),
+            z=float(reg.get("z", 4.0)),
+            min_step=float(reg.get("min-step", 0.05)),
+            window=int(reg.get("window", 7)),
             min_before=int(reg.get("min-runs-before", 4)),
             min_after=int(reg.get("min-runs-after", 3)),
             noise_floor=float(reg.get("noise-floor", 0.005)),
-        )  # fmt: skip
+        )
         return cls(
             missing_nights=int(obj.get("missing-nights", 3)),
             nightly_events=tuple(obj.get("nightly-events", ["schedule"])),
@@ -87,12 +89,17 @@ class AlertPolicy:
             "missing-nights": self.missing_nights,
             "nightly-events": list(self.nightly_events),
             "regression": {
-                "metrics": list(self.metrics), "z": r.z, "min-step": r.min_step,
-                "penalty": r.beta, "window": r.window, "min-runs-before": r.min_before,
-                "min-runs-after": r.min_after, "noise-floor": r.noise_floor,
+                "metrics": list(self.metrics),
+                "z": r.z,
+                "min-step": r.min_step,
+                "penalty": r.beta,
+                "window": r.window,
+                "min-runs-before": r.min_before,
+                "min-runs-after": r.min_after,
+                "noise-floor": r.noise_floor,
                 "history-runs": self.history_runs,
             },
-        }  # fmt: skip
+        }
 
 
 # --- regressions --------------------------------------------------------------------------
@@ -144,8 +151,15 @@ def find_regressions(
                 out.append(
                     _finding(key, metric, step, recovered, ids, runs, ident.loc[cfg], policy)
                 )
-    out.sort(key=lambda f: (f["config_id"], f["scenario"], str(f["concurrency"]), f["metric"],
-                            f["first_bad_date"]))  # fmt: skip
+    out.sort(
+        key=lambda f: (
+            f["config_id"],
+            f["scenario"],
+            str(f["concurrency"]),
+            f["metric"],
+            f["first_bad_date"],
+        )
+    )
     return out
 
 
@@ -154,8 +168,9 @@ def _run_info(df: pd.DataFrame) -> dict[tuple[str, str], _Run]:
     first = df.drop_duplicates(["config_id", "run_id"])
     return {
         (str(c), str(r)): _Run(str(r), str(d), None if pd.isna(i) else str(i))
-        for c, r, d, i in zip(first["config_id"], first["run_id"], first["run_date"],
-                              first["image"], strict=True)  # fmt: skip
+        for c, r, d, i in zip(
+            first["config_id"], first["run_id"], first["run_date"], first["image"], strict=True
+        )
     }
 
 
@@ -170,19 +185,32 @@ def _regressions(values: np.ndarray, metric: str, rule: StepRule) -> list[tuple[
         recovered = None
         if last > st.at:
             probe = window_test(
-                np.concatenate([x[st.base_from : st.at], x[last:]]), 0, st.at - st.base_from,
-                st.at - st.base_from + len(x) - last, s, rule,
-            )  # fmt: skip
+                np.concatenate([x[st.base_from : st.at], x[last:]]),
+                0,
+                st.at - st.base_from,
+                st.at - st.base_from + len(x) - last,
+                s,
+                rule,
+            )
             # back when the latest segment (long enough to judge) no longer differs for the worse
-            if probe is not None and (not significant(probe, rule) or probe.shift * DIRECTIONS[metric] > 0):
+            if probe is not None and (
+                not significant(probe, rule) or probe.shift * DIRECTIONS[metric] > 0
+            ):
                 recovered = last
         out.append((st, recovered))
     return out
 
 
-def _finding(key: tuple[Any, ...], metric: str, step: Step, recovered: int | None,
-             ids: Sequence[str], runs: Mapping[tuple[str, str], _Run], ident: Any,
-             policy: AlertPolicy) -> dict[str, Any]:  # fmt: skip
+def _finding(
+    key: tuple[Any, ...],
+    metric: str,
+    step: Step,
+    recovered: int | None,
+    ids: Sequence[str],
+    runs: Mapping[tuple[str, str], _Run],
+    ident: Any,
+    policy: AlertPolicy,
+) -> dict[str, Any]:
     cfg = str(key[0])
     good, bad = runs[(cfg, ids[step.at - 1])], runs[(cfg, ids[step.at])]
     lo, hi = step.relative_ci95()
@@ -198,8 +226,11 @@ def _finding(key: tuple[Any, ...], metric: str, step: Step, recovered: int | Non
         "request_rate": _plain(key[3]),
         "metric": metric,
         "higher_is_better": DIRECTIONS[metric] > 0,
-        "step": {"relative": round(step.relative, 4), "ci95": [round(lo, 4), round(hi, 4)],
-                 "z": round(step.z, 2)},  # fmt: skip
+        "step": {
+            "relative": round(step.relative, 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "z": round(step.z, 2),
+        },
         "baseline": {"value": _level(step.base_level), "runs": step.n_base},
         "target": {"value": _level(step.target_level), "runs": step.n_target},
         "last_good_run": good.run_id,
@@ -220,7 +251,9 @@ def _level(log_value: float) -> float:
 # --- missing data -------------------------------------------------------------------------
 
 
-def _nights(runs: Sequence[Mapping[str, Any]], events: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
+def _nights(
+    runs: Sequence[Mapping[str, Any]], events: Sequence[str]
+) -> dict[str, list[Mapping[str, Any]]]:
     """Night (YYYY-MM-DD) → its counted runs, oldest night first."""
     out: dict[str, list[Mapping[str, Any]]] = {}
     for run in runs:
@@ -281,8 +314,12 @@ def find_missing(
     return alerts + _sku_alerts(streak, last_ok, sku_of, policy)
 
 
-def _sku_alerts(streak: Mapping[str, list[str]], last_ok: Mapping[str, str],
-                sku_of: Mapping[str, str], policy: AlertPolicy) -> list[dict[str, Any]]:  # fmt: skip
+def _sku_alerts(
+    streak: Mapping[str, list[str]],
+    last_ok: Mapping[str, str],
+    sku_of: Mapping[str, str],
+    policy: AlertPolicy,
+) -> list[dict[str, Any]]:
     """A SKU is dark when every configuration of it that was expected is dark."""
     out = []
     for sku in sorted(set(sku_of.values())):
@@ -296,8 +333,14 @@ def _sku_alerts(streak: Mapping[str, list[str]], last_ok: Mapping[str, str],
     return out
 
 
-def _missing(scope: str, sku: str, cfg: str | None, dark: Sequence[str], last: str | None,
-             policy: AlertPolicy) -> dict[str, Any]:  # fmt: skip
+def _missing(
+    scope: str,
+    sku: str,
+    cfg: str | None,
+    dark: Sequence[str],
+    last: str | None,
+    policy: AlertPolicy,
+) -> dict[str, Any]:
     return {
         "kind": "missing",
         "scope": scope,
