@@ -280,7 +280,7 @@ def _alert_issues(issues: Any) -> dict[str, Any]:
     """key → its issue (an open one before a closed one, then the oldest); PRs are skipped."""
     found: dict[str, Any] = {}
     for issue in issues:
-        if issue.pull_request is not None:
+        if "/pull/" in (issue.html_url or ""):  # a pull request (read without another request)
             continue
         match = _ALERT_KEY.search(issue.body or "")
         if match is None:
