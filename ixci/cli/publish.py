@@ -59,10 +59,10 @@ from ixci.errors import GitHubError, UsageError, storage_error
 )
 @click.option("--max-attempts", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option(
-    "--issues/--no-issues",
-    default=None,
+    "--issues",
+    is_flag=True,
     help="Open, update and close one GitHub issue per alerting configuration or SKU after a "
-    "push (default: on when IXCI_ALERT_ISSUES=1). Needs GITHUB_TOKEN; never in pull-request runs.",
+    "push (also on when IXCI_ALERT_ISSUES=1). Needs GITHUB_TOKEN; never in pull-request runs.",
 )
 @click.option("--issues-repo", help="owner/name for alert issues (default: $GITHUB_REPOSITORY).")
 @click.pass_context
@@ -80,7 +80,7 @@ def publish(
     site: bool,
     run_attempt: int | None,
     max_attempts: int,
-    issues: bool | None,
+    issues: bool,
     issues_repo: str | None,
 ) -> None:
     """Validate ARTIFACTS (as `ixci collect` does) and publish what it accepts as one run.
@@ -120,7 +120,7 @@ def publish(
             f"{result.attempts} attempt(s))"
         )
     publish_summary(ctx, result)
-    if issues or (issues is None and environ(ctx).get("IXCI_ALERT_ISSUES") == "1"):
+    if issues or environ(ctx).get("IXCI_ALERT_ISSUES") == "1":
         sync_issues(ctx, result, issues_repo, pushed=not no_push)
 
 
