@@ -186,3 +186,29 @@ def test_publish_never_touches_issues_in_a_pull_request_run(tmp_path: Path) -> N
     assert len(responses.calls) == 0
     res = publish_cli(tmp_path / "b", {"GITHUB_REPOSITORY": "acme/bench"}, "--issues")
     assert "alert issues not synced: no GITHUB_TOKEN" in res.output and len(responses.calls) == 0
+
+
+def test_a_narrower_run_keeps_the_dense_curve_and_the_summary_names_the_shrink(
+    tmp_path: Path,
+) -> None:
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote))
+    job = make_job()
+    outputs = []
+    for run_id, date, lost in (("r1", "2026-11-01", {}), ("r2", "2026-11-02", {2: "failed"})):
+        doc = make_result(job, run_id=run_id, date=date, statuses=lost)
+        folder = tmp_path / run_id / f"result-{job['id']}"
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(doc))
+        args = ["publish", str(tmp_path / run_id), "--repo", str(remote), "--run-id", run_id,
+                "--no-site", "--catalog", str(tmp_path / "none")]  # fmt: skip
+        res = CliRunner().invoke(cli, args, env={"GITHUB_STEP_SUMMARY": None})
+        assert res.exit_code == 0, res.output
+        outputs.append(res.output)
+    assert "No published curve lost coverage." in outputs[0]
+    assert "Coverage shrank on 1 curve(s)" in outputs[1]
+    assert "run r2 measured 2 points, missing c=16; kept run r1" in outputs[1]
+    git("clone", "-q", "--branch", "results", str(remote), str(tmp_path / "c"))
+    latest = json.loads((tmp_path / "c" / "data" / "latest.json").read_text())
+    assert {r[latest["columns"].index("run_id")] for r in latest["rows"]} == {"r1"}
+    assert len(latest["rows"]) == 3  # the published curve keeps its density
