@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 
 from ixci import ids
+from ixci.aggregate import config_id
 from ixci.artifacts import (
     DEFAULT_LIMITS,
     Limits,
@@ -462,6 +463,7 @@ def _job_entry(
     scenarios = sorted({str(p.get("scenario")) for p in job.get("points", [])})
     entry: dict[str, Any] = {
         "job_id": job["id"],
+        "config_id": config_id(job),  # lines the job up with its history (missing-data alerts)
         "status": _SITE_STATUS[state],
         "model": job.get("model"),
         "sku": job.get("sku"),

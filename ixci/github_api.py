@@ -1,5 +1,6 @@
 """GitHub's REST API: workflow-run artifacts, the pull-request gate's reads and writes, the
-repository settings `ixci gha doctor` checks (requests), and the sticky PR comment (PyGithub).
+repository settings `ixci gha doctor` checks (requests), the sticky PR comment and the alert
+issues (PyGithub).
 
 The only module that talks to GitHub. The HTTP session, token and API URL are parameters
 (only `cli` reads the environment; under Actions the URL is `$GITHUB_API_URL`). Shapes follow
@@ -198,6 +199,112 @@ def upsert_sticky_comment(
         ) from exc
     finally:
         gh.close()
+
+
+# --- alert issues: one per configuration or SKU (PyGithub) ----------------------------------
+
+ALERT_LABEL = "ixci-alert"
+_CLOSING = "No open alert any more (the data is back and no regression is open): closing."
+_ALERT_KEY = re.compile(
+    r"<!-- ixci:alert (config:c-[0-9a-f]{12}|sku:[A-Za-z0-9][A-Za-z0-9._-]{0,63}) -->"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertIssue:
+    """An issue that should be open: `key` is `config:<config id>` or `sku:<name>`."""
+
+    key: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueAction:
+    """What the sync did to one issue: created | reopened | updated | unchanged | closed."""
+
+    key: str
+    action: str
+    number: int
+    url: str
+
+
+def alert_marker(key: str) -> str:
+    """The hidden line that identifies an alert issue (matched with a strict pattern)."""
+    marker = f"<!-- ixci:alert {key} -->"
+    if not _ALERT_KEY.fullmatch(marker):
+        raise ValueError(f"not an alert key: {key!r}")
+    return marker
+
+
+def sync_alert_issues(
+    repo: str,
+    wanted: list[AlertIssue],
+    *,
+    token: str,
+    closing: Mapping[str, str],
+    api_url: str = API_URL,
+    label: str = ALERT_LABEL,
+) -> list[IssueAction]:
+    """Make the labelled alert issues of `repo` match `wanted`: each key has at most one issue
+    (found by its marker; a closed one is reopened, never duplicated), its body is updated when it
+    changed, and an open alert issue whose key is not wanted is closed with the comment
+    `closing[key]` (or a generic one). Bodies of other issues are untrusted: only the marker
+    pattern is read from them."""
+    from github import Auth, Github, GithubException
+
+    gh = Github(auth=Auth.Token(token), base_url=api_url.rstrip("/"))
+    try:
+        target = gh.get_repo(check_repo(repo))
+        existing = _alert_issues(target.get_issues(state="all", labels=[label]))
+        actions = [_upsert(target, existing.get(w.key), w, label) for w in wanted]
+        keep = {w.key for w in wanted}
+        for key, issue in sorted(existing.items()):
+            if key not in keep and issue.state == "open":
+                issue.create_comment(closing.get(key, _CLOSING))
+                issue.edit(state="closed", state_reason="completed")
+                actions.append(IssueAction(key=key, action="closed", number=issue.number,
+                                           url=issue.html_url))  # fmt: skip
+        return actions
+    except GithubException as exc:
+        message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+        raise GitHubError(
+            f"syncing alert issues in {repo}: HTTP {exc.status} {message}",
+            hint="the token needs `issues: write` on the repository",
+        ) from exc
+    finally:
+        gh.close()
+
+
+def _alert_issues(issues: Any) -> dict[str, Any]:
+    """key → its issue (an open one before a closed one, then the oldest); PRs are skipped."""
+    found: dict[str, Any] = {}
+    for issue in issues:
+        if "/pull/" in (issue.html_url or ""):  # a pull request (read without another request)
+            continue
+        match = _ALERT_KEY.search(issue.body or "")
+        if match is None:
+            continue
+        key, old = match.group(1), found.get(match.group(1))
+        if old is None or (old.state != "open" and issue.state == "open"):
+            found[key] = issue
+    return found
+
+
+def _upsert(target: Any, issue: Any, want: AlertIssue, label: str) -> IssueAction:
+    body = f"{alert_marker(want.key)}\n{want.body}"
+    if issue is None:
+        made = target.create_issue(title=want.title, body=body, labels=[label])
+        return IssueAction(key=want.key, action="created", number=made.number, url=made.html_url)
+    action = "unchanged"
+    if issue.state != "open":
+        issue.edit(state="open", title=want.title, body=body)
+        issue.create_comment("The alert is raised again; the description has the details.")
+        action = "reopened"
+    elif issue.body != body or issue.title != want.title:
+        issue.edit(title=want.title, body=body)
+        action = "updated"
+    return IssueAction(key=want.key, action=action, number=issue.number, url=issue.html_url)
 
 
 # --- repository reads and writes for the gate and the doctor (requests) ---------------------

@@ -35,8 +35,9 @@ import orjson
 import pandas as pd
 
 from ixci import cmd, ids
-from ixci.aggregate import Economics, columns_for, dump_columnar, mark_front, tidy_table
+from ixci.aggregate import Economics, columns_for, dump_columnar, tidy_table
 from ixci.collect import Collection, dump_json
+from ixci.curves import planned_points, select_latest, shrinks_of
 from ixci.errors import (
     STORAGE_ERRNOS,
     CommandFailed,
@@ -46,6 +47,7 @@ from ixci.errors import (
     UnsafeValue,
     storage_error,
 )
+from ixci.regress import AlertPolicy, regressions_document
 from ixci.runfolder import run_files, run_folder, run_meta, stage_attempt, stage_run
 
 __all__ = [  # the run-folder API lives in ixci.runfolder; these names stay importable here
@@ -56,6 +58,7 @@ __all__ = [  # the run-folder API lives in ixci.runfolder; these names stay impo
     "run_files",
     "run_folder",
     "run_meta",
+    "select_latest",
     "stage_run",
     "write_derived",
     "write_economics",
@@ -63,9 +66,10 @@ __all__ = [  # the run-folder API lives in ixci.runfolder; these names stay impo
 
 log = logging.getLogger("ixci.publish")
 
-DERIVED_FILES = ("index.json", "data/points.json", "data/latest.json")
+DERIVED_FILES = ("index.json", "data/points.json", "data/latest.json", "regressions.json")
 HISTORY_DIR = "data/history"
 ECONOMICS_FILE = "economics.json"  # prices used for $ columns (an input, written by publish)
+ALERTS_FILE = "alerts.json"  # the alert policy used for regressions.json (an input, likewise)
 _RACE_MARKERS = (
     "non-fast-forward",
     "fetch first",
@@ -99,6 +103,9 @@ class PublishResult:
     attempts: int
     commit: str | None
     files: tuple[str, ...]
+    shrinks: tuple[dict[str, Any], ...] = ()  # curves this run would have narrowed (ixci.curves)
+    regressions: dict[str, Any] | None = None  # the branch's regressions.json after publishing
+    config_names: dict[str, str] | None = None  # config_id → job name, for reports
 
 
 # --- derived files ------------------------------------------------------------------------
@@ -129,60 +136,6 @@ def _economics(tree: Path) -> Economics:
     return Economics.from_json(orjson.loads(path.read_bytes()) if path.is_file() else None)
 
 
-def _covered(rows: pd.DataFrame) -> frozenset[tuple[Any, Any]]:
-    ok = rows[(rows["status"] == "ok") & rows["valid"].astype(bool)]
-    return frozenset(
-        zip(ok["concurrency"].astype("object"), ok["request_rate"].astype("object"), strict=True)
-    )
-
-
-def select_latest(
-    df: pd.DataFrame, run_order: Sequence[str]
-) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, Any]]]:
-    """Latest complete curve per (config, scenario) and, per curve, its run bookkeeping.
-
-    Walk the config's runs oldest → newest; a run replaces the current curve only when its
-    valid points ⊇ the current curve's. Returns the latest rows (with `on_front` recomputed
-    across configs) and {(config_id, scenario): {"latest_run", "runs", "partial_runs"}}.
-    """
-    rank = {r: i for i, r in enumerate(run_order)}
-    ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
-    covered: dict[tuple[str, str, str], set[tuple[Any, Any]]] = {}
-    for key, conc, rate in zip(
-        zip(ok["config_id"], ok["scenario"], ok["run_id"], strict=True),
-        ok["concurrency"].astype("object"),
-        ok["request_rate"].astype("object"),
-        strict=True,
-    ):
-        covered.setdefault(key, set()).add((_plain(conc), _plain(rate)))
-    book: dict[tuple[str, str], dict[str, Any]] = {}
-    for (cfg, scen), runs_here in df.groupby(["config_id", "scenario"], sort=True)["run_id"]:
-        runs = sorted(set(runs_here), key=lambda r: (rank.get(r, -1), r))
-        book[(str(cfg), str(scen))] = _choose(
-            runs, [covered.get((str(cfg), str(scen), str(r)), set()) for r in runs]
-        )
-    pick = {(c, s, v["latest_run"]) for (c, s), v in book.items() if v["latest_run"] is not None}
-    keys = pd.Series(
-        list(zip(df["config_id"], df["scenario"], df["run_id"], strict=True)), index=df.index
-    )
-    latest = df[keys.isin(pick)].copy()
-    latest["on_front"] = mark_front(latest, ["model", "scenario", "precision", "sku", "framework"])
-    return latest, book
-
-
-def _choose(runs: Sequence[str], covers: Sequence[set[tuple[Any, Any]]]) -> dict[str, Any]:
-    """Oldest → newest: a run becomes the curve when it covers ⊇ the current curve's points."""
-    current: str | None = None
-    current_cov: set[tuple[Any, Any]] = set()
-    partial: list[str] = []
-    for run, cov in zip(runs, covers, strict=True):
-        if cov and (current is None or cov >= current_cov):
-            current, current_cov, partial = run, cov, []
-        else:
-            partial.append(run)
-    return {"latest_run": current, "runs": list(runs), "partial_runs": partial}
-
-
 def _config_entries(
     df: pd.DataFrame, book: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -206,7 +159,11 @@ def _config_entries(
     entries = []
     for rec in firsts.to_dict(orient="records"):
         cfg = str(rec["config_id"])
-        curves = [{"scenario": s, **v} for (c, s), v in sorted(book.items()) if c == cfg]
+        curves = [
+            {"scenario": s, **{k: x for k, x in v.items() if k != "shrinks"}}
+            for (c, s), v in sorted(book.items())
+            if c == cfg
+        ]
         entries.append({**{str(k): _plain(v) for k, v in rec.items()}, "curves": curves})
     return entries
 
@@ -222,12 +179,19 @@ def _plain(value: Any) -> Any:
 
 
 def build_derived(tree: Path) -> dict[str, bytes]:
-    """Every derived file (path → bytes) as a pure function of `runs/` and `economics.json`."""
+    """Every derived file (path → bytes) as a pure function of `runs/`, `economics.json` and
+    `alerts.json`."""
+    return derive(tree)[0]
+
+
+def derive(tree: Path) -> tuple[dict[str, bytes], dict[tuple[str, str], dict[str, Any]]]:
+    """`build_derived`'s files and the curve bookkeeping of `ixci.curves.select_latest`."""
     runs = _load_runs(tree)
     econ = _economics(tree)
-    df = tidy_table([d for r in runs for d in r["docs"]], econ)
+    docs = [d for r in runs for d in r["docs"]]
+    df = tidy_table(docs, econ)
     order = [str(r["meta"]["run_id"]) for r in runs]
-    latest, book = select_latest(df, order) if len(df) else (df, {})
+    latest, book = select_latest(df, order, planned_points(docs)) if len(df) else (df, {})
     partial_runs = {r for v in book.values() for r in v["partial_runs"]}
     out: dict[str, bytes] = {
         "data/points.json": dump_columnar(df),
@@ -251,7 +215,21 @@ def build_derived(tree: Path) -> dict[str, bytes]:
         "jobs": _job_history(runs),
     }
     out["index.json"] = dump_json(index).encode()
-    return out
+    alerts = regressions_document(df, runs, order, _alert_policy(tree))
+    out["regressions.json"] = dump_json(alerts).encode()
+    return out, book
+
+
+def _alert_policy(tree: Path) -> AlertPolicy:
+    path = tree / ALERTS_FILE
+    if not path.is_file():
+        return AlertPolicy()
+    return AlertPolicy.from_json(orjson.loads(path.read_bytes()), file=ALERTS_FILE)
+
+
+def write_alerts(tree: Path, policy: AlertPolicy) -> None:
+    """Record the catalog's alert policy in the tree (regressions.json is derived with it)."""
+    (tree / ALERTS_FILE).write_text(dump_json(policy.to_json()), encoding="utf-8")
 
 
 def _job_history(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -293,17 +271,20 @@ def write_derived(tree: Path, files: Mapping[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def rebuild(tree: Path, *, site: bool = True) -> None:
-    """Regenerate all derived files and, with `site`, the site (if `ixci.site` is installed).
+def rebuild(tree: Path, *, site: bool = True) -> dict[tuple[str, str], dict[str, Any]]:
+    """Regenerate all derived files and, with `site`, the site (if `ixci.site` is installed);
+    return the curve bookkeeping (`ixci.curves.select_latest`).
 
     Without `site`, a committed `site/` is removed: it would show older data than the branch
     holds (rebuild it with `ixci site build`).
     """
-    write_derived(tree, build_derived(tree))
+    files, book = derive(tree)
+    write_derived(tree, files)
     if site:
         build_site_hook(tree)
     elif (tree / "site").exists():
         shutil.rmtree(tree / "site")
+    return book
 
 
 def build_site_hook(tree: Path) -> bool:
@@ -455,7 +436,7 @@ def _run_date(col: Collection, run_id: str, date: str | None) -> str:
 
 
 def _result(run_id: str, folder: str, attempt: int, commit: str | None, files: tuple[str, ...],
-            *, pushed: bool) -> PublishResult:  # fmt: skip
+            *, pushed: bool, report: Mapping[str, Any]) -> PublishResult:  # fmt: skip
     return PublishResult(
         run_id=run_id,
         run_path=folder,
@@ -464,7 +445,23 @@ def _result(run_id: str, folder: str, attempt: int, commit: str | None, files: t
         attempts=attempt,
         commit=commit,
         files=files,
+        **report,
     )
+
+
+def _config_name(entry: Mapping[str, Any]) -> str:
+    keys = ("model", "precision", "sku", "framework")
+    return " ".join(str(entry.get(k)) for k in keys) + f" tp{entry.get('tp')}"
+
+
+def _report(work: Path, book: Mapping[tuple[str, str], Mapping[str, Any]], run_id: str) -> dict[str, Any]:
+    """What publish tells about the tree it built: shrunk curves, alerts, config names."""
+    index = orjson.loads((work / "index.json").read_bytes())
+    return {
+        "shrinks": tuple(shrinks_of(book, run_id)),
+        "regressions": orjson.loads((work / "regressions.json").read_bytes()),
+        "config_names": {str(c["config_id"]): _config_name(c) for c in index.get("configs", [])},
+    }
 
 
 _BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
@@ -492,6 +489,7 @@ def publish(
     push: bool = True,
     workdir: Path | None = None,
     economics: Economics | None = None,
+    alerts: AlertPolicy | None = None,
     date: str | None = None,
     site: bool = True,
     run_attempt: int = 1,
@@ -507,7 +505,8 @@ def publish(
     (`ixci.runfolder`); `run_attempt` is the publishing attempt, recorded in run.json.
     Retries lost races up to `max_attempts` times; a remote ref lock that stays through
     `lock_tries` consecutive pushes is `RemoteLocked`; a full or read-only disk `StorageError`.
-    With `push=False` the commit is made in the work clone only (a dry run).
+    With `push=False` the commit is made in the work clone only (a dry run). `alerts` (the
+    catalog's policy) is recorded as alerts.json; regressions.json is derived with it.
     """
     ids.run_id(run_id)
     _check_branch(branch)
@@ -515,7 +514,7 @@ def publish(
     try:
         return _publish(
             col, repo=repo, run_id=run_id, branch=branch, push=push, workdir=workdir,
-            economics=economics, when=when, site=site, run_attempt=run_attempt,
+            economics=economics, alerts=alerts, when=when, site=site, run_attempt=run_attempt,
             max_attempts=max_attempts, lock_tries=lock_tries, sleep=sleep,
             rng=rng or random.Random(),
         )  # fmt: skip
@@ -524,7 +523,8 @@ def publish(
 
 
 def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool,
-             workdir: Path | None, economics: Economics | None, when: str, site: bool,
+             workdir: Path | None, economics: Economics | None, alerts: AlertPolicy | None,
+             when: str, site: bool,
              run_attempt: int, max_attempts: int, lock_tries: int,
              sleep: Callable[[float], None], rng: random.Random) -> PublishResult:  # fmt: skip
     locked = 0
@@ -535,15 +535,20 @@ def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool
             staged = stage_attempt(work, col, run_id, date=when, run_attempt=run_attempt)
             if economics is not None:
                 write_economics(work, economics)
-            rebuild(work, site=site)
+            if alerts is not None:
+                write_alerts(work, alerts)
+            book = rebuild(work, site=site)
+            report = _report(work, book, run_id)
             commit, changed = _commit(work, f"results: publish run {run_id} ({staged.folder})")
             if not _on_branch(work, staged.folder):  # never report a run that is not there
                 raise PublishError(f"run {run_id}: nothing was staged at {staged.folder}")
             if commit is None:
-                return _result(run_id, staged.folder, attempt, None, (), pushed=False)
+                return _result(run_id, staged.folder, attempt, None, (), pushed=False, report=report)
             outcome = _push(work, branch) if push else "pushed"
             if outcome == "pushed":
-                return _result(run_id, staged.folder, attempt, commit, changed, pushed=push)
+                return _result(
+                    run_id, staged.folder, attempt, commit, changed, pushed=push, report=report
+                )
             locked = locked + 1 if outcome == "locked" else 0
             if locked >= lock_tries:
                 raise RemoteLocked(

@@ -58,6 +58,13 @@ from ixci.errors import GitHubError, UsageError, storage_error
     "recorded in run.json. Re-run attempts of a run id merge (docs/results.md).",
 )
 @click.option("--max-attempts", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option(
+    "--issues",
+    is_flag=True,
+    help="Open, update and close one GitHub issue per alerting configuration or SKU after a "
+    "push (also on when IXCI_ALERT_ISSUES=1). Needs GITHUB_TOKEN; never in pull-request runs.",
+)
+@click.option("--issues-repo", help="owner/name for alert issues (default: $GITHUB_REPOSITORY).")
 @click.pass_context
 def publish(
     ctx: click.Context,
@@ -73,6 +80,8 @@ def publish(
     site: bool,
     run_attempt: int | None,
     max_attempts: int,
+    issues: bool,
+    issues_repo: str | None,
 ) -> None:
     """Validate ARTIFACTS (as `ixci collect` does) and publish what it accepts as one run.
 
@@ -96,6 +105,7 @@ def publish(
         push=not no_push,
         workdir=workdir,
         economics=economics_for(catalog),
+        alerts=alerts_for(catalog),
         date=date,
         site=site,
         run_attempt=attempt,
@@ -103,12 +113,87 @@ def publish(
     )
     if not result.changed:
         click.echo(f"run {run_id} is already published at {result.run_path}: nothing to do")
-        return
-    verb = "pushed" if result.pushed else "committed (not pushed)"
-    click.echo(
-        f"{verb} {result.commit} to {branch}: {result.run_path} ({len(result.files)} files, "
-        f"{result.attempts} attempt(s))"
+    else:
+        verb = "pushed" if result.pushed else "committed (not pushed)"
+        click.echo(
+            f"{verb} {result.commit} to {branch}: {result.run_path} ({len(result.files)} files, "
+            f"{result.attempts} attempt(s))"
+        )
+    publish_summary(ctx, result)
+    if issues or environ(ctx).get("IXCI_ALERT_ISSUES") == "1":
+        sync_issues(ctx, result, issues_repo, pushed=not no_push)
+
+
+def alerts_for(root: Path | None) -> Any:
+    """The catalog's alert policy (`alerts` in matrix/hardware.yaml; defaults without one)."""
+    from ixci.regress import AlertPolicy
+
+    path = root / "matrix" / "hardware.yaml" if root is not None else None
+    if path is None or not path.is_file():
+        return AlertPolicy()
+    from ixci.yamlio import load_file
+
+    doc = load_file(path, display="matrix/hardware.yaml")  # validated by economics_for
+    block = doc.data.get("alerts") if isinstance(doc.data, dict) else None
+    return AlertPolicy.from_json(block, file="matrix/hardware.yaml")
+
+
+def publish_summary(ctx: click.Context, result: Any) -> None:
+    """Print the curves this run would have narrowed and the open alerts; the same markdown
+    goes to $GITHUB_STEP_SUMMARY under Actions."""
+    from ixci.curves import shrink_lines
+
+    lines = shrink_lines(result.shrinks, result.config_names or {})
+    counts = (result.regressions or {}).get("counts", {})
+    text = (
+        f"### ixci publish: run {result.run_id}\n\n"
+        + (
+            f"**Coverage shrank on {len(lines)} curve(s)** (the site keeps the denser run "
+            "unless the recipe changed):\n\n" + "\n".join(lines) + "\n"
+            if lines
+            else "No published curve lost coverage.\n"
+        )
+        + f"\nAlerts: {counts.get('open', 0)} open regression(s), "
+        f"{counts.get('recovered', 0)} recovered, {counts.get('missing', 0)} missing-data "
+        "(regressions.json on the results branch).\n"
     )
+    click.echo(text, nl=False)
+    target = environ(ctx).get("GITHUB_STEP_SUMMARY")
+    if target:
+        from ixci import gha
+
+        gha.append_summary(Path(target), text)
+
+
+def sync_issues(ctx: click.Context, result: Any, repo: str | None, *, pushed: bool) -> None:
+    """Open/update/close the alert issues (skipped, with a note, where they must not run)."""
+    from ixci import alert_issues, github_api
+
+    env = environ(ctx)
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    repo = repo or env.get("GITHUB_REPOSITORY")
+    why = (
+        "this is a pull-request run" if env.get("GITHUB_EVENT_NAME", "").startswith("pull_request")
+        else "nothing was pushed (--no-push)" if not pushed
+        else "no GITHUB_TOKEN" if not token
+        else "no repository (pass --issues-repo or set GITHUB_REPOSITORY)" if not repo
+        else None
+    )  # fmt: skip
+    if why is not None or result.regressions is None:
+        click.echo(f"alert issues not synced: {why or 'no regressions.json'}")
+        return
+    assert token is not None and repo is not None
+    doc, names = result.regressions, result.config_names or {}
+    actions = github_api.sync_alert_issues(
+        repo,
+        alert_issues.wanted_issues(doc, names),
+        token=token,
+        closing=alert_issues.closing_comments(doc),
+        api_url=env.get("GITHUB_API_URL") or github_api.API_URL,
+    )
+    for a in actions:
+        if a.action != "unchanged":
+            click.echo(f"alert issue #{a.number} {a.action} ({a.key}): {a.url}")
 
 
 @click.command("compare")

@@ -108,13 +108,14 @@ def test_no_push_leaves_the_remote_alone(tmp_path: Path, remote: Path) -> None:
 
 
 def test_narrower_newer_run_does_not_truncate_the_curve(tmp_path: Path, remote: Path) -> None:
-    def run(run_id: str, date: str, concs: tuple[int, ...]) -> None:
+    def run(run_id: str, date: str, concs: tuple[int, ...], lost: tuple[int, ...] = ()) -> None:
         job = make_job(concurrencies=concs)
-        col = collect([artifacts(tmp_path / run_id, [make_result(job, run_id=run_id, date=date)])])
+        doc = make_result(job, run_id=run_id, date=date, statuses=dict.fromkeys(lost, "failed"))
+        col = collect([artifacts(tmp_path / run_id, [doc])])
         publish(col, repo=str(remote), run_id=run_id, workdir=tmp_path / "w", site=False)
 
     run("r1", "2026-11-01", (1, 4, 16))
-    run("r2", "2026-11-02", (1, 4))  # a narrow sweep
+    run("r2", "2026-11-02", (1, 4, 16), lost=(2,))  # a narrow sweep: c=16 failed
     tree = checkout(remote, tmp_path / "c1")
     latest = json.loads((tree / "data" / "latest.json").read_text())
     assert {r[latest["columns"].index("run_id")] for r in latest["rows"]} == {"r1"}
@@ -128,7 +129,7 @@ def test_narrower_newer_run_does_not_truncate_the_curve(tmp_path: Path, remote: 
     assert {r[latest["columns"].index("run_id")] for r in latest["rows"]} == {"r3"}
     assert len(latest["rows"]) == 4
     history = json.loads(next((tree / "data" / "history").glob("*.json")).read_text())
-    assert len(history["rows"]) == 3 + 2 + 4
+    assert len(history["rows"]) == 3 + 3 + 4
 
 
 def test_damaged_artifacts_are_skipped_and_good_ones_published(
