@@ -104,7 +104,7 @@ def load_parquet(path: Path) -> Rows:
     raw = _read(path)
     try:
         rows = pq.read_table(path).to_pylist()
-    except Exception as exc:  # noqa: BLE001 — pyarrow raises many types for a bad file
+    except Exception as exc:
         raise EvalDataError(f"{path}: not a readable Parquet file ({exc})") from None
     return Rows(rows=tuple(rows[:MAX_ROWS]), source=str(path), sha256=_sha(raw))
 
@@ -144,7 +144,7 @@ def load_hf(spec: str) -> Rows:
     datasets.config.HF_DATASETS_OFFLINE = True  # a cache only: never reach a hub at run time
     try:
         table = datasets.load_dataset(name, config, split=split)
-    except Exception as exc:  # noqa: BLE001 — datasets raises many types for a missing cache
+    except Exception as exc:
         raise EvalUnavailable(f"hf:{spec}: not in the local datasets cache ({exc})",
                               hint="load it once where the hub is reachable, or use a JSONL file") from None  # fmt: skip
     rows = tuple(dict(r) for r in table.select(range(min(len(table), MAX_ROWS))))

@@ -95,7 +95,8 @@ def reference_letter(value: Any, choices: int = 4) -> str | None:
     if isinstance(value, int) and 0 <= value < choices:
         return chr(ord("A") + value)
     if isinstance(value, str) and len(value.strip()) == 1:
-        return choice_letter(value.strip(), choices)
+        letter = value.strip().upper()
+        return letter if "A" <= letter < chr(ord("A") + choices) else None
     return None
 
 

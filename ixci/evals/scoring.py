@@ -105,8 +105,9 @@ def gate(scores: Mapping[str, Score], rules: tuple[GateRule, ...]) -> list[str]:
 def baseline_rules(baseline: Mapping[str, Any], tasks: list[str]) -> tuple[GateRule, ...]:
     """Gate rules from a previous result's `evals` block: each task's score is the baseline."""
     prev = {t.get("task"): t.get("score") for t in baseline.get("tasks") or [] if isinstance(t, dict)}
-    return tuple(
-        GateRule(task=t, baseline_score=float(prev[t]))
-        for t in tasks
-        if isinstance(prev.get(t), (int, float)) and not isinstance(prev.get(t), bool)
-    )
+    rules = []
+    for task in tasks:
+        value = prev.get(task)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rules.append(GateRule(task=task, baseline_score=float(value)))
+    return tuple(rules)

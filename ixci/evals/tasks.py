@@ -130,12 +130,12 @@ def _parse(name: str, d: Mapping[str, Any], path: Path, rel: str) -> EvalTask:
             name=ds["name"], version=ds["version"], sample=(path.parent / ds["sample"]).resolve(),
             licence=ds["licence"], source=ds.get("source"), split=ds["split"],
             fewshot_split=ds["fewshot-split"],
-        ),  # fmt: skip
+        ),
         prompt=Prompt(
             endpoint=pr["endpoint"], template=pr["template"], target=pr["target"],
             system=pr.get("system"), fewshot=pr["fewshot"], max_tokens=pr["max-tokens"],
             stop=tuple(pr["stop"]),
-        ),  # fmt: skip
+        ),
         answer_field=d["answer-field"],
         extraction=extraction,
         limit=d["limit"],
