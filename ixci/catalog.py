@@ -33,6 +33,7 @@ from ixci.catalog_files import is_catalog_root as is_catalog_root
 from ixci.catalog_files import kind_of as kind_of
 from ixci.catalog_files import refusal as refusal
 from ixci.errors import InvalidInput, Problem
+from ixci.evals.suite import EvalPlan, parse_plan
 from ixci.loadgen.traces import SessionsWorkload
 from ixci.schemas import apply_defaults, has_schema, validate_instance
 from ixci.yamlio import Document, Location, load_bytes, read_bounded
@@ -258,6 +259,7 @@ class Recipe:
     description: str = ""
     origin: str | None = None
     source: Location = _NOWHERE
+    evals: EvalPlan | None = None  # the accuracy suite run after the points (ixci.evals)
 
     def entry_scenarios(self, entry: SearchEntry) -> tuple[str, ...]:
         """The scenarios measured on `entry`: its own list, else the recipe's."""
@@ -626,5 +628,5 @@ def _recipe(item: Loaded, models: Mapping[str, Model]) -> Recipe | None:
         precision=precision, runner=d["runner"], image=d["image"], checkpoint=checkpoint,
         engine_args=_frozen_args(d["engine-args"]), env=_env(d["env"]), scenarios=tuple(d["scenarios"]),
         search_space=entries, max_model_len=d["max-model-len"], description=d.get("description", ""),
-        origin=d.get("source"), source=item.doc.where(()),
+        origin=d.get("source"), source=item.doc.where(()), evals=parse_plan(d.get("evals")),
     )  # fmt: skip

@@ -25,6 +25,7 @@ MAP_FILES = {"hardware": "skus", "engines": "engines", "models": "models", "runn
 SINGLE_FILES = ("hardware", "engines", "models", "runners", "canary")
 RECIPE_DIR = "matrix/recipes"
 SCENARIO_DIR = "benchmarks/scenarios"
+EVAL_DIR = "benchmarks/evals"  # eval task definitions (ixci.evals.tasks)
 CATALOG_MAX_BYTES = 1024 * 1024
 """Largest catalog file read (the largest real one is about 11 KB)."""
 _TOP_KEYS = {
@@ -60,6 +61,8 @@ def kind_of(path: Path, data: Any = None) -> str | None:
         return "recipe"
     if parent == "scenarios":
         return "scenario"
+    if parent == "evals" and path.parent.parent.name == "benchmarks":
+        return "eval"
     if name == "result.json" or (isinstance(data, dict) and data.get("kind") == "ixci.result"):
         return "result"
     if isinstance(data, dict):
@@ -125,7 +128,7 @@ def catalog_files(root: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
                 + ", ".join(f"{k}.yaml" for k in SINGLE_FILES)
             )
             problems.append(file_problem(rel(extra, root), message))
-    for folder, kind in ((RECIPE_DIR, "recipe"), (SCENARIO_DIR, "scenario")):
+    for folder, kind in ((RECIPE_DIR, "recipe"), (SCENARIO_DIR, "scenario"), (EVAL_DIR, "eval")):
         found.extend(_folder_files(root / folder, kind, root, problems))
     return found, problems
 
@@ -135,8 +138,8 @@ def _folder_files(
 ) -> list[tuple[str, Path]]:
     out = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name.startswith("."):
-            continue
+        if path.name.startswith(".") or (kind == "eval" and path.name == "data" and path.is_dir()):
+            continue  # benchmarks/evals/data/ holds the tasks' committed samples
         problem = refusal(path, root, kind=kind)
         if problem is not None:
             problems.append(problem)

@@ -101,6 +101,7 @@ class JobSpec:
     sku_gpu_names: tuple[str, ...] = ()  # the SKU's `gpu-names` (empty: its key must name the GPU)
     sku_memory_gb: float | None = None
     roofline: roofline.Inputs | None = None  # None: the catalog lacks a fact the bound needs
+    evals: Any = None  # ixci.evals.step.EvalStep: accuracy on the warm server after the points
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,6 +335,8 @@ class JobRun:
             self._preflight()
             self._launch()
             self._points()
+            if self.spec.evals is not None:  # same warm server, no restart (ixci.evals.step)
+                self.spec.evals.run(self)
         except JobFailure as exc:
             failure = exc
         except IxciError as exc:  # e.g. a bad loadgen config: an invalid job, not a crash

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "import": "importer:import_",
     "loadgen": "loadgen:loadgen",
     "run-job": "run_job:run_job",
+    "eval": "eval:eval_",
     "cleanup": "cleanup:cleanup",
     "collect": "collect:collect",
     "aggregate": "collect:aggregate",

@@ -239,6 +239,7 @@ def run_job(
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint
+    from ixci.evals.step import eval_step
     from ixci.plan import find_job, weights_gb
     from ixci.runner import JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
@@ -303,6 +304,7 @@ def run_job(
         tokenizer=checkpoint.tokenizer,
         sku_gpu_names=tuple(sku.gpu_names),
         sku_memory_gb=sku.memory_gb,
+        evals=eval_step(root, recipe.evals if recipe else None, lambda s: click.echo(s, err=True)),
         roofline=None
         if job["topology"].get("disaggregated")
         else roofline.inputs_for(

@@ -33,9 +33,9 @@ from typing import Any
 
 import yaml
 
-from ixci.importer import agentic
 from ixci.catalog import Catalog
 from ixci.errors import InvalidInput, UsageError
+from ixci.importer import agentic
 from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
 from ixci.importer.shape import Unmappable, _blocks, _int
 from ixci.importer.spec import spec_table

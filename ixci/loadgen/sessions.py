@@ -100,8 +100,8 @@ class SessionWorker(Worker):
         self._queue = collections.deque(range(len(spec.sessions)))
         self.cached: dict[int, int] = {}
 
-    def _record(self, k: int, warm: bool, ex: Exchange, retried: bool) -> RequestRecord:
-        rec = super()._record(k, warm, ex, retried)
+    def _record(self, k: int, warm: bool, ex: Exchange, first_send: int | None) -> RequestRecord:
+        rec = super()._record(k, warm, ex, first_send)
         if rec.ok and (hit := cached_tokens(ex)) is not None:
             self.cached[k] = hit
         return rec
@@ -209,7 +209,7 @@ def _layout(config: PointConfig, dialect: Dialect, sessions: Sequence[Session], 
             slots=None if config.concurrency is None else single._split(config.concurrency, workers, w),
             rate=None if rate is None else rate / workers, burstiness=config.burstiness, warmup=0,
             count=len(index), min_requests=0, duration_s=None, min_duration_s=0.0,
-            max_duration_s=config.max_duration_s, request_timeout_s=config.request_timeout_s,
+            max_duration_s=config.max_duration_s, request_timeout_s=config.timeout_s,
             seed=config.seed, kernel_stamps=config.kernel_stamps,
             response_limits=tuple(config.response_limit(o) for _, o in requested),
             max_line_bytes=config.max_line_bytes,
