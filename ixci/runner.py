@@ -788,7 +788,9 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "error_threshold": point.error_threshold,
         "tokenizer": job.tokenizer,
         "slo": {"ttft_s": point.slo_ttft_s, "tpot_s": point.slo_tpot_s},
-        "request_timeout_s": min(600.0, point.max_duration_s),
+        # None: the load generator derives the timeout from the point's longest request
+        # (docs/loadgen.md, "Timeouts"); max_duration_s still cuts requests in flight
+        "request_timeout_s": None,
         # a repeat draws other prompts: the same ones again would be served from the prefix cache
         "seed": point_seed(point.id if point.repeat == 1 else f"{point.id}/r{point.repeat}"),
         **({"workload": dict(point.workload), "gpus": len(job.gpu_indices) or None} if point.workload else {}),

@@ -111,6 +111,26 @@ def test_a_repeat_draws_other_prompts() -> None:
     assert seed(single) == seeds[0]  # one repeat: the prompts of today
 
 
+def test_run_job_derives_the_request_timeout_from_the_point() -> None:
+    """run-job passed min(600 s, max-duration) as every request's timeout: a request to a
+    server that never answers waited ten minutes. The point's own derived timeout is used now."""
+    from ixci.loadgen.config import TIMEOUT_BASE_S, PointConfig
+
+    class _Serve:
+        engine = "llamacpp"
+        model_name = "m"
+        base_url = "http://127.0.0.1:1"
+
+    class _Job:
+        tokenizer = None
+
+    point = PointSpec(id="p-000000000001", scenario="s", isl=1024, osl=128, concurrency=4)
+    raw = point_config(_Serve(), point, _Job())  # type: ignore[arg-type]
+    assert raw["request_timeout_s"] is None
+    config = PointConfig(url=raw["url"], model="m", isl=1024, osl=128, concurrency=4, num_requests=16)
+    assert TIMEOUT_BASE_S < config.timeout_s < 120.0  # 60 + 1.024 + 32 s, not 600 s
+
+
 # --- run-job on the real llama-server ----------------------------------------------------
 
 
