@@ -97,7 +97,7 @@ def check(
             problems += _check_models(item)
         elif item.kind == "scenario" and item.entry_ok():
             problems += _check_scenario(item)
-        elif item.kind == "canary":
+        elif item.kind == "canary" and item.entry_ok():
             problems += _check_canary(item, names)
         elif item.kind == "recipe" and item.problems:
             problems += _raw_recipe_refs(item, ctx)

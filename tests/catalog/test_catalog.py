@@ -158,6 +158,28 @@ def test_stray_file_in_matrix_is_reported(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["hardware", "engines", "models", "runners", "canary"])
+def test_a_misspelt_top_key_is_a_pointed_error(tmp_path: Path, name: str) -> None:
+    """A misspelt top key of a catalog file (`canaries:`) crashed validate (KeyError)."""
+    import re
+    import shutil
+
+    shutil.copytree(REPO / "matrix", tmp_path / "matrix")
+    shutil.copytree(REPO / "benchmarks", tmp_path / "benchmarks")
+    path = tmp_path / "matrix" / f"{name}.yaml"
+    text, count = re.subn(
+        rf"^{name if name != 'hardware' else 'skus'}:", "misspelt:", path.read_text(), flags=re.M
+    )
+    assert count == 1
+    path.write_text(text)
+    result = run_ixci(["validate", "--root", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert re.search(
+        rf"matrix/{name}\.yaml:\d+:1: misspelt: unknown key 'misspelt'", result.output
+    ), result.output
+
+
 def test_validate_command_on_shipped_catalog() -> None:
     result = run_ixci(["validate", "--root", str(REPO)])
     assert result.exit_code == 0, result.output
