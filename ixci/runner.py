@@ -811,7 +811,6 @@ def point_child(config_path: str, out_path: str) -> None:
     The window is converted from CLOCK_MONOTONIC (shared by the loadgen workers) to Unix
     seconds here, so telemetry can be integrated over exactly the measured window.
     """
-    import gzip
 
     from ixci.loadgen.config import PointConfig
     from ixci.loadgen.dialect import get_dialect
@@ -833,19 +832,22 @@ def point_child(config_path: str, out_path: str) -> None:
                                    gpus=gpus).to_json()
     else:
         point = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests).to_json()
-    t0 = t1 = None
-    with gzip.open(requests, "rt") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if not rec["warmup"]:
-                t0 = rec["t_send_ns"] if t0 is None else min(t0, rec["t_send_ns"])
-                t1 = rec["t_end_ns"] if t1 is None else max(t1, rec["t_end_ns"])
-    window = (
-        [(t0 + offset_ns) / 1e9, (t1 + offset_ns) / 1e9]
-        if t0 is not None and t1 is not None
-        else None
-    )
+    window = telemetry_window(requests, offset_ns)
     Path(out_path).write_text(json.dumps({"point": point, "window": window}))
+
+
+def telemetry_window(requests: Path, offset_ns: int) -> list[float] | None:
+    """The point's measured window in Unix seconds, for integrating power: the metrics' own
+    window (a request the client gave up on never stretches it), so energy per token covers
+    exactly the seconds the throughput divides by. `offset_ns`: Unix minus monotonic ns."""
+    from ixci.loadgen.audit import read_records
+    from ixci.loadgen.metrics import measured_window
+
+    records = [rec for group in read_records(requests).values() for rec in group]
+    measured = measured_window(records)
+    if measured is None:
+        return None
+    return [(measured.start_ns + offset_ns) / 1e9, (measured.end_ns + offset_ns) / 1e9]
 
 
 def _append_requests(src: Path, dest: Path, point_id: str, repeat: int | None = None) -> None:

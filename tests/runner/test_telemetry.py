@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ixci.errors import PreflightFailed
@@ -94,3 +97,32 @@ def test_idle_check() -> None:
         check_idle(gpus, [0, 1])
     with pytest.raises(PreflightFailed, match=r"\[2\] are not visible"):
         check_idle(gpus, [2])
+
+
+def test_the_power_window_is_the_metrics_window(tmp_path: Path) -> None:
+    """A request the client gave up on (timeout, cut) ends at the client's deadline: it must
+    not stretch the window power is integrated over, as it does not stretch the throughput's."""
+    import gzip
+
+    from ixci.loadgen.metrics import ErrorKind, RequestRecord
+    from ixci.runner import telemetry_window
+
+    def rec(
+        index: int, send: int, end: int, *, warmup: bool = False, kind: ErrorKind | None = None
+    ) -> str:
+        r = RequestRecord(index=index, worker=0, warmup=warmup, t_send_ns=send, t_end_ns=end,
+                          ok=kind is None, error_kind=kind)  # fmt: skip
+        return json.dumps(r.to_json()) + "\n"
+
+    path = tmp_path / "requests.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(rec(0, 0, 5_000_000_000, warmup=True))  # warm-up: outside
+        fh.write(rec(1, 6_000_000_000, 8_000_000_000))
+        fh.write(rec(2, 6_500_000_000, 9_000_000_000))
+        fh.write(rec(3, 7_000_000_000, 60_000_000_000, kind=ErrorKind.TIMEOUT))  # gave up at 60 s
+    window = telemetry_window(path, offset_ns=1_000_000_000_000)
+    assert window == [1006.0, 1009.0]
+    empty = tmp_path / "empty.jsonl.gz"
+    with gzip.open(empty, "wt") as fh:
+        fh.write(rec(0, 0, 1, warmup=True))
+    assert telemetry_window(empty, offset_ns=0) is None
