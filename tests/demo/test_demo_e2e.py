@@ -87,6 +87,14 @@ def _own_processes(workdir: Path) -> list[str]:
     return found
 
 
+# FORCE_COLOR in the environment (CI sets it) makes the demo style its lines; the tests read text
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
 def _demo(workdir: Path, run_id: str) -> DemoRun:
     start = time.monotonic()
     proc = subprocess.run(
@@ -94,7 +102,7 @@ def _demo(workdir: Path, run_id: str) -> DemoRun:
         cwd=workdir.parent, capture_output=True, text=True, timeout=900,
         env={**os.environ, "COLUMNS": "120"},
     )  # fmt: skip
-    return DemoRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start)
+    return DemoRun(proc.returncode, _plain(proc.stdout + proc.stderr), time.monotonic() - start)
 
 
 def _demo_serving(workdir: Path, run_id: str, port: int) -> tuple[DemoRun, bytes]:
@@ -111,7 +119,7 @@ def _demo_serving(workdir: Path, run_id: str, port: int) -> tuple[DemoRun, bytes
     lines: list[str] = []
     for line in proc.stdout:  # ends early (EOF) if the demo fails
         lines.append(line)
-        if f"on http://127.0.0.1:{port}/" in line:
+        if f"on http://127.0.0.1:{port}/" in _plain(line):
             break
     page = b""
     if proc.poll() is None:
@@ -119,7 +127,7 @@ def _demo_serving(workdir: Path, run_id: str, port: int) -> tuple[DemoRun, bytes
             page = resp.read()
         proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
-    return DemoRun(proc.returncode, "".join(lines) + rest, time.monotonic() - start), page
+    return DemoRun(proc.returncode, _plain("".join(lines) + rest), time.monotonic() - start), page
 
 
 @pytest.fixture(scope="module")
