@@ -123,3 +123,51 @@ def spec_table() -> SpecTable:
                                  line=int(r["line"])) for cfg, r in (raw.get("recipes") or {}).items()}
     return SpecTable(repository=str(raw["repository"]), commit=str(raw["commit"]),
                      scripts={p: _script(p, s) for p, s in raw["scripts"].items()}, recipes=recipes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedRouter:
+    """The Dynamo build a staged srt-slurm recipe installs for its front end (KV router)."""
+
+    path: str
+    version: str
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedAggregate:
+    """GPUs of the one aggregated worker a staged srt-slurm recipe launches."""
+
+    path: str
+    gpus: int
+    workers: int
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedTable:
+    """Facts read from the srt-slurm recipes the incumbent stages (`staged_recipes.yaml`)."""
+
+    repository: str
+    commit: str
+    routers: Mapping[str, StagedRouter]
+    aggregated: Mapping[str, StagedAggregate]
+
+    def url(self, path: str, line: int) -> str:
+        """A permanent link to the line the fact was read from."""
+        return f"https://github.com/{self.repository}/blob/{self.commit[:12]}/{path}#L{line}"
+
+
+@cache
+def staged_table() -> StagedTable:
+    """The packaged table of staged-recipe facts (data shipped with ixci, not user input)."""
+    text = resources.files("ixci.importer").joinpath("staged_recipes.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return StagedTable(
+        repository=str(raw["repository"]), commit=str(raw["commit"]),
+        routers={cfg: StagedRouter(path=str(r["path"]), version=str(r["version"]), line=int(r["line"]))
+                 for cfg, r in (raw.get("routers") or {}).items()},
+        aggregated={cfg: StagedAggregate(path=str(a["path"]), gpus=int(a["gpus"]),
+                                         workers=int(a["workers"]), line=int(a["line"]))
+                    for cfg, a in (raw.get("aggregated") or {}).items()},
+    )
