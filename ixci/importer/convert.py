@@ -587,7 +587,7 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
     if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
         head["_provenance"].setdefault(staged.path, set()).add(staged.line)
         return [(_spec_of(method, staged.num_tokens), concurrency)]
-    return _script_groups(method, ss, head, kind, isl, concurrency)
+    return _script_groups(method, ss, head, kind, isl, concurrency, config_file=env.get("CONFIG_FILE", ""))
 
 
 def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
@@ -595,8 +595,14 @@ def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
 
 
 def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
-                   concurrency: Any) -> list[tuple[dict[str, Any] | None, Any]]:
+                   concurrency: Any, *, config_file: str = "") -> list[tuple[dict[str, Any] | None, Any]]:
     script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
+    split = staged_table().speculative_split.get(config_file)
+    if split is not None:
+        raise Unmappable(f"spec-decoding {method!r}: the incumbent's staged recipe {split.path} sets "
+                         f"{split.prefill} speculative step(s) on its prefill workers and {split.decode} on "
+                         f"its decode workers (lines {', '.join(map(str, split.lines))}); ixci's "
+                         "spec-decoding is one count per launch")
     if script is None and head["_multinode"]:
         raise Unmappable(f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
                          "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "

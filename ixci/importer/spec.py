@@ -145,6 +145,16 @@ class StagedAggregate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StagedSplit:
+    """A staged recipe whose prefill and decode workers set different speculative counts."""
+
+    path: str
+    prefill: int
+    decode: int
+    lines: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class StagedTable:
     """Facts read from the srt-slurm recipes the incumbent stages (`staged_recipes.yaml`)."""
 
@@ -152,6 +162,7 @@ class StagedTable:
     commit: str
     routers: Mapping[str, StagedRouter]
     aggregated: Mapping[str, StagedAggregate]
+    speculative_split: Mapping[str, StagedSplit]
 
     def url(self, path: str, line: int) -> str:
         """A permanent link to the line the fact was read from."""
@@ -170,4 +181,7 @@ def staged_table() -> StagedTable:
         aggregated={cfg: StagedAggregate(path=str(a["path"]), gpus=int(a["gpus"]),
                                          workers=int(a["workers"]), line=int(a["line"]))
                     for cfg, a in (raw.get("aggregated") or {}).items()},
+        speculative_split={cfg: StagedSplit(path=str(x["path"]), prefill=int(x["prefill"]),
+                                            decode=int(x["decode"]), lines=tuple(map(int, x["lines"])))
+                           for cfg, x in (raw.get("speculative-split") or {}).items()},
     )
