@@ -586,12 +586,14 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
     staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
     if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
         head["_provenance"].setdefault(staged.path, set()).add(staged.line)
-        return [(_spec_of(method, staged.num_tokens), concurrency)]
+        return [(_spec_of(staged.method or method, staged.num_tokens, staged.draft_model), concurrency)]
     return _script_groups(method, ss, head, kind, isl, concurrency, config_file=env.get("CONFIG_FILE", ""))
 
 
-def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
-    return {"method": method, "num-tokens": tokens} if tokens >= 1 else None  # 0: speculation off
+def _spec_of(method: str, tokens: int, draft_model: str | None = None) -> dict[str, Any] | None:
+    if tokens < 1:
+        return None  # 0: speculation off
+    return {"method": method, "num-tokens": tokens, **({"draft-model": draft_model} if draft_model else {})}
 
 
 def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
@@ -619,9 +621,10 @@ def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kin
             raise Unmappable(f"{script.path}: no token count recorded for conc {conc}")
         groups.setdefault(found[0], []).append(conc)
         head["_provenance"].setdefault(script.path, set()).add(found[1])
+    method, draft = script.method or method, script.draft_model
     if len(groups) == 1:
-        return [(_spec_of(method, next(iter(groups))), concurrency)]
-    return [(_spec_of(method, n), c) for n, c in groups.items()]
+        return [(_spec_of(method, next(iter(groups)), draft), concurrency)]
+    return [(_spec_of(method, n, draft), c) for n, c in groups.items()]
 
 
 def _provenance(found: Mapping[str, set[int]]) -> list[str]:

@@ -46,6 +46,8 @@ class ScriptTokens:
 
     path: str
     rules: tuple[Rule, ...]
+    method: str | None = None  # the method the script runs, where it is not the entry's
+    draft_model: str | None = None
 
     def tokens(self, *, dp_attn: bool, isl: int, conc: int) -> tuple[int, int] | None:
         """(num-tokens, line) of the first arm that holds; None when none does."""
@@ -67,6 +69,8 @@ class RecipeTokens:
     path: str  # where the incumbent stages it
     num_tokens: int
     line: int
+    method: str | None = None  # the method the recipe runs, where it is not the entry's
+    draft_model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +115,12 @@ def _rule(raw: Mapping[str, Any]) -> Rule:
 
 def _script(path: str, raw: Mapping[str, Any]) -> ScriptTokens:
     rules: Sequence[Mapping[str, Any]] = raw.get("rules") or [raw]
-    return ScriptTokens(path=path, rules=tuple(_rule(r) for r in rules))
+    return ScriptTokens(path=path, rules=tuple(_rule(r) for r in rules), method=_opt(raw, "method"),
+                        draft_model=_opt(raw, "draft-model"))
+
+
+def _opt(raw: Mapping[str, Any], key: str) -> str | None:
+    return str(raw[key]) if raw.get(key) else None
 
 
 @cache
@@ -119,8 +128,9 @@ def spec_table() -> SpecTable:
     """The packaged table (read once; it is data shipped with ixci, not user input)."""
     text = resources.files("ixci.importer").joinpath("spec_tokens.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
-    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]),
-                                 line=int(r["line"])) for cfg, r in (raw.get("recipes") or {}).items()}
+    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]), line=int(r["line"]),
+                                 method=_opt(r, "method"), draft_model=_opt(r, "draft-model"))
+               for cfg, r in (raw.get("recipes") or {}).items()}
     return SpecTable(repository=str(raw["repository"]), commit=str(raw["commit"]),
                      scripts={p: _script(p, s) for p, s in raw["scripts"].items()}, recipes=recipes)
 

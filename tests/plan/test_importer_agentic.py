@@ -127,7 +127,9 @@ def test_multi_node_aggregated_routers_and_offloads_map_onto_real_flags(target: 
     cap_gib = math.floor(0.8 * dram[trt["runner"]] / 1024)
     assert [(e["tp"], e["engine-args"]) for e in trt["search-space"]] == [
         (tp, {"kv_cache_config": {"host_cache_size": cap_gib * 1024**3 // tp}}) for tp in (4, 8)]
-    assert {e["spec-decoding"]["num-tokens"] for e in trt["search-space"]} == {3}  # max_draft_len: 3
+    # the script runs an EAGLE-3 draft head (decoding_type: Eagle3, max_draft_len: 3), not MTP
+    assert {tuple(e["spec-decoding"].items()) for e in trt["search-space"]} == {
+        (("method", "eagle3"), ("num-tokens", 3), ("draft-model", "Inferact/MiniMax-M3-EAGLE3-GQA"))}
     assert "minimaxm3_fp4_b200_trt_mtp.sh line 129" in trt["source"]
 
     # ATOM + LMCache: the connector and LMCache's environment, its cap per rank
