@@ -21,8 +21,11 @@ Sources, read at the incumbent's commit 843c6254 and in the engines' documentati
   in the extra LLM API options as the incumbent's benchmarks/single_node/agentic/
   minimaxm3_fp4_b200_trt_mtp.sh (ser.yaml, line 126) and its Dynamo TensorRT-LLM recipes
   (e.g. srt-slurm-recipes/trtllm/glm5.2/gb300-fp4/agentic/dynamo-disagg-gb300-1p4d-tep4-c30-b2-
-  mtp5.yaml, line 76) do. The incumbent pins the byte count per topology; ixci derives it from
-  the entry's `dram-utilization` like every other backend, so the cap follows the target runner.
+  mtp5.yaml, line 76) do. The single-node scripts pin the byte count per topology; ixci derives
+  it from the entry's `dram-utilization` like every other backend, so the cap follows the target
+  runner. The importer takes a staged multi-node recipe's own per-rank figure where there is one
+  (ixci/importer/staged_recipes.yaml `host-cache`).
+In a disaggregated entry the arguments go to the prefill workers, as in the incumbent's recipes.
 - ATOM + LMCache: benchmarks/single_node/agentic/kimik3_fp4_mi355x_atom_mtp.sh lines 99-133 and
   glm5.2_fp4_mi355x_atom_mtp.sh lines 77-91: the connector JSON and what both set —
   PYTHONHASHSEED=0, LMCACHE_LOCAL_CPU=True, LMCACHE_CHUNK_SIZE=256 and LMCACHE_MAX_LOCAL_CPU_SIZE,

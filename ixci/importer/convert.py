@@ -390,7 +390,7 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
             produced = _entry(ss, head, kind, isl)
             for entry in produced:
                 if offload:
-                    entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
+                    _add_offload(entry, _staged_host_cache(offload, entry, head))
                 if offload_env:
                     entry["env"] = dict(sorted({**offload_env, **entry.get("env", {})}.items()))
         except Unmappable as exc:
@@ -421,6 +421,31 @@ def _scenario(kind: str, block: Any, target: _Target) -> str:
 _KNOWN = frozenset({"tp", "ep", "pp", "dp-attn", "dcp-size", "spec-decoding", "conc-list", "conc-start",
                     "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading",
                     "_aggregated"})
+
+
+def _staged_host_cache(offload: Mapping[str, Any], entry: Mapping[str, Any],
+                       head: dict[str, Any]) -> Mapping[str, Any]:
+    """TensorRT-LLM's host tier as the entry's staged recipe sizes it per prefill rank, where it
+    does (the incumbent's figure is dram-utilization × the node's DRAM per rank there)."""
+    staged = staged_table().host_cache.get(str(entry.get("env", {}).get("CONFIG_FILE", "")))
+    if staged is None or "kv_cache_config" not in offload:
+        return offload
+    head["_facts"].add(f"host_cache_size {staged.bytes}: {staged_table().url(staged.path, staged.line)}")
+    return {**offload, "kv_cache_config": {**offload["kv_cache_config"], "host_cache_size": staged.bytes}}
+
+
+def _add_offload(entry: dict[str, Any], offload: Mapping[str, Any]) -> None:
+    """KV-offload engine arguments onto the server, or onto the prefill workers of a
+    disaggregated entry: the incumbent's disaggregated agentic recipes give the host tier to the
+    prefill workers only (e.g. srt-slurm-recipes/sglang/deepseek-v4/agentic/disagg-gb300-2p1d-
+    dep8-tp4-c80-mtp-kvoffload.yaml lines 131-166; trtllm/glm5.2/gb300-fp4/agentic/dynamo-disagg-
+    gb300-1p4d-tep4-c30-b2-mtp5.yaml line 76), where every engine adapter passes pool arguments."""
+    dis = entry.get("disaggregated")
+    if dis is None:
+        entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
+        return
+    prefill = dis["prefill"]
+    dis["prefill"] = {**prefill, "engine-args": {**prefill.get("engine-args", {}), **offload}}
 
 
 def _offload_gpus(ss: Any, head: Mapping[str, Any]) -> int:

@@ -165,6 +165,15 @@ class StagedSplit:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StagedHostCache:
+    """The TensorRT-LLM host KV tier a staged recipe gives each prefill rank."""
+
+    path: str
+    bytes: int
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class StagedTable:
     """Facts read from the srt-slurm recipes the incumbent stages (`staged_recipes.yaml`)."""
 
@@ -173,6 +182,7 @@ class StagedTable:
     routers: Mapping[str, StagedRouter]
     aggregated: Mapping[str, StagedAggregate]
     speculative_split: Mapping[str, StagedSplit]
+    host_cache: Mapping[str, StagedHostCache]
 
     def url(self, path: str, line: int) -> str:
         """A permanent link to the line the fact was read from."""
@@ -194,4 +204,6 @@ def staged_table() -> StagedTable:
         speculative_split={cfg: StagedSplit(path=str(x["path"]), prefill=int(x["prefill"]),
                                             decode=int(x["decode"]), lines=tuple(map(int, x["lines"])))
                            for cfg, x in (raw.get("speculative-split") or {}).items()},
+        host_cache={cfg: StagedHostCache(path=str(h["path"]), bytes=int(h["bytes"]), line=int(h["line"]))
+                    for cfg, h in (raw.get("host-cache") or {}).items()},
     )

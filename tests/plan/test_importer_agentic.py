@@ -132,6 +132,15 @@ def test_multi_node_aggregated_routers_and_offloads_map_onto_real_flags(target: 
         (("method", "eagle3"), ("num-tokens", 3), ("draft-model", "Inferact/MiniMax-M3-EAGLE3-GQA"))}
     assert "minimaxm3_fp4_b200_trt_mtp.sh line 129" in trt["source"]
 
+    # disaggregated: the host tier goes to the prefill workers, sized per rank as the staged
+    # Dynamo TensorRT-LLM recipe sizes it (180 GiB = dram-utilization 0.21429 × 840 GiB)
+    agentx = by["dsv4-fp4-gb300-dynamo-trt-agentx"]
+    pools = agentx.recipe["search-space"][0]["disaggregated"]
+    assert pools["prefill"]["engine-args"] == {"kv_cache_config": {"host_cache_size": 193273528320}}
+    assert "engine-args" not in pools["decode"] and "engine-args" not in agentx.recipe["search-space"][0]
+    assert any(f.startswith("host_cache_size 193273528320: https://") and "c4-b1-mtp.yaml#L74" in f
+               for f in agentx.facts)
+
     # ATOM + LMCache: the connector and LMCache's environment, its cap per rank
     atom = by["glm5.2-fp4-mi355x-atom-agentic-mtp"].recipe["search-space"][0]
     assert atom["engine-args"] == {"kv-transfer-config": {"kv_connector": "lmcache_offload",
