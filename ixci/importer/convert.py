@@ -271,6 +271,7 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     if not entries:
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
+    entries = _merge_launches(entries)
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
     urls = _provenance(head["_provenance"])
     if urls:  # the full list goes in the file's header; `source` holds what fits its 400 chars
@@ -288,6 +289,22 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
                      search_entries=len(entries), points=points, provenance=tuple(urls),
                      facts=tuple(sorted(head["_facts"])))
+
+
+def _merge_launches(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per distinct launch: the incumbent sometimes lists the same server twice with
+    different concurrency lists (one srt-slurm job each); ixci runs them on one warm server."""
+    out: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        key = yaml.safe_dump({k: v for k, v in e.items() if k != "concurrency"}, sort_keys=True)
+        first = seen.get(key)
+        if first is not None and isinstance(first["concurrency"], list) and isinstance(e["concurrency"], list):
+            first["concurrency"] = list(dict.fromkeys([*first["concurrency"], *e["concurrency"]]))
+            continue
+        seen.setdefault(key, e)
+        out.append(e)
+    return out
 
 
 def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:

@@ -107,6 +107,9 @@ def test_multi_node_aggregated_routers_and_offloads_map_onto_real_flags(target: 
     assert any("aggregated worker of 8 GPUs: https://github.com/SemiAnalysisAI/InferenceX/blob/"
                "843c6254ff69/benchmarks/multi_node/srt-slurm-recipes/vllm/deepseek-v4/agentic/"
                "agg-gb200-tp8-mtp-agentic.yaml#L" in f for f in agg.facts)
+    # the same server listed twice with concurrency [1] and [4]: one launch, both points
+    twice = by["dsv4-fp4-gb300-dynamo-vllm-agentic-mtp-agg"].recipe["search-space"]
+    assert [(e["tp"], e["concurrency"]) for e in twice] == [(8, [1, 4]), (4, [1, 2, 4, 6, 8])]
     pp = by["kimik3-fp4-b200-dynamo-vllm-agentic"].recipe["search-space"][0]
     assert (pp["tp"], pp["pp"], pp["nodes"]) == (8, 2, 2)
     # what has no counterpart is reported: DP copies of a TP worker in one server, a tp that
