@@ -351,9 +351,10 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_provenance"] = {}  # script path → lines its token counts were read from
     head["_facts"] = set()  # router versions / worker sizes read from staged recipes, with URLs
     router = raw.get("router")
-    if not head["_disagg"] and head["_multinode"] and isinstance(router, dict) and router.get("name"):
+    if (not head["_disagg"] and head["_multinode"] and isinstance(router, dict)
+            and all(_SAFE.match(str(router.get(k, ""))) for k in ("name", "version")) and router.get("name")):
         head["description"] = head["description"][:-1] + (  # the aggregated Dynamo front end
-            f" (front end: {router['name']} {router.get('version', '')}).")
+            f" (front end: {str(router['name'])[:64]} {str(router.get('version', ''))[:64]}).")
     return head
 
 
