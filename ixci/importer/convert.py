@@ -19,6 +19,9 @@ Mapping rules (docs/planning.md has the table):
 - `additional-settings` → structured fields where ixci has one (`PREFILL_NODES`/`DECODE_NODES`
   → `nodes-per-worker`, `DECODE_MTP_SIZE` → `spec-decoding.num-tokens`, `GPUS_PER_NODE` checked
   against the runner) and `env` otherwise (the incumbent exported them as environment).
+- a multi-node `disagg: false` entry whose worker is a `prefill` pool with `decode.num-worker: 0`
+  → one aggregated server spanning `nodes`; a disaggregated Dynamo entry without a `router` →
+  the Dynamo build its staged srt-slurm recipe installs (`staged_recipes.yaml`, with links).
 """
 
 from __future__ import annotations
@@ -481,6 +484,8 @@ def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
     `decode.num-worker: 0`, as the incumbent writes its srt-slurm aggregated launches) → a flat
     entry of one server spanning nodes; its settings ride along under `_aggregated`. Checked
     against the staged recipe's `resources.gpus_per_agg` where the incumbent stages it."""
+    if isinstance(ss, dict) and "_aggregated" in ss:  # ixci's own marker, never the incumbent's
+        raise Unmappable("fields with no ixci counterpart: _aggregated")
     if not isinstance(ss, dict) or head["_disagg"] or not ("prefill" in ss or "decode" in ss):
         return ss
     prefill, decode = ss.get("prefill"), ss.get("decode") or {}
