@@ -11,9 +11,34 @@ its cap computed from the target runner's `cpu-dram-mib`:
   cap (GiB) = floor(dram-utilization × cpu-dram-mib / 1024)
   SGLang HiCache     → enable-hierarchical-cache, hicache-size = cap / GPUs (GB per rank)
   vLLM simple CPU    → kv-offloading-backend: native, kv-offloading-size = cap (GiB, all ranks)
+  TensorRT-LLM native→ kv_cache_config: {host_cache_size: cap / GPUs in bytes} (per rank)
+  ATOM LMCache       → kv-transfer-config {kv_connector: lmcache_offload, kv_role: offload} and
+                       LMCache's environment, LMCACHE_MAX_LOCAL_CPU_SIZE = cap / GPUs (GB per rank)
 
-Anything else (other backends, offload to disk, a runner without `cpu-dram-mib`) is reported,
-never guessed. `duration` is not carried: a sessions point ends when its trace is replayed.
+Sources, read at the incumbent's commit 843c6254 and in the engines' documentation:
+- TensorRT-LLM: `KvCacheConfig.host_cache_size` ("size of the host cache in bytes"; the host
+  tier evicted KV blocks move to, per rank — TensorRT-LLM LLM API reference, KvCacheConfig), set
+  in the extra LLM API options as the incumbent's benchmarks/single_node/agentic/
+  minimaxm3_fp4_b200_trt_mtp.sh (ser.yaml, line 126) and its Dynamo TensorRT-LLM recipes
+  (e.g. srt-slurm-recipes/trtllm/glm5.2/gb300-fp4/agentic/dynamo-disagg-gb300-1p4d-tep4-c30-b2-
+  mtp5.yaml, line 76) do. The single-node scripts pin the byte count per topology; ixci derives
+  it from the entry's `dram-utilization` like every other backend, so the cap follows the target
+  runner. The importer takes a staged multi-node recipe's own per-rank figure where there is one
+  (ixci/importer/staged_recipes.yaml `host-cache`).
+In a disaggregated entry the arguments go to the prefill workers, as in the incumbent's recipes.
+- ATOM + LMCache: benchmarks/single_node/agentic/kimik3_fp4_mi355x_atom_mtp.sh lines 99-133 and
+  glm5.2_fp4_mi355x_atom_mtp.sh lines 77-91: the connector JSON and what both set —
+  PYTHONHASHSEED=0, LMCACHE_LOCAL_CPU=True, LMCACHE_CHUNK_SIZE=256 and LMCACHE_MAX_LOCAL_CPU_SIZE,
+  which "is per rank and every rank allocates its own, so the aggregate is divided by TP" (kimik3
+  script, lines 102-109). LMCache reads its `LMCACHE_*` configuration from the environment
+  (max_local_cpu_size in GB). Per-model tuning of one script (OFFLOAD_MIN_LOAD_TOKENS, the KDA
+  state tier's OFFLOAD_STATE*) is not carried, like the scripts' other tuning flags.
+
+Not mapped, with the reason reported: Mooncake (`mooncake` on vLLM / Dynamo-vLLM) — its store
+needs a `mooncake_master` process beside the server and a config file naming the host's RDMA
+device (the incumbent's kimik3_fp4_b300_vllm_mtp.sh lines 118-190 start both), which no ixci
+engine adapter launches; offload to disk; a runner without `cpu-dram-mib`.
+`duration` is not carried: a sessions point ends when its trace is replayed.
 """
 
 from __future__ import annotations
@@ -27,6 +52,15 @@ OFFLOAD_KEYS = ("kv-offloading", "kv-offload-backend")
 SIMPLE_VLLM = frozenset({"vllm-simple", "native"})
 SGLANG_WORKERS = frozenset({"sglang", "dynamo-sglang"})  # engines whose workers take SGLang's arguments
 VLLM_WORKERS = frozenset({"vllm", "dynamo-vllm"})
+TRTLLM_WORKERS = frozenset({"trtllm", "dynamo-trt"})
+GIB = 1024**3
+LMCACHE_CONNECTOR = {"kv_connector": "lmcache_offload", "kv_role": "offload"}
+LMCACHE_ENV = {"LMCACHE_LOCAL_CPU": "True", "LMCACHE_CHUNK_SIZE": 256, "PYTHONHASHSEED": "0"}
+"""ATOM's LMCache offload as both of the incumbent's ATOM LMCache scripts set it;
+LMCACHE_MAX_LOCAL_CPU_SIZE, the cap per rank, is added per entry."""
+MOONCAKE_REASON = ("needs a mooncake_master process and a Mooncake config file naming the host's "
+                   "RDMA device beside the server (vLLM's MooncakeStoreConnector); no ixci engine "
+                   "adapter launches them")
 
 
 def _unmappable(message: str) -> Exception:
@@ -42,22 +76,37 @@ def offload_args(kind: str, block: Mapping[str, Any], ss: Mapping[str, Any], *, 
     Entries of other scenario kinds come back unchanged. Raises the importer's `Unmappable`
     with the reason when the offload has no ixci counterpart.
     """
+    rest, args, _ = offload(kind, block, ss, framework=framework, gpus=gpus, cpu_dram_mib=cpu_dram_mib)
+    return rest, args
+
+
+def offload(kind: str, block: Mapping[str, Any], ss: Mapping[str, Any], *, framework: str, gpus: int,
+            cpu_dram_mib: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """`offload_args` plus the server environment the offload needs (LMCache reads its own)."""
     if kind != AGENTIC_KIND or not isinstance(ss, Mapping):
-        return dict(ss) if isinstance(ss, Mapping) else ss, {}
+        return dict(ss) if isinstance(ss, Mapping) else ss, {}, {}
     rest = {k: v for k, v in ss.items() if k not in OFFLOAD_KEYS}
     mode, backend = ss.get("kv-offloading", "none"), ss.get("kv-offload-backend")
     if mode == "none":
         if backend:
             raise _unmappable("kv-offload-backend given with kv-offloading: none")
-        return rest, {}
+        return rest, {}, {}
     if mode != "dram":
         raise _unmappable(f"kv-offloading={mode!r} has no ixci counterpart (only dram maps)")
     name = backend.get("name") if isinstance(backend, Mapping) else None
+    if name == "mooncake":
+        raise _unmappable(f"kv-offload-backend 'mooncake' on {framework!r} {MOONCAKE_REASON}")
     cap = _cap_gib(block.get("dram-utilization"), cpu_dram_mib)
     if framework in SGLANG_WORKERS and name == "hicache":
-        return rest, {"enable-hierarchical-cache": True, "hicache-size": max(1, cap // max(1, gpus))}
+        return rest, {"enable-hierarchical-cache": True, "hicache-size": max(1, cap // max(1, gpus))}, {}
     if framework in VLLM_WORKERS and name in SIMPLE_VLLM:
-        return rest, {"kv-offloading-backend": "native", "kv-offloading-size": cap}
+        return rest, {"kv-offloading-backend": "native", "kv-offloading-size": cap}, {}
+    if framework in TRTLLM_WORKERS and name == "native":
+        per_rank = max(1, cap * GIB // max(1, gpus))
+        return rest, {"kv_cache_config": {"host_cache_size": per_rank}}, {}
+    if framework == "atom" and name == "lmcache":
+        return rest, {"kv-transfer-config": dict(LMCACHE_CONNECTOR)}, {
+            **LMCACHE_ENV, "LMCACHE_MAX_LOCAL_CPU_SIZE": max(1, cap // max(1, gpus))}
     raise _unmappable(f"kv-offload-backend {name!r} on {framework!r} has no ixci engine arguments yet")
 
 

@@ -19,6 +19,9 @@ Mapping rules (docs/planning.md has the table):
 - `additional-settings` → structured fields where ixci has one (`PREFILL_NODES`/`DECODE_NODES`
   → `nodes-per-worker`, `DECODE_MTP_SIZE` → `spec-decoding.num-tokens`, `GPUS_PER_NODE` checked
   against the runner) and `env` otherwise (the incumbent exported them as environment).
+- a multi-node `disagg: false` entry whose worker is a `prefill` pool with `decode.num-worker: 0`
+  → one aggregated server spanning `nodes`; a disaggregated Dynamo entry without a `router` →
+  the Dynamo build its staged srt-slurm recipe installs (`staged_recipes.yaml`, with links).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ixci.errors import InvalidInput, UsageError
 from ixci.importer import agentic
 from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
 from ixci.importer.shape import Unmappable, _blocks, _int
-from ixci.importer.spec import spec_table
+from ixci.importer.spec import spec_table, staged_table
 from ixci.yamlio import Document, load_file
 
 FRAMEWORKS: Mapping[str, str] = MappingProxyType({
@@ -93,6 +96,7 @@ class Converted:
     search_entries: int
     points: int
     provenance: tuple[str, ...] = ()  # where its speculative token counts were read (URLs)
+    facts: tuple[str, ...] = ()  # other values read from the incumbent's staged recipes, with URLs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +143,7 @@ class _Target:
     scenarios: frozenset[str]
     spec_tokens: int | None = None
     runner_dram_mib: Mapping[str, int | None] = field(default_factory=dict)  # for KV offload caps
+    runner_nodes: Mapping[str, int] = field(default_factory=dict)  # most nodes one launch may span
 
 
 def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
@@ -154,6 +159,7 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
         runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
         by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
         runner_dram_mib={k: r.cpu_dram_mib for k, r in catalog.runners.items()},
+        runner_nodes={k: r.nodes for k, r in catalog.runners.items()},
     )
 
 
@@ -242,6 +248,7 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
         path = out / c.file
         head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
         head += "".join(f"# spec-decoding num-tokens: {url}\n" for url in c.provenance)
+        head += "".join(f"# {fact}\n" for fact in c.facts)
         text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
         path.write_text(head + text, encoding="utf-8")
         written.append(path)
@@ -267,6 +274,7 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     if not entries:
         skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
         return None
+    entries = _merge_launches(entries)
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
     urls = _provenance(head["_provenance"])
     if urls:  # the full list goes in the file's header; `source` holds what fits its 400 chars
@@ -282,7 +290,24 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     recipe["search-space"] = entries
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
-                     search_entries=len(entries), points=points, provenance=tuple(urls))
+                     search_entries=len(entries), points=points, provenance=tuple(urls),
+                     facts=tuple(sorted(head["_facts"])))
+
+
+def _merge_launches(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per distinct launch: the incumbent sometimes lists the same server twice with
+    different concurrency lists (one srt-slurm job each); ixci runs them on one warm server."""
+    out: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        key = yaml.safe_dump({k: v for k, v in e.items() if k != "concurrency"}, sort_keys=True)
+        first = seen.get(key)
+        if first is not None and isinstance(first["concurrency"], list) and isinstance(e["concurrency"], list):
+            first["concurrency"] = list(dict.fromkeys([*first["concurrency"], *e["concurrency"]]))
+            continue
+        seen.setdefault(key, e)
+        out.append(e)
+    return out
 
 
 def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:
@@ -323,9 +348,16 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_disagg"] = bool(raw.get("disagg"))
     head["_multinode"] = bool(raw.get("multinode"))
     head["_gpn"] = target.runners[runner][2]
+    head["_max_nodes"] = target.runner_nodes.get(runner)
     head["_spec_tokens"] = target.spec_tokens
     head["_raw"] = raw
     head["_provenance"] = {}  # script path → lines its token counts were read from
+    head["_facts"] = set()  # router versions / worker sizes read from staged recipes, with URLs
+    router = raw.get("router")
+    if (not head["_disagg"] and head["_multinode"] and isinstance(router, dict)
+            and all(_SAFE.match(str(router.get(k, ""))) for k in ("name", "version")) and router.get("name")):
+        head["description"] = head["description"][:-1] + (  # the aggregated Dynamo front end
+            f" (front end: {str(router['name'])[:64]} {str(router.get('version', ''))[:64]}).")
     return head
 
 
@@ -372,13 +404,16 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
     scenarios.append(scenario)
     for i, ss in enumerate(block.get("search-space") or []):
         try:
-            ss, offload = agentic.offload_args(kind, block, ss, framework=head["framework"],
-                                               gpus=agentic.entry_gpus(ss) if isinstance(ss, dict) else 1,
-                                               cpu_dram_mib=target.runner_dram_mib.get(head["runner"]))
+            ss = _aggregated(ss, head)
+            ss, offload, offload_env = agentic.offload(
+                kind, block, ss, framework=head["framework"], gpus=_offload_gpus(ss, head),
+                cpu_dram_mib=target.runner_dram_mib.get(head["runner"]))
             produced = _entry(ss, head, kind, isl)
-            if offload:
-                for entry in produced:
-                    entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
+            for entry in produced:
+                if offload:
+                    _add_offload(entry, _staged_host_cache(offload, entry, head))
+                if offload_env:
+                    entry["env"] = dict(sorted({**offload_env, **entry.get("env", {})}.items()))
         except Unmappable as exc:
             skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
                                    search=i, reason=str(exc)))
@@ -404,8 +439,81 @@ def _scenario(kind: str, block: Any, target: _Target) -> str:
 # ----------------------------------------------------------------------------- search entries
 
 
-_KNOWN = frozenset({"tp", "ep", "dp-attn", "dcp-size", "spec-decoding", "conc-list", "conc-start",
-                    "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading"})
+_KNOWN = frozenset({"tp", "ep", "pp", "dp-attn", "dcp-size", "spec-decoding", "conc-list", "conc-start",
+                    "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading",
+                    "_aggregated"})
+
+
+def _staged_host_cache(offload: Mapping[str, Any], entry: Mapping[str, Any],
+                       head: dict[str, Any]) -> Mapping[str, Any]:
+    """TensorRT-LLM's host tier as the entry's staged recipe sizes it per prefill rank, where it
+    does (the incumbent's figure is dram-utilization × the node's DRAM per rank there)."""
+    staged = staged_table().host_cache.get(str(entry.get("env", {}).get("CONFIG_FILE", "")))
+    if staged is None or "kv_cache_config" not in offload:
+        return offload
+    head["_facts"].add(f"host_cache_size {staged.bytes}: {staged_table().url(staged.path, staged.line)}")
+    return {**offload, "kv_cache_config": {**offload["kv_cache_config"], "host_cache_size": staged.bytes}}
+
+
+def _add_offload(entry: dict[str, Any], offload: Mapping[str, Any]) -> None:
+    """KV-offload engine arguments onto the server, or onto the prefill workers of a
+    disaggregated entry: the incumbent's disaggregated agentic recipes give the host tier to the
+    prefill workers only (e.g. srt-slurm-recipes/sglang/deepseek-v4/agentic/disagg-gb300-2p1d-
+    dep8-tp4-c80-mtp-kvoffload.yaml lines 131-166; trtllm/glm5.2/gb300-fp4/agentic/dynamo-disagg-
+    gb300-1p4d-tep4-c30-b2-mtp5.yaml line 76), where every engine adapter passes pool arguments."""
+    dis = entry.get("disaggregated")
+    if dis is None:
+        entry["engine-args"] = {**entry.get("engine-args", {}), **offload}
+        return
+    prefill = dis["prefill"]
+    dis["prefill"] = {**prefill, "engine-args": {**prefill.get("engine-args", {}), **offload}}
+
+
+def _offload_gpus(ss: Any, head: Mapping[str, Any]) -> int:
+    """Ranks that share one node's host DRAM cap: the entry's GPUs on one node; a node of the
+    runner for disaggregated pools (each rank of a worker takes its share of its node)."""
+    if not isinstance(ss, dict):
+        return 1
+    if "prefill" in ss or "decode" in ss:
+        return int(head["_gpn"])
+    return min(agentic.entry_gpus(ss), int(head["_gpn"]))
+
+
+def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
+    """A multi-node aggregated entry (`disagg: false`, the worker given as a `prefill` pool and
+    `decode.num-worker: 0`, as the incumbent writes its srt-slurm aggregated launches) → a flat
+    entry of one server spanning nodes; its settings ride along under `_aggregated`. Checked
+    against the staged recipe's `resources.gpus_per_agg` where the incumbent stages it."""
+    if isinstance(ss, dict) and "_aggregated" in ss:  # ixci's own marker, never the incumbent's
+        raise Unmappable("fields with no ixci counterpart: _aggregated")
+    if not isinstance(ss, dict) or head["_disagg"] or not ("prefill" in ss or "decode" in ss):
+        return ss
+    prefill, decode = ss.get("prefill"), ss.get("decode") or {}
+    if not isinstance(prefill, dict) or not isinstance(decode, dict):
+        raise Unmappable("prefill/decode pools of an aggregated entry are not mappings")
+    if _int(decode.get("num-worker", 0), "decode.num-worker") != 0:
+        raise Unmappable("prefill/decode pools with decode workers in an aggregated (disagg: false) "
+                         "entry: neither one aggregated server nor a disaggregated deployment")
+    workers = _int(prefill.get("num-worker", 0), "prefill.num-worker")
+    tp, pp = _int(prefill.get("tp", 1), "prefill.tp"), _int(prefill.get("pp", 1), "prefill.pp")
+    settings = _settings(prefill.get("additional-settings") or [], "prefill")
+    if workers != 1:
+        raise Unmappable(f"aggregated entry with prefill.num-worker {workers}: {workers} data-parallel "
+                         f"copies of a TP-{tp} worker in one server have no ixci counterpart (ixci's "
+                         "dp-attention is attention DP across the TP ranks, its dp whole-model replicas "
+                         "without DP attention)")
+    staged = staged_table().aggregated.get(settings.get("CONFIG_FILE", ""))
+    if staged is not None:
+        if staged.gpus != tp * pp or staged.workers != 1:
+            raise Unmappable(f"the incumbent's recipe {staged.path} runs {staged.workers} worker(s) of "
+                             f"{staged.gpus} GPUs (resources.gpus_per_agg) but the entry says tp {tp} × "
+                             f"pp {pp}; ixci does not guess the split")
+        head["_facts"].add(f"aggregated worker of {staged.gpus} GPUs: "
+                           f"{staged_table().url(staged.path, staged.line)}")
+    flat = {k: v for k, v in ss.items() if k not in ("prefill", "decode")}
+    flat.update({k: prefill[k] for k in ("tp", "ep", "pp", "dp-attn", "dcp-size") if k in prefill})
+    flat["_aggregated"] = settings
+    return flat
 
 
 def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str, Any]]:
@@ -423,13 +531,17 @@ def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str,
         env = _disaggregated(ss, head, entry)
     else:
         env = {}
-        if head["_disagg"] or head["_multinode"]:
+        settings = ss.get("_aggregated")
+        if settings is None and (head["_disagg"] or head["_multinode"]):
             raise Unmappable("multi-node entry without prefill/decode pools")
         if ss.get("router"):
             raise Unmappable("a router in front of a single-node server has no ixci field yet")
         _parallel(entry, ss)
+        if settings is not None:
+            env = _aggregated_env(dict(settings), entry, head)
     if env:
         entry["env"] = dict(sorted(env.items()))
+    _check_nodes(entry, head)
     out = []
     for spec, concurrency in _spec_groups(ss, env, head, kind, isl):
         one = dict(entry)
@@ -441,15 +553,43 @@ def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str,
     return out
 
 
+def _check_nodes(entry: Mapping[str, Any], head: Mapping[str, Any]) -> None:
+    """A launch must fit the runner pool's nodes; ixci gives every worker nodes of its own (the
+    incumbent may pack several small workers onto one node)."""
+    dis = entry.get("disaggregated")
+    nodes = (sum(p["workers"] * p.get("nodes-per-worker", 1) for p in (dis["prefill"], dis["decode"]))
+             if dis else entry.get("nodes", 1))
+    most = head.get("_max_nodes")
+    if most is not None and nodes > most:
+        raise Unmappable(f"needs {nodes} nodes (ixci gives each worker nodes of its own) but runner "
+                         f"{head['runner']} spans at most {most}")
+
+
 def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
-    tp, ep = _int(ss.get("tp", 1), "tp"), _int(ss.get("ep", 1), "ep")
+    tp, ep, pp = _int(ss.get("tp", 1), "tp"), _int(ss.get("ep", 1), "ep"), _int(ss.get("pp", 1), "pp")
     entry["tp"] = tp
     if ep != 1:
         entry["ep"] = ep
+    if pp != 1:
+        entry["pp"] = pp
     if ss.get("dcp-size") and _int(ss["dcp-size"], "dcp-size") != 1:
         entry["dcp"] = _int(ss["dcp-size"], "dcp-size")
     if ss.get("dp-attn"):
         entry["dp-attention"] = True
+
+
+def _aggregated_env(settings: dict[str, str], entry: dict[str, Any], head: Mapping[str, Any]) -> dict[str, str]:
+    """A multi-node aggregated server: its nodes from tp × pp and the runner's GPUs per node; its
+    other settings → env (as the incumbent exported them)."""
+    gpn = _int(settings.pop("GPUS_PER_NODE", head["_gpn"]), "GPUS_PER_NODE")
+    if gpn != head["_gpn"]:
+        raise Unmappable(f"GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}")
+    nodes = max(1, math.ceil(entry["tp"] * entry.get("pp", 1) / gpn))
+    if nodes != 1:
+        entry["nodes"] = nodes
+    for key in ("PREFILL_NODES", "DECODE_NODES", "PREFILL_WORKERS"):
+        settings.pop(key, None)  # derived from the parallelism
+    return settings
 
 
 def _concurrency(ss: Mapping[str, Any]) -> Any:
@@ -494,17 +634,25 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
     staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
     if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
         head["_provenance"].setdefault(staged.path, set()).add(staged.line)
-        return [(_spec_of(method, staged.num_tokens), concurrency)]
-    return _script_groups(method, ss, head, kind, isl, concurrency)
+        return [(_spec_of(staged.method or method, staged.num_tokens, staged.draft_model), concurrency)]
+    return _script_groups(method, ss, head, kind, isl, concurrency, config_file=env.get("CONFIG_FILE", ""))
 
 
-def _spec_of(method: str, tokens: int) -> dict[str, Any] | None:
-    return {"method": method, "num-tokens": tokens} if tokens >= 1 else None  # 0: speculation off
+def _spec_of(method: str, tokens: int, draft_model: str | None = None) -> dict[str, Any] | None:
+    if tokens < 1:
+        return None  # 0: speculation off
+    return {"method": method, "num-tokens": tokens, **({"draft-model": draft_model} if draft_model else {})}
 
 
 def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
-                   concurrency: Any) -> list[tuple[dict[str, Any] | None, Any]]:
+                   concurrency: Any, *, config_file: str = "") -> list[tuple[dict[str, Any] | None, Any]]:
     script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
+    split = staged_table().speculative_split.get(config_file)
+    if split is not None:
+        raise Unmappable(f"spec-decoding {method!r}: the incumbent's staged recipe {split.path} sets "
+                         f"{split.prefill} speculative step(s) on its prefill workers and {split.decode} on "
+                         f"its decode workers (lines {', '.join(map(str, split.lines))}); ixci's "
+                         "spec-decoding is one count per launch")
     if script is None and head["_multinode"]:
         raise Unmappable(f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
                          "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "
@@ -521,9 +669,10 @@ def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kin
             raise Unmappable(f"{script.path}: no token count recorded for conc {conc}")
         groups.setdefault(found[0], []).append(conc)
         head["_provenance"].setdefault(script.path, set()).add(found[1])
+    method, draft = script.method or method, script.draft_model
     if len(groups) == 1:
-        return [(_spec_of(method, next(iter(groups))), concurrency)]
-    return [(_spec_of(method, n), c) for n, c in groups.items()]
+        return [(_spec_of(method, next(iter(groups)), draft), concurrency)]
+    return [(_spec_of(method, n, draft), c) for n, c in groups.items()]
 
 
 def _provenance(found: Mapping[str, set[int]]) -> list[str]:
@@ -538,7 +687,7 @@ def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str,
         raise Unmappable("prefill/decode pools in an aggregated (disagg: false) entry")
     env: dict[str, str] = {}
     pools = {role: _pool(role, ss.get(role), head, env) for role in ("prefill", "decode")}
-    router = ss.get("router") or head["_router"]
+    router = ss.get("router") or head["_router"] or _staged_router(env, head)
     if not isinstance(router, dict) or not router.get("name"):
         raise Unmappable("disaggregated entry names no router (ixci records the router's name "
                          "and version; add router: {name, version} to the entry)")
@@ -549,6 +698,19 @@ def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str,
                                                    "version": str(router.get("version", ""))},
                               "kv-transfer": kv}
     return env
+
+
+def _staged_router(env: Mapping[str, str], head: dict[str, Any]) -> dict[str, str] | None:
+    """The Dynamo front end the entry's staged srt-slurm recipe installs (`frontend: {type:
+    dynamo}`, `dynamo: {version | wheel | hash}`), when the entry names no router itself."""
+    if not str(head["framework"]).startswith("dynamo-"):
+        return None
+    staged = staged_table().routers.get(env.get("CONFIG_FILE", ""))
+    if staged is None:
+        return None
+    head["_facts"].add(f"router dynamo-router {staged.version}: "
+                       f"{staged_table().url(staged.path, staged.line)}")
+    return {"name": "dynamo-router", "version": staged.version}
 
 
 def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class ScriptTokens:
 
     path: str
     rules: tuple[Rule, ...]
+    method: str | None = None  # the method the script runs, where it is not the entry's
+    draft_model: str | None = None
 
     def tokens(self, *, dp_attn: bool, isl: int, conc: int) -> tuple[int, int] | None:
         """(num-tokens, line) of the first arm that holds; None when none does."""
@@ -67,6 +69,8 @@ class RecipeTokens:
     path: str  # where the incumbent stages it
     num_tokens: int
     line: int
+    method: str | None = None  # the method the recipe runs, where it is not the entry's
+    draft_model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +115,12 @@ def _rule(raw: Mapping[str, Any]) -> Rule:
 
 def _script(path: str, raw: Mapping[str, Any]) -> ScriptTokens:
     rules: Sequence[Mapping[str, Any]] = raw.get("rules") or [raw]
-    return ScriptTokens(path=path, rules=tuple(_rule(r) for r in rules))
+    return ScriptTokens(path=path, rules=tuple(_rule(r) for r in rules), method=_opt(raw, "method"),
+                        draft_model=_opt(raw, "draft-model"))
+
+
+def _opt(raw: Mapping[str, Any], key: str) -> str | None:
+    return str(raw[key]) if raw.get(key) else None
 
 
 @cache
@@ -119,7 +128,82 @@ def spec_table() -> SpecTable:
     """The packaged table (read once; it is data shipped with ixci, not user input)."""
     text = resources.files("ixci.importer").joinpath("spec_tokens.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
-    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]),
-                                 line=int(r["line"])) for cfg, r in (raw.get("recipes") or {}).items()}
+    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]), line=int(r["line"]),
+                                 method=_opt(r, "method"), draft_model=_opt(r, "draft-model"))
+               for cfg, r in (raw.get("recipes") or {}).items()}
     return SpecTable(repository=str(raw["repository"]), commit=str(raw["commit"]),
                      scripts={p: _script(p, s) for p, s in raw["scripts"].items()}, recipes=recipes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedRouter:
+    """The Dynamo build a staged srt-slurm recipe installs for its front end (KV router)."""
+
+    path: str
+    version: str
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedAggregate:
+    """GPUs of the one aggregated worker a staged srt-slurm recipe launches."""
+
+    path: str
+    gpus: int
+    workers: int
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedSplit:
+    """A staged recipe whose prefill and decode workers set different speculative counts."""
+
+    path: str
+    prefill: int
+    decode: int
+    lines: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedHostCache:
+    """The TensorRT-LLM host KV tier a staged recipe gives each prefill rank."""
+
+    path: str
+    bytes: int
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedTable:
+    """Facts read from the srt-slurm recipes the incumbent stages (`staged_recipes.yaml`)."""
+
+    repository: str
+    commit: str
+    routers: Mapping[str, StagedRouter]
+    aggregated: Mapping[str, StagedAggregate]
+    speculative_split: Mapping[str, StagedSplit]
+    host_cache: Mapping[str, StagedHostCache]
+
+    def url(self, path: str, line: int) -> str:
+        """A permanent link to the line the fact was read from."""
+        return f"https://github.com/{self.repository}/blob/{self.commit[:12]}/{path}#L{line}"
+
+
+@cache
+def staged_table() -> StagedTable:
+    """The packaged table of staged-recipe facts (data shipped with ixci, not user input)."""
+    text = resources.files("ixci.importer").joinpath("staged_recipes.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return StagedTable(
+        repository=str(raw["repository"]), commit=str(raw["commit"]),
+        routers={cfg: StagedRouter(path=str(r["path"]), version=str(r["version"]), line=int(r["line"]))
+                 for cfg, r in (raw.get("routers") or {}).items()},
+        aggregated={cfg: StagedAggregate(path=str(a["path"]), gpus=int(a["gpus"]),
+                                         workers=int(a["workers"]), line=int(a["line"]))
+                    for cfg, a in (raw.get("aggregated") or {}).items()},
+        speculative_split={cfg: StagedSplit(path=str(x["path"]), prefill=int(x["prefill"]),
+                                            decode=int(x["decode"]), lines=tuple(map(int, x["lines"])))
+                           for cfg, x in (raw.get("speculative-split") or {}).items()},
+        host_cache={cfg: StagedHostCache(path=str(h["path"]), bytes=int(h["bytes"]), line=int(h["line"]))
+                    for cfg, h in (raw.get("host-cache") or {}).items()},
+    )

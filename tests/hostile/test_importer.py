@@ -46,6 +46,22 @@ CASES = [
      '1024, osl: 1024, search-space: [{conc-list: [4], spec-decoding: mtp, prefill: {num-worker: 1, '
      'tp: 8}, decode: {num-worker: 1, tp: 8, additional-settings: ["DECODE_MTP_SIZE=abc"]}}]}]}}',
      0, "'abc' is not a whole number"),
+    ("aggregated-pools-a-string", 'z: {image: "lmsysorg/sglang:v0.5.9", model-prefix: dsr1, framework: '
+     'dynamo-sglang, runner: h200-multinode, precision: fp8, multinode: true, disagg: false, '
+     'scenarios: {fixed-seq-len: [{isl: 1024, osl: 1024, search-space: [{conc-list: [4], '
+     'prefill: oops, decode: {num-worker: 0}}]}]}}', 0, "are not mappings"),
+    ("aggregated-with-decode-workers", 'z: {image: "lmsysorg/sglang:v0.5.9", model-prefix: dsr1, '
+     'framework: dynamo-sglang, runner: h200-multinode, precision: fp8, multinode: true, disagg: false, '
+     'scenarios: {fixed-seq-len: [{isl: 1024, osl: 1024, search-space: [{conc-list: [4], '
+     'prefill: {num-worker: 1, tp: 8}, decode: {num-worker: 2, tp: 8}}]}]}}', 0,
+     "decode workers in an aggregated"),
+    ("aggregated-workers-a-bool", 'z: {image: "lmsysorg/sglang:v0.5.9", model-prefix: dsr1, '
+     'framework: dynamo-sglang, runner: h200-multinode, precision: fp8, multinode: true, disagg: false, '
+     'scenarios: {fixed-seq-len: [{isl: 1024, osl: 1024, search-space: [{conc-list: [4], '
+     'prefill: {num-worker: true, tp: 8}, decode: {num-worker: 0}}]}]}}', 0, "True is not a whole number"),
+    ("internal-marker-smuggled", f"x: {HEAD}scenarios: {{fixed-seq-len: [{{isl: 1024, osl: 1024, "
+     "search-space: [{tp: 8, conc-list: [4], _aggregated: {X: '$(touch /tmp/pwned)'}}]}]}}", 0,
+     "fields with no ixci counterpart: _aggregated"),
     ("traversal-in-prefix-and-runner", "x: {image: 'lmsysorg/sglang:v0.5.9', model-prefix: "
      "'../../etc', framework: sglang, runner: '../../h200', precision: fp8, scenarios: {}}", 0,
      "is not in matrix/models.yaml"),
