@@ -196,10 +196,11 @@ def context_profile(by_context: Any) -> str | None:
         node = node if isinstance(node, dict) else {}
         row: list[Any] = [str(label)]
         for side in ("cold", "warm"):
-            summary = node.get(side) if isinstance(node.get(side), dict) else {}
+            summary = node.get(side)
+            summary = summary if isinstance(summary, dict) else {}
             median, count = summary.get("median"), summary.get("count")
-            row.append(float(median) if _number(median) else None)
-            row.append(int(count) if _number(count) else 0)
+            row.append(float(median) if isinstance(median, int | float) and _number(median) else None)
+            row.append(int(count) if isinstance(count, int | float) and _number(count) else 0)
         rows.append(row)
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_site_browser as browser_tests
 from agentic_results_tree import SCENARIO, agentic_documents, write_agentic_tree
-from test_site_browser import browser, open_site, page, shot  # noqa: F401  (fixtures)
+from test_site_browser import open_site, shot
 
 from ixci.site import build_site
 
 pytestmark = pytest.mark.browser
+browser, page = browser_tests.browser, browser_tests.page  # the same chromium fixtures
 
 TRACES_JS = """() => {
   const gd = document.querySelector('[data-testid=chart]');
