@@ -52,7 +52,7 @@ def simulate(conc: int, speed: float, rng: random.Random) -> list[TurnRecord]:
     turns: list[TurnRecord] = []
     for s in range(max(8, 2 * conc)):
         t, slot = heapq.heappop(slots)
-        prompt = SYSTEM_TOKENS + rng.randint(512, 6144)
+        prompt = SYSTEM_TOKENS + rng.randint(1024, 6144)
         cached_prefix = SYSTEM_TOKENS if s else 0  # the shared system prompt hits from session 2 on
         for turn in range(TURNS):
             cached = int(cached_prefix * (0.3 if thrash and turn else 1.0))
@@ -73,7 +73,7 @@ def simulate(conc: int, speed: float, rng: random.Random) -> list[TurnRecord]:
             pause = int(rng.uniform(0.2, 1.0) * NS)
             t = record.t_end_ns + pause
             cached_prefix = prompt  # the next turn's prompt begins with this one
-            prompt += out + rng.randint(256, 2048)
+            prompt += out + rng.randint(128, 768)  # tool output, a new user message
         heapq.heappush(slots, (t, slot))
     return turns
 
@@ -117,6 +117,7 @@ def agentic_documents(seed: int = 5) -> list[dict[str, Any]]:
             job.update(framework=framework, image=image, engine_args={"max-num-seqs": 256},
                        name=job["name"].replace(job["framework"], framework))  # fmt: skip
             job["id"] = "j-" + hashlib.sha256(job["name"].encode()).hexdigest()[:12]
+            doc["provenance"].update(image=image, runtime="docker")
         for p in doc["points"]:
             conc = p["concurrency"]
             turns = simulate(conc, speed, rng)

@@ -1011,7 +1011,7 @@
       ['% of roofline', rooflineText(i)],
       ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ci('e2el_median_s', i) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ci('ttft_p99_s', i) + ' s'],
       ['Repeats', (n('repeats', i) || 1) + ((n('repeats', i) || 1) > 1 ? ' (intervals: 95 % Student-t over the repeats)' : ' (one sample: no interval)')],
-      ['Image', s('image', i) + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
+      ['Image', (s('image', i) || '— (none recorded: a local process)') + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
       ['Run', null]
     ];
     if (isSession(i)) Array.prototype.splice.apply(rows, [rows.length - 2, 0].concat(sessionRows(i)));
