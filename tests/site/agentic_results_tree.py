@@ -116,8 +116,8 @@ def agentic_documents(seed: int = 5) -> list[dict[str, Any]]:
         if framework != job["framework"]:
             job.update(framework=framework, image=image, engine_args={"max-num-seqs": 256},
                        name=job["name"].replace(job["framework"], framework))  # fmt: skip
-            job["id"] = "j-" + hashlib.sha256(job["name"].encode()).hexdigest()[:12]
             doc["provenance"].update(image=image, runtime="docker")
+        job["id"] = "j-" + hashlib.sha256(f"{job['name']}|{SCENARIO}".encode()).hexdigest()[:12]
         for p in doc["points"]:
             conc = p["concurrency"]
             turns = simulate(conc, speed, rng)
@@ -153,7 +153,7 @@ def write_agentic_tree(root: Path, docs: list[dict[str, Any]] | None = None) -> 
     rel = f"runs/{date[:10].replace('-', '/')}/{run_id}"
     jobs = [{"job_id": d["job"]["id"], "name": d["job"]["name"], "model": d["job"]["model"],
              "sku": d["job"]["sku"], "framework": d["job"]["framework"],
-             "precision": d["job"]["precision"], "scenario": SCENARIO, "image": d["job"]["image"],
+             "precision": d["job"]["precision"], "scenario": d["points"][0]["scenario"], "image": d["job"]["image"],
              "status": "ok", "failure_class": None, "failure_message": None,
              "points_expected": len(d["points"]), "points_ok": len(d["points"])}
             for d in docs]  # fmt: skip

@@ -199,6 +199,36 @@ def test_point_details_and_run_page_show_server_metrics(
     shot(page, "run-server-metrics")
 
 
+def test_mixed_site_links_to_the_multi_turn_points(
+    page: Any, tmp_path: Path, docs: list[dict[str, Any]]
+) -> None:
+    """Single-turn and multi-turn points of one model in one table: at the single-turn lengths
+    the agentic chart has nothing to draw and links the lengths that have sessions points; the
+    link draws them, and the single-turn chart still shows only its own points at its lengths."""
+    import json
+
+    from site_results_tree import GPU_RESULT
+
+    single = json.loads(GPU_RESULT.read_text())
+    site = build_site(write_agentic_tree(tmp_path / "results", [*docs, single]), tmp_path / "out")
+    seq = f"{single['points'][0]['isl']}x{single['points'][0]['osl']}"
+    open_site(page, site, f"?seq={seq}")
+    valid = sum(1 for p in single["points"] if p["valid"] and p["status"] == "ok")
+    page.wait_for_function("n => document.querySelector('[data-testid=chart]').getAttribute('data-points') === String(n)",
+                           arg=valid)  # fmt: skip
+    page.goto(site.as_uri() + f"?chart=agentic&seq={seq}")  # nothing to draw: no data-ready
+    link = page.get_by_test_id("agentic-seq")
+    link.wait_for()
+    assert "No multi-turn (sessions) points" in page.get_by_test_id("chart").inner_text()
+    assert link.inner_text() == "24k in / 512 out"
+    link.click()
+    wait_chart(page, "agentic")
+    assert "seq=24576x512" in page.url or "seq=" not in page.url
+    names = {t["name"] for t in page.evaluate(TRACES_JS) if t["kind"] == "points"}
+    assert names == {"h200 · llamacpp", "h200 · vllm"}
+    assert page.get_by_test_id("chart").get_attribute("data-points") == "12"
+
+
 def test_single_turn_site_has_no_agentic_charts(page: Any, tmp_path: Path) -> None:
     """Without a sessions point the agentic tabs do not appear (the tables keep their shape)."""
     from site_results_tree import write_tree

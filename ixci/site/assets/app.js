@@ -801,19 +801,27 @@
   }
   // ---------- agentic view (multi-turn points; docs/agentic.md) ----------
   function isSession(i) { return AGENTIC && C.e2e_norm_interactivity_p90[i] !== null && C.e2e_norm_interactivity_p90[i] !== undefined; }
-  // no multi-turn point in the selection: say so, and link the input/output lengths of this
-  // model that have some (a sessions scenario's lengths are nominal, so it is rarely the default)
+  // no multi-turn point in the selection: say so, and link where there are some — this model's
+  // other input/output lengths (a sessions scenario's lengths are nominal, so they are rarely
+  // the default), else the models that have some
   function noSessionsMessage() {
-    var mc = code('model', state.model), mask = timeJobs(state), seen = {};
+    var mc = code('model', state.model), mask = timeJobs(state), here = {}, models = {};
     for (var i = 0; i < N; i++) {
       var j = JOB[i];
-      if (mask[j] && VALID[i] && J.model.codes[j] === mc && isSession(i)) seen[SEQKEYS[JSEQ[j]]] = 1;
+      if (!mask[j] || !VALID[i] || !isSession(i)) continue;
+      if (J.model.codes[j] === mc) here[SEQKEYS[JSEQ[j]]] = 1;
+      else models[js('model', j) + '|' + SEQKEYS[JSEQ[j]]] = 1;
     }
-    var links = Object.keys(seen).sort().map(function (k) {
+    var links = Object.keys(here).sort().map(function (k) {
       return '<a data-testid="agentic-seq" href="' + esc(hrefFor({ seq: k })) + '">' + esc(seqLabel(k)) + '</a>';
     });
-    return 'No multi-turn (sessions) points match these filters.' +
-      (links.length ? ' This model has some at ' + links.join(', ') + '.' : '');
+    if (links.length) return 'No multi-turn (sessions) points match these filters. This model has some at ' + links.join(', ') + '.';
+    links = Object.keys(models).sort().map(function (k) {
+      var m = k.split('|');
+      return '<a data-testid="agentic-seq" href="' + esc(hrefFor({ model: m[0], seq: m[1], config: '' })) + '">' +
+        esc(m[0] + ', ' + seqLabel(m[1])) + '</a>';
+    });
+    return 'No multi-turn (sessions) points match these filters.' + (links.length ? ' Some were measured for ' + links.join(', ') + '.' : '');
   }
   // Output tokens/s per GPU against E2E-normalized interactivity (the incumbent's definition),
   // beside the same points against ixci's per-token interactivity; Pareto fronts per GPU · framework
