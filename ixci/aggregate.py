@@ -24,6 +24,7 @@ import orjson
 import pandas as pd
 
 from ixci.loadgen.sessions_metrics import SESSION_COLUMNS, session_columns
+from ixci.servermetrics import SERVER_COLUMNS, server_columns
 
 # (column, direction): both axes of the throughput/interactivity front are "higher is better"
 FRONT_AXES: tuple[tuple[str, str], ...] = (("interactivity_median", "max"), ("tput_per_gpu", "max"))
@@ -284,6 +285,7 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         "roofline_window": (point.get("roofline") or {}).get("window"),
         "steady_output_throughput": _num((m or {}).get("steady_state"), "output_throughput"),
         **session_columns(point.get("sessions")),  # multi-turn points only (docs/agentic.md)
+        **server_columns(point.get("server_metrics")),  # docs/servermetrics.md
         **_interval_fields(point, power_valid),
     }
 
@@ -395,7 +397,8 @@ def tidy_table(
     df["on_front"] = mark_front(df, ["run_id", *FRONT_GROUP])
     order = ["run_date", "run_id", "job_id", "scenario", "concurrency", "request_rate", "point_id"]
     df = df.sort_values(order, kind="mergesort", na_position="first").reset_index(drop=True)
-    return df[cols + [c for c in SESSION_COLUMNS if c in df.columns]]
+    optional = [c for c in (*SESSION_COLUMNS, *SERVER_COLUMNS) if c in df.columns]
+    return df[cols + optional]
 
 
 def _cell(value: Any) -> Any:

@@ -310,3 +310,43 @@ class PointMetrics:
                 else unsupported(f"engine {self.serve.engine} publishes no Prometheus metrics")
             )
         return self.record
+
+
+SERVER_COLUMNS: tuple[str, ...] = (
+    "server_queue_depth_mean", "server_queue_depth_max", "server_running_mean",
+    "server_running_max", "server_kv_cache_usage_mean", "server_kv_cache_usage_max",
+    "server_prefix_cache_hit_rate", "server_prefix_cache_hit_basis", "server_preemptions",
+    "server_metrics_samples", "server_metrics_failed",
+)  # fmt: skip
+"""Tidy-table columns of a point's `server_metrics` record (present only when some point has
+one): gauges' mean and max over the point (requests; KV-cache usage as a fraction), the
+server-side prefix-cache hit rate and its basis, preemptions during the point (counter delta),
+the scrapes that answered and those that failed. None where the engine does not publish it."""
+
+
+def server_columns(record: Any) -> dict[str, Any]:
+    """The SERVER_COLUMNS of one point's `server_metrics` record ({} for a point without one)."""
+    if not isinstance(record, Mapping):
+        return {}
+    series = record.get("series")
+    series = series if isinstance(series, Mapping) else {}
+
+    def stat(name: str, key: str) -> float | None:
+        entry = series.get(name)
+        value = entry.get(key) if isinstance(entry, Mapping) else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    rate = record.get("prefix_cache_hit_rate")
+    rate = rate if isinstance(rate, Mapping) else {}
+    value = rate.get("value")
+    samples, failed = record.get("samples"), record.get("failed_samples")
+    values = (
+        stat("queue_depth", "mean"), stat("queue_depth", "max"), stat("running", "mean"),
+        stat("running", "max"), stat("kv_cache_usage", "mean"), stat("kv_cache_usage", "max"),
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None,
+        rate.get("basis") if isinstance(rate.get("basis"), str) else None,
+        stat("preemptions", "delta"),
+        samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
+        failed if isinstance(failed, int) and not isinstance(failed, bool) else None,
+    )  # fmt: skip
+    return dict(zip(SERVER_COLUMNS, values, strict=True))

@@ -22,6 +22,8 @@ Bump SESSIONS_METRICS_VERSION whenever a formula changes.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,8 +161,10 @@ def sessions_metrics(turns: Sequence[TurnRecord], *, gpus: int | None) -> dict[s
 SESSION_COLUMNS: tuple[str, ...] = (
     "ttft_cold_median_s", "ttft_warm_median_s", "prefix_cache_hit_rate", "session_e2e_median_s",
     "e2e_norm_interactivity_p50", "e2e_norm_interactivity_p90", "interactivity_per_token_p10",
+    "ttft_by_context",
 )
-"""Tidy-table columns of a sessions point (present only when some point has a sessions block)."""
+"""Tidy-table columns of a sessions point (present only when some point has a sessions block).
+`ttft_by_context` is JSON text (`context_profile`): the table stays flat and its CSV readable."""
 
 
 def session_columns(block: Any) -> dict[str, Any]:
@@ -176,5 +180,30 @@ def session_columns(block: Any) -> dict[str, Any]:
 
     values = (get("ttft_cold", "median"), get("ttft_warm", "median"), get("prefix_cache_hit_rate"),
               get("session_e2e", "median"), get("e2e_normalized_interactivity", "p50"),
-              get("e2e_normalized_interactivity", "p90"), get("interactivity_per_token", "p10"))
+              get("e2e_normalized_interactivity", "p90"), get("interactivity_per_token", "p10"),
+              context_profile(block.get("ttft_by_context")))
     return dict(zip(SESSION_COLUMNS, values, strict=True))
+
+
+def context_profile(by_context: Any) -> str | None:
+    """`ttft_by_context` as compact JSON text for the tidy table: a list, in bucket order, of
+    `[bucket, cold median s, cold count, warm median s, warm count]` (median None for an empty
+    side), e.g. `[["256-512",0.139,110,0.052,532]]`. None without buckets."""
+    if not isinstance(by_context, dict) or not by_context:
+        return None
+    rows = []
+    for label, node in by_context.items():  # in bucket order, as sessions_metrics writes them
+        node = node if isinstance(node, dict) else {}
+        row: list[Any] = [str(label)]
+        for side in ("cold", "warm"):
+            summary = node.get(side)
+            summary = summary if isinstance(summary, dict) else {}
+            median, count = summary.get("median"), summary.get("count")
+            row.append(float(median) if isinstance(median, int | float) and _number(median) else None)
+            row.append(int(count) if isinstance(count, int | float) and _number(count) else 0)
+        rows.append(row)
+    return json.dumps(rows, separators=(",", ":"), allow_nan=False)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

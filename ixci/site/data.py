@@ -14,11 +14,13 @@ Only columns the site shows or filters on are kept. Units are declared once, in 
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from ixci.servermetrics import SERVER_COLUMNS
 from ixci.site.load import Results, Run
 
 SIG_DIGITS = 6
@@ -38,13 +40,23 @@ CORE_COLUMNS = (
     "output_tput_per_gpu", "e2el_median_s",
     # the physical limit drawn on the first chart (docs/roofline.md)
     "roofline_output_tput_per_gpu", "roofline_interactivity",
+    # multi-turn points only (docs/agentic.md): its presence turns the agentic charts on
+    "e2e_norm_interactivity_p90",
 )  # fmt: skip
 # per point, loaded after the first chart (plus every usd_per_* column)
 EXTRA_COLUMNS = (
     "point_id", "power_valid", "client_saturated", "ttft_p99_s", "tpot_median_s",
     "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
     "steady_output_tput_per_gpu", "roofline_fraction", "roofline_binding", "roofline_window",
+    # the agentic view and the point details of multi-turn points (docs/agentic.md)
+    "ttft_cold_median_s", "ttft_warm_median_s", "prefix_cache_hit_rate", "session_e2e_median_s",
+    "e2e_norm_interactivity_p50", "interactivity_per_token_p10", "ttft_by_context",
+    # the engine's own metrics during the point (docs/servermetrics.md)
+    *SERVER_COLUMNS,
 )  # fmt: skip
+# ttft_by_context: JSON text in the table, a list of [bucket, cold median, cold n, warm median,
+# warm n] per point in the payload
+PROFILE_COLUMNS = ("ttft_by_context",)
 # 95 % interval ends of repeated points (docs/repeats.md): the chart's error bars are core, the
 # rest extra; a column left out of the payload when no point has an interval
 CORE_INTERVALS = tuple(
@@ -57,8 +69,10 @@ EXTRA_INTERVALS = (
                            "joules_per_total_token") for e in ("lo", "hi")),
 )  # fmt: skip
 INTERVAL_COLUMNS = frozenset((*CORE_INTERVALS, *EXTRA_INTERVALS))
-STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding", "roofline_window")
-INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency", "repeats")
+STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding", "roofline_window",
+                  "server_prefix_cache_hit_basis")  # fmt: skip
+INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency", "repeats", "server_metrics_samples",
+               "server_metrics_failed")  # fmt: skip
 BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
@@ -72,6 +86,13 @@ UNITS: dict[str, str] = {
     "avg_power_w_per_gpu": "W", "repeats": "repeats", "steady_output_tput_per_gpu": "tok/s/GPU",
     "roofline_output_tput_per_gpu": "tok/s/GPU", "roofline_interactivity": "tok/s/user",
     "roofline_fraction": "fraction of the bound",
+    "e2e_norm_interactivity_p90": "tok/s/user", "e2e_norm_interactivity_p50": "tok/s/user",
+    "interactivity_per_token_p10": "tok/s/user", "ttft_cold_median_s": "s",
+    "ttft_warm_median_s": "s", "session_e2e_median_s": "s", "prefix_cache_hit_rate": "fraction",
+    "server_queue_depth_mean": "requests", "server_queue_depth_max": "requests",
+    "server_running_mean": "requests", "server_running_max": "requests",
+    "server_kv_cache_usage_mean": "fraction", "server_kv_cache_usage_max": "fraction",
+    "server_prefix_cache_hit_rate": "fraction", "server_preemptions": "requests",
 }  # fmt: skip
 
 
@@ -144,6 +165,8 @@ def _plain(v: Any) -> Any:
 
 
 def _encode_column(name: str, values: list[Any]) -> Any:
+    if name in PROFILE_COLUMNS:
+        return [_profile(v) for v in values]
     if name in STRING_COLUMNS:
         return _dict_encode(values)
     if name in BOOL_COLUMNS:
@@ -151,6 +174,30 @@ def _encode_column(name: str, values: list[Any]) -> Any:
     if name in INT_COLUMNS:
         return [v if isinstance(v, int) or v is None else _round(v) for v in values]
     return [_round(v) for v in values]
+
+
+def _profile(text: Any) -> list[list[Any]] | None:
+    """A `ttft_by_context` cell (JSON text, ixci/loadgen/sessions_metrics.context_profile) →
+    `[[bucket, cold median s, cold n, warm median s, warm n], ...]`; None when absent or not of
+    that shape (the table is read back from a branch anyone may have written to)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rows, list):
+        return None
+    out = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 5 and isinstance(row[0], str)):
+            return None
+        out.append([row[0][:40], _round(row[1]), _count(row[2]), _round(row[3]), _count(row[4])])
+    return out
+
+
+def _count(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
 
 
 def _dict_encode(values: list[Any]) -> dict[str, list[Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ixci.loadgen.metrics import ErrorKind, RequestRecord
@@ -95,3 +97,15 @@ def test_tidy_table_gets_session_columns_only_from_sessions_points() -> None:
     assert row["ttft_cold_median_s"] == 1.5 and row["ttft_warm_median_s"] == 0.5
     assert row["e2e_norm_interactivity_p90"] == pytest.approx(1 / 1.8)
     assert row["interactivity_per_token_p10"] == pytest.approx(1.1)
+    # TTFT by context as JSON text: [bucket, cold median, cold n, warm median, warm n]
+    assert json.loads(row["ttft_by_context"]) == [["0-256", 1.0, 1, None, 0], ["256-512", None, 0, 0.5, 1],
+                                                  ["512-1024", 2.0, 1, None, 0]]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [None, {}, "x", {"0-256": "not a summary"}, {"0-256": {"cold": {"median": "1"}}}])
+def test_context_profile_of_odd_blocks(bad: object) -> None:
+    """A hand-edited or older block never raises: odd summaries become empty sides."""
+    from ixci.loadgen.sessions_metrics import context_profile
+
+    out = context_profile(bad)
+    assert out is None if not bad or not isinstance(bad, dict) else json.loads(out) == [["0-256", None, 0, None, 0]]

@@ -251,3 +251,42 @@ def test_site_builds_from_a_tree_written_by_publish(tmp_path: Path) -> None:
     assert data["tiers"] == ["neocloud"]
     assert {c["state"] for c in data["coverage"]["cells"]} == {"measured"}
     assert columns()[:5] == table["columns"][:5]  # the fixture keeps the contract's order
+
+
+def test_agentic_points_reach_the_payload(tmp_path: Path, built: tuple[Path, Path]) -> None:
+    """Sessions points: the agentic x-axis is a core column (it turns the view on), the other
+    multi-turn and server-metrics columns are extra, TTFT by context arrives as lists; a table
+    without sessions points pays nothing for them."""
+    from agentic_results_tree import agentic_documents, write_agentic_tree
+
+    from ixci.servermetrics import SERVER_COLUMNS
+
+    docs = agentic_documents()
+    tree = write_agentic_tree(tmp_path / "results", docs)
+    out = tmp_path / "out"
+    build_site(tree, out)
+    rows = decode(load_js(out / "data" / "site.js"), load_js(out / "data" / "extra.js"))
+    assert "e2e_norm_interactivity_p90" in load_js(out / "data" / "site.js")["points"]["columns"]
+    points = {p["id"]: p for d in docs for p in d["points"]}
+    assert len(rows) == len(points) == 12
+    for row in rows:
+        p = points[row["point_id"]]
+        assert row["e2e_norm_interactivity_p90"] == pytest.approx(p["sessions"]["e2e_normalized_interactivity"]["p90"], rel=1e-5)
+        ctx = p["sessions"]["ttft_by_context"]
+        assert [b[0] for b in row["ttft_by_context"]] == list(ctx)
+        for label, cold, n_cold, warm, n_warm in row["ttft_by_context"]:
+            assert (n_cold, n_warm) == (ctx[label]["cold"]["count"], ctx[label]["warm"]["count"])
+            assert cold == (None if ctx[label]["cold"]["median"] is None else pytest.approx(ctx[label]["cold"]["median"], rel=1e-5))
+            assert warm == (None if ctx[label]["warm"]["median"] is None else pytest.approx(ctx[label]["warm"]["median"], rel=1e-5))
+        assert row["server_metrics_samples"] == p["server_metrics"]["samples"]
+        assert set(SERVER_COLUMNS) <= set(row)
+    plain = decode(load_js(built[1] / "data" / "site.js"), load_js(built[1] / "data" / "extra.js"))
+    assert not {"e2e_norm_interactivity_p90", "ttft_by_context", *SERVER_COLUMNS} & set(plain[0])
+
+
+@pytest.mark.parametrize("cell", ['{"a": 1}', "[1, 2]", '[["0-256", 1, 2, 3]]', "not json", 7,
+                                  '[[1, 0.1, 1, 0.1, 1]]'])  # fmt: skip
+def test_a_malformed_ttft_by_context_cell_is_dropped(cell: object) -> None:
+    from ixci.site.data import _profile
+
+    assert _profile(cell) is None

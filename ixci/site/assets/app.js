@@ -75,6 +75,12 @@
     { id: 'energy', label: 'Energy per token', x: 'interactivity', y: 'energy' },
     { id: 'mw', label: 'Tokens/s per MW', x: 'interactivity', y: 'mw' }
   ];
+  // the agentic view (docs/agentic.md): only when the table has multi-turn (sessions) points
+  var AGENTIC = own(C, 'e2e_norm_interactivity_p90');
+  if (AGENTIC) {
+    CHARTS.push({ id: 'agentic', label: 'Agentic: throughput vs E2E interactivity', x: 'e2eint', y: 'otput', x2: 'tokint' },
+      { id: 'ttftctx', label: 'Agentic: TTFT vs context length', x: 'context', y: 'ttft' });
+  }
   var VIEWS = ['charts', 'compare', 'history', 'coverage', 'runs', 'run'];
   var LIST_KEYS = ['prec', 'sku', 'fw'];
   var LIST_COLS = { prec: 'precision', sku: 'sku', fw: 'framework' };
@@ -354,6 +360,21 @@
         get: function (i) { return has(cname) ? C[cname][i] : null; } };
     }
     if (key === 'cost') return costDef(st, out);
+    if (key === 'e2eint') {
+      return { key: key, name: 'e2e_norm_interactivity_p90', unit: 'tok/s/user', dir: 1,
+        title: 'E2E-normalized interactivity: 1 / P90(E2E ÷ output tokens), tok/s/user',
+        get: function (i) { return n('e2e_norm_interactivity_p90', i); } };
+    }
+    if (key === 'tokint') {
+      return { key: key, name: 'interactivity_per_token_p10', unit: 'tok/s/user', dir: 1,
+        title: 'Per-token interactivity: p10 of 1 / TPOT, tok/s/user',
+        get: function (i) { return isSession(i) ? n('interactivity_per_token_p10', i) : null; } };
+    }
+    if (key === 'otput') {
+      return { key: key, name: 'output_tput_per_gpu', unit: 'tok/s/GPU', dir: 1,
+        title: 'Output tokens per second per GPU',
+        get: function (i) { return isSession(i) ? n('output_tput_per_gpu', i) : null; } };
+    }
     if (key === 'roofline') {
       return { key: key, name: 'roofline_fraction', unit: '% of roofline', dir: 1,
         title: 'Achieved share of the physical limit (% of the roofline bound)',
@@ -680,7 +701,7 @@
     var i = p.customdata, m = current;
     tip.innerHTML = '<b>' + esc(s('sku', i) + ' · ' + s('framework', i)) + '</b> ' + esc(s('precision', i)) +
       '<br>' + esc(configName(JOB[i])) + '<br>' + esc(parallelism(i)) + '<br>' + esc(n('gpus', i)) + ' GPUs · concurrency ' + esc(n('concurrency', i)) +
-      '<br>' + esc(m.mx.unit) + ': ' + fmt(p.x) + ' · ' + esc(m.my.unit) + ': ' + fmt(p.y) +
+      '<br>' + tipValues(p, m) +
       '<br>image: ' + esc(s('image', i)) + '<br>run ' + esc(s('run_id', i)) + ' · ' + esc(day(s('run_date', i))) +
       '<br><span class="hint">click for details</span>';
     tip.style.borderColor = GROUPS[s('sku', i) + ' · ' + s('framework', i)] || '#999';
@@ -691,6 +712,16 @@
     var w = tip.offsetWidth, left = x + 14 + w > window.innerWidth ? x - 14 - w : x + 14;
     tip.style.left = (left + window.scrollX) + 'px';
     tip.style.top = (y + 10 + window.scrollY) + 'px';
+  }
+  function tipValues(p, m) {
+    var meta = p.data && p.data.meta;
+    if (meta && meta.kind === 'ttft') {
+      return esc(meta.side) + ' turns of ' + esc(p.x) + ' prompt tokens: median TTFT ' + fmt(p.y) + ' s over ' +
+        esc(p.data.text[p.pointNumber]) + ' turns';
+    }
+    if (meta && meta.panel === 'per-token') return 'per-token interactivity (p10): ' + fmt(p.x) + ' tok/s/user · ' + esc(m.my.unit) + ': ' + fmt(p.y);
+    if (meta && meta.panel === 'e2e') return 'E2E-normalized interactivity (P90): ' + fmt(p.x) + ' tok/s/user · ' + esc(m.my.unit) + ': ' + fmt(p.y);
+    return esc(m.mx.unit) + ': ' + fmt(p.x) + ' · ' + esc(m.my.unit) + ': ' + fmt(p.y);
   }
   function layoutFor(data, chart) {
     return {
@@ -718,10 +749,15 @@
     if (chart.y === 'cost') renderPrices();
     el('c-front').checked = state.front;
     el('c-tokens').value = state.tokens;
+    // the agentic charts fix their tokens (output) and the context chart has no front or CSV
+    var agentic = chart.id === 'agentic' || chart.id === 'ttftctx';
+    el('c-tokens').hidden = el('c-tokens-label').hidden = agentic;
+    el('c-front-label').hidden = el('csv').hidden = chart.id === 'ttftctx';
+    if (chart.id === 'agentic') { renderAgentic(chart); return; }
+    if (chart.id === 'ttftctx') { renderTtftContext(chart); return; }
     var data = chartData(state, chart.x, chart.y);
     var tr = tracesFor(data, state);
     current = { data: data, front: state.front, shown: tr.shown, mx: data.mx, my: data.my, chart: chart };
-    var gd = el('chart');
     el('chart-title').textContent = chart.label + ': ' + data.my.title + ' against ' + data.mx.title +
       ', ' + tr.shown + ' points';
     var nFront = data.groups.reduce(function (a, g) { return a + g.front.length; }, 0);
@@ -731,19 +767,26 @@
     el('legend-note').textContent = legendNote(data) + (tr.traces.some(function (t) { return t.meta.kind === 'roofline'; })
       ? ' Dotted line with ticks: the physical limit (roofline) of each concurrency — the most any engine could do ' +
         'on this GPU, model and precision (docs/roofline.md); click a point for its share of it.' : '');
-    if (!tr.shown) {
+    draw(tr.traces, layoutFor(data, chart), tr.shown, 'No measured points match these filters.', chart.id);
+  }
+  // Plotly.react on the main chart once plotly.js is there; `shown` 0: the empty message instead
+  function draw(traces, layout, shown, empty, id) {
+    var gd = el('chart');
+    gd.setAttribute('data-chart', id);
+    if (!shown) {
       plot(function () {});  // drops a draw still waiting for plotly
       if (gd.data && window.Plotly) Plotly.purge(gd);
-      gd.innerHTML = '<p class="empty">No measured points match these filters.</p>';
+      gd.innerHTML = '<p class="empty">' + empty + '</p>';
+      gd.setAttribute('data-points', '0');
       gd.data = [];
       return;
     }
     if (!window.Plotly && !(gd.data && gd.data.length)) gd.innerHTML = '<p class="empty">Loading the chart library…</p>';
     plot(function () {
       if (!gd.data || !gd.data.length) gd.innerHTML = '';
-      withoutMsaa(gd, function () { return Plotly.react(gd, tr.traces, layoutFor(data, chart), PLOT_CONFIG); }).then(function () {
+      withoutMsaa(gd, function () { return Plotly.react(gd, traces, layout, PLOT_CONFIG); }).then(function () {
         if (!TIMING.firstChart) { TIMING.firstChart = performance.now(); gd.setAttribute('data-ready', '1'); }
-        gd.setAttribute('data-points', String(tr.shown));
+        gd.setAttribute('data-points', String(shown));
       });
       if (!gd._ixciClick) {
         gd._ixciClick = true;
@@ -756,6 +799,108 @@
       }
     });
   }
+  // ---------- agentic view (multi-turn points; docs/agentic.md) ----------
+  function isSession(i) { return AGENTIC && C.e2e_norm_interactivity_p90[i] !== null && C.e2e_norm_interactivity_p90[i] !== undefined; }
+  // no multi-turn point in the selection: say so, and link where there are some — this model's
+  // other input/output lengths (a sessions scenario's lengths are nominal, so they are rarely
+  // the default), else the models that have some
+  function noSessionsMessage() {
+    var mc = code('model', state.model), mask = timeJobs(state), here = {}, models = {};
+    for (var i = 0; i < N; i++) {
+      var j = JOB[i];
+      if (!mask[j] || !VALID[i] || !isSession(i)) continue;
+      if (J.model.codes[j] === mc) here[SEQKEYS[JSEQ[j]]] = 1;
+      else models[js('model', j) + '|' + SEQKEYS[JSEQ[j]]] = 1;
+    }
+    var links = Object.keys(here).sort().map(function (k) {
+      return '<a data-testid="agentic-seq" href="' + esc(hrefFor({ seq: k })) + '">' + esc(seqLabel(k)) + '</a>';
+    });
+    if (links.length) return 'No multi-turn (sessions) points match these filters. This model has some at ' + links.join(', ') + '.';
+    links = Object.keys(models).sort().map(function (k) {
+      var m = k.split('|');
+      return '<a data-testid="agentic-seq" href="' + esc(hrefFor({ model: m[0], seq: m[1], config: '' })) + '">' +
+        esc(m[0] + ', ' + seqLabel(m[1])) + '</a>';
+    });
+    return 'No multi-turn (sessions) points match these filters.' + (links.length ? ' Some were measured for ' + links.join(', ') + '.' : '');
+  }
+  // Output tokens/s per GPU against E2E-normalized interactivity (the incumbent's definition),
+  // beside the same points against ixci's per-token interactivity; Pareto fronts per GPU · framework
+  function renderAgentic(chart) {
+    var left = chartData(state, chart.x, chart.y), right = chartData(state, chart.x2, chart.y);
+    var a = tracesFor(left, state), b = tracesFor(right, state);
+    b.traces.forEach(function (t) { t.xaxis = 'x2'; t.showlegend = false; t.meta = Object.assign({}, t.meta, { panel: 'per-token' }); });
+    a.traces.forEach(function (t) { t.meta = Object.assign({}, t.meta, { panel: 'e2e' }); });
+    current = { data: left, front: state.front, shown: a.shown, mx: left.mx, my: left.my, chart: chart };
+    var nFront = left.groups.reduce(function (x, g) { return x + g.front.length; }, 0);
+    el('chart-title').textContent = chart.label + ': ' + left.my.title + ' against ' + left.mx.title + ' (left) and ' +
+      right.mx.title + ' (right), ' + a.shown + ' points';
+    el('status').textContent = 'Showing ' + thousands(left.total) + ' multi-turn points in ' + left.groups.length +
+      ' GPU · framework groups, ' + thousands(nFront) + ' on their Pareto fronts (lines). ' + runsNote();
+    el('legend-note').textContent = 'Left: E2E-normalized interactivity as InferenceX defines it, 1 / P90 over requests of ' +
+      '(E2E latency ÷ output tokens): prefill and queueing are charged to every output token. Right: the same points at ' +
+      'ixci\'s per-token interactivity, the slow tail (p10) of 1 / TPOT: decode only. ' + legendNote(left) +
+      ' docs/agentic.md explains both.';
+    var layout = layoutFor(left, chart);
+    layout.xaxis.domain = [0, 0.47];
+    layout.xaxis.title.text = 'E2E-normalized interactivity, P90 (tok/s/user)';
+    layout.xaxis2 = { title: { text: 'Per-token interactivity, p10 of 1/TPOT (tok/s/user)' }, domain: [0.53, 1],
+      anchor: 'y', zeroline: false, gridcolor: '#e6e9ee' };
+    layout.annotations = [['InferenceX definition', 0.235], ['ixci definition', 0.765]].map(function (t) {
+      return { text: t[0], xref: 'paper', yref: 'paper', x: t[1], y: 1, yanchor: 'bottom', showarrow: false,
+        font: { size: 12, color: '#5b6674' } };
+    });
+    layout.margin.t = 24;
+    draw(a.traces.concat(b.traces), layout, a.shown, noSessionsMessage(), chart.id);
+  }
+  // [[bucket, cold median s, cold n, warm median s, warm n], ...] of point i, or null
+  function profile(i) { return has('ttft_by_context') ? C.ttft_by_context[i] : null; }
+  function bucketLow(label) { return parseInt(label, 10) || 0; }
+  // Median TTFT per prompt-length bucket, first (cold) turns and later (warm) turns apart: one
+  // line per point and side, gaps between points; one legend entry per GPU · framework and side
+  function renderTtftContext(chart) {
+    var rows = selectRows(state).filter(function (i) { return isSession(i) && profile(i); });
+    rows.sort(function (a, b) { return n('concurrency', a) - n('concurrency', b); });
+    var byGroup = {}, buckets = {}, shown = 0, traces = [];
+    rows.forEach(function (i) { (byGroup[JGROUP[JOB[i]]] = byGroup[JGROUP[JOB[i]]] || []).push(i); });
+    Object.keys(byGroup).sort().forEach(function (g) {
+      [['cold', 1, 'solid', 'circle'], ['warm', 3, 'dash', 'circle-open']].forEach(function (side) {
+        var x = [], y = [], cd = [], counts = [];
+        byGroup[g].forEach(function (i) {
+          profile(i).forEach(function (b) {
+            var v = b[side[1]];
+            if (!(v > 0)) return;
+            buckets[b[0]] = 1;
+            x.push(b[0]); y.push(v); cd.push(i); counts.push(b[side[1] + 1]);
+            shown++;
+          });
+          x.push(null); y.push(null); cd.push(null); counts.push(null);  // a gap between points
+        });
+        traces.push({ type: 'scatter', mode: 'lines+markers', name: g + ' · ' + side[0] + ' turns', legendgroup: g,
+          meta: { kind: 'ttft', side: side[0] }, x: x, y: y, customdata: cd, text: counts, hoverinfo: 'none',
+          line: { color: GROUPS[g], width: 2, dash: side[2] }, marker: { color: GROUPS[g], size: 8, symbol: side[3] } });
+      });
+    });
+    var order = Object.keys(buckets).sort(function (a, b) { return bucketLow(a) - bucketLow(b); });
+    current = { data: null, front: false, shown: shown, chart: chart,
+      mx: { unit: 'prompt tokens' }, my: { unit: 's (median TTFT)' } };
+    el('chart-title').textContent = chart.label + ': median time to first token per prompt-length bucket, cold and warm turns, ' + rows.length + ' points';
+    el('status').textContent = 'Showing ' + rows.length + ' multi-turn points in ' + Object.keys(byGroup).length +
+      ' GPU · framework groups. ' + runsNote();
+    el('legend-note').textContent = 'Solid, filled: first (cold) turns; dashed, open: later (warm) turns, whose prompt ' +
+      'begins with the previous turn\'s — a warm turn below a cold one at the same prompt length is the prefix cache ' +
+      '(or a KV offload tier) at work. One line per point (concurrency); hover for its count, click for details.';
+    var layout = {
+      margin: { l: 70, r: 20, t: 10, b: 60 }, hovermode: 'closest', dragmode: 'zoom',
+      xaxis: { title: { text: 'Prompt length (tokens, bucket)' }, type: 'category', categoryorder: 'array',
+        categoryarray: order, gridcolor: '#e6e9ee' },
+      yaxis: { title: { text: 'TTFT, median of the bucket (s)' }, type: 'log', gridcolor: '#e6e9ee' },
+      legend: { orientation: 'v', x: 1.01, xanchor: 'left', y: 1, title: { text: 'GPU · framework, turns' } },
+      font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif', size: 13 },
+      plot_bgcolor: '#fff', paper_bgcolor: '#fff'
+    };
+    draw(traces, layout, shown, noSessionsMessage(), chart.id);
+  }
+
   // WebGL without multisampling for the chart's canvases. The markers are point sprites whose
   // round edge the fragment shader already smooths, so MSAA changes no visible pixel (compared
   // on screenshots), but software GL (SwiftShader, on a machine without a GPU) pays ~0.3 s for
@@ -874,9 +1019,10 @@
       ['% of roofline', rooflineText(i)],
       ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ci('e2el_median_s', i) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ci('ttft_p99_s', i) + ' s'],
       ['Repeats', (n('repeats', i) || 1) + ((n('repeats', i) || 1) > 1 ? ' (intervals: 95 % Student-t over the repeats)' : ' (one sample: no interval)')],
-      ['Image', s('image', i) + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
+      ['Image', (s('image', i) || '— (none recorded: a local process)') + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
       ['Run', null]
     ];
+    if (isSession(i)) Array.prototype.splice.apply(rows, [rows.length - 2, 0].concat(sessionRows(i)));
     var html = '<strong>Point ' + esc(s('point_id', i) || i) + '</strong><dl>';
     rows.forEach(function (r) {
       var v = r[1] === null
@@ -884,10 +1030,51 @@
         : esc(r[1]);
       html += '<dt>' + esc(r[0]) + '</dt><dd>' + v + '</dd>';
     });
-    html += '</dl><a data-testid="detail-history-link" href="' +
+    html += '</dl>' + serverTable(i) + '<a data-testid="detail-history-link" href="' +
       esc(hrefFor({ view: 'history', config: s('config_id', i) })) + '">History of this configuration</a>';
     box.innerHTML = html;
     box.hidden = false;
+  }
+
+  // the multi-turn metrics of a sessions point (docs/agentic.md)
+  function sessionRows(i) {
+    var hit = n('prefix_cache_hit_rate', i);
+    return [
+      ['TTFT, cold / warm turns', 'median ' + fmt(n('ttft_cold_median_s', i)) + ' s (first turns) / ' +
+        fmt(n('ttft_warm_median_s', i)) + ' s (later turns)'],
+      ['Prefix-cache hit rate', hit === null || hit === undefined ? 'not reported by the engine\'s responses'
+        : fmtPct(hit) + ' of prompt tokens (client-visible: cached_tokens)'],
+      ['E2E-normalized interactivity', 'P50 ' + fmt(n('e2e_norm_interactivity_p50', i)) + ' · P90 ' +
+        fmt(n('e2e_norm_interactivity_p90', i)) + ' tok/s/user (1 / percentile of E2E ÷ output tokens)'],
+      ['Per-token interactivity', 'p10 ' + fmt(n('interactivity_per_token_p10', i)) + ' tok/s/user (1 / TPOT)'],
+      ['Session E2E', 'median ' + fmt(n('session_e2e_median_s', i)) + ' s, tool pauses included']
+    ];
+  }
+  function fmtPct(f) { return f === null || f === undefined ? '—' : f === 0 ? '0 %' : fmt(100 * f) + ' %'; }
+  function fmtCount(v) { return typeof v === 'number' && Number.isInteger(v) ? thousands(v) : fmt(v); }
+  // The engine's own Prometheus metrics sampled during the point (docs/servermetrics.md), as a
+  // small table; '' when the table has no server metrics at all
+  var SERVER_ROWS = [
+    ['Queue depth (waiting requests)', 'server_queue_depth', fmtCount],
+    ['Running requests', 'server_running', fmtCount],
+    ['KV-cache usage', 'server_kv_cache_usage', fmtPct]
+  ];
+  function serverTable(i) {
+    if (!has('server_metrics_samples')) return '';
+    var samples = n('server_metrics_samples', i), failed = n('server_metrics_failed', i);
+    if (samples === null || samples === undefined) return '<p class="help" data-testid="server-metrics">Server metrics: not recorded for this point.</p>';
+    if (!samples) return '<p class="help" data-testid="server-metrics">Server metrics: no sample' + (failed ? ' (' + failed + ' scrapes failed)' : ' (the engine publishes none)') + '.</p>';
+    var body = SERVER_ROWS.map(function (r) {
+      return '<tr><th scope="row">' + esc(r[0]) + '</th><td class="num">' + r[2](n(r[1] + '_mean', i)) +
+        '</td><td class="num">' + r[2](n(r[1] + '_max', i)) + '</td></tr>';
+    }).join('');
+    var basis = s('server_prefix_cache_hit_basis', i), pre = n('server_preemptions', i);
+    body += '<tr><th scope="row">Prefix-cache hit rate</th><td class="num" colspan="2">' + fmtPct(n('server_prefix_cache_hit_rate', i)) +
+      (basis ? ' <span class="rel">(' + esc(basis) + ')</span>' : '') + '</td></tr>' +
+      '<tr><th scope="row">Preemptions</th><td class="num" colspan="2">' + fmtCount(pre) + '</td></tr>';
+    return '<table class="grid small" data-testid="server-metrics"><caption>Engine metrics during the point (' + samples + ' samples' +
+      (failed ? ', ' + failed + ' failed' : '') + '; — where the engine does not publish it)</caption><thead><tr>' +
+      '<th scope="col">Server metric</th><th scope="col">mean</th><th scope="col">max</th></tr></thead><tbody>' + body + '</tbody></table>';
   }
 
   // "41.9 % of 1,085 output tok/s/GPU (decode memory; steady-state window)"
@@ -907,7 +1094,11 @@
     'disaggregated', 'spec_decoding', 'concurrency', 'interactivity_median', 'e2el_median_s',
     'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu', 'steady_output_tput_per_gpu',
     'roofline_output_tput_per_gpu', 'roofline_fraction', 'roofline_binding', 'roofline_window',
-    'repeats', 'interactivity_median_lo',
+    'repeats', 'e2e_norm_interactivity_p50', 'e2e_norm_interactivity_p90', 'interactivity_per_token_p10',
+    'ttft_cold_median_s', 'ttft_warm_median_s', 'prefix_cache_hit_rate', 'session_e2e_median_s',
+    'server_queue_depth_mean', 'server_queue_depth_max', 'server_running_mean', 'server_running_max',
+    'server_kv_cache_usage_mean', 'server_kv_cache_usage_max', 'server_prefix_cache_hit_rate',
+    'server_prefix_cache_hit_basis', 'server_preemptions', 'interactivity_median_lo',
     'interactivity_median_hi', 'tput_per_gpu_lo', 'tput_per_gpu_hi', 'output_tput_per_gpu_lo', 'output_tput_per_gpu_hi'];
   function csvText() {
     var mx = current.mx, my = current.my;
@@ -1254,12 +1445,36 @@
           (j.points_expected !== null ? esc(j.points_ok) + ' / ' + esc(j.points_expected) : '') + '</td><td>' + esc(j.image) +
           '</td><td>' + esc([j.failure_class, j.failure_message].filter(Boolean).join(': ')) + '</td></tr>';
       }).join('') + '</tbody></table>';
-    body.innerHTML = meta + (detail.jobs.length ? table : '<p>This run has no coverage manifest.</p>');
+    body.innerHTML = meta + (detail.jobs.length ? table : '<p>This run has no coverage manifest.</p>') + runServerTable(run);
+  }
+  // every point of the run with the engine's metrics sampled during it (docs/servermetrics.md)
+  function runServerTable(run) {
+    if (!has('server_metrics_samples')) return '';
+    var rc = code('run_id', run.run_id), pts = [];
+    for (var i = 0; i < N; i++) if (J.run_id.codes[JOB[i]] === rc && n('server_metrics_samples', i) > 0) pts.push(i);
+    if (!pts.length) return '';
+    pts.sort(function (a, b) {
+      var x = configName(JOB[a]), y = configName(JOB[b]);
+      return x < y ? -1 : x > y ? 1 : (s('scenario', a) < s('scenario', b) ? -1 : s('scenario', a) > s('scenario', b) ? 1 : n('concurrency', a) - n('concurrency', b));
+    });
+    return '<table class="grid" data-testid="run-server-metrics"><caption>Engine metrics per point (Prometheus, sampled during ' +
+      'each point; mean / max; — where the engine does not publish it)</caption><thead><tr><th scope="col">Job</th>' +
+      '<th scope="col">Scenario</th><th scope="col">Concurrency</th><th scope="col">Queue depth</th><th scope="col">Running</th>' +
+      '<th scope="col">KV-cache usage</th><th scope="col">Prefix-cache hit rate</th><th scope="col">Preemptions</th></tr></thead><tbody>' +
+      pts.map(function (i) {
+        return '<tr data-point="' + esc(s('point_id', i)) + '"><td>' + esc(configName(JOB[i])) + '</td><td>' + esc(s('scenario', i)) +
+          '</td><td class="num">' + esc(n('concurrency', i)) + '</td><td class="num">' + fmtCount(n('server_queue_depth_mean', i)) + ' / ' +
+          fmtCount(n('server_queue_depth_max', i)) + '</td><td class="num">' + fmtCount(n('server_running_mean', i)) + ' / ' +
+          fmtCount(n('server_running_max', i)) + '</td><td class="num">' + fmtPct(n('server_kv_cache_usage_mean', i)) + ' / ' +
+          fmtPct(n('server_kv_cache_usage_max', i)) + '</td><td class="num">' + fmtPct(n('server_prefix_cache_hit_rate', i)) +
+          '</td><td class="num">' + fmtCount(n('server_preemptions', i)) + '</td></tr>';
+      }).join('') + '</tbody></table>';
   }
 
   // ---------- top-level render and wiring ----------
   function needsExtra() {
-    if (state.view === 'charts') return ['cost', 'energy', 'mw'].indexOf(state.chart) >= 0;
+    if (state.view === 'charts') return ['cost', 'energy', 'mw', 'agentic', 'ttftctx'].indexOf(state.chart) >= 0;
+    if (state.view === 'run') return extra.state !== 'failed';  // its table of server metrics
     return state.view === 'compare' && !!state.metric && state.metric !== 'tput';
   }
   function render() {
