@@ -50,23 +50,9 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(f"ixci.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ixci.cli.{module_name}":
-                raise
-            return _unavailable(cmd_name)
-        command = getattr(module, attr)
+        command = getattr(importlib.import_module(f"ixci.cli.{module_name}"), attr)
         assert isinstance(command, click.Command)
         return command
-
-
-def _unavailable(name: str) -> click.Command:
-    @click.command(name=name, help="(not yet available in this version)")
-    def _cmd() -> None:
-        raise click.ClickException(f"`ixci {name}` is not yet available in this version")
-
-    return _cmd
 
 
 @click.group(cls=LazyGroup)

@@ -1,32 +1,31 @@
-"""Runtimes: one module per way to run a `ServeSpec`, one registry (catalog `RuntimeKind` → class)."""
+"""Runtimes: one module per way to run a `ServeSpec`, one registry (catalog `RuntimeKind` → class).
+
+A new runtime is one module with a class that satisfies `ixci.runtimes.base.Runtime` (every
+member required; mypy checks the registry's values against it) and one line in `RUNTIMES`.
+"""
 
 from __future__ import annotations
 
-from ixci.errors import InvalidJob, PreflightFailed
+from collections.abc import Callable, Mapping
+from functools import partial
+
+from ixci.errors import InvalidJob
+from ixci.runtimes import docker, process, slurm
 from ixci.runtimes.base import Runtime
 
-KINDS = ("process", "docker", "podman", "slurm-enroot")
+RUNTIMES: Mapping[str, Callable[[], Runtime]] = {
+    "process": process.ProcessRuntime,
+    "docker": partial(docker.ContainerRuntime, "docker"),
+    "podman": partial(docker.ContainerRuntime, "podman"),
+    "slurm-enroot": slurm.SlurmRuntime,
+}
+KINDS = tuple(RUNTIMES)
 
 
 def get_runtime(kind: str) -> Runtime:
     """The runtime for a runner's `runtime:` value; `InvalidJob` for an unknown kind."""
-    if kind == "process":
-        from ixci.runtimes.process import ProcessRuntime
-
-        return ProcessRuntime()
-    if kind in ("docker", "podman"):
-        from ixci.runtimes.docker import ContainerRuntime
-
-        return ContainerRuntime(kind)
-    if kind in ("slurm", "slurm-enroot"):
-        import importlib
-
-        try:
-            slurm = importlib.import_module("ixci.runtimes.slurm")  # owned by infra
-        except ModuleNotFoundError as exc:
-            raise PreflightFailed(
-                f"the {kind} runtime is not available in this ixci ({exc})"
-            ) from exc
-        runtime: Runtime = slurm.SlurmRuntime()
-        return runtime
-    raise InvalidJob(f"unknown runtime {kind!r}", hint=f"known: {', '.join(KINDS)}")
+    try:
+        factory = RUNTIMES[kind]
+    except KeyError:
+        raise InvalidJob(f"unknown runtime {kind!r}", hint=f"known: {', '.join(KINDS)}") from None
+    return factory()

@@ -32,11 +32,6 @@ from . import ghexpr
 from .simulate import EVENTS, ROOT, event_name_of, github_context, load_event, load_workflow
 
 WORKFLOW_FILES = ("sweep.yml", "gate.yml", "ci.yml")
-UNAVAILABLE_HELP = "(not yet available in this version)"
-# Commands the workflows call that land with another change; checked once they exist.
-PENDING = {
-    "cleanup": "removes what a killed job left on its host (containers, processes, Slurm jobs)"
-}
 ARGS_SPLAT = "${args[@]}"
 
 
@@ -100,8 +95,6 @@ def resolve(argv: tuple[str, ...]) -> tuple[click.Command, list[str], str]:
     name = "ixci"
     while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
         sub = command.get_command(click.Context(command), rest[0])
-        if sub is None and name == "ixci" and rest[0] in PENDING:
-            sub = click.Command(rest[0], help=UNAVAILABLE_HELP)
         assert sub is not None, f"`{name} {rest[0]}` is not a command"
         command, name, rest = sub, f"{name} {rest[0]}", rest[1:]
     return command, rest, name
@@ -149,11 +142,6 @@ def check_args(command: click.Command, name: str, tokens: list[str]) -> None:
         and not any(t.startswith(f"{o}=") for o in p.opts for t in tokens)
     ]
     assert not missing or ARGS_SPLAT in tokens, f"`{name}` requires {missing}"
-
-
-def _require_available(command: click.Command, name: str) -> None:
-    if (command.help or "").strip() == UNAVAILABLE_HELP:
-        pytest.skip(f"`{name}` is not available yet (its ixci/cli module has not landed)")
 
 
 def _plan_args(event_file: str, tmp_path: Path) -> list[str]:
@@ -204,7 +192,6 @@ def test_the_workflows_call_ixci() -> None:
 @pytest.mark.parametrize("inv", [i for i in INVOCATIONS if ARGS_SPLAT not in i.argv], ids=str)
 def test_invocation_matches_the_command(inv: Invocation) -> None:
     command, rest, name = resolve(inv.argv)
-    _require_available(command, name)
     check_args(command, name, rest)
 
 
@@ -217,7 +204,6 @@ def test_planner_invocations_with_each_event(
     args = _plan_args(event_file, tmp_path)
     argv = [a for tok in inv.argv for a in (args if tok == ARGS_SPLAT else [tok])]
     command, rest, name = resolve(tuple(argv))
-    _require_available(command, name)
     check_args(command, name, rest)
     event_opt = rest[rest.index("--event") + 1]
     choices = next(p for p in command.params if "--event" in getattr(p, "opts", ())).type
@@ -230,8 +216,7 @@ def test_planner_invocations_with_each_event(
 )
 def test_planner_runs_for_real_with_the_workflow_arguments(event_file: str, tmp_path: Path) -> None:
     """Dry run of the plan step on the shipped catalog: json, then github outputs."""
-    command, _, name = resolve(("ixci", "plan"))
-    _require_available(command, name)
+    resolve(("ixci", "plan"))
     args = _plan_args(event_file, tmp_path)
     plan = _ixci("plan", "--catalog", str(ROOT), *args, "--format", "json", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
@@ -333,8 +318,7 @@ def test_the_workflow_forwards_and_reads_the_same_outputs() -> None:
 
 @pytest.mark.parametrize("event_file", ["schedule.json", "workflow_dispatch.json"])
 def test_planner_outputs_are_exactly_what_fromjson_reads(event_file: str, tmp_path: Path) -> None:
-    command, _, name = resolve(("ixci", "plan"))
-    _require_available(command, name)
+    resolve(("ixci", "plan"))
     values = _github_outputs(tmp_path, *_plan_args(event_file, tmp_path))
     read = set(_step_outputs_read_by_plan_job().values())
     written_shards = {k for k in values if k == "shards" or k.startswith("shard-")}
@@ -405,8 +389,7 @@ def test_artifact_names_and_paths_line_up() -> None:
 def test_collect_reads_the_downloaded_artifact_layout(tmp_path: Path) -> None:
     """Run-job's output, uploaded and downloaded as the workflow does, is what collect reads."""
     for name in ("plan", "collect"):
-        command, _, full = resolve(("ixci", name))
-        _require_available(command, full)
+        resolve(("ixci", name))
     from tests.collect.factory import make_result
 
     plan_args = _plan_args("workflow_dispatch.json", tmp_path)
@@ -446,8 +429,7 @@ def test_collect_reads_the_downloaded_artifact_layout(tmp_path: Path) -> None:
 
 
 def test_run_job_dry_run_accepts_the_workflow_invocation(tmp_path: Path) -> None:
-    command, _, name = resolve(("ixci", "run-job"))
-    _require_available(command, name)
+    resolve(("ixci", "run-job"))
     plan_args = _plan_args("workflow_dispatch.json", tmp_path)
     plan_args[plan_args.index("--only") + 1] = "sku=cpu"
     plan = json.loads(
