@@ -38,12 +38,15 @@ CORE_COLUMNS = (
     "output_tput_per_gpu", "e2el_median_s",
     # the physical limit drawn on the first chart (docs/roofline.md)
     "roofline_output_tput_per_gpu", "roofline_interactivity",
+    # flagged on the chart, and hideable: the job failed its eval suite's quality gate
+    "quality_failed",
 )  # fmt: skip
 # per point, loaded after the first chart (plus every usd_per_* column)
 EXTRA_COLUMNS = (
     "point_id", "power_valid", "client_saturated", "ttft_p99_s", "tpot_median_s",
     "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
     "steady_output_tput_per_gpu", "roofline_fraction", "roofline_binding", "roofline_window",
+    "spec_acceptance_rate", "spec_mean_accepted_length",
 )  # fmt: skip
 # 95 % interval ends of repeated points (docs/repeats.md): the chart's error bars are core, the
 # rest extra; a column left out of the payload when no point has an interval
@@ -57,9 +60,11 @@ EXTRA_INTERVALS = (
                            "joules_per_total_token") for e in ("lo", "hi")),
 )  # fmt: skip
 INTERVAL_COLUMNS = frozenset((*CORE_INTERVALS, *EXTRA_INTERVALS))
+# columns most results leave empty: kept in the payload only when some point has a value (true)
+SPARSE_COLUMNS = frozenset({"quality_failed", "spec_acceptance_rate", "spec_mean_accepted_length"})
 STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding", "roofline_window")
 INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency", "repeats")
-BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
+BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated", "quality_failed")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
 UNITS: dict[str, str] = {
@@ -72,6 +77,8 @@ UNITS: dict[str, str] = {
     "avg_power_w_per_gpu": "W", "repeats": "repeats", "steady_output_tput_per_gpu": "tok/s/GPU",
     "roofline_output_tput_per_gpu": "tok/s/GPU", "roofline_interactivity": "tok/s/user",
     "roofline_fraction": "fraction of the bound",
+    "spec_acceptance_rate": "fraction of draft tokens",
+    "spec_mean_accepted_length": "tokens per verification step",
 }  # fmt: skip
 
 
@@ -125,8 +132,10 @@ def encode_extra(results: Results) -> dict[str, Any]:
 
 
 def _worth(results: Results, col: int, name: str) -> bool:
-    """Every column but an interval one; an interval column only when some point has a value
-    (results without repeats pay no bytes for them)."""
+    """Every column but an interval or sparse one; those only when some point has a value
+    (results without repeats, evals or drafting pay no bytes for them)."""
+    if name in SPARSE_COLUMNS:
+        return any(row[col] is True or _round(row[col]) is not None for row in results.rows)
     if name not in INTERVAL_COLUMNS:
         return True
     if name == "repeats":
