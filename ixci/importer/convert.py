@@ -19,6 +19,8 @@ Mapping rules (docs/planning.md has the table):
 - `additional-settings` → structured fields where ixci has one (`PREFILL_NODES`/`DECODE_NODES`
   → `nodes-per-worker`, `DECODE_MTP_SIZE` → `spec-decoding.num-tokens`, `GPUS_PER_NODE` checked
   against the runner) and `env` otherwise (the incumbent exported them as environment).
+- the incumbent's eval selection and thresholds → the recipe's `evals` suite and gate where ixci
+  has the task (`ixci.importer.evals`, `eval_settings.yaml`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from typing import Any
 import yaml
 
 from ixci.catalog import Catalog
+from ixci.catalog_files import EVAL_DIR
 from ixci.errors import InvalidInput, UsageError
 from ixci.importer import agentic
+from ixci.importer.evals import eval_settings, import_evals, unmapped_tasks
 from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
 from ixci.importer.shape import Unmappable, _blocks, _int
 from ixci.importer.spec import spec_table
@@ -93,6 +97,7 @@ class Converted:
     search_entries: int
     points: int
     provenance: tuple[str, ...] = ()  # where its speculative token counts were read (URLs)
+    eval_provenance: tuple[str, ...] = ()  # where its eval selection and gate were read (URLs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +144,8 @@ class _Target:
     scenarios: frozenset[str]
     spec_tokens: int | None = None
     runner_dram_mib: Mapping[str, int | None] = field(default_factory=dict)  # for KV offload caps
+    eval_scenario: str | None = None  # the scenario with the incumbent's eval lengths (8k1k)
+    eval_tasks: frozenset[str] = frozenset()  # task names under benchmarks/evals/
 
 
 def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
@@ -154,6 +161,8 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
         runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
         by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
         runner_dram_mib={k: r.cpu_dram_mib for k, r in catalog.runners.items()},
+        eval_scenario=by_len.get((eval_settings().isl, eval_settings().osl)),
+        eval_tasks=frozenset(p.stem for p in (catalog.root / EVAL_DIR).glob("*.yaml")),
     )
 
 
@@ -206,6 +215,14 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
     for c in converted:
         for e in c.recipe["search-space"]:
             e.get("spec-decoding", {}).pop("_note", None)
+    with_evals = [c for c in converted if "evals" in c.recipe]
+    if with_evals:
+        notes.append(f"{len(with_evals)} recipes carry the incumbent's eval suite and quality gate "
+                     f"({', '.join(sorted({t for c in with_evals for t in c.recipe['evals']['tasks']}))}; "
+                     "min-score per model prefix), run once per server launch on the warm server")
+    if unmapped_tasks():
+        notes.append(f"the incumbent's {', '.join(unmapped_tasks())} thresholds have no ixci eval "
+                     "suite (not imported)")
     if assumed:
         notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
                      "(the incumbent sets it in its launch scripts; check before trusting results)")
@@ -242,6 +259,7 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
         path = out / c.file
         head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
         head += "".join(f"# spec-decoding num-tokens: {url}\n" for url in c.provenance)
+        head += "".join(f"# evals: {url}\n" for url in c.eval_provenance)
         text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
         path.write_text(head + text, encoding="utf-8")
         written.append(path)
@@ -276,13 +294,18 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
             f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
             f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)")
     recipe["scenarios"] = sorted(set(scenarios))
+    found = import_evals(str(raw.get("model-prefix", "")), entries, target.eval_scenario,
+                         target.eval_tasks)  # fmt: skip
+    if found.evals is not None:
+        recipe["evals"] = dict(found.evals)
     for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
         if e.get("scenarios") == recipe["scenarios"]:
             del e["scenarios"]
     recipe["search-space"] = entries
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
-                     search_entries=len(entries), points=points, provenance=tuple(urls))
+                     search_entries=len(entries), points=points, provenance=tuple(urls),
+                     eval_provenance=found.provenance)
 
 
 def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> dict[str, Any]:
