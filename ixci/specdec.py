@@ -79,9 +79,17 @@ def block(source: str, *, draft_tokens: int, accepted_tokens: int | None, drafts
 def point_block(
     totals: Mapping[str, Any] | None, server_metrics: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The point's `speculative` block: from the per-request sums when the load generator has
-    them, else from the engine's metrics; None when neither shows drafting."""
-    return from_totals(totals) or from_server_metrics(server_metrics)
+    """The point's `speculative` block: counts and rate from the per-request sums when the load
+    generator has them (the measured requests only), else from the engine's metrics; None when
+    neither shows drafting. Responses count no draft rounds: the mean accepted length then
+    comes from the engine's counters (a ratio over the point, its warm-up requests included)."""
+    client, server = from_totals(totals), from_server_metrics(server_metrics)
+    if client is None:
+        return server
+    if server is not None and server["mean_accepted_length"] is not None:
+        client["mean_accepted_length"] = server["mean_accepted_length"]
+        client["source"] = f"{client['source']}; mean accepted length: {server['source']}"[:200]
+    return client
 
 
 def _fraction(v: float | None) -> float | None:

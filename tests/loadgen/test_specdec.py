@@ -164,3 +164,32 @@ def test_repeats_sum_draft_counts_and_recompute_the_rate() -> None:
     assert entry["speculative"]["draft_tokens"] == 200 and entry["speculative"]["requests"] == 8
     assert entry["speculative"]["acceptance_rate"] == 0.7
     assert [r["speculative"]["acceptance_rate"] for r in entry["repeats"]] == [0.6, 0.8]
+
+
+def test_a_draft_is_a_prefix_of_the_targets_layers_or_a_local_file(tmp_path: Any) -> None:
+    import gguf
+
+    from ixci.engines.resolve import resolve_draft
+    from ixci.errors import InvalidJob
+    from ixci.modelgen import ModelGenError, make_tiny_gguf
+
+    full = make_tiny_gguf(tmp_path / "full.gguf", layers=3)
+    draft = make_tiny_gguf(tmp_path / "draft.gguf", layers=3, keep_layers=1)
+    assert draft.layers == 1 and draft.params < full.params
+
+    def tensors(path: Any) -> dict[str, Any]:
+        return {t.name: t.data.tobytes() for t in gguf.GGUFReader(str(path)).tensors}
+
+    mine, theirs = tensors(draft.gguf), tensors(full.gguf)
+    assert set(mine) < set(theirs) and all(mine[k] == theirs[k] for k in mine)  # the same weights
+    with pytest.raises(ModelGenError, match="keep_layers=4"):
+        make_tiny_gguf(tmp_path / "bad.gguf", layers=3, keep_layers=4)
+    job = {"spec_decoding": {"method": "draft-model", "draft_model": "local:draft.gguf"}}
+    assert resolve_draft(job, cache=tmp_path) == str(tmp_path / "draft.gguf")
+    assert resolve_draft({"spec_decoding": {"draft_model": "org/name"}}, cache=tmp_path) == "org/name"
+    assert resolve_draft({}, cache=tmp_path) is None
+    missing = {"spec_decoding": {"draft_model": "local:none.gguf"}}
+    with pytest.raises(InvalidJob, match="none.gguf does not exist") as err:
+        resolve_draft(missing, cache=tmp_path)
+    assert "--model-cache" in (err.value.hint or "")
+    assert resolve_draft(missing, cache=tmp_path, check=False) == str(tmp_path / "none.gguf")
