@@ -189,7 +189,7 @@ def test_a_draft_is_a_prefix_of_the_targets_layers_or_a_local_file(tmp_path: Any
     assert resolve_draft({"spec_decoding": {"draft_model": "org/name"}}, cache=tmp_path) == "org/name"
     assert resolve_draft({}, cache=tmp_path) is None
     missing = {"spec_decoding": {"draft_model": "local:none.gguf"}}
-    with pytest.raises(InvalidJob, match="none.gguf does not exist") as err:
+    with pytest.raises(InvalidJob, match=r"none\.gguf does not exist") as err:
         resolve_draft(missing, cache=tmp_path)
     assert "--model-cache" in (err.value.hint or "")
     assert resolve_draft(missing, cache=tmp_path, check=False) == str(tmp_path / "none.gguf")
