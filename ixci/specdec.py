@@ -6,7 +6,8 @@ has it:
   request's final chunk; the load generator keeps them per request (`RequestRecord`) and sums
   them over the measured requests (`loadgen.metrics.draft_totals`, `from_totals`);
 - the engine's Prometheus counters over the point (`server_metrics`, ixci/servermetrics.py):
-  vLLM's draft rounds, draft tokens and accepted tokens (their deltas over the point);
+  vLLM's (and llama.cpp's) draft rounds, draft tokens and accepted tokens, their deltas over
+  the point;
 - the engine's acceptance gauges (SGLang's `spec_accept_rate` / `spec_accept_length`, each the
   scheduler's figure over its last logging interval), averaged over the point's samples.
 
@@ -88,7 +89,8 @@ def point_block(
         return server
     if server is not None and server["mean_accepted_length"] is not None:
         client["mean_accepted_length"] = server["mean_accepted_length"]
-        client["source"] = f"{client['source']}; mean accepted length: {server['source']}"[:200]
+        # the series names are in the point's server_metrics record
+        client["source"] += "; mean accepted length from /metrics counter deltas"
     return client
 
 

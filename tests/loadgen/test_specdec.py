@@ -193,3 +193,19 @@ def test_a_draft_is_a_prefix_of_the_targets_layers_or_a_local_file(tmp_path: Any
         resolve_draft(missing, cache=tmp_path)
     assert "--model-cache" in (err.value.hint or "")
     assert resolve_draft(missing, cache=tmp_path, check=False) == str(tmp_path / "none.gguf")
+
+
+def test_llama_cpp_rate_from_responses_mean_length_from_its_counters() -> None:
+    def scrape(drafts: int, proposed: int, accepted: int) -> str:
+        return (f"llamacpp:spec_decode_num_drafts_total {drafts}\n"
+                f"llamacpp:spec_decode_num_draft_tokens_total {proposed}\n"
+                f"llamacpp:spec_decode_num_accepted_tokens_total {accepted}\n")  # fmt: skip
+
+    record = _summary(LLAMA_METRICS, [scrape(0, 0, 0), scrape(50, 200, 150)])
+    block = specdec.point_block({"draft_tokens": 180, "accepted_tokens": 135, "requests": 8}, record)
+    assert block is not None and block["acceptance_rate"] == 0.75  # the measured requests
+    assert block["mean_accepted_length"] == 4.0  # 1 + 150 / 50, warm-ups included
+    assert block["source"].endswith("mean accepted length from /metrics counter deltas")
+    SPEC.validate(block)
+    idle = _summary(LLAMA_METRICS, [scrape(0, 0, 0)] * 2)  # a server that does not draft
+    assert specdec.point_block(None, idle) is None
