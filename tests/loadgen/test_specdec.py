@@ -120,7 +120,9 @@ def _vllm(drafts: int, proposed: int, accepted: int) -> str:
 
 def test_vllm_counter_deltas_give_rate_and_mean_accepted_length() -> None:
     # 40 draft rounds of 3 tokens over the point, 90 of the 120 accepted
-    record = _summary(VLLM_METRICS, [_vllm(100, 300, 150), _vllm(120, 360, 195), _vllm(140, 420, 240)])
+    record = _summary(
+        VLLM_METRICS, [_vllm(100, 300, 150), _vllm(120, 360, 195), _vllm(140, 420, 240)]
+    )
     block = specdec.point_block(None, record)
     assert block is not None
     assert (block["drafts"], block["draft_tokens"], block["accepted_tokens"]) == (40, 120, 90)
@@ -130,7 +132,9 @@ def test_vllm_counter_deltas_give_rate_and_mean_accepted_length() -> None:
 
 
 def test_sglang_gauges_are_averaged_over_the_point() -> None:
-    text = "sglang:spec_accept_rate{{tp_rank=\"0\"}} {r}\nsglang:spec_accept_length{{tp_rank=\"0\"}} {n}\n"
+    text = (
+        'sglang:spec_accept_rate{{tp_rank="0"}} {r}\nsglang:spec_accept_length{{tp_rank="0"}} {n}\n'
+    )
     record = _summary(SGLANG_METRICS, [text.format(r=0.6, n=2.8), text.format(r=0.8, n=3.2)])
     block = specdec.point_block(None, record)
     assert block is not None and block["draft_tokens"] is None
@@ -138,7 +142,11 @@ def test_sglang_gauges_are_averaged_over_the_point() -> None:
     SPEC.validate(block)
     hostile = _summary(SGLANG_METRICS, [text.format(r=7, n=-2)])
     block = specdec.point_block(None, hostile)
-    assert block is not None and block["acceptance_rate"] is None and block["mean_accepted_length"] is None
+    assert (
+        block is not None
+        and block["acceptance_rate"] is None
+        and block["mean_accepted_length"] is None
+    )
 
 
 def test_a_server_that_does_not_draft_misses_no_spec_series() -> None:
@@ -186,7 +194,9 @@ def test_a_draft_is_a_prefix_of_the_targets_layers_or_a_local_file(tmp_path: Any
         make_tiny_gguf(tmp_path / "bad.gguf", layers=3, keep_layers=4)
     job = {"spec_decoding": {"method": "draft-model", "draft_model": "local:draft.gguf"}}
     assert resolve_draft(job, cache=tmp_path) == str(tmp_path / "draft.gguf")
-    assert resolve_draft({"spec_decoding": {"draft_model": "org/name"}}, cache=tmp_path) == "org/name"
+    assert (
+        resolve_draft({"spec_decoding": {"draft_model": "org/name"}}, cache=tmp_path) == "org/name"
+    )
     assert resolve_draft({}, cache=tmp_path) is None
     missing = {"spec_decoding": {"draft_model": "local:none.gguf"}}
     with pytest.raises(InvalidJob, match=r"none\.gguf does not exist") as err:
@@ -202,7 +212,9 @@ def test_llama_cpp_rate_from_responses_mean_length_from_its_counters() -> None:
                 f"llamacpp:spec_decode_num_accepted_tokens_total {accepted}\n")  # fmt: skip
 
     record = _summary(LLAMA_METRICS, [scrape(0, 0, 0), scrape(50, 200, 150)])
-    block = specdec.point_block({"draft_tokens": 180, "accepted_tokens": 135, "requests": 8}, record)
+    block = specdec.point_block(
+        {"draft_tokens": 180, "accepted_tokens": 135, "requests": 8}, record
+    )
     assert block is not None and block["acceptance_rate"] == 0.75  # the measured requests
     assert block["mean_accepted_length"] == 4.0  # 1 + 150 / 50, warm-ups included
     assert block["source"].endswith("mean accepted length from /metrics counter deltas")

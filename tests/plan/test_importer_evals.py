@@ -79,7 +79,9 @@ def test_which_recipes_get_a_suite(entries: list[dict[str, object]], scenario: s
     assert reason in got.reason
 
 
-def test_import_maps_the_incumbents_gate_onto_recipes_that_validate(target: Path, tmp_path: Path) -> None:
+def test_import_maps_the_incumbents_gate_onto_recipes_that_validate(
+    target: Path, tmp_path: Path
+) -> None:
     master = tmp_path / "master.yaml"
     master.write_text(ENTRY.format(name="dsr1-fp8-mi300x-sglang", isl=8192, conc="conc-start: 4, conc-end: 64")
                       + ENTRY.format(name="dsr1-fp8-mi300x-sglang-short", isl=1024, conc="conc-list: [4, 64]")
@@ -89,9 +91,14 @@ def test_import_maps_the_incumbents_gate_onto_recipes_that_validate(target: Path
                            "--out", str(out)], capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "1 recipes carry the incumbent's eval suite and quality gate (gsm8k" in proc.stdout
-    assert "gpqa_diamond_cot_n_shot, swebench_lite thresholds have no ixci eval suite" in proc.stdout
+    assert (
+        "gpqa_diamond_cot_n_shot, swebench_lite thresholds have no ixci eval suite" in proc.stdout
+    )
     text = (out / "dsr1-fp8-mi300x-sglang.yaml").read_text()
-    assert yaml.safe_load(text)["evals"] == {"tasks": ["gsm8k"], "gate": {"gsm8k": {"min-score": 0.91}}}
+    assert yaml.safe_load(text)["evals"] == {
+        "tasks": ["gsm8k"],
+        "gate": {"gsm8k": {"min-score": 0.91}},
+    }
     assert "# evals: https://github.com/SemiAnalysisAI/InferenceX/blob/843c6254" in text
     assert "thresholds.yaml (models.dsr1.gsm8k)" in text
     for name in ("dsr1-fp8-mi300x-sglang-short", "dsr1-fp8-mi300x-sglang-low"):

@@ -82,7 +82,9 @@ def _job(catalog: Path, kind: str) -> str:
     return str(jobs[0]["id"])
 
 
-def _run(catalog: Path, job: str, out: Path, cache: Path, port: int, bindir: Path) -> dict[str, Any]:
+def _run(
+    catalog: Path, job: str, out: Path, cache: Path, port: int, bindir: Path
+) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
     argv = [*IXCI, "run-job", job, "--catalog", str(catalog), "--output", str(out), "--port", str(port),
             "--runtime", "process", "--model-cache", str(cache), "--run-id", "test"]  # fmt: skip
@@ -115,7 +117,9 @@ def test_measured_acceptance_follows_the_draft(
         assert spec["source"].startswith("llama.cpp response timings"), spec
         assert spec["requests"] == point["metrics"]["completed"] >= 8
         assert spec["draft_tokens"] > 0
-        assert spec["acceptance_rate"] == pytest.approx(spec["accepted_tokens"] / spec["draft_tokens"])
+        assert spec["acceptance_rate"] == pytest.approx(
+            spec["accepted_tokens"] / spec["draft_tokens"]
+        )
         with gzip.open(tmp_path / "out" / job / "requests.jsonl.gz", "rt") as fh:
             measured = [r for r in map(json.loads, fh) if not r["warmup"]]
         assert sum(r["draft_tokens"] for r in measured) == spec["draft_tokens"]
@@ -124,7 +128,8 @@ def test_measured_acceptance_follows_the_draft(
         server_rate = series["spec_accepted_tokens"]["delta"] / series["spec_draft_tokens"]["delta"]
         assert series["spec_draft_tokens"]["delta"] >= spec["draft_tokens"]
         assert spec["mean_accepted_length"] == pytest.approx(
-            1 + series["spec_accepted_tokens"]["delta"] / series["spec_drafts"]["delta"], abs=1e-6)
+            1 + series["spec_accepted_tokens"]["delta"] / series["spec_drafts"]["delta"], abs=1e-6
+        )
         # and the tidy table carries the point's figures
         (row,) = aggregate.rows_from_documents([doc])
         assert row["spec_acceptance_rate"] == spec["acceptance_rate"]
