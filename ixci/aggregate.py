@@ -93,6 +93,9 @@ BASE_COLUMNS: tuple[str, ...] = (
     "roofline_fraction",
     "roofline_binding",
     "roofline_window",
+    "quality_failed",
+    "spec_acceptance_rate",
+    "spec_mean_accepted_length",
 )  # then usd_per_mtok_<tier>, usd_per_output_mtok_<tier>, on_front, client_saturated, engine_version
 TAIL_COLUMNS: tuple[str, ...] = ("on_front", "client_saturated", "engine_version")
 INTERVALS: Mapping[str, str] = {
@@ -284,6 +287,11 @@ def _point_fields(point: Mapping[str, Any]) -> dict[str, Any]:
         # which throughput the fraction measures: steady_state (all slots busy) or measured
         "roofline_window": (point.get("roofline") or {}).get("window"),
         "steady_output_throughput": _num((m or {}).get("steady_state"), "output_throughput"),
+        # the job's eval suite failed its quality gate (ixci/evals/step.py)
+        "quality_failed": bool(point.get("quality_failed")),
+        # speculative decoding as the engine measured it over the point (ixci/specdec.py)
+        "spec_acceptance_rate": _num(point.get("speculative"), "acceptance_rate"),
+        "spec_mean_accepted_length": _num(point.get("speculative"), "mean_accepted_length"),
         **session_columns(point.get("sessions")),  # multi-turn points only (docs/agentic.md)
         **server_columns(point.get("server_metrics")),  # docs/servermetrics.md
         **_interval_fields(point, power_valid),

@@ -159,6 +159,7 @@ def make_tiny_gguf(
     context: int = 4096,
     seed: int = 0,
     weights: str = "f32",
+    keep_layers: int | None = None,
 ) -> TinyModel:
     """Write a random-weight llama GGUF at `path` and `tokenizer.json` beside it.
 
@@ -168,6 +169,10 @@ def make_tiny_gguf(
     stored as `weights`: `f32`, `f16` or `q8_0` (matrices only; norms stay F32, as llama.cpp
     requires). The same arguments produce a byte-identical file. A tiny model takes ~1-2 s
     (tokenizer training); an 8B-class f16 model ~1-2 min and its size in memory.
+
+    `keep_layers` writes only the first that many blocks of the model the other arguments
+    describe (the same embeddings, first blocks and output head): a smaller copy of it, e.g. a
+    draft model for speculative decoding that agrees with the full model often.
     """
     import numpy as np
 
@@ -185,6 +190,12 @@ def make_tiny_gguf(
     rng = np.random.default_rng(seed)
     tensors = _llama_tensors(rng, vocab=n_vocab, layers=layers, hidden=hidden,
                              kv_dim=hidden // heads * kv_heads, ffn=ffn, weights=weights)  # fmt: skip
+    if keep_layers is not None:
+        if not 1 <= keep_layers <= layers:
+            raise ModelGenError(f"keep_layers={keep_layers}: expected 1..{layers}")
+        dropped = tuple(f"blk.{i}." for i in range(keep_layers, layers))
+        tensors = [t for t in tensors if not t[0].startswith(dropped)]
+        layers = keep_layers
     _write_gguf(path, tok=tok, tokens=tokens, tensors=tensors, layers=layers, hidden=hidden,
                 heads=heads, kv_heads=kv_heads, ffn=ffn, context=context,
                 weights=weights)  # fmt: skip

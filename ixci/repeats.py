@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from ixci import specdec
 from ixci.intervals import headline_intervals
 
 SUMMED = frozenset(
@@ -28,7 +29,7 @@ ANY_TRUE = frozenset({"saturated", "above_bound"})
 
 REPEAT_KEYS: tuple[str, ...] = (
     "valid", "invalid_reasons", "failure_class", "started_at", "finished_at", "metrics",
-    "client", "telemetry",
+    "client", "telemetry", "speculative",
 )  # fmt: skip
 """What one repeat's record keeps of the runner's measured point entry."""
 
@@ -85,8 +86,25 @@ def fold(
         repeats=runs,
         repeats_planned=planned,
         intervals=headline_intervals(good),
+        speculative=_merged_speculative(good),
     )
     return entry
+
+
+def _merged_speculative(good: Sequence[Mapping[str, Any]]) -> Any:
+    """Draft counts summed over the valid repeats (rates recomputed from the sums); gauge
+    figures, which have no counts, averaged."""
+    blocks = [r["speculative"] for r in good if r.get("speculative")]
+    if not blocks or not all(b.get("draft_tokens") for b in blocks):
+        return merge(blocks) if blocks else None
+
+    def total(key: str) -> int | None:
+        values = [b.get(key) for b in blocks]
+        return None if any(v is None for v in values) else sum(values)
+
+    return specdec.block(str(blocks[0]["source"]), draft_tokens=total("draft_tokens") or 0,
+                         accepted_tokens=total("accepted_tokens"), drafts=total("drafts"),
+                         requests=total("requests"))  # fmt: skip
 
 
 def _merged_telemetry(good: Sequence[Mapping[str, Any]]) -> Any:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ixci import cachestate, cmd, repeats, roofline, servermetrics
+from ixci import cachestate, cmd, repeats, roofline, servermetrics, specdec
 from ixci.cancel import interruptible
 from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
@@ -519,6 +519,7 @@ class JobRun:
         )
         if res.get("sessions"):
             entry["sessions"] = res["sessions"]
+        entry["speculative"] = specdec.point_block(res.get("drafts"), entry.get("server_metrics"))
         self._roofline(entry, point)
         return entry
 

@@ -7,6 +7,9 @@ What a point records (`server_metrics` in the artifact, schemas/result.schema.js
   last and their delta over the point (a baseline sample is taken just before the point
   starts and a final one just after it ends, so the delta covers the whole point);
 - the prefix-cache hit rate of the point, derived as the adapter's `MetricsMap.hit_rate` says;
+- speculative-decoding series (`spec_*`: draft rounds, draft and accepted tokens, the engine's
+  acceptance gauges) where the engine drafts; `ixci.specdec` turns them into the point's
+  acceptance;
 - for each ixci name the engine's own series it came from, the sample counts and every kind of
   scrape failure met (never more than `MAX_ERRORS` distinct messages).
 
@@ -35,17 +38,24 @@ from typing import Any
 
 from ixci.engines.base import MetricsMap, ServeSpec
 
-GAUGES = ("queue_depth", "running", "kv_cache_usage", "prefix_cache_hit_rate")
+GAUGES = ("queue_depth", "running", "kv_cache_usage", "prefix_cache_hit_rate",
+          "spec_accept_rate", "spec_accept_length")  # fmt: skip
 COUNTERS = ("prefix_cache_hits", "prefix_cache_queries", "preemptions", "prompt_tokens",
-            "generation_tokens")  # fmt: skip
-# fractions are averaged over the engine's series (data-parallel ranks); counts are summed
-FRACTIONS = frozenset({"kv_cache_usage", "prefix_cache_hit_rate"})
+            "generation_tokens", "spec_drafts", "spec_draft_tokens",
+            "spec_accepted_tokens")  # fmt: skip
+# fractions and per-step lengths are averaged over the engine's series (data-parallel ranks);
+# counts are summed
+FRACTIONS = frozenset({"kv_cache_usage", "prefix_cache_hit_rate", "spec_accept_rate",
+                       "spec_accept_length"})  # fmt: skip
 UNITS = {
     "queue_depth": "requests", "running": "requests", "kv_cache_usage": "fraction",
     "prefix_cache_hit_rate": "fraction", "prefix_cache_hits": "tokens",
     "prefix_cache_queries": "tokens", "preemptions": "requests", "prompt_tokens": "tokens",
-    "generation_tokens": "tokens",
+    "generation_tokens": "tokens", "spec_accept_rate": "fraction",
+    "spec_accept_length": "tokens per step", "spec_drafts": "draft rounds",
+    "spec_draft_tokens": "tokens", "spec_accepted_tokens": "tokens",
 }  # fmt: skip
+SPEC_PREFIX = "spec_"  # the speculative-decoding series (ixci.specdec reads them)
 INTERVAL_S = 1.0
 TIMEOUT_S = 2.0
 MAX_BYTES = 4 * 1024 * 1024
@@ -162,11 +172,7 @@ class Scraper:
         self.url, self.mapping = url, mapping
         self.interval_s, self.timeout_s, self.max_bytes, self.clock = (
             interval_s, timeout_s, max_bytes, clock)  # fmt: skip
-        # a counter is exposed as `name_total` by current Prometheus clients, as `name` by older
-        self.wanted = frozenset(
-            [n for names in mapping.gauges.values() for n in names]
-            + [n + s for names in mapping.counters.values() for n in names for s in ("", "_total")]
-        )
+        self.wanted = wanted_series(mapping)
         self.data = _Samples()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,19 +205,7 @@ class Scraper:
         except ScrapeError as exc:
             self._failed(str(exc))
             return
-        values: dict[str, float] = {}
-        raw: dict[str, str] = {}
-        for kind, suffixes in (
-            (self.mapping.gauges, ("",)),
-            (self.mapping.counters, ("_total", "")),
-        ):
-            for name, candidates in kind.items():
-                found = next((c + s for c in candidates for s in suffixes if c + s in series), None)
-                if found is not None:
-                    vals = series[found]
-                    value = sum(vals) / len(vals) if name in FRACTIONS else sum(vals)
-                    if math.isfinite(value):  # huge finite values can still sum to inf
-                        values[name], raw[name] = value, found
+        values, raw = mapped(self.mapping, series)
         with self.data.lock:
             self.data.values.append(values)
             self.data.raw.update(raw)
@@ -221,6 +215,32 @@ class Scraper:
             self.data.failed += 1
             if message not in self.data.errors and len(self.data.errors) < MAX_ERRORS:
                 self.data.errors.append(message)
+
+
+def wanted_series(mapping: MetricsMap) -> frozenset[str]:
+    """The engine series names to keep from a scrape (a counter is exposed as `name_total` by
+    current Prometheus clients, as `name` by older ones)."""
+    return frozenset(
+        [n for names in mapping.gauges.values() for n in names]
+        + [n + s for names in mapping.counters.values() for n in names for s in ("", "_total")]
+    )
+
+
+def mapped(
+    mapping: MetricsMap, series: Mapping[str, list[float]]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """One scrape's parsed series → ({ixci name: value}, {ixci name: engine series used})."""
+    values: dict[str, float] = {}
+    raw: dict[str, str] = {}
+    for kind, suffixes in ((mapping.gauges, ("",)), (mapping.counters, ("_total", ""))):
+        for name, candidates in kind.items():
+            found = next((c + s for c in candidates for s in suffixes if c + s in series), None)
+            if found is not None:
+                vals = series[found]
+                value = sum(vals) / len(vals) if name in FRACTIONS else sum(vals)
+                if math.isfinite(value):  # huge finite values can still sum to inf
+                    values[name], raw[name] = value, found
+    return values, raw
 
 
 def summary(mapping: MetricsMap, data: _Samples, *, interval_s: float) -> dict[str, Any]:
@@ -239,7 +259,11 @@ def summary(mapping: MetricsMap, data: _Samples, *, interval_s: float) -> dict[s
             series[name] = {"kind": "counter", "raw": data.raw[name], "unit": UNITS[name],
                             "samples": len(vals), "first": vals[0], "last": vals[-1],
                             "delta": delta if delta >= 0 else None}  # fmt: skip
-    mapped = (*mapping.gauges, *mapping.counters)
+    # speculative-decoding series exist only on a server that drafts: absent altogether is no
+    # gap, absent in part is one
+    drafting = any(n.startswith(SPEC_PREFIX) for n in series)
+    mapped = [n for n in (*mapping.gauges, *mapping.counters)
+              if drafting or not n.startswith(SPEC_PREFIX)]  # fmt: skip
     return {
         "supported": True,
         "endpoint": mapping.path,

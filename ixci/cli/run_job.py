@@ -238,7 +238,7 @@ def run_job(
     from ixci.cancel import CancelToken
     from ixci.catalog import load_catalog
     from ixci.engines import adapter_for
-    from ixci.engines.resolve import engine_job, resolve_checkpoint
+    from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
     from ixci.evals.step import eval_step
     from ixci.plan import find_job, weights_gb
     from ixci.runner import JobSpec, RunOptions, loadgen_driver
@@ -288,6 +288,7 @@ def run_job(
         port=port,
         files_dir=str(folder / "files"),
         image=job.get("image") or None,
+        draft_path=resolve_draft(job, cache=cache, check=not dry_run),
     )
     serve = adapter_for(
         catalog.engines[job["framework"]].adapter

@@ -3,7 +3,9 @@
 Flags checked against the llama-server `--help` of the build used here (llama.cpp 2025-2026):
 `-m`, `--host`, `--port`, `-a/--alias` (model name in requests), `-c/--ctx-size` (total KV
 context, split over `-np/--parallel` slots — so ctx = max_model_len × slots), `-ngl`,
-`-md/--model-draft` + `--draft-max` for speculative decoding, `--metrics`. No tensor/expert
+`--spec-type draft-simple` + `-md/--spec-draft-model` + `--spec-draft-n-max` for draft-model
+speculative decoding (this build removed `--draft-max` and drafts nothing without a
+`--spec-type`), `--metrics`. No tensor/expert
 parallelism. Version: GET /props (`build_info`), else `llama-server --version`.
 
 Disaggregated jobs: one llama-server per prefill and decode worker (each on its own port, bound
@@ -34,7 +36,8 @@ from ixci.engines.base import (
 from ixci.engines.common import merged_env, reject_unknown, require
 from ixci.loadgen.dialect import DIALECTS
 
-RESERVED = ("model", "m", "host", "port", "alias", "a", "model_draft", "md", "slot_save_path")
+RESERVED = ("model", "m", "host", "port", "alias", "a", "model_draft", "md", "spec_draft_model",
+            "slot_save_path")  # fmt: skip
 DEFAULT_CONTEXT = 4096  # per slot, when the recipe sets neither max_model_len nor ctx_size
 DERIVED = ("parallel", "np", "ctx_size", "c")  # the recipe may set these; else ixci derives them
 # `--slot-save-path` must name an existing folder: the files folder, which the runtime creates
@@ -43,7 +46,8 @@ SLOT_FILES = {"slot-save-path.txt": "llama-server --slot-save-path (enables slot
 
 # llama-server's `--metrics` series, read off a real server (`GET /metrics`). Its prompt counter
 # excludes tokens served from the cache, hence the `uncached` hit-rate basis. Builds that report
-# KV usage call it `kv_cache_usage_ratio`; the build checked here has no such series.
+# KV usage call it `kv_cache_usage_ratio`; the build checked here has no such series. Its
+# speculative counters (verification steps, draft and accepted tokens) carry vLLM's names.
 METRICS = MetricsMap(
     gauges={
         "queue_depth": ("llamacpp:requests_deferred",),
@@ -54,6 +58,9 @@ METRICS = MetricsMap(
         "prompt_tokens": ("llamacpp:prompt_tokens",),
         "generation_tokens": ("llamacpp:tokens_predicted",),
         "prefix_cache_hits": ("llamacpp:prompt_tokens_cached",),
+        "spec_drafts": ("llamacpp:spec_decode_num_drafts",),
+        "spec_draft_tokens": ("llamacpp:spec_decode_num_draft_tokens",),
+        "spec_accepted_tokens": ("llamacpp:spec_decode_num_accepted_tokens",),
     },
     hit_rate="uncached",
 )
@@ -88,7 +95,7 @@ def slot_flags(job: EngineJob, args: Mapping[str, object]) -> list[str]:
 
 
 def spec_flags(job: EngineJob) -> list[str]:
-    """Speculative decoding with a draft GGUF."""
+    """Speculative decoding with a draft GGUF (drafting `num-tokens` tokens per step at most)."""
     sd = job.spec_decoding
     if sd is None:
         return []
@@ -97,7 +104,8 @@ def spec_flags(job: EngineJob) -> list[str]:
         job,
         f"speculative method {sd.method!r}",
     )
-    return ["-md", str(sd.draft_model), "--draft-max", str(sd.num_speculative_tokens)]
+    return ["--spec-type", "draft-simple", "-md", str(sd.draft_model),
+            "--spec-draft-n-max", str(sd.num_speculative_tokens)]  # fmt: skip
 
 
 def _server_argv(job: EngineJob, *, host: str, port: int, args: Mapping[str, object]) -> list[str]:

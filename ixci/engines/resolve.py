@@ -43,14 +43,29 @@ def _pool(role: str, data: Mapping[str, Any] | None) -> PoolJob | None:
     )
 
 
-def _spec(data: Mapping[str, Any] | None) -> SpecDecoding | None:
+def _spec(data: Mapping[str, Any] | None, draft_path: str | None) -> SpecDecoding | None:
     if not data:
         return None
     return SpecDecoding(
         method=str(data["method"]),
         num_speculative_tokens=int(data.get("num_speculative_tokens") or 1),
-        draft_model=data.get("draft_model"),
+        draft_model=draft_path or data.get("draft_model"),
     )
+
+
+def resolve_draft(job: Mapping[str, Any], *, cache: Path, check: bool = True) -> str | None:
+    """The loadable path of the job's draft model: `local:FILE` → FILE in the model cache (it
+    must be there: a draft is made by its user, e.g. a smaller copy of the target's weights);
+    any other reference unchanged; None without one. `InvalidJob` for a missing local draft
+    (not checked with `check=False`, for dry runs)."""
+    ref = (job.get("spec_decoding") or {}).get("draft_model")
+    if not ref or not str(ref).startswith("local:"):
+        return None if not ref else str(ref)
+    path = cache / str(ref)[len("local:") :]
+    if check and not path.is_file():
+        raise InvalidJob(f"draft model {ref}: {path} does not exist",
+                         hint="put the draft checkpoint in the model cache (--model-cache)")  # fmt: skip
+    return str(path)
 
 
 def engine_job(
@@ -63,8 +78,10 @@ def engine_job(
     host: str = "127.0.0.1",
     files_dir: str,
     image: str | None,
+    draft_path: str | None = None,
 ) -> EngineJob:
-    """Build the adapter input from a plan job object (pure)."""
+    """Build the adapter input from a plan job object (pure); `draft_path` is the draft model
+    as `resolve_draft` found it."""
     topo = job.get("topology") or {}
     points = job.get("points") or []
     conc = [int(p["concurrency"]) for p in points if p.get("concurrency")]
@@ -86,7 +103,7 @@ def engine_job(
             gpus=0 if device == "cpu" else int(topo.get("gpus", 0)),
             max_model_len=job.get("max_model_len"),
             max_concurrency=max(conc, default=1),
-            spec_decoding=_spec(job.get("spec_decoding")),
+            spec_decoding=_spec(job.get("spec_decoding"), draft_path),
             prefill=_pool("prefill", topo.get("prefill")),
             decode=_pool("decode", topo.get("decode")),
             kv_transfer=topo.get("kv_transfer"),

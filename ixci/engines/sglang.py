@@ -65,6 +65,9 @@ METRICS = MetricsMap(
         "running": ("sglang:num_running_reqs",),
         "kv_cache_usage": ("sglang:token_usage",),
         "prefix_cache_hit_rate": ("sglang:cache_hit_rate",),
+        # speculative decoding: the scheduler's acceptance over its last logging interval
+        "spec_accept_rate": ("sglang:spec_accept_rate",),
+        "spec_accept_length": ("sglang:spec_accept_length",),
     },
     counters={
         "preemptions": ("sglang:num_retracted_reqs",),

@@ -48,6 +48,10 @@ METRICS = MetricsMap(
         "preemptions": ("vllm:num_preemptions",),
         "prompt_tokens": ("vllm:prompt_tokens",),
         "generation_tokens": ("vllm:generation_tokens",),
+        # speculative decoding: draft rounds, proposed and accepted draft tokens
+        "spec_drafts": ("vllm:spec_decode_num_drafts",),
+        "spec_draft_tokens": ("vllm:spec_decode_num_draft_tokens",),
+        "spec_accepted_tokens": ("vllm:spec_decode_num_accepted_tokens",),
     },
     hit_rate="queries",
 )

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ixci.loadgen.sse import draft_counts
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TEXT_CHARS = 20_000
 MAX_TOOL_CALLS = 8
@@ -80,17 +82,8 @@ def parse_reply(raw: bytes) -> Reply:
         tool_calls=tuple(c for c in calls[:MAX_TOOL_CALLS] if isinstance(c, dict))
         if isinstance(calls, list)
         else (),
-        draft=_draft(data.get("timings")),
+        draft=draft_counts(data.get("timings")),
     )
-
-
-def _draft(timings: Any) -> tuple[int, int] | None:
-    """llama.cpp's per-response draft statistics, when present and sane."""
-    if not isinstance(timings, dict):
-        return None
-    n, acc = timings.get("draft_n"), timings.get("draft_n_accepted")
-    ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (n, acc))
-    return (int(n), int(acc)) if ok and acc <= n else None  # type: ignore[operator,arg-type]
 
 
 def post_all(

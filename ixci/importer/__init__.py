@@ -1,7 +1,8 @@
 """`ixci import inferencex`: the incumbent's master configs → ixci recipes, a coverage report.
 
 `convert` maps entries onto recipes, `spec` holds the speculative-token defaults read from the
-incumbent's launch scripts, `coverage` renders the per-entry table kept in docs/.
+incumbent's launch scripts, `evals` its eval selection and thresholds (→ recipe `evals`),
+`coverage` renders the per-entry table kept in docs/.
 """
 
 from ixci.importer.convert import (

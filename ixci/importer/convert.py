@@ -22,6 +22,8 @@ Mapping rules (docs/planning.md has the table):
 - a multi-node `disagg: false` entry whose worker is a `prefill` pool with `decode.num-worker: 0`
   → one aggregated server spanning `nodes`; a disaggregated Dynamo entry without a `router` →
   the Dynamo build its staged srt-slurm recipe installs (`staged_recipes.yaml`, with links).
+- the incumbent's eval selection and thresholds → the recipe's `evals` suite and gate where ixci
+  has the task (`ixci.importer.evals`, `eval_settings.yaml`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from typing import Any
 import yaml
 
 from ixci.catalog import Catalog
+from ixci.catalog_files import EVAL_DIR
 from ixci.errors import InvalidInput, UsageError
 from ixci.importer import agentic
+from ixci.importer.evals import eval_settings, import_evals, unmapped_tasks
 from ixci.importer.incumbent import IncumbentCount, _count_range, incumbent_counts
 from ixci.importer.shape import Unmappable, _blocks, _int
 from ixci.importer.spec import spec_table, staged_table
@@ -97,6 +101,7 @@ class Converted:
     points: int
     provenance: tuple[str, ...] = ()  # where its speculative token counts were read (URLs)
     facts: tuple[str, ...] = ()  # other values read from the incumbent's staged recipes, with URLs
+    eval_provenance: tuple[str, ...] = ()  # where its eval selection and gate were read (URLs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +149,8 @@ class _Target:
     spec_tokens: int | None = None
     runner_dram_mib: Mapping[str, int | None] = field(default_factory=dict)  # for KV offload caps
     runner_nodes: Mapping[str, int] = field(default_factory=dict)  # most nodes one launch may span
+    eval_scenario: str | None = None  # the scenario with the incumbent's eval lengths (8k1k)
+    eval_tasks: frozenset[str] = frozenset()  # task names under benchmarks/evals/
 
 
 def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
@@ -160,6 +167,8 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
         by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
         runner_dram_mib={k: r.cpu_dram_mib for k, r in catalog.runners.items()},
         runner_nodes={k: r.nodes for k, r in catalog.runners.items()},
+        eval_scenario=by_len.get((eval_settings().isl, eval_settings().osl)),
+        eval_tasks=frozenset(p.stem for p in (catalog.root / EVAL_DIR).glob("*.yaml")),
     )
 
 
@@ -212,6 +221,14 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
     for c in converted:
         for e in c.recipe["search-space"]:
             e.get("spec-decoding", {}).pop("_note", None)
+    with_evals = [c for c in converted if "evals" in c.recipe]
+    if with_evals:
+        notes.append(f"{len(with_evals)} recipes carry the incumbent's eval suite and quality gate "
+                     f"({', '.join(sorted({t for c in with_evals for t in c.recipe['evals']['tasks']}))}; "
+                     "min-score per model prefix), run once per server launch on the warm server")
+    if unmapped_tasks():
+        notes.append(f"the incumbent's {', '.join(unmapped_tasks())} thresholds have no ixci eval "
+                     "suite (not imported)")
     if assumed:
         notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
                      "(the incumbent sets it in its launch scripts; check before trusting results)")
@@ -249,6 +266,7 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
         head = f"# Imported by `ixci import inferencex` from InferenceX {c.where} ({c.entry}).\n"
         head += "".join(f"# spec-decoding num-tokens: {url}\n" for url in c.provenance)
         head += "".join(f"# {fact}\n" for fact in c.facts)
+        head += "".join(f"# evals: {url}\n" for url in c.eval_provenance)
         text = yaml.safe_dump(dict(c.recipe), sort_keys=False, default_flow_style=None, width=100)
         path.write_text(head + text, encoding="utf-8")
         written.append(path)
@@ -284,6 +302,10 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
             f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
             f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)")
     recipe["scenarios"] = sorted(set(scenarios))
+    found = import_evals(str(raw.get("model-prefix", "")), entries, target.eval_scenario,
+                         target.eval_tasks)  # fmt: skip
+    if found.evals is not None:
+        recipe["evals"] = dict(found.evals)
     for e in entries:  # entries default to the recipe's scenarios: drop redundant lists
         if e.get("scenarios") == recipe["scenarios"]:
             del e["scenarios"]
@@ -291,7 +313,7 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
     return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
                      search_entries=len(entries), points=points, provenance=tuple(urls),
-                     facts=tuple(sorted(head["_facts"])))
+                     facts=tuple(sorted(head["_facts"])), eval_provenance=found.provenance)
 
 
 def _merge_launches(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -231,6 +231,7 @@ class PointResult:
     finished_at: str
     requests_written: int = 0
     metrics_version: int = METRICS_VERSION
+    drafts: Mapping[str, int] | None = None  # `metrics.draft_totals` (speculative decoding)
 
     def to_json(self) -> dict[str, Any]:
         """JSON of the point: `metrics` has exactly the keys of contracts.md §3."""
@@ -244,4 +245,5 @@ class PointResult:
             "metrics": self.metrics.to_json(),
             "client": self.client.to_json(),
             "dataset": self.dataset.to_json(),
+            **({"drafts": dict(self.drafts)} if self.drafts else {}),
         }

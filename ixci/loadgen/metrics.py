@@ -131,6 +131,8 @@ class RequestRecord:
     t_retry_ns: int | None = None
     chunk_tokens: tuple[int, ...] = ()
     chunk_slack_ns: tuple[tuple[int, int], ...] = ()
+    draft_tokens: int | None = None  # speculative decoding, where the server reports it per request
+    draft_accepted: int | None = None
 
     @property
     def ttft_s(self) -> float | None:
@@ -200,6 +202,8 @@ class RequestRecord:
             doc["chunk_tokens"] = list(self.chunk_tokens)
         if self.chunk_slack_ns:
             doc["chunk_slack_ns"] = [list(x) for x in self.chunk_slack_ns]
+        if self.draft_tokens is not None:
+            doc["draft_tokens"], doc["draft_accepted"] = self.draft_tokens, self.draft_accepted
         return doc
 
 
@@ -228,7 +232,13 @@ def record_from_json(doc: Mapping[str, Any]) -> RequestRecord:
         t_retry_ns=None if retry is None else int(retry),
         chunk_tokens=tuple(int(k) for k in doc.get("chunk_tokens", ())),
         chunk_slack_ns=tuple((int(i), int(ns)) for i, ns in doc.get("chunk_slack_ns", ())),
+        draft_tokens=_count_or_none(doc.get("draft_tokens")),
+        draft_accepted=_count_or_none(doc.get("draft_accepted")),
     )
+
+
+def _count_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -395,6 +405,20 @@ def point_metrics(
 
     withhold_unsure(values, ok)
     return PointMetrics(values=values)
+
+
+def draft_totals(records: Sequence[RequestRecord]) -> dict[str, int] | None:
+    """Speculative-decoding counts summed over the measured, completed requests that report
+    them (llama.cpp's per-response `timings`): `{"draft_tokens", "accepted_tokens",
+    "requests"}`; None when no request reported any (ixci.specdec turns it into rates)."""
+    drafted = [r for r in records if r.ok and not r.warmup and r.draft_tokens is not None]
+    if not drafted:
+        return None
+    return {
+        "draft_tokens": sum(r.draft_tokens or 0 for r in drafted),
+        "accepted_tokens": sum(r.draft_accepted or 0 for r in drafted),
+        "requests": len(drafted),
+    }
 
 
 def _steady_json(records: Sequence[RequestRecord], concurrency: int | None) -> dict[str, Any]:

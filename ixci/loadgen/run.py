@@ -28,7 +28,7 @@ from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointRes
 from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
 from ixci.loadgen.dialect import Dialect, request_body
 from ixci.loadgen.http import Target, request_bytes
-from ixci.loadgen.metrics import PointMetrics, RequestRecord, point_metrics
+from ixci.loadgen.metrics import PointMetrics, RequestRecord, draft_totals, point_metrics
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -267,6 +267,7 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
         metrics=metrics, client=_client_health(outputs), dataset=dataset, dialect=dialect.name,
         valid=not reasons, invalid_reasons=tuple(reasons), started_at=started.isoformat(),
         finished_at=datetime.now(UTC).isoformat(), requests_written=written,
+        drafts=draft_totals(records),
     )
 
 

@@ -42,6 +42,7 @@ class ParsedStream:
     chunk_slack: list[tuple[int, int]] | None = None  # (content chunk index, ns its stamp may be late)
     chunk_chars: list[int] | None = None  # characters of text per content chunk (when asked for)
     chunk_usage: list[int] | None = None  # cumulative completion tokens per content chunk, if sent
+    draft: tuple[int, int] | None = None  # llama.cpp `timings`: (draft_n, draft_n_accepted)
 
 
 def _content_of(obj: Any) -> bool:
@@ -94,6 +95,8 @@ def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
     usage = obj.get("usage")
     if isinstance(usage, dict) and not _usage(usage, out):
         return
+    if "timings" in obj:  # llama.cpp: the final chunk carries the request's draft statistics
+        out.draft = draft_counts(obj["timings"]) or out.draft
     if _content_of(obj):
         out.chunk_times_ns.append(t)
         if out.chunk_chars is not None:
@@ -103,6 +106,17 @@ def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
         fr = choices[0].get("finish_reason")
         if fr:
             out.finish_reason = str(fr)[:40]
+
+
+def draft_counts(timings: Any) -> tuple[int, int] | None:
+    """(draft tokens proposed, accepted) from llama.cpp's `timings`; None when absent or not
+    a sane pair of counts (the server's word: accepted above proposed is no count)."""
+    if not isinstance(timings, dict):
+        return None
+    n, acc = timings.get("draft_n"), timings.get("draft_n_accepted")
+    if type(n) is not int or type(acc) is not int:
+        return None
+    return (n, acc) if 0 <= acc <= n < MAX_USAGE_TOKENS else None
 
 
 def _slack(ex: Exchange, before: list[int], out: ParsedStream) -> None:

@@ -300,6 +300,8 @@ class Worker:
             token_source=source,
             chunk_tokens=tokens,
             chunk_slack_ns=tuple(p.chunk_slack or ()),
+            draft_tokens=p.draft[0] if p.draft else None,
+            draft_accepted=p.draft[1] if p.draft else None,
             **base,  # type: ignore[arg-type]
         )
 

@@ -42,6 +42,8 @@ CORE_COLUMNS = (
     "roofline_output_tput_per_gpu", "roofline_interactivity",
     # multi-turn points only (docs/agentic.md): its presence turns the agentic charts on
     "e2e_norm_interactivity_p90",
+    # flagged on the chart, and hideable: the job failed its eval suite's quality gate
+    "quality_failed",
 )  # fmt: skip
 # per point, loaded after the first chart (plus every usd_per_* column)
 EXTRA_COLUMNS = (
@@ -53,6 +55,7 @@ EXTRA_COLUMNS = (
     "e2e_norm_interactivity_p50", "interactivity_per_token_p10", "ttft_by_context",
     # the engine's own metrics during the point (docs/servermetrics.md)
     *SERVER_COLUMNS,
+    "spec_acceptance_rate", "spec_mean_accepted_length",
 )  # fmt: skip
 # ttft_by_context: JSON text in the table, a list of [bucket, cold median, cold n, warm median,
 # warm n] per point in the payload
@@ -73,7 +76,9 @@ STRING_COLUMNS = (*JOB_STRING_COLUMNS, "status", "point_id", "roofline_binding",
                   "server_prefix_cache_hit_basis")  # fmt: skip
 INT_COLUMNS = (*JOB_INT_COLUMNS, "concurrency", "repeats", "server_metrics_samples",
                "server_metrics_failed")  # fmt: skip
-BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated")
+# columns most results leave empty: kept in the payload only when some point has a value (true)
+SPARSE_COLUMNS = frozenset({"quality_failed", "spec_acceptance_rate", "spec_mean_accepted_length"})
+BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated", "quality_failed")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
 UNITS: dict[str, str] = {
@@ -93,6 +98,8 @@ UNITS: dict[str, str] = {
     "server_running_mean": "requests", "server_running_max": "requests",
     "server_kv_cache_usage_mean": "fraction", "server_kv_cache_usage_max": "fraction",
     "server_prefix_cache_hit_rate": "fraction", "server_preemptions": "requests",
+    "spec_acceptance_rate": "fraction of draft tokens",
+    "spec_mean_accepted_length": "tokens per verification step",
 }  # fmt: skip
 
 
@@ -146,8 +153,10 @@ def encode_extra(results: Results) -> dict[str, Any]:
 
 
 def _worth(results: Results, col: int, name: str) -> bool:
-    """Every column but an interval one; an interval column only when some point has a value
-    (results without repeats pay no bytes for them)."""
+    """Every column but an interval or sparse one; those only when some point has a value
+    (results without repeats, evals or drafting pay no bytes for them)."""
+    if name in SPARSE_COLUMNS:
+        return any(row[col] is True or _round(row[col]) is not None for row in results.rows)
     if name not in INTERVAL_COLUMNS:
         return True
     if name == "repeats":

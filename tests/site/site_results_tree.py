@@ -5,8 +5,9 @@ concurrency, throughput rises and saturates), so curves have the shape real ones
 and Pareto fronts are non-trivial. Deterministic for a given seed.
 
 The tree has several SKUs, frameworks and models, two runs a day apart, an image change
-between the runs, a failed job, a job that never arrived, a disaggregated config and a
-speculative-decoding config.
+between the runs, a failed job, a job that never arrived, a disaggregated config, a
+speculative-decoding config (with acceptance figures) and a config whose eval suite fails its
+quality gate in the second run.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ COLUMNS_BASE = [
     "input_throughput", "total_token_throughput", "tput_per_gpu", "output_tput_per_gpu",
     "input_tput_per_gpu", "input_tput_per_prefill_gpu", "output_tput_per_decode_gpu",
     "energy_j", "joules_per_output_token", "joules_per_total_token", "power_valid",
-    "avg_power_w_per_gpu", "tokens_per_s_per_mw",
+    "avg_power_w_per_gpu", "tokens_per_s_per_mw", "quality_failed", "spec_acceptance_rate",
+    "spec_mean_accepted_length",
 ]  # fmt: skip
 TAIL = ["on_front", "client_saturated", "engine_version"]
 
@@ -65,6 +67,7 @@ class Config:
     speed: float = 1.0  # relative per-user speed
     variant: str = ""  # engine args that tell two configs of one deployment apart ("parallel=8")
     repeats: int = 1  # > 1: points carry 95 % intervals (not part of the configuration's id)
+    quality_failed: bool = False  # its eval suite fails the quality gate in the second run
 
     @property
     def name(self) -> str:
@@ -90,7 +93,7 @@ class Config:
 
 CONFIGS = (
     Config(model="deepseek-r1", sku="h200", framework="sglang", precision="fp8",
-           image="lmsysorg/sglang:v0.5.5-cu129", tp=8, speed=0.9),
+           image="lmsysorg/sglang:v0.5.5-cu129", tp=8, speed=0.9, quality_failed=True),
     Config(model="deepseek-r1", sku="h200", framework="trtllm", precision="fp8",
            image="nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc5", tp=8, ep=8, dp_attention=True, speed=1.0),
     Config(model="deepseek-r1", sku="b200", framework="trtllm", precision="fp4",
@@ -214,6 +217,11 @@ def _rows_for(
             "spec_decoding": cfg.spec, "concurrency": conc, "request_rate": None,
             "valid": ok, "status": "ok" if ok else "failed",
             "on_front": False, "client_saturated": False, "engine_version": image.split(":")[-1],
+            "quality_failed": ok and run_index == 1 and cfg.quality_failed,
+            # acceptance falls as concurrency rises (the draft gets less time per request)
+            "spec_acceptance_rate": round(0.8 - 0.1 * math.log2(conc) / 8, 4) if ok and cfg.spec else None,
+            "spec_mean_accepted_length": round(1 + 3 * (0.8 - 0.1 * math.log2(conc) / 8), 4)
+            if ok and cfg.spec else None,
         }  # fmt: skip
         metrics = _point_metrics(cfg, isl, osl, conc, rng)
         rec.update(_intervals(cfg, metrics, ok))

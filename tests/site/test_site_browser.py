@@ -583,3 +583,66 @@ def test_repeated_points_carry_error_bars_and_intervals(page: Any, site: Path) -
     value = float(rows["b200 · vllm"].locator("td").first.inner_text().split(" [")[0].replace(",", ""))
     assert lo < value < hi and hi / lo == pytest.approx(1.04 / 0.96, rel=0.01)
     shot(page, "compare-intervals")
+
+
+CLICK_FIRST_JS = """name => {
+  const gd = document.querySelector('[data-testid=chart]');
+  const t = gd.data.findIndex(t => t.meta.kind === 'points' && t.name === name);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const r = gd.getBoundingClientRect();
+  return {x: r.left + xa._offset + xa.l2p(gd.data[t].x[0]), y: r.top + ya._offset + ya.l2p(gd.data[t].y[0])};
+}"""
+
+
+def point_detail(page: Any, trace: str) -> str:
+    """Hover and click the first point of the named trace; the detail panel's text."""
+    box = page.evaluate(CLICK_FIRST_JS, trace)
+    page.mouse.move(box["x"], box["y"])
+    page.get_by_test_id("hover").wait_for()
+    hover = page.get_by_test_id("hover").inner_text()
+    page.mouse.click(box["x"], box["y"])
+    detail = page.get_by_test_id("point-detail")
+    detail.wait_for()
+    return hover + "\n---\n" + detail.inner_text()
+
+
+def test_quality_failed_points_are_flagged_and_can_be_hidden(page: Any, site: Path) -> None:
+    """h200 · sglang failed its eval suite's quality gate in the newest run: its points are
+    drawn hollow, say so on hover, in the details and the status line, and the toggle hides
+    exactly them (and round-trips through the URL)."""
+    open_site(page, site, "?model=deepseek-r1")
+    symbols = page.evaluate("""() => Object.fromEntries(document.querySelector('[data-testid=chart]')
+      .data.filter(t => t.meta.kind === 'points').map(t => [t.name, t.marker.symbol]))""")
+    assert symbols["h200 · sglang"] == "circle-open", symbols
+    assert all(not str(v).endswith("-open") for k, v in symbols.items() if k != "h200 · sglang")
+    before = plotted(page)
+    failed = [p for p in before if p[0] == "h200 · sglang"]
+    assert failed
+    status = page.get_by_test_id("status").inner_text()
+    assert f"{len(failed)} of them failed their quality gate" in status, status
+    text = point_detail(page, "h200 · sglang")
+    assert "quality gate failed" in text.split("---")[0]
+    assert "FAILED: the eval suite" in text.split("---")[1], text
+    shot(page, "charts-quality-flagged")
+    toggle = page.get_by_test_id("hide-quality-failed")
+    assert toggle.is_visible() and not toggle.is_checked()
+    toggle.check()
+    wait_points(page, len(before) - len(failed))
+    after = plotted(page)
+    assert sorted(map(tuple, after)) == sorted(tuple(p) for p in before if p[0] != "h200 · sglang")
+    assert "quality=hide" in page.url
+    status = page.get_by_test_id("status").inner_text()
+    assert f"{len(failed)} points that failed their quality gate are hidden" in status, status
+    page.reload()
+    page.wait_for_selector("[data-testid=chart][data-ready='1']", state="attached")
+    assert page.get_by_test_id("hide-quality-failed").is_checked()
+    assert len(plotted(page)) == len(after)
+    shot(page, "charts-quality-hidden")
+
+
+def test_speculative_acceptance_in_point_details(page: Any, site: Path) -> None:
+    open_site(page, site, "?model=deepseek-r1&spec=yes")
+    text = point_detail(page, "b200 · trtllm").split("---")[1]
+    assert "mtp: acceptance 80.0 % of draft tokens · 3.40 tokens per verification step" in text, text
+    open_site(page, site, "?model=gpt-oss-120b")
+    assert "Speculative decoding\noff" in point_detail(page, "h100 · vllm")

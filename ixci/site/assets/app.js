@@ -40,6 +40,12 @@
     }
   })();
 
+  // points measured on a configuration whose eval suite failed its quality gate: drawn hollow
+  // and flagged, or hidden with the "quality" control (a core column, present only when a
+  // point has it)
+  var QF = C.quality_failed || null;
+  function qualityFailed(i) { return !!QF && QF[i] === 1; }
+
   // the extra columns (cost, energy, latency tails, point ids) load on first need
   var extra = { state: window.IXCI_EXTRA ? 'loading' : 'none', waiting: [] };
   function mergeExtra() {
@@ -85,7 +91,7 @@
   var LIST_KEYS = ['prec', 'sku', 'fw'];
   var LIST_COLS = { prec: 'precision', sku: 'sku', fw: 'framework' };
   var ORDER = ['view', 'id', 'chart', 'model', 'seq', 'prec', 'sku', 'fw', 'spec', 'disagg',
-    'runs', 'run', 'asof', 'from', 'to', 'front', 'tokens', 'tier', 'price', 'metric',
+    'runs', 'run', 'asof', 'from', 'to', 'front', 'quality', 'tokens', 'tier', 'price', 'metric',
     'levels', 'baseline', 'config', 'hlevel'];
 
   // ---------- column access ----------
@@ -162,7 +168,7 @@
   function baseDefaults() {
     return { view: 'charts', id: '', chart: 'tput', model: '', seq: '', prec: [], sku: [], fw: [],
       spec: 'all', disagg: 'all', runs: 'latest', run: '', asof: '', from: '', to: '',
-      front: false, tokens: 'total', tier: D.tiers.length ? D.tiers[0] : '', price: {},
+      front: false, quality: 'flag', tokens: 'total', tier: D.tiers.length ? D.tiers[0] : '', price: {},
       metric: '', levels: '10,25,50,100,200', baseline: '', config: '', hlevel: '' };
   }
   // model and ISL/OSL defaults depend on the data: the most-measured ones
@@ -209,6 +215,7 @@
     if (!CHARTS.some(function (c) { return c.id === st.chart; })) st.chart = 'tput';
     if (['all', 'yes', 'no'].indexOf(st.spec) < 0) st.spec = 'all';
     if (['all', 'yes', 'no'].indexOf(st.disagg) < 0) st.disagg = 'all';
+    if (st.quality !== 'hide') st.quality = 'flag';
     if (st.runs !== 'all') st.runs = 'latest';
     if (st.tokens !== 'output') st.tokens = 'total';
     if (st.run && !runById[st.run]) st.run = '';
@@ -295,9 +302,9 @@
     return mask;
   }
   function isValid(i) { return VALID[i] === 1; }
-  function pointsOf(mask) {
-    var out = [];
-    for (var i = 0; i < N; i++) if (mask[JOB[i]] && VALID[i]) out.push(i);
+  function pointsOf(mask, st) {
+    var out = [], hide = (st || state).quality === 'hide' && QF;
+    for (var i = 0; i < N; i++) if (mask[JOB[i]] && VALID[i] && !(hide && QF[i] === 1)) out.push(i);
     return out;
   }
   // "latest per config": for each config × ISL/OSL the newest run whose curve is complete
@@ -330,7 +337,7 @@
     for (var j = 0; j < NJ; j++) if (mask[j] && !facetOk(st, j)) mask[j] = 0;
     return st.runs === 'latest' && !st.run ? latestOnly(mask) : mask;
   }
-  function selectRows(st) { return pointsOf(selectJobs(st)); }
+  function selectRows(st) { return pointsOf(selectJobs(st), st); }
 
   // ---------- metrics ----------
   // a metric's 95 % interval ends (docs/repeats.md), when the table has them: m.lo(i), m.hi(i)
@@ -578,12 +585,13 @@
     JSYM.push(jn('disaggregated', jj) === 1 ? 'diamond' : js('spec_decoding', jj) ? 'triangle-up' : 'circle');
   }
   // one symbol for the trace when all its points share it (the usual case): no per-point array
+  function symbolOf(i) { return qualityFailed(i) ? JSYM[JOB[i]] + '-open' : JSYM[JOB[i]]; }
   function symbols(idx) {
-    var first = idx.length ? JSYM[JOB[idx[0]]] : 'circle', k;
-    for (k = 1; k < idx.length; k++) if (JSYM[JOB[idx[k]]] !== first) break;
+    var first = idx.length ? symbolOf(idx[0]) : 'circle', k;
+    for (k = 1; k < idx.length; k++) if (symbolOf(idx[k]) !== first) break;
     if (k >= idx.length) return first;
     var out = new Array(idx.length);
-    for (k = 0; k < idx.length; k++) out[k] = JSYM[JOB[idx[k]]];
+    for (k = 0; k < idx.length; k++) out[k] = symbolOf(idx[k]);
     return out;
   }
   // software GL (no GPU) rasterises every marker pixel: smaller markers for big clouds
@@ -703,6 +711,7 @@
       '<br>' + esc(configName(JOB[i])) + '<br>' + esc(parallelism(i)) + '<br>' + esc(n('gpus', i)) + ' GPUs · concurrency ' + esc(n('concurrency', i)) +
       '<br>' + tipValues(p, m) +
       '<br>image: ' + esc(s('image', i)) + '<br>run ' + esc(s('run_id', i)) + ' · ' + esc(day(s('run_date', i))) +
+      (qualityFailed(i) ? '<br><b class="qf">quality gate failed</b> (its eval suite scored below the gate)' : '') +
       '<br><span class="hint">click for details</span>';
     tip.style.borderColor = GROUPS[s('sku', i) + ' · ' + s('framework', i)] || '#999';
     var e = ev.event || {}, box = el('chart').getBoundingClientRect();
@@ -748,6 +757,8 @@
     el('prices').hidden = chart.y !== 'cost';
     if (chart.y === 'cost') renderPrices();
     el('c-front').checked = state.front;
+    el('quality-control').hidden = !QF;
+    el('c-quality').checked = state.quality === 'hide';
     el('c-tokens').value = state.tokens;
     // the agentic charts fix their tokens (output) and the context chart has no front or CSV
     var agentic = chart.id === 'agentic' || chart.id === 'ttftctx';
@@ -764,6 +775,7 @@
     el('status').textContent = state.front
       ? 'Showing ' + thousands(tr.shown) + ' Pareto-front points of ' + thousands(data.total) + ' in ' + data.groups.length + ' GPU · framework groups. ' + runsNote()
       : 'Showing ' + thousands(data.total) + ' points in ' + data.groups.length + ' GPU · framework groups, ' + thousands(nFront) + ' on their Pareto fronts (lines). ' + runsNote();
+    el('status').textContent += qualityNote(data);
     el('legend-note').textContent = legendNote(data) + (tr.traces.some(function (t) { return t.meta.kind === 'roofline'; })
       ? ' Dotted line with ticks: the physical limit (roofline) of each concurrency — the most any engine could do ' +
         'on this GPU, model and precision (docs/roofline.md); click a point for its share of it.' : '');
@@ -937,6 +949,17 @@
     }
     plotlyQueue.push(run);
   }
+  // how many shown points failed their quality gate, or how many the toggle hides
+  function qualityNote(data) {
+    if (!QF) return '';
+    if (state.quality === 'hide') {
+      var all = selectRows(Object.assign({}, state, { quality: 'flag' })).filter(qualityFailed).length;
+      return all ? ' ' + thousands(all) + ' points that failed their quality gate are hidden.' : '';
+    }
+    var k = 0;
+    data.groups.forEach(function (g) { for (var q = 0; q < g.n; q++) if (qualityFailed(g.idx[q])) k++; });
+    return k ? ' ' + thousands(k) + ' of them failed their quality gate (hollow markers).' : '';
+  }
   function runsNote() {
     if (state.run) return 'Only run ' + state.run + '.';
     var base = state.runs === 'latest' ? 'Newest complete run per configuration' : 'All runs';
@@ -948,7 +971,8 @@
       (data.mx.dir > 0 ? 'higher' : 'lower') + ' ' + data.mx.unit + ' is better).'];
     if (data.lines) bits.push('Thin dotted/dashed lines: each configuration\'s points in concurrency order.');
     if (data.mx.lo || data.my.lo) bits.push('Error bars: 95 % interval over a point\'s repeats (points measured once have none).');
-    bits.push('● single pool  ◆ disaggregated prefill/decode  ▲ speculative decoding. Click a point for details.');
+    bits.push('● single pool  ◆ disaggregated prefill/decode  ▲ speculative decoding' +
+      (QF ? '  ○ hollow: quality gate failed' : '') + '. Click a point for details.');
     return bits.join(' ');
   }
   function renderTabs(chart) {
@@ -1018,6 +1042,8 @@
         ? fmt(n('steady_output_tput_per_gpu', i)) + ' output tok/s/GPU while every slot was busy' : 'not recorded'],
       ['% of roofline', rooflineText(i)],
       ['Latency', 'median end-to-end ' + fmt(n('e2el_median_s', i)) + ci('e2el_median_s', i) + ' s · p99 TTFT ' + fmt(n('ttft_p99_s', i)) + ci('ttft_p99_s', i) + ' s'],
+      ['Quality gate', qualityText(i)],
+      ['Speculative decoding', specText(i)],
       ['Repeats', (n('repeats', i) || 1) + ((n('repeats', i) || 1) > 1 ? ' (intervals: 95 % Student-t over the repeats)' : ' (one sample: no interval)')],
       ['Image', (s('image', i) || '— (none recorded: a local process)') + (s('image_digest', i) ? ' @ ' + s('image_digest', i).slice(0, 19) + '…' : '')],
       ['Run', null]
@@ -1077,6 +1103,20 @@
       '<th scope="col">Server metric</th><th scope="col">mean</th><th scope="col">max</th></tr></thead><tbody>' + body + '</tbody></table>';
   }
 
+  function qualityText(i) {
+    if (qualityFailed(i)) return 'FAILED: the eval suite run on this server scored below its gate; the speed was measured on a configuration that answers worse than allowed';
+    return QF ? 'passed or not run' : 'not run';
+  }
+  // "acceptance 71.2 % of draft tokens · 2.4 tokens per verification step"
+  function specText(i) {
+    if (!js('spec_decoding', JOB[i])) return 'off';
+    var rate = has('spec_acceptance_rate') ? n('spec_acceptance_rate', i) : null;
+    var len = has('spec_mean_accepted_length') ? n('spec_mean_accepted_length', i) : null;
+    var bits = [];
+    if (rate !== null && rate !== undefined) bits.push('acceptance ' + fmt(100 * rate) + ' % of draft tokens');
+    if (len !== null && len !== undefined) bits.push(fmt(len) + ' tokens per verification step');
+    return js('spec_decoding', JOB[i]) + ': ' + (bits.length ? bits.join(' · ') : 'acceptance not reported by the engine');
+  }
   // "41.9 % of 1,085 output tok/s/GPU (decode memory; steady-state window)"
   function rooflineText(i) {
     var f = has('roofline_fraction') ? n('roofline_fraction', i) : null;
@@ -1094,6 +1134,7 @@
     'disaggregated', 'spec_decoding', 'concurrency', 'interactivity_median', 'e2el_median_s',
     'ttft_p99_s', 'tput_per_gpu', 'output_tput_per_gpu', 'steady_output_tput_per_gpu',
     'roofline_output_tput_per_gpu', 'roofline_fraction', 'roofline_binding', 'roofline_window',
+    'quality_failed', 'spec_acceptance_rate', 'spec_mean_accepted_length',
     'repeats', 'e2e_norm_interactivity_p50', 'e2e_norm_interactivity_p90', 'interactivity_per_token_p10',
     'ttft_cold_median_s', 'ttft_warm_median_s', 'prefix_cache_hit_rate', 'session_e2e_median_s',
     'server_queue_depth_mean', 'server_queue_depth_max', 'server_running_mean', 'server_running_max',
@@ -1122,7 +1163,7 @@
     var col = own(J, c) ? J[c] : C[c];
     if (col && col.dict) return s(c, i);
     var v = n(c, i);
-    if (c === 'dp_attention' || c === 'disaggregated') return v === null || v === undefined ? '' : v === 1 ? 'true' : 'false';
+    if (c === 'dp_attention' || c === 'disaggregated' || c === 'quality_failed') return v === null || v === undefined ? '' : v === 1 ? 'true' : 'false';
     return v;
   }
   function csvCell(v) {
@@ -1523,6 +1564,7 @@
         run: '', asof: '', from: '', to: '', config: '', hlevel: d.hlevel });
     });
     el('c-front').addEventListener('change', function (e) { setState({ front: e.target.checked }); });
+    el('c-quality').addEventListener('change', function (e) { setState({ quality: e.target.checked ? 'hide' : 'flag' }); });
     el('c-tokens').addEventListener('change', function (e) { setState({ tokens: e.target.value }); });
     el('c-tier').addEventListener('change', function (e) { setState({ tier: e.target.value, price: {} }); });
     el('price-inputs').addEventListener('change', function (e) {
