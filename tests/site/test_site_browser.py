@@ -710,7 +710,9 @@ def test_history_marks_each_regression_with_its_image_change(regressed: Path, pa
         " [{curveNumber: k, pointNumber: 0}])",
         marks["curve"],
     )
-    hover = page.locator("[data-testid=history-chart] .hoverlayer").inner_text()
+    hover = page.evaluate(
+        "() => document.querySelector('[data-testid=history-chart] .hoverlayer').textContent"
+    )
     assert "v0.11.0 → vllm/vllm-openai:v0.12.0" in hover and "Regression" in hover
     shot(page, "history-regression")
     rows = page.get_by_test_id("regression-row")
