@@ -648,7 +648,7 @@ def test_without_publish_curves_the_page_applies_the_coverage_rule(
 def test_a_comparison_names_the_runs_and_dates_of_each_side(narrower: Path, page: Any) -> None:
     """h100's published curve is from 2026-11-01, h200's from 2026-11-02: each row says so and
     the table warns that the rows are not one batch; pinned to one run, it says one run."""
-    open_site(page, narrower, "?view=compare&levels=20,40")
+    open_site(page, narrower, "?view=compare&levels=60,90")
     table = page.get_by_test_id("compare-table").locator("table")
     table.wait_for()
     rows = {r.locator("th").inner_text().split(" (")[0]: r for r in table.locator("tbody tr").all()}
@@ -660,7 +660,7 @@ def test_a_comparison_names_the_runs_and_dates_of_each_side(narrower: Path, page
     assert "2 runs on 2 dates" in note and "h100 · vllm: 2026-11-01" in note, note
     assert "h200 · vllm: 2026-11-02" in note
     shot(page, "compare-runs")
-    open_site(page, narrower, "?view=compare&levels=20,40&run=r2")
+    open_site(page, narrower, "?view=compare&levels=60,90&run=r2")
     page.get_by_test_id("compare-table").locator("table").wait_for()
     note = page.get_by_test_id("compare-batches").inner_text()
     assert note == "Every row comes from one run (2026-11-02, run r2)."

@@ -998,7 +998,7 @@
     el('f-from').value = state.from;
     el('f-to').value = state.to;
     var runsSel = el('f-runs');
-    var opts = [['latest', 'newest per config'], ['all', 'all runs']];
+    var opts = [['latest', 'published curve per config'], ['all', 'all runs']];
     D.runs.slice().reverse().forEach(function (r) { opts.push(['run:' + r.run_id, 'run ' + day(r.date) + ' · ' + r.run_id]); });
     runsSel.innerHTML = opts.map(function (o) { return '<option value="' + esc(o[0]) + '">' + esc(o[1]) + '</option>'; }).join('');
     runsSel.value = state.run ? 'run:' + state.run : state.runs;
@@ -1306,7 +1306,7 @@
         line: { color: '#c0392b', dash: 'dot', width: 1.5 } });
     });
     return { shapes: shapes, trace: { type: 'scatter', mode: 'markers', name: 'regression (regressions.json)', x: x, y: y,
-      hovertext: text, hovertemplate: '%{hovertext}<extra></extra>', meta: { kind: 'regression' },
+      hovertext: text, hovertemplate: '%{hovertext}<extra></extra>', meta: { kind: 'regression' }, hoverlabel: { align: 'left' },
       marker: { symbol: 'triangle-down', size: 14, color: '#c0392b', line: { color: '#fff', width: 1 } } } };
   }
   function regressionTable(regs) {
