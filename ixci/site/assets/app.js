@@ -1114,15 +1114,19 @@
         html += '<td class="num' + (isBest ? ' best' : '') + '"' + (isBest ? ' data-best="1" title="best in column"' : '') + '>' +
           fmt(v) + ciText + rel + (isBest ? '<span class="sr"> (best)</span>' : '') + '</td>';
       });
-      html += '<td class="runs" data-testid="compare-runs">' + sources[r].map(function (x) {
-        return '<a href="' + esc(hrefFor({ view: 'run', id: x.run })) + '" title="run ' + esc(x.run) + '">' + esc(day(x.date)) + '</a>';
-      }).join(', ') + '</td></tr>';
+      html += '<td class="runs" data-testid="compare-runs">' + runLinks(sources[r]) + '</td></tr>';
     });
     html += '</tbody></table>' + batchNote(data.groups, sources);
     if (!data.groups.length) html = '<p class="empty">No measured points match these filters.</p>';
     el('compare-table').innerHTML = html;
   }
 
+  // dates linked to their runs; many runs (all runs shown) as first … last (N runs)
+  function runLinks(src) {
+    function link(x) { return '<a href="' + esc(hrefFor({ view: 'run', id: x.run })) + '" title="run ' + esc(x.run) + '">' + esc(day(x.date)) + '</a>'; }
+    if (src.length <= 4) return src.map(link).join(', ');
+    return link(src[0]) + ' … ' + link(src[src.length - 1]) + ' (' + src.length + ' runs)';
+  }
   // the runs a group's front points (the numbers read off it) come from, oldest first
   function frontRuns(g) {
     var seen = {}, out = [];
@@ -1141,7 +1145,8 @@
     if (nr === 1) return '<p class="note" data-testid="compare-batches">Every row comes from one run (' + esc(dl[0]) + ', run ' +
       esc(Object.keys(runs)[0]) + ').</p>';
     var by = groups.map(function (g, k) {
-      return esc(g.name) + ': ' + esc(sources[k].map(function (x) { return day(x.date); }).filter(function (d, q, a) { return a.indexOf(d) === q; }).join(', '));
+      var ds = sources[k].map(function (x) { return day(x.date); }).filter(function (d, q, a) { return a.indexOf(d) === q; });
+      return esc(g.name) + ': ' + esc(ds.length <= 4 ? ds.join(', ') : ds[0] + ' … ' + ds[ds.length - 1]);
     });
     return '<p class="note warn" data-testid="compare-batches">Rows come from ' + nr + ' runs on ' + dl.length +
       ' date' + (dl.length === 1 ? '' : 's') + ' (' + by.join('; ') + '). Differences between rows from different runs ' +
