@@ -627,6 +627,8 @@ def test_a_narrower_run_after_a_dense_one_keeps_the_dense_curve(narrower: Path, 
     shot(page, "charts-published-curve")
     open_site(page, narrower, "?runs=all")
     assert plotted_runs(page)["h100"] == ({"r1", "r2"}, [1, 1, 2, 2, 4, 8])
+    open_site(page, narrower, "?asof=r1")  # publish's h200 run is after the window: r1 then
+    assert plotted_runs(page) == {"h100": ({"r1"}, [1, 2, 4, 8]), "h200": ({"r1"}, [1, 2, 4, 8])}
 
 
 def test_without_publish_curves_the_page_applies_the_coverage_rule(
