@@ -31,7 +31,15 @@ def _image(f: Mapping[str, Any]) -> str:
     change = f.get("image_change")
     if not change:
         return "no image change (look at the runner, driver or host)"
-    return f"`{change.get('from')}` → `{change.get('to')}`"
+    old, new = change.get("from"), change.get("to")
+    if old == new:  # the tag moved: only the digest tells the builds apart
+        return f"`{old}` rebuilt: `{_short(change.get('from_digest'))}` → `{_short(change.get('to_digest'))}`"
+    return f"`{old}` → `{new}`"
+
+
+def _short(digest: str | None) -> str:
+    """`sha256:` and the first 12 hex digits (enough to find the build)."""
+    return "unknown digest" if not digest else digest[: len("sha256:") + 12]
 
 
 def _regression_rows(found: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -83,6 +83,7 @@ EngineArgValue = Scalar | tuple[str | int | float, ...] | Mapping[str, Any]
 a mapping = one JSON-encoded argument (e.g. vLLM's `--speculative-config`)."""
 
 _NOWHERE = Location(file="<none>", line=1, col=1)
+NIGHTLY_EVENT = "schedule"  # the GitHub event of nightly runs (scenario `nightly-repeats`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,9 +297,17 @@ class Scenario:
     requires_power: bool = False
     cache_before_point: str = "keep"  # flush | prime | keep (ixci.cachestate)
     repeats: int = 1
+    nightly_repeats: int = 3  # the schema's default: docs/repeats.md's cost/precision table
     description: str = ""
     source: Location = _NOWHERE
     workload: SessionsWorkload | None = None  # a multi-turn workload (docs/agentic.md)
+
+    def repeats_for(self, event: str | None) -> int:
+        """R for a run of `event`: on a nightly (`schedule`) run `nightly-repeats`, never fewer
+        than `repeats`; on every other event (pull request, dispatch, local) `repeats`."""
+        if event == NIGHTLY_EVENT:
+            return max(self.repeats, self.nightly_repeats)
+        return self.repeats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -557,6 +566,7 @@ def _scenario(item: Loaded) -> Scenario | None:
         slo=Slo(ttft_s=slo.get("ttft-s"), tpot_s=slo.get("tpot-s"), e2el_s=slo.get("e2el-s")),
         endpoint=d["endpoint"], requires_power=d["requires-power"], description=d.get("description", ""),
         cache_before_point=d["cache"]["before-point"], repeats=int(d.get("repeats", 1)),
+        nightly_repeats=int(d["nightly-repeats"]),
         source=item.doc.where(()),
         workload=SessionsWorkload.from_profile(d["workload"]) if "workload" in d else None,
     )  # fmt: skip

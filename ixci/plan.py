@@ -302,11 +302,13 @@ class _Draft:
     recipes: set[str] = field(default_factory=set)
 
 
-def expand(catalog: Catalog) -> tuple[Job, ...]:
+def expand(catalog: Catalog, event: str | None = None) -> tuple[Job, ...]:
     """Every job of the catalog with all of its points, sorted by (recipe, name, id).
 
     Pure and deterministic. Points from different search entries (or recipes) that resolve
-    to the same launch join one job; an identical point generated twice is kept once.
+    to the same launch join one job; an identical point generated twice is kept once. `event`
+    sets each point's repeats (`Scenario.repeats_for`: nightlies take `nightly-repeats`) and so
+    the estimate; ids never depend on it.
     """
     drafts: dict[str, _Draft] = {}
     for recipe in catalog.recipes:
@@ -316,7 +318,7 @@ def expand(catalog: Catalog) -> tuple[Job, ...]:
             job_id = stable_id("j-", launch)
             draft = drafts.setdefault(job_id, _Draft(launch=launch, recipe=recipe))
             draft.recipes.add(recipe.path)
-            for point in _points(catalog, recipe, entry, job_id):
+            for point in _points(catalog, recipe, entry, job_id, event):
                 draft.points.setdefault(point.id, point)
     jobs = _unique_names([_finish(catalog, job_id, d) for job_id, d in drafts.items()])
     return tuple(sorted(jobs, key=lambda j: (j.recipe, j.name, j.id)))
@@ -354,14 +356,16 @@ def _difference(job: Job, group: Sequence[Job]) -> str:
     return " ".join(parts)[:96]
 
 
-def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str) -> Iterable[Point]:
+def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str,
+            event: str | None) -> Iterable[Point]:  # fmt: skip
     for name in entry.scenarios or recipe.scenarios:
         scenario = catalog.scenarios[name]
         for conc in entry.concurrency:
             workload = {"job": job_id, "scenario": name, "isl": scenario.isl, "osl": scenario.osl,
                         "concurrency": conc, "request_rate": None}
             yield Point(id=stable_id("p-", workload), scenario=name, isl=scenario.isl,
-                        osl=scenario.osl, concurrency=conc, repeats=scenario.repeats)
+                        osl=scenario.osl, concurrency=conc,
+                        repeats=scenario.repeats_for(event))  # fmt: skip
 
 
 def _point_order(p: Point) -> tuple[str, int, float]:
@@ -746,9 +750,9 @@ def make_plan(catalog: Catalog, event: str, jobs: Sequence[Job], notes: Sequence
                 notes=tuple(notes), sku_gpu_names=names)
 
 
-def find_job(catalog: Catalog, job_id: str) -> Job:
-    """The job `job_id` of the catalog, re-expanded (used by `ixci run-job`)."""
-    for job in expand(catalog):
+def find_job(catalog: Catalog, job_id: str, event: str | None = None) -> Job:
+    """The job `job_id` of the catalog, re-expanded for `event` (used by `ixci run-job`)."""
+    for job in expand(catalog, event):
         if job.id == job_id:
             return job
     raise PlanError(f"job {job_id} is not in the catalog at {catalog.root}",

@@ -110,6 +110,7 @@ class _Run:
     run_id: str
     date: str
     image: str | None
+    digest: str | None = None  # the image's content digest: a moved tag changes only this
 
 
 def _plain(v: Any) -> Any:
@@ -164,14 +165,34 @@ def find_regressions(
 
 
 def _run_info(df: pd.DataFrame) -> dict[tuple[str, str], _Run]:
-    """(config, run) → the run's date and the image that config ran."""
+    """(config, run) → the run's date and the image (and digest) that config ran."""
     first = df.drop_duplicates(["config_id", "run_id"])
+    digests = first["image_digest"] if "image_digest" in first.columns else [None] * len(first)
     return {
-        (str(c), str(r)): _Run(str(r), str(d), None if pd.isna(i) else str(i))
-        for c, r, d, i in zip(
-            first["config_id"], first["run_id"], first["run_date"], first["image"], strict=True
+        (str(c), str(r)): _Run(str(r), str(d), _opt(i), _opt(g))
+        for c, r, d, i, g in zip(
+            first["config_id"],
+            first["run_id"],
+            first["run_date"],
+            first["image"],
+            digests,
+            strict=True,
         )
     }
+
+
+def _opt(v: Any) -> str | None:
+    return None if v is None or pd.isna(v) or v == "" else str(v)
+
+
+def _image_change(good: _Run, bad: _Run) -> dict[str, str | None] | None:
+    """The image before → at the first bad run; None when neither the tag nor the digest moved
+    (a digest known on one side only is not a change)."""
+    digest_moved = good.digest is not None and bad.digest is not None and good.digest != bad.digest
+    if good.image == bad.image and not digest_moved:
+        return None
+    return {"from": good.image, "to": bad.image, "from_digest": good.digest,
+            "to_digest": bad.digest}  # fmt: skip
 
 
 def _regressions(values: np.ndarray, metric: str, rule: StepRule) -> list[tuple[Step, int | None]]:
@@ -214,7 +235,7 @@ def _finding(
     cfg = str(key[0])
     good, bad = runs[(cfg, ids[step.at - 1])], runs[(cfg, ids[step.at])]
     lo, hi = step.relative_ci95()
-    change = {"from": good.image, "to": bad.image} if good.image != bad.image else None
+    change = _image_change(good, bad)
     back = runs[(cfg, ids[recovered])] if recovered is not None else None
     return {
         "kind": "regression",

@@ -91,20 +91,46 @@ def _metric_problems(i: int, point: Mapping[str, Any]) -> list[str]:
         return [f"points/{i}: status failed without a failure_class"]
     if not isinstance(m, Mapping):
         return []
+    repeats = [r for r in point.get("repeats") or [] if isinstance(r, Mapping)]
+    if not repeats:
+        return _rate_problems(f"points/{i}/metrics", m)
+    # a repeated point's rates are the mean of its valid repeats' while its counts and durations
+    # are sums (ixci.repeats): each repeat must be consistent, and the point their mean
+    problems = []
+    good = []
+    for k, rep in enumerate(repeats):
+        rm = rep.get("metrics")
+        if isinstance(rm, Mapping):
+            problems += _rate_problems(f"points/{i}/repeats/{k}/metrics", rm)
+            if rep.get("valid"):
+                good.append(rm)
+    if good and not _close(m["output_throughput"], math.fsum(g["output_throughput"] for g in good)
+                           / len(good)):  # fmt: skip
+        problems.append(
+            f"points/{i}/metrics.output_throughput {m['output_throughput']} ≠ the mean over its "
+            f"{len(good)} valid repeats"
+        )
+    return problems + _sum_problems(f"points/{i}/metrics", m)
+
+
+def _rate_problems(where: str, m: Mapping[str, Any]) -> list[str]:
+    """Throughput = tokens / window, and the total = input + output, of one measurement."""
     problems = []
     dur = m["duration_s"]
     if m["completed"] > 0 and dur <= 0:
-        problems.append(
-            f"points/{i}/metrics.duration_s is {dur} with {m['completed']} completed requests"
-        )
+        problems.append(f"{where}.duration_s is {dur} with {m['completed']} completed requests")
     elif dur > 0 and not _close(m["output_throughput"], m["total_output_tokens"] / dur):
         problems.append(
-            f"points/{i}/metrics.output_throughput {m['output_throughput']} ≠ "
+            f"{where}.output_throughput {m['output_throughput']} ≠ "
             f"total_output_tokens / duration_s = {m['total_output_tokens'] / dur:.6g}"
         )
+    return problems + _sum_problems(where, m)
+
+
+def _sum_problems(where: str, m: Mapping[str, Any]) -> list[str]:
     if not _close(m["total_token_throughput"], m["input_throughput"] + m["output_throughput"]):
-        problems.append(f"points/{i}/metrics.total_token_throughput ≠ input + output throughput")
-    return problems
+        return [f"{where}.total_token_throughput ≠ input + output throughput"]
+    return []
 
 
 def status_problems(doc: Mapping[str, Any]) -> list[str]:

@@ -10,6 +10,13 @@ prices R: the job's wall time = server start + R × (the points' mean time per r
     python perf/repeats_precision.py --job j-c462a70a3601 --scenario local-short --repeats 8
     python perf/repeats_precision.py --artifact out/j-…/result.json     # tabulate only
 
+Then it chooses R: another repeat is worth taking while it narrows the interval clearly more
+(by at least MARGIN ×) than it adds point time — the server start is paid once whatever R, and
+a step that only breaks even is not worth it: on a budgeted nightly, point time spent on
+repeats is time the rotation cannot spend on other configurations. It prints that choice twice: from the
+measured widths, and from the expected width for normal noise, E[s] · t(0.975, R − 1) / √R
+(c4 · t / √R × σ), which does not depend on this host's noise.
+
 Not a test; prints a markdown table (docs/repeats.md quotes one).
 """
 
@@ -74,6 +81,30 @@ def half_width_pct(values: list[float], r: int) -> float | None:
     return sum(widths) / len(widths) if widths else None
 
 
+def expected_factor(r: int) -> float:
+    """E[half-width] / σ for R samples of normal noise: c4(R) · t(0.975, R − 1) / √R."""
+    from ixci.intervals import t_quantile
+
+    c4 = math.sqrt(2 / (r - 1)) * math.exp(math.lgamma(r / 2) - math.lgamma((r - 1) / 2))
+    return c4 * t_quantile(r - 1) / math.sqrt(r)
+
+
+MARGIN = 1.1  # a step must narrow the width by ≥ 1.1 × the point time it adds
+
+
+def choose(widths: dict[int, float]) -> int:
+    """The largest R reached while each step R−1 → R narrowed the width by at least MARGIN ×
+    the point time it added (1/(R−1)); `widths` maps R ≥ 2 to a mean half-width. R = 2 is the
+    least that has an interval at all."""
+    best = 2 if 2 in widths else 1
+    for r in sorted(widths):
+        if r >= 3 and r - 1 in widths:
+            if 1 - widths[r] / widths[r - 1] < MARGIN / (r - 1):
+                break
+            best = r
+    return best
+
+
 def seconds(rec: dict[str, Any]) -> float:
     t0 = datetime.fromisoformat(str(rec["started_at"]).replace("Z", "+00:00"))
     t1 = datetime.fromisoformat(str(rec["finished_at"]).replace("Z", "+00:00"))
@@ -100,18 +131,23 @@ def table(doc: dict[str, Any], max_r: int) -> str:
         "|" + "---:|" * (len(head) + 2),
     ]
     base = start + per_repeat
+    mean_width: dict[int, float] = {}
     for r in range(1, max_r + 1):
-        cells = [str(r)]
+        cells, widths = [str(r)], []
         for p in points:
             for _, path in METRICS:
                 vals = [v for v in (dig(x, path) for x in p["repeats"] if x.get("valid")) if v]
                 hw = half_width_pct(vals, r)
                 cells.append("—" if hw is None else f"±{hw:.1f} %")
+                widths += [] if hw is None else [hw]
+        if widths:
+            mean_width[r] = sum(widths) / len(widths)
         wall = start + r * per_repeat
         extra = f"+{100 * (wall - base) / base:.0f} %" + (
             f" (+{(wall - base) * gpus / 3600:.3f} GPU-h)" if gpus else ""
         )
         lines.append("| " + " | ".join(cells) + f" | {wall:.0f} s | {extra} |")
+    lines += ["", *decision(mean_width, max_r)]
     cv = []
     for p in points:
         vals = [v for v in (dig(x, METRICS[0][1]) for x in p["repeats"]) if v]
@@ -121,6 +157,20 @@ def table(doc: dict[str, Any], max_r: int) -> str:
             cv.append(f"c={p['concurrency']}: {100 * sd / m:.1f} %")
     lines += ["", "Run-to-run spread of output tok/s (CV over all repeats): " + ", ".join(cv)]
     return "\n".join(lines) + "\n"
+
+
+def decision(measured: dict[int, float], max_r: int) -> list[str]:
+    """The step table (width and point time against R − 1) and the chosen R, measured and
+    expected."""
+    expected = {r: expected_factor(r) for r in range(2, max_r + 1)}
+    out = ["| R | measured width vs R−1 | expected width vs R−1 (normal noise) | point time vs R−1 |",
+           "|---:|---:|---:|---:|"]  # fmt: skip
+    for r in range(3, max_r + 1):
+        m = f"{100 * (measured[r] / measured[r - 1] - 1):+.0f} %" if r - 1 in measured else "—"
+        e = f"{100 * (expected[r] / expected[r - 1] - 1):+.0f} %"
+        out.append(f"| {r} | {m} | {e} | +{100 / (r - 1):.0f} % |")
+    return [*out, "", f"Chosen R (each step narrows ≥ {MARGIN} × the point time it adds): measured "
+            f"{choose(measured)}, expected for normal noise {choose(expected)}"]  # fmt: skip
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def plan(ctx: click.Context, root: Path, event: str, base: str | None, head: str
     if draft:
         _emit(ctx, planner.make_plan(catalog, event, [], [DRAFT_NOTE]), fmt, max_shards, explain)
         return
-    jobs = planner.expand(catalog)
+    jobs = planner.expand(catalog, event)  # a nightly's points take `nightly-repeats`
     dates = planner.history_dates(_read_json(history)) if history else None
     notes: list[str] = []
     if event == "pull_request":

@@ -51,6 +51,10 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
         if sc is None:
             raise InvalidJob(f"job {job['id']}: scenario {p['scenario']!r} is not in the catalog")
         conc = p.get("concurrency")
+        reps = p.get("repeats", 1)
+        if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= 20:
+            raise InvalidJob(f"job {job['id']}: point {p['id']}: repeats {reps!r} is not an "
+                             "integer in 1..20", hint="re-run `ixci plan --format json`")  # fmt: skip
         n = max(sc.min_requests, sc.min_requests_per_concurrency * (conc or 1))
         out.append(
             PointSpec(
@@ -74,7 +78,7 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 requires_power=sc.requires_power,
                 workload=_workload(catalog, sc),
                 cache=sc.cache_before_point,
-                repeats=sc.repeats,
+                repeats=reps,  # the plan's (or the re-expansion's) count for this event
             )
         )
     return tuple(out)
@@ -256,7 +260,12 @@ def run_job(
     if not dry_run:  # from here on a signal cancels the job instead of killing it midway
         _install_signals(cancel)
     catalog = load_catalog(root)
-    job = _job_from_plan(plan_file, job_id) if plan_file else find_job(catalog, job_id).to_dict()
+    event = env.get("GITHUB_EVENT_NAME") or "local"
+    job = (
+        _job_from_plan(plan_file, job_id)
+        if plan_file
+        else find_job(catalog, job_id, event).to_dict()  # nightly: `nightly-repeats`
+    )
     runner_entry = catalog.runners.get(job["runner"])
     sku = catalog.skus.get(job["sku"])
     model = catalog.models.get(job["model"])
@@ -321,7 +330,7 @@ def run_job(
             what="run id (--run-id or GITHUB_RUN_ID)",
         ),
         run_attempt=run_attempt or run_attempt_from_env(env),
-        event=env.get("GITHUB_EVENT_NAME") or "local",
+        event=event,
         repository=env.get("GITHUB_REPOSITORY"),
         runner_name=env.get("RUNNER_NAME"),
         hostname=socket.gethostname(),

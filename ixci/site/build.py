@@ -5,7 +5,8 @@ where `fetch()` of local JSON is blocked, so the data ships as JavaScript files 
 define globals: `data/site.js` sets `window.IXCI_DATA` (what the first chart needs),
 `data/extra.js` sets `window.IXCI_EXTRA` (the other point columns; loaded after the first
 chart), `data/runs/<id>.js` adds one run's coverage manifest to `window.IXCI_RUNS` when
-its page is opened. The same data is also
+its page is opened, `data/regressions.js` sets `window.IXCI_REGRESSIONS` (regressions.json's
+findings) when the History view opens. The same data is also
 written as JSON for other tools. plotly.js is copied from the installed `plotly` package.
 The output is byte-identical for the same input (no clock, sorted keys).
 """
@@ -52,6 +53,7 @@ def build_site(data_dir: Path, out_dir: Path) -> Path:
     _write_data(out_dir / "data", "site", "IXCI_DATA", site_payload(results))
     _write_data(out_dir / "data", "extra", "IXCI_EXTRA", encode_extra(results))
     _write_runs(out_dir / "data" / "runs", results)
+    _write_data(out_dir / "data", "regressions", "IXCI_REGRESSIONS", regressions_payload(results))
     (out_dir / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
     index = out_dir / "index.html"
     index.write_text(_asset_text("index.html"), encoding="utf-8")
@@ -101,7 +103,25 @@ def site_payload(results: Results) -> dict[str, Any]:
         "units": UNITS,
         "points": encode_points(results),
         "coverage": coverage_grid(results),
+        "curves": curves_payload(results),
     }
+
+
+def curves_payload(results: Results) -> dict[str, dict[str, str]]:
+    """{config_id: {scenario: run_id}}: the run publish publishes each curve from (the page's
+    "latest per configuration"; ixci.curves decides it, the page does not second-guess it)."""
+    out: dict[str, dict[str, str]] = {}
+    for (cfg, scenario), run in sorted(results.curves.items()):
+        out.setdefault(cfg, {})[scenario] = run
+    return out
+
+
+def regressions_payload(results: Results) -> dict[str, Any]:
+    """regressions.json's findings as the History view marks them (oldest first)."""
+    found = sorted(
+        results.regressions, key=lambda f: (str(f["first_bad_date"]), str(f["config_id"]))
+    )
+    return {"regressions": [dict(f) for f in found]}
 
 
 def run_file_stem(run_id: str) -> str:

@@ -1,8 +1,9 @@
 """Reads a checkout of the `results` branch (contracts.md §4) into frozen objects.
 
-Only the files the site needs are read: `index.json`, `data/points.json` and, per run,
-`run.json` and `coverage.json`. Every problem is collected and raised at once as
-`InvalidInput`, each naming the file, the field and what to do.
+Only the files the site needs are read: `index.json` (its runs and, when publish wrote them,
+the run each configuration's curve is published from), `data/points.json`, `regressions.json`
+when present and, per run, `run.json` and `coverage.json`. Every problem is collected and
+raised at once as `InvalidInput`, each naming the file, the field and what to do.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class Results:
     columns: tuple[str, ...]
     rows: Sequence[Sequence[Any]] = field(repr=False)
     schema_versions: Mapping[str, Any]
+    # (config_id, scenario) → the run publish publishes that curve from (ixci.curves); empty
+    # for a tree whose index.json predates it (the page then applies the same rule itself)
+    curves: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # regressions.json's findings (ixci.regress), [] when the tree has none
+    regressions: Sequence[Mapping[str, Any]] = ()
 
 
 def load_results(root: Path) -> Results:
@@ -92,6 +98,8 @@ def load_results(root: Path) -> Results:
         raise InvalidInput(problems, _headline(root, problems))
     columns, rows = _check_points(root / "data" / "points.json", points, problems)
     runs = _read_runs(root, index, problems)
+    curves = _read_curves(root / "index.json", index, problems)
+    regressions = _read_regressions(root / "regressions.json", problems)
     if problems:
         raise InvalidInput(problems, _headline(root, problems))
     versions = index.get("schema_versions", {}) if isinstance(index, dict) else {}
@@ -101,7 +109,58 @@ def load_results(root: Path) -> Results:
         columns=tuple(columns),
         rows=rows,
         schema_versions=versions if isinstance(versions, dict) else {},
+        curves=curves,
+        regressions=regressions,
     )
+
+
+def _read_curves(path: Path, index: Any, problems: list[Problem]) -> dict[tuple[str, str], str]:
+    """`configs[].curves[].latest_run` of index.json: publish's choice per (config, scenario).
+
+    An older index lists configs as plain ids (no curves): nothing to read, not an error.
+    """
+    configs = index.get("configs") if isinstance(index, dict) else None
+    out: dict[tuple[str, str], str] = {}
+    for i, entry in enumerate(configs if isinstance(configs, list) else []):
+        if not isinstance(entry, dict) or "curves" not in entry:
+            continue
+        curves = entry["curves"]
+        if not isinstance(curves, list):
+            problems.append(_problem(path, "expected a list of curves; rebuild with `ixci publish`",
+                                     where=f"configs[{i}].curves"))  # fmt: skip
+            continue
+        for k, curve in enumerate(curves):
+            latest = curve.get("latest_run") if isinstance(curve, dict) else None
+            if not isinstance(curve, dict) or not isinstance(curve.get("scenario"), str):
+                problems.append(_problem(path, "a curve needs a string 'scenario'",
+                                         where=f"configs[{i}].curves[{k}]"))  # fmt: skip
+            elif latest is not None:
+                out[(str(entry.get("config_id")), curve["scenario"])] = str(latest)
+    return out
+
+
+def _read_regressions(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], ...]:
+    """The findings of regressions.json (absent file: none); each needs its config, metric and
+    first bad date (what the History view places a marker with)."""
+    if not path.is_file():
+        return ()
+    doc = _read_json(path, problems)
+    found = doc.get("regressions") if isinstance(doc, dict) else None
+    if not isinstance(found, list):
+        if doc is not None:
+            problems.append(_problem(path, "expected a list of findings; rebuild with `ixci publish`",
+                                     where="regressions"))  # fmt: skip
+        return ()
+    out = []
+    for i, f in enumerate(found):
+        if not isinstance(f, dict) or not all(
+            isinstance(f.get(k), str) for k in ("config_id", "first_bad_date", "metric")
+        ):
+            problems.append(_problem(path, "a finding needs string 'config_id', 'metric' and "
+                                     "'first_bad_date'", where=f"regressions[{i}]"))  # fmt: skip
+            continue
+        out.append(f)
+    return tuple(out)
 
 
 def _headline(root: Path, problems: list[Problem]) -> str:

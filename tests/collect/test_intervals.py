@@ -81,9 +81,11 @@ def test_overlap_verdict(
 
 
 def _scaled(point: dict[str, Any], f: float) -> dict[str, Any]:
-    """One repeat of `point` whose throughput is ×f and per-token times ÷f."""
+    """One repeat of `point` whose throughput is ×f and per-token times ÷f: the same tokens in a
+    window ÷f, so each repeat stays consistent (throughput = tokens / window)."""
     out = copy.deepcopy(point)
     m = out["metrics"]
+    m["duration_s"] /= f
     for key in ("request_throughput", "input_throughput", "output_throughput",
                 "total_token_throughput"):  # fmt: skip
         m[key] *= f
@@ -118,6 +120,41 @@ def test_artifact_with_repeats_is_schema_valid() -> None:
     p = doc["points"][0]
     assert p["repeats_planned"] == 3 and len(p["repeats"]) == 3
     assert p["intervals"]["metrics"]["ttft_p99"]["n"] == 3
+
+
+def test_collect_accepts_repeats_whose_mean_rate_is_not_the_pooled_rate(tmp_path: Path) -> None:
+    """A repeated point's throughput is the mean over its repeats, its tokens and window are sums:
+    with repeats at 0.5×, 1× and 2× the mean rate (1.17×) is far from Σtokens/Σwindow (0.86×),
+    and collect still accepts it — checking each repeat, and the point as their mean. A point
+    or a repeat whose numbers do not add up is refused, with where."""
+    import json
+
+    from ixci.collect import collect
+
+    def collected(doc: dict[str, Any], name: str) -> Any:
+        folder = tmp_path / name / f"result-{doc['job']['id']}"
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(doc))
+        return collect([tmp_path / name])
+
+    good = _doc(1.0, "r", (0.5, 1.0, 2.0))
+    m = good["points"][0]["metrics"]
+    assert m["output_throughput"] / (m["total_output_tokens"] / m["duration_s"]) > 1.3
+    col = collected(good, "good")
+    assert len(col.accepted) == 1 and not col.skipped
+    bad_mean = copy.deepcopy(good)
+    bad_mean["points"][1]["metrics"]["output_throughput"] *= 1.5
+    bad_mean["points"][1]["metrics"]["total_token_throughput"] = (
+        bad_mean["points"][1]["metrics"]["input_throughput"]
+        + bad_mean["points"][1]["metrics"]["output_throughput"]
+    )
+    (skip,) = collected(bad_mean, "mean").skipped
+    assert "points/1/metrics.output_throughput" in skip.reasons[0]
+    assert "the mean over its 3 valid repeats" in skip.reasons[0]
+    bad_rep = copy.deepcopy(good)
+    bad_rep["points"][2]["repeats"][1]["metrics"]["duration_s"] *= 3
+    (skip,) = collected(bad_rep, "repeat").skipped
+    assert "points/2/repeats/1/metrics.output_throughput" in skip.reasons[0]
 
 
 def test_tidy_table_carries_intervals(tmp_path: Path) -> None:

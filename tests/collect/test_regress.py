@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from collect.factory import make_job, make_result
+from ixci import alert_issues
 from ixci.catalog import load_catalog
 from ixci.collect import collect
 from ixci.errors import InvalidInput
@@ -94,7 +95,9 @@ def test_a_regression_names_the_run_date_and_image_change_then_recovers(tmp_path
     f = tput[0]
     assert (f["first_bad_run"], f["first_bad_date"][:10]) == ("r08", "2026-11-09")
     assert (f["last_good_run"], f["state"]) == ("r07", "open")
-    assert f["image_change"] == {"from": images[7], "to": images[8]}
+    digest = "sha256:" + "ab" * 32  # the factory's: the tag changed, the digest did not
+    assert f["image_change"] == {"from": images[7], "to": images[8], "from_digest": digest,
+                                 "to_digest": digest}  # fmt: skip
     lo, hi = f["step"]["ci95"]
     assert lo < f["step"]["relative"] < hi and -0.25 < f["step"]["relative"] < -0.15
     assert doc["counts"]["open"] == 6  # tput and interactivity × 3 points
@@ -107,6 +110,23 @@ def test_a_regression_names_the_run_date_and_image_change_then_recovers(tmp_path
     doc = derived(tree)
     assert doc["counts"] == {"open": 0, "recovered": 6, "missing": 0}
     assert {f["recovered_run"] for f in doc["regressions"]} == {"r13"}
+
+
+def test_a_moved_tag_is_named_by_its_digests(tmp_path: Path) -> None:
+    tree, rng = tmp_path / "tree", np.random.default_rng(6)
+    for i in range(12):
+        job = make_job(image="vllm/vllm-openai:nightly")  # one tag, rebuilt after night 7
+        scale = (0.8 if i >= 7 else 1.0) * float(np.exp(rng.normal(0, 0.02)))
+        doc = make_result(job, run_id=f"t{i:02d}", date=f"2026-11-{i + 1:02d}", scale=scale)
+        doc["provenance"]["image_digest"] = "sha256:" + ("11" if i < 7 else "22") * 32
+        stage(tree, tmp_path / "a", f"t{i:02d}", f"2026-11-{i + 1:02d}", [doc])
+    f = derived(tree)["regressions"][0]
+    assert f["first_bad_run"] == "t07"
+    assert f["image_change"] == {"from": "vllm/vllm-openai:nightly", "to": "vllm/vllm-openai:nightly",
+                                 "from_digest": "sha256:" + "11" * 32,
+                                 "to_digest": "sha256:" + "22" * 32}  # fmt: skip
+    issue = alert_issues.wanted_issues(derived(tree), {})[0]
+    assert "`vllm/vllm-openai:nightly` rebuilt: `sha256:111111111111` → `sha256:222222222222`" in issue.body
 
 
 def test_missing_nights_raise_config_and_sku_alerts(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ixci import plan
 from ixci.catalog import load_catalog
 from ixci.cli import cli
-from ixci.errors import PlanError
+from ixci.errors import InvalidInput, PlanError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plan"
 CATALOG = DATA / "catalog"
@@ -87,6 +87,44 @@ def test_find_job_re_expands() -> None:
         plan.find_job(catalog, "j-000000000000")
 
 
+def _with_scenario_keys(tmp_path: Path, text: str) -> Path:
+    root = tmp_path / "catalog"
+    shutil.copytree(CATALOG, root)
+    for path in (root / "benchmarks" / "scenarios").glob("*.yaml"):
+        path.write_text(path.read_text() + text)
+    return root
+
+
+def test_nightlies_take_nightly_repeats_and_other_events_repeats(tmp_path: Path) -> None:
+    """The default nightly R (3, docs/repeats.md) applies to `schedule` only; a pull request or
+    dispatch measures once; ids (and so history) are the same on every event."""
+    catalog = load_catalog(CATALOG)
+    nightly, dispatch = plan.expand(catalog, "schedule"), plan.expand(catalog, "workflow_dispatch")
+    assert [j.id for j in nightly] == [j.id for j in dispatch] == [j.id for j in plan.expand(catalog)]
+    assert {p.repeats for j in nightly for p in j.points} == {3}
+    assert {p.repeats for j in dispatch for p in j.points} == {1}
+    assert [p.id for p in nightly[0].points] == [p.id for p in dispatch[0].points]
+    a, b = nightly[0].estimate, dispatch[0].estimate
+    assert a.points_s == pytest.approx(3 * b.points_s) and a.server_start_s == b.server_start_s
+    assert plan.find_job(catalog, nightly[0].id, "schedule") == nightly[0]
+    once = load_catalog(_with_scenario_keys(tmp_path / "a", "nightly-repeats: 1\n"))
+    assert {p.repeats for j in plan.expand(once, "schedule") for p in j.points} == {1}
+    five = load_catalog(_with_scenario_keys(tmp_path / "b", "repeats: 5\n"))  # a floor
+    assert {p.repeats for j in plan.expand(five, "schedule") for p in j.points} == {5}
+    for event, want in (("schedule", {3}), ("workflow_dispatch", {None})):
+        code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", event, "--format", "json")
+        assert code == 0, out
+        assert {p.get("repeats") for j in json.loads(out)["jobs"] for p in j["points"]} == want
+
+
+def test_a_bad_nightly_repeats_is_a_pointed_error(tmp_path: Path) -> None:
+    root = _with_scenario_keys(tmp_path, "nightly-repeats: 0\n")
+    with pytest.raises(InvalidInput) as info:
+        load_catalog(root)
+    text = info.value.render()
+    assert "benchmarks/scenarios/" in text and "nightly-repeats" in text, text
+
+
 def test_dispatch_filters() -> None:
     code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch",
                         "--only", "sku=cpu", "--format", "json")
@@ -115,7 +153,7 @@ def test_bad_filter_is_a_usage_error_with_suggestion() -> None:
 
 def test_schedule_rotation_within_budget_oldest_first(tmp_path: Path) -> None:
     catalog = load_catalog(CATALOG)
-    jobs = plan.expand(catalog)
+    jobs = plan.expand(catalog, "schedule")  # the nightly's estimates (nightly-repeats)
     history = {"jobs": {j.id: {"last_measured": f"2026-11-{10 + i:02d}"} for i, j in enumerate(jobs)}}
     newest = jobs[-1]
     del history["jobs"][newest.id]  # never measured: goes first

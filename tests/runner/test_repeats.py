@@ -196,3 +196,24 @@ def _check_artifact(out: Path, job_id: str, n_points: int) -> None:
     with gzip.open(out / job_id / "requests.jsonl.gz", "rt") as fh:
         tags = {(r["point_id"], r["repeat"]) for r in map(json.loads, fh)}
     assert tags == {(p["id"], k) for p in points for k in (1, 2)}
+
+
+def test_run_job_takes_the_plans_repeats_and_refuses_a_bad_count(tmp_path: Path) -> None:
+    """With --plan, a point's `repeats` is the plan's (the event decided it); a count that is not
+    an integer in 1..20 is a pointed error, not a traceback."""
+    plan = json.loads(subprocess.run(
+        [*IXCI, "plan", "--catalog", str(ROOT), "--event", "schedule", "--format", "json"],
+        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    job = next(j for j in plan["jobs"] if j["framework"] == "llamacpp")
+    assert {p["repeats"] for p in job["points"]} == {3}  # a nightly's default (docs/repeats.md)
+    job["points"][0]["repeats"] = "three"
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({**plan, "jobs": [job]}))
+    proc = subprocess.run(
+        [*IXCI, "run-job", job["id"], "--plan", str(path), "--catalog", str(ROOT), "--dry-run",
+         "--model-cache", str(tmp_path / "models")],
+        capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"point {job['points'][0]['id']}: repeats 'three' is not an integer in 1..20" in (
+        proc.stderr
+    )

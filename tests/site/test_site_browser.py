@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from published_tree import narrower_tree, regression_tree
 from site_results_tree import (
     CONFIGS,
     RUNS,
@@ -646,3 +648,148 @@ def test_speculative_acceptance_in_point_details(page: Any, site: Path) -> None:
     assert "mtp: acceptance 80.0 % of draft tokens · 3.40 tokens per verification step" in text, text
     open_site(page, site, "?model=gpt-oss-120b")
     assert "Speculative decoding\noff" in point_detail(page, "h100 · vllm")
+
+
+# --- what publish decides: published curves, regressions, which runs a comparison reads ------
+
+# (sku, run, concurrency) of every plotted point of the main chart
+PLOTTED_RUNS_JS = """() => {
+  const gd = document.querySelector('[data-testid=chart]');
+  const out = [];
+  for (const t of (gd.data || [])) {
+    if (!t.meta || t.meta.kind !== 'points') continue;
+    for (const i of t.customdata) out.push([ixci.str('sku', i), ixci.str('run_id', i), ixci.col('concurrency', i)]);
+  }
+  return out.sort();
+}"""
+
+
+def plotted_runs(page: Any) -> dict[str, tuple[set[str], list[int]]]:
+    """sku → (runs its points come from, their concurrencies sorted)."""
+    out: dict[str, tuple[set[str], list[int]]] = {}
+    for sku, run, conc in page.evaluate(PLOTTED_RUNS_JS):
+        runs, concs = out.setdefault(sku, (set(), []))
+        runs.add(run)
+        concs.append(conc)
+    return {k: (r, sorted(c)) for k, (r, c) in out.items()}
+
+
+@pytest.fixture(scope="module")
+def narrower(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("narrower")
+    return build_site(narrower_tree(root), root / "out")
+
+
+def test_a_narrower_run_after_a_dense_one_keeps_the_dense_curve(narrower: Path, page: Any) -> None:
+    """h100's newer run lost c=4…16 (neither run is complete): the page draws publish's choice,
+    the older run's four points, not the newest run's two; h200's recipe changed to c=1, 2, and
+    the page follows publish to the new, narrower curve."""
+    open_site(page, narrower)
+    assert plotted_runs(page) == {"h100": ({"r1"}, [1, 2, 4, 8]), "h200": ({"r2"}, [1, 2])}
+    assert "the published curve" in page.get_by_test_id("status").inner_text()
+    shot(page, "charts-published-curve")
+    open_site(page, narrower, "?runs=all")
+    assert plotted_runs(page)["h100"] == ({"r1", "r2"}, [1, 1, 2, 2, 4, 8])
+    open_site(page, narrower, "?asof=r1")  # publish's h200 run is after the window: r1 then
+    assert plotted_runs(page) == {"h100": ({"r1"}, [1, 2, 4, 8]), "h200": ({"r1"}, [1, 2, 4, 8])}
+
+
+def test_without_publish_curves_the_page_applies_the_coverage_rule(
+    tmp_path: Path, page: Any
+) -> None:
+    """An index.json without `configs[].curves` (an older tree): the page itself keeps the run
+    whose valid points cover the newer one's, and (knowing no recipe) keeps h200's denser run."""
+    tree = narrower_tree(tmp_path)
+    index = json.loads((tree / "index.json").read_text())
+    index["configs"] = [c["config_id"] for c in index["configs"]]
+    (tree / "index.json").write_text(json.dumps(index))
+    site_index = build_site(tree, tmp_path / "out")
+    open_site(page, site_index)
+    assert plotted_runs(page) == {"h100": ({"r1"}, [1, 2, 4, 8]), "h200": ({"r1"}, [1, 2, 4, 8])}
+    open_site(page, site_index, "?asof=r1")  # as of r1, r1 is the only run
+    assert plotted_runs(page)["h200"] == ({"r1"}, [1, 2, 4, 8])
+
+
+def test_a_comparison_names_the_runs_and_dates_of_each_side(narrower: Path, page: Any) -> None:
+    """h100's published curve is from 2026-11-01, h200's from 2026-11-02: each row says so and
+    the table warns that the rows are not one batch; pinned to one run, it says one run."""
+    open_site(page, narrower, "?view=compare&levels=60,90")
+    table = page.get_by_test_id("compare-table").locator("table")
+    table.wait_for()
+    rows = {r.locator("th").inner_text().split(" (")[0]: r for r in table.locator("tbody tr").all()}
+    assert rows["h100 · vllm"].get_by_test_id("compare-runs").inner_text() == "2026-11-01"
+    assert rows["h200 · vllm"].get_by_test_id("compare-runs").inner_text() == "2026-11-02"
+    link = rows["h100 · vllm"].get_by_test_id("compare-runs").get_by_role("link")
+    assert link.get_attribute("title") == "run r1" and "id=r1" in link.get_attribute("href")
+    note = page.get_by_test_id("compare-batches").inner_text()
+    assert "2 runs on 2 dates" in note and "h100 · vllm: 2026-11-01" in note, note
+    assert "h200 · vllm: 2026-11-02" in note
+    shot(page, "compare-runs")
+    open_site(page, narrower, "?view=compare&levels=60,90&run=r2")
+    page.get_by_test_id("compare-table").locator("table").wait_for()
+    note = page.get_by_test_id("compare-batches").inner_text()
+    assert note == "Every row comes from one run (2026-11-02, run r2)."
+
+
+@pytest.fixture(scope="module")
+def regressed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("regressed")
+    return build_site(regression_tree(root), root / "out")
+
+
+HISTORY_MARKS_JS = """() => {
+  const gd = document.querySelector('[data-testid=history-chart]');
+  const k = gd.data.findIndex(t => t.meta && t.meta.kind === 'regression');
+  if (k < 0) return null;
+  return {curve: k, x: gd.data[k].x, text: gd.data[k].hovertext, shapes: gd.layout.shapes.length};
+}"""
+
+
+def history_marks(page: Any, query: str, site: Path) -> dict[str, Any]:
+    open_site(page, site, query)
+    page.wait_for_function(
+        "() => /regressions? \\(regressions.json\\) marked/.test(document.getElementById('h-status').textContent)"
+    )
+    page.wait_for_function(
+        "() => { const g = document.querySelector('[data-testid=history-chart]');"
+        " return g.data && g.data.some(t => t.meta && t.meta.kind === 'regression'); }"
+    )
+    marks: dict[str, Any] = page.evaluate(HISTORY_MARKS_JS)
+    return marks
+
+
+def test_history_marks_each_regression_with_its_image_change(regressed: Path, page: Any) -> None:
+    """regressions.json (derived by publish) found a −20 % step at night n08 on every point and
+    metric of both configurations: one marker at its first bad night whose hover names the step,
+    its interval and the image change; a table lists every finding."""
+    marks = history_marks(page, "?view=history&sku=h100", regressed)
+    assert [x[:10] for x in marks["x"]] == ["2026-11-09"]
+    text = marks["text"][0]
+    assert "vllm/vllm-openai:v0.11.0 → vllm/vllm-openai:v0.12.0" in text
+    assert "last good 2026-11-08 (run n07)" in text and "tput_per_gpu at c=16 (1k1k): −" in text
+    assert marks["shapes"] == 2  # the image-change line and the regression line
+    assert "6 regressions (regressions.json) marked" in page.locator("#h-status").inner_text()
+    # the real hover label of the marker (plotly draws it into the chart's hover layer)
+    page.evaluate(
+        "k => Plotly.Fx.hover(document.querySelector('[data-testid=history-chart]'),"
+        " [{curveNumber: k, pointNumber: 0}])",
+        marks["curve"],
+    )
+    hover = page.evaluate(
+        "() => document.querySelector('[data-testid=history-chart] .hoverlayer').textContent"
+    )
+    assert "v0.11.0 → vllm/vllm-openai:v0.12.0" in hover and "Regression" in hover
+    shot(page, "history-regression")
+    rows = page.get_by_test_id("regression-row")
+    assert rows.count() == 6
+    assert {r.get_attribute("data-state") for r in rows.all()} == {"open"}
+    image = rows.first.get_by_test_id("regression-image").inner_text()
+    assert image == "vllm/vllm-openai:v0.11.0 → vllm/vllm-openai:v0.12.0"
+
+
+def test_history_names_the_digest_when_the_tag_was_rebuilt(regressed: Path, page: Any) -> None:
+    marks = history_marks(page, "?view=history&sku=h200", regressed)
+    want = "vllm/vllm-openai:nightly rebuilt (sha256:111111111111 → sha256:222222222222)"
+    assert want in marks["text"][0]
+    assert page.get_by_test_id("regression-image").first.inner_text() == want
+    assert page.get_by_test_id("image-changed").count() == 1  # the digest moved: marked too

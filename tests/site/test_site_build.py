@@ -172,6 +172,39 @@ def test_missing_column_and_short_row(tmp_path: Path) -> None:
     assert "rows[3]: row has 5 cells" in text
 
 
+def test_payload_carries_publishs_curves_and_the_regressions(tmp_path: Path) -> None:
+    """index.json's `configs[].curves[].latest_run` reaches the page as {config: {scenario: run}}
+    and regressions.json's findings as data/regressions.js (loaded by the History view)."""
+    from published_tree import narrower_tree, regression_tree
+
+    tree = narrower_tree(tmp_path / "a")
+    index = json.loads((tree / "index.json").read_text())
+    build_site(tree, tmp_path / "a-out")
+    curves = load_js(tmp_path / "a-out" / "data" / "site.js")["curves"]
+    want = {c["config_id"]: {"1k1k": c["curves"][0]["latest_run"]} for c in index["configs"]}
+    assert curves == want and sorted(r for v in curves.values() for r in v.values()) == ["r1", "r2"]
+    assert load_js(tmp_path / "a-out" / "data" / "regressions.js") == {"regressions": []}
+    tree = regression_tree(tmp_path / "b")
+    build_site(tree, tmp_path / "b-out")
+    found = load_js(tmp_path / "b-out" / "data" / "regressions.js")["regressions"]
+    assert found == json.loads((tree / "regressions.json").read_text())["regressions"]
+
+
+def test_bad_curves_and_regressions_are_pointed_errors(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "results")
+    index = json.loads((tree / "index.json").read_text())
+    index["configs"] = [{"config_id": "c-000000000000", "curves": {"1k1k": "r1"}},
+                        {"config_id": "c-000000000001", "curves": [{"latest_run": "r1"}]}]  # fmt: skip
+    (tree / "index.json").write_text(json.dumps(index))
+    (tree / "regressions.json").write_text(json.dumps({"regressions": [{"config_id": 3}]}))
+    with pytest.raises(InvalidInput) as err:
+        build_site(tree, tmp_path / "out")
+    text = err.value.render()
+    assert "index.json:1:1: configs[0].curves: expected a list of curves" in text
+    assert "configs[1].curves[0]: a curve needs a string 'scenario'" in text
+    assert "regressions.json:1:1: regressions[0]: a finding needs string 'config_id'" in text
+
+
 def test_cli_exit_code_for_bad_input(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     proc = subprocess.run(

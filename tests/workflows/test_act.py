@@ -175,6 +175,7 @@ def test_nightly_schedule_publishes_the_run(env: Env, nightly: harness.ActRun) -
     assert [j["recipe"].rsplit("/", 1)[-1] for j in plan["jobs"]] == [f"{RECIPE}.yaml"]
     job = plan["jobs"][0]
     assert [p["concurrency"] for p in job["points"]] == [1, 2]
+    assert [p.get("repeats") for p in job["points"]] == [3, 3]  # nightly-repeats' default
     uploaded = run_dir / "artifacts" / f"result-{job['id']}"
     assert (uploaded / "result.json").is_file() and (uploaded / "server.log").is_file()
     assert "llama" in (uploaded / "server.log").read_text(encoding="utf-8", errors="replace")
@@ -190,6 +191,7 @@ def test_nightly_schedule_publishes_the_run(env: Env, nightly: harness.ActRun) -
     points = docs[job["id"]]["points"]
     assert sorted(p["concurrency"] for p in points) == [1, 2]
     assert all(p["status"] == "ok" and p["metrics"]["output_throughput"] > 0 for p in points)
+    assert all(len(p["repeats"]) == 3 and p["intervals"] for p in points)  # run-job followed it
     index = json.loads((tree / "index.json").read_text(encoding="utf-8"))
     assert NIGHTLY_RUN_ID in json.dumps(index)
 

@@ -307,30 +307,61 @@
     for (var i = 0; i < N; i++) if (mask[JOB[i]] && VALID[i] && !(hide && QF[i] === 1)) out.push(i);
     return out;
   }
-  // "latest per config": for each config × ISL/OSL the newest run whose curve is complete
-  // (every point valid), else the newest run with any valid point — so a run that lost
-  // points never truncates a curve that an earlier complete run measured.
+  // "latest per config": each curve (configuration × scenario) is drawn from the run publish
+  // publishes it from (D.curves, decided by ixci.curves: the densest recent complete sweep,
+  // unless the recipe changed), so a narrower newer run never replaces a denser curve. When that
+  // run is outside the selected time window (as-of, date range) or the tree predates D.curves,
+  // the same rule runs here over the runs in the window: oldest → newest, a run takes over when
+  // its valid concurrencies cover the current curve's (no recipe knowledge here).
+  var CURVES = D.curves || {};
+  var SCEN = J.scenario || null;
+  function curveKey(j) { return J.config_id.codes[j] * 4096 + (SCEN ? SCEN.codes[j] + 1 : JSEQ[j]); }
+  function publishedRun(j) {
+    var c = CURVES[js('config_id', j)];
+    var r = c && SCEN ? c[js('scenario', j)] : null;
+    return r === undefined || r === null ? -1 : code('run_id', r);
+  }
   function latestOnly(mask) {
-    var groups = {}, cfg = J.config_id.codes, run = J.run_id.codes;
-    for (var j = 0; j < NJ; j++) {
-      if (!mask[j]) continue;
-      var G = groups[cfg[j] * 4096 + JSEQ[j]] || (groups[cfg[j] * 4096 + JSEQ[j]] = {});
-      var R = G[run[j]] || (G[run[j]] = { date: js('run_date', j), total: 0, valid: 0 });
-      R.total += JTOTAL[j];
-      R.valid += JVALID[j];
+    var groups = {}, run = J.run_id.codes, j;
+    for (j = 0; j < NJ; j++) {
+      if (!mask[j] || !JVALID[j]) continue;
+      var G = groups[curveKey(j)] || (groups[curveKey(j)] = { pub: publishedRun(j), runs: {} });
+      (G.runs[run[j]] || (G.runs[run[j]] = { date: js('run_date', j), jobs: [] })).jobs.push(j);
     }
-    var chosen = {};
+    var chosen = {}, todo = [];
     Object.keys(groups).forEach(function (g) {
-      var runs = Object.keys(groups[g]).map(function (r) { return [r, groups[g][r]]; });
-      runs.sort(function (a, b) { return a[1].date < b[1].date ? 1 : a[1].date > b[1].date ? -1 : 0; });
-      var full = runs.filter(function (x) { return x[1].valid > 0 && x[1].valid === x[1].total; });
-      var any = runs.filter(function (x) { return x[1].valid > 0; });
-      var pick = full.length ? full[0] : any.length ? any[0] : null;
-      if (pick) chosen[g] = +pick[0];
+      var G = groups[g], ids = Object.keys(G.runs);
+      if (G.runs[G.pub]) chosen[g] = G.pub;
+      else if (ids.length === 1) chosen[g] = +ids[0];
+      else todo.push(g);
     });
+    if (todo.length) densest(groups, todo, mask, chosen);
     var out = new Uint8Array(NJ);
-    for (j = 0; j < NJ; j++) out[j] = mask[j] && chosen[cfg[j] * 4096 + JSEQ[j]] === run[j] ? 1 : 0;
+    for (j = 0; j < NJ; j++) out[j] = mask[j] && chosen[curveKey(j)] === run[j] ? 1 : 0;
     return out;
+  }
+  // ixci.curves.choose without the recipe: needs the points, so it runs only for the curves
+  // that have several runs in the window and no published run among them
+  function densest(groups, todo, mask, chosen) {
+    var cov = {}, i, run = J.run_id.codes;
+    var wanted = {};
+    todo.forEach(function (g) { wanted[g] = 1; });
+    for (i = 0; i < N; i++) {
+      var j = JOB[i];
+      if (!mask[j] || !VALID[i] || !wanted[curveKey(j)]) continue;
+      var key = curveKey(j) + ':' + run[j];
+      (cov[key] || (cov[key] = {}))[C.concurrency[i]] = 1;
+    }
+    todo.forEach(function (g) {
+      var runs = Object.keys(groups[g].runs).map(function (r) { return [+r, groups[g].runs[r].date]; });
+      runs.sort(function (a, b) { return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[0] - b[0]; });
+      var cur = null, curCov = {};
+      runs.forEach(function (x) {
+        var c = cov[g + ':' + x[0]] || {};
+        if (cur === null || Object.keys(curCov).every(function (k) { return c[k]; })) { cur = x[0]; curCov = c; }
+      });
+      chosen[g] = cur;
+    });
   }
   function selectJobs(st) {
     var mask = modelSeqJobs(st);
@@ -962,7 +993,7 @@
   }
   function runsNote() {
     if (state.run) return 'Only run ' + state.run + '.';
-    var base = state.runs === 'latest' ? 'Newest complete run per configuration' : 'All runs';
+    var base = state.runs === 'latest' ? 'Per configuration the published curve (its densest recent complete sweep)' : 'All runs';
     return base + (state.asof ? ' up to run ' + state.asof + '.' : '.');
   }
   function legendNote(data) {
@@ -1199,7 +1230,7 @@
     el('f-from').value = state.from;
     el('f-to').value = state.to;
     var runsSel = el('f-runs');
-    var opts = [['latest', 'newest per config'], ['all', 'all runs']];
+    var opts = [['latest', 'published curve per config'], ['all', 'all runs']];
     D.runs.slice().reverse().forEach(function (r) { opts.push(['run:' + r.run_id, 'run ' + day(r.date) + ' · ' + r.run_id]); });
     runsSel.innerHTML = opts.map(function (o) { return '<option value="' + esc(o[0]) + '">' + esc(o[1]) + '</option>'; }).join('');
     runsSel.value = state.run ? 'run:' + state.run : state.runs;
@@ -1294,9 +1325,11 @@
       table.forEach(function (row) { if (row[c] !== null && (b === null || row[c] * dir > b * dir)) b = row[c]; });
       return b;
     });
+    var sources = data.groups.map(frontRuns);
     var html = '<table class="grid"><caption>' + esc(data.my.title) + ' (' + esc(data.my.unit) + ') on each ' +
       'Pareto front at a fixed interactivity; ' + (dir > 0 ? 'higher' : 'lower') + ' is better.</caption><thead><tr><th scope="col">GPU · framework</th>' +
-      lv.map(function (x) { return '<th scope="col">' + String(+x.toPrecision(4)) + ' tok/s/user</th>'; }).join('') + '</tr></thead><tbody>';
+      lv.map(function (x) { return '<th scope="col">' + String(+x.toPrecision(4)) + ' tok/s/user</th>'; }).join('') +
+      '<th scope="col">Measured in</th></tr></thead><tbody>';
     data.groups.forEach(function (g, r) {
       html += '<tr' + (r === bi ? ' class="baseline"' : '') + '><th scope="row">' + esc(g.name) + (r === bi ? ' <span class="rel">(baseline)</span>' : '') + '</th>';
       lv.forEach(function (_, c) {
@@ -1313,11 +1346,43 @@
         html += '<td class="num' + (isBest ? ' best' : '') + '"' + (isBest ? ' data-best="1" title="best in column"' : '') + '>' +
           fmt(v) + ciText + rel + (isBest ? '<span class="sr"> (best)</span>' : '') + '</td>';
       });
-      html += '</tr>';
+      html += '<td class="runs" data-testid="compare-runs">' + runLinks(sources[r]) + '</td></tr>';
     });
-    html += '</tbody></table>';
+    html += '</tbody></table>' + batchNote(data.groups, sources);
     if (!data.groups.length) html = '<p class="empty">No measured points match these filters.</p>';
     el('compare-table').innerHTML = html;
+  }
+
+  // dates linked to their runs; many runs (all runs shown) as first … last (N runs)
+  function runLinks(src) {
+    function link(x) { return '<a href="' + esc(hrefFor({ view: 'run', id: x.run })) + '" title="run ' + esc(x.run) + '">' + esc(day(x.date)) + '</a>'; }
+    if (src.length <= 4) return src.map(link).join(', ');
+    return link(src[0]) + ' … ' + link(src[src.length - 1]) + ' (' + src.length + ' runs)';
+  }
+  // the runs a group's front points (the numbers read off it) come from, oldest first
+  function frontRuns(g) {
+    var seen = {}, out = [];
+    g.front.forEach(function (p) {
+      var r = s('run_id', p.i);
+      if (!seen[r]) { seen[r] = 1; out.push({ run: r, date: s('run_date', p.i) }); }
+    });
+    return out.sort(function (a, b) { return a.date < b.date ? -1 : a.date > b.date ? 1 : 0; });
+  }
+  // hardware not measured in one batch is not directly comparable: say so (InferenceX#2304)
+  function batchNote(groups, sources) {
+    var runs = {}, days = {};
+    sources.forEach(function (src) { src.forEach(function (x) { runs[x.run] = 1; days[day(x.date)] = 1; }); });
+    var nr = Object.keys(runs).length, dl = Object.keys(days).sort();
+    if (!nr) return '';
+    if (nr === 1) return '<p class="note" data-testid="compare-batches">Every row comes from one run (' + esc(dl[0]) + ', run ' +
+      esc(Object.keys(runs)[0]) + ').</p>';
+    var by = groups.map(function (g, k) {
+      var ds = sources[k].map(function (x) { return day(x.date); }).filter(function (d, q, a) { return a.indexOf(d) === q; });
+      return esc(g.name) + ': ' + esc(ds.length <= 4 ? ds.join(', ') : ds[0] + ' … ' + ds[ds.length - 1]);
+    });
+    return '<p class="note warn" data-testid="compare-batches">Rows come from ' + nr + ' runs on ' + dl.length +
+      ' date' + (dl.length === 1 ? '' : 's') + ' (' + by.join('; ') + '). Differences between rows from different runs ' +
+      'include whatever else changed between those runs (image, driver, host); compare within one run, or pin one with the Runs filter, for a like-for-like result.</p>';
   }
 
   // ---------- history view ----------
@@ -1345,6 +1410,7 @@
       plot(function () {});  // drops a draw still waiting for plotly
       if (gd.data && window.Plotly) Plotly.purge(gd);
       el('h-table').innerHTML = '';
+      el('h-regressions').innerHTML = '';
       return;
     }
     var cc = code('config_id', cfg);
@@ -1352,17 +1418,22 @@
     var byRun = {};
     pointsOf(mask).forEach(function (i) {
       var r = s('run_id', i);
-      (byRun[r] || (byRun[r] = { run: r, date: s('run_date', i), image: s('image', i), pts: [] })).pts
+      (byRun[r] || (byRun[r] = { run: r, date: s('run_date', i), image: s('image', i), digest: s('image_digest', i), pts: [] })).pts
         .push({ x: C.interactivity_median[i], y: C.tput_per_gpu[i], i: i });
     });
     var runs = Object.keys(byRun).map(function (k) { return byRun[k]; })
       .sort(function (a, b) { return a.date < b.date ? -1 : 1; });
+    var scenarios = {};
+    for (j = 0; j < NJ; j++) if (mask[j]) scenarios[js('scenario', j)] = 1;
+    var regs = regressionsOf(cfg, scenarios);
     var level = state.hlevel || autoLevel(runs);
     el('h-level').value = level;
     runs.forEach(function (r, k) {
       r.peak = Math.max.apply(null, r.pts.map(function (p) { return p.y; }));
       r.at = interpolate(paretoFront(r.pts, 1, 1), level);
-      r.changed = k > 0 && r.image !== runs[k - 1].image;
+      var prev = runs[k - 1];
+      // a new tag, or the same tag pointing at another build (both digests known)
+      r.changed = k > 0 && (r.image !== prev.image || (!!r.digest && !!prev.digest && r.digest !== prev.digest));
     });
     var xs = runs.map(function (r) { return r.date; });
     var t0 = Date.parse(xs[0]), t1 = Date.parse(xs[xs.length - 1]), dayMs = 86400000;
@@ -1374,13 +1445,21 @@
         hovertemplate: '%{y:.4~g} tok/s/GPU<extra>at ' + lvl(level) + ' tok/s/user</extra>' }
     ];
     var shapes = [], notes = [];
+    function prev2(r) { return runs[runs.indexOf(r) - 1]; }
     runs.forEach(function (r) {
       if (!r.changed) return;
       shapes.push({ type: 'line', xref: 'x', yref: 'paper', x0: r.date, x1: r.date, y0: 0, y1: 1,
         line: { color: '#8a5a00', dash: 'dash', width: 1.5 } });
       notes.push({ xref: 'x', yref: 'paper', x: r.date, y: 1, yanchor: 'bottom', showarrow: false,
-        text: 'image → ' + esc(r.image.split('/').pop()), font: { size: 11, color: '#8a5a00' } });
+        text: 'image → ' + esc(r.image.split('/').pop()) + (r.image === prev2(r).image ? ' (rebuilt)' : ''),
+        font: { size: 11, color: '#8a5a00' } });
     });
+    var marks = regressionMarks(regs, runs);
+    if (marks) {
+      traces.push(marks.trace);
+      marks.shapes.forEach(function (sh) { shapes.push(sh); });
+    }
+    var nImage = shapes.length - (marks ? marks.shapes.length : 0);
     plot(function () { Plotly.react(gd, traces, {
       margin: { l: 70, r: 20, t: 40, b: 50 }, shapes: shapes, annotations: notes,
       xaxis: { title: { text: 'Run date' }, type: 'date', tickformat: '%Y-%m-%d',
@@ -1389,7 +1468,10 @@
       legend: { orientation: 'h', y: -0.2 }, font: { family: 'system-ui, sans-serif', size: 13 }
     }, PLOT_CONFIG); });
     el('h-status').textContent = runs.length + ' runs of ' + configs[cfg] + ' (' + state.model + ', ' +
-      seqLabel(state.seq) + '); ' + shapes.length + ' image change' + (shapes.length === 1 ? '' : 's') + ' marked.';
+      seqLabel(state.seq) + '); ' + nImage + ' image change' + (nImage === 1 ? '' : 's') + ' marked' +
+      (regs === null ? '; loading regressions…' : '; ' + regs.length + ' regression' + (regs.length === 1 ? '' : 's') +
+        ' (regressions.json) marked') + '.';
+    el('h-regressions').innerHTML = regs && regs.length ? regressionTable(regs) : '';
     el('h-table').innerHTML = '<table class="grid"><caption>Runs of this configuration</caption><thead><tr>' +
       '<th scope="col">Run date</th><th scope="col">Run</th><th scope="col">Image</th><th scope="col">Points</th>' +
       '<th scope="col">Peak tok/s/GPU</th><th scope="col">tok/s/GPU at ' + lvl(level) + ' tok/s/user</th></tr></thead><tbody>' +
@@ -1397,6 +1479,87 @@
         return '<tr><td>' + esc(day(r.date)) + '</td><td><a href="' + esc(hrefFor({ view: 'run', id: r.run })) + '">' +
           esc(r.run) + '</a></td><td>' + esc(r.image) + (r.changed ? ' <span class="changed" data-testid="image-changed">changed</span>' : '') +
           '</td><td class="num">' + r.pts.length + '</td><td class="num">' + fmt(r.peak) + '</td><td class="num">' + fmt(r.at) + '</td></tr>';
+      }).join('') + '</tbody></table>';
+  }
+
+  // regressions.json's findings (data/regressions.js, loaded when the History view first opens)
+  var regLoad = { state: 'none' };
+  function loadRegressions() {
+    if (regLoad.state !== 'none') return;
+    regLoad.state = 'loading';
+    var tag = document.createElement('script');
+    tag.src = 'data/regressions.js';
+    tag.onload = function () { regLoad.state = 'ready'; if (state.view === 'history') renderHistory(); };
+    tag.onerror = function () { regLoad.state = 'failed'; if (state.view === 'history') renderHistory(); };
+    document.body.appendChild(tag);
+  }
+  // this configuration's findings in the scenarios shown; null while the file loads
+  function regressionsOf(cfg, scenarios) {
+    if (!window.IXCI_REGRESSIONS) {
+      loadRegressions();
+      if (regLoad.state !== 'failed') return null;
+      return [];
+    }
+    return window.IXCI_REGRESSIONS.regressions.filter(function (f) {
+      return f.config_id === cfg && (!SCEN || scenarios[f.scenario]);
+    });
+  }
+  function pct(x) { return (x >= 0 ? '+' : '−') + Math.abs(100 * x).toFixed(1) + ' %'; }
+  function shortDigest(d) { return d ? String(d).slice(0, 19) : 'unknown digest'; }
+  // "old → new" of the image the step came with; digests when the tag did not move
+  function imageChange(f) {
+    var c = f.image_change;
+    if (!c) return 'no image change (look at the runner, driver or host)';
+    var dig = c.from_digest !== undefined && (c.from === c.to || c.from_digest !== c.to_digest)
+      ? ' (' + shortDigest(c.from_digest) + ' → ' + shortDigest(c.to_digest) + ')' : '';
+    return (c.from === c.to ? c.from + ' rebuilt' : c.from + ' → ' + c.to) + dig;
+  }
+  function findingText(f) {
+    var where = f.concurrency !== null && f.concurrency !== undefined ? 'c=' + f.concurrency : 'rate=' + f.request_rate;
+    return f.metric + ' at ' + where + ' (' + f.scenario + '): ' + pct(f.step.relative) + ' [95 %: ' +
+      pct(f.step.ci95[0]) + ' … ' + pct(f.step.ci95[1]) + ']' + (f.state === 'recovered' ? ', recovered ' + day(f.recovered_date) : ', open');
+  }
+  // one marker per first bad run: on the peak line at that run, hover text naming every finding
+  function regressionMarks(regs, runs) {
+    if (!regs || !regs.length) return null;
+    var byRun = {}, order = [];
+    regs.forEach(function (f) {
+      if (!byRun[f.first_bad_run]) { byRun[f.first_bad_run] = []; order.push(f.first_bad_run); }
+      byRun[f.first_bad_run].push(f);
+    });
+    var top = Math.max.apply(null, runs.map(function (r) { return r.peak; }).concat([0]));
+    var x = [], y = [], text = [], shapes = [];
+    order.forEach(function (run) {
+      var fs = byRun[run], f0 = fs[0];
+      var at = runs.filter(function (r) { return r.run === run; })[0];
+      x.push(f0.first_bad_date);
+      y.push(at ? at.peak : top);
+      var lines = fs.slice(0, 6).map(function (f) { return esc(findingText(f)); });
+      if (fs.length > 6) lines.push('and ' + (fs.length - 6) + ' more (table below)');
+      text.push('<b>Regression</b> first seen ' + esc(day(f0.first_bad_date)) + ' (run ' + esc(run) + '), last good ' +
+        esc(day(f0.last_good_date)) + ' (run ' + esc(f0.last_good_run) + ')<br>' + lines.join('<br>') +
+        '<br>image: ' + esc(imageChange(f0)));
+      shapes.push({ type: 'line', xref: 'x', yref: 'paper', x0: f0.first_bad_date, x1: f0.first_bad_date, y0: 0, y1: 1,
+        line: { color: '#c0392b', dash: 'dot', width: 1.5 } });
+    });
+    return { shapes: shapes, trace: { type: 'scatter', mode: 'markers', name: 'regression (regressions.json)', x: x, y: y,
+      hovertext: text, hovertemplate: '%{hovertext}<extra></extra>', meta: { kind: 'regression' }, hoverlabel: { align: 'left' },
+      marker: { symbol: 'triangle-down', size: 14, color: '#c0392b', line: { color: '#fff', width: 1 } } } };
+  }
+  function regressionTable(regs) {
+    return '<table class="grid"><caption>Regressions of this configuration (regressions.json, found by publish on each ' +
+      'point\'s history)</caption><thead><tr><th scope="col">First bad run</th><th scope="col">Last good run</th>' +
+      '<th scope="col">Point</th><th scope="col">Metric</th><th scope="col">Step [95 %]</th><th scope="col">Level before → after</th>' +
+      '<th scope="col">Image change</th><th scope="col">State</th></tr></thead><tbody>' +
+      regs.map(function (f) {
+        var where = f.concurrency !== null && f.concurrency !== undefined ? 'c=' + f.concurrency : 'rate=' + f.request_rate;
+        return '<tr data-testid="regression-row" data-state="' + esc(f.state) + '"><td>' + esc(day(f.first_bad_date)) + ' <a href="' +
+          esc(hrefFor({ view: 'run', id: f.first_bad_run })) + '">' + esc(f.first_bad_run) + '</a></td><td>' + esc(day(f.last_good_date)) +
+          ' ' + esc(f.last_good_run) + '</td><td>' + esc(f.scenario + ' ' + where) + '</td><td>' + esc(f.metric) +
+          '</td><td class="num">' + esc(pct(f.step.relative)) + ' <span class="ci">[' + esc(pct(f.step.ci95[0])) + ' … ' +
+          esc(pct(f.step.ci95[1])) + ']</span></td><td class="num">' + fmt(f.baseline.value) + ' → ' + fmt(f.target.value) +
+          '</td><td data-testid="regression-image">' + esc(imageChange(f)) + '</td><td><span class="reg-' + esc(f.state) + '">' +
+          esc(f.state) + (f.state === 'recovered' ? ' ' + esc(day(f.recovered_date)) : '') + '</span></td></tr>';
       }).join('') + '</tbody></table>';
   }
 
@@ -1614,6 +1777,7 @@
   window.ixci = {
     loadExtra: loadExtra,
     pointId: function (i) { return s('point_id', i); },
+    str: function (name, i) { return s(name, i); },
     col: function (name, i) { return n(name, i); },
     state: function () { return JSON.parse(JSON.stringify(state)); }
   };
