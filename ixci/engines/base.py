@@ -81,6 +81,7 @@ class EngineJob:
     dp: int = 1  # data-parallel ranks (attention DP size when dp_attention; 1: use tp)
     dp_attention: bool = False
     gpus: int = 0
+    nodes: int = 1  # nodes of an aggregated launch (topology.nodes); pools carry their own
     max_model_len: int | None = None
     max_concurrency: int = 1
     spec_decoding: SpecDecoding | None = None

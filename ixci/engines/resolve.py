@@ -101,6 +101,7 @@ def engine_job(
             dp=int(topo.get("dp", 1)),
             dp_attention=bool(topo.get("dp_attention")),
             gpus=0 if device == "cpu" else int(topo.get("gpus", 0)),
+            nodes=int(topo.get("nodes") or 1),
             max_model_len=job.get("max_model_len"),
             max_concurrency=max(conc, default=1),
             spec_decoding=_spec(job.get("spec_decoding"), draft_path),

@@ -14,9 +14,13 @@ import yaml
 
 from ixci import plan
 from ixci.catalog import load_catalog
+from ixci.engines import adapter_for
+from ixci.engines.resolve import Checkpoint, engine_job
 from ixci.importer import import_inferencex, load_target
 from ixci.importer.coverage import AGENTIC_PENDING, coverage
 from ixci.importer.spec import spec_table
+from ixci.runtimes.base import LaunchContext
+from ixci.runtimes.slurm import SlurmOptions, render_batch_script
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "plan"
@@ -112,6 +116,27 @@ def test_every_recipe_validates_and_plans_one_job_per_launch(imported: tuple[Pat
                         expected.add(json.dumps([name, block.get("isl"), block.get("osl"), server,
                                                  arm and arm[0]], sort_keys=True))
     assert len(jobs) == len(expected)
+
+
+def test_every_imported_job_launches_on_its_planned_nodes(imported: tuple[Path, str]) -> None:
+    """Each planned job of the imported catalog gets a ServeSpec from its engine adapter (no
+    refusal: Dynamo MTP, multi-node vLLM, ...) and a Slurm batch script allocating exactly
+    the plan's nodes (an aggregated TP-8 launch on 4-GPU GB200 nodes spans two)."""
+    root, _ = imported
+    catalog = load_catalog(root)
+    ckpt = Checkpoint(path="/models/m", tokenizer=None, size_gb=1.0)
+    ctx = LaunchContext(job_id="j-0", run_id="golden", workdir=Path("/tmp"))
+    dynamo_mtp = 0
+    for job in plan.expand(catalog):
+        data = job.to_dict()
+        ejob = engine_job(data, checkpoint=ckpt, served_name="m", device="cuda",
+                          files_dir="/tmp/ixci-files", image=data["image"])  # fmt: skip
+        spec = adapter_for(catalog.engines[data["framework"]].adapter)(ejob)
+        script = render_batch_script(spec, ctx, logs=Path("/tmp/logs"), pyxis=True,
+                                     opts=SlurmOptions())  # fmt: skip
+        assert f"#SBATCH --nodes={data['topology']['nodes']}\n" in script, data["name"]
+        dynamo_mtp += data["framework"].startswith("dynamo") and bool(data["spec_decoding"])
+    assert dynamo_mtp >= 200  # 223 Dynamo MTP/EAGLE launches at the incumbent's 843c6254
 
 
 def _concs(ss: dict) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,54 @@ CASES: dict[str, EngineJob] = {
         decode=PoolJob(role="decode", workers=1, tp=8, ep=8, dp_attention=True),
     ),
     "dynamo-vllm-agg": _job("dynamo-vllm", tp=8),
+    # recipe/entry args under the pool's (the pool wins), MTP on both roles
+    "dynamo-sglang-disagg-mtp-args": _job(
+        "dynamo-sglang",
+        gpus=12,
+        prefill=PoolJob(
+            role="prefill",
+            workers=1,
+            tp=4,
+            engine_args=frozen_map({"mem_fraction_static": 0.7, "chunked_prefill_size": 16384}),
+        ),
+        decode=PoolJob(role="decode", workers=1, tp=8, ep=8, dp_attention=True),
+        kv_transfer="nixl",
+        spec_decoding=SpecDecoding(method="mtp", num_speculative_tokens=3),
+        engine_args=frozen_map({"mem_fraction_static": 0.8, "disable_radix_cache": True}),
+    ),
+    # TP-8 on GB200 (4 GPUs/node): one MPI world over 2 nodes, MTP in the engine yaml
+    "dynamo-trt-agg-2node-mtp": _job(
+        "dynamo-trt",
+        nodes=2,
+        spec_decoding=SpecDecoding(method="mtp", num_speculative_tokens=3),
+        engine_args=frozen_map({"max_batch_size": 64, "router_mode": "round-robin"}),
+    ),
+    # aggregated SGLang over 2 nodes: --dist-init-addr/--nnodes/--node-rank, EAGLE-3 draft
+    "dynamo-sglang-agg-2node-eagle3": _job(
+        "dynamo-sglang",
+        nodes=2,
+        spec_decoding=SpecDecoding(
+            method="eagle3", num_speculative_tokens=3, draft_model="example/eagle3-head"
+        ),
+        engine_args=frozen_map({"enable_hierarchical_cache": True, "hicache_size": 168}),
+    ),
+    # TP-8 × PP-2 over 2 nodes of 8: head + one headless node, vLLM MTP config
+    "dynamo-vllm-agg-2node-pp2-mtp": _job(
+        "dynamo-vllm",
+        pp=2,
+        gpus=16,
+        nodes=2,
+        spec_decoding=SpecDecoding(method="mtp", num_speculative_tokens=2),
+    ),
+    # DP-attention decode worker over 2 nodes: each node its share of the DP ranks
+    "dynamo-vllm-disagg-2node-dep": _job(
+        "dynamo-vllm",
+        gpus=16,
+        prefill=PoolJob(role="prefill", workers=1, tp=8, nodes_per_worker=2),
+        decode=PoolJob(role="decode", workers=1, tp=8, ep=8, dp_attention=True, nodes_per_worker=2),
+        kv_transfer="nixl",
+        engine_args=frozen_map({"kv_cache_dtype": "fp8"}),
+    ),
     "llamacpp-cpu": _job(
         "llamacpp",
         image=None,
@@ -224,6 +273,27 @@ def test_adapters_are_pure() -> None:
             {"spec_decoding": SpecDecoding(method="ngram", num_speculative_tokens=2)},
             "ngram",
         ),
+        ("dynamo-sglang", {"engine_args": frozen_map({"node_rank": 1})}, "node_rank"),
+        (
+            "dynamo-trt",
+            {
+                "prefill": PoolJob(
+                    role="prefill",
+                    workers=1,
+                    tp=2,
+                    engine_args=frozen_map({"tensor_parallel_size": 4}),
+                ),
+                "decode": PoolJob(role="decode", workers=1, tp=2),
+            },
+            "tensor_parallel_size",
+        ),
+        ("dynamo-vllm", {"dp": 2, "gpus": 16}, "whole-model replicas"),
+        ("dynamo-vllm", {"tp": 6, "gpus": 6, "nodes": 4}, "split unevenly over 4 nodes"),
+        (
+            "dynamo-trt",
+            {"spec_decoding": SpecDecoding(method="eagle", num_speculative_tokens=3)},
+            "without a draft model",
+        ),
     ],
 )
 def test_unsupported_options_are_invalid_jobs(
@@ -232,6 +302,50 @@ def test_unsupported_options_are_invalid_jobs(
     with pytest.raises(InvalidJob) as info:
         adapter_for(framework)(_job(framework, **kw))
     assert needle in str(info.value) and info.value.exit_code == 10
+
+
+def test_dynamo_workers_get_the_recipe_args_under_the_pool_args() -> None:
+    spec = adapter_for("dynamo-sglang")(CASES["dynamo-sglang-disagg-mtp-args"])
+    prefill, decode = (c for c in spec.components if c.role in ("prefill", "decode"))
+    assert prefill.argv[prefill.argv.index("--mem-fraction-static") + 1] == "0.7"  # the pool's
+    assert decode.argv[decode.argv.index("--mem-fraction-static") + 1] == "0.8"  # the recipe's
+    assert "--disable-radix-cache" in prefill.argv and "--disable-radix-cache" in decode.argv
+    assert all("--speculative-num-steps" in c.argv for c in (prefill, decode))
+
+
+def test_dynamo_router_mode_stays_with_the_front_end() -> None:
+    spec = adapter_for("dynamo-trt")(CASES["dynamo-trt-agg-2node-mtp"])
+    front, worker = spec.components
+    assert front.argv[-2:] == ("--router-mode", "round-robin")
+    assert (
+        "router_mode" not in spec.files["worker.yaml"]
+        and "max_batch_size: 64" in spec.files["worker.yaml"]
+    )
+    assert (worker.nodes, worker.gpus, worker.tasks_per_node) == (2, 8, 4)
+
+
+def test_dynamo_multi_node_vllm_worker_is_one_component_per_node() -> None:
+    spec = adapter_for("dynamo-vllm")(CASES["dynamo-vllm-disagg-2node-dep"])
+    names = [c.name for c in spec.components if c.gpus]
+    assert names == ["prefill-0", "prefill-0-node1", "decode-0", "decode-0-node1"]
+    assert sum(c.gpus for c in spec.components) == 16
+    head, other = spec.components[3], spec.components[4]
+    assert "--headless" not in head.argv and other.argv[-1] == "--headless"
+    assert other.argv[other.argv.index("--master-addr") + 1] == "{host:prefill-0}"
+
+
+def test_engine_job_carries_the_launch_nodes() -> None:
+    from ixci.engines.resolve import Checkpoint, engine_job
+
+    job = {"id": "j-1", "framework": "dynamo-vllm", "model": "m", "precision": "fp4",
+           "topology": {"tp": 8, "nodes": 2, "gpus": 8}}  # fmt: skip
+    ejob = engine_job(job, checkpoint=Checkpoint(path="/m", tokenizer=None, size_gb=1.0),
+                      served_name="m", device="cuda", files_dir="/f", image=None)  # fmt: skip
+    assert ejob.nodes == 2
+    assert [
+        c.nodes
+        for c in adapter_for("dynamo-sglang")(replace(ejob, framework="dynamo-sglang")).components
+    ] == [1, 2]
 
 
 def test_unknown_adapter() -> None:

@@ -185,7 +185,10 @@ def test_sbatch_directives_refuse_or_stay_one_safe_line(
         return
     directives = [line for line in script.splitlines() if line.startswith("#SBATCH")]
     for line in directives:
-        option, _, value = line.removeprefix("#SBATCH --").partition("=")
+        option, eq, value = line.removeprefix("#SBATCH --").partition("=")
+        if not eq:  # a flag without a value (--exclusive): nothing hostile can reach it
+            assert option == "exclusive", line
+            continue
         assert option.replace("-", "").isalpha() and slurm.DIRECTIVE_SAFE.fullmatch(value), line
     body = script.split("\n\n", 1)[1]
     assert "#SBATCH" not in body

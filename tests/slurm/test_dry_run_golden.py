@@ -1,6 +1,7 @@
 """`ixci run-job --dry-run` on the Slurm runtime prints the full batch script and container
-commands; golden files pin them for the seeded GB200 NVL72 Dynamo+TRT-LLM and MI355X
-SGLang+MoRI disaggregated recipes, and for the local llama.cpp 1P+2D deployment.
+commands; golden files pin them for the seeded GB200 NVL72 Dynamo+TRT-LLM (with and without
+MTP), Dynamo+vLLM (workers over two nodes) and MI355X SGLang+MoRI disaggregated recipes, and for
+the local llama.cpp 1P+2D deployment.
 
 Regenerate after an intended change: IXCI_UPDATE_GOLDEN=1 python -m pytest tests/slurm -k golden
 """
@@ -45,15 +46,26 @@ def plan() -> dict[str, object]:
     return json.loads(_ixci("plan", "--event", "schedule", "--format", "json"))
 
 
-@pytest.mark.parametrize("recipe", ["dsr1-fp8-gb200-dynamo-trt", "dsr1-fp8-mi355x-sglang-disagg"])
-def test_dry_run_golden(plan: dict[str, object], recipe: str) -> None:
+# (recipe, MTP job?, golden): the first disaggregated job of the recipe (with or without
+# speculative decoding); the vLLM one has workers spanning two GB200 nodes each.
+DRY_RUNS = [
+    ("dsr1-fp8-gb200-dynamo-trt", False, "dsr1-fp8-gb200-dynamo-trt"),
+    ("dsr1-fp8-mi355x-sglang-disagg", False, "dsr1-fp8-mi355x-sglang-disagg"),
+    ("dsr1-fp8-gb200-dynamo-trt", True, "dsr1-fp8-gb200-dynamo-trt-mtp"),
+    ("dsv4-fp4-gb200-dynamo-vllm", False, "dsv4-fp4-gb200-dynamo-vllm"),
+]
+
+
+@pytest.mark.parametrize(("recipe", "mtp", "golden"), DRY_RUNS)
+def test_dry_run_golden(plan: dict[str, object], recipe: str, mtp: bool, golden: str) -> None:
     jobs = [j for j in plan["jobs"]  # type: ignore[attr-defined]
-            if j["recipe"].endswith(f"/{recipe}.yaml") and j["topology"]["disaggregated"]]  # fmt: skip
+            if j["recipe"].endswith(f"/{recipe}.yaml") and j["topology"]["disaggregated"]
+            and bool(j["spec_decoding"]) == mtp]  # fmt: skip
     assert jobs, f"no disaggregated job for {recipe} in the plan"
     out = _ixci("run-job", jobs[0]["id"], "--dry-run", "--run-id", "golden",
                 "--model-cache", "/models")  # fmt: skip
     assert "#SBATCH --nodes=" in out and "srun " in out and "--container-image=" in out
-    _check(f"{recipe}.dry-run.txt", out)
+    _check(f"{golden}.dry-run.txt", out)
 
 
 def test_local_disaggregated_script_golden(tiny_gguf: TinyModel) -> None:
