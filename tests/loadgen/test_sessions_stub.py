@@ -102,6 +102,17 @@ def _rows(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh]
 
 
+def _skip_if_withheld(which: str, m: dict) -> None:
+    """On a host too busy for the client to vouch for its stamps, TTFT/ITL are withheld (null,
+    with the reason and the bound in `timing.invalid`) instead of published wrong: then there is
+    nothing to compare — but a null must always come with its reason."""
+    withheld = [name for name in ("ttft", "itl") if m[name]["mean"] is None or m[name]["p99"] is None]
+    if withheld:
+        invalid = m["timing"]["invalid"]
+        assert all(name in invalid for name in withheld), m["timing"]
+        pytest.skip(f"{which} timing withheld under CPU contention: {invalid}")
+
+
 def _errors(m: dict, truth: dict) -> tuple[float, float]:
     return m["ttft"]["mean"] - truth["ttft"]["mean"], m["itl"]["p99"] - truth["itl"]["p99"]
 
@@ -114,13 +125,15 @@ def test_multi_turn_accuracy_at_1024_sessions_matches_single_turn(stub: Callable
     s = stub("--ttft-ms", "50", "--itl-ms", "10")
     single = run_point(PointConfig(url=s.url, model="stub", isl=16, osl=4, concurrency=1024, num_requests=2048,
                                    warmup_requests=0, workers=1), dialect=DIALECT)
+    _skip_if_withheld("single-turn", single.metrics.to_json())
     e_single = _errors(single.metrics.to_json(), requests.get(s.url + "/truth", timeout=10).json())
     requests.post(s.url + "/reset", timeout=10)
     wl = _workload(sessions=1024, turns=3, **{"output-tokens": 4, "tool-pause-s": {"mean": 0.3, "max": 0.4}})
     multi = run_sessions_point(_config(s.url, concurrency=1024), wl, dialect=DIALECT, root=tmp_path)
     m = multi.point.metrics.to_json()
-    e_multi = _errors(m, requests.get(s.url + "/truth", timeout=10).json())
     assert m["completed"] == 3 * 1024 and m["failed"] == 0
+    _skip_if_withheld("multi-turn", m)
+    e_multi = _errors(m, requests.get(s.url + "/truth", timeout=10).json())
     print(f"TTFT mean error single {e_single[0] * 1e3:+.2f} ms, multi {e_multi[0] * 1e3:+.2f} ms; "
           f"ITL p99 error single {e_single[1] * 1e3:+.2f} ms, multi {e_multi[1] * 1e3:+.2f} ms")
     assert abs(e_multi[0]) <= 2 * abs(e_single[0]) + 0.010
