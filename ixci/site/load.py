@@ -1,7 +1,8 @@
 """Reads a checkout of the `results` branch (contracts.md §4) into frozen objects.
 
-Only the files the site needs are read: `index.json`, `data/points.json` and, per run,
-`run.json` and `coverage.json`. Every problem is collected and raised at once as
+Only the files the site needs are read: `index.json`, the point table (through
+`ixci.pointstore`, the one reader of `data/points/*.parquet`; a branch in the older layout is
+read from `data/points.json`) and, per run, `run.json` and `coverage.json`. Every problem is collected and raised at once as
 `InvalidInput`, each naming the file, the field and what to do.
 """
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ixci import pointstore
+from ixci.aggregate import to_columnar
 from ixci.errors import InvalidInput, Problem
 
 # Columns the site cannot work without (the rest of the contract's columns are optional
@@ -87,10 +90,13 @@ def load_results(root: Path) -> Results:
     """Read and check the results tree at `root`; raise `InvalidInput` listing every problem."""
     problems: list[Problem] = []
     index = _read_json(root / "index.json", problems)
-    points = _read_json(root / "data" / "points.json", problems)
-    if problems:
-        raise InvalidInput(problems, _headline(root, problems))
-    columns, rows = _check_points(root / "data" / "points.json", points, problems)
+    if pointstore.has_store(root):
+        columns, rows = _stored_points(root, problems)
+    else:
+        points = _read_json(root / pointstore.LEGACY_POINTS, problems)
+        if problems:
+            raise InvalidInput(problems, _headline(root, problems))
+        columns, rows = _check_points(root / pointstore.LEGACY_POINTS, points, problems)
     runs = _read_runs(root, index, problems)
     if problems:
         raise InvalidInput(problems, _headline(root, problems))
@@ -128,6 +134,19 @@ def _read_json(path: Path, problems: list[Problem]) -> Any:
     except UnicodeDecodeError as exc:
         problems.append(_problem(path, f"not UTF-8 text: {exc.reason}"))
     return None
+
+
+def _stored_points(root: Path, problems: list[Problem]) -> tuple[list[str], list[list[Any]]]:
+    """The partitions' rows as plain values (NaN as None), columns checked like points.json's."""
+    df = pointstore.read_points(root)
+    table = to_columnar(df)
+    columns = [str(c) for c in table["columns"]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        where = root / pointstore.POINTS_DIR
+        problems.append(_problem(where, f"missing column(s) {', '.join(missing)}; rebuild "
+                                 "data/ with `ixci publish --rebuild`", where="columns"))  # fmt: skip
+    return columns, table["rows"]
 
 
 def _check_points(
