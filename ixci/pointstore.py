@@ -208,11 +208,12 @@ def read_partition(path: Path, *, tree: Path | None = None) -> pd.DataFrame:
         return to_frame(pq.read_table(path))
     except (OSError, pa.ArrowException) as exc:
         shown = path.relative_to(tree) if tree is not None else path
-        raise InvalidInput(
-            [Problem(file=str(path), line=1, col=1, path="", message=f"not a readable "
-                     f"Parquet partition ({exc}); rebuild data/ with `ixci publish --rebuild`")],
-            f"{shown}: not a readable Parquet partition",
-        ) from exc  # fmt: skip
+        problem = Problem(
+            file=str(path), line=1, col=1, path="",
+            message=f"not a readable Parquet partition ({exc}); rebuild the derived files "
+            "with `ixci publish --rebuild`",
+        )  # fmt: skip
+        raise InvalidInput([problem], f"{shown}: {problem.message}") from exc
 
 
 def has_store(tree: Path) -> bool:
