@@ -166,8 +166,7 @@ def _each_series(
     """(series key, run ids, values) of each series in `_series`' sorted table, its `last` runs
     only. Plain arrays sliced at the key changes: a year of history has thousands of series,
     and a pandas group per series cost more than the step test itself."""
-    cols = [[_plain(v) if not _missing_value(v) else None for v in table[k].tolist()]
-            for k in _SERIES_KEYS]  # fmt: skip
+    cols = [table[k].astype(object).where(table[k].notna(), None).tolist() for k in _SERIES_KEYS]
     keys = list(zip(*cols, strict=True))
     ids = [str(r) for r in table["run_id"].tolist()]
     values = table["_v"].to_numpy(float)
@@ -177,10 +176,6 @@ def _each_series(
             lo = max(start, i - last)
             yield keys[start], ids[lo:i], values[lo:i]
             start = i
-
-
-def _missing_value(v: Any) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
 def _run_info(df: pd.DataFrame) -> dict[tuple[str, str], _Run]:
