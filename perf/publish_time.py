@@ -65,7 +65,9 @@ print(time.perf_counter() - t0, sum(len(v) for v in files.values()), len(files))
 
 def templates(jobs: int, points: int) -> list[dict[str, Any]]:
     concs = tuple(2**i for i in range(points))
-    return [make_job(name=f"cfg{j}", tp=1 + j % 8, gpus=8, concurrencies=concs) for j in range(jobs)]
+    return [
+        make_job(name=f"cfg{j}", tp=1 + j % 8, gpus=8, concurrencies=concs) for j in range(jobs)
+    ]
 
 
 def day(r: int) -> str:
@@ -77,9 +79,14 @@ def write_run(tree: Path, r: int, jobs: list[dict[str, Any]]) -> int:
     run_id, date = f"{90000 + r}", day(r)
     folder = tree / "runs" / date[:4] / date[5:7] / date[8:10] / run_id
     (folder / "results").mkdir(parents=True)
-    meta = {"run_id": run_id, "date": f"{date}T00:00:00Z", "event": "schedule", "schema_versions": [1]}
+    meta = {
+        "run_id": run_id,
+        "date": f"{date}T00:00:00Z",
+        "event": "schedule",
+        "schema_versions": [1],
+    }
     (folder / "run.json").write_text(dump_json(meta))
-    (folder / "coverage.json").write_text(dump_json({"summary": {"complete": True}}))
+    (folder / "coverage.json").write_text(dump_json({"summary": {"complete": True}, "jobs": []}))
     rows = 0
     for job in jobs:
         doc = make_result(job, run_id=run_id, date=date, scale=1.0 + 0.01 * (r % 7))
@@ -136,10 +143,13 @@ def run_main(main: Path, tree: Path, tmp: Path) -> tuple[float, int, int]:
     return float(out[0]), int(out[1]), int(out[2])
 
 
-def million(tmp: Path, jobs: list[dict[str, Any]], target: int) -> dict[str, Any]:
-    """A store of ≥ `target` rows (one run's tidy rows repeated a night at a time), then time
-    one more nightly's update over it."""
-    tree = tmp / "million"
+def million(
+    tmp: Path, jobs: list[dict[str, Any]], target: int, tree: Path | None = None
+) -> dict[str, Any]:
+    """A store of ≥ `target` rows (one run's tidy rows repeated a night at a time; run folders
+    without artifacts), then time one more nightly's update over it (in `tree`, default a
+    folder under `tmp`)."""
+    tree = tree or tmp / "million"
     docs = [make_result(j, run_id="proto", date=day(0)) for j in jobs]
     proto = ps.to_frame(ps.to_arrow(tidy_table(docs, ECON)))
     proto_jobs = ps.job_rows(docs)
@@ -153,7 +163,7 @@ def million(tmp: Path, jobs: list[dict[str, Any]], target: int) -> dict[str, Any
         meta = {"run_id": run_id, "date": f"{date}T00:00:00Z", "event": "schedule",
                 "schema_versions": [1]}  # fmt: skip
         (folder / "run.json").write_text(dump_json(meta))
-        (folder / "coverage.json").write_text(dump_json({"summary": {"complete": True}}))
+        (folder / "coverage.json").write_text(dump_json({"summary": {"complete": True}, "jobs": []}))
         rows = proto.assign(run_id=run_id, run_date=date,
                             tput_per_gpu=proto["tput_per_gpu"] * (1 + 0.01 * (r % 7)))  # fmt: skip
         months.setdefault(date[:7], []).append(rows)
@@ -179,13 +189,31 @@ def million(tmp: Path, jobs: list[dict[str, Any]], target: int) -> dict[str, Any
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=365, help="nightlies in the year (the last one is published)")
+    ap.add_argument(
+        "--runs", type=int, default=365, help="nightlies in the year (the last one is published)"
+    )
     ap.add_argument("--jobs", type=int, default=40)
     ap.add_argument("--points", type=int, default=20)
     ap.add_argument("--main", type=Path, help="a checkout of main, to time its full rebuild")
     ap.add_argument("--million", action="store_true", help="also time the update over 1M rows")
     ap.add_argument("--site", action="store_true", help="also time the site build over the year")
+    ap.add_argument(
+        "--store-only",
+        type=Path,
+        metavar="DIR",
+        help="only synthesize a year's store (RUNS nights, no old artifacts) into DIR, "
+        "publish one more nightly into it and keep it (for perf/site_interactive.py --data)",
+    )
     args = ap.parse_args()
+    if args.store_only is not None:
+        with tempfile.TemporaryDirectory(prefix="ixci-perf-store-") as tmp_name:
+            rows = (args.runs - 1) * args.jobs * args.points
+            res = million(Path(tmp_name), templates(args.jobs, args.points), rows, args.store_only)
+        print(
+            f"{args.store_only}: {res['rows']:,} rows over {res['nights']} nights + one more "
+            f"nightly in {res['total']:.2f} s (derive and write {res['derive']:.2f} s)"
+        )
+        return
     jobs = templates(args.jobs, args.points)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="ixci-perf-publish-") as tmp_name:
