@@ -12,7 +12,7 @@ publishes, so a sparser view never happens silently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -61,13 +61,14 @@ def _covered(df: pd.DataFrame) -> dict[Key, set[Point]]:
 def select_latest(
     df: pd.DataFrame,
     run_order: Sequence[str],
-    planned: Mapping[Key, frozenset[Point]] | None = None,
+    planned: Mapping[Key, Hashable] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, Any]]]:
     """The published curve per (config, scenario) and its bookkeeping.
 
     Returns the latest rows (with `on_front` recomputed across configs) and
     {(config_id, scenario): {"latest_run", "runs", "partial_runs", "shrinks"}}; `planned`
-    (from `planned_points`) lets a recipe change replace a denser curve.
+    (from `planned_points`, or their digests from `ixci.pointstore.plans_of`: only equality is
+    used) lets a recipe change replace a denser curve.
     """
     rank = {r: i for i, r in enumerate(run_order)}
     covered = _covered(df)
@@ -93,13 +94,13 @@ def select_latest(
 def choose(
     runs: Sequence[str],
     covers: Sequence[set[Point]],
-    plans: Sequence[frozenset[Point] | None],
+    plans: Sequence[Hashable | None],
 ) -> dict[str, Any]:
     """Oldest → newest: a run becomes the curve when it covers ⊇ the current curve's points,
     or when its plan differs from the current curve's (the recipe changed)."""
     current: str | None = None
     cur_cov: set[Point] = set()
-    cur_plan: frozenset[Point] | None = None
+    cur_plan: Hashable | None = None
     partial: list[str] = []
     shrinks: list[dict[str, Any]] = []
     for run, cov, plan in zip(runs, covers, plans, strict=True):

@@ -101,7 +101,7 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A stored table as the tidy table's pandas types (nullable Int64 where tidy_table has them)."""
-    df = table.to_pandas()
+    df: pd.DataFrame = table.to_pandas()
     for col in df.columns:  # plain objects: row-wise readers iterate them ~10× faster
         if col in STRING_COLUMNS:
             df[col] = df[col].astype(object).where(df[col].notna(), None)
