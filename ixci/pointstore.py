@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -109,6 +110,28 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
         if col in df.columns:
             df[col] = df[col].astype("Int64")
     return df
+
+
+def plain_columns(df: pd.DataFrame) -> dict[str, list[Any]]:
+    """Each column as a list of plain Python values, None for missing and non-finite."""
+    out: dict[str, list[Any]] = {}
+    for name in df.columns:
+        col = df[name]
+        if col.dtype.kind == "f":
+            arr = col.to_numpy()
+            values: list[Any] = arr.tolist()
+            for i in np.flatnonzero(~np.isfinite(arr)):
+                values[i] = None
+        elif (
+            col.dtype.kind in "iub"
+            and not col.hasnans
+            and not isinstance(col.dtype, pd.api.extensions.ExtensionDtype)
+        ):
+            values = col.to_numpy().tolist()
+        else:
+            values = col.astype(object).where(col.notna(), None).tolist()
+        out[str(name)] = values
+    return out
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -9,13 +9,12 @@ read from `data/points.json`) and, per run, `run.json` and `coverage.json`. Ever
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ixci import pointstore
-from ixci.aggregate import to_columnar
 from ixci.errors import InvalidInput, Problem
 
 # Columns the site cannot work without (the rest of the contract's columns are optional
@@ -84,14 +83,45 @@ class Results:
     columns: tuple[str, ...]
     rows: Sequence[Sequence[Any]] = field(repr=False)
     schema_versions: Mapping[str, Any]
+    data: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def column(self, name: str) -> list[Any]:
+        """One column's values in row order (plain Python, None for missing; cached)."""
+        if name not in self.data:
+            i = self.columns.index(name)
+            self.data[name] = [row[i] for row in self.rows]
+        return self.data[name]
+
+
+class ColumnRows(Sequence[Sequence[Any]]):
+    """Rows over column lists, made on access (the encoders read columns; few read rows)."""
+
+    def __init__(self, columns: Sequence[list[Any]], n: int) -> None:
+        self._columns, self._n = columns, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Sequence[Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Sequence[Any]]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        return [c[i] for c in self._columns]
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(zip(*self._columns, strict=True)) if self._columns else iter(())
 
 
 def load_results(root: Path) -> Results:
     """Read and check the results tree at `root`; raise `InvalidInput` listing every problem."""
     problems: list[Problem] = []
     index = _read_json(root / "index.json", problems)
+    data: dict[str, list[Any]] = {}
     if pointstore.has_store(root):
-        columns, rows = _stored_points(root, problems)
+        columns, rows, data = _stored_points(root, problems)
     else:
         points = _read_json(root / pointstore.LEGACY_POINTS, problems)
         if problems:
@@ -107,6 +137,7 @@ def load_results(root: Path) -> Results:
         columns=tuple(columns),
         rows=rows,
         schema_versions=versions if isinstance(versions, dict) else {},
+        data=data,
     )
 
 
@@ -136,17 +167,19 @@ def _read_json(path: Path, problems: list[Problem]) -> Any:
     return None
 
 
-def _stored_points(root: Path, problems: list[Problem]) -> tuple[list[str], list[list[Any]]]:
-    """The partitions' rows as plain values (NaN as None), columns checked like points.json's."""
+def _stored_points(
+    root: Path, problems: list[Problem]
+) -> tuple[list[str], ColumnRows, dict[str, list[Any]]]:
+    """The partitions as plain column lists (NaN as None), columns checked like points.json's."""
     df = pointstore.read_points(root)
-    table = to_columnar(df)
-    columns = [str(c) for c in table["columns"]]
+    data = pointstore.plain_columns(df)
+    columns = [str(c) for c in data]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         where = root / pointstore.POINTS_DIR
         problems.append(_problem(where, f"missing column(s) {', '.join(missing)}; rebuild "
                                  "data/ with `ixci publish --rebuild`", where="columns"))  # fmt: skip
-    return columns, table["rows"]
+    return columns, ColumnRows(list(data.values()), len(df)), data
 
 
 def _check_points(
