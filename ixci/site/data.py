@@ -169,7 +169,7 @@ def _round_all(values: list[Any]) -> list[float | None]:
         return [_round(v) for v in values]
     arr = np.asarray(values, dtype=np.float64)  # None → nan
     finite = np.isfinite(arr)
-    rounded = list(map(float, map(_SIG_FORMAT.__mod__, arr[finite].tolist())))
+    rounded: list[float | None] = list(map(float, map(_SIG_FORMAT.__mod__, arr[finite].tolist())))
     if finite.all():
         return rounded
     out: list[float | None] = [None] * len(values)

@@ -120,6 +120,7 @@ def load_results(root: Path) -> Results:
     problems: list[Problem] = []
     index = _read_json(root / "index.json", problems)
     data: dict[str, list[Any]] = {}
+    rows: Sequence[Sequence[Any]]
     if pointstore.has_store(root):
         columns, rows, data = _stored_points(root, problems)
     else:
