@@ -138,8 +138,9 @@ def run_main(main: Path, tree: Path, tmp: Path) -> tuple[float, int, int]:
     shutil.copytree(tree / "runs", copy / "runs", copy_function=os.link)
     shutil.copy(tree / ECONOMICS_FILE, copy / ECONOMICS_FILE)
     env = {**os.environ, "PYTHONPATH": str(main)}
+    # cwd=main: `python -c` puts the working directory first on sys.path
     out = subprocess.run([sys.executable, "-c", MAIN_CODE, str(copy)], env=env, check=True,
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
+                         capture_output=True, text=True, cwd=main).stdout.split()  # fmt: skip
     shutil.rmtree(copy)
     return float(out[0]), int(out[1]), int(out[2])
 
