@@ -23,16 +23,6 @@ Point = tuple[Any, Any]
 Key = tuple[str, str, str]  # (config_id, scenario, run_id)
 
 
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def planned_points(docs: Sequence[Mapping[str, Any]]) -> dict[Key, frozenset[Point]]:
     """(config, scenario, run) → the points its job planned (the recipe's sweep)."""
     out: dict[Key, set[Point]] = {}
@@ -46,15 +36,12 @@ def planned_points(docs: Sequence[Mapping[str, Any]]) -> dict[Key, frozenset[Poi
 
 def _covered(df: pd.DataFrame) -> dict[Key, set[Point]]:
     ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
+    names = ("config_id", "scenario", "run_id", "concurrency", "request_rate")
+    # plain Python values column by column (None for missing), not a cell-by-cell conversion
+    cols = [ok[c].astype(object).where(ok[c].notna(), None).tolist() for c in names]
     covered: dict[Key, set[Point]] = {}
-    for key, conc, rate in zip(
-        zip(ok["config_id"], ok["scenario"], ok["run_id"], strict=True),
-        ok["concurrency"].astype("object"),
-        ok["request_rate"].astype("object"),
-        strict=True,
-    ):
-        k = (str(key[0]), str(key[1]), str(key[2]))
-        covered.setdefault(k, set()).add((_plain(conc), _plain(rate)))
+    for cfg, scen, run, conc, rate in zip(*cols, strict=True):
+        covered.setdefault((str(cfg), str(scen), str(run)), set()).add((conc, rate))
     return covered
 
 
