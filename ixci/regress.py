@@ -304,8 +304,10 @@ def find_missing(
     nights = _nights(runs, policy.nightly_events)
     jobs = _job_configs(df)
     ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
-    valid = {(str(r), str(c)) for r, c in zip(ok["run_id"], ok["config_id"], strict=True)}
-    sku_of = dict(zip(df["config_id"].astype(str), df["sku"].astype(str), strict=False))
+    pairs = ok[["run_id", "config_id"]].drop_duplicates()  # one per (run, config), not per point
+    valid = {(str(r), str(c)) for r, c in zip(pairs["run_id"], pairs["config_id"], strict=True)}
+    configs = df[["config_id", "sku"]].drop_duplicates("config_id", keep="last")
+    sku_of = {str(c): str(s) for c, s in zip(configs["config_id"], configs["sku"], strict=True)}
     streak: dict[str, list[str]] = {}  # config → the dark nights since its last valid one
     last_ok: dict[str, str] = {}
     seen: set[str] = set()
