@@ -167,7 +167,9 @@ def million(
         meta = {"run_id": run_id, "date": f"{date}T00:00:00Z", "event": "schedule",
                 "schema_versions": [1]}  # fmt: skip
         (folder / "run.json").write_text(dump_json(meta))
-        (folder / "coverage.json").write_text(dump_json({"summary": {"complete": True}, "jobs": []}))
+        (folder / "coverage.json").write_text(
+            dump_json({"summary": {"complete": True}, "jobs": []})
+        )
         rows = proto.assign(run_id=run_id, run_date=date,
                             tput_per_gpu=proto["tput_per_gpu"] * (1 + 0.01 * (r % 7)))  # fmt: skip
         months.setdefault(date[:7], []).append(rows)
