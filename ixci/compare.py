@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ixci import pointstore
 from ixci.aggregate import from_columnar
 from ixci.compare_points import PointComparison, cell, compare_points, mermaid_chart, points_table
 
@@ -277,13 +278,18 @@ def _point_rank(r: CurveComparison) -> int:
 
 
 def load_baseline(path: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:
-    """(latest rows, history per config, run order) from a results tree or a points.json file."""
+    """(latest rows, history per config, run order) from a results tree or a points.json file.
+
+    A tree's history is read from its point partitions (`ixci.pointstore`), one frame per config.
+    """
     if path.is_dir():
         latest = from_columnar(orjson.loads((path / "data" / "latest.json").read_bytes()))
-        history = {
-            p.stem: from_columnar(orjson.loads(p.read_bytes()))
-            for p in sorted((path / "data" / "history").glob("*.json"))
-        }
+        points = pointstore.read_points(path)
+        history = (
+            {str(c): rows.reset_index(drop=True) for c, rows in points.groupby("config_id")}
+            if len(points)
+            else {}
+        )
         index = orjson.loads((path / "index.json").read_bytes())
         return latest, history, [str(r["run_id"]) for r in index.get("runs", [])]
     return from_columnar(orjson.loads(path.read_bytes())), {}, []

@@ -12,7 +12,7 @@ publishes, so a sparser view never happens silently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -21,16 +21,6 @@ from ixci.aggregate import config_id, mark_front
 
 Point = tuple[Any, Any]
 Key = tuple[str, str, str]  # (config_id, scenario, run_id)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def planned_points(docs: Sequence[Mapping[str, Any]]) -> dict[Key, frozenset[Point]]:
@@ -46,28 +36,26 @@ def planned_points(docs: Sequence[Mapping[str, Any]]) -> dict[Key, frozenset[Poi
 
 def _covered(df: pd.DataFrame) -> dict[Key, set[Point]]:
     ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
+    names = ("config_id", "scenario", "run_id", "concurrency", "request_rate")
+    # plain Python values column by column (None for missing), not a cell-by-cell conversion
+    cols = [ok[c].astype(object).where(ok[c].notna(), None).tolist() for c in names]
     covered: dict[Key, set[Point]] = {}
-    for key, conc, rate in zip(
-        zip(ok["config_id"], ok["scenario"], ok["run_id"], strict=True),
-        ok["concurrency"].astype("object"),
-        ok["request_rate"].astype("object"),
-        strict=True,
-    ):
-        k = (str(key[0]), str(key[1]), str(key[2]))
-        covered.setdefault(k, set()).add((_plain(conc), _plain(rate)))
+    for cfg, scen, run, conc, rate in zip(*cols, strict=True):
+        covered.setdefault((str(cfg), str(scen), str(run)), set()).add((conc, rate))
     return covered
 
 
 def select_latest(
     df: pd.DataFrame,
     run_order: Sequence[str],
-    planned: Mapping[Key, frozenset[Point]] | None = None,
+    planned: Mapping[Key, Hashable] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, Any]]]:
     """The published curve per (config, scenario) and its bookkeeping.
 
     Returns the latest rows (with `on_front` recomputed across configs) and
     {(config_id, scenario): {"latest_run", "runs", "partial_runs", "shrinks"}}; `planned`
-    (from `planned_points`) lets a recipe change replace a denser curve.
+    (from `planned_points`, or their digests from `ixci.pointstore.plans_of`: only equality is
+    used) lets a recipe change replace a denser curve.
     """
     rank = {r: i for i, r in enumerate(run_order)}
     covered = _covered(df)
@@ -93,13 +81,13 @@ def select_latest(
 def choose(
     runs: Sequence[str],
     covers: Sequence[set[Point]],
-    plans: Sequence[frozenset[Point] | None],
+    plans: Sequence[Hashable | None],
 ) -> dict[str, Any]:
     """Oldest → newest: a run becomes the curve when it covers ⊇ the current curve's points,
     or when its plan differs from the current curve's (the recipe changed)."""
     current: str | None = None
     cur_cov: set[Point] = set()
-    cur_plan: frozenset[Point] | None = None
+    cur_plan: Hashable | None = None
     partial: list[str] = []
     shrinks: list[dict[str, Any]] = []
     for run, cov, plan in zip(runs, covers, plans, strict=True):

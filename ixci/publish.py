@@ -4,9 +4,10 @@ The only git user in ixci (through `ixci.cmd`, argv lists). Layout: contracts.md
 
 Publishing a run: check out the remote branch tip in a private working clone, add
 `runs/YYYY/MM/DD/<run-id>/` (never touching an existing run folder unless it is identical),
-regenerate every derived file from *all* run folders (so derived files always equal a fresh
-rebuild, whatever order runs arrive in), commit, push. A push that loses a race (non-fast-
-forward) starts over from the new tip: fetch, re-add the run, regenerate over the union,
+update the derived files for that run (`ixci.derived.derive_run`: the run's month partition and
+the small files; equal to a full rebuild from *all* run folders, whatever order runs arrive in,
+which is what a branch in the older layout or with other prices gets), commit, push. A push that
+loses a race (non-fast-forward) starts over from the new tip: fetch, re-add the run, update,
 retry after an exponential backoff with full jitter. Publishing the same run again yields an
 identical tree, so nothing is committed.
 
@@ -25,19 +26,27 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pandas as pd
 
 from ixci import cmd, ids
-from ixci.aggregate import Economics, columns_for, dump_columnar, tidy_table
+from ixci.aggregate import Economics
 from ixci.collect import Collection, dump_json
-from ixci.curves import planned_points, select_latest, shrinks_of
+from ixci.curves import select_latest, shrinks_of
+from ixci.derived import (
+    ALERTS_FILE,
+    DERIVED_FILES,
+    ECONOMICS_FILE,
+    build_derived,
+    derive,
+    derive_run,
+    write_derived,
+)
 from ixci.errors import (
     STORAGE_ERRNOS,
     CommandFailed,
@@ -47,12 +56,16 @@ from ixci.errors import (
     UnsafeValue,
     storage_error,
 )
-from ixci.regress import AlertPolicy, regressions_document
+from ixci.regress import AlertPolicy
 from ixci.runfolder import run_files, run_folder, run_meta, stage_attempt, stage_run
 
-__all__ = [  # the run-folder API lives in ixci.runfolder; these names stay importable here
+__all__ = [  # the run-folder and derived-file APIs live in ixci.runfolder and ixci.derived
+    "ALERTS_FILE",
+    "DERIVED_FILES",
+    "ECONOMICS_FILE",
     "PublishResult",
     "build_derived",
+    "derive",
     "publish",
     "rebuild",
     "run_files",
@@ -66,10 +79,6 @@ __all__ = [  # the run-folder API lives in ixci.runfolder; these names stay impo
 
 log = logging.getLogger("ixci.publish")
 
-DERIVED_FILES = ("index.json", "data/points.json", "data/latest.json", "regressions.json")
-HISTORY_DIR = "data/history"
-ECONOMICS_FILE = "economics.json"  # prices used for $ columns (an input, written by publish)
-ALERTS_FILE = "alerts.json"  # the alert policy used for regressions.json (an input, likewise)
 _RACE_MARKERS = (
     "non-fast-forward",
     "fetch first",
@@ -108,123 +117,7 @@ class PublishResult:
     config_names: dict[str, str] | None = None  # config_id → job name, for reports
 
 
-# --- derived files ------------------------------------------------------------------------
-
-
-def _load_runs(tree: Path) -> list[dict[str, Any]]:
-    runs = []
-    for meta_path in sorted(tree.glob("runs/*/*/*/*/run.json")):
-        folder = meta_path.parent
-        meta = orjson.loads(meta_path.read_bytes())
-        cov_path = folder / "coverage.json"
-        cov = orjson.loads(cov_path.read_bytes()) if cov_path.is_file() else {}
-        docs = [orjson.loads(p.read_bytes()) for p in sorted((folder / "results").glob("*.json"))]
-        runs.append(
-            {
-                "meta": meta,
-                "path": folder.relative_to(tree).as_posix(),
-                "coverage": cov,
-                "docs": docs,
-            }
-        )
-    runs.sort(key=lambda r: (str(r["meta"].get("date")), str(r["meta"]["run_id"])))
-    return runs
-
-
-def _economics(tree: Path) -> Economics:
-    path = tree / ECONOMICS_FILE
-    return Economics.from_json(orjson.loads(path.read_bytes()) if path.is_file() else None)
-
-
-def _config_entries(
-    df: pd.DataFrame, book: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    ident = [
-        "config_id",
-        "model",
-        "sku",
-        "framework",
-        "precision",
-        "runner",
-        "tp",
-        "ep",
-        "pp",
-        "dcp",
-        "dp_attention",
-        "gpus",
-        "disaggregated",
-        "spec_decoding",
-    ]
-    firsts = df.drop_duplicates("config_id")[ident].sort_values("config_id")
-    entries = []
-    for rec in firsts.to_dict(orient="records"):
-        cfg = str(rec["config_id"])
-        curves = [
-            {"scenario": s, **{k: x for k, x in v.items() if k != "shrinks"}}
-            for (c, s), v in sorted(book.items())
-            if c == cfg
-        ]
-        entries.append({**{str(k): _plain(v) for k, v in rec.items()}, "curves": curves})
-    return entries
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
-def build_derived(tree: Path) -> dict[str, bytes]:
-    """Every derived file (path → bytes) as a pure function of `runs/`, `economics.json` and
-    `alerts.json`."""
-    return derive(tree)[0]
-
-
-def derive(tree: Path) -> tuple[dict[str, bytes], dict[tuple[str, str], dict[str, Any]]]:
-    """`build_derived`'s files and the curve bookkeeping of `ixci.curves.select_latest`."""
-    runs = _load_runs(tree)
-    econ = _economics(tree)
-    docs = [d for r in runs for d in r["docs"]]
-    df = tidy_table(docs, econ)
-    order = [str(r["meta"]["run_id"]) for r in runs]
-    latest, book = select_latest(df, order, planned_points(docs)) if len(df) else (df, {})
-    partial_runs = {r for v in book.values() for r in v["partial_runs"]}
-    out: dict[str, bytes] = {
-        "data/points.json": dump_columnar(df),
-        "data/latest.json": dump_columnar(latest[df.columns] if len(latest) else df.iloc[0:0]),
-    }
-    for cfg, rows in df.groupby("config_id", sort=True):
-        out[f"{HISTORY_DIR}/{cfg}.json"] = dump_columnar(rows)
-    index = {
-        "index_version": 1,
-        "columns": columns_for(econ.tiers),
-        "schema_versions": {
-            "result": sorted({v for r in runs for v in r["meta"].get("schema_versions", [])})
-        },
-        "counts": {
-            "runs": len(runs),
-            "rows": len(df),
-            "configs": int(df["config_id"].nunique()) if len(df) else 0,
-        },
-        "runs": [_run_entry(r, partial_runs) for r in runs],
-        "configs": _config_entries(df, book) if len(df) else [],
-        "jobs": _job_history(runs),
-    }
-    out["index.json"] = dump_json(index).encode()
-    alerts = regressions_document(df, runs, order, _alert_policy(tree))
-    out["regressions.json"] = dump_json(alerts).encode()
-    return out, book
-
-
-def _alert_policy(tree: Path) -> AlertPolicy:
-    path = tree / ALERTS_FILE
-    if not path.is_file():
-        return AlertPolicy()
-    return AlertPolicy.from_json(orjson.loads(path.read_bytes()), file=ALERTS_FILE)
+# --- derived files (ixci.derived) --------------------------------------------------------
 
 
 def write_alerts(tree: Path, policy: AlertPolicy) -> None:
@@ -232,54 +125,24 @@ def write_alerts(tree: Path, policy: AlertPolicy) -> None:
     (tree / ALERTS_FILE).write_text(dump_json(policy.to_json()), encoding="utf-8")
 
 
-def _job_history(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Job id → {last_measured, last_run}: the planner's rotation reads this (contracts.md §4)."""
-    out: dict[str, dict[str, Any]] = {}
-    for run in runs:  # oldest first, so the last write wins
-        for doc in run["docs"]:
-            out[str(doc["job"]["id"])] = {
-                "last_measured": run["meta"].get("date"),
-                "last_run": run["meta"]["run_id"],
-            }
-    return dict(sorted(out.items()))
-
-
-def _run_entry(run: Mapping[str, Any], partial_runs: set[str]) -> dict[str, Any]:
-    meta, summary = run["meta"], run["coverage"].get("summary", {})
-    complete = bool(summary.get("complete"))
-    return {
-        "run_id": meta["run_id"],
-        "date": meta.get("date"),
-        "path": run["path"],
-        "event": meta.get("event"),
-        "repository": meta.get("repository"),
-        "git_sha": meta.get("git_sha"),
-        "status": "complete" if complete else "partial",
-        "narrower_than_latest": meta["run_id"] in partial_runs,
-        "coverage": summary,
-    }
-
-
-def write_derived(tree: Path, files: Mapping[str, bytes]) -> None:
-    """Replace the derived files in `tree` with `files` (stale history files are removed)."""
-    history = tree / HISTORY_DIR
-    if history.is_dir():
-        shutil.rmtree(history)
-    for rel, data in files.items():
-        path = tree / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
-def rebuild(tree: Path, *, site: bool = True) -> dict[tuple[str, str], dict[str, Any]]:
-    """Regenerate all derived files and, with `site`, the site (if `ixci.site` is installed);
+def rebuild(
+    tree: Path, *, site: bool = True, run: str | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Regenerate the derived files and, with `site`, the site (if `ixci.site` is installed);
     return the curve bookkeeping (`ixci.curves.select_latest`).
 
-    Without `site`, a committed `site/` is removed: it would show older data than the branch
-    holds (rebuild it with `ixci site build`).
+    With `run` (a run folder just added or merged) only what that run changes is rewritten
+    (`ixci.derived.derive_run`), else — or when the tree cannot be updated that way — every
+    derived file is rebuilt from all run folders. Without `site`, a committed `site/` is
+    removed: it would show older data than the branch holds (rebuild it with `ixci site build`).
     """
-    files, book = derive(tree)
-    write_derived(tree, files)
+    update = derive_run(tree, run) if run is not None else None
+    if update is not None:
+        files, book = update
+        write_derived(tree, files, full=False)
+    else:
+        files, book = derive(tree)
+        write_derived(tree, files)
     if site:
         build_site_hook(tree)
     elif (tree / "site").exists():
@@ -454,7 +317,9 @@ def _config_name(entry: Mapping[str, Any]) -> str:
     return " ".join(str(entry.get(k)) for k in keys) + f" tp{entry.get('tp')}"
 
 
-def _report(work: Path, book: Mapping[tuple[str, str], Mapping[str, Any]], run_id: str) -> dict[str, Any]:
+def _report(
+    work: Path, book: Mapping[tuple[str, str], Mapping[str, Any]], run_id: str
+) -> dict[str, Any]:
     """What publish tells about the tree it built: shrunk curves, alerts, config names."""
     index = orjson.loads((work / "index.json").read_bytes())
     return {
@@ -477,7 +342,9 @@ def _check_branch(branch: str) -> None:
 def _on_branch(work: Path, folder: str) -> bool:
     """Whether HEAD's tree holds `folder`'s run.json (checked before anything is reported)."""
     head = _git(work, "rev-parse", "--verify", "-q", "HEAD", check=False).strip()
-    return bool(head) and bool(_git(work, "ls-tree", "--name-only", "HEAD", "--", f"{folder}/run.json").strip())
+    return bool(head) and bool(
+        _git(work, "ls-tree", "--name-only", "HEAD", "--", f"{folder}/run.json").strip()
+    )
 
 
 def publish(
@@ -492,6 +359,7 @@ def publish(
     alerts: AlertPolicy | None = None,
     date: str | None = None,
     site: bool = True,
+    full: bool = False,
     run_attempt: int = 1,
     max_attempts: int = 40,
     lock_tries: int = 8,
@@ -507,6 +375,7 @@ def publish(
     `lock_tries` consecutive pushes is `RemoteLocked`; a full or read-only disk `StorageError`.
     With `push=False` the commit is made in the work clone only (a dry run). `alerts` (the
     catalog's policy) is recorded as alerts.json; regressions.json is derived with it.
+    `full` rebuilds every derived file from all run folders instead of updating them.
     """
     ids.run_id(run_id)
     _check_branch(branch)
@@ -514,7 +383,8 @@ def publish(
     try:
         return _publish(
             col, repo=repo, run_id=run_id, branch=branch, push=push, workdir=workdir,
-            economics=economics, alerts=alerts, when=when, site=site, run_attempt=run_attempt,
+            economics=economics, alerts=alerts, when=when, site=site, full=full,
+            run_attempt=run_attempt,
             max_attempts=max_attempts, lock_tries=lock_tries, sleep=sleep,
             rng=rng or random.Random(),
         )  # fmt: skip
@@ -524,7 +394,7 @@ def publish(
 
 def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool,
              workdir: Path | None, economics: Economics | None, alerts: AlertPolicy | None,
-             when: str, site: bool,
+             when: str, site: bool, full: bool,
              run_attempt: int, max_attempts: int, lock_tries: int,
              sleep: Callable[[float], None], rng: random.Random) -> PublishResult:  # fmt: skip
     locked = 0
@@ -537,13 +407,15 @@ def _publish(col: Collection, *, repo: str, run_id: str, branch: str, push: bool
                 write_economics(work, economics)
             if alerts is not None:
                 write_alerts(work, alerts)
-            book = rebuild(work, site=site)
+            book = rebuild(work, site=site, run=None if full else staged.folder)
             report = _report(work, book, run_id)
             commit, changed = _commit(work, f"results: publish run {run_id} ({staged.folder})")
             if not _on_branch(work, staged.folder):  # never report a run that is not there
                 raise PublishError(f"run {run_id}: nothing was staged at {staged.folder}")
             if commit is None:
-                return _result(run_id, staged.folder, attempt, None, (), pushed=False, report=report)
+                return _result(
+                    run_id, staged.folder, attempt, None, (), pushed=False, report=report
+                )
             outcome = _push(work, branch) if push else "pushed"
             if outcome == "pushed":
                 return _result(

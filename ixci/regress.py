@@ -17,7 +17,7 @@ nights. Both are pure functions of the run folders and the policy (`alerts.json`
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,11 +143,8 @@ def find_regressions(
     for metric in policy.metrics:
         if metric not in df.columns:
             continue
-        table = _series(df, metric, order)
-        for key, rows in table.groupby(_SERIES_KEYS, dropna=False, sort=True):
-            rows = rows.tail(policy.history_runs)
-            ids = [str(r) for r in rows["run_id"]]
-            for step, recovered in _regressions(rows["_v"].to_numpy(float), metric, policy.rule):
+        for key, ids, values in _each_series(_series(df, metric, order), policy.history_runs):
+            for step, recovered in _regressions(values, metric, policy.rule):
                 cfg = str(key[0])
                 out.append(
                     _finding(key, metric, step, recovered, ids, runs, ident.loc[cfg], policy)
@@ -162,6 +159,24 @@ def find_regressions(
         )
     )
     return out
+
+
+def _each_series(
+    table: pd.DataFrame, last: int
+) -> Iterator[tuple[tuple[Any, ...], list[str], np.ndarray]]:
+    """(series key, run ids, values) of each series in `_series`' sorted table, its `last` runs
+    only. Plain arrays sliced at the key changes: a year of history has thousands of series,
+    and a pandas group per series cost more than the step test itself."""
+    cols = [table[k].astype(object).where(table[k].notna(), None).tolist() for k in _SERIES_KEYS]
+    keys = list(zip(*cols, strict=True))
+    ids = [str(r) for r in table["run_id"].tolist()]
+    values = table["_v"].to_numpy(float)
+    start = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            lo = max(start, i - last)
+            yield keys[start], ids[lo:i], values[lo:i]
+            start = i
 
 
 def _run_info(df: pd.DataFrame) -> dict[tuple[str, str], _Run]:
@@ -310,8 +325,10 @@ def find_missing(
     nights = _nights(runs, policy.nightly_events)
     jobs = _job_configs(df)
     ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
-    valid = {(str(r), str(c)) for r, c in zip(ok["run_id"], ok["config_id"], strict=True)}
-    sku_of = dict(zip(df["config_id"].astype(str), df["sku"].astype(str), strict=False))
+    pairs = ok[["run_id", "config_id"]].drop_duplicates()  # one per (run, config), not per point
+    valid = {(str(r), str(c)) for r, c in zip(pairs["run_id"], pairs["config_id"], strict=True)}
+    configs = df[["config_id", "sku"]].drop_duplicates("config_id", keep="last")
+    sku_of = {str(c): str(s) for c, s in zip(configs["config_id"], configs["sku"], strict=True)}
     streak: dict[str, list[str]] = {}  # config → the dark nights since its last valid one
     last_ok: dict[str, str] = {}
     seen: set[str] = set()

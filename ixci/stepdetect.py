@@ -88,12 +88,19 @@ def noise_scale(x: FloatArray, floor: float) -> float:
 
 
 def _prefix_l1(x: FloatArray) -> FloatArray:
-    """`out[k]` = sum |x[:k+1] - median(x[:k+1])| for every k (O(n^2) memory, n <= a few 100)."""
+    """`out[k]` = sum |x[:k+1] - median(x[:k+1])| for every k (O(n^2) memory, n <= a few 100).
+
+    Row k of a lower-triangular matrix holds x[:k+1] (the rest +inf, sorted last); its median is
+    the mean of the two middle values of the sorted row, as `np.median` takes it (a plain sort
+    is ~10× faster than `np.nanmedian`'s masked arrays, with the same values).
+    """
     n = len(x)
     tri = np.tril(np.ones((n, n), dtype=bool))
-    m = np.where(tri, x[None, :], np.nan)
-    med = np.nanmedian(m, axis=1)
-    return np.asarray(np.nansum(np.abs(m - med[:, None]), axis=1), dtype=np.float64)
+    srt = np.sort(np.where(tri, x[None, :], np.inf), axis=1)
+    rows, count = np.arange(n), np.arange(1, n + 1)
+    med = (srt[rows, (count - 1) // 2] + srt[rows, count // 2]) / 2.0
+    dev = np.where(tri, np.abs(x[None, :] - med[:, None]), 0.0)
+    return np.asarray(dev.sum(axis=1), dtype=np.float64)
 
 
 def best_split(x: FloatArray, min_size: int) -> tuple[int, float]:

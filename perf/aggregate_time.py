@@ -1,9 +1,10 @@
 """Time aggregating 100,000 point rows and writing the results-branch files (target < 10 s).
 
 Builds a results tree of RUNS runs × JOBS jobs × POINTS points of schema-valid artifacts
-(tests/collect/factory.py), then times `ixci.publish.build_derived` (read every result,
-tidy table, derived metrics, Pareto fronts, latest-curve selection, history, index) and
-`write_derived`. Not a test; prints the numbers.
+(tests/collect/factory.py), then times `ixci.publish.build_derived` — the full rebuild: read
+every result, tidy table, derived metrics, Pareto fronts, month partitions, latest-curve
+selection, index, regressions — and `write_derived`. Not a test; prints the numbers. What a
+publish does (one more run into a long history) is timed by perf/publish_time.py.
 
     python perf/aggregate_time.py [--runs 100 --jobs 50 --points 20]
 """

@@ -93,6 +93,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--budget", type=float, default=2.0, help="seconds allowed (median)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--data", type=Path, help="build from this results tree instead (e.g. a "
+                    "year from perf/publish_time.py --store-only DIR)")
     ap.add_argument("--quiet-load", type=float, default=None, help="wait for a load below this")
     ap.add_argument("--max-wait", type=float, default=900, help="seconds to wait for quiet")
     args = ap.parse_args()
@@ -100,12 +102,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ixci-site-perf-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        tree = write_large_tree(root / "results", args.points)
+        tree = args.data or write_large_tree(root / "results", args.points)
         t1 = time.perf_counter()
         index = build_site(tree, root / "site")
         t2 = time.perf_counter()
         data_mb = (root / "site" / "data" / "site.js").stat().st_size / 1e6
-        print(f"points in data: {args.points:,} · tree written in {t1 - t0:.1f} s · "
+        shown = "a given tree" if args.data else f"{args.points:,}"
+        print(f"points in data: {shown} · tree written in {t1 - t0:.1f} s · "
               f"site built in {t2 - t1:.1f} s · data/site.js {data_mb:.1f} MB")  # fmt: skip
         runs = []
         with sync_playwright() as p:

@@ -52,6 +52,12 @@ from ixci.errors import GitHubError, UsageError, storage_error
     help="Build site/ if ixci.site is available.",
 )
 @click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Rebuild every derived file from all run folders (default: update what this run "
+    "changes; a branch in the older layout or with other prices is rebuilt anyway).",
+)
+@click.option(
     "--run-attempt",
     type=click.IntRange(min=1),
     help="The workflow run attempt publishing (default: GITHUB_RUN_ATTEMPT, else 1); "
@@ -78,6 +84,7 @@ def publish(
     catalog: Path,
     date: str | None,
     site: bool,
+    rebuild: bool,
     run_attempt: int | None,
     max_attempts: int,
     issues: bool,
@@ -108,6 +115,7 @@ def publish(
         alerts=alerts_for(catalog),
         date=date,
         site=site,
+        full=rebuild,
         run_attempt=attempt,
         max_attempts=max_attempts,
     )

@@ -22,7 +22,7 @@ def site() -> None:
     "data_dir",
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A checkout of the results branch (index.json, data/points.json, runs/).",
+    help="A checkout of the results branch (index.json, data/points/*.parquet, runs/).",
 )
 @click.option(
     "--out",

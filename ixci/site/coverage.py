@@ -64,13 +64,10 @@ def coverage_grid(results: Results) -> dict[str, Any]:
 
 def _job_keys(results: Results) -> dict[str, Key]:
     """job id → (sku, framework, model) from the points table, for manifests that omit them."""
-    ix = {c: i for i, c in enumerate(results.columns)}
-    if "job_id" not in ix:
+    if "job_id" not in results.columns:
         return {}
-    return {
-        str(r[ix["job_id"]]): (str(r[ix["sku"]]), str(r[ix["framework"]]), str(r[ix["model"]]))
-        for r in results.rows
-    }
+    cols = (results.column(c) for c in ("job_id", "sku", "framework", "model"))
+    return {str(j): (str(s), str(f), str(m)) for j, s, f, m in zip(*cols, strict=True)}
 
 
 def _planned(run: Run, by_job: dict[str, Key]) -> dict[Key, list[CoverageJob]]:
@@ -100,13 +97,13 @@ def _update(cell: _Cell, run: Run, jobs: list[CoverageJob]) -> None:
 
 
 def _measured_dates(results: Results) -> dict[Key, str]:
-    ix = {c: i for i, c in enumerate(results.columns)}
     out: dict[Key, str] = {}
-    for r in results.rows:
-        if not r[ix["valid"]]:
+    names = ("valid", "sku", "framework", "model", "run_date")
+    for valid, sku, fw, model, day in zip(*(results.column(c) for c in names), strict=True):
+        if not valid:
             continue
-        key = (str(r[ix["sku"]]), str(r[ix["framework"]]), str(r[ix["model"]]))
-        date = str(r[ix["run_date"]])
+        key = (str(sku), str(fw), str(model))
+        date = str(day)
         if date > out.get(key, ""):
             out[key] = date
     return out

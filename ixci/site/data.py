@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from ixci.servermetrics import SERVER_COLUMNS
 from ixci.site.load import Results, Run
 
 SIG_DIGITS = 6
+_SIG_FORMAT = f"%.{SIG_DIGITS}g"
 USD_PER_MTOK = "usd_per_mtok_"
 USD_PER_OUTPUT_MTOK = "usd_per_output_mtok_"
 
@@ -117,19 +119,24 @@ def extra_columns(columns: Sequence[str]) -> list[str]:
 def encode_points(results: Results) -> dict[str, Any]:
     """The core payload: `{"n", "job": [job index per point], "jobs": {"n", "columns"},
     "columns": {core point column: encoded values}}`."""
-    index = {c: i for i, c in enumerate(results.columns)}
-    job_cols = [c for c in JOB_COLUMNS if c in index]
+    present = set(results.columns)
+    job_cols = [c for c in JOB_COLUMNS if c in present]
+    cols = [results.column(c) for c in job_cols]
     keys: dict[tuple[Any, ...], int] = {}
-    job_of = []
-    for row in results.rows:
-        key = tuple(_plain(row[index[c]]) for c in job_cols)
-        job_of.append(keys.setdefault(key, len(keys)))
-    jobs = list(keys)
+    try:
+        job_of = [keys.setdefault(k, len(keys)) for k in zip(*cols, strict=True)]
+    except TypeError:  # an object or list cell (the planner's spec_decoding): made plain
+        keys = {}
+        plain = [[_plain(v) for v in c] for c in cols]
+        job_of = [keys.setdefault(k, len(keys)) for k in zip(*plain, strict=True)]
+    if not job_cols:
+        job_of = [0] * len(results.rows)
+    jobs = list(keys) or ([()] if job_of else [])
     job_columns = {c: _encode_column(c, [k[j] for k in jobs]) for j, c in enumerate(job_cols)}
     core = {
-        c: _encode_column(c, [row[index[c]] for row in results.rows])
+        c: _encode_column(c, results.column(c))
         for c in (*CORE_COLUMNS, *CORE_INTERVALS)
-        if c in index and _worth(results, index[c], c)
+        if c in present and _worth(results, c)
     }
     return {
         "n": len(results.rows),
@@ -141,27 +148,29 @@ def encode_points(results: Results) -> dict[str, Any]:
 
 def encode_extra(results: Results) -> dict[str, Any]:
     """The extra point columns, in the same row order as `encode_points`."""
-    index = {c: i for i, c in enumerate(results.columns)}
     return {
         "n": len(results.rows),
         "columns": {
-            c: _encode_column(c, [row[index[c]] for row in results.rows])
+            c: _encode_column(c, results.column(c))
             for c in extra_columns(results.columns)
-            if _worth(results, index[c], c)
+            if _worth(results, c)
         },
     }
 
 
-def _worth(results: Results, col: int, name: str) -> bool:
+def _worth(results: Results, name: str) -> bool:
     """Every column but an interval or sparse one; those only when some point has a value
     (results without repeats, evals or drafting pay no bytes for them)."""
     if name in SPARSE_COLUMNS:
-        return any(row[col] is True or _round(row[col]) is not None for row in results.rows)
+        return any(v is True or _round(v) is not None for v in results.column(name))
     if name not in INTERVAL_COLUMNS:
         return True
+    values = results.column(name)
+    if values.count(None) == len(values):  # the common case, at C speed
+        return False
     if name == "repeats":
-        return any(_round(row[col]) is not None and row[col] > 1 for row in results.rows)
-    return any(_round(row[col]) is not None for row in results.rows)
+        return any(_round(v) is not None and v > 1 for v in values)
+    return any(_round(v) is not None for v in values)
 
 
 def _plain(v: Any) -> Any:
@@ -182,7 +191,23 @@ def _encode_column(name: str, values: list[Any]) -> Any:
         return [None if v is None else int(bool(v)) for v in values]
     if name in INT_COLUMNS:
         return [v if isinstance(v, int) or v is None else _round(v) for v in values]
-    return [_round(v) for v in values]
+    return _round_all(values)
+
+
+def _round_all(values: list[Any]) -> list[float | None]:
+    """`_round` of every value of a numeric column; numbers and None only (the contract's
+    numeric columns) take a vectorised path with the same digits, else value by value."""
+    if not set(map(type, values)) <= {float, int, type(None)}:
+        return [_round(v) for v in values]
+    arr = np.asarray(values, dtype=np.float64)  # None → nan
+    finite = np.isfinite(arr)
+    rounded: list[float | None] = list(map(float, map(_SIG_FORMAT.__mod__, arr[finite].tolist())))
+    if finite.all():
+        return rounded
+    out: list[float | None] = [None] * len(values)
+    for i, v in zip(np.flatnonzero(finite).tolist(), rounded, strict=True):
+        out[i] = v
+    return out
 
 
 def _profile(text: Any) -> list[list[Any]] | None:
@@ -235,17 +260,23 @@ def derive_prices(results: Results) -> dict[str, dict[str, float]]:
     The site pre-fills its price inputs with these, so a user override starts from the
     catalog's figure. Median over valid rows; a SKU without cost data is left out.
     """
-    ix = {c: i for i, c in enumerate(results.columns)}
     prices: dict[str, dict[str, float]] = {}
+    skus = np.asarray([str(s) for s in results.column("sku")], dtype=object)
+    tput = _floats(results.column("tput_per_gpu"))
     for tier in tiers(results.columns):
-        samples: dict[str, list[float]] = {}
-        col = ix[USD_PER_MTOK + tier]
-        for row in results.rows:
-            usd, tput = row[col], row[ix["tput_per_gpu"]]
-            if _num(usd) and _num(tput) and tput > 0:
-                samples.setdefault(str(row[ix["sku"]]), []).append(usd * tput * 3600 / 1e6)
-        prices[tier] = {sku: round(statistics.median(v), 4) for sku, v in sorted(samples.items())}
+        usd = _floats(results.column(USD_PER_MTOK + tier))
+        ok = np.isfinite(usd) & np.isfinite(tput) & (tput > 0)
+        hourly = usd * tput * 3600 / 1e6
+        prices[tier] = {
+            str(sku): round(float(np.median(hourly[ok & (skus == sku)])), 4)
+            for sku in sorted(set(skus[ok].tolist()))
+        }
     return prices
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    """A column as float64, nan where a value is missing or not a number."""
+    return np.asarray([v if _num(v) else np.nan for v in values], dtype=np.float64)
 
 
 def _num(v: Any) -> bool:

@@ -1,19 +1,22 @@
 """Reads a checkout of the `results` branch (contracts.md §4) into frozen objects.
 
 Only the files the site needs are read: `index.json` (its runs and, when publish wrote them,
-the run each configuration's curve is published from), `data/points.json`, `regressions.json`
-when present and, per run, `run.json` and `coverage.json`. Every problem is collected and
-raised at once as `InvalidInput`, each naming the file, the field and what to do.
+the run each configuration's curve is published from), the point table (through
+`ixci.pointstore`, the one reader of `data/points/*.parquet`; a branch in the older layout is
+read from `data/points.json`), `regressions.json` when present and, per run, `run.json` and
+`coverage.json`. Every problem is collected and raised at once as `InvalidInput`, each naming
+the file, the field and what to do.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+from ixci import pointstore
 from ixci.errors import InvalidInput, Problem
 
 # Columns the site cannot work without (the rest of the contract's columns are optional
@@ -87,16 +90,51 @@ class Results:
     curves: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # regressions.json's findings (ixci.regress), [] when the tree has none
     regressions: Sequence[Mapping[str, Any]] = ()
+    data: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def column(self, name: str) -> list[Any]:
+        """One column's values in row order (plain Python, None for missing; cached)."""
+        if name not in self.data:
+            i = self.columns.index(name)
+            self.data[name] = [row[i] for row in self.rows]
+        return self.data[name]
+
+
+class ColumnRows(Sequence[Sequence[Any]]):
+    """Rows over column lists, made on access (the encoders read columns; few read rows)."""
+
+    def __init__(self, columns: Sequence[list[Any]], n: int) -> None:
+        self._columns, self._n = columns, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Sequence[Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Sequence[Any]]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        return [c[i] for c in self._columns]
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(zip(*self._columns, strict=True)) if self._columns else iter(())
 
 
 def load_results(root: Path) -> Results:
     """Read and check the results tree at `root`; raise `InvalidInput` listing every problem."""
     problems: list[Problem] = []
     index = _read_json(root / "index.json", problems)
-    points = _read_json(root / "data" / "points.json", problems)
-    if problems:
-        raise InvalidInput(problems, _headline(root, problems))
-    columns, rows = _check_points(root / "data" / "points.json", points, problems)
+    data: dict[str, list[Any]] = {}
+    rows: Sequence[Sequence[Any]]
+    if pointstore.has_store(root):
+        columns, rows, data = _stored_points(root, problems)
+    else:
+        points = _read_json(root / pointstore.LEGACY_POINTS, problems)
+        if problems:
+            raise InvalidInput(problems, _headline(root, problems))
+        columns, rows = _check_points(root / pointstore.LEGACY_POINTS, points, problems)
     runs = _read_runs(root, index, problems)
     curves = _read_curves(root / "index.json", index, problems)
     regressions = _read_regressions(root / "regressions.json", problems)
@@ -111,6 +149,7 @@ def load_results(root: Path) -> Results:
         schema_versions=versions if isinstance(versions, dict) else {},
         curves=curves,
         regressions=regressions,
+        data=data,
     )
 
 
@@ -187,6 +226,21 @@ def _read_json(path: Path, problems: list[Problem]) -> Any:
     except UnicodeDecodeError as exc:
         problems.append(_problem(path, f"not UTF-8 text: {exc.reason}"))
     return None
+
+
+def _stored_points(
+    root: Path, problems: list[Problem]
+) -> tuple[list[str], ColumnRows, dict[str, list[Any]]]:
+    """The partitions as plain column lists (NaN as None), columns checked like points.json's."""
+    df = pointstore.read_points(root)
+    data = pointstore.plain_columns(df)
+    columns = [str(c) for c in data]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        where = root / pointstore.POINTS_DIR
+        problems.append(_problem(where, f"missing column(s) {', '.join(missing)}; rebuild "
+                                 "data/ with `ixci publish --rebuild`", where="columns"))  # fmt: skip
+    return columns, ColumnRows(list(data.values()), len(df)), data
 
 
 def _check_points(

@@ -8,13 +8,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import orjson
 import pytest
 
 from collect.factory import make_job, make_result
-from ixci.aggregate import Economics
+from ixci.aggregate import Economics, to_columnar
 from ixci.collect import collect
 from ixci.errors import PublishError
+from ixci.pointstore import JOBS_DIR, POINTS_DIR, read_points
 from ixci.publish import DERIVED_FILES, build_derived, publish
 
 DAMAGED = Path(__file__).resolve().parents[1] / "data" / "damaged"
@@ -50,16 +50,17 @@ def checkout(remote: Path, dest: Path, branch: str = "results") -> Path:
 
 
 def points(tree: Path) -> list[dict]:
-    table = orjson.loads((tree / "data" / "points.json").read_bytes())
+    table = to_columnar(read_points(tree))
     return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
 
 
 def assert_derived_fresh(tree: Path) -> None:
     """The committed derived files are byte-equal to a rebuild from runs/ alone."""
     fresh = build_derived(tree)
+    stored = [*(tree / POINTS_DIR).glob("*.parquet"), *(tree / JOBS_DIR).glob("*.parquet")]
     on_disk = {
         p.relative_to(tree).as_posix(): p.read_bytes()
-        for p in [*(tree / d for d in DERIVED_FILES), *(tree / "data" / "history").glob("*.json")]
+        for p in [*(tree / d for d in DERIVED_FILES), *stored]
     }
     assert set(fresh) == set(on_disk)
     for rel, data in fresh.items():
@@ -128,8 +129,8 @@ def test_narrower_newer_run_does_not_truncate_the_curve(tmp_path: Path, remote: 
     latest = json.loads((tree / "data" / "latest.json").read_text())
     assert {r[latest["columns"].index("run_id")] for r in latest["rows"]} == {"r3"}
     assert len(latest["rows"]) == 4
-    history = json.loads(next((tree / "data" / "history").glob("*.json")).read_text())
-    assert len(history["rows"]) == 3 + 3 + 4
+    assert not (tree / "data" / "history").exists()  # history is the partitions, not copies
+    assert len(points(tree)) == 3 + 3 + 4
 
 
 def test_damaged_artifacts_are_skipped_and_good_ones_published(

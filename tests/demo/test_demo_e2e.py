@@ -239,7 +239,10 @@ def page(browser: Any) -> Iterator[Any]:
 
 def _points_by_job(demo: Demo) -> dict[str, str]:
     """point id → job id of the newest run, from the published tidy table."""
-    table = json.loads((demo.workdir / "results" / "data" / "points.json").read_text())
+    from ixci.aggregate import to_columnar
+    from ixci.pointstore import read_points
+
+    table = to_columnar(read_points(demo.workdir / "results"))
     cols = table["columns"]
     rows = [dict(zip(cols, r, strict=True)) for r in table["rows"]]
     return {r["point_id"]: r["job_id"] for r in rows if r["run_id"] == RUNS[1]}

@@ -245,8 +245,9 @@ def _coverage(run_index: int, jobs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_tree(root: Path, *, seed: int = 7, configs: tuple[Config, ...] = CONFIGS) -> Path:
-    """Write the fixture results tree under `root` and return `root`."""
+def write_tree(root: Path, *, seed: int = 7, configs: tuple[Config, ...] = CONFIGS,
+               layout: str = "parquet") -> Path:  # fmt: skip
+    """Write the fixture results tree under `root` and return `root` (`layout`: `write_points`)."""
     rng = random.Random(seed)
     cols = columns()
     all_rows: list[list[Any]] = []
@@ -282,15 +283,35 @@ def write_tree(root: Path, *, seed: int = 7, configs: tuple[Config, ...] = CONFI
         _dump(root / rel / "coverage.json", cov)
         index_runs.append({"run_id": run["run_id"], "date": run["date"], "event": run["event"],
                            "path": rel, "coverage": cov["summary"]})  # fmt: skip
-    _finish(root, cols, all_rows, index_runs)
+    _finish(root, cols, all_rows, index_runs, layout)
     return root
 
 
+def write_points(root: Path, table: dict[str, Any], paths: dict[str, str], layout: str) -> None:
+    """The point table as the results branch stores it: month partitions (`ixci.pointstore`),
+    or, with layout "json", one data/points.json as branches did before partitions."""
+    if layout == "json":
+        _dump(root / "data" / "points.json", table)
+        return
+    import pandas as pd
+
+    from ixci import pointstore as ps
+
+    df = pd.DataFrame(table["rows"], columns=table["columns"])
+    month = df["run_id"].map(lambda r: ps.month_of(paths[str(r)]))
+    for m, rows in df.groupby(month, sort=True):
+        path = root / ps.POINTS_DIR / f"{m}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(ps.parquet_bytes(ps.to_arrow(ps.sort_rows(rows))))
+
+
 def _finish(
-    root: Path, cols: list[str], rows: list[list[Any]], index_runs: list[dict[str, Any]]
-) -> None:
+    root: Path, cols: list[str], rows: list[list[Any]], index_runs: list[dict[str, Any]],
+    layout: str = "parquet",
+) -> None:  # fmt: skip
     _mark_fronts(cols, rows)
-    _dump(root / "data" / "points.json", {"columns": cols, "rows": rows})
+    paths = {str(r["run_id"]): str(r["path"]) for r in index_runs}
+    write_points(root, {"columns": cols, "rows": rows}, paths, layout)
     _dump(root / "index.json", {
         "schema_versions": {"result": 1, "points": 1},
         "runs": index_runs,
@@ -413,7 +434,7 @@ def write_real_gpu_tree(root: Path) -> Path:
     run = {"run_id": run_id, "date": date, "event": "workflow_dispatch", "sha": "0" * 40}
     _dump(root / rel / "run.json", {**run, "repository": REPO, "path": rel})
     _dump(root / rel / "coverage.json", cov)
-    _dump(root / "data" / "points.json", table)
+    write_points(root, table, {run_id: rel}, "parquet")
     _dump(root / "index.json", {
         "schema_versions": {"result": 1, "points": 1},
         "runs": [{"run_id": run_id, "date": date, "event": "workflow_dispatch", "path": rel,

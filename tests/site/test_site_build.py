@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner
 from site_results_tree import PRICES, columns, write_tree
 
+from ixci.aggregate import to_columnar
 from ixci.cli import cli
 from ixci.errors import InvalidInput
+from ixci.pointstore import POINTS_DIR, read_points
 from ixci.site import build_site
 from ixci.site.build import COMPILE_HINT, plotly_js
 
@@ -73,7 +75,7 @@ def test_build_writes_a_self_contained_site(built: tuple[Path, Path]) -> None:
 
 def test_encoded_points_decode_to_the_table(built: tuple[Path, Path]) -> None:
     tree, out = built
-    table = json.loads((tree / "data" / "points.json").read_text())
+    table = to_columnar(read_points(tree))
     want = [dict(zip(table["columns"], r, strict=True)) for r in table["rows"]]
     got = decode(load_js(out / "data" / "site.js"), load_js(out / "data" / "extra.js"))
     assert len(got) == len(want)
@@ -141,6 +143,7 @@ def test_missing_files_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         build_site(tmp_path / "results", tmp_path / "out")
     text = err.value.render()
+    # no partitions and no points.json of the older layout: the latter is what is missing
     assert "index.json:1:1: file not found" in text and "points.json:1:1: file not found" in text
     assert "results branch" in text
 
@@ -155,7 +158,8 @@ def test_bad_json_points_at_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_column_and_short_row(tmp_path: Path) -> None:
-    tree = write_tree(tmp_path / "results")
+    """A branch of the older layout (one points.json) is still checked row by row."""
+    tree = write_tree(tmp_path / "results", layout="json")
     table = json.loads((tree / "data" / "points.json").read_text())
     drop = table["columns"].index("tput_per_gpu")
     table["columns"].pop(drop)
@@ -203,6 +207,19 @@ def test_bad_curves_and_regressions_are_pointed_errors(tmp_path: Path) -> None:
     assert "index.json:1:1: configs[0].curves: expected a list of curves" in text
     assert "configs[1].curves[0]: a curve needs a string 'scenario'" in text
     assert "regressions.json:1:1: regressions[0]: a finding needs string 'config_id'" in text
+
+
+def test_damaged_partition_is_named(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "results")
+    part = sorted((tree / POINTS_DIR).glob("*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])  # a truncated write
+    result = CliRunner().invoke(
+        cli, ["site", "build", "--data", str(tree), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code != 0 and isinstance(result.exception, InvalidInput)
+    text = result.exception.render()
+    assert part.name in text and "not a readable Parquet partition" in text
+    assert "--rebuild" in text
 
 
 def test_cli_exit_code_for_bad_input(tmp_path: Path) -> None:
@@ -278,7 +295,7 @@ def test_site_builds_from_a_tree_written_by_publish(tmp_path: Path) -> None:
     write_derived(tree, build_derived(tree))
     build_site(tree, tmp_path / "site")
     data = load_js(tmp_path / "site" / "data" / "site.js")
-    table = json.loads((tree / "data" / "points.json").read_text())
+    table = to_columnar(read_points(tree))
     assert data["points"]["n"] == len(table["rows"]) > 0
     assert [r["run_id"] for r in data["runs"]] == ["2001", "2002"]
     assert data["tiers"] == ["neocloud"]
