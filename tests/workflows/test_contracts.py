@@ -503,6 +503,19 @@ def test_bench_jobs_clean_up_then_exec_run_job() -> None:
         assert step["env"]["RUN_ATTEMPT"] == "${{ github.run_attempt }}"
 
 
+def test_every_runtime_dependency_is_in_the_bench_lock() -> None:
+    """The GPU jobs install only the lock (`--no-deps .`): a dependency added to pyproject but not
+    to the lock would be missing on the runner (pyarrow once was)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lock = (ROOT / "requirements" / "bench.lock").read_text(encoding="utf-8")
+    pins = {re.sub(r"[-_.]+", "-", p).lower() for p in re.findall(r"^([A-Za-z0-9_.-]+)==", lock, flags=re.M)}
+    wanted = {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", d)[0]).lower()  # type: ignore[index]
+              for d in project["dependencies"]}  # fmt: skip
+    assert wanted - pins == set(), "pin these in requirements/bench.lock (pip-compile --generate-hashes)"
+
+
 def test_bench_installs_are_hash_pinned() -> None:
     lock = (ROOT / "requirements" / "bench.lock").read_text(encoding="utf-8")
     pins = re.findall(r"^([A-Za-z0-9_.-]+)==\S+", lock, flags=re.M)
