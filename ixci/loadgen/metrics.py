@@ -444,8 +444,8 @@ def point_metrics_from(
             **{name: summarize_values(dist[name], with_p10=name == "interactivity") for name in DISTRIBUTIONS},
         }
     finally:
-        for v in dist.values():
-            v.close()
+        for spill in dist.values():
+            spill.close()
     steady = None
     if window is not None:
         steady = _steady(np.frombuffer(sends, dtype=np.int64) if sends else np.empty(0, np.int64),

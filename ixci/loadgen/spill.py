@@ -58,7 +58,7 @@ class Values:
 
     def _flush(self) -> None:
         if self._fh is None:
-            self._fh = tempfile.TemporaryFile(prefix="ixci-values-")
+            self._fh = tempfile.TemporaryFile(prefix="ixci-values-")  # noqa: SIM115 - closed in close()
         self._fh.seek(0, os.SEEK_END)
         self._fh.write(self._buf.tobytes())
         self._on_file += len(self._buf)
