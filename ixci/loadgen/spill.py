@@ -37,8 +37,8 @@ _SIGN = np.uint64(1 << 63)
 class Values:
     """float64 values in append order: in memory up to `cap`, the rest in an unlinked file."""
 
-    def __init__(self, cap: int = BLOCK) -> None:
-        self.cap = max(cap, _PW_SPLIT_MIN)
+    def __init__(self, cap: int | None = None) -> None:
+        self.cap = max(BLOCK if cap is None else cap, _PW_SPLIT_MIN)
         self._buf = array("d")
         self._fh: IO[bytes] | None = None
         self._on_file = 0
@@ -91,7 +91,7 @@ class Values:
             self._fh = None
 
 
-def pairwise_sum(n: int, get: Callable[[int, int], np.ndarray], leaf: int = BLOCK) -> float:
+def pairwise_sum(n: int, get: Callable[[int, int], np.ndarray], leaf: int) -> float:
     """`np.add.reduce` over n float64 values read with `get(lo, hi)`, bit for bit: numpy's
     pairwise summation split (halves rounded down to a multiple of 8) down to `leaf` values."""
 
