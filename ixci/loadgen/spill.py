@@ -29,7 +29,7 @@ import orjson
 
 from ixci.loadgen.metrics import PERCENTILES, RequestRecord, record_from_json, summarize
 
-BLOCK = 1 << 20  # values held in memory at once (8 MiB of float64)
+BLOCK = 1 << 18  # values held in memory at once per buffer (2 MiB of float64)
 _PW_SPLIT_MIN = 128  # numpy's pairwise-summation block: below it the split is never taken
 _SIGN = np.uint64(1 << 63)
 
@@ -112,11 +112,20 @@ def _keys(x: np.ndarray) -> np.ndarray:
     return i.view(np.uint64) ^ _SIGN
 
 
+def _value(key: int) -> float:
+    """The float whose `_keys` key is `key`."""
+    i = np.array([key], dtype=np.uint64) ^ _SIGN
+    j = i.view(np.int64)
+    j = j ^ ((j >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return float(j.view(np.float64)[0])
+
+
 def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
     """The value of each 0-based rank in sorted order, reading `vals` block by block.
 
     Rounds of 16-bit histograms narrow each rank to a key prefix holding at most `vals.cap`
-    values (or a single key), then those values are gathered and sorted."""
+    values, then those values are gathered and sorted — or to one key (any number of equal
+    values), which is the value."""
     # per pending rank: (known prefix bits, prefix, rank within the prefix)
     pending = {r: (0, 0, r) for r in set(ranks)}
     out: dict[int, float] = {}
@@ -138,7 +147,9 @@ def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
             d = int(np.searchsorted(cum, within, side="right"))
             before = int(cum[d - 1]) if d else 0
             nbits, nprefix, nwithin = bits + 16, (prefix << 16) | d, within - before
-            if int(hist[d]) <= vals.cap or nbits == 64:
+            if nbits == 64:
+                out[r] = _value(nprefix)
+            elif int(hist[d]) <= vals.cap:
                 gather.setdefault((nbits, nprefix), []).append((r, nwithin))
             else:
                 nxt[r] = (nbits, nprefix, nwithin)
@@ -147,7 +158,7 @@ def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
             for x in vals.blocks():
                 k = _keys(x)
                 for bits, prefix in gather:
-                    sel = k >> np.uint64(64 - bits) == np.uint64(prefix) if bits < 64 else k == np.uint64(prefix)
+                    sel = k >> np.uint64(64 - bits) == np.uint64(prefix)
                     found[(bits, prefix)].append(x[sel])
             for key, wanted in gather.items():
                 got = np.sort(np.concatenate(found[key]))
