@@ -2,7 +2,9 @@
 
 This is the library entry the runner calls (`run_point`, `run_point_async`). Each worker owns a
 slice of the concurrency and of the requests; the only messages between processes are the
-start time going out and each worker's records coming back at the end.
+start time going out and each worker's summary coming back at the end. The records themselves
+go to one spill file per worker as they finish (`ixci.loadgen.spill`), and the point is
+aggregated from those files, so the client's memory does not grow with the run's length.
 """
 
 from __future__ import annotations
