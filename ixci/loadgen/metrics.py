@@ -24,7 +24,8 @@ its first attempt (1: from the retry).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,22 +303,32 @@ def steady_window(records: Sequence[RequestRecord], *, concurrency: int | None) 
     measured = measured_window(records)
     if measured is None:
         return None
+    sends = np.asarray([r.t_send_ns for r in records], dtype=np.int64)
+    ends = np.asarray([r.t_end_ns for r in records], dtype=np.int64)
+    warm = np.asarray([r.warmup for r in records], dtype=bool)
+    return _steady(sends, ends, warm, measured, concurrency)
+
+
+def _steady(sends: np.ndarray, ends: np.ndarray, warm: np.ndarray, measured: Window,
+            concurrency: int | None) -> Window | None:
+    """`steady_window` from every record's send and end times (ns) and warm-up flags."""
     if concurrency is None:
-        sends = [r.t_send_ns for r in records if not r.warmup]
-        return Window(start_ns=min(sends), end_ns=max(sends))
-    events = sorted([(r.t_send_ns, 1) for r in records] + [(r.t_end_ns, -1) for r in records])
-    last_send = max(r.t_send_ns for r in records)
-    inflight, start, end = 0, None, None
-    for t, delta in events:
-        inflight += delta
-        if start is None and inflight >= concurrency:
-            start = t
-        elif start is not None and t >= last_send and inflight < concurrency:
-            end = t
-            break
-    if start is None or end is None:
+        ms = sends[~warm]
+        return Window(start_ns=int(ms.min()), end_ns=int(ms.max()))
+    # events (time, +1 send / -1 end) in (time, delta) order, as sorted tuples would be
+    times = np.concatenate([sends, ends])
+    deltas = np.concatenate([np.ones(sends.size, np.int64), -np.ones(ends.size, np.int64)])
+    order = np.lexsort((deltas, times))
+    times, inflight = times[order], np.cumsum(deltas[order])
+    reached = np.flatnonzero(inflight >= concurrency)
+    if not reached.size:
         return None
-    start, end = max(start, measured.start_ns), min(end, measured.end_ns)
+    first = int(reached[0])
+    last_send = int(sends.max())
+    after = np.flatnonzero((times[first + 1:] >= last_send) & (inflight[first + 1:] < concurrency))
+    if not after.size:
+        return None
+    start, end = max(int(times[first]), measured.start_ns), min(int(times[first + 1 + int(after[0])]), measured.end_ns)
     return Window(start_ns=start, end_ns=end) if end > start else None
 
 
@@ -356,78 +367,120 @@ def point_metrics(
     records: Sequence[RequestRecord], *, concurrency: int | None, slo: Slo | None = None
 ) -> PointMetrics:
     """Aggregate the measured (non-warm-up) records of one point into the contract's metrics."""
-    measured = [r for r in records if not r.warmup]
-    ok = [r for r in measured if r.ok]
-    # a request the client itself cut at --max-duration is an unfinished sample, not a failure
-    # of the server: counted in `errors.cut`, never in `failed` or `error_rate`
-    unfinished = [r for r in measured if not r.ok]
-    failed = [r for r in unfinished if r.error_kind != ErrorKind.CUT]
-    window = measured_window(records)
-    t = window.duration_s if window else 0.0
-    total_in = sum(_input_tokens(r) for r in ok)
-    total_out = sum(r.output_tokens for r in ok)
+    return point_metrics_from(lambda: records, concurrency=concurrency, slo=slo)
+
+
+def point_metrics_from(
+    records: Callable[[], Iterable[RequestRecord]], *, concurrency: int | None, slo: Slo | None = None
+) -> PointMetrics:
+    """`point_metrics` over records read in passes (`records()` gives them, in the same order,
+    each time): one record in memory at a time, per-request send/end times (16 bytes each)
+    and distribution values bounded by `spill.BLOCK` (the rest on disk). Same values, bit for
+    bit, as over the records in memory."""
+    from ixci.loadgen.spill import Values, summarize_values
+
+    slo = slo or Slo()
+    dist = {name: Values() for name in DISTRIBUTIONS}
+    sends, ends, warm = array("q"), array("q"), array("b")
+    n_measured = n_ok = n_failed = retries = good = total_in = total_out = 0
     errors: dict[str, int] = {}
-    for r in unfinished:
-        kind = str(r.error_kind or ErrorKind.PROTOCOL)
-        errors[kind] = errors.get(kind, 0) + 1
-    sources = {r.token_source for r in ok}
-    source = "mixed" if len(sources) > 1 else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
-    tpots = [v for r in ok if (v := r.tpot_s) is not None]
-    rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
-    retries = sum(1 for r in measured if r.retried)
-    values: dict[str, Any] = {
-        "completed": len(ok),
-        "failed": len(failed),
-        "retries": retries,
-        "retry_rate": retries / len(measured) if measured else 0.0,
-        "error_rate": len(failed) / (len(ok) + len(failed)) if ok or failed else 0.0,
-        "errors": dict(sorted(errors.items())),
-        "duration_s": t,
-        "total_input_tokens": total_in,
-        "total_output_tokens": total_out,
-        "token_count_source": source,
-        "request_throughput": rate(len(ok)),
-        "input_throughput": rate(total_in),
-        "output_throughput": rate(total_out),
-        "total_token_throughput": rate(total_in + total_out),
-        "goodput": rate(sum(1 for r in ok if (slo or Slo()).met_by(r))),
-        "ttft": summarize([v for r in ok if (v := r.ttft_s) is not None]),
-        "tpot": summarize(tpots),
-        "itl": summarize(np.concatenate([np.asarray(r.itl_s()) for r in ok] or [np.empty(0)])),
-        "itl_per_token": summarize(
-            np.concatenate([np.asarray(r.itl_per_token_s()) for r in ok] or [np.empty(0)])
-        ),
-        "e2el": summarize([v for r in ok if (v := r.e2el_s) is not None]),
-        "interactivity": summarize([1.0 / v for v in tpots if v > 0], with_p10=True),
-        "steady_state": _steady_json(records, concurrency),
-    }
+    sources: set[TokenSource] = set()
+    start: int | None = None
+    end: int | None = None
+    try:
+        for r in records():
+            sends.append(r.t_send_ns)
+            ends.append(r.t_end_ns)
+            warm.append(r.warmup)
+            if r.warmup:
+                continue
+            n_measured += 1
+            retries += r.retried
+            start = r.t_send_ns if start is None else min(start, r.t_send_ns)
+            if r.error_kind not in _GAVE_UP:
+                end = r.t_end_ns if end is None else max(end, r.t_end_ns)
+            if not r.ok:
+                # a request the client itself cut at --max-duration is an unfinished sample, not a
+                # failure of the server: counted in `errors.cut`, never in `failed` or `error_rate`
+                kind = str(r.error_kind or ErrorKind.PROTOCOL)
+                errors[kind] = errors.get(kind, 0) + 1
+                n_failed += r.error_kind != ErrorKind.CUT
+                continue
+            n_ok += 1
+            total_in += _input_tokens(r)
+            total_out += r.output_tokens
+            sources.add(r.token_source)
+            good += slo.met_by(r)
+            if (v := r.ttft_s) is not None:
+                dist["ttft"].append(v)
+            if (v := r.e2el_s) is not None:
+                dist["e2el"].append(v)
+            if (v := r.tpot_s) is not None:
+                dist["tpot"].append(v)
+                if v > 0:
+                    dist["interactivity"].append(1.0 / v)
+            dist["itl"].extend(r.itl_s())
+            dist["itl_per_token"].extend(r.itl_per_token_s())
+        window = None if start is None else Window(start_ns=start, end_ns=end if end is not None else start)
+        t = window.duration_s if window else 0.0
+        source = "mixed" if len(sources) > 1 else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
+        rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
+        values: dict[str, Any] = {
+            "completed": n_ok,
+            "failed": n_failed,
+            "retries": retries,
+            "retry_rate": retries / n_measured if n_measured else 0.0,
+            "error_rate": n_failed / (n_ok + n_failed) if n_ok or n_failed else 0.0,
+            "errors": dict(sorted(errors.items())),
+            "duration_s": t,
+            "total_input_tokens": total_in,
+            "total_output_tokens": total_out,
+            "token_count_source": source,
+            "request_throughput": rate(n_ok),
+            "input_throughput": rate(total_in),
+            "output_throughput": rate(total_out),
+            "total_token_throughput": rate(total_in + total_out),
+            "goodput": rate(good),
+            **{name: summarize_values(dist[name], with_p10=name == "interactivity") for name in DISTRIBUTIONS},
+        }
+    finally:
+        for spill in dist.values():
+            spill.close()
+    steady = None
+    if window is not None:
+        steady = _steady(np.frombuffer(sends, dtype=np.int64) if sends else np.empty(0, np.int64),
+                         np.frombuffer(ends, dtype=np.int64) if ends else np.empty(0, np.int64),
+                         np.frombuffer(warm, dtype=np.int8).astype(bool) if warm else np.empty(0, bool),
+                         window, concurrency)
+    values["steady_state"] = _steady_json(records, steady, window)
     from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
 
-    withhold_unsure(values, ok)
+    withhold_unsure(values, lambda: (r for r in records() if r.ok and not r.warmup))
     return PointMetrics(values=values)
 
 
-def draft_totals(records: Sequence[RequestRecord]) -> dict[str, int] | None:
+def draft_totals(records: Iterable[RequestRecord]) -> dict[str, int] | None:
     """Speculative-decoding counts summed over the measured, completed requests that report
     them (llama.cpp's per-response `timings`): `{"draft_tokens", "accepted_tokens",
     "requests"}`; None when no request reported any (ixci.specdec turns it into rates)."""
-    drafted = [r for r in records if r.ok and not r.warmup and r.draft_tokens is not None]
-    if not drafted:
+    drafted = accepted = n = 0
+    for r in records:
+        if r.ok and not r.warmup and r.draft_tokens is not None:
+            drafted += r.draft_tokens or 0
+            accepted += r.draft_accepted or 0
+            n += 1
+    if not n:
         return None
-    return {
-        "draft_tokens": sum(r.draft_tokens or 0 for r in drafted),
-        "accepted_tokens": sum(r.draft_accepted or 0 for r in drafted),
-        "requests": len(drafted),
-    }
+    return {"draft_tokens": drafted, "accepted_tokens": accepted, "requests": n}
 
 
-def _steady_json(records: Sequence[RequestRecord], concurrency: int | None) -> dict[str, Any]:
-    w = steady_window(records, concurrency=concurrency)
-    measured_start = (measured_window(records) or Window(start_ns=0, end_ns=0)).start_ns
+def _steady_json(records: Callable[[], Iterable[RequestRecord]], w: Window | None,
+                 measured: Window | None) -> dict[str, Any]:
+    measured_start = (measured or Window(start_ns=0, end_ns=0)).start_ns
     if w is None or w.duration_s <= 0:
         return {"start_s": None, "end_s": None, "duration_s": 0.0, "output_throughput": None,
                 "total_token_throughput": None}
-    inp, out = _tokens_in(records, w)
+    inp, out = _tokens_in(records(), w)
     return {
         "start_s": (w.start_ns - measured_start) * NS,
         "end_s": (w.end_ns - measured_start) * NS,

@@ -2,7 +2,9 @@
 
 This is the library entry the runner calls (`run_point`, `run_point_async`). Each worker owns a
 slice of the concurrency and of the requests; the only messages between processes are the
-start time going out and each worker's records coming back at the end.
+start time going out and each worker's summary coming back at the end. The records themselves
+go to one spill file per worker as they finish (`ixci.loadgen.spill`), and the point is
+aggregated from those files, so the client's memory does not grow with the run's length.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import gzip
 import math
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +32,8 @@ from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointRes
 from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
 from ixci.loadgen.dialect import Dialect, request_body
 from ixci.loadgen.http import Target, request_bytes
-from ixci.loadgen.metrics import PointMetrics, RequestRecord, draft_totals, point_metrics
+from ixci.loadgen.metrics import PointMetrics, RequestRecord, draft_totals, point_metrics_from
+from ixci.loadgen.spill import iter_spilled, write_spilled_requests
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -199,13 +204,14 @@ def open_loop_accuracy(outputs: Sequence[WorkerOutput]) -> dict[str, Any] | None
             "send_lag_max_s": float(lags.max())}
 
 
-def _prompt_check(records: Sequence[RequestRecord]) -> tuple[int, int | None, int]:
+def _prompt_check(records: Iterable[RequestRecord]) -> tuple[int, int | None, int]:
     """(checked, common offset reported−requested, requests off that offset)."""
-    offsets = [r.prompt_tokens - r.requested_input_tokens for r in records if r.ok and r.prompt_tokens is not None]
+    offsets = Counter(r.prompt_tokens - r.requested_input_tokens for r in records if r.ok and r.prompt_tokens is not None)
     if not offsets:
         return 0, None, 0
-    common = Counter(offsets).most_common(1)[0][0]
-    return len(offsets), common, sum(1 for o in offsets if o != common)
+    common = offsets.most_common(1)[0][0]
+    checked = offsets.total()
+    return checked, common, checked - offsets[common]
 
 
 def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
@@ -241,18 +247,38 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
         count=_prompt_count(config), isl=config.isl, osl=config.osl, range_ratio=config.range_ratio,
         shared_prefix_tokens=config.shared_prefix_tokens, seed=config.seed, codec=codec,
     )
-    specs = _specs(config, dialect, prompts, workers, config.seed)
+    spill_dir = Path(tempfile.mkdtemp(prefix="ixci-loadgen-"))
+    try:
+        return _measure_spilled(config, dialect, requests_path, isolate, prompts, workers, spill_dir, started)
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+
+
+def _measure_spilled(
+    config: PointConfig, dialect: Dialect, requests_path: Path | None, isolate: bool, prompts: PromptSet,
+    workers: int, spill_dir: Path, started: datetime,
+) -> PointResult:
+    """Run the workers, each spilling its finished records to `spill_dir`, and aggregate them
+    from there in passes (memory bounded in the run's length, see `ixci.loadgen.spill`)."""
+    specs = [replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
+             for s in _specs(config, dialect, prompts, workers, config.seed)]
     if len(specs) == 1 and not isolate:
         specs = [replace(specs[0], worker=0, workers=1)]
         outputs = [run_in_this_thread(specs[0], lambda: perf_counter_ns())]
     else:
         outputs = _run_processes(specs)
-    records = [r for o in outputs for r in o.records]
+    paths = [Path(o.spill_path) for o in outputs if o.spill_path is not None]
+    in_memory = [r for o in outputs for r in o.records]  # none: every worker spilled
+
+    def records() -> Iterable[RequestRecord]:
+        yield from iter_spilled(paths)
+        yield from in_memory
+
     closed = config.concurrency if config.request_rate is None else None
-    metrics = point_metrics(records, concurrency=closed, slo=config.slo)
+    metrics = point_metrics_from(records, concurrency=closed, slo=config.slo)
     if config.request_rate is not None:
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
-    checked, offset, mismatched = _prompt_check(records)
+    checked, offset, mismatched = _prompt_check(records())
     dataset = DatasetInfo(
         kind="random", tokenizer_source=prompts.source, tokenizer=prompts.tokenizer, seed=config.seed,
         prompts=len(prompts.prompts),
@@ -262,12 +288,15 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
         prompt_tokens_checked=checked, prompt_tokens_offset=offset, prompt_tokens_mismatched=mismatched,
     )
     reasons = _invalid_reasons(config, metrics.values, dataset)
-    written = write_requests(requests_path, records) if requests_path is not None else 0
+    written = 0
+    if requests_path is not None:
+        written = write_spilled_requests(requests_path, paths) if not in_memory else write_requests(
+            requests_path, list(records()))
     return PointResult(
         metrics=metrics, client=_client_health(outputs), dataset=dataset, dialect=dialect.name,
         valid=not reasons, invalid_reasons=tuple(reasons), started_at=started.isoformat(),
         finished_at=datetime.now(UTC).isoformat(), requests_written=written,
-        drafts=draft_totals(records),
+        drafts=draft_totals(records()),
     )
 
 

@@ -19,22 +19,24 @@ null and `timing.invalid` says why and by how much.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ixci.loadgen.metrics import NS, PERCENTILES, RequestRecord
+from ixci.loadgen.spill import Values, pairwise_sum, summarize_values
 
 TIMING_TOLERANCE_S = 0.001  # the published accuracy of TTFT, ITL, TPOT and E2EL statistics
 TIMED = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
 
-Intervals = tuple[list[float], list[float], list[float]]  # (stamped, lowest true, highest true)
+Intervals = tuple[Values, Values, Values]  # (stamped, lowest true, highest true)
 
 
-def _intervals(ok: Sequence[RequestRecord]) -> dict[str, Intervals]:
-    """Per distribution: the stamped values and the interval ends that hold the true ones."""
-    out: dict[str, Intervals] = {name: ([], [], []) for name in TIMED}
+def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
+    """Per distribution: the stamped values and the interval ends that hold the true ones
+    (bounded memory: `spill.Values`, closed by the caller)."""
+    out: dict[str, Intervals] = {name: (Values(), Values(), Values()) for name in TIMED}
 
     def put(name: str, v: float, lo: float, hi: float) -> None:
         vals, los, his = out[name]
@@ -70,20 +72,37 @@ def _intervals(ok: Sequence[RequestRecord]) -> dict[str, Intervals]:
     return out
 
 
-def _bound(vals: list[float], los: list[float], his: list[float]) -> tuple[float, float]:
+def _bound(vals: Values, los: Values, his: Values) -> tuple[float, float]:
     """(the most the mean or any percentile of `vals` may differ from the true values', the
     most their population std may differ)."""
-    v, lo, hi = (np.asarray(x, dtype=np.float64) for x in (vals, los, his))
-    if v.size == 0:
+    if not len(vals):
         return 0.0, 0.0
-    qs = [*PERCENTILES.values(), 10.0]
-    pv, plo, phi = (np.percentile(x, qs, method="linear") for x in (v, lo, hi))
-    worst = float(max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean()))
-    rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
+    if not (vals.spilled or los.spilled or his.spilled):
+        v, lo, hi = (x.block(0, len(x)) for x in (vals, los, his))
+        qs = [*PERCENTILES.values(), 10.0]
+        pv, plo, phi = (np.percentile(x, qs, method="linear") for x in (v, lo, hi))
+        worst = float(max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean()))
+        rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
+        return worst, rms
+    # the same figures, bit for bit, over values too many to hold (spill.summarize_values)
+    sv, slo, shi = (summarize_values(x, with_p10=True) for x in (vals, los, his))
+    keys = [*PERCENTILES, "p10"]
+    pv, plo, phi = (np.asarray([s[k] for k in keys], dtype=np.float64) for s in (sv, slo, shi))
+    mv, mlo, mhi = (np.float64(s["mean"]) for s in (sv, slo, shi))
+    worst = float(max(np.max(phi - pv), np.max(pv - plo), mhi - mv, mv - mlo))
+
+    def dev2(a: int, b: int) -> np.ndarray:
+        v = vals.block(a, b)
+        return np.asarray(np.maximum(his.block(a, b) - v, v - los.block(a, b)) ** 2)
+
+    n = len(vals)
+    rms = float(np.sqrt(np.float64(pairwise_sum(n, dev2, vals.cap)) / n))
     return worst, rms
 
 
-def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None:
+def withhold_unsure(
+    values: dict[str, Any], ok: Sequence[RequestRecord] | Callable[[], Iterable[RequestRecord]]
+) -> None:
     """Add the `timing` block to a point's `values`; null the distributions it cannot vouch for.
 
     `timing`: `slack_chunks` (chunks whose stamp may be late), `slack_max_s`, `bounds_s`
@@ -91,8 +110,14 @@ def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None
     interactivity; `<name>.std` for its std), `tolerance_s`, and `invalid` (distribution, or
     `<name>.std` when only the std is unsure → reason) for those withheld.
     """
-    chunks = sum(len(r.chunk_slack_ns) for r in ok)
-    worst = max((ns for r in ok for _, ns in r.chunk_slack_ns), default=0)
+    passes: Callable[[], Iterable[RequestRecord]] = ok if callable(ok) else (lambda: ok)
+    chunks = 0
+    most: int | None = None
+    for r in passes():
+        chunks += len(r.chunk_slack_ns)
+        for _, ns in r.chunk_slack_ns:
+            most = ns if most is None else max(most, ns)
+    worst = 0 if most is None else most
     block: dict[str, Any] = {
         "slack_chunks": chunks, "slack_max_s": worst * NS, "bounds_s": {}, "tolerance_s": TIMING_TOLERANCE_S,
         "invalid": {},
@@ -101,8 +126,14 @@ def withhold_unsure(values: dict[str, Any], ok: Sequence[RequestRecord]) -> None
     if not chunks:
         return
     why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst * NS * 1e3:.1f} ms"
-    for name, (vals, los, his) in _intervals(ok).items():
-        bound, std_bound = _bound(vals, los, his)
+    intervals = _intervals(passes())
+    try:
+        bounds = {name: _bound(*v) for name, v in intervals.items()}
+    finally:
+        for trio in intervals.values():
+            for v in trio:
+                v.close()
+    for name, (bound, std_bound) in bounds.items():
         block["bounds_s"][name] = bound
         block["bounds_s"][name + ".std"] = std_bound
         if name == "interactivity":

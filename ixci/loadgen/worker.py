@@ -22,6 +22,7 @@ from time import perf_counter_ns
 
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
 from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource
+from ixci.loadgen.spill import RecordSpill
 from ixci.loadgen.sse import ParsedStream, parse_error_body, parse_stream
 
 _PARSE_SLICE_NS = 200_000  # at most this much parsing between two I/O polls
@@ -62,6 +63,9 @@ class WorkerSpec:
     expect_done: bool = False  # the dialect ends every stream with `data: [DONE]`
     exact_length: bool = False  # the server was asked for exactly the requested tokens (ignore_eos/min_tokens)
     max_unparsed_bytes: int = 64 << 20  # parse inline (slowing the sends) past this many unparsed bytes
+    # append each finished record to this file (`spill.RecordSpill`) instead of keeping it:
+    # memory then stays bounded whatever the run's length (None: keep them in `records`)
+    spill_path: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -80,6 +84,8 @@ class WorkerOutput:
     send_lags_s: list[float] = field(default_factory=list)  # open loop: actual − scheduled send
     unparsed_at_end: int = 0  # responses still unparsed when the last one arrived
     drain_s: float = 0.0  # time spent parsing them after the run (work outside the window)
+    spill_path: str | None = None  # the records are in this file (`records` is then empty)
+    spilled: int = 0  # how many
 
 
 def _schedstat() -> tuple[int, int] | None:
@@ -100,6 +106,7 @@ class Worker:
         self.issued = 0
         self.measured_start: int | None = None
         self.records: list[RequestRecord] = []
+        self._spill = None if spec.spill_path is None else RecordSpill(Path(spec.spill_path))
         self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = collections.deque()
         self._pending_bytes = 0  # response bytes received and not parsed yet (bounded)
         self.max_pending_bytes = 0
@@ -234,7 +241,10 @@ class Worker:
     def _parse_one(self) -> None:
         item = self._pending.popleft()
         self._pending_bytes -= item[2].size
-        self.records.append(self._record(*item))
+        if self._spill is not None:
+            self._spill.write(self._record(*item))
+        else:
+            self.records.append(self._record(*item))
 
     def _parse_some(self) -> None:
         self.max_pending_bytes = max(self.max_pending_bytes, self._pending_bytes)
@@ -400,6 +410,8 @@ class Worker:
         while self._pending:
             self._parse_one()
         drain = time.perf_counter() - t_drain
+        if self._spill is not None:
+            self._spill.close()
         for conn in self._idle:
             conn.abort()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
@@ -418,6 +430,8 @@ class Worker:
             send_lags_s=self._schedule_lags,
             unparsed_at_end=unparsed,
             drain_s=drain,
+            spill_path=self.s.spill_path,
+            spilled=0 if self._spill is None else self._spill.count,
         )
 
 

@@ -1,0 +1,262 @@
+"""Bounded-memory aggregation: finished request records and metric values go to disk as they come.
+
+A saturated run produces tens of millions of chunk arrival times; holding them until the end
+of the point made the client's memory grow with the run's length. Workers instead append each
+finished record to a `RecordSpill` (one `requests.jsonl.gz`-format line, uncompressed, per
+record) and keep nothing of it. The point's metrics are then computed from the spilled records
+in a few streaming passes, and every distribution's values go to a `Values` buffer that holds
+at most `BLOCK` values in memory and the rest in an unlinked temporary file.
+
+`summarize_values` returns exactly what `metrics.summarize` returns over the same values in the
+same order — bit for bit — with memory bounded by `BLOCK`: the mean and std repeat numpy's
+pairwise summation split for split over blocks read back from the file, and each percentile's
+two neighbouring order statistics are found by narrowing a 16-bit histogram of the values'
+sortable bit patterns (one read of the file per round) before numpy's linear interpolation is
+applied to them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import orjson
+
+from ixci.loadgen.metrics import PERCENTILES, RequestRecord, record_from_json, summarize
+
+BLOCK = 1 << 18  # values held in memory at once per buffer (2 MiB of float64)
+_PW_SPLIT_MIN = 128  # numpy's pairwise-summation block: below it the split is never taken
+_SIGN = np.uint64(1 << 63)
+
+
+class Values:
+    """float64 values in append order: in memory up to `cap`, the rest in an unlinked file."""
+
+    def __init__(self, cap: int | None = None) -> None:
+        self.cap = max(BLOCK if cap is None else cap, _PW_SPLIT_MIN)
+        self._buf = array("d")
+        self._fh: IO[bytes] | None = None
+        self._on_file = 0
+
+    def __len__(self) -> int:
+        return self._on_file + len(self._buf)
+
+    def append(self, v: float) -> None:
+        self._buf.append(v)
+        if len(self._buf) >= self.cap:
+            self._flush()
+
+    def extend(self, vs: Iterable[float]) -> None:
+        self._buf.extend(vs)
+        if len(self._buf) >= self.cap:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._fh is None:
+            self._fh = tempfile.TemporaryFile(prefix="ixci-values-")  # noqa: SIM115 - closed in close()
+        self._fh.seek(0, os.SEEK_END)
+        self._fh.write(self._buf.tobytes())
+        self._on_file += len(self._buf)
+        self._buf = array("d")
+
+    @property
+    def spilled(self) -> bool:
+        return self._fh is not None
+
+    def block(self, lo: int, hi: int) -> np.ndarray:
+        """Values [lo, hi) as a fresh array (at most hi − lo values in memory)."""
+        parts = []
+        if lo < self._on_file and self._fh is not None:
+            self._fh.flush()
+            self._fh.seek(lo * 8)
+            parts.append(np.fromfile(self._fh, dtype=np.float64, count=min(hi, self._on_file) - lo))
+        if hi > self._on_file:
+            buf = np.frombuffer(self._buf, dtype=np.float64) if self._buf else np.empty(0)
+            parts.append(buf[max(lo - self._on_file, 0): hi - self._on_file].copy())
+        return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.empty(0)])
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        n = len(self)
+        for lo in range(0, n, self.cap):
+            yield self.block(lo, min(lo + self.cap, n))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def pairwise_sum(n: int, get: Callable[[int, int], np.ndarray], leaf: int) -> float:
+    """`np.add.reduce` over n float64 values read with `get(lo, hi)`, bit for bit: numpy's
+    pairwise summation split (halves rounded down to a multiple of 8) down to `leaf` values."""
+
+    def rec(lo: int, m: int) -> np.float64:
+        if m <= leaf:
+            return np.float64(np.add.reduce(get(lo, lo + m)))
+        half = m // 2
+        half -= half % 8
+        return np.float64(rec(lo, half) + rec(lo + half, m - half))
+
+    return float(rec(0, n)) if n else 0.0
+
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    """uint64 keys whose order is the float order of `x` (NaN-free)."""
+    i = x.view(np.int64)
+    i = i ^ ((i >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return i.view(np.uint64) ^ _SIGN
+
+
+def _value(key: int) -> float:
+    """The float whose `_keys` key is `key`."""
+    i = np.array([key], dtype=np.uint64) ^ _SIGN
+    j = i.view(np.int64)
+    j = j ^ ((j >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return float(j.view(np.float64)[0])
+
+
+def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
+    """The value of each 0-based rank in sorted order, reading `vals` block by block.
+
+    Rounds of 16-bit histograms narrow each rank to a key prefix holding at most `vals.cap`
+    values, then those values are gathered and sorted — or to one key (any number of equal
+    values), which is the value."""
+    # per pending rank: (known prefix bits, prefix, rank within the prefix)
+    pending = {r: (0, 0, r) for r in set(ranks)}
+    out: dict[int, float] = {}
+    while pending:
+        groups: dict[tuple[int, int], np.ndarray] = {}
+        for bits, prefix, _ in pending.values():
+            groups.setdefault((bits, prefix), np.zeros(1 << 16, dtype=np.int64))
+        for x in vals.blocks():
+            k = _keys(x)
+            for (bits, prefix), hist in groups.items():
+                sub = k if bits == 0 else k[(k >> np.uint64(64 - bits)) == np.uint64(prefix)]
+                digit = (sub >> np.uint64(48 - bits)) & np.uint64(0xFFFF)
+                hist += np.bincount(digit.astype(np.int64), minlength=1 << 16)
+        gather: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (bits, prefix) -> [(rank, within)]
+        nxt: dict[int, tuple[int, int, int]] = {}
+        for r, (bits, prefix, within) in pending.items():
+            hist = groups[(bits, prefix)]
+            cum = np.cumsum(hist)
+            d = int(np.searchsorted(cum, within, side="right"))
+            before = int(cum[d - 1]) if d else 0
+            nbits, nprefix, nwithin = bits + 16, (prefix << 16) | d, within - before
+            if nbits == 64:
+                out[r] = _value(nprefix)
+            elif int(hist[d]) <= vals.cap:
+                gather.setdefault((nbits, nprefix), []).append((r, nwithin))
+            else:
+                nxt[r] = (nbits, nprefix, nwithin)
+        if gather:
+            found: dict[tuple[int, int], list[np.ndarray]] = {key: [] for key in gather}
+            for x in vals.blocks():
+                k = _keys(x)
+                for bits, prefix in gather:
+                    sel = k >> np.uint64(64 - bits) == np.uint64(prefix)
+                    found[(bits, prefix)].append(x[sel])
+            for key, wanted in gather.items():
+                got = np.sort(np.concatenate(found[key]))
+                for r, within in wanted:
+                    out[r] = float(got[within])
+        pending = nxt
+    return out
+
+
+def summarize_values(vals: Values, *, with_p10: bool = False) -> dict[str, float | None]:
+    """`metrics.summarize` over `vals`, bit for bit, in memory bounded by `vals.cap`."""
+    if not vals.spilled:
+        return summarize(vals.block(0, len(vals)), with_p10=with_p10)
+    n = len(vals)
+    mean = float(np.float64(pairwise_sum(n, vals.block, vals.cap)) / n)
+
+    def dev2(lo: int, hi: int) -> np.ndarray:
+        x = vals.block(lo, hi) - mean
+        return np.multiply(x, x, out=x)
+
+    var = np.float64(pairwise_sum(n, dev2, vals.cap)) / n
+    out: dict[str, float | None] = {"mean": mean, "std": float(np.sqrt(var))}
+    names = list(PERCENTILES) + (["p10"] if with_p10 else [])
+    qs = list(PERCENTILES.values()) + ([10.0] if with_p10 else [])
+    where = []
+    for q in qs:  # numpy's "linear" method: virtual index (n − 1)·q/100, neighbours, lerp
+        vi = float((n - 1) * np.float64(np.float64(q) / 100))
+        prev = n - 1 if vi >= n - 1 else int(np.floor(vi))
+        nxt = n - 1 if vi >= n - 1 else prev + 1
+        gamma = vi - (-1.0 if vi >= n - 1 else float(prev))
+        where.append((prev, nxt, gamma))
+    stats = order_statistics(vals, [i for p, q, _ in where for i in (p, q)])
+    for name, (p, q, gamma) in zip(names, where, strict=True):
+        a, b = np.float64(stats[p]), np.float64(stats[q])
+        diff = b - a
+        out[name] = float(b - diff * (1 - gamma)) if gamma >= 0.5 else float(a + diff * gamma)
+    return out
+
+
+class RecordSpill:
+    """Append-only file of finished request records (one `RequestRecord.to_json` line each)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[bytes] | None = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def write(self, r: RequestRecord) -> None:
+        assert self._fh is not None
+        self._fh.write(orjson.dumps(r.to_json()) + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def iter_spilled(paths: Sequence[Path]) -> Iterator[RequestRecord]:
+    """The records of spill files, in file order then line order (one record in memory at once)."""
+    for path in paths:
+        with open(path, "rb") as fh:
+            for line in fh:
+                yield record_from_json(orjson.loads(line))
+
+
+def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
+    """`run.write_requests` from spill files: the same gzip lines, sorted by send time.
+
+    Keeps (send time, file, offset) per record — 24 bytes — not the records."""
+    import gzip
+
+    sends, files, offsets = array("q"), array("q"), array("q")
+    for f, p in enumerate(paths):
+        with open(p, "rb") as fh:
+            offset = 0
+            for line in fh:
+                start = line.index(b'"t_send_ns":') + 12
+                sends.append(int(line[start:line.index(b",", start)]))
+                files.append(f)
+                offsets.append(offset)
+                offset += len(line)
+    # stable: ties keep file then line order, as `sorted` of the concatenated records does
+    order = np.argsort(np.frombuffer(sends, dtype=np.int64), kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed below
+    try:
+        with gzip.open(path, "wb", compresslevel=6) as out:
+            for i in order.tolist():
+                fh = handles[files[i]]
+                fh.seek(offsets[i])
+                out.write(fh.readline())  # the spilled line is the requests.jsonl.gz line
+    finally:
+        for fh in handles:
+            fh.close()
+    return len(sends)
+
+
+__all__ = ["BLOCK", "RecordSpill", "Values", "iter_spilled", "order_statistics", "pairwise_sum",
+           "summarize_values", "write_spilled_requests"]
