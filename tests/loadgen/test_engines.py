@@ -62,7 +62,11 @@ def test_llamacpp_dialect_exact_tokens(llama: tuple[str, Path], endpoint: Endpoi
     assert (m["completed"], m["failed"]) == (8, 0), m["errors"]
     assert m["token_count_source"] == "usage"
     assert m["total_output_tokens"] == 8 * 16  # ignore_eos honoured: exactly osl tokens
-    assert m["ttft"]["mean"] > 0 and m["itl"]["p99"] is not None
+    for name in ("ttft", "itl"):  # measured, or withheld (a busy host) with its reason — never a bare null
+        if m[name]["mean"] is None or m[name]["p99"] is None:
+            assert name in m["timing"]["invalid"], m["timing"]
+        else:
+            assert m[name]["mean"] > 0 and m[name]["p99"] >= m[name]["mean"] * 0.5
     if sys.platform == "linux":  # every read of a real engine's stream carried the kernel's stamp
         assert r.client.receive_stamps == "kernel" and r.client.reads == r.client.kernel_stamped_reads > 0
     d = r.dataset
