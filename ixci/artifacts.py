@@ -176,13 +176,13 @@ def parse_json(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
         return int(digits)
 
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, parse_int=_int, parse_float=_float
-        )
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_int, parse_float=_float)
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip()) - 1
         category = "truncated" if truncated else "not_json"
         what = "truncated JSON (ends early)" if truncated else "invalid JSON"
-        raise Rejected(category, [f"{what}: {exc.msg} at line {exc.lineno} col {exc.colno}"]) from exc
+        raise Rejected(
+            category, [f"{what}: {exc.msg} at line {exc.lineno} col {exc.colno}"]
+        ) from exc
     except RecursionError as exc:  # the depth scan above makes this unreachable; kept as a net
         raise Rejected("too_deep", ["JSON nests too deeply to parse"]) from exc

@@ -170,7 +170,9 @@ def refusal(
         return file_problem(name, f"cannot read file: {exc.strerror or exc}")
     if stat.S_ISDIR(mode):
         where = f"{kind} files live directly in {path.parent.name}/" if kind else "expected a file"
-        return file_problem(name, f"is a folder; {where} (sub-folders are not read): move or remove it")
+        return file_problem(
+            name, f"is a folder; {where} (sub-folders are not read): move or remove it"
+        )
     if not stat.S_ISREG(mode):
         return file_problem(name, "not a regular file (a FIFO or device?): remove it")
     if kind is None:

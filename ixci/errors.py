@@ -83,7 +83,8 @@ class CommandFailed(IxciError):
         self.stderr = stderr
         tail = (stderr or stdout).strip().splitlines()[-10:]
         super().__init__(
-            f"command failed (exit {returncode}): {' '.join(argv)}" + ("\n" + "\n".join(tail) if tail else "")
+            f"command failed (exit {returncode}): {' '.join(argv)}"
+            + ("\n" + "\n".join(tail) if tail else "")
         )
 
 

@@ -48,7 +48,6 @@ NOMINAL_PREFILL_TOKENS_PER_S = 20_000.0
 """Prefill rate per request (input tokens/s)."""
 
 
-
 # ----------------------------------------------------------------------------- data model
 
 
@@ -66,8 +65,14 @@ class Point:
 
     def to_dict(self) -> dict[str, Any]:
         """The plan-JSON object (contracts.md §2); `repeats` only when above 1."""
-        out = {"id": self.id, "scenario": self.scenario, "isl": self.isl, "osl": self.osl,
-               "concurrency": self.concurrency, "request_rate": self.request_rate}
+        out = {
+            "id": self.id,
+            "scenario": self.scenario,
+            "isl": self.isl,
+            "osl": self.osl,
+            "concurrency": self.concurrency,
+            "request_rate": self.request_rate,
+        }
         if self.repeats > 1:
             out["repeats"] = self.repeats
         return out
@@ -85,10 +90,13 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         """The plan-JSON object; floats rounded so the JSON is stable and readable."""
-        return {"server_start_s": round(self.server_start_s, 1), "warmup_s": round(self.warmup_s, 1),
-                "points_s": round(self.points_s, 1),
-                "total_gpu_hours": round(self.total_gpu_hours, 4),
-                "restart_per_point_gpu_hours": round(self.restart_per_point_gpu_hours, 4)}
+        return {
+            "server_start_s": round(self.server_start_s, 1),
+            "warmup_s": round(self.warmup_s, 1),
+            "points_s": round(self.points_s, 1),
+            "total_gpu_hours": round(self.total_gpu_hours, 4),
+            "restart_per_point_gpu_hours": round(self.restart_per_point_gpu_hours, 4),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,13 +140,25 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         """The plan-JSON job object (contracts.md §2), also embedded in result.json."""
         return {
-            "id": self.id, "name": self.name, "runs_on": list(self.runs_on),
-            "recipe": self.recipe, "recipes": list(self.recipes), "model": self.model,
-            "sku": self.sku, "framework": self.framework, "precision": self.precision,
-            "checkpoint": self.checkpoint, "runner": self.runner, "image": self.image, "topology": _plain(self.topology),
-            "spec_decoding": _plain(self.spec_decoding), "engine_args": _plain(self.engine_args),
-            "env": dict(self.env), "max_model_len": self.max_model_len,
-            "points": [p.to_dict() for p in self.points], "estimate": self.estimate.to_dict(),
+            "id": self.id,
+            "name": self.name,
+            "runs_on": list(self.runs_on),
+            "recipe": self.recipe,
+            "recipes": list(self.recipes),
+            "model": self.model,
+            "sku": self.sku,
+            "framework": self.framework,
+            "precision": self.precision,
+            "checkpoint": self.checkpoint,
+            "runner": self.runner,
+            "image": self.image,
+            "topology": _plain(self.topology),
+            "spec_decoding": _plain(self.spec_decoding),
+            "engine_args": _plain(self.engine_args),
+            "env": dict(self.env),
+            "max_model_len": self.max_model_len,
+            "points": [p.to_dict() for p in self.points],
+            "estimate": self.estimate.to_dict(),
             "selected_because": list(self.selected_because),
         }
 
@@ -173,11 +193,16 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The plan-JSON document (contracts.md §2)."""
         return {
-            "plan_version": PLAN_VERSION, "event": self.event, "catalog_sha": self.catalog_sha,
+            "plan_version": PLAN_VERSION,
+            "event": self.event,
+            "catalog_sha": self.catalog_sha,
             "jobs": [j.to_dict() for j in self.jobs],
-            "summary": {"jobs": len(self.jobs), "points": self.points,
-                        "gpu_hours": round(self.gpu_hours, 3),
-                        "restart_per_point_gpu_hours": round(self.restart_gpu_hours, 3)},
+            "summary": {
+                "jobs": len(self.jobs),
+                "points": self.points,
+                "gpu_hours": round(self.gpu_hours, 3),
+                "restart_per_point_gpu_hours": round(self.restart_gpu_hours, 3),
+            },
             "notes": list(self.notes),
             "sku_gpu_names": {k: list(v) for k, v in sorted(self.sku_gpu_names.items())},
         }
@@ -218,10 +243,17 @@ def _plain(value: Any) -> Any:
 def _pool_dict(pool: Pool | None, runner: Runner, default_sku: str) -> dict[str, Any] | None:
     if pool is None:
         return None
-    return {"workers": pool.workers, "tp": pool.tp, "ep": pool.ep, "pp": pool.pp,
-            "dp_attention": bool(pool.dp_attention), "nodes_per_worker": pool.nodes_per_worker,
-            "gpus": pool.gpus, "sku": pool.sku or default_sku,
-            "engine_args": _plain(pool.engine_args)}
+    return {
+        "workers": pool.workers,
+        "tp": pool.tp,
+        "ep": pool.ep,
+        "pp": pool.pp,
+        "dp_attention": bool(pool.dp_attention),
+        "nodes_per_worker": pool.nodes_per_worker,
+        "gpus": pool.gpus,
+        "sku": pool.sku or default_sku,
+        "engine_args": _plain(pool.engine_args),
+    }
 
 
 def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
@@ -230,23 +262,37 @@ def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, An
     `gpus` = tp × pp × dp, or the sum of both pools when disaggregated (`SearchEntry.gpus`).
     """
     dis = entry.disaggregated
-    base: dict[str, Any] = {"tp": entry.tp, "ep": entry.ep, "pp": entry.pp, "dp": entry.dp,
-                            "dcp": entry.dcp, "dp_attention": bool(entry.dp_attention),
-                            "nodes": entry.total_nodes, "gpus": entry.gpus}
+    base: dict[str, Any] = {
+        "tp": entry.tp,
+        "ep": entry.ep,
+        "pp": entry.pp,
+        "dp": entry.dp,
+        "dcp": entry.dcp,
+        "dp_attention": bool(entry.dp_attention),
+        "nodes": entry.total_nodes,
+        "gpus": entry.gpus,
+    }
     if dis is None:
         return {**base, "disaggregated": False, "prefill": None, "decode": None}
-    return {**base, "disaggregated": True, "prefill": _pool_dict(dis.prefill, runner, recipe.sku),
-            "decode": _pool_dict(dis.decode, runner, recipe.sku),
-            "router": {"name": dis.router.name, "version": dis.router.version},
-            "kv_transfer": dis.kv_transfer}
+    return {
+        **base,
+        "disaggregated": True,
+        "prefill": _pool_dict(dis.prefill, runner, recipe.sku),
+        "decode": _pool_dict(dis.decode, runner, recipe.sku),
+        "router": {"name": dis.router.name, "version": dis.router.version},
+        "kv_transfer": dis.kv_transfer,
+    }
 
 
 def _spec_dict(entry: SearchEntry) -> dict[str, Any] | None:
     spec = entry.spec_decoding
     if spec is None:
         return None
-    return {"method": str(spec.method), "num_speculative_tokens": spec.num_tokens,
-            "draft_model": spec.draft_model}
+    return {
+        "method": str(spec.method),
+        "num_speculative_tokens": spec.num_tokens,
+        "draft_model": spec.draft_model,
+    }
 
 
 def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
@@ -255,12 +301,18 @@ def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str,
     Scenarios and concurrencies are *not* in it: they are client-side, so they share the server.
     """
     return {
-        "image": recipe.image, "model": recipe.model, "checkpoint": recipe.checkpoint,
+        "image": recipe.image,
+        "model": recipe.model,
+        "checkpoint": recipe.checkpoint,
         "framework": recipe.framework,
-        "precision": _plain(recipe.precision), "sku": recipe.sku, "runner": recipe.runner,
-        "topology": topology(recipe, entry, runner), "spec_decoding": _spec_dict(entry),
+        "precision": _plain(recipe.precision),
+        "sku": recipe.sku,
+        "runner": recipe.runner,
+        "topology": topology(recipe, entry, runner),
+        "spec_decoding": _spec_dict(entry),
         "engine_args": {**_plain(recipe.engine_args), **_plain(entry.engine_args)},
-        "env": {**dict(recipe.env), **dict(entry.env)}, "max_model_len": recipe.max_model_len,
+        "env": {**dict(recipe.env), **dict(entry.env)},
+        "max_model_len": recipe.max_model_len,
     }
 
 
@@ -339,7 +391,9 @@ def _unique_names(jobs: list[Job]) -> list[Job]:
         suffixes = [_difference(job, group) for job in group]
         if len(set(suffixes)) < len(group) or not all(suffixes):
             suffixes = [job.id for job in group]
-        out.extend(replace(job, name=f"{name} {sfx}") for job, sfx in zip(group, suffixes, strict=True))
+        out.extend(
+            replace(job, name=f"{name} {sfx}") for job, sfx in zip(group, suffixes, strict=True)
+        )
     return out
 
 
@@ -361,8 +415,14 @@ def _points(catalog: Catalog, recipe: Recipe, entry: SearchEntry, job_id: str,
     for name in entry.scenarios or recipe.scenarios:
         scenario = catalog.scenarios[name]
         for conc in entry.concurrency:
-            workload = {"job": job_id, "scenario": name, "isl": scenario.isl, "osl": scenario.osl,
-                        "concurrency": conc, "request_rate": None}
+            workload = {
+                "job": job_id,
+                "scenario": name,
+                "isl": scenario.isl,
+                "osl": scenario.osl,
+                "concurrency": conc,
+                "request_rate": None,
+            }
             yield Point(id=stable_id("p-", workload), scenario=name, isl=scenario.isl,
                         osl=scenario.osl, concurrency=conc,
                         repeats=scenario.repeats_for(event))  # fmt: skip
@@ -378,15 +438,31 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
     model = catalog.models[recipe.model]
     points = tuple(sorted(draft.points.values(), key=_point_order))
     return Job(
-        id=job_id, name=job_name(recipe, model, launch), runs_on=tuple(runner.labels),
-        recipes=tuple(sorted(draft.recipes)), model=recipe.model, sku=recipe.sku,
-        framework=recipe.framework, precision=str(launch["precision"]), runner=recipe.runner,
-        image=recipe.image, topology=launch["topology"], spec_decoding=launch["spec_decoding"],
+        id=job_id,
+        name=job_name(recipe, model, launch),
+        runs_on=tuple(runner.labels),
+        recipes=tuple(sorted(draft.recipes)),
+        model=recipe.model,
+        sku=recipe.sku,
+        framework=recipe.framework,
+        precision=str(launch["precision"]),
+        runner=recipe.runner,
+        image=recipe.image,
+        topology=launch["topology"],
+        spec_decoding=launch["spec_decoding"],
         engine_args=dict(sorted(launch["engine_args"].items())),
-        env=dict(sorted(launch["env"].items())), max_model_len=recipe.max_model_len,
+        env=dict(sorted(launch["env"].items())),
+        max_model_len=recipe.max_model_len,
         checkpoint=recipe.checkpoint,
-        points=points, estimate=estimate(catalog, model, runner, int(launch["topology"]["gpus"]),
-                                         str(launch["precision"]), points),
+        points=points,
+        estimate=estimate(
+            catalog,
+            model,
+            runner,
+            int(launch["topology"]["gpus"]),
+            str(launch["precision"]),
+            points,
+        ),
     )
 
 
@@ -404,7 +480,9 @@ def request_s(scenario: Scenario) -> float:
     return scenario.isl / NOMINAL_PREFILL_TOKENS_PER_S + scenario.osl * NOMINAL_TPOT_S
 
 
-def point_s(scenario: Scenario, concurrency: int | None, request_rate: float | None = None) -> float:
+def point_s(
+    scenario: Scenario, concurrency: int | None, request_rate: float | None = None
+) -> float:
     """Seconds to measure one point: the scenario's minimum sample, clamped to its duration bounds.
 
     requests = max(min_requests_per_concurrency × concurrency, min_requests); closed loop at
@@ -427,8 +505,14 @@ def server_start_s(model: Model, runner: Runner, precision: str) -> float:
     return float(runner.image_pull_s) + load + ENGINE_INIT_S
 
 
-def estimate(catalog: Catalog, model: Model, runner: Runner, gpus: int, precision: str,
-             points: Sequence[Point]) -> Estimate:
+def estimate(
+    catalog: Catalog,
+    model: Model,
+    runner: Runner,
+    gpus: int,
+    precision: str,
+    points: Sequence[Point],
+) -> Estimate:
     """One warm server for all `points` vs one server start (and warm-up) per point.
 
     A point with `repeats` R costs R × `point_s` in both figures (the restart figure still
@@ -436,14 +520,20 @@ def estimate(catalog: Catalog, model: Model, runner: Runner, gpus: int, precisio
     start = server_start_s(model, runner, precision)
     scenarios = [catalog.scenarios[p.scenario] for p in points]
     warm = [s.warmup_requests * request_s(s) / max(min(s.warmup_requests, 8), 1) for s in scenarios]
-    durations = [point_s(s, p.concurrency, p.request_rate) * max(p.repeats, 1)
-                 for s, p in zip(scenarios, points, strict=True)]
+    durations = [
+        point_s(s, p.concurrency, p.request_rate) * max(p.repeats, 1)
+        for s, p in zip(scenarios, points, strict=True)
+    ]
     warmup = max(warm, default=0.0)
     total = start + warmup + sum(durations)
     restart = sum(start + w + d for w, d in zip(warm, durations, strict=True))
-    return Estimate(server_start_s=start, warmup_s=warmup, points_s=sum(durations),
-                    total_gpu_hours=total * gpus / 3600.0,
-                    restart_per_point_gpu_hours=restart * gpus / 3600.0)
+    return Estimate(
+        server_start_s=start,
+        warmup_s=warmup,
+        points_s=sum(durations),
+        total_gpu_hours=total * gpus / 3600.0,
+        restart_per_point_gpu_hours=restart * gpus / 3600.0,
+    )
 
 
 # ----------------------------------------------------------------------------- selection
@@ -457,9 +547,28 @@ class Filter:
     text: str
 
 
-FILTER_KEYS = ("id", "name", "sku", "framework", "model", "precision", "runner", "recipe",
-               "scenario", "image", "tp", "ep", "pp", "dcp", "dp_attention", "gpus", "nodes",
-               "disaggregated", "spec_decoding", "label")
+FILTER_KEYS = (
+    "id",
+    "name",
+    "sku",
+    "framework",
+    "model",
+    "precision",
+    "runner",
+    "recipe",
+    "scenario",
+    "image",
+    "tp",
+    "ep",
+    "pp",
+    "dcp",
+    "dp_attention",
+    "gpus",
+    "nodes",
+    "disaggregated",
+    "spec_decoding",
+    "label",
+)
 
 
 def parse_filter(text: str) -> Filter:
@@ -469,11 +578,15 @@ def parse_filter(text: str) -> Filter:
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key or not value.strip():
-            raise UsageError(f"bad filter {text!r}: expected key=value[,key=value]",
-                             hint="e.g. --only 'sku=h100,framework=vllm'")
+            raise UsageError(
+                f"bad filter {text!r}: expected key=value[,key=value]",
+                hint="e.g. --only 'sku=h100,framework=vllm'",
+            )
         if key not in FILTER_KEYS:
-            raise UsageError(f"bad filter {text!r}: unknown key {key!r}{_did_you_mean(key)}",
-                             hint="keys: " + ", ".join(FILTER_KEYS))
+            raise UsageError(
+                f"bad filter {text!r}: unknown key {key!r}{_did_you_mean(key)}",
+                hint="keys: " + ", ".join(FILTER_KEYS),
+            )
         terms.append((key, frozenset(v.strip().lower() for v in value.split("|"))))
     return Filter(terms=tuple(terms), text=text)
 
@@ -489,10 +602,21 @@ def job_values(job: Job, key: str) -> set[str]:
     """The values of catalog field `key` for `job`, lower-cased strings (for filters)."""
     topo = job.topology
     simple: dict[str, Any] = {
-        "id": job.id, "name": job.name, "sku": job.sku, "framework": job.framework,
-        "model": job.model, "precision": job.precision, "runner": job.runner, "image": job.image,
-        "tp": topo["tp"], "ep": topo["ep"], "pp": topo["pp"], "dcp": topo["dcp"],
-        "dp_attention": topo["dp_attention"], "gpus": topo["gpus"], "nodes": topo["nodes"],
+        "id": job.id,
+        "name": job.name,
+        "sku": job.sku,
+        "framework": job.framework,
+        "model": job.model,
+        "precision": job.precision,
+        "runner": job.runner,
+        "image": job.image,
+        "tp": topo["tp"],
+        "ep": topo["ep"],
+        "pp": topo["pp"],
+        "dcp": topo["dcp"],
+        "dp_attention": topo["dp_attention"],
+        "gpus": topo["gpus"],
+        "nodes": topo["nodes"],
         "disaggregated": topo["disaggregated"],
         "spec_decoding": (job.spec_decoding or {}).get("method", "none"),
     }
@@ -516,7 +640,9 @@ def matches(job: Job, flt: Filter) -> bool:
     return all(job_values(job, key) & allowed for key, allowed in flt.terms)
 
 
-def select_dispatch(jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequence[Filter]) -> list[Job]:
+def select_dispatch(
+    jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequence[Filter]
+) -> list[Job]:
     """`workflow_dispatch`: jobs matching any `--only` (all if none) and no `--exclude`."""
     out = []
     for job in jobs:
@@ -530,16 +656,25 @@ def select_dispatch(jobs: Sequence[Job], only: Sequence[Filter], exclude: Sequen
     return out
 
 
-def select_schedule(jobs: Sequence[Job], *, budget_gpu_hours: float | None = None,
-                    last_measured: Mapping[str, str] | None = None) -> list[Job]:
+def select_schedule(
+    jobs: Sequence[Job],
+    *,
+    budget_gpu_hours: float | None = None,
+    last_measured: Mapping[str, str] | None = None,
+) -> list[Job]:
     """`schedule`: every job, or a rotation within `budget_gpu_hours` (see `rotate`)."""
     if budget_gpu_hours is None:
         return [replace(j, selected_because=("schedule: all",)) for j in jobs]
     return rotate(jobs, budget_gpu_hours, last_measured, event="schedule")
 
 
-def rotate(jobs: Sequence[Job], budget_gpu_hours: float,
-           last_measured: Mapping[str, str] | None = None, *, event: str) -> list[Job]:
+def rotate(
+    jobs: Sequence[Job],
+    budget_gpu_hours: float,
+    last_measured: Mapping[str, str] | None = None,
+    *,
+    event: str,
+) -> list[Job]:
     """The jobs that fit `budget_gpu_hours` (GPU-hours), oldest-measured first, in `jobs` order.
 
     `last_measured` maps job id → ISO date of its last result; jobs never measured go first.
@@ -556,8 +691,10 @@ def rotate(jobs: Sequence[Job], budget_gpu_hours: float,
             spent += cost
             seen = history.get(job.id)
             why = f"last measured {seen}" if seen else "never measured"
-            chosen[job.id] = replace(job, selected_because=(
-                f"{event}: rotation within {budget_gpu_hours:g} GPU-h ({why})",))
+            chosen[job.id] = replace(
+                job,
+                selected_because=(f"{event}: rotation within {budget_gpu_hours:g} GPU-h ({why})",),
+            )
     return [chosen[j.id] for j in jobs if j.id in chosen]
 
 
@@ -574,8 +711,9 @@ def check_budget(event: str, jobs: Sequence[Job], budget_gpu_hours: float) -> No
         f"{event}: the selection is {len(jobs)} jobs, {total:,.1f} GPU-h estimated, over the "
         f"budget of {budget_gpu_hours:g} GPU-h; nothing was planned",
         hint="narrow it with only/exclude (--only/--exclude 'key=value[,key=value]'; largest "
-             f"shares: {_shares(jobs)}), raise the budget, or pass --rotate for the "
-             "oldest-measured jobs that fit (docs/planning.md)")
+        f"shares: {_shares(jobs)}), raise the budget, or pass --rotate for the "
+        "oldest-measured jobs that fit (docs/planning.md)",
+    )
 
 
 def _shares(jobs: Sequence[Job], top: int = 3) -> str:
@@ -602,19 +740,32 @@ def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
             try:
                 date.fromisoformat(when[:10])  # reject garbage early
             except ValueError:
-                raise PlanError(f"history index.json: job {str(job_id)[:40]!r}: last_measured "
-                                f"{when[:40]!r} is not a date (YYYY-MM-DD)") from None
+                raise PlanError(
+                    f"history index.json: job {str(job_id)[:40]!r}: last_measured "
+                    f"{when[:40]!r} is not a date (YYYY-MM-DD)"
+                ) from None
             out[str(job_id)] = when
     return out
 
 
-CANARY_CODE = ("ixci/runner.py", "ixci/loadgen/", "ixci/engines/", "ixci/runtimes/",
-               "ixci/telemetry.py", "ixci/cmd.py", "ixci/result.py")
+CANARY_CODE = (
+    "ixci/runner.py",
+    "ixci/loadgen/",
+    "ixci/engines/",
+    "ixci/runtimes/",
+    "ixci/telemetry.py",
+    "ixci/cmd.py",
+    "ixci/result.py",
+)
 """ixci's own measuring code: a change there re-runs the catalog's canary set."""
-SHARED_FILES: Mapping[str, tuple[str, str]] = MappingProxyType({
-    "matrix/hardware.yaml": ("skus", "sku"), "matrix/engines.yaml": ("engines", "framework"),
-    "matrix/models.yaml": ("models", "model"), "matrix/runners.yaml": ("runners", "runner"),
-})
+SHARED_FILES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "matrix/hardware.yaml": ("skus", "sku"),
+        "matrix/engines.yaml": ("engines", "framework"),
+        "matrix/models.yaml": ("models", "model"),
+        "matrix/runners.yaml": ("runners", "runner"),
+    }
+)
 """Shared catalog file → (its top-level key, the job field its entries feed)."""
 
 
@@ -632,13 +783,19 @@ def git_changes(repo: Path, base: str, head: str) -> tuple[Change, ...]:
     of every catalog file (`git diff --name-only`, `git show`; through `ixci.cmd`)."""
     from ixci import cmd
 
-    out = cmd.run(["git", "diff", "--name-only", "--no-renames", "--relative", base, head],
-                  cwd=repo).stdout
+    out = cmd.run(
+        ["git", "diff", "--name-only", "--no-renames", "--relative", base, head], cwd=repo
+    ).stdout
     changes = []
     for path in sorted(line for line in out.splitlines() if line.strip()):
         wanted = path.startswith(("matrix/", "benchmarks/")) and path.endswith((".yaml", ".yml"))
-        changes.append(Change(path=path, base_text=_show(repo, base, path) if wanted else None,
-                              head_text=_show(repo, head, path) if wanted else None))
+        changes.append(
+            Change(
+                path=path,
+                base_text=_show(repo, base, path) if wanted else None,
+                head_text=_show(repo, head, path) if wanted else None,
+            )
+        )
     return tuple(changes)
 
 
@@ -693,8 +850,9 @@ def is_canary(job: Job, canary: Iterable[str]) -> bool:
     return any(c in keys for c in canary)
 
 
-def select_pull_request(jobs: Sequence[Job], changes: Sequence[Change],
-                        canary: Sequence[str]) -> tuple[list[Job], list[str]]:
+def select_pull_request(
+    jobs: Sequence[Job], changes: Sequence[Change], canary: Sequence[str]
+) -> tuple[list[Job], list[str]]:
     """`pull_request`: the jobs whose inputs the diff touches, each with its reasons.
 
     recipe file → its jobs; an entry of hardware/engines/models/runners.yaml → every job
@@ -710,26 +868,39 @@ def select_pull_request(jobs: Sequence[Job], changes: Sequence[Change],
             continue
         for job, why in hits:
             reasons.setdefault(job.id, []).append(why)
-    chosen = [replace(j, selected_because=tuple(dict.fromkeys(reasons[j.id])))
-              for j in jobs if j.id in reasons]
+    chosen = [
+        replace(j, selected_because=tuple(dict.fromkeys(reasons[j.id])))
+        for j in jobs
+        if j.id in reasons
+    ]
     return chosen, notes
 
 
-def _touched(jobs: Sequence[Job], change: Change, canary: Sequence[str]) -> list[tuple[Job, str]] | None:
+def _touched(
+    jobs: Sequence[Job], change: Change, canary: Sequence[str]
+) -> list[tuple[Job, str]] | None:
     path = change.path
     if path.startswith("matrix/recipes/"):
         return [(j, f"pull_request: {path} changed") for j in jobs if path in j.recipes]
     if path in SHARED_FILES:
         top, fld = SHARED_FILES[path]
         keys = changed_keys(change.base_text, change.head_text, top)
-        return [(j, f"pull_request: {path}: {fld} {k!r} changed") for j in jobs
-                for k in sorted(keys & _job_keys(j, fld) | ({"*"} & keys))]
+        return [
+            (j, f"pull_request: {path}: {fld} {k!r} changed")
+            for j in jobs
+            for k in sorted(keys & _job_keys(j, fld) | ({"*"} & keys))
+        ]
     if path.startswith("benchmarks/"):
         names = _scenario_names(change)
-        return [(j, f"pull_request: {path}: scenario {s!r} changed") for j in jobs
-                for s in sorted(names & {p.scenario for p in j.points})]
+        return [
+            (j, f"pull_request: {path}: scenario {s!r} changed")
+            for j in jobs
+            for s in sorted(names & {p.scenario for p in j.points})
+        ]
     if path == "matrix/canary.yaml" or path.startswith(CANARY_CODE):
-        return [(j, f"pull_request: {path} changed (canary set)") for j in jobs if is_canary(j, canary)]
+        return [
+            (j, f"pull_request: {path} changed (canary set)") for j in jobs if is_canary(j, canary)
+        ]
     return None
 
 
@@ -746,8 +917,13 @@ def _job_keys(job: Job, fld: str) -> set[str]:
 def make_plan(catalog: Catalog, event: str, jobs: Sequence[Job], notes: Sequence[str] = ()) -> Plan:
     """Wrap selected `jobs` into a `Plan` (with the catalog's content hash)."""
     names = {j.sku: tuple(catalog.skus[j.sku].gpu_names) for j in jobs if j.sku in catalog.skus}
-    return Plan(event=event, catalog_sha=catalog.digest, jobs=tuple(jobs),
-                notes=tuple(notes), sku_gpu_names=names)
+    return Plan(
+        event=event,
+        catalog_sha=catalog.digest,
+        jobs=tuple(jobs),
+        notes=tuple(notes),
+        sku_gpu_names=names,
+    )
 
 
 def find_job(catalog: Catalog, job_id: str, event: str | None = None) -> Job:
@@ -755,9 +931,11 @@ def find_job(catalog: Catalog, job_id: str, event: str | None = None) -> Job:
     for job in expand(catalog, event):
         if job.id == job_id:
             return job
-    raise PlanError(f"job {job_id} is not in the catalog at {catalog.root}",
-                    hint="the catalog changed between `ixci plan` and `ixci run-job`? "
-                         "run both at the same commit")
+    raise PlanError(
+        f"job {job_id} is not in the catalog at {catalog.root}",
+        hint="the catalog changed between `ixci plan` and `ixci run-job`? "
+        "run both at the same commit",
+    )
 
 
 # ----------------------------------------------------------------------------- GitHub output
@@ -776,8 +954,15 @@ def shard_legs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> list[list
 
     Raises `PlanError` naming the limit rather than dropping any job.
     """
-    legs = [{"id": j.id, "name": j.name, "runs-on": list(j.runs_on),
-             "timeout-minutes": timeout_minutes(j.estimate)} for j in plan.jobs]
+    legs = [
+        {
+            "id": j.id,
+            "name": j.name,
+            "runs-on": list(j.runs_on),
+            "timeout-minutes": timeout_minutes(j.estimate),
+        }
+        for j in plan.jobs
+    ]
     capacity = max_shards * MATRIX_LIMIT
     if len(legs) > capacity:
         raise PlanError(
@@ -785,8 +970,9 @@ def shard_legs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> list[list
             f"({max_shards} shard jobs × {MATRIX_LIMIT} legs, GitHub's matrix limit); nothing "
             "was dispatched",
             hint="narrow the selection (--only/--exclude, --budget-gpu-hours) or add shard jobs "
-                 "to the workflow and raise --max-shards")
-    return [legs[i:i + MATRIX_LIMIT] for i in range(0, len(legs), MATRIX_LIMIT)]
+            "to the workflow and raise --max-shards",
+        )
+    return [legs[i : i + MATRIX_LIMIT] for i in range(0, len(legs), MATRIX_LIMIT)]
 
 
 def github_outputs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> dict[str, str]:
@@ -797,8 +983,10 @@ def github_outputs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> dict[
     `PlanError` when the outputs would exceed GitHub's ~1 MB job-output limit.
     """
     shards = shard_legs(plan, max_shards=max_shards)
-    out: dict[str, str] = {"shards": json.dumps([f"shard-{i}" for i in range(len(shards))]),
-                           "legs": str(len(plan.jobs))}
+    out: dict[str, str] = {
+        "shards": json.dumps([f"shard-{i}" for i in range(len(shards))]),
+        "legs": str(len(plan.jobs)),
+    }
     for i in range(max_shards):
         legs = shards[i] if i < len(shards) else []
         out[f"shard-{i}"] = json.dumps({"include": legs}, separators=(",", ":"), sort_keys=True)
@@ -807,7 +995,8 @@ def github_outputs(plan: Plan, *, max_shards: int = DEFAULT_MAX_SHARDS) -> dict[
         raise PlanError(
             f"GitHub outputs would be {size} bytes, over the {OUTPUT_LIMIT_BYTES}-byte job-output "
             "limit (GitHub allows about 1 MB of outputs per job); nothing was dispatched",
-            hint="narrow the selection or shorten job names")
+            hint="narrow the selection or shorten job names",
+        )
     return out
 
 
@@ -820,9 +1009,11 @@ def to_table(plan: Plan, *, explain: bool = False) -> str:
     lines = [head, "-" * len(head)]
     for job in plan.jobs:
         est = job.estimate
-        lines.append(f"{job.id:<14} {job.name[:60]:<60} {job.gpus:>4} {len(job.points):>4} "
-                     f"{est.server_start_s:>8.0f} {est.total_gpu_hours:>8.2f} "
-                     f"{est.restart_per_point_gpu_hours:>13.2f}")
+        lines.append(
+            f"{job.id:<14} {job.name[:60]:<60} {job.gpus:>4} {len(job.points):>4} "
+            f"{est.server_start_s:>8.0f} {est.total_gpu_hours:>8.2f} "
+            f"{est.restart_per_point_gpu_hours:>13.2f}"
+        )
         if explain:
             lines.extend(f"{'':<15}because {why}" for why in job.selected_because)
     lines.append("-" * len(head))
@@ -835,6 +1026,8 @@ def summary_line(plan: Plan) -> str:
     """`N jobs, M points, X GPU-h (restarting per point: Y GPU-h, saving Z GPU-h = P %)`."""
     saving = plan.restart_gpu_hours - plan.gpu_hours
     pct = 100.0 * saving / plan.restart_gpu_hours if plan.restart_gpu_hours else 0.0
-    return (f"{plan.event}: {len(plan.jobs)} jobs, {plan.points} points, {plan.gpu_hours:.1f} GPU-h "
-            f"(restarting the server per point: {plan.restart_gpu_hours:.1f} GPU-h; "
-            f"saving {saving:.1f} GPU-h = {pct:.0f} %)")
+    return (
+        f"{plan.event}: {len(plan.jobs)} jobs, {plan.points} points, {plan.gpu_hours:.1f} GPU-h "
+        f"(restarting the server per point: {plan.restart_gpu_hours:.1f} GPU-h; "
+        f"saving {saving:.1f} GPU-h = {pct:.0f} %)"
+    )

@@ -280,8 +280,7 @@ def _as_accepted(doc: Mapping[str, Any], sources: Mapping[str, str]) -> Accepted
 def _merged_skipped(old: Mapping[str, bytes], new: Sequence[Skipped]) -> tuple[Skipped, ...]:
     rows = orjson.loads(old["skipped.json"]).get("skipped", []) if "skipped.json" in old else []
     merged = {
-        (s.source, s.category, s.reasons, s.job_id): s
-        for s in [*(_skipped(r) for r in rows), *new]
+        (s.source, s.category, s.reasons, s.job_id): s for s in [*(_skipped(r) for r in rows), *new]
     }
     return tuple(sorted(merged.values(), key=lambda s: (s.source, s.category, s.reasons)))
 

@@ -526,7 +526,9 @@ class JobRun:
     def _roofline(self, entry: dict[str, Any], point: PointSpec) -> None:
         if self.spec.roofline is not None:
             entry["roofline"] = self.spec.roofline.point(
-                isl=point.isl, osl=point.osl, concurrency=point.concurrency,
+                isl=point.isl,
+                osl=point.osl,
+                concurrency=point.concurrency,
                 metrics=entry.get("metrics") or {},
             )
 
@@ -794,7 +796,11 @@ def point_config(spec: ServeSpec, point: PointSpec, job: JobSpec) -> dict[str, A
         "request_timeout_s": None,
         # a repeat draws other prompts: the same ones again would be served from the prefix cache
         "seed": point_seed(point.id if point.repeat == 1 else f"{point.id}/r{point.repeat}"),
-        **({"workload": dict(point.workload), "gpus": len(job.gpu_indices) or None} if point.workload else {}),
+        **(
+            {"workload": dict(point.workload), "gpus": len(job.gpu_indices) or None}
+            if point.workload
+            else {}
+        ),
     }
 
 
@@ -829,8 +835,9 @@ def point_child(config_path: str, out_path: str) -> None:
     if workload is not None:
         from ixci.loadgen.sessions import run_workload_point
 
-        point = run_workload_point(PointConfig(**raw), workload, dialect=dialect, requests_path=requests,
-                                   gpus=gpus).to_json()
+        point = run_workload_point(
+            PointConfig(**raw), workload, dialect=dialect, requests_path=requests, gpus=gpus
+        ).to_json()
     else:
         point = run_point(PointConfig(**raw), dialect=dialect, requests_path=requests).to_json()
     window = telemetry_window(requests, offset_ns)

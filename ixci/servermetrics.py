@@ -358,7 +358,9 @@ def server_columns(record: Any) -> dict[str, Any]:
     def stat(name: str, key: str) -> float | None:
         entry = series.get(name)
         value = entry.get(key) if isinstance(entry, Mapping) else None
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
 
     rate = record.get("prefix_cache_hit_rate")
     rate = rate if isinstance(rate, Mapping) else {}

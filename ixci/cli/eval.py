@@ -73,14 +73,30 @@ def render(block: dict[str, Any]) -> str:
 @click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds per request.")  # fmt: skip
-@click.option("--data", "data_args", multiple=True, metavar="TASK=SOURCE",
-              help="Rows for TASK: a .jsonl/.parquet file, package:PKG/PATH or hf:NAME[:CONFIG]:SPLIT.")
-@click.option("--min-score", "min_args", multiple=True, metavar="TASK=SCORE",
-              help="Gate: fail when TASK scores below SCORE.")
-@click.option("--baseline", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Gate: fail a task whose score is below this earlier result's beyond its 95 % CI.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the `evals` block as JSON here (and the per-row records beside it).")
+@click.option(
+    "--data",
+    "data_args",
+    multiple=True,
+    metavar="TASK=SOURCE",
+    help="Rows for TASK: a .jsonl/.parquet file, package:PKG/PATH or hf:NAME[:CONFIG]:SPLIT.",
+)
+@click.option(
+    "--min-score",
+    "min_args",
+    multiple=True,
+    metavar="TASK=SCORE",
+    help="Gate: fail when TASK scores below SCORE.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Gate: fail a task whose score is below this earlier result's beyond its 95 % CI.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the `evals` block as JSON here (and the per-row records beside it).",
+)
 def eval_(tasks: tuple[str, ...], url: str, model: str, root: Path, limit: int | None,
           concurrency: int, timeout: float, data_args: tuple[str, ...], min_args: tuple[str, ...],
           baseline: Path | None, output: Path | None) -> None:  # fmt: skip

@@ -17,55 +17,152 @@ from ixci.loadgen.run import run_point
 @click.command("loadgen")
 @click.option("--url", help="Server base URL, http://HOST:PORT (required unless --recompute).")
 @click.option("--model", help="Model name sent in each request (required unless --recompute).")
-@click.option("--isl", type=click.IntRange(min=1), help="Input tokens per request (required unless --recompute).")
-@click.option("--osl", type=click.IntRange(min=1), help="Output tokens per request (required unless --recompute).")
+@click.option(
+    "--isl",
+    type=click.IntRange(min=1),
+    help="Input tokens per request (required unless --recompute).",
+)
+@click.option(
+    "--osl",
+    type=click.IntRange(min=1),
+    help="Output tokens per request (required unless --recompute).",
+)
 @click.option("--concurrency", type=click.IntRange(min=1), help="Closed-loop concurrency.")
-@click.option("--request-rate", type=click.FloatRange(min=0, min_open=True), help="Open-loop requests/s.")
-@click.option("--burstiness", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Gamma shape of arrival gaps (1 = Poisson).")
+@click.option(
+    "--request-rate", type=click.FloatRange(min=0, min_open=True), help="Open-loop requests/s."
+)
+@click.option(
+    "--burstiness",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Gamma shape of arrival gaps (1 = Poisson).",
+)
 @click.option("--num-requests", type=click.IntRange(min=1), help="Measured requests.")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), help="Measured seconds.")
-@click.option("--min-requests", type=click.IntRange(min=0), default=0, help="Minimum measured sample.")
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Measured seconds.",
+)
+@click.option(
+    "--min-requests", type=click.IntRange(min=0), default=0, help="Minimum measured sample."
+)
 @click.option("--min-duration", "min_duration_s", type=click.FloatRange(min=0), default=0.0)
 @click.option("--max-duration", "max_duration_s", type=click.FloatRange(min=0, min_open=True))
-@click.option("--warmup-requests", type=click.IntRange(min=0), help="Unmeasured first requests (default: one per slot).")
-@click.option("--endpoint", type=click.Choice([e.value for e in Endpoint]), default="completions", show_default=True)
-@click.option("--dialect", type=click.Choice(sorted(DIALECTS)), default="openai", show_default=True,
-              help="The engine's request dialect.")
-@click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
-              help="tokenizer.json (or its folder) for exact prompt lengths.")
-@click.option("--range-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option(
+    "--warmup-requests",
+    type=click.IntRange(min=0),
+    help="Unmeasured first requests (default: one per slot).",
+)
+@click.option(
+    "--endpoint",
+    type=click.Choice([e.value for e in Endpoint]),
+    default="completions",
+    show_default=True,
+)
+@click.option(
+    "--dialect",
+    type=click.Choice(sorted(DIALECTS)),
+    default="openai",
+    show_default=True,
+    help="The engine's request dialect.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(exists=True, path_type=Path),
+    help="tokenizer.json (or its folder) for exact prompt lengths.",
+)
+@click.option(
+    "--range-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True
+)
 @click.option("--shared-prefix", "shared_prefix_tokens", type=click.IntRange(min=0), default=0)
-@click.option("--workers", type=click.IntRange(min=1), help="Client processes (default: automatic).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Client processes (default: automatic)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--slo-ttft", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TTFT, seconds.")
-@click.option("--slo-tpot", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TPOT, seconds.")
-@click.option("--slo-e2el", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on E2EL, seconds.")
+@click.option(
+    "--slo-ttft", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TTFT, seconds."
+)
+@click.option(
+    "--slo-tpot", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on TPOT, seconds."
+)
+@click.option(
+    "--slo-e2el", type=click.FloatRange(min=0, min_open=True), help="Goodput SLO on E2EL, seconds."
+)
 @click.option("--error-threshold", type=click.FloatRange(0, 1), default=0.05, show_default=True)
-@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True),
-              help="Per request, seconds (default: derived from --isl/--osl, never past --max-duration).")
-@click.option("--max-response-bytes", type=click.IntRange(min=1024),
-              help="Bytes one response may send (default: 1 MiB + 16 KiB per requested output token).")
-@click.option("--max-line-bytes", type=click.IntRange(min=1024), default=MAX_LINE_BYTES, show_default=True,
-              help="The longest line a response may send.")
-@click.option("--fresh-connections", is_flag=True, help="Connect per request (overrides the dialect).")
-@click.option("--client-stamps", is_flag=True,
-              help="Stamp arrivals when the client reads them, not with the kernel's receive time (for comparison).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result JSON here.")
-@click.option("--requests-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write per-request records (gzip JSON lines), e.g. requests.jsonl.gz.")
-@click.option("--recompute", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Measure nothing: recompute the metrics of DIR/result.json from DIR/requests.jsonl.gz and compare.")
+@click.option(
+    "--request-timeout",
+    "request_timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Per request, seconds (default: derived from --isl/--osl, never past --max-duration).",
+)
+@click.option(
+    "--max-response-bytes",
+    type=click.IntRange(min=1024),
+    help="Bytes one response may send (default: 1 MiB + 16 KiB per requested output token).",
+)
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1024),
+    default=MAX_LINE_BYTES,
+    show_default=True,
+    help="The longest line a response may send.",
+)
+@click.option(
+    "--fresh-connections", is_flag=True, help="Connect per request (overrides the dialect)."
+)
+@click.option(
+    "--client-stamps",
+    is_flag=True,
+    help="Stamp arrivals when the client reads them, not with the kernel's receive time (for comparison).",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the result JSON here."
+)
+@click.option(
+    "--requests-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write per-request records (gzip JSON lines), e.g. requests.jsonl.gz.",
+)
+@click.option(
+    "--recompute",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Measure nothing: recompute the metrics of DIR/result.json from DIR/requests.jsonl.gz and compare.",
+)
 def loadgen(
-    url: str | None, model: str | None, isl: int | None, osl: int | None, concurrency: int | None,
+    url: str | None,
+    model: str | None,
+    isl: int | None,
+    osl: int | None,
+    concurrency: int | None,
     request_rate: float | None,
-    burstiness: float, num_requests: int | None, duration_s: float | None, min_requests: int,
-    min_duration_s: float, max_duration_s: float | None, warmup_requests: int | None, endpoint: str,
-    dialect: str, tokenizer: Path | None, range_ratio: float, shared_prefix_tokens: int,
-    workers: int | None, seed: int, slo_ttft: float | None, slo_tpot: float | None,
-    slo_e2el: float | None, error_threshold: float, request_timeout_s: float | None,
-    max_response_bytes: int | None, max_line_bytes: int, fresh_connections: bool, client_stamps: bool,
-    output: Path | None, requests_out: Path | None, recompute: Path | None,
+    burstiness: float,
+    num_requests: int | None,
+    duration_s: float | None,
+    min_requests: int,
+    min_duration_s: float,
+    max_duration_s: float | None,
+    warmup_requests: int | None,
+    endpoint: str,
+    dialect: str,
+    tokenizer: Path | None,
+    range_ratio: float,
+    shared_prefix_tokens: int,
+    workers: int | None,
+    seed: int,
+    slo_ttft: float | None,
+    slo_tpot: float | None,
+    slo_e2el: float | None,
+    error_threshold: float,
+    request_timeout_s: float | None,
+    max_response_bytes: int | None,
+    max_line_bytes: int,
+    fresh_connections: bool,
+    client_stamps: bool,
+    output: Path | None,
+    requests_out: Path | None,
+    recompute: Path | None,
 ) -> None:
     """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
     against a running OpenAI-compatible server and print or write its metrics (seconds).
@@ -76,23 +173,46 @@ def loadgen(
     if recompute is not None:
         _recompute(recompute)
         return
-    missing = [f"--{n}" for n, v in (("url", url), ("model", model), ("isl", isl), ("osl", osl)) if v is None]
+    missing = [
+        f"--{n}"
+        for n, v in (("url", url), ("model", model), ("isl", isl), ("osl", osl))
+        if v is None
+    ]
     if missing or url is None or model is None or isl is None or osl is None:
-        raise UsageError(f"missing option(s) {', '.join(missing)}",
-                         hint="give --url, --model, --isl and --osl to measure, or --recompute DIR to audit a result")
+        raise UsageError(
+            f"missing option(s) {', '.join(missing)}",
+            hint="give --url, --model, --isl and --osl to measure, or --recompute DIR to audit a result",
+        )
     if concurrency is None and request_rate is None:
         concurrency = 1
     if num_requests is None and duration_s is None:
         num_requests = max(10 * (concurrency or 1), 100)
     config = PointConfig(
-        url=url, model=model, isl=isl, osl=osl, endpoint=Endpoint(endpoint), concurrency=concurrency,
-        request_rate=request_rate, burstiness=burstiness, num_requests=num_requests,
-        duration_s=duration_s, warmup_requests=warmup_requests, min_requests=min_requests,
-        min_duration_s=min_duration_s, max_duration_s=max_duration_s, range_ratio=range_ratio,
-        shared_prefix_tokens=shared_prefix_tokens, tokenizer=tokenizer, seed=seed, workers=workers,
-        slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el), error_threshold=error_threshold,
-        request_timeout_s=request_timeout_s, kernel_stamps=not client_stamps,
-        max_response_bytes=max_response_bytes, max_line_bytes=max_line_bytes,
+        url=url,
+        model=model,
+        isl=isl,
+        osl=osl,
+        endpoint=Endpoint(endpoint),
+        concurrency=concurrency,
+        request_rate=request_rate,
+        burstiness=burstiness,
+        num_requests=num_requests,
+        duration_s=duration_s,
+        warmup_requests=warmup_requests,
+        min_requests=min_requests,
+        min_duration_s=min_duration_s,
+        max_duration_s=max_duration_s,
+        range_ratio=range_ratio,
+        shared_prefix_tokens=shared_prefix_tokens,
+        tokenizer=tokenizer,
+        seed=seed,
+        workers=workers,
+        slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el),
+        error_threshold=error_threshold,
+        request_timeout_s=request_timeout_s,
+        kernel_stamps=not client_stamps,
+        max_response_bytes=max_response_bytes,
+        max_line_bytes=max_line_bytes,
     )
     chosen = get_dialect(dialect)
     if fresh_connections:
@@ -128,17 +248,31 @@ def _recompute(folder: Path) -> None:
             click.echo(f"  {path}: stored {stored!r}, recomputed {fresh!r}")
         bad += len(a.mismatches)
     if bad:
-        raise RecordsMismatch(f"{bad} stored metrics differ from those recomputed from {folder / REQUESTS_FILE}")
+        raise RecordsMismatch(
+            f"{bad} stored metrics differ from those recomputed from {folder / REQUESTS_FILE}"
+        )
 
 
 def _config_json(c: PointConfig) -> dict[str, object]:
     return {
-        "url": c.url, "model": c.model, "isl": c.isl, "osl": c.osl, "endpoint": str(c.endpoint),
-        "concurrency": c.concurrency, "request_rate": c.request_rate, "burstiness": c.burstiness,
-        "num_requests": c.num_requests, "duration_s": c.duration_s, "warmup_requests": c.warmup,
-        "range_ratio": c.range_ratio, "shared_prefix_tokens": c.shared_prefix_tokens, "seed": c.seed,
-        "max_duration_s": c.max_duration_s, "request_timeout_s": c.request_timeout_s,
-        "max_response_bytes": c.max_response_bytes, "max_line_bytes": c.max_line_bytes,
+        "url": c.url,
+        "model": c.model,
+        "isl": c.isl,
+        "osl": c.osl,
+        "endpoint": str(c.endpoint),
+        "concurrency": c.concurrency,
+        "request_rate": c.request_rate,
+        "burstiness": c.burstiness,
+        "num_requests": c.num_requests,
+        "duration_s": c.duration_s,
+        "warmup_requests": c.warmup,
+        "range_ratio": c.range_ratio,
+        "shared_prefix_tokens": c.shared_prefix_tokens,
+        "seed": c.seed,
+        "max_duration_s": c.max_duration_s,
+        "request_timeout_s": c.request_timeout_s,
+        "max_response_bytes": c.max_response_bytes,
+        "max_line_bytes": c.max_line_bytes,
         "request_timeout_effective_s": c.timeout_s,
         "slo": {"ttft_s": c.slo.ttft_s, "tpot_s": c.slo.tpot_s, "e2el_s": c.slo.e2el_s},
     }

@@ -16,45 +16,89 @@ from ixci.errors import UsageError
 EVENTS = ("pull_request", "schedule", "workflow_dispatch")
 
 
-DRAFT_NOTE = ("draft: a draft pull request is not benchmarked; mark it ready for review to plan "
-              "its jobs")
+DRAFT_NOTE = (
+    "draft: a draft pull request is not benchmarked; mark it ready for review to plan its jobs"
+)
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """click's FloatRange lets `nan` (and `inf`) through: a NaN budget planned nothing."""
     if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of GPU-hours (e.g. 40 or 12.5; "
-                                 "leave it out for no budget)")
+        raise click.BadParameter(
+            f"{value} is not a number of GPU-hours (e.g. 40 or 12.5; leave it out for no budget)"
+        )
     return value
 
 
 @click.command("plan")
-@click.option("--catalog", "root", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True, help="Repository root holding matrix/ and benchmarks/.")
+@click.option(
+    "--catalog",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Repository root holding matrix/ and benchmarks/.",
+)
 @click.option("--event", type=click.Choice(EVENTS), required=True, help="What triggered the run.")
 @click.option("--base", help="pull_request: base commit (SHA or ref).")
 @click.option("--head", help="pull_request: head commit (SHA or ref).")
-@click.option("--draft", is_flag=True, help="pull_request: the pull request is a draft: plan no job.")
-@click.option("--budget-gpu-hours", type=click.FloatRange(min=0), callback=_finite,
-              help="GPU-hour budget. schedule: a rotation within it; other events: a ceiling "
-                   "(a selection over it is refused, or rotated with --rotate).")
-@click.option("--rotate", is_flag=True,
-              help="workflow_dispatch: take the oldest-measured jobs that fit --budget-gpu-hours "
-                   "instead of refusing a selection over it.")
-@click.option("--history", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Rotations: results-branch index.json with the last-measured date per job.")
-@click.option("--only", multiple=True, help="workflow_dispatch: 'key=value[,key=value]' (repeatable; a|b).")
+@click.option(
+    "--draft", is_flag=True, help="pull_request: the pull request is a draft: plan no job."
+)
+@click.option(
+    "--budget-gpu-hours",
+    type=click.FloatRange(min=0),
+    callback=_finite,
+    help="GPU-hour budget. schedule: a rotation within it; other events: a ceiling "
+    "(a selection over it is refused, or rotated with --rotate).",
+)
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="workflow_dispatch: take the oldest-measured jobs that fit --budget-gpu-hours "
+    "instead of refusing a selection over it.",
+)
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Rotations: results-branch index.json with the last-measured date per job.",
+)
+@click.option(
+    "--only", multiple=True, help="workflow_dispatch: 'key=value[,key=value]' (repeatable; a|b)."
+)
 @click.option("--exclude", multiple=True, help="Drop jobs matching 'key=value[,key=value]'.")
-@click.option("--format", "fmt", type=click.Choice(["json", "table", "github"]), default="table",
-              show_default=True)
-@click.option("--max-shards", type=click.IntRange(min=1), default=planner.DEFAULT_MAX_SHARDS,
-              show_default=True, help="github: shard jobs in the workflow (256 legs each).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table", "github"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--max-shards",
+    type=click.IntRange(min=1),
+    default=planner.DEFAULT_MAX_SHARDS,
+    show_default=True,
+    help="github: shard jobs in the workflow (256 legs each).",
+)
 @click.option("--explain", is_flag=True, help="Say why each job was selected.")
 @click.pass_context
-def plan(ctx: click.Context, root: Path, event: str, base: str | None, head: str | None,
-         draft: bool, budget_gpu_hours: float | None, rotate: bool, history: Path | None,
-         only: tuple[str, ...], exclude: tuple[str, ...], fmt: str, max_shards: int,
-         explain: bool) -> None:
+def plan(
+    ctx: click.Context,
+    root: Path,
+    event: str,
+    base: str | None,
+    head: str | None,
+    draft: bool,
+    budget_gpu_hours: float | None,
+    rotate: bool,
+    history: Path | None,
+    only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fmt: str,
+    max_shards: int,
+    explain: bool,
+) -> None:
     """Expand the catalog into jobs (one warm server each) and select them for EVENT.
 
     Budgets: a scheduled run takes a rotation within --budget-gpu-hours; any other event
@@ -76,7 +120,9 @@ def plan(ctx: click.Context, root: Path, event: str, base: str | None, head: str
         changes = planner.git_changes(root, base, head)
         selected, notes = planner.select_pull_request(jobs, changes, catalog.canary)
     elif event == "schedule":
-        selected = planner.select_schedule(jobs, budget_gpu_hours=budget_gpu_hours, last_measured=dates)
+        selected = planner.select_schedule(
+            jobs, budget_gpu_hours=budget_gpu_hours, last_measured=dates
+        )
     else:
         selected = planner.select_dispatch(jobs, [], [])
     if only or exclude:
@@ -90,24 +136,29 @@ def plan(ctx: click.Context, root: Path, event: str, base: str | None, head: str
     _emit(ctx, result, fmt, max_shards, explain)
 
 
-def _check_options(event: str, base: str | None, head: str | None, draft: bool,
-                   budget: float | None, rotate: bool) -> None:
+def _check_options(
+    event: str, base: str | None, head: str | None, draft: bool, budget: float | None, rotate: bool
+) -> None:
     """Option combinations click cannot express; `UsageError` (exit 2) naming the fix."""
     if draft and event != "pull_request":
         raise UsageError(f"--draft applies to --event pull_request, not {event}")
     if event == "pull_request" and not draft and (not base or not head):
         raise UsageError("--event pull_request needs --base SHA and --head SHA (or --draft)")
     if rotate and event != "workflow_dispatch":
-        raise UsageError(f"--rotate applies to --event workflow_dispatch, not {event}",
-                         hint="a scheduled run always rotates within its budget")
+        raise UsageError(
+            f"--rotate applies to --event workflow_dispatch, not {event}",
+            hint="a scheduled run always rotates within its budget",
+        )
     if rotate and budget is None:
         raise UsageError("--rotate needs --budget-gpu-hours", hint="e.g. --budget-gpu-hours 40")
 
 
-def _filter(jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, ...],
-            *, keep_reasons: bool) -> list[planner.Job]:
-    chosen = planner.select_dispatch(jobs, [planner.parse_filter(t) for t in only],
-                                     [planner.parse_filter(t) for t in exclude])
+def _filter(
+    jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, ...], *, keep_reasons: bool
+) -> list[planner.Job]:
+    chosen = planner.select_dispatch(
+        jobs, [planner.parse_filter(t) for t in only], [planner.parse_filter(t) for t in exclude]
+    )
     if not keep_reasons:
         return chosen
     before = {j.id: j for j in jobs}
@@ -130,7 +181,9 @@ def _read_json(path: Path) -> dict[str, object]:
     return data
 
 
-def _emit(ctx: click.Context, result: planner.Plan, fmt: str, max_shards: int, explain: bool) -> None:
+def _emit(
+    ctx: click.Context, result: planner.Plan, fmt: str, max_shards: int, explain: bool
+) -> None:
     if fmt == "json":
         click.echo(result.to_json(), nl=False)
         return
@@ -143,12 +196,16 @@ def _emit(ctx: click.Context, result: planner.Plan, fmt: str, max_shards: int, e
     outputs = planner.github_outputs(result, max_shards=max_shards)
     target = env.get("GITHUB_OUTPUT")
     if not target:
-        raise UsageError("--format github writes to the file named by $GITHUB_OUTPUT, which is not set")
+        raise UsageError(
+            "--format github writes to the file named by $GITHUB_OUTPUT, which is not set"
+        )
     gha.write_outputs(Path(target), outputs)
     if env.get("GITHUB_STEP_SUMMARY"):
         table = planner.to_table(result, explain=explain)
         gha.append_summary(Path(env["GITHUB_STEP_SUMMARY"]), f"### Plan\n\n```\n{table}```")
     click.echo(planner.summary_line(result))
-    click.echo(f"shards: {outputs['shards']} ({outputs['legs']} legs, ≤ {planner.MATRIX_LIMIT} each)")
+    click.echo(
+        f"shards: {outputs['shards']} ({outputs['legs']} legs, ≤ {planner.MATRIX_LIMIT} each)"
+    )
     if explain:
         click.echo(planner.to_table(result, explain=True), nl=False)

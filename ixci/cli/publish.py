@@ -272,7 +272,9 @@ def _comparison(baseline: Path, candidate: Path, plan: Path | None, ctx: click.C
             return _HEAD + _NO_CANDIDATE
         col = run_collect(ctx, [candidate], plan=plan, run_id=None, repo=None, api_url=None)
         if nothing_planned(col):
-            return _HEAD + "Nothing planned: this change needs no benchmark (the plan has no jobs).\n"
+            return (
+                _HEAD + "Nothing planned: this change needs no benchmark (the plan has no jobs).\n"
+            )
         if not candidate.exists():
             return _HEAD + _NO_CANDIDATE
         cand = tidy_table([a.document for a in col.accepted])

@@ -82,7 +82,9 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
             extra.append(path)
         else:
             problems.append(
-                Problem(file=shown(str(path)), line=1, col=1, path="", message="no such file or folder")
+                Problem(
+                    file=shown(str(path)), line=1, col=1, path="", message="no such file or folder"
+                )
             )
     for path in extra:
         (standalone if _is_standalone(path) else []).append(path)

@@ -44,9 +44,9 @@ def load(source: str | Path) -> Rows:
     """The rows of `source` (see the module docstring); `EvalDataError` / `EvalUnavailable`."""
     text = str(source)
     if text.startswith("package:"):
-        return load_package(text[len("package:"):])
+        return load_package(text[len("package:") :])
     if text.startswith("hf:"):
-        return load_hf(text[len("hf:"):])
+        return load_hf(text[len("hf:") :])
     path = Path(text)
     if path.suffix == ".parquet":
         return load_parquet(path)
@@ -67,7 +67,9 @@ def parse_jsonl(raw: bytes, name: str) -> tuple[Mapping[str, Any], ...]:
             raise EvalDataError(f"{name}:{number}: not valid JSON ({exc})",
                                 hint="one JSON object per line (JSON Lines)") from None  # fmt: skip
         if not isinstance(row, dict):
-            raise EvalDataError(f"{name}:{number}: expected a JSON object, got {type(row).__name__}")
+            raise EvalDataError(
+                f"{name}:{number}: expected a JSON object, got {type(row).__name__}"
+            )
         rows.append(row)
         if len(rows) > MAX_ROWS:
             raise EvalDataError(f"{name}: more than {MAX_ROWS} rows")
@@ -123,10 +125,14 @@ def load_package(spec: str) -> Rows:
         raise EvalUnavailable(f"package:{spec}: package {package!r} is not installed",
                               hint=f"pip install the distribution that provides {package!r}") from None  # fmt: skip
     except OSError as exc:
-        raise EvalDataError(f"package:{spec}: no file {inner!r} in package {package!r} ({exc})") from None
+        raise EvalDataError(
+            f"package:{spec}: no file {inner!r} in package {package!r} ({exc})"
+        ) from None
     if len(raw) > MAX_DATA_BYTES:
         raise EvalDataError(f"package:{spec}: larger than {MAX_DATA_BYTES >> 20} MiB")
-    return Rows(rows=parse_jsonl(raw, f"package:{spec}"), source=f"package:{spec}", sha256=_sha(raw))
+    return Rows(
+        rows=parse_jsonl(raw, f"package:{spec}"), source=f"package:{spec}", sha256=_sha(raw)
+    )
 
 
 def load_hf(spec: str) -> Rows:

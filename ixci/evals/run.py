@@ -79,7 +79,9 @@ def build_request(task: EvalTask, row: Mapping[str, Any], shots: Sequence[Mappin
     return client.Request(endpoint="chat", body=body)
 
 
-def judge(task: EvalTask, reply: client.Reply, ref: str, row: Mapping[str, Any]) -> tuple[bool, str]:
+def judge(
+    task: EvalTask, reply: client.Reply, ref: str, row: Mapping[str, Any]
+) -> tuple[bool, str]:
     """(correct, what was extracted or why not) for one reply."""
     if reply.error:
         return False, f"error: {reply.error}"
@@ -106,7 +108,9 @@ def run_task(task: EvalTask, opts: SuiteOptions) -> dict[str, Any]:
     t0 = time.monotonic()
     replies = client.post_all(opts.base_url, reqs, concurrency=opts.concurrency,
                               timeout_s=opts.timeout_s, stop=opts.stop)  # fmt: skip
-    verdicts = [judge(task, rep, ref, row) for rep, ref, row in zip(replies, refs, scored, strict=True)]
+    verdicts = [
+        judge(task, rep, ref, row) for rep, ref, row in zip(replies, refs, scored, strict=True)
+    ]
     score = scoring.Score(task=task.name, correct=sum(ok for ok, _ in verdicts), n=len(scored),
                           errors=sum(1 for r in replies if r.error))  # fmt: skip
     if opts.records is not None:

@@ -104,7 +104,9 @@ def gate(scores: Mapping[str, Score], rules: tuple[GateRule, ...]) -> list[str]:
 
 def baseline_rules(baseline: Mapping[str, Any], tasks: list[str]) -> tuple[GateRule, ...]:
     """Gate rules from a previous result's `evals` block: each task's score is the baseline."""
-    prev = {t.get("task"): t.get("score") for t in baseline.get("tasks") or [] if isinstance(t, dict)}
+    prev = {
+        t.get("task"): t.get("score") for t in baseline.get("tasks") or [] if isinstance(t, dict)
+    }
     rules = []
     for task in tasks:
         value = prev.get(task)

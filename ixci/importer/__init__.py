@@ -16,5 +16,13 @@ from ixci.importer.convert import (
 )
 from ixci.importer.shape import Unmappable
 
-__all__ = ["Converted", "ImportReport", "Skipped", "Unmappable", "_settings", "import_inferencex",
-           "load_target", "write_recipes"]
+__all__ = [
+    "Converted",
+    "ImportReport",
+    "Skipped",
+    "Unmappable",
+    "_settings",
+    "import_inferencex",
+    "load_target",
+    "write_recipes",
+]

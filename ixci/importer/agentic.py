@@ -50,7 +50,9 @@ from typing import Any
 AGENTIC_KIND = "agentic-coding"
 OFFLOAD_KEYS = ("kv-offloading", "kv-offload-backend")
 SIMPLE_VLLM = frozenset({"vllm-simple", "native"})
-SGLANG_WORKERS = frozenset({"sglang", "dynamo-sglang"})  # engines whose workers take SGLang's arguments
+SGLANG_WORKERS = frozenset(
+    {"sglang", "dynamo-sglang"}
+)  # engines whose workers take SGLang's arguments
 VLLM_WORKERS = frozenset({"vllm", "dynamo-vllm"})
 TRTLLM_WORKERS = frozenset({"trtllm", "dynamo-trt"})
 GIB = 1024**3
@@ -58,9 +60,11 @@ LMCACHE_CONNECTOR = {"kv_connector": "lmcache_offload", "kv_role": "offload"}
 LMCACHE_ENV = {"LMCACHE_LOCAL_CPU": "True", "LMCACHE_CHUNK_SIZE": 256, "PYTHONHASHSEED": "0"}
 """ATOM's LMCache offload as both of the incumbent's ATOM LMCache scripts set it;
 LMCACHE_MAX_LOCAL_CPU_SIZE, the cap per rank, is added per entry."""
-MOONCAKE_REASON = ("needs a mooncake_master process and a Mooncake config file naming the host's "
-                   "RDMA device beside the server (vLLM's MooncakeStoreConnector); no ixci engine "
-                   "adapter launches them")
+MOONCAKE_REASON = (
+    "needs a mooncake_master process and a Mooncake config file naming the host's "
+    "RDMA device beside the server (vLLM's MooncakeStoreConnector); no ixci engine "
+    "adapter launches them"
+)
 
 
 def _unmappable(message: str) -> Exception:
@@ -69,19 +73,35 @@ def _unmappable(message: str) -> Exception:
     return Unmappable(message)
 
 
-def offload_args(kind: str, block: Mapping[str, Any], ss: Mapping[str, Any], *, framework: str,
-                 gpus: int, cpu_dram_mib: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def offload_args(
+    kind: str,
+    block: Mapping[str, Any],
+    ss: Mapping[str, Any],
+    *,
+    framework: str,
+    gpus: int,
+    cpu_dram_mib: int | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the search-space entry without its offload keys, the engine arguments they become).
 
     Entries of other scenario kinds come back unchanged. Raises the importer's `Unmappable`
     with the reason when the offload has no ixci counterpart.
     """
-    rest, args, _ = offload(kind, block, ss, framework=framework, gpus=gpus, cpu_dram_mib=cpu_dram_mib)
+    rest, args, _ = offload(
+        kind, block, ss, framework=framework, gpus=gpus, cpu_dram_mib=cpu_dram_mib
+    )
     return rest, args
 
 
-def offload(kind: str, block: Mapping[str, Any], ss: Mapping[str, Any], *, framework: str, gpus: int,
-            cpu_dram_mib: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def offload(
+    kind: str,
+    block: Mapping[str, Any],
+    ss: Mapping[str, Any],
+    *,
+    framework: str,
+    gpus: int,
+    cpu_dram_mib: int | None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """`offload_args` plus the server environment the offload needs (LMCache reads its own)."""
     if kind != AGENTIC_KIND or not isinstance(ss, Mapping):
         return dict(ss) if isinstance(ss, Mapping) else ss, {}, {}
@@ -98,23 +118,38 @@ def offload(kind: str, block: Mapping[str, Any], ss: Mapping[str, Any], *, frame
         raise _unmappable(f"kv-offload-backend 'mooncake' on {framework!r} {MOONCAKE_REASON}")
     cap = _cap_gib(block.get("dram-utilization"), cpu_dram_mib)
     if framework in SGLANG_WORKERS and name == "hicache":
-        return rest, {"enable-hierarchical-cache": True, "hicache-size": max(1, cap // max(1, gpus))}, {}
+        return (
+            rest,
+            {"enable-hierarchical-cache": True, "hicache-size": max(1, cap // max(1, gpus))},
+            {},
+        )
     if framework in VLLM_WORKERS and name in SIMPLE_VLLM:
         return rest, {"kv-offloading-backend": "native", "kv-offloading-size": cap}, {}
     if framework in TRTLLM_WORKERS and name == "native":
         per_rank = max(1, cap * GIB // max(1, gpus))
         return rest, {"kv_cache_config": {"host_cache_size": per_rank}}, {}
     if framework == "atom" and name == "lmcache":
-        return rest, {"kv-transfer-config": dict(LMCACHE_CONNECTOR)}, {
-            **LMCACHE_ENV, "LMCACHE_MAX_LOCAL_CPU_SIZE": max(1, cap // max(1, gpus))}
-    raise _unmappable(f"kv-offload-backend {name!r} on {framework!r} has no ixci engine arguments yet")
+        return (
+            rest,
+            {"kv-transfer-config": dict(LMCACHE_CONNECTOR)},
+            {**LMCACHE_ENV, "LMCACHE_MAX_LOCAL_CPU_SIZE": max(1, cap // max(1, gpus))},
+        )
+    raise _unmappable(
+        f"kv-offload-backend {name!r} on {framework!r} has no ixci engine arguments yet"
+    )
 
 
 def _cap_gib(utilization: Any, cpu_dram_mib: int | None) -> int:
-    if isinstance(utilization, bool) or not isinstance(utilization, int | float) or not 0 < utilization <= 1:
+    if (
+        isinstance(utilization, bool)
+        or not isinstance(utilization, int | float)
+        or not 0 < utilization <= 1
+    ):
         raise _unmappable(f"dram-utilization {utilization!r} is not a fraction in (0, 1]")
     if not cpu_dram_mib:
-        raise _unmappable("the target runner has no cpu-dram-mib: the KV offload cap cannot be computed")
+        raise _unmappable(
+            "the target runner has no cpu-dram-mib: the KV offload cap cannot be computed"
+        )
     return max(1, math.floor(utilization * cpu_dram_mib / 1024))
 
 

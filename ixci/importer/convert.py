@@ -48,27 +48,38 @@ from ixci.importer.shape import Unmappable, _blocks, _int
 from ixci.importer.spec import spec_table, staged_table
 from ixci.yamlio import Document, load_file
 
-FRAMEWORKS: Mapping[str, str] = MappingProxyType({
-    "vllm": "vllm", "sglang": "sglang", "trt": "trtllm", "trtllm": "trtllm",
-    "dynamo-trt": "dynamo-trt", "dynamo-sglang": "dynamo-sglang", "dynamo-vllm": "dynamo-vllm",
-    "sglang-disagg": "sglang", "atom": "atom",
-})
+FRAMEWORKS: Mapping[str, str] = MappingProxyType(
+    {
+        "vllm": "vllm",
+        "sglang": "sglang",
+        "trt": "trtllm",
+        "trtllm": "trtllm",
+        "dynamo-trt": "dynamo-trt",
+        "dynamo-sglang": "dynamo-sglang",
+        "dynamo-vllm": "dynamo-vllm",
+        "sglang-disagg": "sglang",
+        "atom": "atom",
+    }
+)
 """Incumbent framework → ixci engine name (the target catalog must declare the engine)."""
-REFUSED: Mapping[str, str] = MappingProxyType({
-    "atom-disagg": "disaggregated ATOM (the `atomesh` router with mooncake KV transfer) has no "
-                   "ixci adapter: the incumbent launches it from a custom multi-node script whose "
-                   "router and worker flags are not documented for the pinned image",
-    "llmd-vllm": "llm-d is a Kubernetes deployment stack (its router schedules vLLM pods); ixci "
-                 "launches engines itself and never becomes a scheduler, so it is not adapted",
-    "tilert": "TileRT pairs a vLLM prefill image with TileRT decode workers behind its own PD "
-              "router; neither its decode server nor router flags are documented for the pinned "
-              "image (ghcr.io/tile-ai/tilert:0.1.5), so it is not adapted",
-})
+REFUSED: Mapping[str, str] = MappingProxyType(
+    {
+        "atom-disagg": "disaggregated ATOM (the `atomesh` router with mooncake KV transfer) has no "
+        "ixci adapter: the incumbent launches it from a custom multi-node script whose "
+        "router and worker flags are not documented for the pinned image",
+        "llmd-vllm": "llm-d is a Kubernetes deployment stack (its router schedules vLLM pods); ixci "
+        "launches engines itself and never becomes a scheduler, so it is not adapted",
+        "tilert": "TileRT pairs a vLLM prefill image with TileRT decode workers behind its own PD "
+        "router; neither its decode server nor router flags are documented for the pinned "
+        "image (ghcr.io/tile-ai/tilert:0.1.5), so it is not adapted",
+    }
+)
 """Incumbent frameworks ixci declines, with the reason shown in the coverage report."""
 SPEC_METHODS = frozenset({"mtp", "eagle", "eagle3", "ngram", "draft-model"})
 KV_TRANSFERS = frozenset({"nixl", "mooncake", "mori", "ucx", "nccl", "lmcache"})
-STRUCTURED_SETTINGS = frozenset({"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE",
-                                 "DECODE_MTP_SIZE", "PREFILL_WORKERS"})
+STRUCTURED_SETTINGS = frozenset(
+    {"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE", "DECODE_MTP_SIZE", "PREFILL_WORKERS"}
+)
 SLURM_HINTS = ("cluster:", "multinode", "slurm", "dgxc", "nscale", "disagg")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _SAFE = re.compile(r"^[A-Za-z0-9_.,:/=+@%-]*$")
@@ -120,11 +131,13 @@ class ImportReport:
     def render(self) -> str:
         """The human report printed by the CLI."""
         whole = {s.entry for s in self.skipped if s.search is None}
-        lines = [f"imported {len(self.converted)} of {self.entries} InferenceX entries "
-                 f"({sum(c.search_entries for c in self.converted)} search-space entries, "
-                 f"{sum(c.points for c in self.converted)} points); {len(whole)} entries and "
-                 f"{sum(1 for s in self.skipped if s.search is not None)} search-space entries "
-                 "not imported"]
+        lines = [
+            f"imported {len(self.converted)} of {self.entries} InferenceX entries "
+            f"({sum(c.search_entries for c in self.converted)} search-space entries, "
+            f"{sum(c.points for c in self.converted)} points); {len(whole)} entries and "
+            f"{sum(1 for s in self.skipped if s.search is not None)} search-space entries "
+            "not imported"
+        ]
         lines += [f"  runner label {k} → {v}" for k, v in sorted(self.runner_map.items())]
         if self.skipped:
             lines.append("not imported:")
@@ -160,11 +173,16 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
         by_len.setdefault((sc.isl, sc.osl), name)
     return _Target(
         models_by_prefix={m.prefix: k for k, m in sorted(catalog.models.items())},
-        checkpoints={k: {str(p): c for p, c in m.checkpoints.items()} for k, m in catalog.models.items()},
+        checkpoints={
+            k: {str(p): c for p, c in m.checkpoints.items()} for k, m in catalog.models.items()
+        },
         engines=frozenset(catalog.engines),
-        engine_images={k: frozenset(e.images) for k, e in catalog.engines.items()}, skus=frozenset(catalog.skus),
+        engine_images={k: frozenset(e.images) for k, e in catalog.engines.items()},
+        skus=frozenset(catalog.skus),
         runners={k: (r.sku, str(r.runtime), r.gpus_per_node) for k, r in catalog.runners.items()},
-        by_lengths=by_len, scenarios=frozenset(catalog.scenarios), spec_tokens=spec_tokens,
+        by_lengths=by_len,
+        scenarios=frozenset(catalog.scenarios),
+        spec_tokens=spec_tokens,
         runner_dram_mib={k: r.cpu_dram_mib for k, r in catalog.runners.items()},
         runner_nodes={k: r.nodes for k, r in catalog.runners.items()},
         eval_scenario=by_len.get((eval_settings().isl, eval_settings().osl)),
@@ -179,8 +197,11 @@ def load_target(root: Path) -> Catalog:
 
     loaded, problems = collect(root)
     catalog, more = build(root, loaded)
-    blocking = [p for p in (*problems, *more)
-                if not (p.file.startswith("matrix/recipes/") or p.file == "matrix/canary.yaml")]
+    blocking = [
+        p
+        for p in (*problems, *more)
+        if not (p.file.startswith("matrix/recipes/") or p.file == "matrix/canary.yaml")
+    ]
     if blocking or catalog is None:
         raise InvalidInput(blocking)
     return catalog
@@ -189,8 +210,9 @@ def load_target(root: Path) -> Catalog:
 # ----------------------------------------------------------------------------- entry point
 
 
-def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
-                      spec_tokens: int | None = None) -> tuple[list[Converted], ImportReport]:
+def import_inferencex(
+    files: Sequence[Path], catalog: Catalog, *, spec_tokens: int | None = None
+) -> tuple[list[Converted], ImportReport]:
     """Convert every entry of the incumbent's master `files` against `catalog` (pure reads).
 
     `spec_tokens`: speculative tokens to assume where the incumbent's entry does not state
@@ -209,32 +231,51 @@ def import_inferencex(files: Sequence[Path], catalog: Catalog, *,
     for doc in docs:
         for name, raw in doc.data.items():
             entries += 1
-            kinds[str(name)] = tuple(str(k) for k in ((raw.get("scenarios") or {}) if isinstance(raw, dict) else {}))
+            kinds[str(name)] = tuple(
+                str(k) for k in ((raw.get("scenarios") or {}) if isinstance(raw, dict) else {})
+            )
             wheres[str(name)] = str(doc.where((name,), key=True))
             result = _convert_entry(doc, str(name), raw, target, skipped, runner_map)
             if result is not None:
                 converted.append(result)
     _check_unique(converted)
     notes = []
-    assumed = sum(1 for c in converted for e in c.recipe["search-space"]
-                  if "assumed" in str(e.get("spec-decoding", {}).get("_note", "")))
+    assumed = sum(
+        1
+        for c in converted
+        for e in c.recipe["search-space"]
+        if "assumed" in str(e.get("spec-decoding", {}).get("_note", ""))
+    )
     for c in converted:
         for e in c.recipe["search-space"]:
             e.get("spec-decoding", {}).pop("_note", None)
     with_evals = [c for c in converted if "evals" in c.recipe]
     if with_evals:
-        notes.append(f"{len(with_evals)} recipes carry the incumbent's eval suite and quality gate "
-                     f"({', '.join(sorted({t for c in with_evals for t in c.recipe['evals']['tasks']}))}; "
-                     "min-score per model prefix), run once per server launch on the warm server")
+        notes.append(
+            f"{len(with_evals)} recipes carry the incumbent's eval suite and quality gate "
+            f"({', '.join(sorted({t for c in with_evals for t in c.recipe['evals']['tasks']}))}; "
+            "min-score per model prefix), run once per server launch on the warm server"
+        )
     if unmapped_tasks():
-        notes.append(f"the incumbent's {', '.join(unmapped_tasks())} thresholds have no ixci eval "
-                     "suite (not imported)")
+        notes.append(
+            f"the incumbent's {', '.join(unmapped_tasks())} thresholds have no ixci eval "
+            "suite (not imported)"
+        )
     if assumed:
-        notes.append(f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
-                     "(the incumbent sets it in its launch scripts; check before trusting results)")
-    report = ImportReport(converted=tuple(converted), skipped=tuple(skipped), entries=entries,
-                          runner_map=runner_map, incumbent=incumbent_counts(docs), notes=tuple(notes),
-                          kinds=kinds, wheres=wheres)
+        notes.append(
+            f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
+            "(the incumbent sets it in its launch scripts; check before trusting results)"
+        )
+    report = ImportReport(
+        converted=tuple(converted),
+        skipped=tuple(skipped),
+        entries=entries,
+        runner_map=runner_map,
+        incumbent=incumbent_counts(docs),
+        notes=tuple(notes),
+        kinds=kinds,
+        wheres=wheres,
+    )
     return converted, report
 
 
@@ -276,8 +317,14 @@ def write_recipes(converted: Iterable[Converted], out: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- one entry
 
 
-def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
-                   skipped: list[Skipped], runner_map: dict[str, str]) -> Converted | None:
+def _convert_entry(
+    doc: Document,
+    name: str,
+    raw: Any,
+    target: _Target,
+    skipped: list[Skipped],
+    runner_map: dict[str, str],
+) -> Converted | None:
     where = str(doc.where((name,), key=True))
     try:
         head = _head(name, raw, target, runner_map)
@@ -290,7 +337,9 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     for kind, b, block in blocks:
         _convert_block(doc, name, kind, b, block, head, target, entries, scenarios, skipped)
     if not entries:
-        skipped.append(Skipped(where=where, entry=name, reason="no search-space entry could be mapped"))
+        skipped.append(
+            Skipped(where=where, entry=name, reason="no search-space entry could be mapped")
+        )
         return None
     entries = _merge_launches(entries)
     recipe = {k: v for k, v in head.items() if not k.startswith("_")}
@@ -298,9 +347,14 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
     if urls:  # the full list goes in the file's header; `source` holds what fits its 400 chars
         full = f"{recipe['source']}; spec-decoding num-tokens: {'; '.join(urls)}"
         table = spec_table()
-        recipe["source"] = full if len(full) <= 400 else (
-            f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
-            f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)")
+        recipe["source"] = (
+            full
+            if len(full) <= 400
+            else (
+                f"{recipe['source']}; spec-decoding num-tokens read from {len(urls)} files of "
+                f"github.com/{table.repository} at {table.commit[:12]} (listed in this file's header)"
+            )
+        )
     recipe["scenarios"] = sorted(set(scenarios))
     found = import_evals(str(raw.get("model-prefix", "")), entries, target.eval_scenario,
                          target.eval_tasks)  # fmt: skip
@@ -311,9 +365,17 @@ def _convert_entry(doc: Document, name: str, raw: Any, target: _Target,
             del e["scenarios"]
     recipe["search-space"] = entries
     points = sum(_count(e) * len(e.get("scenarios", recipe["scenarios"])) for e in entries)
-    return Converted(entry=name, where=where, file=f"{name}.yaml", recipe=recipe,
-                     search_entries=len(entries), points=points, provenance=tuple(urls),
-                     facts=tuple(sorted(head["_facts"])), eval_provenance=found.provenance)
+    return Converted(
+        entry=name,
+        where=where,
+        file=f"{name}.yaml",
+        recipe=recipe,
+        search_entries=len(entries),
+        points=points,
+        provenance=tuple(urls),
+        facts=tuple(sorted(head["_facts"])),
+        eval_provenance=found.provenance,
+    )
 
 
 def _merge_launches(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -324,7 +386,11 @@ def _merge_launches(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in entries:
         key = yaml.safe_dump({k: v for k, v in e.items() if k != "concurrency"}, sort_keys=True)
         first = seen.get(key)
-        if first is not None and isinstance(first["concurrency"], list) and isinstance(e["concurrency"], list):
+        if (
+            first is not None
+            and isinstance(first["concurrency"], list)
+            and isinstance(e["concurrency"], list)
+        ):
             first["concurrency"] = list(dict.fromkeys([*first["concurrency"], *e["concurrency"]]))
             continue
         seen.setdefault(key, e)
@@ -340,13 +406,19 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     prefix = str(raw.get("model-prefix", ""))
     model = target.models_by_prefix.get(prefix)
     if model is None:
-        raise Unmappable(f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml")
+        raise Unmappable(
+            f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml"
+        )
     if str(raw.get("framework")) in REFUSED:
-        raise Unmappable(f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}")
+        raise Unmappable(
+            f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}"
+        )
     framework = FRAMEWORKS.get(str(raw.get("framework")), "")
     if framework not in target.engines:
-        raise Unmappable(f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
-                         + (f" (would be {framework!r})" if framework else ""))
+        raise Unmappable(
+            f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
+            + (f" (would be {framework!r})" if framework else "")
+        )
     label = str(raw.get("runner", ""))
     sku, runner = _runner(label, bool(raw.get("multinode")), target)
     runner_map[label + (" (multi-node)" if raw.get("multinode") else "")] = runner
@@ -354,13 +426,19 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     image = _image(str(raw.get("image", "")))
     repo = _repository(image)
     if repo not in target.engine_images[framework]:
-        raise Unmappable(f"image repository {repo!r} is not one of engine {framework!r}'s images "
-                         "in matrix/engines.yaml")
+        raise Unmappable(
+            f"image repository {repo!r} is not one of engine {framework!r}'s images "
+            "in matrix/engines.yaml"
+        )
     head: dict[str, Any] = {
         "description": f"InferenceX {name}: {raw.get('model')} on {label} with {raw.get('framework')}.",
         "source": f"InferenceX {name} (runner label {label})",
-        "model": model, "sku": sku, "framework": framework, "precision": precision,
-        "runner": runner, "image": image,
+        "model": model,
+        "sku": sku,
+        "framework": framework,
+        "precision": precision,
+        "runner": runner,
+        "image": image,
     }
     checkpoint = str(raw.get("model", ""))
     if checkpoint and target.checkpoints.get(model, {}).get(precision) != checkpoint:
@@ -376,10 +454,19 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
     head["_provenance"] = {}  # script path → lines its token counts were read from
     head["_facts"] = set()  # router versions / worker sizes read from staged recipes, with URLs
     router = raw.get("router")
-    if (not head["_disagg"] and head["_multinode"] and isinstance(router, dict)
-            and all(_SAFE.match(str(router.get(k, ""))) for k in ("name", "version")) and router.get("name")):
-        head["description"] = head["description"][:-1] + (  # the aggregated Dynamo front end
-            f" (front end: {str(router['name'])[:64]} {str(router.get('version', ''))[:64]}).")
+    if (
+        not head["_disagg"]
+        and head["_multinode"]
+        and isinstance(router, dict)
+        and all(_SAFE.match(str(router.get(k, ""))) for k in ("name", "version"))
+        and router.get("name")
+    ):
+        head["description"] = (
+            head["description"][:-1]
+            + (  # the aggregated Dynamo front end
+                f" (front end: {str(router['name'])[:64]} {str(router.get('version', ''))[:64]})."
+            )
+        )
     return head
 
 
@@ -402,34 +489,58 @@ def _runner(label: str, multinode: bool, target: _Target) -> tuple[str, str]:
         raise Unmappable(f"runner label {label!r}: SKU {sku!r} is not in matrix/hardware.yaml")
     pools = sorted(n for n, (s, _, _) in target.runners.items() if s == sku)
     if not pools:
-        raise Unmappable(f"runner label {label!r}: no runner pool for SKU {sku!r} in matrix/runners.yaml")
+        raise Unmappable(
+            f"runner label {label!r}: no runner pool for SKU {sku!r} in matrix/runners.yaml"
+        )
     want_slurm = multinode or any(h in label for h in SLURM_HINTS)
     fitting = [n for n in pools if (target.runners[n][1] == "slurm-enroot") == want_slurm]
     if multinode and not fitting:
-        raise Unmappable(f"runner label {label!r}: multi-node entry but no slurm-enroot runner "
-                         f"for SKU {sku!r} in matrix/runners.yaml")
+        raise Unmappable(
+            f"runner label {label!r}: multi-node entry but no slurm-enroot runner "
+            f"for SKU {sku!r} in matrix/runners.yaml"
+        )
     return sku, (fitting or pools)[0]
 
 
-def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head: dict[str, Any],
-                   target: _Target, entries: list[dict[str, Any]], scenarios: list[str],
-                   skipped: list[Skipped]) -> None:
+def _convert_block(
+    doc: Document,
+    name: str,
+    kind: str,
+    b: int,
+    block: Any,
+    head: dict[str, Any],
+    target: _Target,
+    entries: list[dict[str, Any]],
+    scenarios: list[str],
+    skipped: list[Skipped],
+) -> None:
     path: tuple[str | int, ...] = (name, "scenarios", kind, b)
     try:
         scenario = _scenario(kind, block, target)
         isl = _int(block.get("isl", 0) or 0, "isl")
     except Unmappable as exc:
         for i, _ in enumerate(block.get("search-space") or []):
-            skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
-                                   search=i, reason=str(exc)))
+            skipped.append(
+                Skipped(
+                    where=str(doc.where((*path, "search-space", i))),
+                    entry=name,
+                    search=i,
+                    reason=str(exc),
+                )
+            )
         return
     scenarios.append(scenario)
     for i, ss in enumerate(block.get("search-space") or []):
         try:
             ss = _aggregated(ss, head)
             ss, offload, offload_env = agentic.offload(
-                kind, block, ss, framework=head["framework"], gpus=_offload_gpus(ss, head),
-                cpu_dram_mib=target.runner_dram_mib.get(head["runner"]))
+                kind,
+                block,
+                ss,
+                framework=head["framework"],
+                gpus=_offload_gpus(ss, head),
+                cpu_dram_mib=target.runner_dram_mib.get(head["runner"]),
+            )
             produced = _entry(ss, head, kind, isl)
             for entry in produced:
                 if offload:
@@ -437,8 +548,14 @@ def _convert_block(doc: Document, name: str, kind: str, b: int, block: Any, head
                 if offload_env:
                     entry["env"] = dict(sorted({**offload_env, **entry.get("env", {})}.items()))
         except Unmappable as exc:
-            skipped.append(Skipped(where=str(doc.where((*path, "search-space", i))), entry=name,
-                                   search=i, reason=str(exc)))
+            skipped.append(
+                Skipped(
+                    where=str(doc.where((*path, "search-space", i))),
+                    entry=name,
+                    search=i,
+                    reason=str(exc),
+                )
+            )
             continue
         for entry in produced:
             entry["scenarios"] = [scenario]
@@ -450,31 +567,57 @@ def _scenario(kind: str, block: Any, target: _Target) -> str:
         key = (_int(block.get("isl", 0), "isl"), _int(block.get("osl", 0), "osl"))
         found = target.by_lengths.get(key)
         if found is None:
-            raise Unmappable(f"no scenario profile in benchmarks/scenarios with isl={key[0]} osl={key[1]}")
+            raise Unmappable(
+                f"no scenario profile in benchmarks/scenarios with isl={key[0]} osl={key[1]}"
+            )
         return found
     if kind in target.scenarios:
         return kind
-    raise Unmappable(f"scenario kind {kind!r} has no profile in benchmarks/scenarios "
-                     "(multi-turn trace workloads with KV offload are not modelled by ixci yet)")
+    raise Unmappable(
+        f"scenario kind {kind!r} has no profile in benchmarks/scenarios "
+        "(multi-turn trace workloads with KV offload are not modelled by ixci yet)"
+    )
 
 
 # ----------------------------------------------------------------------------- search entries
 
 
-_KNOWN = frozenset({"tp", "ep", "pp", "dp-attn", "dcp-size", "spec-decoding", "conc-list", "conc-start",
-                    "conc-end", "prefill", "decode", "router", "kv-p2p-transfer", "kv-offloading",
-                    "_aggregated"})
+_KNOWN = frozenset(
+    {
+        "tp",
+        "ep",
+        "pp",
+        "dp-attn",
+        "dcp-size",
+        "spec-decoding",
+        "conc-list",
+        "conc-start",
+        "conc-end",
+        "prefill",
+        "decode",
+        "router",
+        "kv-p2p-transfer",
+        "kv-offloading",
+        "_aggregated",
+    }
+)
 
 
-def _staged_host_cache(offload: Mapping[str, Any], entry: Mapping[str, Any],
-                       head: dict[str, Any]) -> Mapping[str, Any]:
+def _staged_host_cache(
+    offload: Mapping[str, Any], entry: Mapping[str, Any], head: dict[str, Any]
+) -> Mapping[str, Any]:
     """TensorRT-LLM's host tier as the entry's staged recipe sizes it per prefill rank, where it
     does (the incumbent's figure is dram-utilization × the node's DRAM per rank there)."""
     staged = staged_table().host_cache.get(str(entry.get("env", {}).get("CONFIG_FILE", "")))
     if staged is None or "kv_cache_config" not in offload:
         return offload
-    head["_facts"].add(f"host_cache_size {staged.bytes}: {staged_table().url(staged.path, staged.line)}")
-    return {**offload, "kv_cache_config": {**offload["kv_cache_config"], "host_cache_size": staged.bytes}}
+    head["_facts"].add(
+        f"host_cache_size {staged.bytes}: {staged_table().url(staged.path, staged.line)}"
+    )
+    return {
+        **offload,
+        "kv_cache_config": {**offload["kv_cache_config"], "host_cache_size": staged.bytes},
+    }
 
 
 def _add_offload(entry: dict[str, Any], offload: Mapping[str, Any]) -> None:
@@ -514,24 +657,32 @@ def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
     if not isinstance(prefill, dict) or not isinstance(decode, dict):
         raise Unmappable("prefill/decode pools of an aggregated entry are not mappings")
     if _int(decode.get("num-worker", 0), "decode.num-worker") != 0:
-        raise Unmappable("prefill/decode pools with decode workers in an aggregated (disagg: false) "
-                         "entry: neither one aggregated server nor a disaggregated deployment")
+        raise Unmappable(
+            "prefill/decode pools with decode workers in an aggregated (disagg: false) "
+            "entry: neither one aggregated server nor a disaggregated deployment"
+        )
     workers = _int(prefill.get("num-worker", 0), "prefill.num-worker")
     tp, pp = _int(prefill.get("tp", 1), "prefill.tp"), _int(prefill.get("pp", 1), "prefill.pp")
     settings = _settings(prefill.get("additional-settings") or [], "prefill")
     if workers != 1:
-        raise Unmappable(f"aggregated entry with prefill.num-worker {workers}: {workers} data-parallel "
-                         f"copies of a TP-{tp} worker in one server have no ixci counterpart (ixci's "
-                         "dp-attention is attention DP across the TP ranks, its dp whole-model replicas "
-                         "without DP attention)")
+        raise Unmappable(
+            f"aggregated entry with prefill.num-worker {workers}: {workers} data-parallel "
+            f"copies of a TP-{tp} worker in one server have no ixci counterpart (ixci's "
+            "dp-attention is attention DP across the TP ranks, its dp whole-model replicas "
+            "without DP attention)"
+        )
     staged = staged_table().aggregated.get(settings.get("CONFIG_FILE", ""))
     if staged is not None:
         if staged.gpus != tp * pp or staged.workers != 1:
-            raise Unmappable(f"the incumbent's recipe {staged.path} runs {staged.workers} worker(s) of "
-                             f"{staged.gpus} GPUs (resources.gpus_per_agg) but the entry says tp {tp} × "
-                             f"pp {pp}; ixci does not guess the split")
-        head["_facts"].add(f"aggregated worker of {staged.gpus} GPUs: "
-                           f"{staged_table().url(staged.path, staged.line)}")
+            raise Unmappable(
+                f"the incumbent's recipe {staged.path} runs {staged.workers} worker(s) of "
+                f"{staged.gpus} GPUs (resources.gpus_per_agg) but the entry says tp {tp} × "
+                f"pp {pp}; ixci does not guess the split"
+            )
+        head["_facts"].add(
+            f"aggregated worker of {staged.gpus} GPUs: "
+            f"{staged_table().url(staged.path, staged.line)}"
+        )
     flat = {k: v for k, v in ss.items() if k not in ("prefill", "decode")}
     flat.update({k: prefill[k] for k in ("tp", "ep", "pp", "dp-attn", "dcp-size") if k in prefill})
     flat["_aggregated"] = settings
@@ -568,8 +719,11 @@ def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str,
     for spec, concurrency in _spec_groups(ss, env, head, kind, isl):
         one = dict(entry)
         if spec:
-            one = {**{k: v for k, v in entry.items() if k != "env"}, "spec-decoding": spec,
-                   **({"env": entry["env"]} if "env" in entry else {})}
+            one = {
+                **{k: v for k, v in entry.items() if k != "env"},
+                "spec-decoding": spec,
+                **({"env": entry["env"]} if "env" in entry else {}),
+            }
         one["concurrency"] = concurrency
         out.append(one)
     return out
@@ -579,16 +733,25 @@ def _check_nodes(entry: Mapping[str, Any], head: Mapping[str, Any]) -> None:
     """A launch must fit the runner pool's nodes; ixci gives every worker nodes of its own (the
     incumbent may pack several small workers onto one node)."""
     dis = entry.get("disaggregated")
-    nodes = (sum(p["workers"] * p.get("nodes-per-worker", 1) for p in (dis["prefill"], dis["decode"]))
-             if dis else entry.get("nodes", 1))
+    nodes = (
+        sum(p["workers"] * p.get("nodes-per-worker", 1) for p in (dis["prefill"], dis["decode"]))
+        if dis
+        else entry.get("nodes", 1)
+    )
     most = head.get("_max_nodes")
     if most is not None and nodes > most:
-        raise Unmappable(f"needs {nodes} nodes (ixci gives each worker nodes of its own) but runner "
-                         f"{head['runner']} spans at most {most}")
+        raise Unmappable(
+            f"needs {nodes} nodes (ixci gives each worker nodes of its own) but runner "
+            f"{head['runner']} spans at most {most}"
+        )
 
 
 def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
-    tp, ep, pp = _int(ss.get("tp", 1), "tp"), _int(ss.get("ep", 1), "ep"), _int(ss.get("pp", 1), "pp")
+    tp, ep, pp = (
+        _int(ss.get("tp", 1), "tp"),
+        _int(ss.get("ep", 1), "ep"),
+        _int(ss.get("pp", 1), "pp"),
+    )
     entry["tp"] = tp
     if ep != 1:
         entry["ep"] = ep
@@ -600,7 +763,9 @@ def _parallel(entry: dict[str, Any], ss: Mapping[str, Any]) -> None:
         entry["dp-attention"] = True
 
 
-def _aggregated_env(settings: dict[str, str], entry: dict[str, Any], head: Mapping[str, Any]) -> dict[str, str]:
+def _aggregated_env(
+    settings: dict[str, str], entry: dict[str, Any], head: Mapping[str, Any]
+) -> dict[str, str]:
     """A multi-node aggregated server: its nodes from tp × pp and the runner's GPUs per node; its
     other settings → env (as the incumbent exported them)."""
     gpn = _int(settings.pop("GPUS_PER_NODE", head["_gpn"]), "GPUS_PER_NODE")
@@ -620,7 +785,10 @@ def _concurrency(ss: Mapping[str, Any]) -> Any:
             raise Unmappable("conc-list is not a list")
         return [_int(c, "conc-list") for c in dict.fromkeys(ss["conc-list"])]
     if "conc-start" in ss and "conc-end" in ss:
-        return {"start": _int(ss["conc-start"], "conc-start"), "end": _int(ss["conc-end"], "conc-end")}
+        return {
+            "start": _int(ss["conc-start"], "conc-start"),
+            "end": _int(ss["conc-end"], "conc-end"),
+        }
     raise Unmappable("no conc-list or conc-start/conc-end")
 
 
@@ -634,8 +802,9 @@ def _count(entry: Mapping[str, Any]) -> int:
     return n
 
 
-def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any], kind: str,
-                 isl: int) -> list[tuple[dict[str, Any] | None, Any]]:
+def _spec_groups(
+    ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any], kind: str, isl: int
+) -> list[tuple[dict[str, Any] | None, Any]]:
     """(spec-decoding or None, concurrency) per launch. The token count comes from the entry
     (`DECODE_MTP_SIZE`, an `_mtpN` recipe name), else `--spec-tokens`, else the incumbent's
     launch script (`spec_tokens.yaml`, provenance recorded in the recipe's `source`)."""
@@ -652,38 +821,68 @@ def _spec_groups(ss: Mapping[str, Any], env: dict[str, str], head: dict[str, Any
     if tokens is not None:
         return [(_spec_of(method, _int(tokens, "spec-decoding token count")), concurrency)]
     if head["_spec_tokens"] is not None:
-        return [({"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"}, concurrency)]
+        return [
+            (
+                {"method": method, "num-tokens": head["_spec_tokens"], "_note": "assumed"},
+                concurrency,
+            )
+        ]
     staged = spec_table().recipes.get(env.get("CONFIG_FILE", ""))
     if staged is not None:  # the srt-slurm recipe the incumbent stages in its repository
         head["_provenance"].setdefault(staged.path, set()).add(staged.line)
-        return [(_spec_of(staged.method or method, staged.num_tokens, staged.draft_model), concurrency)]
-    return _script_groups(method, ss, head, kind, isl, concurrency, config_file=env.get("CONFIG_FILE", ""))
+        return [
+            (_spec_of(staged.method or method, staged.num_tokens, staged.draft_model), concurrency)
+        ]
+    return _script_groups(
+        method, ss, head, kind, isl, concurrency, config_file=env.get("CONFIG_FILE", "")
+    )
 
 
 def _spec_of(method: str, tokens: int, draft_model: str | None = None) -> dict[str, Any] | None:
     if tokens < 1:
         return None  # 0: speculation off
-    return {"method": method, "num-tokens": tokens, **({"draft-model": draft_model} if draft_model else {})}
+    return {
+        "method": method,
+        "num-tokens": tokens,
+        **({"draft-model": draft_model} if draft_model else {}),
+    }
 
 
-def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kind: str, isl: int,
-                   concurrency: Any, *, config_file: str = "") -> list[tuple[dict[str, Any] | None, Any]]:
+def _script_groups(
+    method: str,
+    ss: Mapping[str, Any],
+    head: dict[str, Any],
+    kind: str,
+    isl: int,
+    concurrency: Any,
+    *,
+    config_file: str = "",
+) -> list[tuple[dict[str, Any] | None, Any]]:
     script = None if head["_multinode"] else spec_table().script_for(head["_raw"], kind)
     split = staged_table().speculative_split.get(config_file)
     if split is not None:
-        raise Unmappable(f"spec-decoding {method!r}: the incumbent's staged recipe {split.path} sets "
-                         f"{split.prefill} speculative step(s) on its prefill workers and {split.decode} on "
-                         f"its decode workers (lines {', '.join(map(str, split.lines))}); ixci's "
-                         "spec-decoding is one count per launch")
+        raise Unmappable(
+            f"spec-decoding {method!r}: the incumbent's staged recipe {split.path} sets "
+            f"{split.prefill} speculative step(s) on its prefill workers and {split.decode} on "
+            f"its decode workers (lines {', '.join(map(str, split.lines))}); ixci's "
+            "spec-decoding is one count per launch"
+        )
     if script is None and head["_multinode"]:
-        raise Unmappable(f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
-                         "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "
-                         "pass --spec-tokens N)")
+        raise Unmappable(
+            f"spec-decoding {method!r} without a token count: its srt-slurm recipe "
+            "is not staged in the incumbent's repository (it lives in NVIDIA/srt-slurm; "
+            "pass --spec-tokens N)"
+        )
     if script is None:
-        raise Unmappable(f"spec-decoding {method!r} without a token count, and the incumbent's "
-                         "launch script for it sets none (pass --spec-tokens N)")
-    concs = concurrency if isinstance(concurrency, list) else list(
-        _count_range(int(concurrency["start"]), int(concurrency["end"])))
+        raise Unmappable(
+            f"spec-decoding {method!r} without a token count, and the incumbent's "
+            "launch script for it sets none (pass --spec-tokens N)"
+        )
+    concs = (
+        concurrency
+        if isinstance(concurrency, list)
+        else list(_count_range(int(concurrency["start"]), int(concurrency["end"])))
+    )
     groups: dict[int, list[int]] = {}
     for conc in concs:
         found = script.tokens(dp_attn=bool(ss.get("dp-attn")), isl=isl, conc=conc)
@@ -700,25 +899,34 @@ def _script_groups(method: str, ss: Mapping[str, Any], head: dict[str, Any], kin
 def _provenance(found: Mapping[str, set[int]]) -> list[str]:
     """Permanent links to the lines that set the speculative token counts, one per file."""
     table = spec_table()
-    return [f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
-            + ", ".join(map(str, sorted(lines))) for path, lines in sorted(found.items())]
+    return [
+        f"https://github.com/{table.repository}/blob/{table.commit[:12]}/{path} line "
+        + ", ".join(map(str, sorted(lines)))
+        for path, lines in sorted(found.items())
+    ]
 
 
-def _disaggregated(ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
+def _disaggregated(
+    ss: Mapping[str, Any], head: dict[str, Any], entry: dict[str, Any]
+) -> dict[str, str]:
     if not head["_disagg"]:
         raise Unmappable("prefill/decode pools in an aggregated (disagg: false) entry")
     env: dict[str, str] = {}
     pools = {role: _pool(role, ss.get(role), head, env) for role in ("prefill", "decode")}
     router = ss.get("router") or head["_router"] or _staged_router(env, head)
     if not isinstance(router, dict) or not router.get("name"):
-        raise Unmappable("disaggregated entry names no router (ixci records the router's name "
-                         "and version; add router: {name, version} to the entry)")
+        raise Unmappable(
+            "disaggregated entry names no router (ixci records the router's name "
+            "and version; add router: {name, version} to the entry)"
+        )
     kv = str(ss.get("kv-p2p-transfer") or head["_kv"] or "")
     if kv not in KV_TRANSFERS:
         raise Unmappable(f"kv-p2p-transfer {kv!r} is not one of {sorted(KV_TRANSFERS)}")
-    entry["disaggregated"] = {**pools, "router": {"name": str(router["name"]),
-                                                   "version": str(router.get("version", ""))},
-                              "kv-transfer": kv}
+    entry["disaggregated"] = {
+        **pools,
+        "router": {"name": str(router["name"]), "version": str(router.get("version", ""))},
+        "kv-transfer": kv,
+    }
     return env
 
 
@@ -730,8 +938,9 @@ def _staged_router(env: Mapping[str, str], head: dict[str, Any]) -> dict[str, st
     staged = staged_table().routers.get(env.get("CONFIG_FILE", ""))
     if staged is None:
         return None
-    head["_facts"].add(f"router dynamo-router {staged.version}: "
-                       f"{staged_table().url(staged.path, staged.line)}")
+    head["_facts"].add(
+        f"router dynamo-router {staged.version}: {staged_table().url(staged.path, staged.line)}"
+    )
     return {"name": "dynamo-router", "version": staged.version}
 
 
@@ -748,7 +957,9 @@ def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dic
         pool["dp-attention"] = True
     gpn = _int(settings.pop("GPUS_PER_NODE", head["_gpn"]), f"{role}: GPUS_PER_NODE")
     if gpn != head["_gpn"]:
-        raise Unmappable(f"{role}: GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}")
+        raise Unmappable(
+            f"{role}: GPUS_PER_NODE={gpn} but runner {head['runner']} has {head['_gpn']}"
+        )
     nodes_per_worker = max(1, math.ceil(tp * pp / gpn))
     if nodes_per_worker != 1:
         pool["nodes-per-worker"] = nodes_per_worker
@@ -766,8 +977,10 @@ def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dic
 
 def _context_parallel(raw: Mapping[str, Any]) -> dict[str, Any]:
     args: dict[str, Any] = {}
-    for src, flag in (("dcp-size", "decode-context-parallel-size"),
-                      ("pcp-size", "prefill-context-parallel-size")):
+    for src, flag in (
+        ("dcp-size", "decode-context-parallel-size"),
+        ("pcp-size", "prefill-context-parallel-size"),
+    ):
         if raw.get(src) and _int(raw[src], src) != 1:
             args[flag] = _int(raw[src], src)
     return args
@@ -781,6 +994,8 @@ def _settings(items: Iterable[Any], role: str) -> dict[str, str]:
         if not sep or not _ENV_NAME.match(key):
             raise Unmappable(f"{role}: additional-setting {item!r} is not KEY=VALUE")
         if not _SAFE.match(value):
-            raise Unmappable(f"{role}: additional-setting {key} has characters unsafe on a command line")
+            raise Unmappable(
+                f"{role}: additional-setting {key} has characters unsafe on a command line"
+            )
         out[key] = value
     return out

@@ -51,9 +51,11 @@ class Coverage:
         c = self.counts()
         pct = 100.0 * c["non_agentic_converted"] / max(c["non_agentic"], 1)
         reasons = Counter(_reason_class(r.reason) for r in self.rows if r.recipe is None)
-        lines = [f"coverage: {c['converted']} of {c['entries']} entries converted; "
-                 f"{c['non_agentic_converted']} of {c['non_agentic']} non-agentic ({pct:.1f} %), "
-                 f"{c['agentic_converted']} of {c['agentic']} agentic"]
+        lines = [
+            f"coverage: {c['converted']} of {c['entries']} entries converted; "
+            f"{c['non_agentic_converted']} of {c['non_agentic']} non-agentic ({pct:.1f} %), "
+            f"{c['agentic_converted']} of {c['agentic']} agentic"
+        ]
         lines += [f"  {n:3d} × {reason}" for reason, n in reasons.most_common()]
         return "\n".join(lines) + "\n"
 
@@ -83,16 +85,26 @@ def coverage(report: ImportReport) -> Coverage:
         agentic = bool(kinds) and set(kinds) == {AGENTIC}
         recipe = files.get(entry)
         if recipe is not None:
-            reason = (f"{parts[entry]} search-space entries not imported: {first_part[entry]}"
-                      if parts[entry] else "")
+            reason = (
+                f"{parts[entry]} search-space entries not imported: {first_part[entry]}"
+                if parts[entry]
+                else ""
+            )
         elif agentic and _scenario_missing(whole.get(entry, ""), first_part.get(entry, "")):
             reason = AGENTIC_PENDING
         else:
             reason = whole.get(entry, "")
             if reason.startswith("no search-space entry") and entry in first_part:
                 reason = first_part[entry]
-        rows.append(Row(entry=entry, where=report.wheres.get(entry, ""), agentic=agentic,
-                        recipe=recipe, reason=reason))
+        rows.append(
+            Row(
+                entry=entry,
+                where=report.wheres.get(entry, ""),
+                agentic=agentic,
+                recipe=recipe,
+                reason=reason,
+            )
+        )
     return Coverage(rows=tuple(rows))
 
 

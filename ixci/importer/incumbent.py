@@ -19,10 +19,10 @@ class IncumbentCount:
     launches: int
 
     def render(self) -> str:
-        return (f"incumbent ({self.scope}): {self.jobs} single-node jobs from {self.launches} "
-                f"distinct launches ({self.jobs / max(self.launches, 1):.2f} server starts per launch)")
-
-
+        return (
+            f"incumbent ({self.scope}): {self.jobs} single-node jobs from {self.launches} "
+            f"distinct launches ({self.jobs / max(self.launches, 1):.2f} server starts per launch)"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +42,17 @@ def _single_node_rows(docs: Sequence[Document]) -> list[_Row]:
             for kind, blocks in _mapping(raw.get("scenarios")).items():
                 for block in _dicts(blocks):
                     for ss in _dicts(block.get("search-space")):
-                        server = {str(k): v for k, v in ss.items() if not str(k).startswith("conc-")}
+                        server = {
+                            str(k): v for k, v in ss.items() if not str(k).startswith("conc-")
+                        }
                         launch = json.dumps([top, server], sort_keys=True, default=str)
-                        conc = ss.get("conc-list") or _range(ss.get("conc-start"), ss.get("conc-end"))
+                        conc = ss.get("conc-list") or _range(
+                            ss.get("conc-start"), ss.get("conc-end")
+                        )
                         conc = conc if isinstance(conc, list) else []
-                        rows.append(_Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc)))
+                        rows.append(
+                            _Row(scenario=str(kind), launch=launch, concurrencies=tuple(conc))
+                        )
     return rows
 
 
@@ -79,8 +85,15 @@ def incumbent_counts(docs: Sequence[Document]) -> tuple[IncumbentCount, ...]:
     from its own files: for `fixed-seq-len` (what its sweep dispatches) and all scenarios."""
     rows = _single_node_rows(docs)
     out = []
-    for scope, chosen in (("fixed-seq-len", [r for r in rows if r.scenario == "fixed-seq-len"]),
-                          ("all scenarios", rows)):
-        out.append(IncumbentCount(scope=scope, jobs=sum(len(r.concurrencies) for r in chosen),
-                                  launches=len({r.launch for r in chosen})))
+    for scope, chosen in (
+        ("fixed-seq-len", [r for r in rows if r.scenario == "fixed-seq-len"]),
+        ("all scenarios", rows),
+    ):
+        out.append(
+            IncumbentCount(
+                scope=scope,
+                jobs=sum(len(r.concurrencies) for r in chosen),
+                launches=len({r.launch for r in chosen}),
+            )
+        )
     return tuple(out)

@@ -34,10 +34,12 @@ class Rule:
 
     def holds(self, *, dp_attn: bool, isl: int, conc: int) -> bool:
         """Whether this arm applies to a launch with these settings."""
-        return ((self.dp_attn is None or self.dp_attn == dp_attn)
-                and (self.min_isl is None or isl >= self.min_isl)
-                and (self.min_conc is None or conc >= self.min_conc)
-                and (self.max_conc is None or conc <= self.max_conc))
+        return (
+            (self.dp_attn is None or self.dp_attn == dp_attn)
+            and (self.min_isl is None or isl >= self.min_isl)
+            and (self.min_conc is None or conc >= self.min_conc)
+            and (self.max_conc is None or conc <= self.max_conc)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,8 +99,10 @@ class SpecTable:
             return None
         sku = str(entry.get("runner", "")).removeprefix("cluster:").split("-")[0]
         framework = str(entry.get("framework", ""))
-        base = (f"benchmarks/single_node/{sub}{entry.get('model-prefix')}_"
-                f"{entry.get('precision')}_{sku}")
+        base = (
+            f"benchmarks/single_node/{sub}{entry.get('model-prefix')}_"
+            f"{entry.get('precision')}_{sku}"
+        )
         legacy = "_trt" if framework == "trt" else ""
         for path in (f"{base}_{framework}_mtp.sh", f"{base}{legacy}_mtp.sh"):
             if path in self.scripts:
@@ -108,15 +112,24 @@ class SpecTable:
 
 def _rule(raw: Mapping[str, Any]) -> Rule:
     when = raw.get("when") or {}
-    return Rule(num_tokens=int(raw["num-tokens"]), line=int(raw["line"]),
-                dp_attn=when.get("dp-attn"), min_isl=when.get("min-isl"),
-                min_conc=when.get("min-conc"), max_conc=when.get("max-conc"))
+    return Rule(
+        num_tokens=int(raw["num-tokens"]),
+        line=int(raw["line"]),
+        dp_attn=when.get("dp-attn"),
+        min_isl=when.get("min-isl"),
+        min_conc=when.get("min-conc"),
+        max_conc=when.get("max-conc"),
+    )
 
 
 def _script(path: str, raw: Mapping[str, Any]) -> ScriptTokens:
     rules: Sequence[Mapping[str, Any]] = raw.get("rules") or [raw]
-    return ScriptTokens(path=path, rules=tuple(_rule(r) for r in rules), method=_opt(raw, "method"),
-                        draft_model=_opt(raw, "draft-model"))
+    return ScriptTokens(
+        path=path,
+        rules=tuple(_rule(r) for r in rules),
+        method=_opt(raw, "method"),
+        draft_model=_opt(raw, "draft-model"),
+    )
 
 
 def _opt(raw: Mapping[str, Any], key: str) -> str | None:
@@ -128,11 +141,22 @@ def spec_table() -> SpecTable:
     """The packaged table (read once; it is data shipped with ixci, not user input)."""
     text = resources.files("ixci.importer").joinpath("spec_tokens.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
-    recipes = {cfg: RecipeTokens(path=str(r["path"]), num_tokens=int(r["num-tokens"]), line=int(r["line"]),
-                                 method=_opt(r, "method"), draft_model=_opt(r, "draft-model"))
-               for cfg, r in (raw.get("recipes") or {}).items()}
-    return SpecTable(repository=str(raw["repository"]), commit=str(raw["commit"]),
-                     scripts={p: _script(p, s) for p, s in raw["scripts"].items()}, recipes=recipes)
+    recipes = {
+        cfg: RecipeTokens(
+            path=str(r["path"]),
+            num_tokens=int(r["num-tokens"]),
+            line=int(r["line"]),
+            method=_opt(r, "method"),
+            draft_model=_opt(r, "draft-model"),
+        )
+        for cfg, r in (raw.get("recipes") or {}).items()
+    }
+    return SpecTable(
+        repository=str(raw["repository"]),
+        commit=str(raw["commit"]),
+        scripts={p: _script(p, s) for p, s in raw["scripts"].items()},
+        recipes=recipes,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,18 +216,37 @@ class StagedTable:
 @cache
 def staged_table() -> StagedTable:
     """The packaged table of staged-recipe facts (data shipped with ixci, not user input)."""
-    text = resources.files("ixci.importer").joinpath("staged_recipes.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files("ixci.importer").joinpath("staged_recipes.yaml").read_text(encoding="utf-8")
+    )
     raw = yaml.safe_load(text)
     return StagedTable(
-        repository=str(raw["repository"]), commit=str(raw["commit"]),
-        routers={cfg: StagedRouter(path=str(r["path"]), version=str(r["version"]), line=int(r["line"]))
-                 for cfg, r in (raw.get("routers") or {}).items()},
-        aggregated={cfg: StagedAggregate(path=str(a["path"]), gpus=int(a["gpus"]),
-                                         workers=int(a["workers"]), line=int(a["line"]))
-                    for cfg, a in (raw.get("aggregated") or {}).items()},
-        speculative_split={cfg: StagedSplit(path=str(x["path"]), prefill=int(x["prefill"]),
-                                            decode=int(x["decode"]), lines=tuple(map(int, x["lines"])))
-                           for cfg, x in (raw.get("speculative-split") or {}).items()},
-        host_cache={cfg: StagedHostCache(path=str(h["path"]), bytes=int(h["bytes"]), line=int(h["line"]))
-                    for cfg, h in (raw.get("host-cache") or {}).items()},
+        repository=str(raw["repository"]),
+        commit=str(raw["commit"]),
+        routers={
+            cfg: StagedRouter(path=str(r["path"]), version=str(r["version"]), line=int(r["line"]))
+            for cfg, r in (raw.get("routers") or {}).items()
+        },
+        aggregated={
+            cfg: StagedAggregate(
+                path=str(a["path"]),
+                gpus=int(a["gpus"]),
+                workers=int(a["workers"]),
+                line=int(a["line"]),
+            )
+            for cfg, a in (raw.get("aggregated") or {}).items()
+        },
+        speculative_split={
+            cfg: StagedSplit(
+                path=str(x["path"]),
+                prefill=int(x["prefill"]),
+                decode=int(x["decode"]),
+                lines=tuple(map(int, x["lines"])),
+            )
+            for cfg, x in (raw.get("speculative-split") or {}).items()
+        },
+        host_cache={
+            cfg: StagedHostCache(path=str(h["path"]), bytes=int(h["bytes"]), line=int(h["line"]))
+            for cfg, h in (raw.get("host-cache") or {}).items()
+        },
     )

@@ -17,15 +17,35 @@ if TYPE_CHECKING:
     from ixci.loadgen.run import run_point, run_point_async
 
 _EXPORTS = {
-    "PointConfig": "config", "PointResult": "config", "ClientHealth": "config", "DatasetInfo": "config",
-    "Dialect": "dialect", "DIALECTS": "dialect", "Endpoint": "dialect", "get_dialect": "dialect",
-    "METRICS": "metrics", "METRICS_VERSION": "metrics", "Slo": "metrics",
-    "run_point": "run", "run_point_async": "run",
+    "PointConfig": "config",
+    "PointResult": "config",
+    "ClientHealth": "config",
+    "DatasetInfo": "config",
+    "Dialect": "dialect",
+    "DIALECTS": "dialect",
+    "Endpoint": "dialect",
+    "get_dialect": "dialect",
+    "METRICS": "metrics",
+    "METRICS_VERSION": "metrics",
+    "Slo": "metrics",
+    "run_point": "run",
+    "run_point_async": "run",
 }
 
 __all__ = [
-    "DIALECTS", "METRICS", "METRICS_VERSION", "ClientHealth", "DatasetInfo", "Dialect", "Endpoint",
-    "PointConfig", "PointResult", "Slo", "get_dialect", "run_point", "run_point_async",
+    "DIALECTS",
+    "METRICS",
+    "METRICS_VERSION",
+    "ClientHealth",
+    "DatasetInfo",
+    "Dialect",
+    "Endpoint",
+    "PointConfig",
+    "PointResult",
+    "Slo",
+    "get_dialect",
+    "run_point",
+    "run_point_async",
 ]
 
 

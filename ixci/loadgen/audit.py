@@ -71,7 +71,11 @@ def _walk(stored: Any, fresh: Any, path: str) -> Iterator[tuple[str, Any, Any, b
             sub = stored.get(key) if isinstance(stored, Mapping) else None
             yield from _walk(sub, value, f"{path}.{key}" if path else key)
         return
-    if isinstance(fresh, float) and isinstance(stored, int | float) and not isinstance(stored, bool):
+    if (
+        isinstance(fresh, float)
+        and isinstance(stored, int | float)
+        and not isinstance(stored, bool)
+    ):
         equal = math.isclose(fresh, float(stored), rel_tol=_REL_TOL, abs_tol=1e-12)
     else:
         equal = fresh == stored
@@ -79,7 +83,11 @@ def _walk(stored: Any, fresh: Any, path: str) -> Iterator[tuple[str, Any, Any, b
 
 
 def audit_point(
-    name: str, stored: Mapping[str, Any], records: list[RequestRecord], *, concurrency: int | None,
+    name: str,
+    stored: Mapping[str, Any],
+    records: list[RequestRecord],
+    *,
+    concurrency: int | None,
     slo: Slo | None,
 ) -> PointAudit:
     """Recompute one point's metrics from `records` and compare them with `stored`.
@@ -113,21 +121,34 @@ def recompute_folder(result_path: Path, requests_path: Path) -> list[PointAudit]
     except (OSError, orjson.JSONDecodeError) as exc:
         raise UsageError(f"{result_path}: cannot read the result: {exc}") from None
     if not requests_path.is_file():
-        raise UsageError(f"{requests_path}: no request records next to the result",
-                         hint="write them with --requests-out (ixci loadgen) or keep the artifact's requests.jsonl.gz")
+        raise UsageError(
+            f"{requests_path}: no request records next to the result",
+            hint="write them with --requests-out (ixci loadgen) or keep the artifact's requests.jsonl.gz",
+        )
     groups = read_records(requests_path)
     if doc.get("kind") == "ixci.loadgen":
         config = doc.get("config") or {}
         closed = config.get("concurrency") if config.get("request_rate") is None else None
         records = [r for group in groups.values() for r in group]
-        return [audit_point("point", doc["metrics"], records, concurrency=closed, slo=_slo(config.get("slo")))]
+        return [
+            audit_point(
+                "point", doc["metrics"], records, concurrency=closed, slo=_slo(config.get("slo"))
+            )
+        ]
     audits = []
     for point in doc.get("points") or []:
         if not isinstance(point, Mapping) or not isinstance(point.get("metrics"), Mapping):
             continue
         closed = point.get("concurrency") if point.get("request_rate") is None else None
-        audits.append(audit_point(str(point.get("id")), point["metrics"], groups.get(point.get("id"), []),
-                                  concurrency=closed, slo=None))
+        audits.append(
+            audit_point(
+                str(point.get("id")),
+                point["metrics"],
+                groups.get(point.get("id"), []),
+                concurrency=closed,
+                slo=None,
+            )
+        )
     if not audits:
         raise UsageError(f"{result_path}: no point with metrics to recompute")
     return audits

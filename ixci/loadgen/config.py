@@ -129,8 +129,11 @@ class PointConfig:
         if self.request_timeout_s is not None:
             return self.request_timeout_s
         longest = 1.0 + self.range_ratio
-        return (TIMEOUT_BASE_S + TIMEOUT_S_PER_INPUT_TOKEN * self.isl * longest
-                + TIMEOUT_S_PER_OUTPUT_TOKEN * self.osl * longest)
+        return (
+            TIMEOUT_BASE_S
+            + TIMEOUT_S_PER_INPUT_TOKEN * self.isl * longest
+            + TIMEOUT_S_PER_OUTPUT_TOKEN * self.osl * longest
+        )
 
     def response_limit(self, output_tokens: int) -> int:
         """Bytes the response to a request for `output_tokens` tokens may send."""
@@ -168,7 +171,9 @@ class ClientHealth:
     reasons: tuple[str, ...] = ()
     reads: int = 0
     kernel_stamped_reads: int = 0
-    max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once (one worker)
+    max_unparsed_bytes: int = (
+        0  # the most response bytes that waited for parsing at once (one worker)
+    )
     unparsed_at_end: int = 0  # responses not yet parsed when the run ended (all workers)
     drain_s: float = 0.0  # the longest time a worker then spent parsing them (outside the window)
 

@@ -81,7 +81,9 @@ class ServerCodec:
 
     source = TokenizerSource.SERVER
 
-    def __init__(self, base_url: str, dialect: Dialect, model: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, dialect: Dialect, model: str, *, timeout_s: float = 30.0
+    ) -> None:
         if not (dialect.tokenize_path and dialect.detokenize_path and dialect.tokenize_style):
             raise UsageError(f"dialect {dialect.name!r} has no tokenize endpoint")
         self.name = base_url.rstrip("/") + dialect.tokenize_path
@@ -104,7 +106,9 @@ class ServerCodec:
         out = []
         for text in texts:
             if self._d.tokenize_style is TokenizeStyle.LLAMACPP:
-                ans = self._post(str(self._d.tokenize_path), {"content": text, "add_special": False})
+                ans = self._post(
+                    str(self._d.tokenize_path), {"content": text, "add_special": False}
+                )
             else:
                 ans = self._post(
                     str(self._d.tokenize_path),
@@ -123,7 +127,9 @@ class ServerCodec:
                 ans = self._post(str(self._d.detokenize_path), {"tokens": list(seq)})
                 out.append(str(ans.get("content", "")))
             else:
-                ans = self._post(str(self._d.detokenize_path), {"model": self._model, "tokens": list(seq)})
+                ans = self._post(
+                    str(self._d.detokenize_path), {"model": self._model, "tokens": list(seq)}
+                )
                 out.append(str(ans.get("prompt", "")))
         return out
 
@@ -161,13 +167,17 @@ class PromptSet:
     inexact: int  # prompts whose length could not be made exact (0 unless approximation)
 
 
-def draw_lengths(rng: random.Random, base: int, ratio: float, n: int, *, floor: int = 1) -> list[int]:
+def draw_lengths(
+    rng: random.Random, base: int, ratio: float, n: int, *, floor: int = 1
+) -> list[int]:
     """`n` integer lengths uniform in [base·(1−ratio), base·(1+ratio)], at least `floor`."""
     lo, hi = max(floor, round(base * (1 - ratio))), max(floor, round(base * (1 + ratio)))
     return [rng.randint(lo, hi) for _ in range(n)]
 
 
-def _exact_text(codec: Codec, rng: random.Random, prefix: str, n_prefix: int, target: int) -> tuple[str, bool]:
+def _exact_text(
+    codec: Codec, rng: random.Random, prefix: str, n_prefix: int, target: int
+) -> tuple[str, bool]:
     """Text of exactly `target` tokens starting with `prefix`; (text, exact?)."""
     pool = codec.candidates()
     suffix = [rng.choice(pool) for _ in range(target - n_prefix)]
@@ -202,13 +212,17 @@ def build_prompts(
         words = [rng.choice(_WORDS) for _ in range(shared_prefix_tokens)]
         prompts = tuple(
             Prompt(
-                text=" ".join(words + [rng.choice(_WORDS) for _ in range(n - shared_prefix_tokens)]),
+                text=" ".join(
+                    words + [rng.choice(_WORDS) for _ in range(n - shared_prefix_tokens)]
+                ),
                 input_tokens=n,
                 output_tokens=o,
             )
             for n, o in zip(ins, outs, strict=True)
         )
-        return PromptSet(prompts=prompts, source=TokenizerSource.APPROXIMATION, tokenizer=None, inexact=count)
+        return PromptSet(
+            prompts=prompts, source=TokenizerSource.APPROXIMATION, tokenizer=None, inexact=count
+        )
     prefix = ""
     if shared_prefix_tokens:
         prefix, _ = _exact_text(codec, rng, "", 0, shared_prefix_tokens)

@@ -30,7 +30,9 @@ class TokenizeStyle(enum.StrEnum):
     """Shape of a server's tokenize/detokenize endpoints."""
 
     LLAMACPP = "llamacpp"  # POST /tokenize {"content"} -> {"tokens"}; /detokenize {"tokens"} -> {"content"}
-    VLLM = "vllm"  # POST /tokenize {"model","prompt"} -> {"tokens","count"}; /detokenize -> {"prompt"}
+    VLLM = (
+        "vllm"  # POST /tokenize {"model","prompt"} -> {"tokens","count"}; /detokenize -> {"prompt"}
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

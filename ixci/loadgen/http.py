@@ -66,7 +66,9 @@ class Target:
         if parts.scheme != "http" or not parts.hostname:
             raise UsageError(f"unsupported server URL {url!r}", hint="use http://HOST:PORT")
         if parts.path not in ("", "/"):
-            raise UsageError(f"server URL {url!r} must not have a path", hint="use http://HOST:PORT")
+            raise UsageError(
+                f"server URL {url!r} must not have a path", hint="use http://HOST:PORT"
+            )
         return cls(host=parts.hostname, port=parts.port or 80)
 
     @property
@@ -125,7 +127,9 @@ class Exchange:
         # (first block, end block, ns) of each read that carried several of the server's chunks:
         # stamps there may be late by up to ns (see ixci.loadgen.timing); empty while reads are clean
         self.slack: list[tuple[int, int, int]] = []
-        self.error: str | None = None  # "connect" / "truncated" / "cut" / "protocol: …" (transport level)
+        self.error: str | None = (
+            None  # "connect" / "truncated" / "cut" / "protocol: …" (transport level)
+        )
 
 
 class StreamProtocol(asyncio.Protocol):
@@ -220,7 +224,9 @@ class StreamProtocol(asyncio.Protocol):
         nl = block.rfind(b"\n")
         self._run = self._run + len(block) if nl < 0 else len(block) - nl - 1
         if self._run > self._max_line:
-            self._fail(t, f"protocol: a line of the response over the limit of {self._max_line} bytes")
+            self._fail(
+                t, f"protocol: a line of the response over the limit of {self._max_line} bytes"
+            )
             return False
         return True
 
@@ -296,7 +302,11 @@ class StreamProtocol(asyncio.Protocol):
         lines = head.split(b"\r\n")
         status = _status(lines[0])
         if status is None or end > MAX_HEAD_BYTES:
-            what = "bad status line " + lines[0][:80].decode("latin-1") if status is None else "head too long"
+            what = (
+                "bad status line " + lines[0][:80].decode("latin-1")
+                if status is None
+                else "head too long"
+            )
             self._fail(t, "protocol: " + what)
             return b""
         ex.status = status
@@ -310,7 +320,9 @@ class StreamProtocol(asyncio.Protocol):
             self._state, self._line = _CHUNK_SIZE, b""
         elif length >= 0:
             if length > self._budget:
-                self._fail(t, f"protocol: Content-Length {length} over the limit of {self._limit} bytes")
+                self._fail(
+                    t, f"protocol: Content-Length {length} over the limit of {self._limit} bytes"
+                )
                 return b""
             self._state, self._remaining = _LENGTH, length
             if length == 0:
@@ -399,7 +411,12 @@ class StreamProtocol(asyncio.Protocol):
 def _status(line: bytes) -> int | None:
     """The status code of an HTTP/1.x status line, or None when it is not one."""
     parts = line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+    if (
+        len(parts) < 2
+        or not parts[0].startswith(b"HTTP/1.")
+        or len(parts[1]) != 3
+        or not parts[1].isdigit()
+    ):
         return None
     return int(parts[1])
 
@@ -411,7 +428,14 @@ class SocketTransport:
     is_closing, get_extra_info); `connection_lost` is called once, from the loop.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, proto: StreamProtocol, *, stamps: bool) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        proto: StreamProtocol,
+        *,
+        stamps: bool,
+    ) -> None:
         self._loop = loop
         self._sock = sock
         self._fd = sock.fileno()

@@ -56,30 +56,90 @@ class MetricSpec:
 
 
 METRICS: Mapping[str, MetricSpec] = {
-    "completed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=True, description="successful measured requests"),
-    "failed": MetricSpec(unit=Unit.REQUESTS, higher_is_better=False, description="failed measured requests"),
-    "retries": MetricSpec(unit=Unit.REQUESTS, higher_is_better=False, description="measured requests retried after their first attempt failed before any byte"),
-    "retry_rate": MetricSpec(unit=Unit.RATIO, higher_is_better=False, description="retries / measured requests"),
-    "error_rate": MetricSpec(unit=Unit.RATIO, higher_is_better=False, description="failed / (completed + failed)"),
-    "duration_s": MetricSpec(unit=Unit.SECONDS, higher_is_better=None, description="window T: first measured send to last measured response completed"),
-    "total_input_tokens": MetricSpec(unit=Unit.TOKENS, higher_is_better=None, description="sum of server-reported prompt tokens (requested length where none)"),
-    "total_output_tokens": MetricSpec(unit=Unit.TOKENS, higher_is_better=None, description="sum of server-reported completion tokens (content chunks where none)"),
-    "token_count_source": MetricSpec(unit=Unit.LABEL, higher_is_better=None, description="usage | chunks | mixed"),
-    "request_throughput": MetricSpec(unit=Unit.REQUESTS_PER_S, higher_is_better=True, description="completed / T"),
-    "input_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(in) / T"),
-    "output_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(out) / T"),
-    "total_token_throughput": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="(sum(in) + sum(out)) / T"),
-    "goodput": MetricSpec(unit=Unit.REQUESTS_PER_S, higher_is_better=True, description="completed requests meeting every SLO / T"),
-    "ttft": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="first content chunk - t_send"),
-    "tpot": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="(E2EL - TTFT) / (out - 1), out > 1"),
-    "itl": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="gap between consecutive content chunks"),
-    "itl_per_token": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="chunk gap / tokens in the chunk closing it"),
-    "e2el": MetricSpec(unit=Unit.SECONDS, higher_is_better=False, description="last content chunk - t_send"),
-    "interactivity": MetricSpec(unit=Unit.TOKENS_PER_S, higher_is_better=True, description="1 / TPOT per request"),
+    "completed": MetricSpec(
+        unit=Unit.REQUESTS, higher_is_better=True, description="successful measured requests"
+    ),
+    "failed": MetricSpec(
+        unit=Unit.REQUESTS, higher_is_better=False, description="failed measured requests"
+    ),
+    "retries": MetricSpec(
+        unit=Unit.REQUESTS,
+        higher_is_better=False,
+        description="measured requests retried after their first attempt failed before any byte",
+    ),
+    "retry_rate": MetricSpec(
+        unit=Unit.RATIO, higher_is_better=False, description="retries / measured requests"
+    ),
+    "error_rate": MetricSpec(
+        unit=Unit.RATIO, higher_is_better=False, description="failed / (completed + failed)"
+    ),
+    "duration_s": MetricSpec(
+        unit=Unit.SECONDS,
+        higher_is_better=None,
+        description="window T: first measured send to last measured response completed",
+    ),
+    "total_input_tokens": MetricSpec(
+        unit=Unit.TOKENS,
+        higher_is_better=None,
+        description="sum of server-reported prompt tokens (requested length where none)",
+    ),
+    "total_output_tokens": MetricSpec(
+        unit=Unit.TOKENS,
+        higher_is_better=None,
+        description="sum of server-reported completion tokens (content chunks where none)",
+    ),
+    "token_count_source": MetricSpec(
+        unit=Unit.LABEL, higher_is_better=None, description="usage | chunks | mixed"
+    ),
+    "request_throughput": MetricSpec(
+        unit=Unit.REQUESTS_PER_S, higher_is_better=True, description="completed / T"
+    ),
+    "input_throughput": MetricSpec(
+        unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(in) / T"
+    ),
+    "output_throughput": MetricSpec(
+        unit=Unit.TOKENS_PER_S, higher_is_better=True, description="sum(out) / T"
+    ),
+    "total_token_throughput": MetricSpec(
+        unit=Unit.TOKENS_PER_S, higher_is_better=True, description="(sum(in) + sum(out)) / T"
+    ),
+    "goodput": MetricSpec(
+        unit=Unit.REQUESTS_PER_S,
+        higher_is_better=True,
+        description="completed requests meeting every SLO / T",
+    ),
+    "ttft": MetricSpec(
+        unit=Unit.SECONDS, higher_is_better=False, description="first content chunk - t_send"
+    ),
+    "tpot": MetricSpec(
+        unit=Unit.SECONDS, higher_is_better=False, description="(E2EL - TTFT) / (out - 1), out > 1"
+    ),
+    "itl": MetricSpec(
+        unit=Unit.SECONDS,
+        higher_is_better=False,
+        description="gap between consecutive content chunks",
+    ),
+    "itl_per_token": MetricSpec(
+        unit=Unit.SECONDS,
+        higher_is_better=False,
+        description="chunk gap / tokens in the chunk closing it",
+    ),
+    "e2el": MetricSpec(
+        unit=Unit.SECONDS, higher_is_better=False, description="last content chunk - t_send"
+    ),
+    "interactivity": MetricSpec(
+        unit=Unit.TOKENS_PER_S, higher_is_better=True, description="1 / TPOT per request"
+    ),
 }
 
 DISTRIBUTIONS = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
-PERCENTILES: Mapping[str, float] = {"median": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+PERCENTILES: Mapping[str, float] = {
+    "median": 50.0,
+    "p90": 90.0,
+    "p95": 95.0,
+    "p99": 99.0,
+    "p99_9": 99.9,
+}
 
 
 class ErrorKind(enum.StrEnum):
@@ -90,7 +150,9 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"  # no completion within the request timeout
     TRUNCATED = "truncated"  # the stream stopped before its end (connection lost mid-stream)
     SERVER_ERROR = "server_error"  # the server sent an error event inside the stream
-    PROTOCOL = "protocol"  # a response that breaks HTTP/SSE/JSON or a size limit (the server's fault)
+    PROTOCOL = (
+        "protocol"  # a response that breaks HTTP/SSE/JSON or a size limit (the server's fault)
+    )
     CUT = "cut"  # still in flight when max_duration ran out: the client cut it
     NO_CONTENT = "no_content"  # the stream completed without any generated content
 
@@ -223,13 +285,22 @@ def record_from_json(doc: Mapping[str, Any]) -> RequestRecord:
     kind = doc.get("error_kind")
     retry = doc.get("t_retry_ns")
     return RequestRecord(
-        index=int(doc["index"]), worker=int(doc["worker"]), warmup=bool(doc["warmup"]), t_send_ns=send,
-        t_end_ns=int(doc["t_end_ns"]), ok=bool(doc["ok"]), chunk_times_ns=tuple(times.tolist()),
-        output_tokens=int(doc["output_tokens"]), prompt_tokens=doc.get("prompt_tokens"),
+        index=int(doc["index"]),
+        worker=int(doc["worker"]),
+        warmup=bool(doc["warmup"]),
+        t_send_ns=send,
+        t_end_ns=int(doc["t_end_ns"]),
+        ok=bool(doc["ok"]),
+        chunk_times_ns=tuple(times.tolist()),
+        output_tokens=int(doc["output_tokens"]),
+        prompt_tokens=doc.get("prompt_tokens"),
         requested_input_tokens=int(doc["requested_input_tokens"]),
         requested_output_tokens=int(doc["requested_output_tokens"]),
-        token_source=TokenSource(doc["token_source"]), error_kind=None if kind is None else ErrorKind(kind),
-        error=doc.get("error"), http_status=doc.get("http_status"), retried=bool(doc.get("retried", False)),
+        token_source=TokenSource(doc["token_source"]),
+        error_kind=None if kind is None else ErrorKind(kind),
+        error=doc.get("error"),
+        http_status=doc.get("http_status"),
+        retried=bool(doc.get("retried", False)),
         t_retry_ns=None if retry is None else int(retry),
         chunk_tokens=tuple(int(k) for k in doc.get("chunk_tokens", ())),
         chunk_slack_ns=tuple((int(i), int(ns)) for i, ns in doc.get("chunk_slack_ns", ())),
@@ -265,7 +336,9 @@ class Window:
         return max(0, self.end_ns - self.start_ns) * NS
 
 
-def summarize(values: Sequence[float] | np.ndarray, *, with_p10: bool = False) -> dict[str, float | None]:
+def summarize(
+    values: Sequence[float] | np.ndarray, *, with_p10: bool = False
+) -> dict[str, float | None]:
     """mean, population std, and linear-interpolation percentiles; None for an empty input."""
     keys = ["mean", "std", *PERCENTILES] + (["p10"] if with_p10 else [])
     arr = np.asarray(values, dtype=np.float64)
@@ -309,8 +382,9 @@ def steady_window(records: Sequence[RequestRecord], *, concurrency: int | None) 
     return _steady(sends, ends, warm, measured, concurrency)
 
 
-def _steady(sends: np.ndarray, ends: np.ndarray, warm: np.ndarray, measured: Window,
-            concurrency: int | None) -> Window | None:
+def _steady(
+    sends: np.ndarray, ends: np.ndarray, warm: np.ndarray, measured: Window, concurrency: int | None
+) -> Window | None:
     """`steady_window` from every record's send and end times (ns) and warm-up flags."""
     if concurrency is None:
         ms = sends[~warm]
@@ -325,10 +399,15 @@ def _steady(sends: np.ndarray, ends: np.ndarray, warm: np.ndarray, measured: Win
         return None
     first = int(reached[0])
     last_send = int(sends.max())
-    after = np.flatnonzero((times[first + 1:] >= last_send) & (inflight[first + 1:] < concurrency))
+    after = np.flatnonzero(
+        (times[first + 1 :] >= last_send) & (inflight[first + 1 :] < concurrency)
+    )
     if not after.size:
         return None
-    start, end = max(int(times[first]), measured.start_ns), min(int(times[first + 1 + int(after[0])]), measured.end_ns)
+    start, end = (
+        max(int(times[first]), measured.start_ns),
+        min(int(times[first + 1 + int(after[0])]), measured.end_ns),
+    )
     return Window(start_ns=start, end_ns=end) if end > start else None
 
 
@@ -340,7 +419,9 @@ def _tokens_in(records: Iterable[RequestRecord], w: Window) -> tuple[float, floa
         if not r.ok or not r.chunk_times_ns:
             continue
         tokens = r.tokens_per_chunk()
-        out += sum(k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns)
+        out += sum(
+            k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns
+        )
         if w.start_ns <= r.chunk_times_ns[0] <= w.end_ns:
             inp += r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
     return inp, out
@@ -371,7 +452,10 @@ def point_metrics(
 
 
 def point_metrics_from(
-    records: Callable[[], Iterable[RequestRecord]], *, concurrency: int | None, slo: Slo | None = None
+    records: Callable[[], Iterable[RequestRecord]],
+    *,
+    concurrency: int | None,
+    slo: Slo | None = None,
 ) -> PointMetrics:
     """`point_metrics` over records read in passes (`records()` gives them, in the same order,
     each time): one record in memory at a time, per-request send/end times (16 bytes each)
@@ -421,9 +505,17 @@ def point_metrics_from(
                     dist["interactivity"].append(1.0 / v)
             dist["itl"].extend(r.itl_s())
             dist["itl_per_token"].extend(r.itl_per_token_s())
-        window = None if start is None else Window(start_ns=start, end_ns=end if end is not None else start)
+        window = (
+            None
+            if start is None
+            else Window(start_ns=start, end_ns=end if end is not None else start)
+        )
         t = window.duration_s if window else 0.0
-        source = "mixed" if len(sources) > 1 else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
+        source = (
+            "mixed"
+            if len(sources) > 1
+            else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
+        )
         rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
         values: dict[str, Any] = {
             "completed": n_ok,
@@ -441,17 +533,23 @@ def point_metrics_from(
             "output_throughput": rate(total_out),
             "total_token_throughput": rate(total_in + total_out),
             "goodput": rate(good),
-            **{name: summarize_values(dist[name], with_p10=name == "interactivity") for name in DISTRIBUTIONS},
+            **{
+                name: summarize_values(dist[name], with_p10=name == "interactivity")
+                for name in DISTRIBUTIONS
+            },
         }
     finally:
         for spill in dist.values():
             spill.close()
     steady = None
     if window is not None:
-        steady = _steady(np.frombuffer(sends, dtype=np.int64) if sends else np.empty(0, np.int64),
-                         np.frombuffer(ends, dtype=np.int64) if ends else np.empty(0, np.int64),
-                         np.frombuffer(warm, dtype=np.int8).astype(bool) if warm else np.empty(0, bool),
-                         window, concurrency)
+        steady = _steady(
+            np.frombuffer(sends, dtype=np.int64) if sends else np.empty(0, np.int64),
+            np.frombuffer(ends, dtype=np.int64) if ends else np.empty(0, np.int64),
+            np.frombuffer(warm, dtype=np.int8).astype(bool) if warm else np.empty(0, bool),
+            window,
+            concurrency,
+        )
     values["steady_state"] = _steady_json(records, steady, window)
     from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
 
@@ -474,12 +572,18 @@ def draft_totals(records: Iterable[RequestRecord]) -> dict[str, int] | None:
     return {"draft_tokens": drafted, "accepted_tokens": accepted, "requests": n}
 
 
-def _steady_json(records: Callable[[], Iterable[RequestRecord]], w: Window | None,
-                 measured: Window | None) -> dict[str, Any]:
+def _steady_json(
+    records: Callable[[], Iterable[RequestRecord]], w: Window | None, measured: Window | None
+) -> dict[str, Any]:
     measured_start = (measured or Window(start_ns=0, end_ns=0)).start_ns
     if w is None or w.duration_s <= 0:
-        return {"start_s": None, "end_s": None, "duration_s": 0.0, "output_throughput": None,
-                "total_token_throughput": None}
+        return {
+            "start_s": None,
+            "end_s": None,
+            "duration_s": 0.0,
+            "output_throughput": None,
+            "total_token_throughput": None,
+        }
     inp, out = _tokens_in(records(), w)
     return {
         "start_s": (w.start_ns - measured_start) * NS,

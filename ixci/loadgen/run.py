@@ -82,21 +82,31 @@ def make_codec(config: PointConfig, dialect: Dialect) -> Codec | None:
 
 
 def _prompt_count(config: PointConfig) -> int:
-    measured = config.num_requests if config.num_requests is not None else max(
-        config.min_requests, 4 * (config.concurrency or 1), 256
+    measured = (
+        config.num_requests
+        if config.num_requests is not None
+        else max(config.min_requests, 4 * (config.concurrency or 1), 256)
     )
     return config.warmup + max(measured, config.min_requests)
 
 
-def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: int, seed: int) -> list[WorkerSpec]:
+def _specs(
+    config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: int, seed: int
+) -> list[WorkerSpec]:
     target = Target.parse(config.url)
     path = dialect.path(config.endpoint)
     payloads = [
         request_bytes(
             target,
             path,
-            request_body(dialect, endpoint=config.endpoint, model=config.model, prompt=p.text,
-                         max_tokens=p.output_tokens, extra=config.extra_body),
+            request_body(
+                dialect,
+                endpoint=config.endpoint,
+                model=config.model,
+                prompt=p.text,
+                max_tokens=p.output_tokens,
+                extra=config.extra_body,
+            ),
             headers=config.headers,
             close=dialect.fresh_connection,
         )
@@ -108,26 +118,41 @@ def _specs(config: PointConfig, dialect: Dialect, prompts: PromptSet, workers: i
     for i in range(workers):
         specs.append(
             WorkerSpec(
-                worker=i, workers=workers, target=target,
-                payloads=tuple(payloads[i::workers]), requested=tuple(requested[i::workers]),
+                worker=i,
+                workers=workers,
+                target=target,
+                payloads=tuple(payloads[i::workers]),
+                requested=tuple(requested[i::workers]),
                 fresh_connection=dialect.fresh_connection,
-                slots=None if config.concurrency is None else _split(config.concurrency, workers, i),
+                slots=None
+                if config.concurrency is None
+                else _split(config.concurrency, workers, i),
                 rate=None if config.request_rate is None else config.request_rate / workers,
                 burstiness=config.burstiness,
                 warmup=_split(config.warmup, workers, i),
-                count=None if config.num_requests is None else _split(config.num_requests, workers, i),
+                count=None
+                if config.num_requests is None
+                else _split(config.num_requests, workers, i),
                 min_requests=_split(config.min_requests, workers, i),
-                duration_s=config.duration_s, min_duration_s=config.min_duration_s,
-                max_duration_s=config.max_duration_s, request_timeout_s=config.timeout_s,
-                seed=seed, kernel_stamps=config.kernel_stamps,
-                response_limits=tuple(limits[i::workers]), max_line_bytes=config.max_line_bytes,
-                max_unparsed_bytes=config.max_unparsed_bytes, expect_done=dialect.sends_done, exact_length=dialect.ignore_eos or dialect.min_tokens,
+                duration_s=config.duration_s,
+                min_duration_s=config.min_duration_s,
+                max_duration_s=config.max_duration_s,
+                request_timeout_s=config.timeout_s,
+                seed=seed,
+                kernel_stamps=config.kernel_stamps,
+                response_limits=tuple(limits[i::workers]),
+                max_line_bytes=config.max_line_bytes,
+                max_unparsed_bytes=config.max_unparsed_bytes,
+                expect_done=dialect.sends_done,
+                exact_length=dialect.ignore_eos or dialect.min_tokens,
             )
         )
     return specs
 
 
-def _run_processes(specs: Sequence[Any], main: Callable[[Any, Any], None] = process_main) -> list[Any]:
+def _run_processes(
+    specs: Sequence[Any], main: Callable[[Any, Any], None] = process_main
+) -> list[Any]:
     """Run one `main(spec, pipe)` process per spec; each worker's output, in spec order."""
     ctx = multiprocessing.get_context("spawn")
     pipes, procs = [], []
@@ -167,7 +192,11 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
     cpu = max((o.cpu_s / o.wall_s * 100.0 if o.wall_s > 0 else 0.0) for o in outputs)
     lags = np.concatenate([np.asarray(o.lags_s) for o in outputs]) if outputs else np.empty(0)
     lag_p99 = float(np.percentile(lags, 99)) if lags.size else 0.0
-    waits = [o.runqueue_wait_s / o.wall_s * 100.0 for o in outputs if o.runqueue_wait_s is not None and o.wall_s > 0]
+    waits = [
+        o.runqueue_wait_s / o.wall_s * 100.0
+        for o in outputs
+        if o.runqueue_wait_s is not None and o.wall_s > 0
+    ]
     wait = max(waits) if waits else None
     sends = np.concatenate([np.asarray(o.send_lags_s) for o in outputs]) if outputs else np.empty(0)
     sched = float(np.percentile(sends, 99)) if sends.size else 0.0
@@ -175,15 +204,22 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
     if cpu >= SATURATED_CPU_PERCENT:
         reasons.append(f"worker CPU {cpu:.0f}% >= {SATURATED_CPU_PERCENT:.0f}%")
     if lag_p99 > SATURATED_LOOP_LAG_P99_S:
-        reasons.append(f"event-loop lag p99 {lag_p99 * 1e3:.1f} ms > {SATURATED_LOOP_LAG_P99_S * 1e3:.0f} ms")
+        reasons.append(
+            f"event-loop lag p99 {lag_p99 * 1e3:.1f} ms > {SATURATED_LOOP_LAG_P99_S * 1e3:.0f} ms"
+        )
     if wait is not None and wait >= SATURATED_RUNQUEUE_PERCENT:
         reasons.append(f"waited for a CPU {wait:.0f}% of the time")
     if sched > SATURATED_SCHEDULE_LAG_P99_S:
         reasons.append(f"open-loop sends late by {sched * 1e3:.1f} ms (p99)")
     return ClientHealth(
-        cpu_percent=cpu, loop_lag_p99_s=lag_p99, saturated=bool(reasons), workers=len(outputs),
-        runqueue_wait_percent=wait, reasons=tuple(reasons),
-        reads=sum(o.reads for o in outputs), kernel_stamped_reads=sum(o.kernel_stamped_reads for o in outputs),
+        cpu_percent=cpu,
+        loop_lag_p99_s=lag_p99,
+        saturated=bool(reasons),
+        workers=len(outputs),
+        runqueue_wait_percent=wait,
+        reasons=tuple(reasons),
+        reads=sum(o.reads for o in outputs),
+        kernel_stamped_reads=sum(o.kernel_stamped_reads for o in outputs),
         max_unparsed_bytes=max((o.max_unparsed_bytes for o in outputs), default=0),
         unparsed_at_end=sum(o.unparsed_at_end for o in outputs),
         drain_s=max((o.drain_s for o in outputs), default=0.0),
@@ -200,13 +236,21 @@ def open_loop_accuracy(outputs: Sequence[WorkerOutput]) -> dict[str, Any] | None
     if not lags.size:
         return None
     p50, p99 = np.percentile(lags, [50, 99], method="linear")
-    return {"sends": int(lags.size), "send_lag_p50_s": float(p50), "send_lag_p99_s": float(p99),
-            "send_lag_max_s": float(lags.max())}
+    return {
+        "sends": int(lags.size),
+        "send_lag_p50_s": float(p50),
+        "send_lag_p99_s": float(p99),
+        "send_lag_max_s": float(lags.max()),
+    }
 
 
 def _prompt_check(records: Iterable[RequestRecord]) -> tuple[int, int | None, int]:
     """(checked, common offset reported−requested, requests off that offset)."""
-    offsets = Counter(r.prompt_tokens - r.requested_input_tokens for r in records if r.ok and r.prompt_tokens is not None)
+    offsets = Counter(
+        r.prompt_tokens - r.requested_input_tokens
+        for r in records
+        if r.ok and r.prompt_tokens is not None
+    )
     if not offsets:
         return 0, None, 0
     common = offsets.most_common(1)[0][0]
@@ -223,7 +267,9 @@ def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
     return len(records)
 
 
-def run_point(config: PointConfig, *, dialect: Dialect, requests_path: Path | None = None) -> PointResult:
+def run_point(
+    config: PointConfig, *, dialect: Dialect, requests_path: Path | None = None
+) -> PointResult:
     """Measure one point against a warm server and return its metrics (base units).
 
     Blocking; uses `config.workers` (or `auto_workers`) processes — one worker runs in this
@@ -234,7 +280,9 @@ def run_point(config: PointConfig, *, dialect: Dialect, requests_path: Path | No
     return _measure(config, dialect, requests_path, isolate=False)
 
 
-def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, *, isolate: bool) -> PointResult:
+def _measure(
+    config: PointConfig, dialect: Dialect, requests_path: Path | None, *, isolate: bool
+) -> PointResult:
     started = datetime.now(UTC)
     Target.parse(config.url)  # a bad URL fails before any prompt is built
     workers = config.workers or auto_workers(config)
@@ -244,24 +292,39 @@ def _measure(config: PointConfig, dialect: Dialect, requests_path: Path | None, 
         workers = min(workers, config.concurrency)  # every worker owns at least one slot
     codec = make_codec(config, dialect)
     prompts = build_prompts(
-        count=_prompt_count(config), isl=config.isl, osl=config.osl, range_ratio=config.range_ratio,
-        shared_prefix_tokens=config.shared_prefix_tokens, seed=config.seed, codec=codec,
+        count=_prompt_count(config),
+        isl=config.isl,
+        osl=config.osl,
+        range_ratio=config.range_ratio,
+        shared_prefix_tokens=config.shared_prefix_tokens,
+        seed=config.seed,
+        codec=codec,
     )
     spill_dir = Path(tempfile.mkdtemp(prefix="ixci-loadgen-"))
     try:
-        return _measure_spilled(config, dialect, requests_path, isolate, prompts, workers, spill_dir, started)
+        return _measure_spilled(
+            config, dialect, requests_path, isolate, prompts, workers, spill_dir, started
+        )
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
 
 
 def _measure_spilled(
-    config: PointConfig, dialect: Dialect, requests_path: Path | None, isolate: bool, prompts: PromptSet,
-    workers: int, spill_dir: Path, started: datetime,
+    config: PointConfig,
+    dialect: Dialect,
+    requests_path: Path | None,
+    isolate: bool,
+    prompts: PromptSet,
+    workers: int,
+    spill_dir: Path,
+    started: datetime,
 ) -> PointResult:
     """Run the workers, each spilling its finished records to `spill_dir`, and aggregate them
     from there in passes (memory bounded in the run's length, see `ixci.loadgen.spill`)."""
-    specs = [replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
-             for s in _specs(config, dialect, prompts, workers, config.seed)]
+    specs = [
+        replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
+        for s in _specs(config, dialect, prompts, workers, config.seed)
+    ]
     if len(specs) == 1 and not isolate:
         specs = [replace(specs[0], worker=0, workers=1)]
         outputs = [run_in_this_thread(specs[0], lambda: perf_counter_ns())]
@@ -280,22 +343,37 @@ def _measure_spilled(
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
     checked, offset, mismatched = _prompt_check(records())
     dataset = DatasetInfo(
-        kind="random", tokenizer_source=prompts.source, tokenizer=prompts.tokenizer, seed=config.seed,
+        kind="random",
+        tokenizer_source=prompts.source,
+        tokenizer=prompts.tokenizer,
+        seed=config.seed,
         prompts=len(prompts.prompts),
         isl_mean=float(np.mean([p.input_tokens for p in prompts.prompts])),
         osl_mean=float(np.mean([p.output_tokens for p in prompts.prompts])),
-        shared_prefix_tokens=config.shared_prefix_tokens, range_ratio=config.range_ratio,
-        prompt_tokens_checked=checked, prompt_tokens_offset=offset, prompt_tokens_mismatched=mismatched,
+        shared_prefix_tokens=config.shared_prefix_tokens,
+        range_ratio=config.range_ratio,
+        prompt_tokens_checked=checked,
+        prompt_tokens_offset=offset,
+        prompt_tokens_mismatched=mismatched,
     )
     reasons = _invalid_reasons(config, metrics.values, dataset)
     written = 0
     if requests_path is not None:
-        written = write_spilled_requests(requests_path, paths) if not in_memory else write_requests(
-            requests_path, list(records()))
+        written = (
+            write_spilled_requests(requests_path, paths)
+            if not in_memory
+            else write_requests(requests_path, list(records()))
+        )
     return PointResult(
-        metrics=metrics, client=_client_health(outputs), dataset=dataset, dialect=dialect.name,
-        valid=not reasons, invalid_reasons=tuple(reasons), started_at=started.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(), requests_written=written,
+        metrics=metrics,
+        client=_client_health(outputs),
+        dataset=dataset,
+        dialect=dialect.name,
+        valid=not reasons,
+        invalid_reasons=tuple(reasons),
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        requests_written=written,
         drafts=draft_totals(records()),
     )
 
@@ -310,8 +388,13 @@ def _invalid_reasons(config: PointConfig, m: Mapping[str, Any], dataset: Dataset
         reasons.append(f"{m['completed']} requests < minimum sample {config.min_requests}")
     if m["duration_s"] < config.min_duration_s:
         reasons.append(f"measured {m['duration_s']:.1f} s < minimum {config.min_duration_s:.1f} s")
-    if dataset.tokenizer_source is not TokenizerSource.APPROXIMATION and dataset.prompt_tokens_mismatched:
-        reasons.append(f"{dataset.prompt_tokens_mismatched} prompts' server token counts differ from the request")
+    if (
+        dataset.tokenizer_source is not TokenizerSource.APPROXIMATION
+        and dataset.prompt_tokens_mismatched
+    ):
+        reasons.append(
+            f"{dataset.prompt_tokens_mismatched} prompts' server token counts differ from the request"
+        )
     return reasons
 
 
@@ -321,4 +404,6 @@ async def run_point_async(
     """`run_point` for callers inside an event loop: awaits without blocking the caller's loop;
     the measurement always runs in worker processes (never sharing the caller's GIL)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, lambda: _measure(config, dialect, requests_path, isolate=True))
+    return await loop.run_in_executor(
+        None, lambda: _measure(config, dialect, requests_path, isolate=True)
+    )

@@ -62,8 +62,17 @@ def session_prompts(session: Session, contents: Contents) -> list[list[Any]]:
 class RequestTemplate:
     """The complete HTTP request of a turn around its prompt (one body template per length)."""
 
-    def __init__(self, *, dialect: Dialect, endpoint: Endpoint, model: str, extra: Mapping[str, Any],
-                 target: Target, headers: Mapping[str, str], as_ids: bool) -> None:
+    def __init__(
+        self,
+        *,
+        dialect: Dialect,
+        endpoint: Endpoint,
+        model: str,
+        extra: Mapping[str, Any],
+        target: Target,
+        headers: Mapping[str, str],
+        as_ids: bool,
+    ) -> None:
         self.dialect, self.endpoint, self.model = dialect, endpoint, model
         self.extra = {**extra, "prompt": _SLOT} if as_ids else dict(extra)
         self.target, self.headers, self.as_ids = target, dict(headers), as_ids
@@ -72,12 +81,23 @@ class RequestTemplate:
     def build(self, prompt: bytes, max_tokens: int) -> bytes:
         head, tail = self._bodies.get(max_tokens) or self._split(max_tokens)
         inner = b"[" + prompt + b"]" if self.as_ids else b'"' + prompt + b'"'
-        return request_bytes(self.target, self.dialect.path(self.endpoint), head + inner + tail,
-                             headers=self.headers, close=self.dialect.fresh_connection)
+        return request_bytes(
+            self.target,
+            self.dialect.path(self.endpoint),
+            head + inner + tail,
+            headers=self.headers,
+            close=self.dialect.fresh_connection,
+        )
 
     def _split(self, max_tokens: int) -> tuple[bytes, bytes]:
-        body = request_body(self.dialect, endpoint=self.endpoint, model=self.model, prompt=_SLOT,
-                            max_tokens=max_tokens, extra=self.extra)
+        body = request_body(
+            self.dialect,
+            endpoint=self.endpoint,
+            model=self.model,
+            prompt=_SLOT,
+            max_tokens=max_tokens,
+            extra=self.extra,
+        )
         head, found, tail = body.partition(_SLOT_JSON)
         assert found and _SLOT_JSON not in tail, "the prompt slot must appear exactly once"
         self._bodies[max_tokens] = (head, tail)
@@ -87,8 +107,14 @@ class RequestTemplate:
 class TurnPayloads(Sequence[bytes]):
     """Request bytes of turn `at[k] = (session, turn)`, built when the worker sends it."""
 
-    def __init__(self, *, sessions: Sequence[Session], at: Sequence[tuple[int, int]],
-                 contents: Contents, template: RequestTemplate) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: Sequence[Session],
+        at: Sequence[tuple[int, int]],
+        contents: Contents,
+        template: RequestTemplate,
+    ) -> None:
         self.sessions, self.at = list(sessions), list(at)
         self.contents, self.template = contents, template
 

@@ -170,22 +170,44 @@ class SessionWorker(Worker):
 
 
 def _token_prompts(config: PointConfig, dialect: Dialect, codec: Codec | None) -> bool:
-    return codec is not None and config.endpoint is Endpoint.COMPLETIONS and not dialect.rejects_unknown_fields
+    return (
+        codec is not None
+        and config.endpoint is Endpoint.COMPLETIONS
+        and not dialect.rejects_unknown_fields
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Layout:
     specs: list[SessionSpec]
-    turn_of: list[list[tuple[str, int, int]]]  # per worker, per payload: (session, turn, prompt tokens)
+    turn_of: list[
+        list[tuple[str, int, int]]
+    ]  # per worker, per payload: (session, turn, prompt tokens)
 
 
-def _layout(config: PointConfig, dialect: Dialect, sessions: Sequence[Session], workers: int,
-            codec: Codec | None, trace_times: bool, rate: float | None) -> _Layout:
+def _layout(
+    config: PointConfig,
+    dialect: Dialect,
+    sessions: Sequence[Session],
+    workers: int,
+    codec: Codec | None,
+    trace_times: bool,
+    rate: float | None,
+) -> _Layout:
     target = Target.parse(config.url)
     as_ids = _token_prompts(config, dialect, codec)
-    contents = Contents(codec.candidates() if as_ids and codec is not None else _WORDS, as_ids=as_ids)
-    template = RequestTemplate(dialect=dialect, endpoint=config.endpoint, model=config.model,
-                               extra=config.extra_body, target=target, headers=config.headers, as_ids=as_ids)
+    contents = Contents(
+        codec.candidates() if as_ids and codec is not None else _WORDS, as_ids=as_ids
+    )
+    template = RequestTemplate(
+        dialect=dialect,
+        endpoint=config.endpoint,
+        model=config.model,
+        extra=config.extra_body,
+        target=target,
+        headers=config.headers,
+        as_ids=as_ids,
+    )
     specs, turn_of = [], []
     for w in range(workers):
         mine = list(sessions[w::workers])
@@ -204,13 +226,26 @@ def _layout(config: PointConfig, dialect: Dialect, sessions: Sequence[Session], 
         # built turn by turn as the worker sends them (the worker only indexes it and takes len)
         payloads = TurnPayloads(sessions=mine, at=index, contents=contents, template=template)
         base = WorkerSpec(
-            worker=w, workers=workers, target=target, payloads=cast(tuple[bytes, ...], payloads),
-            requested=tuple(requested) or ((0, 0),), fresh_connection=dialect.fresh_connection,
-            slots=None if config.concurrency is None else single._split(config.concurrency, workers, w),
-            rate=None if rate is None else rate / workers, burstiness=config.burstiness, warmup=0,
-            count=len(index), min_requests=0, duration_s=None, min_duration_s=0.0,
-            max_duration_s=config.max_duration_s, request_timeout_s=config.timeout_s,
-            seed=config.seed, kernel_stamps=config.kernel_stamps,
+            worker=w,
+            workers=workers,
+            target=target,
+            payloads=cast(tuple[bytes, ...], payloads),
+            requested=tuple(requested) or ((0, 0),),
+            fresh_connection=dialect.fresh_connection,
+            slots=None
+            if config.concurrency is None
+            else single._split(config.concurrency, workers, w),
+            rate=None if rate is None else rate / workers,
+            burstiness=config.burstiness,
+            warmup=0,
+            count=len(index),
+            min_requests=0,
+            duration_s=None,
+            min_duration_s=0.0,
+            max_duration_s=config.max_duration_s,
+            request_timeout_s=config.timeout_s,
+            seed=config.seed,
+            kernel_stamps=config.kernel_stamps,
             response_limits=tuple(config.response_limit(o) for _, o in requested),
             max_line_bytes=config.max_line_bytes,
         )
@@ -256,20 +291,34 @@ def session_process_main(spec: SessionSpec, conn: object) -> None:
 # ----------------------------------------------------------------------------- the point
 
 
-def _arrivals(config: PointConfig, workload: SessionsWorkload, sessions: Sequence[Session]) -> tuple[bool, float | None]:
+def _arrivals(
+    config: PointConfig, workload: SessionsWorkload, sessions: Sequence[Session]
+) -> tuple[bool, float | None]:
     """(replay the trace's own start times?, open-loop session rate or None for closed loop)."""
     rate = workload.session_rate if workload.session_rate is not None else config.request_rate
     if rate is not None:
         return False, rate
     if sessions and all(s.start_s is not None for s in sessions):
-        return True, 1.0  # the trace's own arrival times; the concurrency (if any) caps sessions in flight
+        return (
+            True,
+            1.0,
+        )  # the trace's own arrival times; the concurrency (if any) caps sessions in flight
     if config.concurrency is None:
-        raise UsageError("a sessions point needs a concurrency, a session rate, or a trace with start times")
+        raise UsageError(
+            "a sessions point needs a concurrency, a session rate, or a trace with start times"
+        )
     return False, None
 
 
-def run_sessions_point(config: PointConfig, workload: SessionsWorkload, *, dialect: Dialect,
-                       root: Path, requests_path: Path | None = None, gpus: int | None = None) -> SessionsOutcome:
+def run_sessions_point(
+    config: PointConfig,
+    workload: SessionsWorkload,
+    *,
+    dialect: Dialect,
+    root: Path,
+    requests_path: Path | None = None,
+    gpus: int | None = None,
+) -> SessionsOutcome:
     """Replay `workload` against a warm server and measure it (base units).
 
     `config` gives the server, endpoint, concurrency (sessions in flight), tokenizer, seed,
@@ -281,7 +330,9 @@ def run_sessions_point(config: PointConfig, workload: SessionsWorkload, *, diale
     started = datetime.now(UTC)
     sessions = workload.sessions(root=root, seed=config.seed)
     trace_times, rate = _arrivals(config, workload, sessions)
-    workers = config.workers or single.auto_workers(replace(config, request_rate=None) if rate is None else config)
+    workers = config.workers or single.auto_workers(
+        replace(config, request_rate=None) if rate is None else config
+    )
     workers = max(1, min(workers, len(sessions), config.concurrency or len(sessions)))
     codec = single.make_codec(config, dialect)
     layout = _layout(config, dialect, sessions, workers, codec, trace_times, rate)
@@ -297,35 +348,62 @@ def run_sessions_point(config: PointConfig, workload: SessionsWorkload, *, diale
     block = sessions_metrics(turns, gpus=gpus)
     source = codec.source if codec is not None else TokenizerSource.APPROXIMATION
     dataset = DatasetInfo(
-        kind=f"sessions:{workload.trace}", tokenizer_source=source, tokenizer=codec.name if codec else None,
-        seed=config.seed, prompts=len(turns),
+        kind=f"sessions:{workload.trace}",
+        tokenizer_source=source,
+        tokenizer=codec.name if codec else None,
+        seed=config.seed,
+        prompts=len(turns),
         isl_mean=float(np.mean([t.prompt_tokens_requested for t in turns])) if turns else 0.0,
-        osl_mean=float(np.mean([t.record.requested_output_tokens for t in turns])) if turns else 0.0,
-        shared_prefix_tokens=workload.synthetic.system_prompt_tokens if workload.trace == "synthetic" else 0,
+        osl_mean=float(np.mean([t.record.requested_output_tokens for t in turns]))
+        if turns
+        else 0.0,
+        shared_prefix_tokens=workload.synthetic.system_prompt_tokens
+        if workload.trace == "synthetic"
+        else 0,
         range_ratio=0.0,
     )
-    reasons = single._invalid_reasons(replace(config, min_requests=0, min_duration_s=0.0), metrics.values, dataset)
+    reasons = single._invalid_reasons(
+        replace(config, min_requests=0, min_duration_s=0.0), metrics.values, dataset
+    )
     written = write_turns(requests_path, turns) if requests_path is not None else 0
     point = PointResult(
-        metrics=metrics, client=single._client_health(outputs), dataset=dataset, dialect=dialect.name,
-        valid=not reasons, invalid_reasons=tuple(reasons), started_at=started.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(), requests_written=written,
+        metrics=metrics,
+        client=single._client_health(outputs),
+        dataset=dataset,
+        dialect=dialect.name,
+        valid=not reasons,
+        invalid_reasons=tuple(reasons),
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        requests_written=written,
     )
-    summary = {"workload": workload.to_json(), "trace": trace_summary(sessions),
-               "arrivals": "trace" if trace_times else ("open" if rate is not None else "closed"),
-               "prompts": "token_ids" if _token_prompts(config, dialect, codec) else "text", **block}
+    summary = {
+        "workload": workload.to_json(),
+        "trace": trace_summary(sessions),
+        "arrivals": "trace" if trace_times else ("open" if rate is not None else "closed"),
+        "prompts": "token_ids" if _token_prompts(config, dialect, codec) else "text",
+        **block,
+    }
     return SessionsOutcome(point=point, turns=tuple(turns), sessions=summary)
 
 
-def _turn_records(outputs: Sequence[WorkerOutput], cached: Sequence[dict[int, int]], layout: _Layout,
-                  workers: int) -> list[TurnRecord]:
+def _turn_records(
+    outputs: Sequence[WorkerOutput], cached: Sequence[dict[int, int]], layout: _Layout, workers: int
+) -> list[TurnRecord]:
     out = []
     for o, hits, table in zip(outputs, cached, layout.turn_of, strict=True):
         for r in o.records:
             k = (r.index - o.worker) // workers
             session, turn, tokens = table[k]
-            out.append(TurnRecord(record=r, session=session, turn=turn, prompt_tokens_requested=tokens,
-                                  cached_tokens=hits.get(k)))
+            out.append(
+                TurnRecord(
+                    record=r,
+                    session=session,
+                    turn=turn,
+                    prompt_tokens_requested=tokens,
+                    cached_tokens=hits.get(k),
+                )
+            )
     return out
 
 
@@ -340,7 +418,11 @@ def write_turns(requests_path: Path, turns: Sequence[TurnRecord]) -> int:
     rows = sorted(turns, key=lambda t: t.record.t_send_ns)
     with gzip.open(requests_path, "wb", compresslevel=6) as fh:
         for t in rows:
-            line = t.record.to_json() | {"session": t.session, "turn": t.turn, "cached_tokens": t.cached_tokens}
+            line = t.record.to_json() | {
+                "session": t.session,
+                "turn": t.turn,
+                "cached_tokens": t.cached_tokens,
+            }
             fh.write(orjson.dumps(line) + b"\n")
     return len(rows)
 
@@ -353,8 +435,20 @@ def workload_json(workload: SessionsWorkload, *, root: Path) -> dict[str, Any]:
     return out
 
 
-def run_workload_point(config: PointConfig, block: dict[str, Any], *, dialect: Dialect,
-                       requests_path: Path | None, gpus: int | None) -> SessionsOutcome:
+def run_workload_point(
+    config: PointConfig,
+    block: dict[str, Any],
+    *,
+    dialect: Dialect,
+    requests_path: Path | None,
+    gpus: int | None,
+) -> SessionsOutcome:
     """`run_sessions_point` for run-job's load-generator child: `block` is `workload_json`'s."""
-    return run_sessions_point(config, SessionsWorkload.from_profile(block), dialect=dialect,
-                              root=Path("/"), requests_path=requests_path, gpus=gpus)
+    return run_sessions_point(
+        config,
+        SessionsWorkload.from_profile(block),
+        dialect=dialect,
+        root=Path("/"),
+        requests_path=requests_path,
+        gpus=gpus,
+    )

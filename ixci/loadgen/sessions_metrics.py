@@ -90,14 +90,20 @@ def ttft_by_context(turns: Sequence[TurnRecord]) -> dict[str, dict[str, Any]]:
         g = groups.setdefault(context_bucket(t.prompt_tokens), {"all": [], "cold": [], "warm": []})
         g["all"].append(v)
         g["cold" if t.turn == 0 else "warm"].append(v)
-    return {b: {k: _short(v) for k, v in groups[b].items()} for b in sorted(groups, key=_bucket_order)}
+    return {
+        b: {k: _short(v) for k, v in groups[b].items()} for b in sorted(groups, key=_bucket_order)
+    }
 
 
 def prefix_cache_hit_rate(turns: Sequence[TurnRecord]) -> float | None:
     """Cached prompt tokens / prompt tokens over the turns that reported cached_tokens."""
     reported = [t for t in turns if t.cached_tokens is not None]
     prompt = sum(t.prompt_tokens for t in reported)
-    return sum(min(t.cached_tokens or 0, t.prompt_tokens) for t in reported) / prompt if prompt else None
+    return (
+        sum(min(t.cached_tokens or 0, t.prompt_tokens) for t in reported) / prompt
+        if prompt
+        else None
+    )
 
 
 def session_e2e(all_turns: Sequence[TurnRecord]) -> tuple[list[float], int]:
@@ -115,17 +121,23 @@ def session_e2e(all_turns: Sequence[TurnRecord]) -> tuple[list[float], int]:
 
 def e2e_normalized_interactivity(records: Sequence[RequestRecord]) -> dict[str, float | None]:
     """InferenceX's E2E-normalized interactivity: 1 / P50 and 1 / P90 of (E2EL / output tokens)."""
-    ratios = [e / r.output_tokens for r in records if r.ok and r.output_tokens > 0 and (e := r.e2el_s)]
+    ratios = [
+        e / r.output_tokens for r in records if r.ok and r.output_tokens > 0 and (e := r.e2el_s)
+    ]
     if not ratios:
         return {"p50": None, "p90": None}
     p50, p90 = np.percentile(np.asarray(ratios, dtype=np.float64), [50.0, 90.0], method="linear")
-    return {"p50": float(1.0 / p50) if p50 > 0 else None, "p90": float(1.0 / p90) if p90 > 0 else None}
+    return {
+        "p50": float(1.0 / p50) if p50 > 0 else None,
+        "p90": float(1.0 / p90) if p90 > 0 else None,
+    }
 
 
 def interactivity_per_token(records: Sequence[RequestRecord]) -> dict[str, float | None]:
     """ixci's per-request 1 / TPOT: its median and p10 (the slow tail)."""
-    full = summarize([1.0 / v for r in records if r.ok and (v := r.tpot_s) is not None and v > 0],
-                     with_p10=True)
+    full = summarize(
+        [1.0 / v for r in records if r.ok and (v := r.tpot_s) is not None and v > 0], with_p10=True
+    )
     return {"median": full["median"], "p10": full["p10"]}
 
 
@@ -159,8 +171,13 @@ def sessions_metrics(turns: Sequence[TurnRecord], *, gpus: int | None) -> dict[s
 
 
 SESSION_COLUMNS: tuple[str, ...] = (
-    "ttft_cold_median_s", "ttft_warm_median_s", "prefix_cache_hit_rate", "session_e2e_median_s",
-    "e2e_norm_interactivity_p50", "e2e_norm_interactivity_p90", "interactivity_per_token_p10",
+    "ttft_cold_median_s",
+    "ttft_warm_median_s",
+    "prefix_cache_hit_rate",
+    "session_e2e_median_s",
+    "e2e_norm_interactivity_p50",
+    "e2e_norm_interactivity_p90",
+    "interactivity_per_token_p10",
     "ttft_by_context",
 )
 """Tidy-table columns of a sessions point (present only when some point has a sessions block).
@@ -178,10 +195,16 @@ def session_columns(block: Any) -> dict[str, Any]:
             node = node.get(key) if isinstance(node, dict) else None
         return node if isinstance(node, int | float) and not isinstance(node, bool) else None
 
-    values = (get("ttft_cold", "median"), get("ttft_warm", "median"), get("prefix_cache_hit_rate"),
-              get("session_e2e", "median"), get("e2e_normalized_interactivity", "p50"),
-              get("e2e_normalized_interactivity", "p90"), get("interactivity_per_token", "p10"),
-              context_profile(block.get("ttft_by_context")))
+    values = (
+        get("ttft_cold", "median"),
+        get("ttft_warm", "median"),
+        get("prefix_cache_hit_rate"),
+        get("session_e2e", "median"),
+        get("e2e_normalized_interactivity", "p50"),
+        get("e2e_normalized_interactivity", "p90"),
+        get("interactivity_per_token", "p10"),
+        context_profile(block.get("ttft_by_context")),
+    )
     return dict(zip(SESSION_COLUMNS, values, strict=True))
 
 
@@ -199,7 +222,9 @@ def context_profile(by_context: Any) -> str | None:
             summary = node.get(side)
             summary = summary if isinstance(summary, dict) else {}
             median, count = summary.get("median"), summary.get("count")
-            row.append(float(median) if isinstance(median, int | float) and _number(median) else None)
+            row.append(
+                float(median) if isinstance(median, int | float) and _number(median) else None
+            )
             row.append(int(count) if isinstance(count, int | float) and _number(count) else 0)
         rows.append(row)
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)

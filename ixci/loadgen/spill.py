@@ -77,7 +77,7 @@ class Values:
             parts.append(np.fromfile(self._fh, dtype=np.float64, count=min(hi, self._on_file) - lo))
         if hi > self._on_file:
             buf = np.frombuffer(self._buf, dtype=np.float64) if self._buf else np.empty(0)
-            parts.append(buf[max(lo - self._on_file, 0): hi - self._on_file].copy())
+            parts.append(buf[max(lo - self._on_file, 0) : hi - self._on_file].copy())
         return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.empty(0)])
 
     def blocks(self) -> Iterator[np.ndarray]:
@@ -139,7 +139,9 @@ def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
                 sub = k if bits == 0 else k[(k >> np.uint64(64 - bits)) == np.uint64(prefix)]
                 digit = (sub >> np.uint64(48 - bits)) & np.uint64(0xFFFF)
                 hist += np.bincount(digit.astype(np.int64), minlength=1 << 16)
-        gather: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (bits, prefix) -> [(rank, within)]
+        gather: dict[
+            tuple[int, int], list[tuple[int, int]]
+        ] = {}  # (bits, prefix) -> [(rank, within)]
         nxt: dict[int, tuple[int, int, int]] = {}
         for r, (bits, prefix, within) in pending.items():
             hist = groups[(bits, prefix)]
@@ -238,7 +240,7 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
             offset = 0
             for line in fh:
                 start = line.index(b'"t_send_ns":') + 12
-                sends.append(int(line[start:line.index(b",", start)]))
+                sends.append(int(line[start : line.index(b",", start)]))
                 files.append(f)
                 offsets.append(offset)
                 offset += len(line)
@@ -258,5 +260,13 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
     return len(sends)
 
 
-__all__ = ["BLOCK", "RecordSpill", "Values", "iter_spilled", "order_statistics", "pairwise_sum",
-           "summarize_values", "write_spilled_requests"]
+__all__ = [
+    "BLOCK",
+    "RecordSpill",
+    "Values",
+    "iter_spilled",
+    "order_statistics",
+    "pairwise_sum",
+    "summarize_values",
+    "write_spilled_requests",
+]

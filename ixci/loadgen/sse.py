@@ -39,7 +39,9 @@ class ParsedStream:
     error_kind: ErrorKind | None = None
     error: str | None = None
     events: int = 0  # events that carried a `data:` field
-    chunk_slack: list[tuple[int, int]] | None = None  # (content chunk index, ns its stamp may be late)
+    chunk_slack: list[tuple[int, int]] | None = (
+        None  # (content chunk index, ns its stamp may be late)
+    )
     chunk_chars: list[int] | None = None  # characters of text per content chunk (when asked for)
     chunk_usage: list[int] | None = None  # cumulative completion tokens per content chunk, if sent
     draft: tuple[int, int] | None = None  # llama.cpp `timings`: (draft_n, draft_n_accepted)
@@ -83,7 +85,10 @@ def _slow_event(event: bytes, t: int, out: ParsedStream) -> None:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        out.error_kind, out.error = ErrorKind.PROTOCOL, "unparsable event: " + data[:120].decode("utf-8", "replace")
+        out.error_kind, out.error = (
+            ErrorKind.PROTOCOL,
+            "unparsable event: " + data[:120].decode("utf-8", "replace"),
+        )
         return
     if not isinstance(obj, dict):
         return
@@ -138,7 +143,13 @@ def _weigh(obj: dict[str, Any], usage: Any, out: ParsedStream) -> None:
     cumulative completion count (for the tokens of each chunk; see `chunk_tokens`)."""
     c = obj["choices"][0]
     delta = c.get("delta") if isinstance(c.get("delta"), dict) else {}
-    text = c.get("text") or delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
+    text = (
+        c.get("text")
+        or delta.get("content")
+        or delta.get("reasoning_content")
+        or delta.get("reasoning")
+        or ""
+    )
     assert out.chunk_chars is not None
     out.chunk_chars.append(len(text) if isinstance(text, str) else 1)
     count = usage.get("completion_tokens") if isinstance(usage, dict) else None
@@ -161,7 +172,10 @@ def _usage(usage: dict[str, Any], out: ParsedStream) -> bool:
         if value is None:
             continue
         if type(value) is not int or not 0 <= value <= MAX_USAGE_TOKENS:
-            out.error_kind, out.error = ErrorKind.PROTOCOL, f"usage.{key} is not a token count: {str(value)[:40]}"
+            out.error_kind, out.error = (
+                ErrorKind.PROTOCOL,
+                f"usage.{key} is not a token count: {str(value)[:40]}",
+            )
             return False
         if key == "completion_tokens":
             out.completion_tokens = value
@@ -228,7 +242,10 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
             pending += len(block)
             tail = (tail + block[-3:])[-3:]
             if pending > max_line:
-                out.error_kind, out.error = ErrorKind.PROTOCOL, f"an event over the line limit of {max_line} bytes"
+                out.error_kind, out.error = (
+                    ErrorKind.PROTOCOL,
+                    f"an event over the line limit of {max_line} bytes",
+                )
                 return out
             continue
         end = cut + len(sep)
@@ -242,10 +259,18 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
         last = b"".join(pieces)
         if last.strip():
             _slow_event(last, ex.times[-1] if ex.times else ex.t_end_ns, out)
-    if out.error_kind is None and not out.events and not out.done and any(b.strip() for b in ex.blocks):
+    if (
+        out.error_kind is None
+        and not out.events
+        and not out.done
+        and any(b.strip() for b in ex.blocks)
+    ):
         kind = ex.content_type.decode("latin-1") or "none"
         first = b"".join(ex.blocks)[:80].decode("utf-8", "replace")
-        out.error_kind, out.error = ErrorKind.PROTOCOL, f"not an event stream (Content-Type {kind}): {first!r}"
+        out.error_kind, out.error = (
+            ErrorKind.PROTOCOL,
+            f"not an event stream (Content-Type {kind}): {first!r}",
+        )
     if ex.slack and out.error_kind is None:
         _slack(ex, before, out)
     return out

@@ -81,7 +81,9 @@ def _bound(vals: Values, los: Values, his: Values) -> tuple[float, float]:
         v, lo, hi = (x.block(0, len(x)) for x in (vals, los, his))
         qs = [*PERCENTILES.values(), 10.0]
         pv, plo, phi = (np.percentile(x, qs, method="linear") for x in (v, lo, hi))
-        worst = float(max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean()))
+        worst = float(
+            max(np.max(phi - pv), np.max(pv - plo), hi.mean() - v.mean(), v.mean() - lo.mean())
+        )
         rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
         return worst, rms
     # the same figures, bit for bit, over values too many to hold (spill.summarize_values)
@@ -119,7 +121,10 @@ def withhold_unsure(
             most = ns if most is None else max(most, ns)
     worst = 0 if most is None else most
     block: dict[str, Any] = {
-        "slack_chunks": chunks, "slack_max_s": worst * NS, "bounds_s": {}, "tolerance_s": TIMING_TOLERANCE_S,
+        "slack_chunks": chunks,
+        "slack_max_s": worst * NS,
+        "bounds_s": {},
+        "tolerance_s": TIMING_TOLERANCE_S,
         "invalid": {},
     }
     values["timing"] = block
@@ -140,10 +145,14 @@ def withhold_unsure(
             continue  # judged through TPOT, its inverse (below)
         for key, b in ((name, bound), (name + ".std", std_bound)):
             if b > TIMING_TOLERANCE_S and name not in block["invalid"]:
-                block["invalid"][key] = f"{why}: {key} may be off by {b * 1e3:.2f} ms (> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
+                block["invalid"][key] = (
+                    f"{why}: {key} may be off by {b * 1e3:.2f} ms (> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
+                )
     for name in ("tpot", "tpot.std"):
         if name in block["invalid"]:
-            block["invalid"]["interactivity" + name[4:]] = "derived from TPOT: " + block["invalid"][name]
+            block["invalid"]["interactivity" + name[4:]] = (
+                "derived from TPOT: " + block["invalid"][name]
+            )
     for key in block["invalid"]:
         name, _, stat = key.partition(".")
         values[name] = {k: (None if not stat or k == stat else v) for k, v in values[name].items()}
@@ -152,4 +161,6 @@ def withhold_unsure(
 def invalid_timing(values: Mapping[str, Any]) -> list[str]:
     """One line per withheld timing distribution (for a point's `invalid_reasons`)."""
     timing = values.get("timing") or {}
-    return [f"{name} withheld: {why}" for name, why in sorted((timing.get("invalid") or {}).items())]
+    return [
+        f"{name} withheld: {why}" for name, why in sorted((timing.get("invalid") or {}).items())
+    ]

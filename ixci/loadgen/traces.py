@@ -150,8 +150,10 @@ def synthetic(spec: SyntheticSpec, seed: int) -> tuple[Session, ...]:
         sid = f"s{s}"
         turns = []
         for k in range(spec.turns.draw(rng)):
-            own = Segment(stable_key("user", seed, sid, k),
-                          (spec.first_turn_tokens if k == 0 else spec.new_tokens).draw(rng))
+            own = Segment(
+                stable_key("user", seed, sid, k),
+                (spec.first_turn_tokens if k == 0 else spec.new_tokens).draw(rng),
+            )
             new = (system, own) if k == 0 and system.length else (own,)
             pause = 0.0
             if k and spec.pause_mean_s > 0:
@@ -169,11 +171,15 @@ def _lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise TraceError(f"{path}: cannot read the trace ({exc.strerror})",
-                         hint="give the path of a JSONL trace file") from exc
+        raise TraceError(
+            f"{path}: cannot read the trace ({exc.strerror})",
+            hint="give the path of a JSONL trace file",
+        ) from exc
     if size > MAX_TRACE_BYTES:
-        raise TraceError(f"{path}: {size} bytes > the {MAX_TRACE_BYTES >> 20} MiB limit for a trace",
-                         hint="cut the trace into smaller files")
+        raise TraceError(
+            f"{path}: {size} bytes > the {MAX_TRACE_BYTES >> 20} MiB limit for a trace",
+            hint="cut the trace into smaller files",
+        )
     out = []
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
@@ -182,24 +188,34 @@ def _lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise TraceError(f"{path}:{n}: not a JSON object ({exc})",
-                                 hint="one JSON object per line (JSONL)") from None
+                raise TraceError(
+                    f"{path}:{n}: not a JSON object ({exc})",
+                    hint="one JSON object per line (JSONL)",
+                ) from None
             if not isinstance(obj, dict):
-                raise TraceError(f"{path}:{n}: a JSON {type(obj).__name__}, not an object",
-                                 hint="one JSON object per line (JSONL)")
+                raise TraceError(
+                    f"{path}:{n}: a JSON {type(obj).__name__}, not an object",
+                    hint="one JSON object per line (JSONL)",
+                )
             out.append((n, obj))
             if len(out) > MAX_SESSIONS:
-                raise TraceError(f"{path}:{n}: more than {MAX_SESSIONS} lines", hint="cut the trace")
+                raise TraceError(
+                    f"{path}:{n}: more than {MAX_SESSIONS} lines", hint="cut the trace"
+                )
     if not out:
         raise TraceError(f"{path}: the trace is empty", hint="one JSON object per line (JSONL)")
     return out
 
 
-def _int(where: str, obj: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
+def _int(
+    where: str, obj: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None
+) -> int:
     value = obj.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise TraceError(f"{where}: field {key!r}: expected an integer in [{lo}, {hi}], got {value!r:.40}",
-                         hint=f"set {key!r} to a token count")
+        raise TraceError(
+            f"{where}: field {key!r}: expected an integer in [{lo}, {hi}], got {value!r:.40}",
+            hint=f"set {key!r} to a token count",
+        )
     return value
 
 
@@ -207,7 +223,12 @@ def _seconds(where: str, obj: Mapping[str, Any], key: str, *, scale: float = 1.0
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise TraceError(f"{where}: field {key!r}: expected a number >= 0, got {value!r:.40}")
     return float(value) * scale
 
@@ -224,17 +245,25 @@ def read_mooncake(path: Path, *, block_tokens: int = MOONCAKE_BLOCK_TOKENS) -> t
         length = _int(where, obj, "input_length", 1, MAX_PROMPT_TOKENS)
         output = _int(where, obj, "output_length", 1, MAX_PROMPT_TOKENS)
         ids = obj.get("hash_ids")
-        if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
+        if not isinstance(ids, list) or not all(
+            isinstance(h, int) and not isinstance(h, bool) for h in ids
+        ):
             raise TraceError(f"{where}: field 'hash_ids': expected a list of integers")
         need = math.ceil(length / block_tokens)
         if len(ids) != need:
-            raise TraceError(f"{where}: field 'hash_ids': {len(ids)} ids for input_length {length} "
-                             f"(blocks of {block_tokens} tokens need {need})",
-                             hint="check the trace's block size (--block-tokens / block-tokens)")
-        new = tuple(Segment(stable_key("block", h), min(block_tokens, length - i * block_tokens))
-                    for i, h in enumerate(ids))
+            raise TraceError(
+                f"{where}: field 'hash_ids': {len(ids)} ids for input_length {length} "
+                f"(blocks of {block_tokens} tokens need {need})",
+                hint="check the trace's block size (--block-tokens / block-tokens)",
+            )
+        new = tuple(
+            Segment(stable_key("block", h), min(block_tokens, length - i * block_tokens))
+            for i, h in enumerate(ids)
+        )
         start = None if ts is None or t0 is None else max(0.0, ts - t0)
-        out.append(Session(id=f"line{n}", start_s=start, turns=(Turn(new=new, output_tokens=output),)))
+        out.append(
+            Session(id=f"line{n}", start_s=start, turns=(Turn(new=new, output_tokens=output),))
+        )
     return tuple(out)
 
 
@@ -259,14 +288,23 @@ def read_conversations(path: Path) -> tuple[Session, ...]:
             tw = f"{where}: turns[{k}]"
             if not isinstance(t, dict):
                 raise TraceError(f"{tw}: expected an object")
-            own = Segment(stable_key("conv", sid, k), _int(tw, t, "new_tokens", 1, MAX_PROMPT_TOKENS))
+            own = Segment(
+                stable_key("conv", sid, k), _int(tw, t, "new_tokens", 1, MAX_PROMPT_TOKENS)
+            )
             new = (Segment(stable_key("shared"), shared), own) if k == 0 and shared else (own,)
             pause = _seconds(tw, t, "pause_s") or 0.0
-            turns.append(Turn(new=new, output_tokens=_int(tw, t, "output_tokens", 1, MAX_PROMPT_TOKENS),
-                              pause_s=pause if k else 0.0))
+            turns.append(
+                Turn(
+                    new=new,
+                    output_tokens=_int(tw, t, "output_tokens", 1, MAX_PROMPT_TOKENS),
+                    pause_s=pause if k else 0.0,
+                )
+            )
         session = Session(id=str(sid), turns=tuple(turns), start_s=_seconds(where, obj, "start_s"))
         if session.prompt_lengths()[-1] > MAX_PROMPT_TOKENS:
-            raise TraceError(f"{where}: the conversation grows past {MAX_PROMPT_TOKENS} prompt tokens")
+            raise TraceError(
+                f"{where}: the conversation grows past {MAX_PROMPT_TOKENS} prompt tokens"
+            )
         out.append(session)
     return tuple(out)
 
@@ -277,7 +315,8 @@ def trace_summary(sessions: Sequence[Session]) -> dict[str, Any]:
     prompts = [p for s in sessions for p in s.prompt_lengths()]
     outs = [t.output_tokens for s in sessions for t in s.turns]
     return {
-        "sessions": len(sessions), "turns": sum(turns),
+        "sessions": len(sessions),
+        "turns": sum(turns),
         "turns_mean": sum(turns) / len(turns) if turns else 0.0,
         "prompt_tokens_mean": sum(prompts) / len(prompts) if prompts else 0.0,
         "prompt_tokens_max": max(prompts, default=0),
@@ -310,31 +349,44 @@ class SessionsWorkload:
         """From the validated kebab-case block (or its `to_json`)."""
         pause = d.get("tool-pause-s") or {}
         spec = SyntheticSpec(
-            sessions=int(d.get("sessions", 64)), turns=IntRange.parse(d.get("turns", 4)),
+            sessions=int(d.get("sessions", 64)),
+            turns=IntRange.parse(d.get("turns", 4)),
             system_prompt_tokens=int(d.get("system-prompt-tokens", 0)),
             first_turn_tokens=IntRange.parse(d.get("first-turn-tokens", 64)),
             new_tokens=IntRange.parse(d.get("new-tokens", 32)),
             output_tokens=IntRange.parse(d.get("output-tokens", 16)),
-            pause_mean_s=float(pause.get("mean", 0.0)), pause_max_s=float(pause.get("max", 60.0)),
+            pause_mean_s=float(pause.get("mean", 0.0)),
+            pause_max_s=float(pause.get("max", 60.0)),
         )
-        return cls(trace=str(d.get("trace", "synthetic")), file=d.get("file"), synthetic=spec,
-                   max_sessions=d.get("max-sessions"), session_rate=d.get("session-rate"),
-                   block_tokens=int(d.get("block-tokens", MOONCAKE_BLOCK_TOKENS)))
+        return cls(
+            trace=str(d.get("trace", "synthetic")),
+            file=d.get("file"),
+            synthetic=spec,
+            max_sessions=d.get("max-sessions"),
+            session_rate=d.get("session-rate"),
+            block_tokens=int(d.get("block-tokens", MOONCAKE_BLOCK_TOKENS)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The kebab-case block again (what run-job hands the load-generator child)."""
         s = self.synthetic
         out: dict[str, Any] = {
-            "kind": "sessions", "trace": self.trace, "sessions": s.sessions,
-            "turns": {"min": s.turns.lo, "max": s.turns.hi}, "system-prompt-tokens": s.system_prompt_tokens,
+            "kind": "sessions",
+            "trace": self.trace,
+            "sessions": s.sessions,
+            "turns": {"min": s.turns.lo, "max": s.turns.hi},
+            "system-prompt-tokens": s.system_prompt_tokens,
             "first-turn-tokens": {"min": s.first_turn_tokens.lo, "max": s.first_turn_tokens.hi},
             "new-tokens": {"min": s.new_tokens.lo, "max": s.new_tokens.hi},
             "output-tokens": {"min": s.output_tokens.lo, "max": s.output_tokens.hi},
             "tool-pause-s": {"mean": s.pause_mean_s, "max": s.pause_max_s},
             "block-tokens": self.block_tokens,
         }
-        for key, value in (("file", self.file), ("max-sessions", self.max_sessions),
-                           ("session-rate", self.session_rate)):
+        for key, value in (
+            ("file", self.file),
+            ("max-sessions", self.max_sessions),
+            ("session-rate", self.session_rate),
+        ):
             if value is not None:
                 out[key] = value
         return out
@@ -344,13 +396,17 @@ class SessionsWorkload:
         if self.trace == "synthetic":
             return synthetic(self.synthetic, seed)
         if self.file is None:
-            raise TraceError(f"a {self.trace} workload needs a `file`", hint="add file: path/to/trace.jsonl")
+            raise TraceError(
+                f"a {self.trace} workload needs a `file`", hint="add file: path/to/trace.jsonl"
+            )
         path = root / self.file
         if self.trace == "mooncake":
             found = read_mooncake(path, block_tokens=self.block_tokens)
         elif self.trace == "conversations":
             found = read_conversations(path)
         else:
-            raise TraceError(f"unknown trace kind {self.trace!r}",
-                             hint="use synthetic, mooncake or conversations")
+            raise TraceError(
+                f"unknown trace kind {self.trace!r}",
+                hint="use synthetic, mooncake or conversations",
+            )
         return found[: self.max_sessions] if self.max_sessions is not None else found

@@ -32,7 +32,10 @@ _CONNECT_BATCH = 64
 USAGE_SLACK_FACTOR, USAGE_SLACK_TOKENS = 8, 65536  # see _implausible_usage
 _CONNECT_TIMEOUT_S = 10.0  # a server that accepts nothing costs at most this per connection
 _TRANSPORT_ERRORS = {
-    "connect": ErrorKind.CONNECT, "truncated": ErrorKind.TRUNCATED, "timeout": ErrorKind.TIMEOUT, "cut": ErrorKind.CUT,
+    "connect": ErrorKind.CONNECT,
+    "truncated": ErrorKind.TRUNCATED,
+    "timeout": ErrorKind.TIMEOUT,
+    "cut": ErrorKind.CUT,
 }
 
 
@@ -58,11 +61,17 @@ class WorkerSpec:
     request_timeout_s: float
     seed: int
     kernel_stamps: bool = True
-    response_limits: tuple[int, ...] = ()  # bytes each payload's response may send (cycled; () = none)
+    response_limits: tuple[
+        int, ...
+    ] = ()  # bytes each payload's response may send (cycled; () = none)
     max_line_bytes: int = 1 << 62
     expect_done: bool = False  # the dialect ends every stream with `data: [DONE]`
-    exact_length: bool = False  # the server was asked for exactly the requested tokens (ignore_eos/min_tokens)
-    max_unparsed_bytes: int = 64 << 20  # parse inline (slowing the sends) past this many unparsed bytes
+    exact_length: bool = (
+        False  # the server was asked for exactly the requested tokens (ignore_eos/min_tokens)
+    )
+    max_unparsed_bytes: int = (
+        64 << 20
+    )  # parse inline (slowing the sends) past this many unparsed bytes
     # append each finished record to this file (`spill.RecordSpill`) instead of keeping it:
     # memory then stays bounded whatever the run's length (None: keep them in `records`)
     spill_path: str | None = None
@@ -107,7 +116,9 @@ class Worker:
         self.measured_start: int | None = None
         self.records: list[RequestRecord] = []
         self._spill = None if spec.spill_path is None else RecordSpill(Path(spec.spill_path))
-        self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = collections.deque()
+        self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = (
+            collections.deque()
+        )
         self._pending_bytes = 0  # response bytes received and not parsed yet (bounded)
         self.max_pending_bytes = 0
         self._parse_scheduled = False
@@ -281,11 +292,18 @@ class Worker:
         }
         if ex.error is not None:
             kind = _TRANSPORT_ERRORS.get(ex.error, ErrorKind.PROTOCOL)
-            detail = ex.error if not ex.blocks or ex.status else b"".join(ex.blocks)[:200].decode("utf-8", "replace")
+            detail = (
+                ex.error
+                if not ex.blocks or ex.status
+                else b"".join(ex.blocks)[:200].decode("utf-8", "replace")
+            )
             return RequestRecord(ok=False, error_kind=kind, error=detail, **base)  # type: ignore[arg-type]
         if not 200 <= ex.status < 300:
             return RequestRecord(
-                ok=False, error_kind=ErrorKind.HTTP_STATUS, error=f"HTTP {ex.status}: {parse_error_body(ex)}", **base  # type: ignore[arg-type]
+                ok=False,
+                error_kind=ErrorKind.HTTP_STATUS,
+                error=f"HTTP {ex.status}: {parse_error_body(ex)}",
+                **base,  # type: ignore[arg-type]
             )
         p = parse_stream(ex, max_line=self.s.max_line_bytes)
         if p.error_kind is None and (bad := _implausible_usage(p, req_in, req_out)):
@@ -295,11 +313,18 @@ class Worker:
         if p.error_kind is not None:
             return RequestRecord(ok=False, error_kind=p.error_kind, error=p.error, **base)  # type: ignore[arg-type]
         if not p.chunk_times_ns:
-            return RequestRecord(ok=False, error_kind=ErrorKind.NO_CONTENT, error="no generated content", **base)  # type: ignore[arg-type]
+            return RequestRecord(
+                ok=False,
+                error_kind=ErrorKind.NO_CONTENT,
+                error="no generated content",
+                **base,  # type: ignore[arg-type]
+            )
         source = TokenSource.USAGE if p.completion_tokens is not None else TokenSource.CHUNKS
         out = p.completion_tokens if p.completion_tokens is not None else len(p.chunk_times_ns)
         tokens: tuple[int, ...] = ()
-        if out != len(p.chunk_times_ns):  # several tokens per chunk: weigh each chunk (rare, slow path)
+        if out != len(
+            p.chunk_times_ns
+        ):  # several tokens per chunk: weigh each chunk (rare, slow path)
             w = parse_stream(ex, max_line=self.s.max_line_bytes, weigh=True)
             tokens = chunk_tokens(out, w.chunk_chars or [], w.chunk_usage)
         return RequestRecord(
@@ -367,9 +392,13 @@ class Worker:
         while time.perf_counter() < end:
             await asyncio.sleep(0)
 
-    async def _open_request(self, k: int, warm: bool, cap: asyncio.Semaphore | None, scheduled_ns: int) -> None:
+    async def _open_request(
+        self, k: int, warm: bool, cap: asyncio.Semaphore | None, scheduled_ns: int
+    ) -> None:
         try:
-            conn = await self._request(k, warm, self._idle.pop() if self._idle else None, scheduled_ns)
+            conn = await self._request(
+                k, warm, self._idle.pop() if self._idle else None, scheduled_ns
+            )
             if conn is not None:
                 self._idle.append(conn)
         finally:
@@ -403,7 +432,11 @@ class Worker:
                 self._lag_handle.cancel()
             if cut is not None:
                 cut.cancel()
-            cpu, wall, sched1 = time.process_time() - cpu0, time.perf_counter() - wall0, _schedstat()
+            cpu, wall, sched1 = (
+                time.process_time() - cpu0,
+                time.perf_counter() - wall0,
+                _schedstat(),
+            )
             gc.enable()
             gc.unfreeze()
         unparsed, t_drain = len(self._pending), time.perf_counter()
@@ -447,7 +480,9 @@ def _truncation(p: ParsedStream, req_out: int, s: WorkerSpec) -> str | None:
     if s.expect_done and not p.done:
         return f"the stream ended without data: [DONE] after {len(p.chunk_times_ns)} content chunks"
     if not s.expect_done and p.finish_reason is None:
-        return f"the stream ended without a finish_reason after {len(p.chunk_times_ns)} content chunks"
+        return (
+            f"the stream ended without a finish_reason after {len(p.chunk_times_ns)} content chunks"
+        )
     if s.exact_length:
         got = p.completion_tokens
         if got is None and p.finish_reason != "length":
@@ -480,7 +515,9 @@ def chunk_tokens(out: int, chars: list[int], usage: list[int] | None) -> tuple[i
         for i in sorted(range(n), key=lambda j: share[j] - ideal[j])[:left]:
             share[i] += 1
     while left < 0:  # the one-token floor overshot: take from those furthest above their ideal
-        for i in sorted((j for j in range(n) if share[j] > 1), key=lambda j: ideal[j] - share[j])[:-left]:
+        for i in sorted((j for j in range(n) if share[j] > 1), key=lambda j: ideal[j] - share[j])[
+            :-left
+        ]:
             share[i] -= 1
         left = out - sum(share)
     return tuple(share)
@@ -493,7 +530,10 @@ def _implausible_usage(p: ParsedStream, req_in: int, req_out: int) -> str | None
     tokenizer is off), but not by `USAGE_SLACK_FACTOR`× plus `USAGE_SLACK_TOKENS`: beyond that
     the number is corrupt or hostile and would inflate the point's throughput.
     """
-    for name, got, asked in (("completion", p.completion_tokens, req_out), ("prompt", p.prompt_tokens, req_in)):
+    for name, got, asked in (
+        ("completion", p.completion_tokens, req_out),
+        ("prompt", p.prompt_tokens, req_in),
+    ):
         if got is not None and got > USAGE_SLACK_FACTOR * asked + USAGE_SLACK_TOKENS:
             return f"usage.{name}_tokens {got} is impossible for a request of {asked}"
     return None

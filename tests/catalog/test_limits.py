@@ -53,8 +53,14 @@ def outcome(loader: str, text: str) -> tuple[bool, tuple[Problem, ...], float]:
 def in_child(code: str) -> object:
     """Run `code` in a fresh interpreter (a crash or a hang fails the test, not the session);
     its last stdout line is JSON."""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=HANG_GUARD_S * 4, cwd=REPO, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S * 4,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -133,7 +139,15 @@ def test_hundred_thousand_levels_deep_is_a_problem_not_a_crash(loader: str) -> N
         ("n: " + "9" * 5000 + "\n", "", "integer literal of 5000 characters is too large"),
         ("n: !!python/object/apply:os.system [id]\n", "", "unsupported YAML tag !!python/object"),
     ],
-    ids=["cycle-seq", "cycle-map", "nan", "minus-inf", "int-2**63", "int-5000-digits", "python-tag"],
+    ids=[
+        "cycle-seq",
+        "cycle-map",
+        "nan",
+        "minus-inf",
+        "int-2**63",
+        "int-5000-digits",
+        "python-tag",
+    ],
 )
 def test_values_json_cannot_hold(loader: str, text: str, where: str, fragment: str) -> None:
     doc = LOADERS[loader](text, "v.yaml")
@@ -143,7 +157,9 @@ def test_values_json_cannot_hold(loader: str, text: str, where: str, fragment: s
 
 
 def test_numbers_in_range_still_load() -> None:
-    doc = load_text("a: 9223372036854775807\nb: -9223372036854775808\nc: 1.5e+300\nd: 0x1f\n", "n.yaml")
+    doc = load_text(
+        "a: 9223372036854775807\nb: -9223372036854775808\nc: 1.5e+300\nd: 0x1f\n", "n.yaml"
+    )
     assert doc.data == {"a": 2**63 - 1, "b": -(2**63), "c": 1.5e300, "d": 31}
 
 
@@ -174,8 +190,11 @@ def test_legitimate_anchors_aliases_and_merge_keys(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
     catalog = load_catalog(REPO, extra=[tmp_path / "shared" / "dsr1-fp8-h200-sglang.yaml"])
     entries = catalog.recipe("dsr1-fp8-h200-sglang").search_space
-    assert entries[1].engine_args == {"mem-fraction-static": 0.85, "chunked-prefill-size": 8192,
-                                      "cuda-graph-max-bs": 256}
+    assert entries[1].engine_args == {
+        "mem-fraction-static": 0.85,
+        "chunked-prefill-size": 8192,
+        "cuda-graph-max-bs": 256,
+    }
 
 
 def test_the_real_catalog_and_import_sources_are_within_the_limits() -> None:

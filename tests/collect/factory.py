@@ -178,7 +178,11 @@ def make_point(
 
 
 # What nvidia-smi reports for a job's SKU (collect checks it against the plan's sku_gpu_names).
-_GPU_NAME = {"h100": "NVIDIA H100 80GB HBM3", "h200": "NVIDIA H200", "mi355x": "AMD Instinct MI355X"}
+_GPU_NAME = {
+    "h100": "NVIDIA H100 80GB HBM3",
+    "h200": "NVIDIA H200",
+    "mi355x": "AMD Instinct MI355X",
+}
 
 
 def make_result(

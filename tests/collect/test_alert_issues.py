@@ -62,9 +62,15 @@ def register(rsps: responses.RequestsMock) -> dict[int, dict[str, Any]]:
             "created_at": "2026-11-28T06:00:00Z", "updated_at": "2026-11-28T06:00:00Z",
         })  # fmt: skip
 
-    rsps.add_callback("PATCH", re.compile(r"https://api\.github\.com(:443)?/repos/acme/bench/issues/\d+$"), patch)
+    rsps.add_callback(
+        "PATCH", re.compile(r"https://api\.github\.com(:443)?/repos/acme/bench/issues/\d+$"), patch
+    )
     rsps.add_callback("POST", api(f"{BASE}/issues"), create)
-    rsps.add_callback("POST", re.compile(r"https://api\.github\.com(:443)?/repos/acme/bench/issues/\d+/comments$"), comment)
+    rsps.add_callback(
+        "POST",
+        re.compile(r"https://api\.github\.com(:443)?/repos/acme/bench/issues/\d+/comments$"),
+        comment,
+    )
     return issues
 
 
@@ -100,7 +106,9 @@ def test_one_issue_per_key_updated_reopened_created_and_closed() -> None:
     created = sent("POST", r"/issues$")
     assert len(created) == 1 and created[0]["labels"] == ["ixci-alert"]
     assert created[0]["body"].startswith("<!-- ixci:alert config:c-cccccccccccc -->\n")
-    patched = {c.request.url.rsplit("/", 1)[1] for c in responses.calls if c.request.method == "PATCH"}
+    patched = {
+        c.request.url.rsplit("/", 1)[1] for c in responses.calls if c.request.method == "PATCH"
+    }
     assert patched == {"21", "22", "23"}  # never the look-alike (#25), the PR or the steady one
     assert sent("PATCH", r"/issues/23$")[0]["state"] == "closed"
     assert sent("POST", r"/issues/23/comments$")[0]["body"] == "Recovered: h200 reports again."
@@ -135,7 +143,11 @@ def test_issue_texts_from_a_regressions_document() -> None:
     issues = alert_issues.wanted_issues(doc, {"c-aaaaaaaaaaaa": "tiny fp8 h100 vllm tp1"})
     assert [i.key for i in issues] == ["sku:h200", "config:c-aaaaaaaaaaaa"]  # c-bbbb folded
     body = issues[1].body
-    assert "-20.0 %" in body and "r08 (2026-11-09)" in body and "`vllm:v0.11.0` → `vllm:v0.12.0`" in body
+    assert (
+        "-20.0 %" in body
+        and "r08 (2026-11-09)" in body
+        and "`vllm:v0.11.0` → `vllm:v0.12.0`" in body
+    )
     assert issues[1].title == "ixci: regression in tiny fp8 h100 vllm tp1"
     closing = alert_issues.closing_comments(doc)
     assert "r13" in closing["config:c-cccccccccccc"]
@@ -145,7 +157,9 @@ def test_issue_texts_from_a_regressions_document() -> None:
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def publish_cli(tmp_path: Path, env: dict[str, str], *extra: str) -> Any:
@@ -171,7 +185,9 @@ def test_publish_closes_the_alert_issues_that_cleared(tmp_path: Path) -> None:
     res = publish_cli(tmp_path, env)
     assert res.exit_code == 0, res.output
     assert "No published curve lost coverage." in res.output
-    closed = {c.request.url.rsplit("/", 1)[1] for c in responses.calls if c.request.method == "PATCH"}
+    closed = {
+        c.request.url.rsplit("/", 1)[1] for c in responses.calls if c.request.method == "PATCH"
+    }
     assert closed == {"21", "23", "26"}  # every open alert issue: nothing alerts any more
     assert "alert issue #23 closed (sku:h200)" in res.output
 

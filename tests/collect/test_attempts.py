@@ -65,7 +65,10 @@ def test_attempt_two_completes_attempt_one(tmp_path: Path, remote: Path) -> None
     assert sorted(p.stem for p in (run / "results").glob("*.json")) == sorted(
         j["id"] for j in (A, B, C)
     )
-    kept = {p.stem: json.loads(p.read_text())["run"]["run_attempt"] for p in (run / "results").glob("*.json")}
+    kept = {
+        p.stem: json.loads(p.read_text())["run"]["run_attempt"]
+        for p in (run / "results").glob("*.json")
+    }
     assert kept == {A["id"]: 1, B["id"]: 2, C["id"]: 2}
     # attempt 1's document of B is not lost: kept under attempts/1/
     assert json.loads((run / "attempts" / "1" / f"{B['id']}.json").read_text()) == b1
@@ -79,7 +82,9 @@ def test_attempt_two_completes_attempt_one(tmp_path: Path, remote: Path) -> None
     assert coverage["summary"]["complete"] is True
     assert {j["job_id"]: j["run_attempt"] for j in coverage["jobs"]} == kept
     index = json.loads((tree / "index.json").read_text())
-    assert [r["run_id"] for r in index["runs"]] == [RUN] and index["runs"][0]["status"] == "complete"
+    assert [r["run_id"] for r in index["runs"]] == [RUN] and index["runs"][0][
+        "status"
+    ] == "complete"
     assert_derived_fresh(tree)
     # publishing either attempt again changes nothing
     tip = git("rev-parse", "results", cwd=remote)

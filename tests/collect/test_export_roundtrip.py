@@ -17,19 +17,58 @@ from ixci.cli import cli
 from tests.collect.factory import make_job, make_result
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = {"hw", "conc", "image", "model", "infmax_model_prefix", "framework", "precision",
-        "spec_decoding", "disagg", "recipe_fingerprint", "isl", "osl"}
-SINGLE_NODE = {"is_multinode", "tp", "pp", "dcp_size", "pcp_size", "ep", "dp_attention",
-               "tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu"}
-LATENCY = {"mean_ttft", "p99_ttft", "mean_tpot", "median_tpot", "p99_itl", "mean_e2el",
-           "median_e2el", "mean_intvty", "median_intvty"}
+BASE = {
+    "hw",
+    "conc",
+    "image",
+    "model",
+    "infmax_model_prefix",
+    "framework",
+    "precision",
+    "spec_decoding",
+    "disagg",
+    "recipe_fingerprint",
+    "isl",
+    "osl",
+}
+SINGLE_NODE = {
+    "is_multinode",
+    "tp",
+    "pp",
+    "dcp_size",
+    "pcp_size",
+    "ep",
+    "dp_attention",
+    "tput_per_gpu",
+    "output_tput_per_gpu",
+    "input_tput_per_gpu",
+}
+LATENCY = {
+    "mean_ttft",
+    "p99_ttft",
+    "mean_tpot",
+    "median_tpot",
+    "p99_itl",
+    "mean_e2el",
+    "median_e2el",
+    "mean_intvty",
+    "median_intvty",
+}
 
 
-def test_export_of_an_imported_recipe_run_has_the_incumbents_names_and_units(tmp_path: Path) -> None:
+def test_export_of_an_imported_recipe_run_has_the_incumbents_names_and_units(
+    tmp_path: Path,
+) -> None:
     # the job of the imported `dsr1-fp8-b200-trt` (framework trt → ixci engine trtllm)
-    job = make_job(name="dsr1-fp8-b200-trt", model="deepseek-r1", sku="b200",
-                   framework="trtllm", tp=8, concurrencies=(4, 8),
-                   image="nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6")
+    job = make_job(
+        name="dsr1-fp8-b200-trt",
+        model="deepseek-r1",
+        sku="b200",
+        framework="trtllm",
+        tp=8,
+        concurrencies=(4, 8),
+        image="nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6",
+    )
     doc = make_result(job)
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "r.json").write_bytes(orjson.dumps(doc))

@@ -119,7 +119,11 @@ def test_cli_publish_applies_the_same_acceptance_as_strict_collect(
     """What `collect --strict` rejects is never published; the good part is."""
     arts = tmp_path / "artifacts"
     _artifact(arts, make_result(PLANNED, run_id="32"))
-    _artifact(arts, _altered(PLANNED, "sku", "b200") | {"run": make_result(PLANNED, run_id="32")["run"]}, "dup")
+    _artifact(
+        arts,
+        _altered(PLANNED, "sku", "b200") | {"run": make_result(PLANNED, run_id="32")["run"]},
+        "dup",
+    )
     _artifact(arts, make_result(make_job(name="x"), run_id="32"))
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"jobs": [PLANNED]}))
@@ -144,15 +148,24 @@ def test_zero_job_plan_without_artifacts_is_green(tmp_path: Path) -> None:
     plan.write_text(json.dumps({"plan_version": 1, "jobs": []}))
     missing = tmp_path / "artifacts"  # download-artifact made no folder: nothing was uploaded
     res = CliRunner().invoke(
-        cli, ["collect", str(missing), "--plan", str(plan), "--out", str(tmp_path / "o"), "--strict"]
+        cli,
+        ["collect", str(missing), "--plan", str(plan), "--out", str(tmp_path / "o"), "--strict"],
     )
     assert res.exit_code == 0, res.output
     assert "nothing planned" in res.output
     cov = json.loads((tmp_path / "o" / "coverage.json").read_text())
     assert cov["summary"]["complete"] is True and cov["jobs"] == []
     cmp = CliRunner().invoke(
-        cli, ["compare", "--baseline", str(tmp_path / "none"), "--candidate", str(missing),
-              "--plan", str(plan)],
+        cli,
+        [
+            "compare",
+            "--baseline",
+            str(tmp_path / "none"),
+            "--candidate",
+            str(missing),
+            "--plan",
+            str(plan),
+        ],
     )
     assert cmp.exit_code == 0, cmp.output
     assert "Nothing planned" in cmp.output
@@ -166,8 +179,16 @@ def test_missing_artifacts_with_planned_jobs_fail_strict(tmp_path: Path) -> None
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"jobs": [PLANNED]}))
     res = CliRunner().invoke(
-        cli, ["collect", str(tmp_path / "artifacts"), "--plan", str(plan), "--out",
-              str(tmp_path / "o"), "--strict"],
+        cli,
+        [
+            "collect",
+            str(tmp_path / "artifacts"),
+            "--plan",
+            str(plan),
+            "--out",
+            str(tmp_path / "o"),
+            "--strict",
+        ],
     )
     assert isinstance(res.exception, CollectError)
     assert "1 of 1 job(s) not present" in res.exception.message
@@ -180,8 +201,21 @@ def test_compare_only_compares_planned_jobs_and_says_what_it_rejected(tmp_path: 
     _artifact(arts, _altered(PLANNED, "sku", "b200"), "altered")
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"jobs": [PLANNED]}))
-    res = CliRunner().invoke(cli, ["compare", "--baseline", str(tmp_path / "none"),
-                                   "--candidate", str(arts), "--plan", str(plan)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "compare",
+            "--baseline",
+            str(tmp_path / "none"),
+            "--candidate",
+            str(arts),
+            "--plan",
+            str(plan),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "(3 candidate points not compared)" in res.output  # the planned job's points only
-    assert "2 candidate artifact(s) rejected and not compared** (1 plan_mismatch, 1 unplanned)" in res.output
+    assert (
+        "2 candidate artifact(s) rejected and not compared** (1 plan_mismatch, 1 unplanned)"
+        in res.output
+    )

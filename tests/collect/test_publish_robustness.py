@@ -61,7 +61,13 @@ def tmpfs(path: Path, *, size: str, read_only: bool = False) -> Iterator[Path]:
 
 @pytest.mark.parametrize(
     "started_at",
-    ["..-..-..T00:00:00Z", "../../../../tmp/x", "2026-11-28/../../../x", "..-..-..", "0000-00-00T00:00:00Z"],
+    [
+        "..-..-..T00:00:00Z",
+        "../../../../tmp/x",
+        "2026-11-28/../../../x",
+        "..-..-..",
+        "0000-00-00T00:00:00Z",
+    ],
 )
 def test_a_crafted_started_at_never_writes_outside_the_clone(
     tmp_path: Path, remote: Path, started_at: str
@@ -220,7 +226,11 @@ def test_a_failing_site_step_keeps_the_old_site(
     res = _publish_site(tmp_path, remote, "72")
     assert res.pushed  # the data is published
     tree = checkout(remote, tmp_path / "c2")
-    new = {p.relative_to(tree / "site"): p.read_bytes() for p in (tree / "site").rglob("*") if p.is_file()}
+    new = {
+        p.relative_to(tree / "site"): p.read_bytes()
+        for p in (tree / "site").rglob("*")
+        if p.is_file()
+    }
     whole_new = (
         new[Path("index.html")] == old_files[Path("index.html")]
         and Path("partial.js") not in new

@@ -126,7 +126,10 @@ def test_a_moved_tag_is_named_by_its_digests(tmp_path: Path) -> None:
                                  "from_digest": "sha256:" + "11" * 32,
                                  "to_digest": "sha256:" + "22" * 32}  # fmt: skip
     issue = alert_issues.wanted_issues(derived(tree), {})[0]
-    assert "`vllm/vllm-openai:nightly` rebuilt: `sha256:111111111111` → `sha256:222222222222`" in issue.body
+    assert (
+        "`vllm/vllm-openai:nightly` rebuilt: `sha256:111111111111` → `sha256:222222222222`"
+        in issue.body
+    )
 
 
 def test_missing_nights_raise_config_and_sku_alerts(tmp_path: Path) -> None:
@@ -142,7 +145,11 @@ def test_missing_nights_raise_config_and_sku_alerts(tmp_path: Path) -> None:
     write_alerts(tree, AlertPolicy(missing_nights=3))
     alerts = derived(tree)["missing"]
     got = {(m["scope"], m["sku"], m["config_id"] is not None, m["nights"]) for m in alerts}
-    assert got == {("config", "h100", True, 3), ("config", "h200", True, 4), ("sku", "h200", False, 4)}
+    assert got == {
+        ("config", "h100", True, 3),
+        ("config", "h200", True, 4),
+        ("sku", "h200", False, 4),
+    }
     sku = next(m for m in alerts if m["scope"] == "sku")
     assert (sku["first_dark_night"], sku["last_valid_night"]) == ("2026-11-03", "2026-11-02")
     write_alerts(tree, AlertPolicy(missing_nights=5))

@@ -40,7 +40,16 @@ def _bad_doc(field: str, value: object) -> bytes:
         (b'{"job": {"id": ' + b"1" * 400 + b"}}", "number"),
         (b"\xff\xfe", "not_utf8"),
     ],
-    ids=["class-5", "message-dict", "status-list", "points-str", "deep", "1e400", "int-400", "utf16"],
+    ids=[
+        "class-5",
+        "message-dict",
+        "status-list",
+        "points-str",
+        "deep",
+        "1e400",
+        "int-400",
+        "utf16",
+    ],
 )
 def test_hostile_artifact_is_shown_as_unreadable(tmp_path: Path, data: bytes, shown: str) -> None:
     arts = tmp_path / "artifacts"
@@ -48,7 +57,9 @@ def test_hostile_artifact_is_shown_as_unreadable(tmp_path: Path, data: bytes, sh
     (arts / f"result-{GOOD['id']}" / "result.json").write_text(json.dumps(make_result(GOOD)))
     (arts / f"result-{BAD['id']}").mkdir(parents=True)
     (arts / f"result-{BAD['id']}" / "result.json").write_bytes(data)
-    res = CliRunner().invoke(cli, ["gha", "summary-results", "--plan", str(_plan(tmp_path)), str(arts)])
+    res = CliRunner().invoke(
+        cli, ["gha", "summary-results", "--plan", str(_plan(tmp_path)), str(arts)]
+    )
     assert res.exception is None, res.output
     assert res.exit_code == 0
     good_row = next(line for line in res.output.splitlines() if GOOD["id"] in line)
@@ -60,6 +71,8 @@ def test_hostile_artifact_is_shown_as_unreadable(tmp_path: Path, data: bytes, sh
 def test_a_plan_without_jobs_and_no_artifacts_is_green(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"event": "pull_request", "jobs": []}))
-    res = CliRunner().invoke(cli, ["gha", "summary-results", "--plan", str(plan), str(tmp_path / "none")])
+    res = CliRunner().invoke(
+        cli, ["gha", "summary-results", "--plan", str(plan), str(tmp_path / "none")]
+    )
     assert res.exit_code == 0, res.output
     assert "The plan has no jobs." in res.output

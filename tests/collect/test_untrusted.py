@@ -104,13 +104,20 @@ def test_each_hostile_file_is_skipped_and_the_good_ones_kept(tmp_path: Path) -> 
     good = _good(run_id="9")
     _write(tmp_path, "good", json.dumps(good).encode())
     _write(tmp_path, "deep", b"[" * 100_000 + b"]" * 100_000)
-    _write(tmp_path, "huge-float", json.dumps(_good(run_id="9")).encode().replace(b"60.0", b"1e400", 1))
+    _write(
+        tmp_path, "huge-float", json.dumps(_good(run_id="9")).encode().replace(b"60.0", b"1e400", 1)
+    )
     _write(tmp_path, "huge-int", b'{"kind": "ixci.result", "n": ' + b"7" * 400 + b"}")
     _write(tmp_path, "big", b" " * 2_000_000 + b"{}")
     col = collect([tmp_path], run_id="9", limits=Limits(max_json_bytes=1_000_000))
     assert [a.job_id for a in col.accepted] == [good["job"]["id"]]
     got = {s.source.split("/")[1]: s.category for s in col.skipped}
-    assert got == {"deep": "too_deep", "huge-float": "number", "huge-int": "number", "big": "too_large"}
+    assert got == {
+        "deep": "too_deep",
+        "huge-float": "number",
+        "huge-int": "number",
+        "big": "too_large",
+    }
 
 
 def test_collect_cli_with_hostile_files_exits_cleanly(tmp_path: Path) -> None:

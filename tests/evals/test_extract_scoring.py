@@ -45,10 +45,21 @@ def test_final_number_respects_rule_order_and_subset() -> None:
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        ("(B)", "B"), ("Answer: B", "B"), ("b)", "B"), ("B. Paris", "B"), ("C", "C"),
-        ("**C**", "C"), ("The answer is (c).", "C"), ("answer: d)", "D"), ("A<|im_end|>", "A"),
+        ("(B)", "B"),
+        ("Answer: B", "B"),
+        ("b)", "B"),
+        ("B. Paris", "B"),
+        ("C", "C"),
+        ("**C**", "C"),
+        ("The answer is (c).", "C"),
+        ("answer: d)", "D"),
+        ("A<|im_end|>", "A"),
         ("I think it is (D) Heart", "D"),
-        ("A cat", None), ("I think", None), ("E", None), ("Answer: E", None), ("", None),
+        ("A cat", None),
+        ("I think", None),
+        ("E", None),
+        ("Answer: E", None),
+        ("", None),
         ("(Z)", None),
     ],
 )
@@ -103,7 +114,9 @@ def test_gate_min_score_and_baseline_beyond_interval() -> None:
     assert scoring.check(score, scoring.GateRule(task="t", min_score=0.9))
     assert scoring.check(score, scoring.GateRule(task="t", baseline_score=0.9)) == []  # noise
     assert scoring.check(score, scoring.GateRule(task="t", baseline_score=0.95))  # beyond CI
-    assert scoring.gate({}, (scoring.GateRule(task="t", min_score=0.1),)) == ["t: gated but not run"]
+    assert scoring.gate({}, (scoring.GateRule(task="t", min_score=0.1),)) == [
+        "t: gated but not run"
+    ]
     empty = scoring.Score(task="t", correct=0, n=0)
     assert scoring.check(empty, scoring.GateRule(task="t"))
 
@@ -111,7 +124,9 @@ def test_gate_min_score_and_baseline_beyond_interval() -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b"not json", "not JSON"), (b"[]", "not a JSON object"), (b"{}", "no choices"),
+        (b"not json", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b"{}", "no choices"),
         (b'{"choices": ["x"]}', "no choices"),
     ],
 )
@@ -125,12 +140,17 @@ def test_reply_fields_are_bounded_and_draft_timings_checked() -> None:
     reply = client.parse_reply(json.dumps(body).encode())
     assert len(reply.text) == client.MAX_TEXT_CHARS
     assert len(reply.tool_calls) <= client.MAX_TOOL_CALLS and reply.draft is None
-    ok = client.parse_reply(b'{"choices":[{"text":"7"}],"timings":{"draft_n":8,"draft_n_accepted":6}}')
+    ok = client.parse_reply(
+        b'{"choices":[{"text":"7"}],"timings":{"draft_n":8,"draft_n_accepted":6}}'
+    )
     assert ok.text == "7" and ok.draft == (8, 6)
 
 
 def test_render_expands_only_row_fields() -> None:
-    assert render("Q: {question} {missing}{x.__class__}", {"question": "2+2?"}) == "Q: 2+2? {x.__class__}"
+    assert (
+        render("Q: {question} {missing}{x.__class__}", {"question": "2+2?"})
+        == "Q: 2+2? {x.__class__}"
+    )
 
 
 def test_jsonl_errors_name_file_and_line(tmp_path: Path) -> None:

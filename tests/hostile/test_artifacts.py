@@ -138,7 +138,9 @@ def test_hostile_artifact(tmp_path: Path, case: Case) -> None:
     (work / "plan.json").write_text(json.dumps(PLAN))
     remote = work / "remote.git"
     git("init", "-q", "--bare", str(remote))
-    outside = tree_snapshot(tmp_path) - {p for p in tree_snapshot(tmp_path) if p.startswith("box/a/b")}
+    outside = tree_snapshot(tmp_path) - {
+        p for p in tree_snapshot(tmp_path) if p.startswith("box/a/b")
+    }
 
     strict = ixci("collect", "artifacts", "--plan", "plan.json", "--run-id", RUN,
                   "--out", "collected", "--strict", cwd=work)  # fmt: skip

@@ -51,7 +51,11 @@ def recipe(name: str | bytes, content: bytes | str) -> Callable[[Path], None]:
 
 
 def bomb(levels: int) -> str:
-    lines = [BASE.rstrip("\n"), "engine-args:", '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines = [
+        BASE.rstrip("\n"),
+        "engine-args:",
+        '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    ]
     lines += [f"  a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
 
@@ -108,8 +112,19 @@ def history(content: bytes | None) -> Callable[[Path], None]:
     return plant
 
 
-NIGHTLY = ("plan", "--catalog", "{root}", "--event", "schedule", "--budget-gpu-hours", "50",
-           "--history", "{root}/../index.json", "--format", "json")
+NIGHTLY = (
+    "plan",
+    "--catalog",
+    "{root}",
+    "--event",
+    "schedule",
+    "--budget-gpu-hours",
+    "50",
+    "--history",
+    "{root}/../index.json",
+    "--format",
+    "json",
+)
 
 
 def _replace(old: str, new: str) -> str:

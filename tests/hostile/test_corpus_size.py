@@ -35,7 +35,9 @@ def case_id(case: Any) -> str:
         return next(str(getattr(case, f)) for f in ID_FIELDS if getattr(case, f, None))
     if isinstance(case, (tuple, list)) and case:
         return str(case[0])
-    raise AssertionError(f"a case must be a dataclass with an id or a tuple (id, expected, …): {case!r}")
+    raise AssertionError(
+        f"a case must be a dataclass with an id or a tuple (id, expected, …): {case!r}"
+    )
 
 
 def has_outcome(case: Any) -> bool:
@@ -44,7 +46,11 @@ def has_outcome(case: Any) -> bool:
     if dataclasses.is_dataclass(case):
         values = [getattr(case, f, None) for f in OUTCOME_FIELDS]
         return any(v is not None and v != "" for v in values)
-    return isinstance(case, (tuple, list)) and len(case) >= 2 and all(v not in (None, "") for v in case[1:])
+    return (
+        isinstance(case, (tuple, list))
+        and len(case) >= 2
+        and all(v not in (None, "") for v in case[1:])
+    )
 
 
 def cases(module: ModuleType) -> list[Any]:
@@ -71,8 +77,10 @@ def test_the_whole_corpus_has_at_least_forty_cases() -> None:
     present = modules()
     total = sum(len(cases(m)) for m in present.values())
     if not set(CLASSES) <= set(present):
-        pytest.skip(f"{total} cases in {len(present)} of {len(CLASSES)} classes so far "
-                    f"(missing: {', '.join(sorted(set(CLASSES) - set(present)))})")
+        pytest.skip(
+            f"{total} cases in {len(present)} of {len(CLASSES)} classes so far "
+            f"(missing: {', '.join(sorted(set(CLASSES) - set(present)))})"
+        )
     assert total >= MINIMUM, f"the hostile corpus has {total} cases; it needs at least {MINIMUM}"
 
 

@@ -83,8 +83,14 @@ def _client(url: str, out: Path) -> tuple[subprocess.CompletedProcess[str], floa
             "--output", str(out)]  # fmt: skip
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=WALL_LIMIT_S + 30, check=False,
-                              preexec_fn=_cap_memory)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=WALL_LIMIT_S + 30,
+            check=False,
+            preexec_fn=_cap_memory,
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the client hung: still running after {exc.timeout:.0f} s")
     wall = time.monotonic() - t0
@@ -107,7 +113,9 @@ def baseline_rss_mb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[float]
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(("mode", "kind"), CASES, ids=[c[0] for c in CASES])
-def test_hostile_response_is_classified(mode: str, kind: str, baseline_rss_mb: float, tmp_path: Path) -> None:
+def test_hostile_response_is_classified(
+    mode: str, kind: str, baseline_rss_mb: float, tmp_path: Path
+) -> None:
     server, url = _server(mode)
     try:
         proc, wall, rss = _client(url, tmp_path / "r.json")
@@ -124,4 +132,6 @@ def test_hostile_response_is_classified(mode: str, kind: str, baseline_rss_mb: f
     assert metrics["completed"] == 0 and metrics["errors"] == {kind: expected}, metrics["errors"]
     assert metrics["failed"] == (0 if kind == "cut" else REQUESTS)
     assert wall < WALL_LIMIT_S, f"took {wall:.1f} s"
-    assert rss < baseline_rss_mb + RSS_SLACK_MB, f"peak RSS {rss:.0f} MB vs {baseline_rss_mb:.0f} MB well-behaved"
+    assert rss < baseline_rss_mb + RSS_SLACK_MB, (
+        f"peak RSS {rss:.0f} MB vs {baseline_rss_mb:.0f} MB well-behaved"
+    )

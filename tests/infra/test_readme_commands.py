@@ -24,4 +24,6 @@ def test_readme_has_an_install_and_demo_command_and_a_test_command() -> None:
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").rstrip().splitlines()
-    assert ci[-1] == _readme_commands()[1], "keep .ci/run's last line equal to README's test command"
+    assert ci[-1] == _readme_commands()[1], (
+        "keep .ci/run's last line equal to README's test command"
+    )

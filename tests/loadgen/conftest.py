@@ -25,7 +25,9 @@ def start_stub(args: list[str], *, prefix: list[str] | None = None) -> Stub:
     """Start the stub server (optionally under `prefix`, e.g. taskset) and wait for READY."""
     proc = subprocess.Popen(
         [*(prefix or []), sys.executable, str(STUB), "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -64,7 +66,9 @@ def hostile() -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(mode: str, *args: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(HOSTILE), mode, *args], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(HOSTILE), mode, *args], stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         assert proc.stdout is not None
         line = proc.stdout.readline()

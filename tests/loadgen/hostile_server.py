@@ -37,7 +37,9 @@ def chunk(data: bytes) -> bytes:
 
 def usage(completion: object, prompt: object = 4) -> bytes:
     return b'data: {"choices":[],"usage":{"prompt_tokens":%s,"completion_tokens":%s}}\n\n' % (
-        str(prompt).encode(), str(completion).encode())
+        str(prompt).encode(),
+        str(completion).encode(),
+    )
 
 
 def normal(n: int) -> bytes:
@@ -45,10 +47,16 @@ def normal(n: int) -> bytes:
 
 
 def sized(body: bytes, ctype: bytes = b"text/event-stream") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (ctype, len(body), body)
+    return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        ctype,
+        len(body),
+        body,
+    )
 
 
-def forever(sock: socket.socket, first: bytes, piece: bytes, pause: float = 0.0, limit: int | None = None) -> None:
+def forever(
+    sock: socket.socket, first: bytes, piece: bytes, pause: float = 0.0, limit: int | None = None
+) -> None:
     """Write `first`, then `piece` again and again (until `limit` bytes, or the client goes)."""
     sock.sendall(first)
     for sent in itertools.count():
@@ -88,29 +96,46 @@ MODES: dict[str, Writer] = {
     # sizes and time
     "endless-stream": lambda sock, n: forever(sock, CHUNKED, chunk(EVENT * 64)),
     "long-line": lambda sock, n: forever(sock, SSE + b"\r\ndata: ", b"x" * MB, limit=100 * MB),
-    "long-line-chunked": lambda sock, n: forever(sock, CHUNKED + chunk(b"data: "), chunk(b"x" * MB), limit=100 * MB),
+    "long-line-chunked": lambda sock, n: forever(
+        sock, CHUNKED + chunk(b"data: "), chunk(b"x" * MB), limit=100 * MB
+    ),
     "trickle": lambda sock, n: forever(sock, CHUNKED, b"1\r\nx\r\n", pause=0.05),
     "silent": lambda sock, n: silent(sock),
-    "endless-head": lambda sock, n: forever(sock, b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 1000 + b"\r\n"),
-    "huge-content-length": _static(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n" + EVENT),
+    "endless-head": lambda sock, n: forever(
+        sock, b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 1000 + b"\r\n"
+    ),
+    "huge-content-length": _static(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n" + EVENT
+    ),
     # HTTP framing
     "bad-content-length": _held(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" + EVENT),
     "negative-content-length": _held(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + EVENT),
     "conflicting-content-length": _held(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n" + EVENT),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n" + EVENT
+    ),
     "bad-status-line": _held(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"),
     "bad-chunk-size": _held(CHUNKED + b"zz\r\n" + EVENT + b"\r\n0\r\n\r\n"),
     "negative-chunk-size": _held(CHUNKED + b"-5\r\n" + EVENT + b"\r\n0\r\n\r\n"),
     "endless-chunk-size-line": lambda sock, n: forever(sock, CHUNKED, b"0" * 65536),
     # the payload
-    "invalid-utf8": _static(CHUNKED + chunk(b'data: {"choices":[{"text":"\xff\xfe tok"}]}\n\n' + DONE) + b"0\r\n\r\n"),
+    "invalid-utf8": _static(
+        CHUNKED + chunk(b'data: {"choices":[{"text":"\xff\xfe tok"}]}\n\n' + DONE) + b"0\r\n\r\n"
+    ),
     "garbage-sse": _static(CHUNKED + chunk(bytes(range(256)) * 8) + b"0\r\n\r\n"),
     "non-json-200": _static(sized(b"<html><body>hello</body></html>", b"text/html")),
     "data-not-json": _static(CHUNKED + chunk(b"data: {not json at all\n\n" + DONE) + b"0\r\n\r\n"),
-    "usage-negative": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage(-5) + DONE) + b"0\r\n\r\n"),
-    "usage-huge": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage(10**30) + DONE) + b"0\r\n\r\n"),
-    "usage-impossible": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage(10**6) + DONE) + b"0\r\n\r\n"),
-    "usage-string": lambda sock, n: sock.sendall(CHUNKED + chunk(EVENT * n + usage('"8"') + DONE) + b"0\r\n\r\n"),
+    "usage-negative": lambda sock, n: sock.sendall(
+        CHUNKED + chunk(EVENT * n + usage(-5) + DONE) + b"0\r\n\r\n"
+    ),
+    "usage-huge": lambda sock, n: sock.sendall(
+        CHUNKED + chunk(EVENT * n + usage(10**30) + DONE) + b"0\r\n\r\n"
+    ),
+    "usage-impossible": lambda sock, n: sock.sendall(
+        CHUNKED + chunk(EVENT * n + usage(10**6) + DONE) + b"0\r\n\r\n"
+    ),
+    "usage-string": lambda sock, n: sock.sendall(
+        CHUNKED + chunk(EVENT * n + usage('"8"') + DONE) + b"0\r\n\r\n"
+    ),
     "many-empty-events": lambda sock, n: forever(sock, CHUNKED, chunk(b"data: {}\n\n" * 4096)),
     # cut short: 5 of the requested tokens
     "until-close-short": _static(SSE + b"\r\n" + EVENT * 5),  # no length, no chunking, closes
@@ -135,7 +160,11 @@ class Handler(socketserver.BaseRequestHandler):
                         return
                     buf += data
                 head, _, buf = buf.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)) if b"ength:" in head else 0
+                length = (
+                    int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+                    if b"ength:" in head
+                    else 0
+                )
                 while len(buf) < length:
                     buf += sock.recv(65536)
                 body, buf = buf[:length], buf[length:]

@@ -24,26 +24,68 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_a_record_survives_its_json_line_exactly() -> None:
-    r = RequestRecord(index=3, worker=1, warmup=False, t_send_ns=1_000_000_007, t_end_ns=1_090_000_000, ok=True,
-                      chunk_times_ns=(1_020_000_011, 1_020_000_011, 1_050_000_000), output_tokens=5, prompt_tokens=9,
-                      requested_input_tokens=8, requested_output_tokens=5, token_source=TokenSource.USAGE,
-                      retried=True, t_retry_ns=1_005_000_000, chunk_tokens=(1, 1, 3), chunk_slack_ns=((0, 4000),))
+    r = RequestRecord(
+        index=3,
+        worker=1,
+        warmup=False,
+        t_send_ns=1_000_000_007,
+        t_end_ns=1_090_000_000,
+        ok=True,
+        chunk_times_ns=(1_020_000_011, 1_020_000_011, 1_050_000_000),
+        output_tokens=5,
+        prompt_tokens=9,
+        requested_input_tokens=8,
+        requested_output_tokens=5,
+        token_source=TokenSource.USAGE,
+        retried=True,
+        t_retry_ns=1_005_000_000,
+        chunk_tokens=(1, 1, 3),
+        chunk_slack_ns=((0, 4000),),
+    )
     doc = json.loads(json.dumps(r.to_json()))
-    assert doc["chunk_dt_ns"] == [20_000_004, 0, 29_999_989]  # first from t_send, then chunk to chunk
+    assert doc["chunk_dt_ns"] == [
+        20_000_004,
+        0,
+        29_999_989,
+    ]  # first from t_send, then chunk to chunk
     assert record_from_json(doc) == r
 
 
 def _measure(stub: Callable, folder: Path, *extra: str) -> None:
     s = stub("--ttft-ms", "5", "--itl-ms", "1")
-    res = CliRunner().invoke(cli, [
-        "loadgen", "--url", s.url, "--model", "stub", "--isl", "16", "--osl", "12", "--concurrency", "4",
-        "--num-requests", "16", "--dialect", "vllm", "--slo-ttft", "0.5", *extra,
-        "--output", str(folder / "result.json"), "--requests-out", str(folder / "requests.jsonl.gz"),
-    ])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "loadgen",
+            "--url",
+            s.url,
+            "--model",
+            "stub",
+            "--isl",
+            "16",
+            "--osl",
+            "12",
+            "--concurrency",
+            "4",
+            "--num-requests",
+            "16",
+            "--dialect",
+            "vllm",
+            "--slo-ttft",
+            "0.5",
+            *extra,
+            "--output",
+            str(folder / "result.json"),
+            "--requests-out",
+            str(folder / "requests.jsonl.gz"),
+        ],
+    )
     assert res.exit_code == 0, res.output
 
 
-def test_recompute_matches_the_stored_metrics_and_catches_a_change(stub: Callable, tmp_path: Path) -> None:
+def test_recompute_matches_the_stored_metrics_and_catches_a_change(
+    stub: Callable, tmp_path: Path
+) -> None:
     _measure(stub, tmp_path)
     audits = recompute_folder(tmp_path / "result.json", tmp_path / "requests.jsonl.gz")
     assert len(audits) == 1 and audits[0].mismatches == () and audits[0].compared >= 70
@@ -72,13 +114,17 @@ def test_recompute_open_loop_point(stub: Callable, tmp_path: Path) -> None:
 
 
 def test_recompute_names_a_bad_line(tmp_path: Path) -> None:
-    (tmp_path / "result.json").write_text(json.dumps({"kind": "ixci.loadgen", "config": {}, "metrics": {}}))
+    (tmp_path / "result.json").write_text(
+        json.dumps({"kind": "ixci.loadgen", "config": {}, "metrics": {}})
+    )
     with gzip.open(tmp_path / "requests.jsonl.gz", "wt") as fh:
         fh.write('{"index": 1}\n')
     with pytest.raises(UsageError, match=r"requests.jsonl.gz:1: not a request record"):
         recompute_folder(tmp_path / "result.json", tmp_path / "requests.jsonl.gz")
     res = CliRunner().invoke(cli, ["loadgen", "--isl", "4"])
-    assert isinstance(res.exception, UsageError) and "--url, --model, --osl" in res.exception.message
+    assert (
+        isinstance(res.exception, UsageError) and "--url, --model, --osl" in res.exception.message
+    )
 
 
 def test_tokens_of_each_chunk() -> None:

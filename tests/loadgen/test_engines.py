@@ -33,13 +33,30 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], path: str, timeout: flo
 
 
 @pytest.fixture(scope="module")
-def llama(llama_server_bin: Path, tiny_gguf, port_factory, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def llama(
+    llama_server_bin: Path, tiny_gguf, port_factory, tmp_path_factory
+) -> Iterator[tuple[str, Path]]:
     port = port_factory()
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
     proc = subprocess.Popen(
-        [str(llama_server_bin), "-m", str(tiny_gguf.gguf), "--host", "127.0.0.1", "--port", str(port),
-         "-c", "2048", "-np", "4", "-t", "1", "--no-webui"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(llama_server_bin),
+            "-m",
+            str(tiny_gguf.gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-c",
+            "2048",
+            "-np",
+            "4",
+            "-t",
+            "1",
+            "--no-webui",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -54,21 +71,38 @@ def llama(llama_server_bin: Path, tiny_gguf, port_factory, tmp_path_factory) -> 
 def test_llamacpp_dialect_exact_tokens(llama: tuple[str, Path], endpoint: Endpoint) -> None:
     url, tokenizer = llama
     r = run_point(
-        PointConfig(url=url, model="tiny", isl=48, osl=16, endpoint=endpoint, concurrency=4, num_requests=8,
-                    warmup_requests=2, workers=1, tokenizer=tokenizer, request_timeout_s=120),
+        PointConfig(
+            url=url,
+            model="tiny",
+            isl=48,
+            osl=16,
+            endpoint=endpoint,
+            concurrency=4,
+            num_requests=8,
+            warmup_requests=2,
+            workers=1,
+            tokenizer=tokenizer,
+            request_timeout_s=120,
+        ),
         dialect=get_dialect("llamacpp"),
     )
     m = r.metrics.to_json()
     assert (m["completed"], m["failed"]) == (8, 0), m["errors"]
     assert m["token_count_source"] == "usage"
     assert m["total_output_tokens"] == 8 * 16  # ignore_eos honoured: exactly osl tokens
-    for name in ("ttft", "itl"):  # measured, or withheld (a busy host) with its reason — never a bare null
+    for name in (
+        "ttft",
+        "itl",
+    ):  # measured, or withheld (a busy host) with its reason — never a bare null
         if m[name]["mean"] is None or m[name]["p99"] is None:
             assert name in m["timing"]["invalid"], m["timing"]
         else:
             assert m[name]["mean"] > 0 and m[name]["p99"] >= m[name]["mean"] * 0.5
     if sys.platform == "linux":  # every read of a real engine's stream carried the kernel's stamp
-        assert r.client.receive_stamps == "kernel" and r.client.reads == r.client.kernel_stamped_reads > 0
+        assert (
+            r.client.receive_stamps == "kernel"
+            and r.client.reads == r.client.kernel_stamped_reads > 0
+        )
     d = r.dataset
     assert d.tokenizer_source == "tokenizers" and d.prompt_tokens_checked == 8 + 2  # warm-up too
     # completions: prompt tokens = requested (+ BOS); chat adds a constant template overhead
@@ -80,8 +114,16 @@ def test_llamacpp_dialect_exact_tokens(llama: tuple[str, Path], endpoint: Endpoi
 def test_llamacpp_server_tokenizer_endpoints(llama: tuple[str, Path]) -> None:
     url, _ = llama
     r = run_point(
-        PointConfig(url=url, model="tiny", isl=32, osl=8, concurrency=2, num_requests=4, workers=1,
-                    request_timeout_s=120),
+        PointConfig(
+            url=url,
+            model="tiny",
+            isl=32,
+            osl=8,
+            concurrency=2,
+            num_requests=4,
+            workers=1,
+            request_timeout_s=120,
+        ),
         dialect=get_dialect("llamacpp"),
     )
     assert r.metrics["completed"] == 4
@@ -98,7 +140,9 @@ def test_transformers_serve_dialect(hf_tiny_llama, port_factory, tmp_path: Path)
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        stdout=log, stderr=subprocess.STDOUT, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -107,8 +151,17 @@ def test_transformers_serve_dialect(hf_tiny_llama, port_factory, tmp_path: Path)
         except RuntimeError as exc:
             pytest.skip(f"transformers serve did not start here: {exc}")
         r = run_point(
-            PointConfig(url=url, model=str(hf_tiny_llama.path), isl=16, osl=8, endpoint=Endpoint.CHAT,
-                        concurrency=2, num_requests=4, workers=1, request_timeout_s=120),
+            PointConfig(
+                url=url,
+                model=str(hf_tiny_llama.path),
+                isl=16,
+                osl=8,
+                endpoint=Endpoint.CHAT,
+                concurrency=2,
+                num_requests=4,
+                workers=1,
+                request_timeout_s=120,
+            ),
             dialect=get_dialect("transformers"),
         )
         m = r.metrics.to_json()

@@ -25,8 +25,16 @@ FAST = ["--ttft-ms", "5", "--itl-ms", "1"]
 
 
 def cfg(url: str, **kw: object) -> PointConfig:
-    base: dict[str, object] = dict(url=url, model="m", isl=8, osl=8, concurrency=2, num_requests=4,
-                                   warmup_requests=0, workers=1)
+    base: dict[str, object] = dict(
+        url=url,
+        model="m",
+        isl=8,
+        osl=8,
+        concurrency=2,
+        num_requests=4,
+        warmup_requests=0,
+        workers=1,
+    )
     base.update(kw)
     return PointConfig(**base)  # type: ignore[arg-type]
 
@@ -82,7 +90,9 @@ class _Sink:
         return default
 
 
-def _feed(*pieces: bytes, max_bytes: int = 1 << 30, max_line: int = 1 << 30) -> tuple[Exchange, bool]:
+def _feed(
+    *pieces: bytes, max_bytes: int = 1 << 30, max_line: int = 1 << 30
+) -> tuple[Exchange, bool]:
     proto = StreamProtocol()
     sink = _Sink()
     proto.transport = sink  # type: ignore[assignment]
@@ -100,7 +110,10 @@ def _feed(*pieces: bytes, max_bytes: int = 1 << 30, max_line: int = 1 << 30) -> 
         ((b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\ndata",), "bad Content-Length"),
         ((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc",), "bad chunk size"),
         ((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc",), "bad chunk size"),
-        ((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"7" * 40 + b"\r\n",), "over the limit"),
+        (
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"7" * 40 + b"\r\n",),
+            "over the limit",
+        ),
         ((b"HTTP/1.1 2x0 OK\r\n\r\n",), "bad status line"),
         ((b"HTTP/1.1 200 OK\r\n", b"X: " + b"a" * 70000), "head over"),
     ],
@@ -118,7 +131,9 @@ def test_response_and_line_limits_cut_while_the_bytes_arrive() -> None:
     assert sum(map(len, ex.blocks)) < 8192  # nothing kept past the limit
     ex, _ = _feed(head, *[b"data: {}\n\n" * 100] * 50, max_bytes=10_000)
     assert ex.error is not None and "response over the limit of 10000 bytes" in ex.error
-    ok, aborted = _feed(head.replace(b"\r\n\r\n", b"\r\nContent-Length: 10\r\n\r\n"), b"data: x\n\n\n")
+    ok, aborted = _feed(
+        head.replace(b"\r\n\r\n", b"\r\nContent-Length: 10\r\n\r\n"), b"data: x\n\n\n"
+    )
     assert ok.error is None and not aborted and b"".join(ok.blocks) == b"data: x\n\n\n"
 
 
@@ -128,7 +143,10 @@ def test_default_limits_are_far_above_real_streams() -> None:
 
     assert MAX_LINE_BYTES >= 1 << 20
     assert RESPONSE_BYTES_PER_TOKEN >= 5 * 3000 and RESPONSE_BASE_BYTES >= 1 << 20
-    assert cfg("http://h:1").response_limit(1024) == RESPONSE_BASE_BYTES + 1024 * RESPONSE_BYTES_PER_TOKEN
+    assert (
+        cfg("http://h:1").response_limit(1024)
+        == RESPONSE_BASE_BYTES + 1024 * RESPONSE_BYTES_PER_TOKEN
+    )
     assert cfg("http://h:1", max_response_bytes=5000).response_limit(1024) == 5000
 
 
@@ -165,7 +183,11 @@ def test_max_duration_ends_the_point_against_any_server(hostile: Callable, mode:
     """Never answers, trickles, streams forever (with the response limit lifted): the point ends
     within a bounded margin of --max-duration and the requests in flight are counted as `cut`."""
     url = hostile(mode)
-    lifted = {"max_response_bytes": 1 << 40, "max_line_bytes": 1 << 40} if mode == "endless-stream" else {}
+    lifted = (
+        {"max_response_bytes": 1 << 40, "max_line_bytes": 1 << 40}
+        if mode == "endless-stream"
+        else {}
+    )
     t0 = time.monotonic()
     r = run_point(cfg(url, max_duration_s=2.0, request_timeout_s=600.0, num_requests=10, **lifted),
                   dialect=get_dialect("openai"))  # fmt: skip
@@ -207,7 +229,9 @@ def _watch_after_deadline(base_url: str) -> Callable[[], None]:
     return watch
 
 
-def test_overrun_with_a_healthy_server_is_not_blamed_on_the_engine(hostile: Callable, free_port: int) -> None:
+def test_overrun_with_a_healthy_server_is_not_blamed_on_the_engine(
+    hostile: Callable, free_port: int
+) -> None:
     watch = _watch_after_deadline(hostile("endless-stream"))  # answers GET /health with 200
     with pytest.raises(JobFailure) as got:
         watch()

@@ -18,14 +18,34 @@ from ixci.loadgen.metrics import (
 MS = 1_000_000  # ns
 
 
-def rec(index: int, send_ms: float, chunks_ms: list[float], end_ms: float, *, out: int, warmup: bool = False,
-        ok: bool = True, prompt: int | None = 10, kind: ErrorKind | None = None,
-        tokens: tuple[int, ...] = ()) -> RequestRecord:
+def rec(
+    index: int,
+    send_ms: float,
+    chunks_ms: list[float],
+    end_ms: float,
+    *,
+    out: int,
+    warmup: bool = False,
+    ok: bool = True,
+    prompt: int | None = 10,
+    kind: ErrorKind | None = None,
+    tokens: tuple[int, ...] = (),
+) -> RequestRecord:
     return RequestRecord(
-        index=index, worker=0, warmup=warmup, t_send_ns=int(send_ms * MS), t_end_ns=int(end_ms * MS), ok=ok,
-        chunk_times_ns=tuple(int(c * MS) for c in chunks_ms), output_tokens=out, prompt_tokens=prompt,
-        requested_input_tokens=10, requested_output_tokens=4, error_kind=kind,
-        token_source=TokenSource.USAGE, chunk_tokens=tokens,
+        index=index,
+        worker=0,
+        warmup=warmup,
+        t_send_ns=int(send_ms * MS),
+        t_end_ns=int(end_ms * MS),
+        ok=ok,
+        chunk_times_ns=tuple(int(c * MS) for c in chunks_ms),
+        output_tokens=out,
+        prompt_tokens=prompt,
+        requested_input_tokens=10,
+        requested_output_tokens=4,
+        error_kind=kind,
+        token_source=TokenSource.USAGE,
+        chunk_tokens=tokens,
     )
 
 
@@ -50,7 +70,9 @@ def test_counts_window_and_throughputs(m: dict) -> None:
     assert (m["completed"], m["failed"]) == (2, 1)
     assert m["error_rate"] == pytest.approx(1 / 3)
     assert m["errors"] == {"http_status": 1}
-    assert m["duration_s"] == pytest.approx(0.165)  # first measured send 0 → last measured end 165 ms
+    assert m["duration_s"] == pytest.approx(
+        0.165
+    )  # first measured send 0 → last measured end 165 ms
     assert (m["total_input_tokens"], m["total_output_tokens"]) == (20, 8)
     assert m["token_count_source"] == "usage"
     assert m["request_throughput"] == pytest.approx(2 / 0.165)
@@ -81,7 +103,9 @@ def test_tpot_e2el_itl(m: dict) -> None:
     # token-normalised: each gap ÷ the tokens of THAT chunk (metrics v2). R2's 40 ms gap closes
     # its chunk of 3 tokens → 13.33 ms (v1 divided by the average, 2 per chunk → 20 ms)
     assert m["itl_per_token"]["mean"] == pytest.approx((0.02 + 0.03 + 0.01 + 0.04 / 3) / 4)
-    assert m["itl_per_token"]["median"] == pytest.approx((0.04 / 3 + 0.02) / 2)  # sorted 10, 13.3, 20, 30 ms
+    assert m["itl_per_token"]["median"] == pytest.approx(
+        (0.04 / 3 + 0.02) / 2
+    )  # sorted 10, 13.3, 20, 30 ms
 
 
 def test_interactivity_is_per_request_never_one_over_std(m: dict) -> None:
@@ -105,12 +129,33 @@ def test_steady_state_window(m: dict) -> None:
 def test_contract_keys_and_units() -> None:
     keys = set(point_metrics(RECORDS, concurrency=2).to_json())
     assert keys == {
-        "completed", "failed", "error_rate", "errors", "duration_s", "total_input_tokens",
-        "total_output_tokens", "token_count_source", "request_throughput", "input_throughput",
-        "output_throughput", "total_token_throughput", "goodput", "ttft", "tpot", "itl",
-        "itl_per_token", "e2el", "interactivity", "steady_state", "retries", "retry_rate", "timing",
+        "completed",
+        "failed",
+        "error_rate",
+        "errors",
+        "duration_s",
+        "total_input_tokens",
+        "total_output_tokens",
+        "token_count_source",
+        "request_throughput",
+        "input_throughput",
+        "output_throughput",
+        "total_token_throughput",
+        "goodput",
+        "ttft",
+        "tpot",
+        "itl",
+        "itl_per_token",
+        "e2el",
+        "interactivity",
+        "steady_state",
+        "retries",
+        "retry_rate",
+        "timing",
     }
-    assert METRICS_VERSION == 2  # v2: ITL per token by each chunk's tokens; T ends at the last completed response
+    assert (
+        METRICS_VERSION == 2
+    )  # v2: ITL per token by each chunk's tokens; T ends at the last completed response
     assert METRICS["ttft"].unit == "s" and METRICS["ttft"].higher_is_better is False
     assert METRICS["output_throughput"].higher_is_better is True
     assert all(k in METRICS for k in keys - {"errors", "steady_state", "timing"})

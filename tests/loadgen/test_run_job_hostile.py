@@ -29,18 +29,31 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(300)]
 
 
 def test_hostile_engine_answers_are_error_rate_not_crash(
-    tmp_path: Path, real_server: Path, two_point_job: str, free_port: int  # noqa: F811
+    tmp_path: Path,
+    real_server: Path,  # noqa: F811
+    two_point_job: str,  # noqa: F811
+    free_port: int,
 ) -> None:
     out = tmp_path / "out"
     after = _requests_of_first_point(two_point_job) + 3
     t0 = time.monotonic()
     got, log = _finish(
-        _start(two_point_job, out, free_port, _bin_dir(tmp_path, real_server, "endless-stream", after)), 280
+        _start(
+            two_point_job, out, free_port, _bin_dir(tmp_path, real_server, "endless-stream", after)
+        ),
+        280,
     )
     doc = _load(out, two_point_job)
     first, second = doc["points"][0], doc["points"][1]
-    assert got == 16 and doc["failure_class"] == "error_rate", (got, doc["failure_message"], log[-2000:])
+    assert got == 16 and doc["failure_class"] == "error_rate", (
+        got,
+        doc["failure_message"],
+        log[-2000:],
+    )
     assert first["status"] == "ok" and first["valid"]
-    assert second["failure_class"] == "error_rate" and second["metrics"]["errors"].get("protocol", 0) > 0
+    assert (
+        second["failure_class"] == "error_rate"
+        and second["metrics"]["errors"].get("protocol", 0) > 0
+    )
     assert time.monotonic() - t0 < 200  # the point ended by itself: no overrun of its limit
     _assert_clean(free_port)

@@ -23,15 +23,46 @@ def test_starved_client_is_flagged_saturated(stub: Callable, tmp_path: Path) -> 
     server_cpu, client_cpu = str(cpus[0]), str(cpus[1])
     s = stub("--ttft-ms", "2", "--itl-ms", "1", prefix=["taskset", "-c", server_cpu])
     # a bounded busy process sharing the client's core (ends by itself after 20 s)
-    hog = subprocess.Popen(["taskset", "-c", client_cpu, sys.executable, "-c",
-                            "import time\nt=time.time()+20\nwhile time.time()<t: pass"])
+    hog = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            client_cpu,
+            sys.executable,
+            "-c",
+            "import time\nt=time.time()+20\nwhile time.time()<t: pass",
+        ]
+    )
     try:
         out = tmp_path / "result.json"
         proc = subprocess.run(
-            ["taskset", "-c", client_cpu, str(shutil.which("ixci")), "loadgen", "--url", s.url,
-             "--model", "stub", "--isl", "16", "--osl", "64", "--concurrency", "32", "--duration", "3",
-             "--workers", "1", "--output", str(out)],
-            capture_output=True, text=True, timeout=90, check=False,
+            [
+                "taskset",
+                "-c",
+                client_cpu,
+                str(shutil.which("ixci")),
+                "loadgen",
+                "--url",
+                s.url,
+                "--model",
+                "stub",
+                "--isl",
+                "16",
+                "--osl",
+                "64",
+                "--concurrency",
+                "32",
+                "--duration",
+                "3",
+                "--workers",
+                "1",
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
     finally:
         hog.kill()

@@ -13,18 +13,52 @@ S = 1_000_000_000
 
 
 def _ok(send: float, chunks: list[float], out: int, prompt: int) -> RequestRecord:
-    return RequestRecord(index=0, worker=0, warmup=False, t_send_ns=int(send * S), t_end_ns=int(chunks[-1] * S),
-                         ok=True, chunk_times_ns=tuple(int(c * S) for c in chunks), output_tokens=out,
-                         prompt_tokens=prompt, requested_input_tokens=prompt, requested_output_tokens=out)
+    return RequestRecord(
+        index=0,
+        worker=0,
+        warmup=False,
+        t_send_ns=int(send * S),
+        t_end_ns=int(chunks[-1] * S),
+        ok=True,
+        chunk_times_ns=tuple(int(c * S) for c in chunks),
+        output_tokens=out,
+        prompt_tokens=prompt,
+        requested_input_tokens=prompt,
+        requested_output_tokens=out,
+    )
 
 
 # session A: two turns; session B: a cold turn, then a failed one
 TURNS = [
-    TurnRecord(record=_ok(0, [1, 2, 3], 3, 100), session="A", turn=0, prompt_tokens_requested=100, cached_tokens=0),
-    TurnRecord(record=_ok(4, [4.5, 5], 2, 300), session="A", turn=1, prompt_tokens_requested=300, cached_tokens=200),
+    TurnRecord(
+        record=_ok(0, [1, 2, 3], 3, 100),
+        session="A",
+        turn=0,
+        prompt_tokens_requested=100,
+        cached_tokens=0,
+    ),
+    TurnRecord(
+        record=_ok(4, [4.5, 5], 2, 300),
+        session="A",
+        turn=1,
+        prompt_tokens_requested=300,
+        cached_tokens=200,
+    ),
     TurnRecord(record=_ok(0, [2], 1, 600), session="B", turn=0, prompt_tokens_requested=600),
-    TurnRecord(record=RequestRecord(index=1, worker=0, warmup=False, t_send_ns=3 * S, t_end_ns=int(3.5 * S), ok=False,
-                                    error_kind=ErrorKind.HTTP_STATUS), session="B", turn=1, prompt_tokens_requested=700),
+    TurnRecord(
+        record=RequestRecord(
+            index=1,
+            worker=0,
+            warmup=False,
+            t_send_ns=3 * S,
+            t_end_ns=int(3.5 * S),
+            ok=False,
+            error_kind=ErrorKind.HTTP_STATUS,
+        ),
+        session="B",
+        turn=1,
+        prompt_tokens_requested=700,
+    ),
 ]
 
 
@@ -66,12 +100,20 @@ def test_no_gpu_count_and_no_cached_reports_give_none() -> None:
 
 def test_cached_tokens_above_the_prompt_count_as_the_prompt() -> None:
     """A server claiming more cached tokens than the prompt has cannot push the rate past 1."""
-    t = TurnRecord(record=_ok(0, [1], 1, 10), session="x", turn=1, prompt_tokens_requested=10, cached_tokens=10**9)
+    t = TurnRecord(
+        record=_ok(0, [1], 1, 10),
+        session="x",
+        turn=1,
+        prompt_tokens_requested=10,
+        cached_tokens=10**9,
+    )
     assert sessions_metrics([t], gpus=1)["prefix_cache_hit_rate"] == 1.0
 
 
-@pytest.mark.parametrize(("tokens", "label"), [(0, "0-256"), (255, "0-256"), (256, "256-512"),
-                                                (131071, "65536-131072"), (131072, "131072+")])
+@pytest.mark.parametrize(
+    ("tokens", "label"),
+    [(0, "0-256"), (255, "0-256"), (256, "256-512"), (131071, "65536-131072"), (131072, "131072+")],
+)
 def test_context_buckets(tokens: int, label: str) -> None:
     assert context_bucket(tokens) == label
 
@@ -84,14 +126,20 @@ def test_tidy_table_gets_session_columns_only_from_sessions_points() -> None:
     from ixci.aggregate import tidy_table
     from ixci.loadgen.sessions_metrics import SESSION_COLUMNS
 
-    artifact = Path(__file__).resolve().parents[1] / "data" / "artifacts" / "j-19419ed0cfaa" / "result.json"
+    artifact = (
+        Path(__file__).resolve().parents[1]
+        / "data"
+        / "artifacts"
+        / "j-19419ed0cfaa"
+        / "result.json"
+    )
     doc = json.loads(artifact.read_text())
     plain = tidy_table([doc])
     assert not set(SESSION_COLUMNS) & set(plain.columns)  # single-turn tables keep their shape
     multi = copy.deepcopy(doc)
     multi["points"][0]["sessions"] = sessions_metrics(TURNS, gpus=2)
     table = tidy_table([multi])
-    assert list(table.columns[-len(SESSION_COLUMNS):]) == list(SESSION_COLUMNS)
+    assert list(table.columns[-len(SESSION_COLUMNS) :]) == list(SESSION_COLUMNS)
     row = table[table["point_id"] == multi["points"][0]["id"]].iloc[0]
     assert row["prefix_cache_hit_rate"] == 0.5 and row["session_e2e_median_s"] == 5.0
     assert row["ttft_cold_median_s"] == 1.5 and row["ttft_warm_median_s"] == 0.5
@@ -102,10 +150,16 @@ def test_tidy_table_gets_session_columns_only_from_sessions_points() -> None:
                                                   ["512-1024", 2.0, 1, None, 0]]  # fmt: skip
 
 
-@pytest.mark.parametrize("bad", [None, {}, "x", {"0-256": "not a summary"}, {"0-256": {"cold": {"median": "1"}}}])
+@pytest.mark.parametrize(
+    "bad", [None, {}, "x", {"0-256": "not a summary"}, {"0-256": {"cold": {"median": "1"}}}]
+)
 def test_context_profile_of_odd_blocks(bad: object) -> None:
     """A hand-edited or older block never raises: odd summaries become empty sides."""
     from ixci.loadgen.sessions_metrics import context_profile
 
     out = context_profile(bad)
-    assert out is None if not bad or not isinstance(bad, dict) else json.loads(out) == [["0-256", None, 0, None, 0]]
+    assert (
+        out is None
+        if not bad or not isinstance(bad, dict)
+        else json.loads(out) == [["0-256", None, 0, None, 0]]
+    )

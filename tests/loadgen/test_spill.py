@@ -45,25 +45,57 @@ def synthetic(n: int, seed: int = 7, *, slack: bool = False) -> list[RequestReco
         roll = rng.random()
         if roll < 0.03:
             kind = ErrorKind.CUT if roll < 0.01 else ErrorKind.HTTP_STATUS
-            out.append(RequestRecord(index=i, worker=i % 2, warmup=False, t_send_ns=send, t_end_ns=send + 5_000_000,
-                                     ok=False, error_kind=kind, requested_input_tokens=128,
-                                     requested_output_tokens=CHUNKS))
+            out.append(
+                RequestRecord(
+                    index=i,
+                    worker=i % 2,
+                    warmup=False,
+                    t_send_ns=send,
+                    t_end_ns=send + 5_000_000,
+                    ok=False,
+                    error_kind=kind,
+                    requested_input_tokens=128,
+                    requested_output_tokens=CHUNKS,
+                )
+            )
             continue
         # gaps on a 10 µs grid (many equal values) with a heavy tail
-        gaps = (rng.integers(1, 40, CHUNKS) * 10_000 + (rng.random(CHUNKS) < 0.02) * 7_000_000).astype(np.int64)
+        gaps = (
+            rng.integers(1, 40, CHUNKS) * 10_000 + (rng.random(CHUNKS) < 0.02) * 7_000_000
+        ).astype(np.int64)
         times = tuple((send + np.cumsum(gaps)).tolist())
         tokens = tuple(int(k) for k in rng.integers(1, 4, CHUNKS)) if i % 3 == 0 else ()
         out_tokens = sum(tokens) if tokens else CHUNKS
-        slacks = tuple((int(j), int(rng.integers(1, 3_000_000))) for j in rng.choice(CHUNKS, 2, replace=False)) \
-            if slack and i % 5 == 0 else ()
-        out.append(RequestRecord(
-            index=i, worker=i % 2, warmup=i < 8, t_send_ns=send, t_end_ns=times[-1] + 50_000, ok=True,
-            chunk_times_ns=times, output_tokens=out_tokens, prompt_tokens=128 if i % 7 else None,
-            requested_input_tokens=128, requested_output_tokens=CHUNKS,
-            token_source=TokenSource.CHUNKS if i % 11 == 0 else TokenSource.USAGE, chunk_tokens=tokens,
-            chunk_slack_ns=slacks, retried=i % 13 == 0, t_retry_ns=send + 1000 if i % 13 == 0 else None,
-            draft_tokens=10 if i % 4 == 0 else None, draft_accepted=7 if i % 4 == 0 else None,
-        ))
+        slacks = (
+            tuple(
+                (int(j), int(rng.integers(1, 3_000_000)))
+                for j in rng.choice(CHUNKS, 2, replace=False)
+            )
+            if slack and i % 5 == 0
+            else ()
+        )
+        out.append(
+            RequestRecord(
+                index=i,
+                worker=i % 2,
+                warmup=i < 8,
+                t_send_ns=send,
+                t_end_ns=times[-1] + 50_000,
+                ok=True,
+                chunk_times_ns=times,
+                output_tokens=out_tokens,
+                prompt_tokens=128 if i % 7 else None,
+                requested_input_tokens=128,
+                requested_output_tokens=CHUNKS,
+                token_source=TokenSource.CHUNKS if i % 11 == 0 else TokenSource.USAGE,
+                chunk_tokens=tokens,
+                chunk_slack_ns=slacks,
+                retried=i % 13 == 0,
+                t_retry_ns=send + 1000 if i % 13 == 0 else None,
+                draft_tokens=10 if i % 4 == 0 else None,
+                draft_accepted=7 if i % 4 == 0 else None,
+            )
+        )
     return out
 
 
@@ -82,13 +114,16 @@ def ordered(records: list[RequestRecord]) -> list[RequestRecord]:
     return [r for w in range(2) for r in records if r.worker == w]
 
 
-@pytest.mark.parametrize("values", [
-    np.random.default_rng(1).lognormal(size=50_001) * 1e-3,
-    np.round(np.random.default_rng(2).normal(size=30_000), 2),  # negatives, many ties
-    np.full(20_000, 0.0125),  # one value: the histogram narrows to the full 64 bits
-    np.random.default_rng(3).integers(0, 5, 40_000) * 1e-4,
-    np.array([0.25]),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).lognormal(size=50_001) * 1e-3,
+        np.round(np.random.default_rng(2).normal(size=30_000), 2),  # negatives, many ties
+        np.full(20_000, 0.0125),  # one value: the histogram narrows to the full 64 bits
+        np.random.default_rng(3).integers(0, 5, 40_000) * 1e-4,
+        np.array([0.25]),
+    ],
+)
 @pytest.mark.parametrize("cap", [128, 4096])
 def test_summarize_values_is_numpy_bit_for_bit(values: np.ndarray, cap: int) -> None:
     v = Values(cap=cap)
@@ -99,7 +134,9 @@ def test_summarize_values_is_numpy_bit_for_bit(values: np.ndarray, cap: int) -> 
 
 
 @pytest.mark.parametrize("slack", [False, True])
-def test_spilled_point_metrics_equal_in_memory(slack: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spilled_point_metrics_equal_in_memory(
+    slack: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = ordered(synthetic(1500, slack=slack))
     slo = Slo(ttft_s=0.005, tpot_s=0.0003)
     expected = point_metrics(records, concurrency=64, slo=slo).to_json()
@@ -109,16 +146,22 @@ def test_spilled_point_metrics_equal_in_memory(slack: bool, tmp_path: Path, monk
     monkeypatch.setattr(spill, "BLOCK", 4096)  # ~70 k chunk gaps: every distribution goes to disk
     got = point_metrics_from(lambda: iter_spilled(paths), concurrency=64, slo=slo).to_json()
     assert got == expected
-    assert point_metrics_from(lambda: iter_spilled(paths), concurrency=None).to_json() == \
-        point_metrics(records, concurrency=None).to_json()
+    assert (
+        point_metrics_from(lambda: iter_spilled(paths), concurrency=None).to_json()
+        == point_metrics(records, concurrency=None).to_json()
+    )
     assert draft_totals(iter_spilled(paths)) == draft_totals(records)
 
 
 def test_spilled_requests_file_is_the_in_memory_one(tmp_path: Path) -> None:
     records = ordered(synthetic(400))
     paths = spill_files(records, tmp_path)
-    assert write_spilled_requests(tmp_path / "a.jsonl.gz", paths) == write_requests(tmp_path / "b.jsonl.gz", records)
-    assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == gzip.decompress((tmp_path / "b.jsonl.gz").read_bytes())
+    assert write_spilled_requests(tmp_path / "a.jsonl.gz", paths) == write_requests(
+        tmp_path / "b.jsonl.gz", records
+    )
+    assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == gzip.decompress(
+        (tmp_path / "b.jsonl.gz").read_bytes()
+    )
 
 
 def _peak(paths: list[Path]) -> int:
@@ -130,7 +173,9 @@ def _peak(paths: list[Path]) -> int:
         tracemalloc.stop()
 
 
-def test_aggregation_memory_does_not_grow_with_the_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aggregation_memory_does_not_grow_with_the_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(spill, "BLOCK", 4096)
     small = spill_files(synthetic(3000, seed=1, slack=True), tmp_path / "small")
     large = spill_files(synthetic(9000, seed=1, slack=True), tmp_path / "large")

@@ -19,7 +19,9 @@ import pytest
 
 from ixci.loadgen.http import Exchange, Target, open_connection, request_bytes
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kernel receive stamps are Linux-only")
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="kernel receive stamps are Linux-only"
+)
 
 STALL_S = 0.3
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -41,11 +43,15 @@ def _serve_once(listener: socket.socket, wrote: list[int], second_after_s: float
         conn.recv(1)  # until the client closes
 
 
-def _exchange_with_stall(kernel_stamps: bool, second_after_s: float = 0.5) -> tuple[Exchange, list[int], int]:
+def _exchange_with_stall(
+    kernel_stamps: bool, second_after_s: float = 0.5
+) -> tuple[Exchange, list[int], int]:
     """The first write lands during a STALL_S client stall; the second `second_after_s` later."""
     listener = socket.create_server(("127.0.0.1", 0))
     wrote: list[int] = []
-    server = threading.Thread(target=_serve_once, args=(listener, wrote, second_after_s), daemon=True)
+    server = threading.Thread(
+        target=_serve_once, args=(listener, wrote, second_after_s), daemon=True
+    )
     server.start()
     target = Target.parse(f"http://127.0.0.1:{listener.getsockname()[1]}")
 
@@ -103,7 +109,13 @@ def _slow_reader(listener: socket.socket, got: list[int]) -> None:
         while b"\r\n\r\n" not in data:
             data += conn.recv(4096)
         head, _, body = data.partition(b"\r\n\r\n")
-        length = int(next(v for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")) if k.lower() == b"content-length"))
+        length = int(
+            next(
+                v
+                for k, _, v in (line.partition(b":") for line in head.split(b"\r\n"))
+                if k.lower() == b"content-length"
+            )
+        )
         received = len(body)
         while received < length:
             time.sleep(0.001)  # slower than the client writes: its socket buffer fills

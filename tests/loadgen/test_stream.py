@@ -34,7 +34,9 @@ def chunked(*payloads: bytes) -> bytes:
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 EV = b'data: {"choices":[{"index":0,"text":" a","finish_reason":null}]}\n\n'
 FIN = b'data: {"choices":[{"index":0,"text":"","finish_reason":"length"}]}\n\n'
-USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}\n\ndata: [DONE]\n\n'
+USAGE = (
+    b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}\n\ndata: [DONE]\n\n'
+)
 
 
 def feed(response: bytes, step: int) -> tuple[Exchange, list[Exchange]]:
@@ -68,7 +70,9 @@ def test_fast_and_slow_paths_agree() -> None:
 def test_chat_role_chunk_is_not_content_and_crlf_events() -> None:
     role = b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\r\n\r\n'
     tok = b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\r\n\r\n'
-    reasoning = b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm","content":null}}]}\r\n\r\n'
+    reasoning = (
+        b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm","content":null}}]}\r\n\r\n'
+    )
     ex, _ = feed(HEAD + chunked(role, reasoning, tok, tok), 5)
     p = parse_stream(ex)
     assert len(p.chunk_times_ns) == 3 and p.completion_tokens is None
@@ -101,6 +105,12 @@ def test_connection_lost_before_and_after_first_byte() -> None:
 
 def test_request_bytes_and_target() -> None:
     t = Target.parse("http://127.0.0.1:8000/")
-    raw = request_bytes(t, "/v1/completions", b"{}", headers={"Authorization": "Bearer k"}, close=True)
+    raw = request_bytes(
+        t, "/v1/completions", b"{}", headers={"Authorization": "Bearer k"}, close=True
+    )
     assert raw.startswith(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n")
-    assert b"Content-Length: 2\r\n" in raw and b"Connection: close" in raw and raw.endswith(b"\r\n\r\n{}")
+    assert (
+        b"Content-Length: 2\r\n" in raw
+        and b"Connection: close" in raw
+        and raw.endswith(b"\r\n\r\n{}")
+    )

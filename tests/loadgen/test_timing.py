@@ -59,23 +59,44 @@ def _exchange(reads: list[tuple[bytes, int, int]]):  # type: ignore[no-untyped-d
 
 
 def test_one_read_carrying_several_server_chunks_marks_all_but_its_last_content_chunk() -> None:
-    ex = _exchange([
-        (HEAD + chunk(EV), 10 * MS, 10 * MS),  # clean: one chunk per read
-        (chunk(EV), 20 * MS, 20 * MS),
-        (chunk(EV) + chunk(EV) + chunk(EV), 50 * MS, 51 * MS),  # a stall: three writes in one read
-        (chunk(EV) + chunk(END % 5) + b"0\r\n\r\n", 60 * MS, 60 * MS),  # content + finish: not suspect
-    ])
+    ex = _exchange(
+        [
+            (HEAD + chunk(EV), 10 * MS, 10 * MS),  # clean: one chunk per read
+            (chunk(EV), 20 * MS, 20 * MS),
+            (
+                chunk(EV) + chunk(EV) + chunk(EV),
+                50 * MS,
+                51 * MS,
+            ),  # a stall: three writes in one read
+            (
+                chunk(EV) + chunk(END % 5) + b"0\r\n\r\n",
+                60 * MS,
+                60 * MS,
+            ),  # content + finish: not suspect
+        ]
+    )
     # blocks 2..4 late by up to 50 − 20 ms (since the last read); blocks 5..6 by up to 60 − 51 ms
     assert ex.slack == [(2, 5, 30 * MS), (5, 7, 9 * MS)]
     p = parse_stream(ex)
     assert p.chunk_times_ns == [10 * MS, 20 * MS, 50 * MS, 50 * MS, 50 * MS, 60 * MS]
-    assert p.chunk_slack == [(2, 30 * MS), (3, 30 * MS)]  # the read's last content chunk is its stamp
+    assert p.chunk_slack == [
+        (2, 30 * MS),
+        (3, 30 * MS),
+    ]  # the read's last content chunk is its stamp
 
 
 def _rec(i: int, times_ms: list[float], slack: tuple[tuple[int, int], ...] = ()) -> RequestRecord:
-    return RequestRecord(index=i, worker=0, warmup=False, t_send_ns=0, t_end_ns=int(times_ms[-1] * MS), ok=True,
-                         chunk_times_ns=tuple(int(t * MS) for t in times_ms), output_tokens=len(times_ms),
-                         chunk_slack_ns=slack)
+    return RequestRecord(
+        index=i,
+        worker=0,
+        warmup=False,
+        t_send_ns=0,
+        t_end_ns=int(times_ms[-1] * MS),
+        ok=True,
+        chunk_times_ns=tuple(int(t * MS) for t in times_ms),
+        output_tokens=len(times_ms),
+        chunk_slack_ns=slack,
+    )
 
 
 def test_bounds_follow_the_slack_and_unsure_distributions_are_withheld() -> None:
@@ -92,23 +113,35 @@ def test_bounds_follow_the_slack_and_unsure_distributions_are_withheld() -> None
     # spacing of its neighbours: published. Its std may move by up to 8 ms / √50: withheld alone
     assert t["bounds_s"]["ttft"] == pytest.approx(0.008 / 50)
     assert t["bounds_s"]["ttft.std"] == pytest.approx(0.008 / 50**0.5)
-    assert m["ttft"]["mean"] is not None and m["ttft"]["p99"] is not None and m["ttft"]["std"] is None
-    assert "ttft" not in t["invalid"] and "ttft.std may be off by 1.13 ms" in t["invalid"]["ttft.std"]
+    assert (
+        m["ttft"]["mean"] is not None and m["ttft"]["p99"] is not None and m["ttft"]["std"] is None
+    )
+    assert (
+        "ttft" not in t["invalid"] and "ttft.std may be off by 1.13 ms" in t["invalid"]["ttft.std"]
+    )
     # ITL: its gaps 0, 0 may really be up to 8 ms, below the 10 ms of the others: only the mean
     # of 150 gaps moves (by 16/150 ms), every percentile stays — published
     assert t["bounds_s"]["itl"] == pytest.approx(0.016 / 150)
     assert m["itl"]["median"] == pytest.approx(0.010) and "itl" not in t["invalid"]
     # ten such requests: the 20 zero gaps reach the p10, which may be 8 ms off — ITL withheld
-    many = [*clean[:40], *(_rec(i, [13, 13, 13, 23], slack=((0, 8 * MS), (1, 8 * MS))) for i in range(40, 50))]
+    many = [
+        *clean[:40],
+        *(_rec(i, [13, 13, 13, 23], slack=((0, 8 * MS), (1, 8 * MS))) for i in range(40, 50)),
+    ]
     m = point_metrics(many, concurrency=4).to_json()
     t = m["timing"]
     assert t["bounds_s"]["itl"] > TIMING_TOLERANCE_S
-    assert m["itl"] == dict.fromkeys(m["itl"], None) and "may be late by up to 8.0 ms" in t["invalid"]["itl"]
+    assert (
+        m["itl"] == dict.fromkeys(m["itl"], None)
+        and "may be late by up to 8.0 ms" in t["invalid"]["itl"]
+    )
     assert m["total_output_tokens"] == 200  # counts and throughputs are not timing: kept
 
 
 @pytest.mark.slow
-def test_under_a_competing_cpu_load_timing_is_right_or_withheld(stub: Callable, tmp_path: Path) -> None:
+def test_under_a_competing_cpu_load_timing_is_right_or_withheld(
+    stub: Callable, tmp_path: Path
+) -> None:
     """Client and a busy process share one core (the stub has the other): every published ITL/TTFT
     statistic must be within its stated bound of the stub's write-time truth; those that cannot
     be vouched for are withheld with a reason."""
@@ -116,15 +149,48 @@ def test_under_a_competing_cpu_load_timing_is_right_or_withheld(stub: Callable, 
     if len(cpus) < 2 or shutil.which("taskset") is None:
         pytest.skip("needs two CPUs and taskset (util-linux)")
     s = stub("--ttft-ms", "3", "--itl-ms", "2", prefix=["taskset", "-c", str(cpus[0])])
-    hog = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, "-c",
-                            "import time\nt=time.time()+15\nwhile time.time()<t: pass"])
+    hog = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            str(cpus[1]),
+            sys.executable,
+            "-c",
+            "import time\nt=time.time()+15\nwhile time.time()<t: pass",
+        ]
+    )
     try:
         out = tmp_path / "result.json"
         proc = subprocess.run(
-            ["taskset", "-c", str(cpus[1]), str(shutil.which("ixci")), "loadgen", "--url", s.url, "--model", "stub",
-             "--isl", "16", "--osl", "48", "--concurrency", "24", "--duration", "2", "--workers", "1",
-             "--dialect", "vllm", "--output", str(out)],
-            capture_output=True, text=True, timeout=90, check=False,
+            [
+                "taskset",
+                "-c",
+                str(cpus[1]),
+                str(shutil.which("ixci")),
+                "loadgen",
+                "--url",
+                s.url,
+                "--model",
+                "stub",
+                "--isl",
+                "16",
+                "--osl",
+                "48",
+                "--concurrency",
+                "24",
+                "--duration",
+                "2",
+                "--workers",
+                "1",
+                "--dialect",
+                "vllm",
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
     finally:
         hog.kill()
@@ -142,15 +208,31 @@ def test_under_a_competing_cpu_load_timing_is_right_or_withheld(stub: Callable, 
         # published: the stub's write-time truth (all requests, warm-up included) within the stated
         # bound plus the loopback/server-side slack of an idle path (2 ms under this load)
         bound = t["bounds_s"].get(name, 0.0) + 0.002
-        assert abs(m[name]["median"] - truth[name]["median"]) <= bound + 0.002, (name, m[name], truth[name], t)
+        assert abs(m[name]["median"] - truth[name]["median"]) <= bound + 0.002, (
+            name,
+            m[name],
+            truth[name],
+            t,
+        )
     assert t["slack_chunks"] > 0 or not t["invalid"]
 
 
 def test_the_parsing_backlog_stays_under_its_cap(stub: Callable) -> None:
     s = stub("--ttft-ms", "1", "--itl-ms", "0", "--events-per-write", "8")
     cap = 64 << 10
-    r = run_point(PointConfig(url=s.url, model="stub", isl=8, osl=256, concurrency=32, num_requests=200,
-                              workers=1, max_unparsed_bytes=cap), dialect=get_dialect("vllm"))
+    r = run_point(
+        PointConfig(
+            url=s.url,
+            model="stub",
+            isl=8,
+            osl=256,
+            concurrency=32,
+            num_requests=200,
+            workers=1,
+            max_unparsed_bytes=cap,
+        ),
+        dialect=get_dialect("vllm"),
+    )
     assert r.metrics["completed"] == 200
     one_response = 256 * len(EV) + 4096
     assert 0 < r.client.max_unparsed_bytes <= cap + one_response  # was unbounded (no cap at all)

@@ -42,10 +42,24 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         shutil.copytree(REPO / part, root / part)
     shutil.rmtree(root / "matrix" / "recipes")
     (root / "matrix" / "canary.yaml").write_text("canary: [dsr1-fp8-mi300x-sglang]\n")
-    proc = subprocess.run(["ixci", "import", "inferencex", *map(str, SOURCE), "--catalog", str(root),
-                           "--out", str(root / "matrix" / "recipes"),
-                           "--coverage", str(root / "coverage.md")],
-                          capture_output=True, text=True, check=False, timeout=300)
+    proc = subprocess.run(
+        [
+            "ixci",
+            "import",
+            "inferencex",
+            *map(str, SOURCE),
+            "--catalog",
+            str(root),
+            "--out",
+            str(root / "matrix" / "recipes"),
+            "--coverage",
+            str(root / "coverage.md"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return root, proc.stdout
 
@@ -57,8 +71,10 @@ def test_coverage_counts_match_the_data_files(imported: tuple[Path, str]) -> Non
     recipes = {p.stem for p in (root / "matrix" / "recipes").glob("*.yaml")}
     non_agentic = len(raw) - len(agentic)
     done = len(recipes - agentic)
-    assert f"coverage: {len(recipes)} of {len(raw)} entries converted; {done} of {non_agentic} " \
-           f"non-agentic" in out
+    assert (
+        f"coverage: {len(recipes)} of {len(raw)} entries converted; {done} of {non_agentic} "
+        f"non-agentic" in out
+    )
     assert done / non_agentic >= 0.9  # 128 of 133 at the incumbent's commit 843c6254
     table = (root / "coverage.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| `")]
@@ -84,12 +100,17 @@ def test_every_recipe_validates_and_plans_one_job_per_launch(imported: tuple[Pat
     root, _ = imported
     catalog = load_catalog(root)  # full validation: schemas + cross-file checks
     # single-node, fixed-length launches (the agentic ones: tests/plan/test_importer_agentic.py)
-    jobs = [j for j in plan.expand(catalog)
-            if not j.topology["disaggregated"] and j.topology["nodes"] == 1
-            and all(p.scenario != "agentic-coding" for p in j.points)]
+    jobs = [
+        j
+        for j in plan.expand(catalog)
+        if not j.topology["disaggregated"]
+        and j.topology["nodes"] == 1
+        and all(p.scenario != "agentic-coding" for p in j.points)
+    ]
     skip = ("id", "name", "points", "estimate", "recipe", "recipes", "selected_because")
-    launches = {plan.canonical_json({k: v for k, v in j.to_dict().items() if k not in skip})
-                for j in jobs}
+    launches = {
+        plan.canonical_json({k: v for k, v in j.to_dict().items() if k not in skip}) for j in jobs
+    }
     assert len(launches) == len(jobs)
     # the incumbent's distinct single-node launches of the converted entries: its server
     # settings without the concurrency, split where its script picks the MTP draft length by
@@ -110,11 +131,19 @@ def test_every_recipe_validates_and_plans_one_job_per_launch(imported: tuple[Pat
                     script = spec_table().script_for(entry, kind)
                     arms = {None}
                     if ss.get("spec-decoding", "none") != "none" and script is not None:
-                        arms = {script.tokens(dp_attn=bool(ss.get("dp-attn")), isl=block.get("isl", 0),
-                                              conc=c) for c in _concs(ss)}
+                        arms = {
+                            script.tokens(
+                                dp_attn=bool(ss.get("dp-attn")), isl=block.get("isl", 0), conc=c
+                            )
+                            for c in _concs(ss)
+                        }
                     for arm in arms:
-                        expected.add(json.dumps([name, block.get("isl"), block.get("osl"), server,
-                                                 arm and arm[0]], sort_keys=True))
+                        expected.add(
+                            json.dumps(
+                                [name, block.get("isl"), block.get("osl"), server, arm and arm[0]],
+                                sort_keys=True,
+                            )
+                        )
     assert len(jobs) == len(expected)
 
 
@@ -159,13 +188,20 @@ def test_spec_tokens_come_from_the_launch_script_with_provenance() -> None:
     assert "843c6254ff69" in dsr1["source"]
     # TensorRT-LLM DeepSeek-V4: 2 draft tokens at isl >= 4096 and conc >= 128, else 3
     trt = by["dsv4-fp4-b200-trt-mtp"]
-    arms = {(e["spec-decoding"]["num-tokens"], tuple(e["concurrency"]))
-            for e in trt["search-space"] if isinstance(e["concurrency"], list)}
+    arms = {
+        (e["spec-decoding"]["num-tokens"], tuple(e["concurrency"]))
+        for e in trt["search-space"]
+        if isinstance(e["concurrency"], list)
+    }
     assert any(n == 2 and min(c) >= 128 for n, c in arms)
     # --spec-tokens overrides the script's count
     over, _ = import_inferencex(SOURCE, load_target(REPO), spec_tokens=5)
-    assert {e["spec-decoding"]["num-tokens"] for c in over if c.entry == "dsr1-fp4-b200-sglang-mtp"
-            for e in c.recipe["search-space"]} == {5}
+    assert {
+        e["spec-decoding"]["num-tokens"]
+        for c in over
+        if c.entry == "dsr1-fp4-b200-sglang-mtp"
+        for e in c.recipe["search-space"]
+    } == {5}
 
 
 def test_multi_node_counts_come_from_the_staged_srt_slurm_recipe() -> None:
@@ -174,7 +210,9 @@ def test_multi_node_counts_come_from_the_staged_srt_slurm_recipe() -> None:
     tokens = {e["spec-decoding"]["num-tokens"] for e in found.recipe["search-space"]}
     assert tokens == {3}  # speculative-num-steps: 3 in each staged disagg-gb200-*-mtp.yaml
     assert len(found.provenance) == 8
-    assert all("srt-slurm-recipes/sglang/deepseek-v4/8k1k/disagg-gb200-" in u for u in found.provenance)
+    assert all(
+        "srt-slurm-recipes/sglang/deepseek-v4/8k1k/disagg-gb200-" in u for u in found.provenance
+    )
     assert "read from 8 files" in found.recipe["source"] and len(found.recipe["source"]) <= 400
 
 

@@ -29,14 +29,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 def run_ixci(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real console script: exit codes and messages as users see them."""
-    return subprocess.run(["ixci", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        ["ixci", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def test_golden_plan_is_exact_and_byte_identical() -> None:
-    code, first = run_cli("plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "json")
+    code, first = run_cli(
+        "plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "json"
+    )
     assert code == 0, first
-    _, second = run_cli("plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "json")
+    _, second = run_cli(
+        "plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "json"
+    )
     assert first == second
     assert first == GOLDEN.read_text(encoding="utf-8")
 
@@ -47,7 +57,15 @@ def test_warm_server_grouping_and_point_counts() -> None:
     # entries 0 and 1 of the sglang recipe resolve to the same launch: one job, 7 concurrencies
     # (4..48 geometric + 64, 128) × 2 scenarios
     tp8 = by_name["dsr1 fp8 h200 sglang tp8"]
-    assert [p.concurrency for p in tp8.points if p.scenario == "8k1k"] == [4, 8, 16, 32, 48, 64, 128]
+    assert [p.concurrency for p in tp8.points if p.scenario == "8k1k"] == [
+        4,
+        8,
+        16,
+        32,
+        48,
+        64,
+        128,
+    ]
     assert len(tp8.points) == 14
     assert len({p.id for j in jobs for p in j.points}) == sum(len(j.points) for j in jobs)
     assert len(jobs) == 8
@@ -100,7 +118,9 @@ def test_nightlies_take_nightly_repeats_and_other_events_repeats(tmp_path: Path)
     dispatch measures once; ids (and so history) are the same on every event."""
     catalog = load_catalog(CATALOG)
     nightly, dispatch = plan.expand(catalog, "schedule"), plan.expand(catalog, "workflow_dispatch")
-    assert [j.id for j in nightly] == [j.id for j in dispatch] == [j.id for j in plan.expand(catalog)]
+    assert (
+        [j.id for j in nightly] == [j.id for j in dispatch] == [j.id for j in plan.expand(catalog)]
+    )
     assert {p.repeats for j in nightly for p in j.points} == {3}
     assert {p.repeats for j in dispatch for p in j.points} == {1}
     assert [p.id for p in nightly[0].points] == [p.id for p in dispatch[0].points]
@@ -126,26 +146,60 @@ def test_a_bad_nightly_repeats_is_a_pointed_error(tmp_path: Path) -> None:
 
 
 def test_dispatch_filters() -> None:
-    code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch",
-                        "--only", "sku=cpu", "--format", "json")
+    code, out = run_cli(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "workflow_dispatch",
+        "--only",
+        "sku=cpu",
+        "--format",
+        "json",
+    )
     assert code == 0, out
     doc = json.loads(out)
     assert [j["sku"] for j in doc["jobs"]] == ["cpu"]
     assert doc["jobs"][0]["selected_because"] == ["workflow_dispatch: --only sku=cpu"]
-    code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch",
-                        "--only", "sku=h200|mi355x,tp=8", "--exclude", "spec_decoding=mtp",
-                        "--format", "json")
+    code, out = run_cli(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "workflow_dispatch",
+        "--only",
+        "sku=h200|mi355x,tp=8",
+        "--exclude",
+        "spec_decoding=mtp",
+        "--format",
+        "json",
+    )
     names = sorted(j["name"] for j in json.loads(out)["jobs"])
-    assert names == ["dsr1 fp8 h200 sglang tp8", "dsr1 fp8 h200 sglang tp8-ep8-dpa",
-                     "dsr1 fp8 mi355x vllm tp8"]
-    code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch",
-                        "--only", "sku=h200", "--only", "scenario=smoke", "--format", "json")
+    assert names == [
+        "dsr1 fp8 h200 sglang tp8",
+        "dsr1 fp8 h200 sglang tp8-ep8-dpa",
+        "dsr1 fp8 mi355x vllm tp8",
+    ]
+    code, out = run_cli(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "workflow_dispatch",
+        "--only",
+        "sku=h200",
+        "--only",
+        "scenario=smoke",
+        "--format",
+        "json",
+    )
     assert {j["sku"] for j in json.loads(out)["jobs"]} == {"h200", "cpu"}
 
 
 def test_bad_filter_is_a_usage_error_with_suggestion() -> None:
-    proc = run_ixci("plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch",
-                    "--only", "skus=h100")
+    proc = run_ixci(
+        "plan", "--catalog", str(CATALOG), "--event", "workflow_dispatch", "--only", "skus=h100"
+    )
     assert proc.returncode == 2
     assert "unknown key 'skus'" in proc.stderr and "did you mean 'sku'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -154,14 +208,26 @@ def test_bad_filter_is_a_usage_error_with_suggestion() -> None:
 def test_schedule_rotation_within_budget_oldest_first(tmp_path: Path) -> None:
     catalog = load_catalog(CATALOG)
     jobs = plan.expand(catalog, "schedule")  # the nightly's estimates (nightly-repeats)
-    history = {"jobs": {j.id: {"last_measured": f"2026-11-{10 + i:02d}"} for i, j in enumerate(jobs)}}
+    history = {
+        "jobs": {j.id: {"last_measured": f"2026-11-{10 + i:02d}"} for i, j in enumerate(jobs)}
+    }
     newest = jobs[-1]
     del history["jobs"][newest.id]  # never measured: goes first
     (tmp_path / "index.json").write_text(json.dumps(history))
     budget = newest.estimate.total_gpu_hours + jobs[0].estimate.total_gpu_hours + 0.001
-    code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "schedule",
-                        "--budget-gpu-hours", str(budget), "--history", str(tmp_path / "index.json"),
-                        "--format", "json")
+    code, out = run_cli(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "schedule",
+        "--budget-gpu-hours",
+        str(budget),
+        "--history",
+        str(tmp_path / "index.json"),
+        "--format",
+        "json",
+    )
     assert code == 0, out
     doc = json.loads(out)
     chosen = {j["id"]: j["selected_because"][0] for j in doc["jobs"]}
@@ -180,8 +246,16 @@ def test_table_shows_saving() -> None:
 def test_github_outputs_shards(tmp_path: Path) -> None:
     out_file = tmp_path / "out"
     out_file.write_text("")
-    code, out = run_cli("plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "github",
-                        env={"GITHUB_OUTPUT": str(out_file)})
+    code, out = run_cli(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "schedule",
+        "--format",
+        "github",
+        env={"GITHUB_OUTPUT": str(out_file)},
+    )
     assert code == 0, out
     values = _parse_outputs(out_file.read_text())
     assert json.loads(values["shards"]) == ["shard-0"]
@@ -214,6 +288,14 @@ def test_shard_overflow_fails_naming_the_limit() -> None:
 
 
 def test_github_without_output_file_is_usage_error() -> None:
-    proc = run_ixci("plan", "--catalog", str(CATALOG), "--event", "schedule", "--format", "github",
-                    env={"GITHUB_OUTPUT": ""})
+    proc = run_ixci(
+        "plan",
+        "--catalog",
+        str(CATALOG),
+        "--event",
+        "schedule",
+        "--format",
+        "github",
+        env={"GITHUB_OUTPUT": ""},
+    )
     assert proc.returncode == 2 and "GITHUB_OUTPUT" in proc.stderr

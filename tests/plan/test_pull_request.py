@@ -16,7 +16,9 @@ CATALOG = Path(__file__).resolve().parent.parent / "data" / "plan" / "catalog"
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture()
@@ -39,8 +41,22 @@ def commit(root: Path) -> str:
 
 
 def plan_pr(root: Path, base: str, head: str) -> dict[str, object]:
-    result = CliRunner().invoke(cli, ["plan", "--catalog", str(root), "--event", "pull_request",
-                                      "--base", base, "--head", head, "--format", "json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--catalog",
+            str(root),
+            "--event",
+            "pull_request",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert isinstance(doc, dict)
@@ -58,8 +74,10 @@ def test_one_recipe_changed_selects_only_its_jobs(repo: tuple[Path, str]) -> Non
     assert isinstance(jobs, list)
     assert {j["recipe"] for j in jobs} == {"matrix/recipes/dsr1-fp8-mi355x-vllm.yaml"}
     assert len(jobs) == 2
-    assert all(j["selected_because"] == ["pull_request: matrix/recipes/dsr1-fp8-mi355x-vllm.yaml changed"]
-               for j in jobs)
+    assert all(
+        j["selected_because"] == ["pull_request: matrix/recipes/dsr1-fp8-mi355x-vllm.yaml changed"]
+        for j in jobs
+    )
     assert doc["notes"] == ["README.md: not a benchmark input (no job selected)"]
 
 
@@ -73,12 +91,18 @@ def test_shared_entry_change_selects_every_user(repo: tuple[Path, str]) -> None:
     jobs = plan_pr(root, base, head)["jobs"]
     assert isinstance(jobs, list)
     got = {j["name"]: j["selected_because"] for j in jobs}
-    assert set(got) == {"dsr1 fp8 h200 sglang tp8", "dsr1 fp8 h200 sglang tp8 mtp",
-                        "dsr1 fp8 h200 sglang tp8-ep8-dpa", "tiny q8_0 cpu llamacpp tp1"}
+    assert set(got) == {
+        "dsr1 fp8 h200 sglang tp8",
+        "dsr1 fp8 h200 sglang tp8 mtp",
+        "dsr1 fp8 h200 sglang tp8-ep8-dpa",
+        "tiny q8_0 cpu llamacpp tp1",
+    }
     assert got["tiny q8_0 cpu llamacpp tp1"] == [
-        "pull_request: benchmarks/scenarios/smoke.yaml: scenario 'smoke' changed"]
+        "pull_request: benchmarks/scenarios/smoke.yaml: scenario 'smoke' changed"
+    ]
     assert got["dsr1 fp8 h200 sglang tp8"] == [
-        "pull_request: matrix/runners.yaml: runner 'h200-docker' changed"]
+        "pull_request: matrix/runners.yaml: runner 'h200-docker' changed"
+    ]
 
 
 def test_ixci_measuring_code_selects_the_canary(repo: tuple[Path, str]) -> None:
@@ -88,7 +112,9 @@ def test_ixci_measuring_code_selects_the_canary(repo: tuple[Path, str]) -> None:
     jobs = plan_pr(root, base, head)["jobs"]
     assert isinstance(jobs, list)
     assert [j["recipe"] for j in jobs] == ["matrix/recipes/tiny-cpu-llamacpp.yaml"]
-    assert jobs[0]["selected_because"] == ["pull_request: ixci/loadgen/worker.py changed (canary set)"]
+    assert jobs[0]["selected_because"] == [
+        "pull_request: ixci/loadgen/worker.py changed (canary set)"
+    ]
 
 
 def test_explain_table_and_bad_base(repo: tuple[Path, str]) -> None:
@@ -96,12 +122,40 @@ def test_explain_table_and_bad_base(repo: tuple[Path, str]) -> None:
     models = root / "matrix" / "models.yaml"
     models.write_text(models.read_text().replace("layers: 2", "layers: 3"))
     head = commit(root)
-    result = CliRunner().invoke(cli, ["plan", "--catalog", str(root), "--event", "pull_request",
-                                      "--base", base, "--head", head, "--explain"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--catalog",
+            str(root),
+            "--event",
+            "pull_request",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--explain",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "because pull_request: matrix/models.yaml: model 'tiny-llama' changed" in result.output
     assert "1 jobs, 3 points" in result.output
-    proc = subprocess.run(["ixci", "plan", "--catalog", str(root), "--event", "pull_request",
-                           "--base", "0" * 40, "--head", head], capture_output=True, text=True,
-                          check=False, timeout=120)
+    proc = subprocess.run(
+        [
+            "ixci",
+            "plan",
+            "--catalog",
+            str(root),
+            "--event",
+            "pull_request",
+            "--base",
+            "0" * 40,
+            "--head",
+            head,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert proc.returncode == 5 and "git diff" in proc.stderr and "Traceback" not in proc.stderr

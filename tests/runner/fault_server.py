@@ -40,7 +40,9 @@ async def _endless(writer: asyncio.StreamWriter) -> None:
     """A 200 event stream that never ends; returns when the client goes away."""
     piece = b"%x\r\n%s\r\n" % (len(EVENT), EVENT)
     try:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         while True:
             writer.write(piece)
             await writer.drain()

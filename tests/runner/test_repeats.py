@@ -127,7 +127,9 @@ def test_run_job_derives_the_request_timeout_from_the_point() -> None:
     point = PointSpec(id="p-000000000001", scenario="s", isl=1024, osl=128, concurrency=4)
     raw = point_config(_Serve(), point, _Job())  # type: ignore[arg-type]
     assert raw["request_timeout_s"] is None
-    config = PointConfig(url=raw["url"], model="m", isl=1024, osl=128, concurrency=4, num_requests=16)
+    config = PointConfig(
+        url=raw["url"], model="m", isl=1024, osl=128, concurrency=4, num_requests=16
+    )
     assert TIMEOUT_BASE_S < config.timeout_s < 120.0  # 60 + 1.024 + 32 s, not 600 s
 
 

@@ -132,7 +132,9 @@ def test_cpu_job_end_to_end(
         for p in doc["points"]
     )
     # every point records its cache state (the scenario's default: keep) and the engine's metrics
-    assert all(p["cache"]["action"] == "keep" and p["cache"]["status"] == "ok" for p in doc["points"])
+    assert all(
+        p["cache"]["action"] == "keep" and p["cache"]["status"] == "ok" for p in doc["points"]
+    )
     assert all(p["server_metrics"]["series"]["generation_tokens"]["delta"] >= 8 * 32
                and p["server_metrics"]["failed_samples"] == 0 for p in doc["points"])  # fmt: skip
     prov = doc["provenance"]

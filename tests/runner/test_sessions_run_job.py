@@ -76,8 +76,15 @@ def _catalog(tmp: Path) -> Path:
     traces = root / "benchmarks" / "traces"
     traces.mkdir(exist_ok=True)
     # 12 requests in 3 groups: each group shares its first 3 blocks of 64 tokens (hash ids)
-    lines = [{"timestamp": 100 * i, "input_length": 4 * 64 - 10, "output_length": 4,
-              "hash_ids": [1000 * (i % 3) + b for b in range(3)] + [50_000 + i]} for i in range(12)]
+    lines = [
+        {
+            "timestamp": 100 * i,
+            "input_length": 4 * 64 - 10,
+            "output_length": 4,
+            "hash_ids": [1000 * (i % 3) + b for b in range(3)] + [50_000 + i],
+        }
+        for i in range(12)
+    ]
     (traces / "shared-blocks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return root
 
@@ -85,8 +92,11 @@ def _catalog(tmp: Path) -> Path:
 def _job(root: Path) -> dict[str, Any]:
     out = subprocess.run([*IXCI, "plan", "--catalog", str(root), "--event", "workflow_dispatch", "--format", "json"],
                          capture_output=True, text=True, check=True)  # fmt: skip
-    jobs = [j for j in json.loads(out.stdout)["jobs"]
-            if "matrix/recipes/tiny-fp16-cpu-llamacpp-sessions.yaml" in j["recipes"]]
+    jobs = [
+        j
+        for j in json.loads(out.stdout)["jobs"]
+        if "matrix/recipes/tiny-fp16-cpu-llamacpp-sessions.yaml" in j["recipes"]
+    ]
     assert len(jobs) == 1, "every point of one launch belongs to one job (one warm server)"
     return dict(jobs[0])
 
@@ -99,7 +109,9 @@ def test_planner_keeps_sessions_points_on_one_server(tmp_path: Path) -> None:
 @pytest.mark.engine
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_sessions_replay_on_real_llama_server(tmp_path: Path, llama_server_bin: Path, free_port: int) -> None:
+def test_sessions_replay_on_real_llama_server(
+    tmp_path: Path, llama_server_bin: Path, free_port: int
+) -> None:
     root = _catalog(tmp_path)
     job = _job(root)
     out = tmp_path / "out"
@@ -121,10 +133,12 @@ def test_sessions_replay_on_real_llama_server(tmp_path: Path, llama_server_bin: 
     assert s["prompts"] == "token_ids" and s["arrivals"] == "closed"
     bucket = s["ttft_by_context"]["256-512"]
     cold, warm = bucket["cold"], bucket["warm"]
-    print(f"256-512 prompt tokens: cold TTFT median {cold['median'] * 1e3:.2f} ms (n={cold['count']}), "
-          f"warm {warm['median'] * 1e3:.2f} ms (n={warm['count']}); client hit rate "
-          f"{s['prefix_cache_hit_rate']:.3f}; by turn "
-          + ", ".join(f"{k}: {v['median'] * 1e3:.2f} ms" for k, v in s["ttft_by_turn"].items()))
+    print(
+        f"256-512 prompt tokens: cold TTFT median {cold['median'] * 1e3:.2f} ms (n={cold['count']}), "
+        f"warm {warm['median'] * 1e3:.2f} ms (n={warm['count']}); client hit rate "
+        f"{s['prefix_cache_hit_rate']:.3f}; by turn "
+        + ", ".join(f"{k}: {v['median'] * 1e3:.2f} ms" for k, v in s["ttft_by_turn"].items())
+    )
     assert cold["count"] >= 20 and warm["count"] >= 20
     assert warm["median"] < cold["median"] and warm["mean"] < cold["mean"]
     assert s["cached_tokens_reported"] == 1200 and s["prefix_cache_hit_rate"] > 0.3
@@ -137,4 +151,6 @@ def test_sessions_replay_on_real_llama_server(tmp_path: Path, llama_server_bin: 
     mrows = sorted((r for r in rows if r["point_id"] == moon["id"]), key=lambda r: r["t_send_ns"])
     assert moon["valid"] and moon["sessions"]["arrivals"] == "trace" and len(mrows) == 12
     # the first request of each hash-id group is cold; later ones hit its 3 shared blocks
-    assert all(r["cached_tokens"] >= 3 * 64 - 8 for r in mrows[3:]), [r["cached_tokens"] for r in mrows]
+    assert all(r["cached_tokens"] >= 3 * 64 - 8 for r in mrows[3:]), [
+        r["cached_tokens"] for r in mrows
+    ]

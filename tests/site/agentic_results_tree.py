@@ -96,11 +96,14 @@ def server_record(mapping: MetricsMap, turns: list[TurnRecord], conc: int) -> di
             "kv_cache_usage": min(1.0, 0.05 + conc / 140) if 0 < k < seconds - 1 else 0.02,
             "prefix_cache_hits": f * cached,
             "prefix_cache_queries": f * prompt,
-            "prompt_tokens": f * (prompt if "prefix_cache_queries" in mapping.counters else prompt - cached),
+            "prompt_tokens": f
+            * (prompt if "prefix_cache_queries" in mapping.counters else prompt - cached),
             "generation_tokens": f * generated,
             "preemptions": f * (conc // 4 if thrash else 0),
         }
-        data.values.append({n: v for n, v in values.items() if n in mapping.gauges or n in mapping.counters})
+        data.values.append(
+            {n: v for n, v in values.items() if n in mapping.gauges or n in mapping.counters}
+        )
     data.raw = {n: (mapping.gauges.get(n) or mapping.counters[n])[0] for n in data.values[0]}
     return summary(mapping, data, interval_s=1.0)
 
@@ -121,7 +124,9 @@ def agentic_documents(seed: int = 5) -> list[dict[str, Any]]:
         for p in doc["points"]:
             conc = p["concurrency"]
             turns = simulate(conc, speed, rng)
-            p["id"] = "p-" + hashlib.sha256(f"{job['id']}|{SCENARIO}|{conc}".encode()).hexdigest()[:12]
+            p["id"] = (
+                "p-" + hashlib.sha256(f"{job['id']}|{SCENARIO}|{conc}".encode()).hexdigest()[:12]
+            )
             p.update(scenario=SCENARIO, isl=24576, osl=512, status="ok", valid=True, invalid_reasons=[],
                      failure_class=None)  # fmt: skip
             p["metrics"] = point_metrics([t.record for t in turns], concurrency=conc).to_json()
@@ -158,7 +163,13 @@ def write_agentic_tree(root: Path, docs: list[dict[str, Any]] | None = None) -> 
              "points_expected": len(d["points"]), "points_ok": len(d["points"])}
             for d in docs]  # fmt: skip
     summary_counts = {"ok": len(jobs), "partial": 0, "failed": 0, "missing": 0}
-    cov = {"run_id": run_id, "expected": len(jobs), "arrived": len(jobs), "summary": summary_counts, "jobs": jobs}
+    cov = {
+        "run_id": run_id,
+        "expected": len(jobs),
+        "arrived": len(jobs),
+        "summary": summary_counts,
+        "jobs": jobs,
+    }
     run = {"run_id": run_id, "date": date, "event": "schedule", "sha": "1" * 40}
     _dump(root / rel / "run.json", {**run, "repository": REPO, "path": rel})
     _dump(root / rel / "coverage.json", cov)

@@ -110,14 +110,22 @@ def test_agentic_chart_plots_both_interactivities_with_pareto_fronts(
                 assert x == pytest.approx(p["sessions"][block][key], rel=1e-5)
                 assert y == pytest.approx(p["metrics"]["output_throughput"] / gpus, rel=1e-5)
             want = front(list(zip(t["ids"], t["x"], t["y"], strict=True)))
-            line = next(f for f in traces if f["kind"] == "front" and f["panel"] == panel and f["name"] == t["name"])
+            line = next(
+                f
+                for f in traces
+                if f["kind"] == "front" and f["panel"] == panel and f["name"] == t["name"]
+            )
             drawn = {pid for pid, x in zip(t["ids"], t["x"], strict=True) if x in line["x"]}
             assert drawn == want and 2 <= len(want) < 6, (panel, t["name"], want)
             thrash = {pid for pid in t["ids"] if truth[pid][1]["concurrency"] == 128}
             assert not thrash & want  # the thrashing point is dominated
     # the incumbent's figure charges prefill to every token: below ixci's decode-only one
     e2e = next(t for t in traces if t["kind"] == "points" and t["panel"] == "e2e")
-    tok = next(t for t in traces if t["kind"] == "points" and t["panel"] == "per-token" and t["name"] == e2e["name"])
+    tok = next(
+        t
+        for t in traces
+        if t["kind"] == "points" and t["panel"] == "per-token" and t["name"] == e2e["name"]
+    )
     assert all(a < b for a, b in zip(e2e["x"], tok["x"], strict=True))
     assert "InferenceX" in page.locator("#legend-note").inner_text()
     assert page.get_by_test_id("tokens").is_hidden()  # output tokens, always
@@ -147,7 +155,9 @@ def test_ttft_against_context_length_cold_and_warm(
             assert y == pytest.approx(want, rel=1e-5)
             plotted += 1
     assert plotted > 20
-    order = page.evaluate("document.querySelector('[data-testid=chart]')._fullLayout.xaxis.categoryarray")
+    order = page.evaluate(
+        "document.querySelector('[data-testid=chart]')._fullLayout.xaxis.categoryarray"
+    )
     assert order == sorted(order, key=lambda b: int(b.split("-")[0].rstrip("+")))
     # at equal prompt length, a warm turn of a point below the cache's limit starts sooner
     cold = {(pid, b): y for t in traces if t["side"] == "cold"
@@ -185,7 +195,10 @@ def test_point_details_and_run_page_show_server_metrics(
     assert rows["KV-cache usage"][1] == fmt(100 * series["kv_cache_usage"]["max"]) + " %"
     rate = sm["prefix_cache_hit_rate"]
     assert rows["Prefix-cache hit rate"] == [fmt(100 * rate["value"]) + " % (queries)"]
-    assert rows["Preemptions"] == [fmt(series["preemptions"]["delta"])] and series["preemptions"]["delta"] > 0
+    assert (
+        rows["Preemptions"] == [fmt(series["preemptions"]["delta"])]
+        and series["preemptions"]["delta"] > 0
+    )
     assert f"{sm['samples']} samples" in table.locator("caption").inner_text()
     detail = page.get_by_test_id("point-detail").inner_text()
     assert "E2E-normalized interactivity" in detail and "TTFT, cold / warm turns" in detail

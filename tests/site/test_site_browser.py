@@ -580,9 +580,17 @@ def test_repeated_points_carry_error_bars_and_intervals(page: Any, site: Path) -
     rows = {r.locator("th").inner_text().split(" (")[0]: r for r in table.locator("tbody tr").all()}
     assert rows["b200 · vllm"].get_by_test_id("compare-ci").count() == 1
     assert rows["h100 · vllm"].get_by_test_id("compare-ci").count() == 0
-    lo, hi = (float(v.replace(",", "")) for v in
-              rows["b200 · vllm"].get_by_test_id("compare-ci").inner_text().strip(" []").split(" – "))
-    value = float(rows["b200 · vllm"].locator("td").first.inner_text().split(" [")[0].replace(",", ""))
+    lo, hi = (
+        float(v.replace(",", ""))
+        for v in rows["b200 · vllm"]
+        .get_by_test_id("compare-ci")
+        .inner_text()
+        .strip(" []")
+        .split(" – ")
+    )
+    value = float(
+        rows["b200 · vllm"].locator("td").first.inner_text().split(" [")[0].replace(",", "")
+    )
     assert lo < value < hi and hi / lo == pytest.approx(1.04 / 0.96, rel=0.01)
     shot(page, "compare-intervals")
 
@@ -645,7 +653,9 @@ def test_quality_failed_points_are_flagged_and_can_be_hidden(page: Any, site: Pa
 def test_speculative_acceptance_in_point_details(page: Any, site: Path) -> None:
     open_site(page, site, "?model=deepseek-r1&spec=yes")
     text = point_detail(page, "b200 · trtllm").split("---")[1]
-    assert "mtp: acceptance 80.0 % of draft tokens · 3.40 tokens per verification step" in text, text
+    assert "mtp: acceptance 80.0 % of draft tokens · 3.40 tokens per verification step" in text, (
+        text
+    )
     open_site(page, site, "?model=gpt-oss-120b")
     assert "Speculative decoding\noff" in point_detail(page, "h100 · vllm")
 

@@ -321,13 +321,23 @@ def test_agentic_points_reach_the_payload(tmp_path: Path, built: tuple[Path, Pat
     assert len(rows) == len(points) == 12
     for row in rows:
         p = points[row["point_id"]]
-        assert row["e2e_norm_interactivity_p90"] == pytest.approx(p["sessions"]["e2e_normalized_interactivity"]["p90"], rel=1e-5)
+        assert row["e2e_norm_interactivity_p90"] == pytest.approx(
+            p["sessions"]["e2e_normalized_interactivity"]["p90"], rel=1e-5
+        )
         ctx = p["sessions"]["ttft_by_context"]
         assert [b[0] for b in row["ttft_by_context"]] == list(ctx)
         for label, cold, n_cold, warm, n_warm in row["ttft_by_context"]:
             assert (n_cold, n_warm) == (ctx[label]["cold"]["count"], ctx[label]["warm"]["count"])
-            assert cold == (None if ctx[label]["cold"]["median"] is None else pytest.approx(ctx[label]["cold"]["median"], rel=1e-5))
-            assert warm == (None if ctx[label]["warm"]["median"] is None else pytest.approx(ctx[label]["warm"]["median"], rel=1e-5))
+            assert cold == (
+                None
+                if ctx[label]["cold"]["median"] is None
+                else pytest.approx(ctx[label]["cold"]["median"], rel=1e-5)
+            )
+            assert warm == (
+                None
+                if ctx[label]["warm"]["median"] is None
+                else pytest.approx(ctx[label]["warm"]["median"], rel=1e-5)
+            )
         assert row["server_metrics_samples"] == p["server_metrics"]["samples"]
         assert set(SERVER_COLUMNS) <= set(row)
     plain = decode(load_js(built[1] / "data" / "site.js"), load_js(built[1] / "data" / "extra.js"))

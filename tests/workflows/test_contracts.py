@@ -438,9 +438,9 @@ def test_run_job_dry_run_accepts_the_workflow_invocation(tmp_path: Path) -> None
     job_id = plan["jobs"][0]["id"]
     line = next(i for i in INVOCATIONS if i.argv[:2] == ("ixci", "run-job"))
     argv = [
-        a.replace("$JOB_ID", job_id).replace("$RUNNER_TEMP", str(tmp_path)).replace(
-            "$RUN_ATTEMPT", "2"
-        )
+        a.replace("$JOB_ID", job_id)
+        .replace("$RUNNER_TEMP", str(tmp_path))
+        .replace("$RUN_ATTEMPT", "2")
         for a in line.argv[1:]
     ]
     proc = _ixci(*argv, "--dry-run", cwd=ROOT)
@@ -510,10 +510,15 @@ def test_every_runtime_dependency_is_in_the_bench_lock() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lock = (ROOT / "requirements" / "bench.lock").read_text(encoding="utf-8")
-    pins = {re.sub(r"[-_.]+", "-", p).lower() for p in re.findall(r"^([A-Za-z0-9_.-]+)==", lock, flags=re.M)}
+    pins = {
+        re.sub(r"[-_.]+", "-", p).lower()
+        for p in re.findall(r"^([A-Za-z0-9_.-]+)==", lock, flags=re.M)
+    }
     wanted = {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", d)[0]).lower()  # type: ignore[index]
               for d in project["dependencies"]}  # fmt: skip
-    assert wanted - pins == set(), "pin these in requirements/bench.lock (pip-compile --generate-hashes)"
+    assert wanted - pins == set(), (
+        "pin these in requirements/bench.lock (pip-compile --generate-hashes)"
+    )
 
 
 def test_bench_installs_are_hash_pinned() -> None:

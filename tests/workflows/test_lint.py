@@ -81,6 +81,8 @@ def test_zizmor_really_checks(tmp_path: Path) -> None:
         "      - uses: actions/checkout@v4\n"
         "      - run: echo ${{ github.event.pull_request.title }}\n"
     )
-    proc = _run([_tool("zizmor", "zizmor"), "--offline", "--color=never", "--no-progress", str(bad)])
+    proc = _run(
+        [_tool("zizmor", "zizmor"), "--offline", "--color=never", "--no-progress", str(bad)]
+    )
     assert proc.returncode != 0
     assert "template-injection" in proc.stdout and "unpinned-uses" in proc.stdout
