@@ -102,14 +102,25 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A stored table as the tidy table's pandas types (nullable Int64 where tidy_table has them)."""
-    df: pd.DataFrame = table.to_pandas()
-    for col in df.columns:  # plain objects: row-wise readers iterate them ~10× faster
-        if col in STRING_COLUMNS:
-            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    strings = [c for c in table.column_names if c in STRING_COLUMNS]
+    df: pd.DataFrame = table.drop_columns(strings).to_pandas()
+    if not len(df.columns):  # only strings: the frame still has the table's rows
+        df = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    for col in strings:  # plain objects: row-wise readers iterate them ~10× faster
+        df[col] = pd.Series(_objects(table.column(col)), index=df.index, dtype=object)
+    df = df[table.column_names]
     for col in NULLABLE_INT:
         if col in df.columns:
             df[col] = df[col].astype("Int64")
     return df
+
+
+def _objects(column: pa.ChunkedArray) -> np.ndarray:
+    """A string column as an object array of str and None, through its dictionary (a few
+    hundred distinct values in a million rows): ~2.5× faster than pandas' str → object."""
+    encoded = column.dictionary_encode().combine_chunks()
+    values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    return values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
 
 
 def plain_columns(df: pd.DataFrame) -> dict[str, list[Any]]:
