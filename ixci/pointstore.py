@@ -120,7 +120,8 @@ def _objects(column: pa.ChunkedArray) -> np.ndarray:
     hundred distinct values in a million rows): ~2.5× faster than pandas' str → object."""
     encoded = column.dictionary_encode().combine_chunks()
     values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
-    return values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
+    out: np.ndarray = values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
+    return out
 
 
 def plain_columns(df: pd.DataFrame) -> dict[str, list[Any]]:
