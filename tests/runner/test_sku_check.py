@@ -146,7 +146,7 @@ def test_run_job_on_the_wrong_sku_fails_preflight_and_writes_no_mislabelled_poin
 
 def _example_plan(tmp_path: Path) -> dict[str, object]:
     proc = _ixci("plan", "--catalog", str(REPO / "docs" / "examples" / "catalog"), "--event",
-                 "workflow_dispatch", "--only", "framework=llamacpp,precision=fp16", "--format",
+                 "workflow_dispatch", "--only", "framework=llamacpp,precision=fp16,sku=h200", "--format",
                  "json", env=dict(os.environ), cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     plan: dict[str, object] = json.loads(proc.stdout)
