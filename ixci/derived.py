@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from ixci import pointstore as ps
 from ixci.aggregate import Economics, columns_for, dump_columnar, tidy_table
@@ -97,9 +98,9 @@ def derive(tree: Path) -> tuple[dict[str, bytes], Book]:
     jobs: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         jobs.setdefault(ps.month_of(r["path"]), []).extend(docs_of[r["path"]])
-    frames = {m: ps.to_frame(ps.to_arrow(rows)) for m, rows in points.items()}
+    tables = {m: ps.to_arrow(rows) for m, rows in points.items()}
     job_frames = {m: ps.to_frame(ps.to_arrow(ps.job_rows(d))) for m, d in jobs.items() if d}
-    return _finish(runs, econ, alert_policy(tree), frames, job_frames, touched=None)
+    return _finish(runs, econ, alert_policy(tree), tables, job_frames, touched=None)
 
 
 def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
@@ -120,14 +121,14 @@ def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
     if run_id is None:
         return None
     docs = run_docs(tree, path)
-    frames = {k: ps.read_partition(p, tree=tree) for k, p in files.items()}
-    old = frames.get(m)
+    tables = {k: ps.read_table(p, tree=tree) for k, p in files.items()}
+    old = ps.to_frame(tables[m]) if m in tables else None
     kept = old[old["run_id"] != run_id] if old is not None else None
     new = ps.to_frame(ps.to_arrow(tidy_table(docs, econ)))
     month_rows = ps.combine([f for f in (kept, new) if f is not None and len(f)])
     if not len(month_rows):
         return None
-    frames[m] = ps.to_frame(ps.to_arrow(month_rows))
+    tables[m] = ps.to_arrow(month_rows)
     job_files = ps.partition_files(tree, ps.JOBS_DIR)
     job_frames = {k: ps.read_partition(p, tree=tree) for k, p in job_files.items()}
     old_jobs = job_frames.get(m)
@@ -135,16 +136,17 @@ def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
                          ps.job_rows(docs)) if f is not None and len(f)]  # fmt: skip
     if parts:
         job_frames[m] = ps.to_frame(ps.to_arrow(ps.sort_jobs(pd.concat(parts, ignore_index=True))))
-    return _finish(runs, econ, alert_policy(tree), frames, job_frames, touched={m})
+    return _finish(runs, econ, alert_policy(tree), tables, job_frames, touched={m})
 
 
 def _finish(runs: Sequence[Mapping[str, Any]], econ: Economics, policy: AlertPolicy,
-            frames: Mapping[str, pd.DataFrame], job_frames: Mapping[str, pd.DataFrame],
+            tables: Mapping[str, pa.Table], job_frames: Mapping[str, pd.DataFrame],
             *, touched: set[str] | None) -> tuple[dict[str, bytes], Book]:  # fmt: skip
     """The small files from the whole point table, plus the partitions in `touched` (all when
-    None). Frames come in their stored types (`pointstore.to_frame`), whichever path made
-    them, so a full rebuild and one run's update give the same bytes."""
-    df = ps.combine([f for _, f in sorted(frames.items())])
+    None). Point partitions come as stored tables (`pointstore.to_arrow`) and job rows in
+    their stored types (`pointstore.to_frame`), whichever path made them, so a full rebuild
+    and one run's update give the same bytes."""
+    df = ps.combine_tables([t for _, t in sorted(tables.items())])
     if not len(df):
         df = pd.DataFrame({c: pd.Series(dtype="object") for c in columns_for(econ.tiers)})
     jobs = pd.concat([f for _, f in sorted(job_frames.items())] or [ps.job_rows([])],
@@ -152,12 +154,12 @@ def _finish(runs: Sequence[Mapping[str, Any]], econ: Economics, policy: AlertPol
     order = [str(r["meta"]["run_id"]) for r in runs]
     latest, book = select_latest(df, order, ps.plans_of(jobs)) if len(df) else (df, {})
     out: dict[str, bytes] = {}
-    for m in sorted(frames if touched is None else touched):
-        out[f"{ps.POINTS_DIR}/{m}.parquet"] = ps.parquet_bytes(ps.to_arrow(frames[m]))
+    for m in sorted(tables if touched is None else touched):
+        out[f"{ps.POINTS_DIR}/{m}.parquet"] = ps.parquet_bytes(tables[m])
     for m in sorted(job_frames if touched is None else touched & set(job_frames)):
         out[f"{ps.JOBS_DIR}/{m}.parquet"] = ps.parquet_bytes(ps.to_arrow(job_frames[m]))
     out["data/latest.json"] = dump_columnar(latest[df.columns] if len(latest) else df.iloc[0:0])
-    index = _index(runs, econ, df, book, jobs, {m: len(f) for m, f in frames.items()})
+    index = _index(runs, econ, df, book, jobs, {m: t.num_rows for m, t in tables.items()})
     out["index.json"] = dump_json(index).encode()
     out["regressions.json"] = dump_json(regressions_document(df, runs, order, policy)).encode()
     return out, book

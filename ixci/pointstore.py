@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ixci.aggregate import columns_for, config_id, from_columnar
@@ -180,6 +181,33 @@ def combine(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return sort_rows(df)
 
 
+def combine_tables(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """Stored partitions → one tidy table, as `combine` of their frames gives it, but joined and
+    sorted in Arrow and converted to pandas once: over a year of partitions the per-partition
+    conversions and pandas' concat cost more than everything else in reading the table."""
+    tables = [t for t in tables if t.num_columns]
+    if not tables:
+        return pd.DataFrame()
+    cols = canonical_columns(c for t in tables for c in t.column_names)
+    kinds = {c: arrow_type(c) for c in cols}
+    aligned = [
+        pa.Table.from_arrays(
+            [t.column(c).cast(kinds[c]) if c in t.column_names else pa.nulls(t.num_rows, kinds[c])
+             for c in cols],
+            schema=pa.schema([pa.field(c, kinds[c]) for c in cols]),
+        )
+        for t in tables
+    ]  # fmt: skip
+    table = pa.concat_tables(aligned)
+    df = to_frame(table)
+    keys = [(c, "ascending", "at_start") for c in ORDER if c in cols]
+    if keys and table.num_rows > 1:  # a stable sort; partitions in month order usually are one
+        order = pc.sort_indices(table, sort_keys=keys).to_numpy()
+        if (order != np.arange(len(order))).any():  # Arrow's take over many chunks is slow
+            df = df.take(order).reset_index(drop=True)
+    return df
+
+
 # --- plans and jobs ---------------------------------------------------------------------
 
 
@@ -242,8 +270,13 @@ def partition_files(tree: Path, folder: str = POINTS_DIR) -> dict[str, Path]:
 
 def read_partition(path: Path, *, tree: Path | None = None) -> pd.DataFrame:
     """One partition as a frame; an unreadable file is a pointed `InvalidInput`."""
+    return to_frame(read_table(path, tree=tree))
+
+
+def read_table(path: Path, *, tree: Path | None = None) -> pa.Table:
+    """One partition as stored; an unreadable file is a pointed `InvalidInput`."""
     try:
-        return to_frame(pq.read_table(path))
+        return pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         shown = path.relative_to(tree) if tree is not None else path
         problem = Problem(
@@ -272,7 +305,7 @@ def read_points(tree: Path, months: Iterable[str] | None = None) -> pd.DataFrame
             return from_columnar(orjson.loads(legacy.read_bytes()))
         return pd.DataFrame()
     wanted = set(months) if months is not None else set(files)
-    return combine([read_partition(p, tree=tree) for m, p in files.items() if m in wanted])
+    return combine_tables([read_table(p, tree=tree) for m, p in files.items() if m in wanted])
 
 
 def read_jobs(tree: Path) -> pd.DataFrame:

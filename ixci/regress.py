@@ -167,16 +167,18 @@ def _each_series(
     """(series key, run ids, values) of each series in `_series`' sorted table, its `last` runs
     only. Plain arrays sliced at the key changes: a year of history has thousands of series,
     and a pandas group per series cost more than the step test itself."""
-    cols = [table[k].astype(object).where(table[k].notna(), None).tolist() for k in _SERIES_KEYS]
-    keys = list(zip(*cols, strict=True))
+    if not len(table):
+        return
+    codes = table.groupby(_SERIES_KEYS, dropna=False, sort=False).ngroup().to_numpy()
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])  # the table is sorted by key
+    heads = table.iloc[starts]
+    cols = [heads[k].astype(object).where(heads[k].notna(), None).tolist() for k in _SERIES_KEYS]
     ids = [str(r) for r in table["run_id"].tolist()]
     values = table["_v"].to_numpy(float)
-    start = 0
-    for i in range(1, len(keys) + 1):
-        if i == len(keys) or keys[i] != keys[start]:
-            lo = max(start, i - last)
-            yield keys[start], ids[lo:i], values[lo:i]
-            start = i
+    ends = [*starts[1:].tolist(), len(table)]
+    for key, start, end in zip(zip(*cols, strict=True), starts.tolist(), ends, strict=True):
+        lo = max(start, end - last)
+        yield key, ids[lo:end], values[lo:end]
 
 
 def _run_info(df: pd.DataFrame) -> dict[tuple[str, str], _Run]:
