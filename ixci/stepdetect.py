@@ -37,6 +37,7 @@ import numpy.typing as npt
 MAD_TO_SIGMA = 1.4826
 MEDIAN_SE = 1.2533  # sqrt(pi / 2): standard error of a median in units of sigma / sqrt(n)
 CI95 = 1.959964
+Z95 = 1.644854  # one-sided 95 % quantile of the normal distribution
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -146,6 +147,16 @@ def window_test(x: FloatArray, lo: int, at: int, hi: int, s: float, rule: StepRu
 def significant(step: Step, rule: StepRule) -> bool:
     """Whether a step passes both the noise test and the size threshold (either direction)."""
     return abs(step.z) >= rule.z and abs(step.relative) >= rule.min_step
+
+
+def detectable_drop(s: float, rule: StepRule, *, n_before: int, n_after: int) -> float:
+    """The stated power: the relative drop the window test finds with ≥ 95 % probability when
+    the series' noise scale is `s` (log units) and its windows hold `n_before`/`n_after` runs —
+    a shift of (z + 1.645) standard errors, and never less than `min_step`. A smaller step may
+    still be found (the fit usually sees more than one window); a larger one is missed less
+    than one time in twenty."""
+    se = MEDIAN_SE * s * math.sqrt(1.0 / n_before + 1.0 / n_after)
+    return max(-math.expm1(-(rule.z + Z95) * se), rule.min_step)
 
 
 def detect(values: FloatArray, rule: StepRule) -> tuple[list[Step], list[int], float]:
