@@ -52,9 +52,12 @@ class EvalStep:
             self.log(f"eval: failed: {exc.message}")
             self._record(job_run, {"error": exc.message[:2000]})
             return
+        # the deployment object is the one launched before the first point: still running
+        # after the suite means the same process served the points and the evals (a restart
+        # would be a new launch); if it died, how often it restarted is not known
         alive = dep.poll() is None
         block["server"] = {"base_url": job_run.serve.base_url, "pid": pid,
-                           "same_deployment": alive, "restarts": 0}  # fmt: skip
+                           "same_deployment": alive, "restarts": 0 if alive else None}  # fmt: skip
         for t in block["tasks"]:
             lo, hi = t["ci95"]
             self.log(f"eval: {t['task']}: {t['score']} (95 % CI {lo:.3f}–{hi:.3f}, n={t['n']})")
@@ -64,12 +67,20 @@ class EvalStep:
 
     def _record(self, job_run: Any, block: dict[str, Any]) -> None:
         doc = job_run.result.doc
-        doc["evals"] = block
+        marked = []
         if block.get("quality_failed"):
-            for point in doc["points"]:
-                if point.get("status") in ("ok", "invalid"):
-                    point["quality_failed"] = True
-        job_run.result.write()
+            marked = [p for p in doc["points"] if p.get("status") in ("ok", "invalid")]
+        doc["evals"] = block
+        for point in marked:
+            point["quality_failed"] = True
+        try:
+            job_run.result.write()
+        except IxciError as exc:  # the eval block must never cost the measured points
+            for point in marked:
+                point.pop("quality_failed", None)
+            doc["evals"] = {"error": f"eval results not recorded: {exc.message}"[:4000]}
+            self.log(f"eval: {doc['evals']['error']}")
+            job_run.result.write()
 
 
 def eval_step(root: Path, plan: EvalPlan | None, log: Callable[[str], None]) -> EvalStep | None:
