@@ -57,6 +57,17 @@ def select_latest(
     (from `planned_points`, or their digests from `ixci.pointstore.plans_of`: only equality is
     used) lets a recipe change replace a denser curve.
     """
+    book = choose_curves(df, run_order, planned)
+    return latest_rows(df, book), book
+
+
+def choose_curves(
+    df: pd.DataFrame,
+    run_order: Sequence[str],
+    planned: Mapping[Key, Hashable] | None = None,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """`select_latest`'s bookkeeping alone. It reads only config_id, scenario, run_id, status,
+    valid, concurrency and request_rate, so a year's table can be read with those columns."""
     rank = {r: i for i, r in enumerate(run_order)}
     covered = _covered(df)
     planned = planned or {}
@@ -69,13 +80,25 @@ def select_latest(
             [covered.get((c, s, r), set()) for r in runs],
             [planned.get((c, s, r)) for r in runs],
         )
-    pick = {(c, s, v["latest_run"]) for (c, s), v in book.items() if v["latest_run"] is not None}
+    return book
+
+
+def picked(book: Mapping[tuple[str, str], Mapping[str, Any]]) -> set[Key]:
+    """(config, scenario, run) of every published curve."""
+    return {(c, s, v["latest_run"]) for (c, s), v in book.items() if v["latest_run"] is not None}
+
+
+def latest_rows(
+    df: pd.DataFrame, book: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> pd.DataFrame:
+    """The rows of `df` that belong to a published curve of `book`, with `on_front` recomputed
+    across configs (`df` may hold only some runs' rows: those of the picked runs are enough)."""
     keys = pd.Series(
         list(zip(df["config_id"], df["scenario"], df["run_id"], strict=True)), index=df.index
     )
-    latest = df[keys.isin(pick)].copy()
+    latest = df[keys.isin(picked(book))].copy()
     latest["on_front"] = mark_front(latest, ["model", "scenario", "precision", "sku", "framework"])
-    return latest, book
+    return latest
 
 
 def choose(

@@ -20,11 +20,13 @@ from typing import Any
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ixci import pointstore as ps
 from ixci.aggregate import Economics, columns_for, dump_columnar, tidy_table
 from ixci.collect import dump_json
-from ixci.curves import select_latest
+from ixci.curves import choose_curves, latest_rows, picked
 from ixci.regress import AlertPolicy, regressions_document
 
 DERIVED_FILES = ("index.json", "data/latest.json", "regressions.json")
@@ -32,6 +34,42 @@ LEGACY_FILES = ("data/points.json", "data/history")  # the layout before partiti
 ECONOMICS_FILE = "economics.json"  # prices used for $ columns (an input, written by publish)
 ALERTS_FILE = "alerts.json"  # the alert policy used for regressions.json (an input, likewise)
 Book = dict[tuple[str, str], dict[str, Any]]
+# What the index, curve selection and the regression walk read of the whole point table (with
+# the alert policy's metrics): a year's partitions are read with these columns only, and in
+# full only for the months that hold a published curve (tests/collect/test_incremental.py).
+NARROW = frozenset((
+    *ps.ORDER, "config_id", "status", "valid", "image", "image_digest", "job_name", "recipe",
+    "model", "sku", "framework", "precision", "runner", "tp", "ep", "pp", "dcp", "dp_attention",
+    "gpus", "disaggregated", "spec_decoding",
+))  # fmt: skip
+
+
+class _Months:
+    """Each month's point table: held in memory (built by a rebuild, or the month just
+    updated) or read from its partition on demand, only the columns asked for."""
+
+    def __init__(self, held: Mapping[str, pa.Table], files: Mapping[str, Path], tree: Path) -> None:
+        self.held = dict(held)
+        self.files = {m: p for m, p in files.items() if m not in self.held}
+        self.tree = tree
+        self._schemas = {m: pq.read_schema(p) for m, p in self.files.items()}
+
+    def names(self) -> list[str]:
+        return sorted({*self.held, *self.files})
+
+    def columns(self, m: str) -> list[str]:
+        return list(self.held[m].column_names if m in self.held else self._schemas[m].names)
+
+    def rows(self, m: str) -> int:
+        if m in self.held:
+            return int(self.held[m].num_rows)
+        return int(pq.ParquetFile(self.files[m]).metadata.num_rows)
+
+    def table(self, m: str, columns: Sequence[str] | None = None) -> pa.Table:
+        if m in self.held:
+            t = self.held[m]
+            return t if columns is None else t.select([c for c in columns if c in t.column_names])
+        return ps.read_table(self.files[m], tree=self.tree, columns=columns)
 
 
 def load_runs(tree: Path) -> list[dict[str, Any]]:
@@ -86,7 +124,7 @@ def build_derived(tree: Path) -> dict[str, bytes]:
 
 def derive(tree: Path) -> tuple[dict[str, bytes], Book]:
     """All derived files from every run folder, and the curve bookkeeping of
-    `ixci.curves.select_latest`."""
+    `ixci.curves.choose_curves`."""
     runs, econ = load_runs(tree), economics(tree)
     month = {str(r["meta"]["run_id"]): ps.month_of(r["path"]) for r in runs}
     docs_of = {r["path"]: run_docs(tree, r["path"]) for r in runs}
@@ -98,9 +136,9 @@ def derive(tree: Path) -> tuple[dict[str, bytes], Book]:
     jobs: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         jobs.setdefault(ps.month_of(r["path"]), []).extend(docs_of[r["path"]])
-    tables = {m: ps.to_arrow(rows) for m, rows in points.items()}
+    months = _Months({m: ps.to_arrow(rows) for m, rows in points.items()}, {}, tree)
     job_frames = {m: ps.to_frame(ps.to_arrow(ps.job_rows(d))) for m, d in jobs.items() if d}
-    return _finish(runs, econ, alert_policy(tree), tables, job_frames, touched=None)
+    return _finish(runs, econ, alert_policy(tree), months, job_frames, touched=None)
 
 
 def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
@@ -121,14 +159,13 @@ def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
     if run_id is None:
         return None
     docs = run_docs(tree, path)
-    tables = {k: ps.read_table(p, tree=tree) for k, p in files.items()}
-    old = ps.to_frame(tables[m]) if m in tables else None
+    old = ps.read_partition(files[m], tree=tree) if m in files else None
     kept = old[old["run_id"] != run_id] if old is not None else None
     new = ps.to_frame(ps.to_arrow(tidy_table(docs, econ)))
     month_rows = ps.combine([f for f in (kept, new) if f is not None and len(f)])
     if not len(month_rows):
         return None
-    tables[m] = ps.to_arrow(month_rows)
+    months = _Months({m: ps.to_arrow(month_rows)}, files, tree)
     job_files = ps.partition_files(tree, ps.JOBS_DIR)
     job_frames = {k: ps.read_partition(p, tree=tree) for k, p in job_files.items()}
     old_jobs = job_frames.get(m)
@@ -136,30 +173,43 @@ def derive_run(tree: Path, path: str) -> tuple[dict[str, bytes], Book] | None:
                          ps.job_rows(docs)) if f is not None and len(f)]  # fmt: skip
     if parts:
         job_frames[m] = ps.to_frame(ps.to_arrow(ps.sort_jobs(pd.concat(parts, ignore_index=True))))
-    return _finish(runs, econ, alert_policy(tree), tables, job_frames, touched={m})
+    return _finish(runs, econ, alert_policy(tree), months, job_frames, touched={m})
 
 
 def _finish(runs: Sequence[Mapping[str, Any]], econ: Economics, policy: AlertPolicy,
-            tables: Mapping[str, pa.Table], job_frames: Mapping[str, pd.DataFrame],
+            months: _Months, job_frames: Mapping[str, pd.DataFrame],
             *, touched: set[str] | None) -> tuple[dict[str, bytes], Book]:  # fmt: skip
     """The small files from the whole point table, plus the partitions in `touched` (all when
     None). Point partitions come as stored tables (`pointstore.to_arrow`) and job rows in
     their stored types (`pointstore.to_frame`), whichever path made them, so a full rebuild
-    and one run's update give the same bytes."""
-    df = ps.combine_tables([t for _, t in sorted(tables.items())])
-    if not len(df):
-        df = pd.DataFrame({c: pd.Series(dtype="object") for c in columns_for(econ.tiers)})
+    and one run's update give the same bytes. The whole table is read with the `NARROW`
+    columns; the published curves' rows in full from the months that hold them."""
+    names = months.names()
+    every = ps.canonical_columns(c for m in names for c in months.columns(m))
+    need = [c for c in every if c in NARROW or c in policy.metrics]
+    narrow = [months.table(m, need) for m in names]
+    df = ps.combine_tables(narrow, need)
     jobs = pd.concat([f for _, f in sorted(job_frames.items())] or [ps.job_rows([])],
                      ignore_index=True)  # fmt: skip
     order = [str(r["meta"]["run_id"]) for r in runs]
-    latest, book = select_latest(df, order, ps.plans_of(jobs)) if len(df) else (df, {})
+    book = choose_curves(df, order, ps.plans_of(jobs)) if len(df) else {}
+    if len(df):
+        runs_needed = pa.array(sorted({r for _, _, r in picked(book)}), type=pa.string())
+        held = [m for m, t in zip(names, narrow, strict=True)
+                if pc.any(pc.is_in(t.column("run_id"), value_set=runs_needed)).as_py()]  # fmt: skip
+        full = ps.combine_tables([months.table(m) for m in held], every) if held else None
+        latest = latest_rows(full, book) if full is not None else df.iloc[0:0]
+        out_latest = dump_columnar(latest[every] if len(latest) else pd.DataFrame(columns=every))
+    else:
+        df = pd.DataFrame({c: pd.Series(dtype="object") for c in columns_for(econ.tiers)})
+        out_latest = dump_columnar(df.iloc[0:0])
     out: dict[str, bytes] = {}
-    for m in sorted(tables if touched is None else touched):
-        out[f"{ps.POINTS_DIR}/{m}.parquet"] = ps.parquet_bytes(tables[m])
+    for m in sorted(names if touched is None else touched):
+        out[f"{ps.POINTS_DIR}/{m}.parquet"] = ps.parquet_bytes(months.table(m))
     for m in sorted(job_frames if touched is None else touched & set(job_frames)):
         out[f"{ps.JOBS_DIR}/{m}.parquet"] = ps.parquet_bytes(ps.to_arrow(job_frames[m]))
-    out["data/latest.json"] = dump_columnar(latest[df.columns] if len(latest) else df.iloc[0:0])
-    index = _index(runs, econ, df, book, jobs, {m: t.num_rows for m, t in tables.items()})
+    out["data/latest.json"] = out_latest
+    index = _index(runs, econ, df, book, jobs, {m: months.rows(m) for m in names})
     out["index.json"] = dump_json(index).encode()
     out["regressions.json"] = dump_json(regressions_document(df, runs, order, policy)).encode()
     return out, book

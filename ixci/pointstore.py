@@ -181,14 +181,18 @@ def combine(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return sort_rows(df)
 
 
-def combine_tables(tables: Sequence[pa.Table]) -> pd.DataFrame:
+def combine_tables(
+    tables: Sequence[pa.Table], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Stored partitions → one tidy table, as `combine` of their frames gives it, but joined and
     sorted in Arrow and converted to pandas once: over a year of partitions the per-partition
-    conversions and pandas' concat cost more than everything else in reading the table."""
+    conversions and pandas' concat cost more than everything else in reading the table.
+    `columns`: the table's columns (default: the union of the partitions'), in tidy order; one
+    a partition lacks is empty there."""
     tables = [t for t in tables if t.num_columns]
     if not tables:
         return pd.DataFrame()
-    cols = canonical_columns(c for t in tables for c in t.column_names)
+    cols = canonical_columns(columns or [c for t in tables for c in t.column_names])
     kinds = {c: arrow_type(c) for c in cols}
     aligned = [
         pa.Table.from_arrays(
@@ -273,10 +277,16 @@ def read_partition(path: Path, *, tree: Path | None = None) -> pd.DataFrame:
     return to_frame(read_table(path, tree=tree))
 
 
-def read_table(path: Path, *, tree: Path | None = None) -> pa.Table:
-    """One partition as stored; an unreadable file is a pointed `InvalidInput`."""
+def read_table(
+    path: Path, *, tree: Path | None = None, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """One partition as stored (only `columns`, when given: those it has); an unreadable file
+    is a pointed `InvalidInput`."""
     try:
-        return pq.read_table(path)
+        if columns is None:
+            return pq.read_table(path)
+        have = set(pq.read_schema(path).names)
+        return pq.read_table(path, columns=[c for c in columns if c in have])
     except (OSError, pa.ArrowException) as exc:
         shown = path.relative_to(tree) if tree is not None else path
         problem = Problem(
