@@ -146,6 +146,19 @@ def test_sessions_replay_on_real_llama_server(
     assert {r["turn"] for r in turns} == set(range(6)) and len({r["session"] for r in turns}) == 200
     later = [r for r in turns if r["turn"] > 0]
     assert sum(r["cached_tokens"] > 0 for r in later) > 0.5 * len(later)
+    # the server's own metrics over the point agree with the client's token accounting: the
+    # cached prompt tokens to within 1 %, the hit rate to within 0.01 (stated tolerance; the
+    # counters are scraped before and after the point, with no other request in between)
+    server = accept["server_metrics"]
+    client_cached = sum(r["cached_tokens"] for r in turns)
+    server_hits = server["series"]["prefix_cache_hits"]["delta"]
+    rate = server["prefix_cache_hit_rate"]
+    print(f"sessions point: client cached {client_cached} tokens, hit rate "
+          f"{s['prefix_cache_hit_rate']:.4f}; server hits {server_hits:.0f}, hit rate "
+          f"{rate['value']:.4f} ({rate['basis']})")  # fmt: skip
+    assert rate["basis"] == "uncached" and rate["value"] is not None
+    assert abs(server_hits - client_cached) <= 0.01 * client_cached
+    assert abs(rate["value"] - s["prefix_cache_hit_rate"]) <= 0.01
 
     moon = points["mooncake-sessions"]
     mrows = sorted((r for r in rows if r["point_id"] == moon["id"]), key=lambda r: r["t_send_ns"])
@@ -154,3 +167,9 @@ def test_sessions_replay_on_real_llama_server(
     assert all(r["cached_tokens"] >= 3 * 64 - 8 for r in mrows[3:]), [
         r["cached_tokens"] for r in mrows
     ]
+    # and the server's /metrics saw those hits: at least the 9 later requests' shared blocks
+    mhits = moon["server_metrics"]["series"]["prefix_cache_hits"]["delta"]
+    print(f"mooncake point: server hits {mhits:.0f}, client cached "
+          f"{sum(r['cached_tokens'] for r in mrows)}")  # fmt: skip
+    assert mhits >= 9 * (3 * 64 - 8)
+    assert abs(mhits - sum(r["cached_tokens"] for r in mrows)) <= 0.01 * mhits
