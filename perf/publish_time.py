@@ -14,11 +14,13 @@ of schema-valid artifacts from tests/collect/factory.py; not timed), then measur
   growth per nightly     bytes a nightly adds or rewrites on the branch: its run folder plus the
                          derived files it changes (new) / plus every derived file (main)
   1,000,000 rows         with --million: the same one-more-nightly update over a store of
-                         ≥ 1,000,000 rows (partitions synthesized from one run's tidy rows)
+                         ≥ 1,000,000 rows (partitions synthesized from one run's tidy rows);
+                         with --million-vs CHECKOUT only that, side by side with CHECKOUT's code
 
 Not a test; prints the figures. The machine's load average is printed with them.
 
     python perf/publish_time.py [--runs 365 --jobs 40 --points 20] [--main DIR] [--million]
+    python perf/publish_time.py --million-vs CHECKOUT [--repeats 3]
 """
 
 from __future__ import annotations
@@ -150,10 +152,17 @@ def run_main(main: Path, tree: Path, tmp: Path) -> tuple[float, int, int]:
 def million(
     tmp: Path, jobs: list[dict[str, Any]], target: int, tree: Path | None = None
 ) -> dict[str, Any]:
-    """A store of ≥ `target` rows (one run's tidy rows repeated a night at a time; run folders
-    without artifacts), then time one more nightly's update over it (in `tree`, default a
-    folder under `tmp`)."""
+    """A store of ≥ `target` rows (`million_store`), then time one more nightly's update over
+    it (in `tree`, default a folder under `tmp`)."""
     tree = tree or tmp / "million"
+    rows, nights = million_store(tree, jobs, target)
+    res = one_more_nightly(tree, tmp, nights, jobs)
+    return {"rows": rows, "nights": nights, **res, "store_bytes": tree_bytes(tree / "data")}
+
+
+def million_store(tree: Path, jobs: list[dict[str, Any]], target: int) -> tuple[int, int]:
+    """A store of ≥ `target` rows in `tree` (one run's tidy rows repeated a night at a time;
+    run folders without artifacts): (rows, nights)."""
     docs = [make_result(j, run_id="proto", date=day(0)) for j in jobs]
     proto = ps.to_frame(ps.to_arrow(tidy_table(docs, ECON)))
     proto_jobs = ps.job_rows(docs)
@@ -188,9 +197,46 @@ def million(
 
     index = {"store": {"fingerprint": _fingerprint(ECON), "partitions": counts}}
     (tree / "index.json").write_text(dump_json(index))
-    rows = sum(counts.values())
-    res = one_more_nightly(tree, tmp, nights, jobs)
-    return {"rows": rows, "nights": nights, **res, "store_bytes": tree_bytes(tree / "data")}
+    return sum(counts.values()), nights
+
+
+CHILD = """
+import json, sys
+from pathlib import Path
+code, tree, tmp, r, jobs, points = sys.argv[1:7]
+sys.path[:0] = [code, code + "/perf", code + "/tests"]
+import publish_time as pt
+out = pt.one_more_nightly(Path(tree), Path(tmp), int(r), pt.templates(int(jobs), int(points)))
+print(json.dumps({k: v for k, v in out.items() if isinstance(v, float)}))
+"""
+
+
+def million_side_by_side(
+    tmp: Path, main: Path, jobs: int, points: int, target: int, repeats: int
+) -> dict[str, list[dict[str, float]]]:
+    """One more nightly into the same ≥ `target`-row store, with `main`'s code and this
+    checkout's, interleaved `repeats` times, each on a fresh copy and in its own process."""
+    store = tmp / "store"
+    _, nights = million_store(store, templates(jobs, points), target)
+    here = Path(__file__).resolve().parents[1]
+    out: dict[str, list[dict[str, float]]] = {"main": [], "new": []}
+    for rep in range(repeats):
+        for name, code in (("main", main.resolve()), ("new", here)):
+            tree, work = tmp / f"{name}-{rep}", tmp / f"work-{name}-{rep}"
+            shutil.copytree(store, tree)
+            work.mkdir()
+            argv = [sys.executable, "-c", CHILD, str(code), str(tree), str(work), str(nights),
+                    str(jobs), str(points)]  # fmt: skip
+            # cwd=code: `python -c` puts the working directory first on sys.path
+            done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=code)
+            res = json.loads(done.stdout.strip().splitlines()[-1])
+            out[name].append(res)
+            print(f"  {name} #{rep + 1}: one more nightly {res['total']:.2f} s (collect "
+                  f"{res['collect']:.2f} + stage {res['stage']:.2f} + derive and write "
+                  f"{res['derive']:.2f}) · load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+            shutil.rmtree(tree)
+            shutil.rmtree(work)
+    return out
 
 
 def main() -> None:
@@ -203,6 +249,14 @@ def main() -> None:
     ap.add_argument("--main", type=Path, help="a checkout of main, to time its full rebuild")
     ap.add_argument("--million", action="store_true", help="also time the update over 1M rows")
     ap.add_argument("--site", action="store_true", help="also time the site build over the year")
+    ap.add_argument(
+        "--million-vs",
+        type=Path,
+        metavar="CHECKOUT",
+        help="only time one more nightly into 1,000,000 rows, side by side with CHECKOUT's code "
+        "(e.g. a worktree of main), interleaved --repeats times",
+    )
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats for --million-vs")
     ap.add_argument(
         "--store-only",
         type=Path,
@@ -219,6 +273,17 @@ def main() -> None:
             f"{args.store_only}: {res['rows']:,} rows over {res['nights']} nights + one more "
             f"nightly in {res['total']:.2f} s (derive and write {res['derive']:.2f} s)"
         )
+        return
+    if args.million_vs is not None:
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; 1,000,000 rows, "
+              f"nightly of {args.jobs} jobs x {args.points} points")  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="ixci-perf-million-") as tmp_name:
+            both = million_side_by_side(Path(tmp_name), args.million_vs, args.jobs, args.points,
+                                        1_000_000, args.repeats)  # fmt: skip
+        med = {k: sorted(r["total"] for r in v)[len(v) // 2] for k, v in both.items()}
+        print(f"median one more nightly: {args.million_vs} {med['main']:.2f} s, this checkout "
+              f"{med['new']:.2f} s: {med['main'] / med['new']:.2f}x (target < 10 s: "
+              f"{'OK' if med['new'] < 10 else 'TOO SLOW'})")  # fmt: skip
         return
     jobs = templates(args.jobs, args.points)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
