@@ -32,7 +32,13 @@ from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointRes
 from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
 from ixci.loadgen.dialect import Dialect, request_body
 from ixci.loadgen.http import Target, request_bytes
-from ixci.loadgen.metrics import PointMetrics, RequestRecord, draft_totals, point_metrics_from
+from ixci.loadgen.metrics import (
+    ErrorKind,
+    PointMetrics,
+    RequestRecord,
+    draft_totals,
+    point_metrics_from,
+)
 from ixci.loadgen.spill import iter_spilled, write_spilled_requests
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
@@ -357,6 +363,8 @@ def _measure_spilled(
         prompt_tokens_mismatched=mismatched,
     )
     reasons = _invalid_reasons(config, metrics.values, dataset)
+    if reasons and config.max_duration_s is not None:
+        reasons += _cut_reason(config.max_duration_s, records())
     written = 0
     if requests_path is not None:
         written = (
@@ -376,6 +384,22 @@ def _measure_spilled(
         requests_written=written,
         drafts=draft_totals(records()),
     )
+
+
+def _cut_reason(max_duration_s: float, records: Iterable[RequestRecord]) -> list[str]:
+    """Why an invalid point ran short when the client cut requests at `max_duration_s`: the
+    bound covers the warm-up too, so a slow warm-up leaves the measured requests no time."""
+    cut = {True: 0, False: 0}
+    for r in records:
+        if r.error_kind == ErrorKind.CUT:
+            cut[r.warmup] += 1
+    if not cut[True] and not cut[False]:
+        return []
+    return [
+        f"max-duration {max_duration_s:g} s ran out ({cut[False]} measured and {cut[True]} "
+        "warm-up requests cut): it bounds the warm-up and the measured requests together; "
+        "raise the scenario's max-duration-s"
+    ]
 
 
 def _invalid_reasons(config: PointConfig, m: Mapping[str, Any], dataset: DatasetInfo) -> list[str]:

@@ -194,6 +194,9 @@ def test_max_duration_ends_the_point_against_any_server(hostile: Callable, mode:
     took = time.monotonic() - t0
     assert r.metrics["errors"] == {"cut": 2} and r.metrics["completed"] == 0
     assert took < 2.0 + 5.0, f"{took:.1f} s"
+    # the invalid point says why it ran short and what to change
+    (why,) = [x for x in r.invalid_reasons if x.startswith("max-duration 2 s ran out")]
+    assert "2 measured and 0 warm-up requests cut" in why and "max-duration-s" in why
 
 
 def test_max_duration_bounds_the_open_loop_wait(stub: Callable) -> None:
