@@ -84,6 +84,8 @@ class DemoJobsFailed(IxciError):
     """Some jobs failed; their results (if any) are still published. Exit code: the first
     failed `run-job`'s (its failure class, 10–19)."""
 
+    exit_code = 19  # replaced by the first failed run-job's own code
+
     def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code

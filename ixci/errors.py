@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 
 class IxciError(Exception):
-    """Base of all expected failures."""
+    """Base of all expected failures. Raise a subclass: each has its own exit code, and 1 is
+    kept for internal errors (tests/infra/test_layers.py checks both)."""
 
     exit_code = 1
 
@@ -121,13 +122,17 @@ STORAGE_ERRNOS = frozenset(_STORAGE_HINTS)
 
 
 def storage_error(exc: OSError, what: str) -> IxciError:
-    """The pointed error for an `OSError` raised while writing `what` (a `StorageError` when
-    the disk or the folder is at fault; any other I/O failure as a plain `IxciError`)."""
+    """The pointed error for an `OSError` raised while writing `what`: a `StorageError`, with
+    the fix when the disk or the folder is at fault (never exit 1, which means a bug)."""
     where = f"{exc.filename}: " if exc.filename else ""
     message = f"cannot write {what}: {where}{exc.strerror or exc}"
-    if exc.errno in _STORAGE_HINTS:
-        return StorageError(message, hint=_STORAGE_HINTS[exc.errno])
-    return IxciError(message)
+    return StorageError(message, hint=_STORAGE_HINTS.get(exc.errno or 0))
+
+
+class InstallError(IxciError):
+    """ixci's installation lacks a file or package it needs (reinstall fixes it)."""
+
+    exit_code = 21
 
 
 class GitHubError(IxciError):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ixci import __version__
-from ixci.errors import IxciError
+from ixci.errors import InstallError
 from ixci.site.coverage import coverage_grid
 from ixci.site.data import (
     UNITS,
@@ -150,7 +150,7 @@ def plotly_js() -> Path:
     """The plotly.min.js bundled with the installed `plotly` Python package."""
     path = Path(str(resources.files("plotly"))) / "package_data" / "plotly.min.js"
     if not path.is_file():
-        raise IxciError(
+        raise InstallError(
             f"plotly.min.js not found at {path}",
             hint="reinstall the `plotly` Python package (pip install --force-reinstall plotly)",
         )
