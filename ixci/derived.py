@@ -52,24 +52,23 @@ class _Months:
         self.held = dict(held)
         self.files = {m: p for m, p in files.items() if m not in self.held}
         self.tree = tree
-        self._schemas = {m: pq.read_schema(p) for m, p in self.files.items()}
+        self._meta = {m: pq.read_metadata(p) for m, p in self.files.items()}  # one footer read
 
     def names(self) -> list[str]:
         return sorted({*self.held, *self.files})
 
     def columns(self, m: str) -> list[str]:
-        return list(self.held[m].column_names if m in self.held else self._schemas[m].names)
+        return list(self.held[m].column_names if m in self.held else self._meta[m].schema.names)
 
     def rows(self, m: str) -> int:
-        if m in self.held:
-            return int(self.held[m].num_rows)
-        return int(pq.ParquetFile(self.files[m]).metadata.num_rows)
+        return int(self.held[m].num_rows if m in self.held else self._meta[m].num_rows)
 
     def table(self, m: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Month `m` (only those of `columns` it has, when given)."""
+        have = None if columns is None else [c for c in columns if c in self.columns(m)]
         if m in self.held:
-            t = self.held[m]
-            return t if columns is None else t.select([c for c in columns if c in t.column_names])
-        return ps.read_table(self.files[m], tree=self.tree, columns=columns)
+            return self.held[m] if have is None else self.held[m].select(have)
+        return ps.read_table(self.files[m], tree=self.tree, columns=have)
 
 
 def load_runs(tree: Path) -> list[dict[str, Any]]:

@@ -280,13 +280,10 @@ def read_partition(path: Path, *, tree: Path | None = None) -> pd.DataFrame:
 def read_table(
     path: Path, *, tree: Path | None = None, columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """One partition as stored (only `columns`, when given: those it has); an unreadable file
-    is a pointed `InvalidInput`."""
+    """One partition as stored (only `columns`, when given: each must be in it); an unreadable
+    file is a pointed `InvalidInput`."""
     try:
-        if columns is None:
-            return pq.read_table(path)
-        have = set(pq.read_schema(path).names)
-        return pq.read_table(path, columns=[c for c in columns if c in have])
+        return pq.read_table(path, columns=None if columns is None else list(columns))
     except (OSError, pa.ArrowException) as exc:
         shown = path.relative_to(tree) if tree is not None else path
         problem = Problem(
