@@ -56,6 +56,12 @@ class Values:
         if len(self._buf) >= self.cap:
             self._flush()
 
+    def extend_array(self, vs: np.ndarray) -> None:
+        """Append a float64 array's values (as `extend`, without a Python step per value)."""
+        self._buf.frombytes(np.ascontiguousarray(vs, dtype=np.float64).tobytes())
+        if len(self._buf) >= self.cap:
+            self._flush()
+
     def _flush(self) -> None:
         if self._fh is None:
             self._fh = tempfile.TemporaryFile(prefix="ixci-values-")  # noqa: SIM115 - closed in close()

@@ -35,7 +35,8 @@ Intervals = tuple[Values, Values, Values]  # (stamped, lowest true, highest true
 
 def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
     """Per distribution: the stamped values and the interval ends that hold the true ones
-    (bounded memory: `spill.Values`, closed by the caller)."""
+    (bounded memory: `spill.Values`, closed by the caller). Each record's chunk gaps are
+    computed as arrays: the same float64 operations, value for value, as one at a time."""
     out: dict[str, Intervals] = {name: (Values(), Values(), Values()) for name in TIMED}
 
     def put(name: str, v: float, lo: float, hi: float) -> None:
@@ -44,31 +45,41 @@ def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
         los.append(lo)
         his.append(hi)
 
+    def put_array(name: str, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        vals, los, his = out[name]
+        vals.extend_array(v)
+        los.extend_array(lo)
+        his.extend_array(hi)
+
     for r in ok:
         t = r.chunk_times_ns
         if not t:
             continue
-        slack = [0] * len(t)
-        for i, ns in r.chunk_slack_ns:
-            if 0 <= i < len(t):
-                slack[i] = max(slack[i], ns)
+        slack = np.zeros(len(t), dtype=np.int64)
+        if r.chunk_slack_ns:
+            marks = np.asarray(r.chunk_slack_ns, dtype=np.int64).reshape(-1, 2)
+            marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
+            np.maximum.at(slack, marks[:, 0], marks[:, 1])
+        s0, s_last = int(slack[0]) * NS, int(slack[-1]) * NS
         ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
-        put("ttft", ttft, ttft - slack[0] * NS, ttft)
-        put("e2el", e2el, e2el - slack[-1] * NS, e2el)
-        tokens = r.tokens_per_chunk()
-        for i in range(1, len(t)):
-            g = (t[i] - t[i - 1]) * NS
-            lo, hi = g - slack[i] * NS, g + slack[i - 1] * NS
-            put("itl", g, lo, hi)
-            if tokens[i] > 0:
-                put("itl_per_token", g / tokens[i], lo / tokens[i], hi / tokens[i])
+        put("ttft", ttft, ttft - s0, ttft)
+        put("e2el", e2el, e2el - s_last, e2el)
+        if len(t) > 1:
+            g = np.diff(np.asarray(t, dtype=np.int64)) * NS
+            sl = slack * NS
+            lo, hi = g - sl[1:], g + sl[:-1]
+            put_array("itl", g, lo, hi)
+            tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)
+            keep = tokens > 0
+            k = tokens[keep]
+            put_array("itl_per_token", g[keep] / k, lo[keep] / k, hi[keep] / k)
         if r.output_tokens > 1:
             n = r.output_tokens - 1
             span = e2el - ttft
-            tpot, lo, hi = span / n, (span - slack[-1] * NS) / n, (span + slack[0] * NS) / n
-            put("tpot", tpot, lo, hi)
+            tpot, lo_t, hi_t = span / n, (span - s_last) / n, (span + s0) / n
+            put("tpot", tpot, lo_t, hi_t)
             if tpot > 0:
-                put("interactivity", 1.0 / tpot, 1.0 / hi, 1.0 / lo if lo > 0 else float("inf"))
+                put("interactivity", 1.0 / tpot, 1.0 / hi_t, 1.0 / lo_t if lo_t > 0 else float("inf"))
     return out
 
 

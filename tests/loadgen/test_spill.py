@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import gzip
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ixci.loadgen import spill
+from ixci.loadgen import spill, timing
 from ixci.loadgen.metrics import (
+    NS,
     ErrorKind,
     RequestRecord,
     Slo,
@@ -19,6 +21,7 @@ from ixci.loadgen.metrics import (
     draft_totals,
     point_metrics,
     point_metrics_from,
+    record_from_json,
     summarize,
 )
 from ixci.loadgen.run import write_requests
@@ -195,3 +198,71 @@ def test_aggregation_memory_does_not_grow_with_the_records(
         tracemalloc.stop()
     assert held / 9000 > 1500, held
     assert held > 3 * large_peak, (held, large_peak)
+
+
+def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, list[list[float]]]:
+    """The definition of `timing._intervals`, one value at a time (its first, scalar version)."""
+    out: dict[str, list[list[float]]] = {name: [[], [], []] for name in timing.TIMED}
+
+    def put(name: str, *trio: float) -> None:
+        for column, v in zip(out[name], trio, strict=True):
+            column.append(v)
+
+    for r in records:
+        t = r.chunk_times_ns
+        if not t:
+            continue
+        slack = [0] * len(t)
+        for i, ns in r.chunk_slack_ns:
+            if 0 <= i < len(t):
+                slack[i] = max(slack[i], ns)
+        ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
+        put("ttft", ttft, ttft - slack[0] * NS, ttft)
+        put("e2el", e2el, e2el - slack[-1] * NS, e2el)
+        tokens = r.tokens_per_chunk()
+        for i in range(1, len(t)):
+            g = (t[i] - t[i - 1]) * NS
+            lo, hi = g - slack[i] * NS, g + slack[i - 1] * NS
+            put("itl", g, lo, hi)
+            if tokens[i] > 0:
+                put("itl_per_token", g / tokens[i], lo / tokens[i], hi / tokens[i])
+        if r.output_tokens > 1:
+            n = r.output_tokens - 1
+            span = e2el - ttft
+            tpot, lo, hi = span / n, (span - slack[-1] * NS) / n, (span + slack[0] * NS) / n
+            put("tpot", tpot, lo, hi)
+            if tpot > 0:
+                put("interactivity", 1.0 / tpot, 1.0 / hi, 1.0 / lo if lo > 0 else float("inf"))
+    return out
+
+
+def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit() -> None:
+    records = [r for r in synthetic(600, slack=True) if r.ok]
+    odd = records[0]  # a zero-token chunk, a repeated and an out-of-range slack mark
+    records.append(replace(odd, index=10_000, chunk_tokens=(0,) + odd.chunk_tokens[1:] or
+                           (0,) * len(odd.chunk_times_ns), output_tokens=0,
+                           chunk_slack_ns=((1, 5), (1, 9), (CHUNKS + 3, 7), (-1, 2))))  # fmt: skip
+    got = timing._intervals(records)
+    want = _intervals_one_value_at_a_time(records)
+    try:
+        for name in timing.TIMED:
+            for vals, column in zip(got[name], want[name], strict=True):
+                assert vals.block(0, len(vals)).tobytes() == np.asarray(column).tobytes(), name
+    finally:
+        for trio in got.values():
+            for v in trio:
+                v.close()
+    # the point's ITL distributions (arrays) against RequestRecord's per-value definitions
+    plain = [replace(r, chunk_slack_ns=()) for r in records if not r.warmup]
+    m = point_metrics(plain, concurrency=64).to_json()
+    assert not m["timing"]["invalid"]
+    assert m["itl"] == summarize(np.asarray([g for r in plain for g in r.itl_s()]))
+    per_token = [g for r in plain for g in r.itl_per_token_s()]
+    assert len(per_token) > 20_000 and m["itl_per_token"] == summarize(np.asarray(per_token))
+
+
+def test_slack_marks_that_are_not_pairs_are_rejected() -> None:
+    doc = synthetic(1, slack=False)[0].to_json() | {"chunk_slack_ns": [[1, 2, 3], [4, 5, 6]]}
+    with pytest.raises(ValueError, match="pairs"):
+        record_from_json(doc)
+    assert record_from_json(doc | {"chunk_slack_ns": [[1, 2]]}).chunk_slack_ns == ((1, 2),)

@@ -102,10 +102,12 @@ except OSError: print("none")' "$work/out/$job/result.json")
     return "$failed"
 }
 
-publish() {
+publish() {  # the site needs plotly.js from the plotly package; without it, the data alone
+    local site=--site
+    python3 -c 'import plotly' 2>/dev/null || { site=--no-site; echo "run.sh: no plotly here, publishing without the site"; }
     [[ -d "$work/results.git" ]] || git init -q --bare "$work/results.git"
     ixci publish "$work/out" --repo "$work/results.git" --run-id "$run_id" --branch results \
-        --plan "$work/plan.json" --catalog "$catalog"
+        --plan "$work/plan.json" --catalog "$catalog" "$site"
 }
 
 status=0
