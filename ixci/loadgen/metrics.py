@@ -303,20 +303,10 @@ def record_from_json(doc: Mapping[str, Any]) -> RequestRecord:
         retried=bool(doc.get("retried", False)),
         t_retry_ns=None if retry is None else int(retry),
         chunk_tokens=tuple(int(k) for k in doc.get("chunk_tokens", ())),
-        chunk_slack_ns=_pairs(doc.get("chunk_slack_ns", ())),
+        chunk_slack_ns=tuple((int(i), int(ns)) for i, ns in doc.get("chunk_slack_ns", ())),
         draft_tokens=_count_or_none(doc.get("draft_tokens")),
         draft_accepted=_count_or_none(doc.get("draft_accepted")),
     )
-
-
-def _pairs(value: Any) -> tuple[tuple[int, int], ...]:
-    """A list of [int, int] pairs as a tuple of tuples (ValueError/TypeError otherwise)."""
-    if not value:
-        return ()
-    arr = np.asarray(value, dtype=np.int64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"expected [index, ns] pairs, got an array of shape {arr.shape}")
-    return tuple(map(tuple, arr.tolist()))
 
 
 def _count_or_none(value: Any) -> int | None:
@@ -514,7 +504,7 @@ def point_metrics_from(
                 if v > 0:
                     dist["interactivity"].append(1.0 / v)
             if len(r.chunk_times_ns) > 1:  # as itl_s / itl_per_token_s, as arrays
-                gaps = np.diff(np.asarray(r.chunk_times_ns, dtype=np.int64)) * NS
+                gaps = np.diff(np.asarray(r.chunk_times_ns, dtype=np.int64)).astype(np.float64) * NS
                 dist["itl"].extend_array(gaps)
                 if r.output_tokens > 0:
                     tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)

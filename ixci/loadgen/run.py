@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from ixci.loadgen.metrics import (
     draft_totals,
     point_metrics_from,
 )
-from ixci.loadgen.spill import iter_spilled, write_spilled_requests
+from ixci.loadgen.spill import REQUESTS_GZIP_LEVEL, iter_spilled, write_spilled_requests
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -250,24 +250,36 @@ def open_loop_accuracy(outputs: Sequence[WorkerOutput]) -> dict[str, Any] | None
     }
 
 
-def _prompt_check(records: Iterable[RequestRecord]) -> tuple[int, int | None, int]:
-    """(checked, common offset reported−requested, requests off that offset)."""
-    offsets = Counter(
-        r.prompt_tokens - r.requested_input_tokens
-        for r in records
-        if r.ok and r.prompt_tokens is not None
-    )
+def _one_pass_checks(
+    records: Iterable[RequestRecord],
+) -> tuple[int, int | None, int, dict[str, int] | None, dict[bool, int]]:
+    """One pass over the records (each pass decodes every spilled record): the prompt check —
+    (checked, common offset reported−requested, requests off that offset) —, the speculative-
+    decoding totals (`metrics.draft_totals`) and the requests cut at max-duration by warm-up."""
+    offsets: Counter[int] = Counter()
+    cut = {True: 0, False: 0}
+
+    def checked_records() -> Iterator[RequestRecord]:
+        for r in records:
+            if r.ok and r.prompt_tokens is not None:
+                offsets[r.prompt_tokens - r.requested_input_tokens] += 1
+            if r.error_kind == ErrorKind.CUT:
+                cut[r.warmup] += 1
+            if r.draft_tokens is not None:
+                yield r
+
+    drafts = draft_totals(checked_records())
     if not offsets:
-        return 0, None, 0
+        return 0, None, 0, drafts, cut
     common = offsets.most_common(1)[0][0]
     checked = offsets.total()
-    return checked, common, checked - offsets[common]
+    return checked, common, checked - offsets[common], drafts, cut
 
 
 def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
     """Write one JSON line per request (sorted by send time) to a gzip file; returns the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wb", compresslevel=6) as fh:
+    with gzip.open(path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as fh:
         for r in sorted(records, key=lambda r: r.t_send_ns):
             fh.write(orjson.dumps(r.to_json()) + b"\n")
     return len(records)
@@ -347,7 +359,7 @@ def _measure_spilled(
     metrics = point_metrics_from(records, concurrency=closed, slo=config.slo)
     if config.request_rate is not None:
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
-    checked, offset, mismatched = _prompt_check(records())
+    checked, offset, mismatched, drafts, cut = _one_pass_checks(records())
     dataset = DatasetInfo(
         kind="random",
         tokenizer_source=prompts.source,
@@ -364,7 +376,7 @@ def _measure_spilled(
     )
     reasons = _invalid_reasons(config, metrics.values, dataset)
     if reasons and config.max_duration_s is not None:
-        reasons += _cut_reason(config.max_duration_s, records())
+        reasons += _cut_reason(config.max_duration_s, cut)
     written = 0
     if requests_path is not None:
         written = (
@@ -382,17 +394,14 @@ def _measure_spilled(
         started_at=started.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
         requests_written=written,
-        drafts=draft_totals(records()),
+        drafts=drafts,
     )
 
 
-def _cut_reason(max_duration_s: float, records: Iterable[RequestRecord]) -> list[str]:
-    """Why an invalid point ran short when the client cut requests at `max_duration_s`: the
-    bound covers the warm-up too, so a slow warm-up leaves the measured requests no time."""
-    cut = {True: 0, False: 0}
-    for r in records:
-        if r.error_kind == ErrorKind.CUT:
-            cut[r.warmup] += 1
+def _cut_reason(max_duration_s: float, cut: Mapping[bool, int]) -> list[str]:
+    """Why an invalid point ran short when the client cut requests at `max_duration_s` (`cut`:
+    warm-up → requests cut): the bound covers the warm-up too, so a slow warm-up leaves the
+    measured requests no time."""
     if not cut[True] and not cut[False]:
         return []
     return [

@@ -43,6 +43,7 @@ from ixci.loadgen.http import Exchange, StreamProtocol, Target
 from ixci.loadgen.metrics import RequestRecord, point_metrics
 from ixci.loadgen.session_prompts import Contents, RequestTemplate, TurnPayloads
 from ixci.loadgen.sessions_metrics import TurnRecord, sessions_metrics
+from ixci.loadgen.spill import REQUESTS_GZIP_LEVEL
 from ixci.loadgen.traces import Session, SessionsWorkload, trace_summary
 from ixci.loadgen.worker import Worker, WorkerOutput, WorkerSpec, new_loop
 
@@ -416,7 +417,7 @@ def write_turns(requests_path: Path, turns: Sequence[TurnRecord]) -> int:
 
     requests_path.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(turns, key=lambda t: t.record.t_send_ns)
-    with gzip.open(requests_path, "wb", compresslevel=6) as fh:
+    with gzip.open(requests_path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as fh:
         for t in rows:
             line = t.record.to_json() | {
                 "session": t.session,

@@ -30,6 +30,9 @@ import orjson
 from ixci.loadgen.metrics import PERCENTILES, RequestRecord, record_from_json, summarize
 
 BLOCK = 1 << 18  # values held in memory at once per buffer (2 MiB of float64)
+# gzip level of requests.jsonl.gz: on a saturated point's records level 1 wrote 6.5x faster than
+# level 6 for a file 8 % larger (the file was 40 % of the end-of-point work at level 6)
+REQUESTS_GZIP_LEVEL = 1
 _PW_SPLIT_MIN = 128  # numpy's pairwise-summation block: below it the split is never taken
 _SIGN = np.uint64(1 << 63)
 
@@ -255,7 +258,7 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed below
     try:
-        with gzip.open(path, "wb", compresslevel=6) as out:
+        with gzip.open(path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as out:
             for i in order.tolist():
                 fh = handles[files[i]]
                 fh.seek(offsets[i])
@@ -268,6 +271,7 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
 
 __all__ = [
     "BLOCK",
+    "REQUESTS_GZIP_LEVEL",
     "RecordSpill",
     "Values",
     "iter_spilled",

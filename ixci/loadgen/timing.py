@@ -33,11 +33,13 @@ TIMED = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
 Intervals = tuple[Values, Values, Values]  # (stamped, lowest true, highest true)
 
 
-def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
+def _intervals(ok: Iterable[RequestRecord]) -> tuple[dict[str, Intervals], int, int]:
     """Per distribution: the stamped values and the interval ends that hold the true ones
-    (bounded memory: `spill.Values`, closed by the caller). Each record's chunk gaps are
-    computed as arrays: the same float64 operations, value for value, as one at a time."""
+    (bounded memory: `spill.Values`, closed by the caller); and the number of slack marks and
+    the largest slack (ns). Each record's chunk gaps are computed as arrays: the same float64
+    operations, value for value, as one at a time."""
     out: dict[str, Intervals] = {name: (Values(), Values(), Values()) for name in TIMED}
+    marked = most = 0
 
     def put(name: str, v: float, lo: float, hi: float) -> None:
         vals, los, his = out[name]
@@ -52,6 +54,9 @@ def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
         his.extend_array(hi)
 
     for r in ok:
+        marked += len(r.chunk_slack_ns)
+        for _, ns in r.chunk_slack_ns:
+            most = max(most, ns)
         t = r.chunk_times_ns
         if not t:
             continue
@@ -65,8 +70,9 @@ def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
         put("ttft", ttft, ttft - s0, ttft)
         put("e2el", e2el, e2el - s_last, e2el)
         if len(t) > 1:
-            g = np.diff(np.asarray(t, dtype=np.int64)) * NS
-            sl = slack * NS
+            # int64 → float64, then × NS: what Python does for `int * float`, value for value
+            g = np.diff(np.asarray(t, dtype=np.int64)).astype(np.float64) * NS
+            sl = slack.astype(np.float64) * NS
             lo, hi = g - sl[1:], g + sl[:-1]
             put_array("itl", g, lo, hi)
             tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)
@@ -79,8 +85,13 @@ def _intervals(ok: Iterable[RequestRecord]) -> dict[str, Intervals]:
             tpot, lo_t, hi_t = span / n, (span - s_last) / n, (span + s0) / n
             put("tpot", tpot, lo_t, hi_t)
             if tpot > 0:
-                put("interactivity", 1.0 / tpot, 1.0 / hi_t, 1.0 / lo_t if lo_t > 0 else float("inf"))
-    return out
+                put(
+                    "interactivity",
+                    1.0 / tpot,
+                    1.0 / hi_t,
+                    1.0 / lo_t if lo_t > 0 else float("inf"),
+                )
+    return out, marked, most
 
 
 def _bound(vals: Values, los: Values, his: Values) -> tuple[float, float]:
@@ -124,26 +135,19 @@ def withhold_unsure(
     `<name>.std` when only the std is unsure → reason) for those withheld.
     """
     passes: Callable[[], Iterable[RequestRecord]] = ok if callable(ok) else (lambda: ok)
-    chunks = 0
-    most: int | None = None
-    for r in passes():
-        chunks += len(r.chunk_slack_ns)
-        for _, ns in r.chunk_slack_ns:
-            most = ns if most is None else max(most, ns)
-    worst = 0 if most is None else most
-    block: dict[str, Any] = {
-        "slack_chunks": chunks,
-        "slack_max_s": worst * NS,
-        "bounds_s": {},
-        "tolerance_s": TIMING_TOLERANCE_S,
-        "invalid": {},
-    }
-    values["timing"] = block
-    if not chunks:
-        return
-    why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst * NS * 1e3:.1f} ms"
-    intervals = _intervals(passes())
+    intervals, chunks, worst = _intervals(passes())  # one pass: the marks and the intervals
     try:
+        block: dict[str, Any] = {
+            "slack_chunks": chunks,
+            "slack_max_s": worst * NS,
+            "bounds_s": {},
+            "tolerance_s": TIMING_TOLERANCE_S,
+            "invalid": {},
+        }
+        values["timing"] = block
+        if not chunks:
+            return
+        why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst * NS * 1e3:.1f} ms"
         bounds = {name: _bound(*v) for name, v in intervals.items()}
     finally:
         for trio in intervals.values():

@@ -61,7 +61,9 @@ def main() -> None:
                     "--duration", str(seconds), "--warmup-requests", "0", "--workers", str(a.workers),
                     "--dialect", "vllm", "--output", str(out)]
             t0 = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            # cwd: `python -c` puts the working directory first on sys.path, before PYTHONPATH: run
+            # from a checkout, every tree would import that checkout's ixci
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=work)
             _, status, ru = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t0
             doc = json.loads(out.read_text())
