@@ -53,26 +53,38 @@ def main() -> None:
     print(f"import: {len(converted)} recipes from {report.entries} entries in {t_import:.2f} s")
     _counts(report, result)
     print(f"plan JSON: {len(text)} bytes, {len(result.jobs)} jobs, {result.points} points")
-    print(f"planning time (load + validate + expand + select + JSON), best of {args.repeat}: "
-          f"{min(times):.3f} s (median {sorted(times)[len(times) // 2]:.3f} s; target < 1 s)")
+    print(
+        f"planning time (load + validate + expand + select + JSON), best of {args.repeat}: "
+        f"{min(times):.3f} s (median {sorted(times)[len(times) // 2]:.3f} s; target < 1 s)"
+    )
     print(f"  of which expansion alone: {t_expand * 1000:.1f} ms")
 
 
 def _counts(report: object, result: plan.Plan) -> None:
-    single = [j for j in result.jobs if not j.topology["disaggregated"] and j.topology["nodes"] == 1]
+    single = [
+        j for j in result.jobs if not j.topology["disaggregated"] and j.topology["nodes"] == 1
+    ]
     points = sum(len(j.points) for j in single)
     for count in report.incumbent:  # type: ignore[attr-defined]
         print(count.render())
-    print(f"ixci (imported, single-node): {len(single)} single-node jobs from {points} points "
-          f"= {len(single)} distinct launches; {points / max(len(single), 1):.2f} points per server start")
-    print("  the incumbent's published figure: 690 single-node jobs from 235 distinct launches "
-          f"(ratio {690 / 235:.2f}); ixci starts one server per distinct launch")
-    print(f"GPU-hours (whole plan): {result.gpu_hours:.1f} warm vs {result.restart_gpu_hours:.1f} "
-          f"restarting per point (saving {result.restart_gpu_hours - result.gpu_hours:.1f} GPU-h)")
+    print(
+        f"ixci (imported, single-node): {len(single)} single-node jobs from {points} points "
+        f"= {len(single)} distinct launches; {points / max(len(single), 1):.2f} points per server start"
+    )
+    print(
+        "  the incumbent's published figure: 690 single-node jobs from 235 distinct launches "
+        f"(ratio {690 / 235:.2f}); ixci starts one server per distinct launch"
+    )
+    print(
+        f"GPU-hours (whole plan): {result.gpu_hours:.1f} warm vs {result.restart_gpu_hours:.1f} "
+        f"restarting per point (saving {result.restart_gpu_hours - result.gpu_hours:.1f} GPU-h)"
+    )
     s_warm = sum(j.estimate.total_gpu_hours for j in single)
     s_restart = sum(j.estimate.restart_per_point_gpu_hours for j in single)
-    print(f"GPU-hours (single-node): {s_warm:.1f} warm vs {s_restart:.1f} restarting per point "
-          f"({100 * (s_restart - s_warm) / max(s_restart, 1e-9):.0f} % saved)")
+    print(
+        f"GPU-hours (single-node): {s_warm:.1f} warm vs {s_restart:.1f} restarting per point "
+        f"({100 * (s_restart - s_warm) / max(s_restart, 1e-9):.0f} % saved)"
+    )
 
 
 if __name__ == "__main__":

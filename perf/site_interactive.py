@@ -93,8 +93,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--budget", type=float, default=2.0, help="seconds allowed (median)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--data", type=Path, help="build from this results tree instead (e.g. a "
-                    "year from perf/publish_time.py --store-only DIR)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        help="build from this results tree instead (e.g. a "
+        "year from perf/publish_time.py --store-only DIR)",
+    )
     ap.add_argument("--quiet-load", type=float, default=None, help="wait for a load below this")
     ap.add_argument("--max-wait", type=float, default=900, help="seconds to wait for quiet")
     args = ap.parse_args()

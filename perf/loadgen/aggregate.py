@@ -90,8 +90,10 @@ def main() -> None:
     for tree, t in best.items():
         name = "this checkout" if tree == this else tree
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in t.items() if k != "total")
-        print(f"{name}: {t['total']:.2f} s ({stages}); {tokens / t['total'] / 1e3:.0f} k tok/s; "
-              f"{t['total'] / base:.2f}x this checkout's time")
+        print(
+            f"{name}: {t['total']:.2f} s ({stages}); {tokens / t['total'] / 1e3:.0f} k tok/s; "
+            f"{t['total'] / base:.2f}x this checkout's time"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,19 @@ import sys
 from time import perf_counter_ns
 
 OPENAI_FIELDS = {
-    "model", "prompt", "messages", "stream", "max_tokens", "max_completion_tokens",
-    "stream_options", "temperature", "top_p", "n", "stop", "seed", "user",
+    "model",
+    "prompt",
+    "messages",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "seed",
+    "user",
 }
 
 
@@ -61,9 +72,19 @@ class Truth:
                 hi = min(lo + 1, len(s) - 1)
                 return (s[lo] + (s[hi] - s[lo]) * (k - lo)) * 1e-9
 
-            return {"mean": statistics.fmean(s) * 1e-9, "median": pct(50), "p99": pct(99), "n": len(s)}
+            return {
+                "mean": statistics.fmean(s) * 1e-9,
+                "median": pct(50),
+                "p99": pct(99),
+                "n": len(s),
+            }
 
-        return {"requests": self.requests, "tokens": self.tokens, "ttft": stats(self.ttft_ns), "itl": stats(self.gaps_ns)}
+        return {
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "ttft": stats(self.ttft_ns),
+            "itl": stats(self.gaps_ns),
+        }
 
 
 class Options:
@@ -150,16 +171,22 @@ class Handler(asyncio.Protocol):
             return self.reply(200, {"status": "ok", "data": [{"id": "stub"}]})
         if path == "/tokenize":
             words = json.loads(body).get("content", "").split()
-            return self.reply(200, {"tokens": [self.vocab.setdefault(w, len(self.vocab) + 1) for w in words]})
+            return self.reply(
+                200, {"tokens": [self.vocab.setdefault(w, len(self.vocab) + 1) for w in words]}
+            )
         if path == "/detokenize":
             inv = {v: k for k, v in self.vocab.items()}
-            return self.reply(200, {"content": " ".join(inv.get(i, "x") for i in json.loads(body)["tokens"])})
+            return self.reply(
+                200, {"content": " ".join(inv.get(i, "x") for i in json.loads(body)["tokens"])}
+            )
         if path not in ("/v1/completions", "/v1/chat/completions"):
             return self.reply(404, {"error": {"message": f"no route {path}"}}, "Not Found")
         if self.o.reject_unknown:
             unknown = sorted(set(json.loads(body)) - OPENAI_FIELDS)
             if unknown:
-                return self.reply(422, {"detail": f"unknown fields {unknown}"}, "Unprocessable Entity")
+                return self.reply(
+                    422, {"detail": f"unknown fields {unknown}"}, "Unprocessable Entity"
+                )
         Handler.counter += 1
         fault = self.o.fault if self.o.fault and Handler.counter % self.o.fault_every == 0 else None
         assert self.t is not None
@@ -168,11 +195,17 @@ class Handler(asyncio.Protocol):
         if fault == "drop":
             sock = self.t.get_extra_info("socket")
             if sock is not None:  # RST instead of FIN
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
             self.t.abort()
             return None
         if fault == "http500":
-            return self.reply(500, {"error": {"message": "injected failure", "code": 500}}, "Internal Server Error")
+            return self.reply(
+                500,
+                {"error": {"message": "injected failure", "code": 500}},
+                "Internal Server Error",
+            )
         self.busy = True
         # Only what the schedule needs is read now (byte search, no JSON): a burst of requests
         # must not delay the stub's reading of the next ones. The prompt is counted at the end.
@@ -197,7 +230,17 @@ class Handler(asyncio.Protocol):
 class Stream:
     """One streamed response, written on a fixed schedule from the request's arrival."""
 
-    def __init__(self, h: Handler, *, chat: bool, n: int, body: bytes, usage: bool, fault: str | None, t_recv: int) -> None:
+    def __init__(
+        self,
+        h: Handler,
+        *,
+        chat: bool,
+        n: int,
+        body: bytes,
+        usage: bool,
+        fault: str | None,
+        t_recv: int,
+    ) -> None:
         self.h, self.n, self.usage, self.fault, self.t_recv = h, n, usage, fault, t_recv
         self.body, self.chat = body, chat
         self.head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -207,12 +250,21 @@ class Stream:
         self.per_write = o.events_per_write
         if chat:
             event = b'data: {"id":"c","object":"chat.completion.chunk","model":"stub","choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}'
-            self.first = b'data: {"id":"c","object":"chat.completion.chunk","model":"stub","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}' + h.sep
-            self.finish = b'data: {"id":"c","object":"chat.completion.chunk","model":"stub","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}' + h.sep
+            self.first = (
+                b'data: {"id":"c","object":"chat.completion.chunk","model":"stub","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
+                + h.sep
+            )
+            self.finish = (
+                b'data: {"id":"c","object":"chat.completion.chunk","model":"stub","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}'
+                + h.sep
+            )
         else:
             event = b'data: {"id":"c","object":"text_completion","model":"stub","choices":[{"index":0,"text":" tok","logprobs":null,"finish_reason":null}]}'
             self.first = b""
-            self.finish = b'data: {"id":"c","object":"text_completion","model":"stub","choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"length"}]}' + h.sep
+            self.finish = (
+                b'data: {"id":"c","object":"text_completion","model":"stub","choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"length"}]}'
+                + h.sep
+            )
         self.event = event + h.sep
         self.full = chunk(self.event * self.per_write)
 
@@ -220,7 +272,7 @@ class Stream:
         h = self.h
         if self.first:
             self.head += chunk(self.first)
-        delay = (h.o.slow_s if self.fault == "slow" else h.o.ttft_ms / 1e3)
+        delay = h.o.slow_s if self.fault == "slow" else h.o.ttft_ms / 1e3
         self.t0 = self.t_recv + int(delay * 1e9)
         self.schedule(0)
 
@@ -267,7 +319,12 @@ class Stream:
         if self.fault == "cut":
             t.abort()
             return
-        t.write(self.head + chunk(b'data: {"error":{"message":"injected error event","type":"server_error"}}' + h.sep))
+        t.write(
+            self.head
+            + chunk(
+                b'data: {"error":{"message":"injected error event","type":"server_error"}}' + h.sep
+            )
+        )
         t.write(b"0\r\n\r\n")
         h.finished(False)
 
@@ -279,8 +336,11 @@ class Stream:
             req = json.loads(self.body)
             prompt = req["messages"][-1]["content"] if self.chat else req.get("prompt", "")
             pt = len(str(prompt).split())
-            tail += b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}' % (
-                pt, self.sent, pt + self.sent) + h.sep
+            tail += (
+                b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}'
+                % (pt, self.sent, pt + self.sent)
+                + h.sep
+            )
         if not h.o.no_done:
             tail += b"data: [DONE]" + h.sep
         t.write(chunk(tail) + b"0\r\n\r\n")
@@ -292,7 +352,9 @@ async def serve(opts: Options) -> None:
     truth = Truth()
     vocab: dict[str, int] = {}
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Handler(opts, truth, vocab), opts.host, opts.port, backlog=4096, reuse_address=True)
+    server = await loop.create_server(
+        lambda: Handler(opts, truth, vocab), opts.host, opts.port, backlog=4096, reuse_address=True
+    )
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)
     if opts.port_file:
@@ -312,7 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--itl-ms", type=float, default=20.0)
     p.add_argument("--events-per-write", type=int, default=1)
     p.add_argument("--burst", type=int, default=8, help="writes per callback when --itl-ms 0")
-    p.add_argument("--fault", choices=["drop", "cut", "http500", "slow", "error-event", "keepalive"])
+    p.add_argument(
+        "--fault", choices=["drop", "cut", "http500", "slow", "error-event", "keepalive"]
+    )
     p.add_argument("--fault-every", type=int, default=5)
     p.add_argument("--fault-after", type=int, default=3)
     p.add_argument("--slow-s", type=float, default=5.0)

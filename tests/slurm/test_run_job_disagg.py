@@ -149,12 +149,14 @@ def test_killed_worker_fails_the_job_and_keeps_finished_points(
 
         try:  # launch (4 servers as Slurm steps) + warm-up + 15 s; slow on a loaded 2-core host
             _wait(first_point_done, 300, "the first point to finish")
-        except AssertionError:
+        except AssertionError as late:
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=60)
             batch = out / job["id"] / "slurm-batch.log"
             log = batch.read_text()[-4000:] if batch.exists() else "(no batch log)"
-            raise AssertionError(f"the first point did not finish in 300 s\n{output[-4000:]}\n{log}")
+            raise AssertionError(
+                f"the first point did not finish in 300 s\n{output[-4000:]}\n{log}"
+            ) from late
         time.sleep(3)  # into the second point (it lasts at least 15 s)
         slurm_id = _queued(job["id"]).split()[0]
         steps = subprocess.run(["squeue", "-h", "-s", "-j", slurm_id, "-o", "%i %j"],
