@@ -34,6 +34,8 @@ from ixci.catalog_files import kind_of as kind_of
 from ixci.catalog_files import refusal as refusal
 from ixci.errors import InvalidInput, Problem
 from ixci.evals.suite import EvalPlan, parse_plan
+from ixci.job import Pool as Pool
+from ixci.job import Router as Router
 from ixci.loadgen.traces import SessionsWorkload
 from ixci.schemas import apply_defaults, has_schema, validate_instance
 from ixci.yamlio import Document, Location, load_bytes, read_bounded
@@ -165,34 +167,6 @@ class SpecDecoding:
     method: SpecMethod
     num_tokens: int
     draft_model: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Pool:
-    """A disaggregated pool of `workers` identical workers; `gpus` = workers × tp × pp."""
-
-    workers: int
-    tp: int
-    ep: int = 1
-    pp: int = 1
-    dp_attention: bool = False
-    nodes_per_worker: int = 1
-    sku: str | None = None
-    engine_args: Mapping[str, EngineArgValue] = field(default_factory=dict)
-
-    @property
-    def gpus(self) -> int:
-        return self.workers * self.tp * self.pp
-
-    @property
-    def nodes(self) -> int:
-        return self.workers * self.nodes_per_worker
-
-
-@dataclass(frozen=True, kw_only=True)
-class Router:
-    name: str
-    version: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -599,9 +573,9 @@ def _env(env: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
-def _pool(d: Mapping[str, Any]) -> Pool:
+def _pool(d: Mapping[str, Any], role: str) -> Pool:
     return Pool(
-        workers=d["workers"], tp=d["tp"], ep=d["ep"], pp=d["pp"], dp_attention=d["dp-attention"],
+        role=role, workers=d["workers"], tp=d["tp"], ep=d["ep"], pp=d["pp"], dp_attention=d["dp-attention"],
         nodes_per_worker=d["nodes-per-worker"], sku=d.get("sku"), engine_args=_frozen_args(d["engine-args"]),
     )  # fmt: skip
 
@@ -615,7 +589,7 @@ def _entry(index: int, d: Mapping[str, Any], loc: Location) -> SearchEntry:
         spec_decoding=SpecDecoding(method=SpecMethod(spec["method"]), num_tokens=spec["num-tokens"],
                                    draft_model=spec.get("draft-model")) if spec else None,
         disaggregated=Disaggregation(
-            prefill=_pool(dis["prefill"]), decode=_pool(dis["decode"]),
+            prefill=_pool(dis["prefill"], "prefill"), decode=_pool(dis["decode"], "decode"),
             router=Router(name=dis["router"]["name"], version=dis["router"]["version"]),
             kv_transfer=dis["kv-transfer"],
         ) if dis else None,

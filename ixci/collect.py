@@ -185,16 +185,23 @@ def _check_identity(doc: Mapping[str, Any]) -> None:
         )
 
 
-@cache
-def result_schema() -> dict[str, Any]:
-    """The result JSON Schema: `schemas/` of the source tree, or `ixci/_schemas` of the wheel."""
+def _result_schema_dir() -> Path:
+    """`schemas/` of the source tree, or `ixci/_schemas` of the wheel."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "schemas", here / "_schemas"):
-        path = candidate / "result.schema.json"
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
+        if (candidate / "result.schema.json").is_file():
+            return candidate
     raise CollectError("result.schema.json not found next to the ixci package")
+
+
+@cache
+def result_schema() -> dict[str, Any]:
+    """The result JSON Schema, bundled: its `job` refers to plan.schema.json's definitions, so
+    that schema is embedded (under its `$id`) and a validator needs no registry."""
+    folder = _result_schema_dir()
+    loaded: dict[str, Any] = json.loads((folder / "result.schema.json").read_text("utf-8"))
+    plan = json.loads((folder / "plan.schema.json").read_text(encoding="utf-8"))
+    return {**loaded, "$defs": {**loaded["$defs"], "plan.schema.json": plan}}
 
 
 @cache

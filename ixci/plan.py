@@ -29,9 +29,14 @@ from typing import Any
 
 from ixci.catalog import Catalog, Model, Pool, Recipe, Runner, Scenario, SearchEntry
 from ixci.errors import PlanError, UsageError
+from ixci.job import Estimate as Estimate
+from ixci.job import Job as Job
+from ixci.job import Plan as Plan
+from ixci.job import Point as Point
+from ixci.job import Router, SpecDecoding, Topology
+from ixci.job import plain as _plain
 from ixci.precision import bytes_per_param
 
-PLAN_VERSION = 1
 MATRIX_LIMIT = 256
 """GitHub Actions: at most 256 jobs per matrix (one workflow job)."""
 OUTPUT_LIMIT_BYTES = 1_000_000
@@ -48,170 +53,6 @@ NOMINAL_PREFILL_TOKENS_PER_S = 20_000.0
 """Prefill rate per request (input tokens/s)."""
 
 
-# ----------------------------------------------------------------------------- data model
-
-
-@dataclass(frozen=True, kw_only=True)
-class Point:
-    """One measurement on a warm server: a scenario at a concurrency (or request rate)."""
-
-    id: str
-    scenario: str
-    isl: int
-    osl: int
-    concurrency: int | None
-    request_rate: float | None = None
-    repeats: int = 1  # the scenario's `repeats`; not part of the id (same point, more samples)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan-JSON object (contracts.md §2); `repeats` only when above 1."""
-        out = {
-            "id": self.id,
-            "scenario": self.scenario,
-            "isl": self.isl,
-            "osl": self.osl,
-            "concurrency": self.concurrency,
-            "request_rate": self.request_rate,
-        }
-        if self.repeats > 1:
-            out["repeats"] = self.repeats
-        return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class Estimate:
-    """GPU time of one job (seconds of wall time, GPU-hours = wall × GPUs)."""
-
-    server_start_s: float
-    warmup_s: float
-    points_s: float
-    total_gpu_hours: float
-    restart_per_point_gpu_hours: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan-JSON object; floats rounded so the JSON is stable and readable."""
-        return {
-            "server_start_s": round(self.server_start_s, 1),
-            "warmup_s": round(self.warmup_s, 1),
-            "points_s": round(self.points_s, 1),
-            "total_gpu_hours": round(self.total_gpu_hours, 4),
-            "restart_per_point_gpu_hours": round(self.restart_per_point_gpu_hours, 4),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Job:
-    """One distinct server launch and every point measured on it.
-
-    `launch` is the canonical launch spec the id hashes (a JSON-able mapping, keys sorted);
-    `recipes` lists every recipe file contributing points (usually one).
-    """
-
-    id: str
-    name: str
-    runs_on: tuple[str, ...]
-    recipes: tuple[str, ...]
-    model: str
-    sku: str
-    framework: str
-    precision: str
-    runner: str
-    image: str
-    topology: Mapping[str, Any]
-    spec_decoding: Mapping[str, Any] | None
-    engine_args: Mapping[str, Any]
-    env: Mapping[str, str]
-    max_model_len: int | None
-    checkpoint: str
-    points: tuple[Point, ...]
-    estimate: Estimate
-    selected_because: tuple[str, ...] = ()
-
-    @property
-    def recipe(self) -> str:
-        """The first contributing recipe path (contracts.md §2 `recipe`)."""
-        return self.recipes[0]
-
-    @property
-    def gpus(self) -> int:
-        """Accelerators the job holds for its whole duration."""
-        return int(self.topology["gpus"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan-JSON job object (contracts.md §2), also embedded in result.json."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "runs_on": list(self.runs_on),
-            "recipe": self.recipe,
-            "recipes": list(self.recipes),
-            "model": self.model,
-            "sku": self.sku,
-            "framework": self.framework,
-            "precision": self.precision,
-            "checkpoint": self.checkpoint,
-            "runner": self.runner,
-            "image": self.image,
-            "topology": _plain(self.topology),
-            "spec_decoding": _plain(self.spec_decoding),
-            "engine_args": _plain(self.engine_args),
-            "env": dict(self.env),
-            "max_model_len": self.max_model_len,
-            "points": [p.to_dict() for p in self.points],
-            "estimate": self.estimate.to_dict(),
-            "selected_because": list(self.selected_because),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Plan:
-    """The selected jobs of one event, ready for output."""
-
-    event: str
-    catalog_sha: str
-    jobs: tuple[Job, ...]
-    notes: tuple[str, ...] = ()
-    # SKU of each planned job → the names its GPUs report (catalog `gpu-names`; empty: the SKU
-    # key must be a word of the name); collect rejects artifacts from other GPUs
-    sku_gpu_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def points(self) -> int:
-        """Number of points over all jobs."""
-        return sum(len(j.points) for j in self.jobs)
-
-    @property
-    def gpu_hours(self) -> float:
-        """Estimated GPU-hours of the plan with one warm server per job."""
-        return sum(j.estimate.total_gpu_hours for j in self.jobs)
-
-    @property
-    def restart_gpu_hours(self) -> float:
-        """Estimated GPU-hours if the server restarted for every point (the incumbent's way)."""
-        return sum(j.estimate.restart_per_point_gpu_hours for j in self.jobs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan-JSON document (contracts.md §2)."""
-        return {
-            "plan_version": PLAN_VERSION,
-            "event": self.event,
-            "catalog_sha": self.catalog_sha,
-            "jobs": [j.to_dict() for j in self.jobs],
-            "summary": {
-                "jobs": len(self.jobs),
-                "points": self.points,
-                "gpu_hours": round(self.gpu_hours, 3),
-                "restart_per_point_gpu_hours": round(self.restart_gpu_hours, 3),
-            },
-            "notes": list(self.notes),
-            "sku_gpu_names": {k: list(v) for k, v in sorted(self.sku_gpu_names.items())},
-        }
-
-    def to_json(self) -> str:
-        """Byte-identical for the same catalog and selection (sorted keys, fixed separators)."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
-
-
 # ----------------------------------------------------------------------------- ids
 
 
@@ -226,80 +67,52 @@ def stable_id(prefix: str, value: Any) -> str:
     return f"{prefix}{digest[:12]}"
 
 
-def _plain(value: Any) -> Any:
-    """Mappings/tuples (including read-only proxies) → plain dicts/lists for JSON."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
-        return value.value  # StrEnum members
-    return value
-
-
 # ----------------------------------------------------------------------------- expansion
 
 
-def _pool_dict(pool: Pool | None, runner: Runner, default_sku: str) -> dict[str, Any] | None:
-    if pool is None:
-        return None
-    return {
-        "workers": pool.workers,
-        "tp": pool.tp,
-        "ep": pool.ep,
-        "pp": pool.pp,
-        "dp_attention": bool(pool.dp_attention),
-        "nodes_per_worker": pool.nodes_per_worker,
-        "gpus": pool.gpus,
-        "sku": pool.sku or default_sku,
-        "engine_args": _plain(pool.engine_args),
-    }
+def _pool(pool: Pool, role: str, default_sku: str) -> Pool:
+    """A recipe's pool as the plan states it: its role, and the recipe's SKU unless it names
+    one."""
+    return replace(pool, role=role, sku=pool.sku or default_sku,
+                   engine_args=_plain(pool.engine_args))  # fmt: skip
 
 
-def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
-    """The job's topology object (contracts.md §2): parallelism, GPUs and nodes.
+def topology(recipe: Recipe, entry: SearchEntry, runner: Runner) -> Topology:
+    """The job's topology (contracts.md §2): parallelism, GPUs and nodes.
 
     `gpus` = tp × pp × dp, or the sum of both pools when disaggregated (`SearchEntry.gpus`).
     """
     dis = entry.disaggregated
-    base: dict[str, Any] = {
-        "tp": entry.tp,
-        "ep": entry.ep,
-        "pp": entry.pp,
-        "dp": entry.dp,
-        "dcp": entry.dcp,
-        "dp_attention": bool(entry.dp_attention),
-        "nodes": entry.total_nodes,
-        "gpus": entry.gpus,
-    }
+    base = Topology(tp=entry.tp, ep=entry.ep, pp=entry.pp, dp=entry.dp, dcp=entry.dcp,
+                    dp_attention=bool(entry.dp_attention), nodes=entry.total_nodes,
+                    gpus=entry.gpus)  # fmt: skip
     if dis is None:
-        return {**base, "disaggregated": False, "prefill": None, "decode": None}
-    return {
-        **base,
-        "disaggregated": True,
-        "prefill": _pool_dict(dis.prefill, runner, recipe.sku),
-        "decode": _pool_dict(dis.decode, runner, recipe.sku),
-        "router": {"name": dis.router.name, "version": dis.router.version},
-        "kv_transfer": dis.kv_transfer,
-    }
+        return base
+    return replace(
+        base,
+        disaggregated=True,
+        prefill=_pool(dis.prefill, "prefill", recipe.sku),
+        decode=_pool(dis.decode, "decode", recipe.sku),
+        router=Router(name=dis.router.name, version=dis.router.version),
+        kv_transfer=dis.kv_transfer,
+    )
 
 
-def _spec_dict(entry: SearchEntry) -> dict[str, Any] | None:
+def _spec(entry: SearchEntry) -> SpecDecoding | None:
     spec = entry.spec_decoding
     if spec is None:
         return None
-    return {
-        "method": str(spec.method),
-        "num_speculative_tokens": spec.num_tokens,
-        "draft_model": spec.draft_model,
-    }
+    return SpecDecoding(method=str(spec.method), num_speculative_tokens=spec.num_tokens,
+                        draft_model=spec.draft_model)  # fmt: skip
 
 
 def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str, Any]:
-    """What makes a server launch distinct: everything that reaches argv, env or placement.
+    """What makes a server launch distinct: everything that reaches argv, env or placement
+    (plan-JSON values: the job id hashes it).
 
     Scenarios and concurrencies are *not* in it: they are client-side, so they share the server.
     """
+    spec = _spec(entry)
     return {
         "image": recipe.image,
         "model": recipe.model,
@@ -308,47 +121,50 @@ def launch_spec(recipe: Recipe, entry: SearchEntry, runner: Runner) -> dict[str,
         "precision": _plain(recipe.precision),
         "sku": recipe.sku,
         "runner": recipe.runner,
-        "topology": topology(recipe, entry, runner),
-        "spec_decoding": _spec_dict(entry),
+        "topology": topology(recipe, entry, runner).to_dict(),
+        "spec_decoding": spec.to_dict() if spec else None,
         "engine_args": {**_plain(recipe.engine_args), **_plain(entry.engine_args)},
         "env": {**dict(recipe.env), **dict(entry.env)},
         "max_model_len": recipe.max_model_len,
     }
 
 
-def job_name(recipe: Recipe, model: Model, launch: Mapping[str, Any]) -> str:
+def job_name(recipe: Recipe, model: Model, precision: str, topo: Topology,
+             spec: SpecDecoding | None) -> str:  # fmt: skip
     """A short human name: `dsr1 fp8 h200 sglang tp8 ep8 dpa mtp` (not unique; the id is)."""
-    topo = launch["topology"]
-    parts = [model.prefix, str(launch["precision"]), recipe.sku, recipe.framework]
-    if topo["disaggregated"]:
-        for role in ("prefill", "decode"):
-            pool = topo[role]
-            parts.append(f"{role[0]}{pool['workers']}x" + _par_name(pool))
+    parts = [model.prefix, precision, recipe.sku, recipe.framework]
+    if topo.disaggregated:
+        for pool in topo.pools:
+            parts.append(f"{pool.role[0]}{pool.workers}x" +
+                         _par_name(pool.tp, pool.ep, pool.pp, 1, pool.dp_attention))  # fmt: skip
     else:
-        parts.append(_par_name(topo))
-    if launch["spec_decoding"]:
-        parts.append(str(launch["spec_decoding"]["method"]))
+        parts.append(_par_name(topo.tp, topo.ep, topo.pp, topo.dcp, topo.dp_attention))
+    if spec:
+        parts.append(spec.method)
     return " ".join(parts)
 
 
-def _par_name(par: Mapping[str, Any]) -> str:
-    text = f"tp{par['tp']}"
-    if par.get("ep", 1) > 1:
-        text += f"-ep{par['ep']}"
-    if par.get("pp", 1) > 1:
-        text += f"-pp{par['pp']}"
-    if par.get("dcp", 1) > 1:
-        text += f"-dcp{par['dcp']}"
-    if par.get("dp_attention"):
+def _par_name(tp: int, ep: int, pp: int, dcp: int, dp_attention: bool) -> str:
+    text = f"tp{tp}"
+    if ep > 1:
+        text += f"-ep{ep}"
+    if pp > 1:
+        text += f"-pp{pp}"
+    if dcp > 1:
+        text += f"-dcp{dcp}"
+    if dp_attention:
         text += "-dpa"
     return text
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Draft:
-    """A job being assembled: its launch and the points gathered so far."""
+    """A job being assembled: its launch (typed, and as the id hashes it) and the points
+    gathered so far."""
 
     launch: Mapping[str, Any]
+    topology: Topology
+    spec: SpecDecoding | None
     recipe: Recipe
     points: dict[str, Point] = field(default_factory=dict)
     recipes: set[str] = field(default_factory=set)
@@ -368,7 +184,9 @@ def expand(catalog: Catalog, event: str | None = None) -> tuple[Job, ...]:
         for entry in recipe.search_space:
             launch = launch_spec(recipe, entry, runner)
             job_id = stable_id("j-", launch)
-            draft = drafts.setdefault(job_id, _Draft(launch=launch, recipe=recipe))
+            topo, spec = topology(recipe, entry, runner), _spec(entry)
+            new = _Draft(launch=launch, topology=topo, spec=spec, recipe=recipe)
+            draft = drafts.setdefault(job_id, new)
             draft.recipes.add(recipe.path)
             for point in _points(catalog, recipe, entry, job_id, event):
                 draft.points.setdefault(point.id, point)
@@ -439,7 +257,7 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
     points = tuple(sorted(draft.points.values(), key=_point_order))
     return Job(
         id=job_id,
-        name=job_name(recipe, model, launch),
+        name=job_name(recipe, model, str(launch["precision"]), draft.topology, draft.spec),
         runs_on=tuple(runner.labels),
         recipes=tuple(sorted(draft.recipes)),
         model=recipe.model,
@@ -448,8 +266,8 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
         precision=str(launch["precision"]),
         runner=recipe.runner,
         image=recipe.image,
-        topology=launch["topology"],
-        spec_decoding=launch["spec_decoding"],
+        topology=draft.topology,
+        spec_decoding=draft.spec,
         engine_args=dict(sorted(launch["engine_args"].items())),
         env=dict(sorted(launch["env"].items())),
         max_model_len=recipe.max_model_len,
@@ -459,7 +277,7 @@ def _finish(catalog: Catalog, job_id: str, draft: _Draft) -> Job:
             catalog,
             model,
             runner,
-            int(launch["topology"]["gpus"]),
+            draft.topology.gpus,
             str(launch["precision"]),
             points,
         ),
@@ -601,6 +419,7 @@ def _did_you_mean(key: str) -> str:
 def job_values(job: Job, key: str) -> set[str]:
     """The values of catalog field `key` for `job`, lower-cased strings (for filters)."""
     topo = job.topology
+    spec = job.spec_decoding
     simple: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -610,15 +429,15 @@ def job_values(job: Job, key: str) -> set[str]:
         "precision": job.precision,
         "runner": job.runner,
         "image": job.image,
-        "tp": topo["tp"],
-        "ep": topo["ep"],
-        "pp": topo["pp"],
-        "dcp": topo["dcp"],
-        "dp_attention": topo["dp_attention"],
-        "gpus": topo["gpus"],
-        "nodes": topo["nodes"],
-        "disaggregated": topo["disaggregated"],
-        "spec_decoding": (job.spec_decoding or {}).get("method", "none"),
+        "tp": topo.tp,
+        "ep": topo.ep,
+        "pp": topo.pp,
+        "dcp": topo.dcp,
+        "dp_attention": topo.dp_attention,
+        "gpus": topo.gpus,
+        "nodes": topo.nodes,
+        "disaggregated": topo.disaggregated,
+        "spec_decoding": spec.method if spec else "none",
     }
     if key in simple:
         return {_text(simple[key])}
@@ -907,8 +726,7 @@ def _touched(
 def _job_keys(job: Job, fld: str) -> set[str]:
     if fld != "sku":
         return {str(getattr(job, fld))}
-    pools = [job.topology.get(r) for r in ("prefill", "decode")]
-    return {job.sku} | {str(p["sku"]) for p in pools if p}
+    return {job.sku} | {str(p.sku) for p in job.topology.pools}
 
 
 # ----------------------------------------------------------------------------- plan

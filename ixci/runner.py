@@ -551,7 +551,7 @@ class JobRun:
         if window is None and self.sampler.source is not None:
             tele["power_valid"] = False
             tele["invalid_reasons"] = ["the load generator reported no measured window"]
-        if self.spec.job.get("topology", {}).get("disaggregated"):
+        if self.spec.engine_job.disaggregated:
             tele["roles"] = role_telemetry(tele, self.spec, self.serve)
         return tele
 
@@ -671,7 +671,7 @@ def role_telemetry(
     and the energy (J) of the GPUs its components were given, in component order as the
     one-host runtimes assign them (`runtimes.base.assign_gpus`). Energy is null with a reason
     when power is not valid, on CPU, or when the roles' GPUs are not on the sampled host."""
-    topo = spec.job.get("topology") or {}
+    pools = {"prefill": spec.engine_job.prefill, "decode": spec.engine_job.decode}
     reasons: list[str] = []
     if spec.vendor == "cpu":
         reasons = [CPU_NO_POWER]
@@ -691,7 +691,7 @@ def role_telemetry(
         energy = [per_gpu.get(i) for i in owned[role]]
         valid = not reasons and bool(energy) and all(e is not None for e in energy)
         out[role] = {
-            "gpus": (topo.get(role) or {}).get("gpus"),
+            "gpus": pool.gpus if (pool := pools[role]) else None,
             "energy_j": sum(e for e in energy if e is not None) if valid else None,
             "power_valid": valid,
             "invalid_reasons": reasons or ([] if valid else ["no sampled GPU of this role"]),

@@ -50,12 +50,19 @@ def kinds() -> tuple[str, ...]:
 
 @functools.cache
 def _registry() -> Registry:
+    return schema_registry(schema_dir())
+
+
+def schema_registry(folder: Path) -> Registry:
+    """Every schema of `folder`, by file name and by its `$id` when it has one (result.json's
+    `job` refers to plan.schema.json's definitions relative to its `$id`)."""
     resources = []
-    for path in sorted(schema_dir().glob(f"*{SUFFIX}")):
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
         contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append(
-            (path.name, Resource.from_contents(contents, default_specification=DRAFT202012))
-        )
+        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
+        resources.append((path.name, resource))
+        if resource.id():
+            resources.append((str(resource.id()), resource))
     return Registry().with_resources(resources)
 
 

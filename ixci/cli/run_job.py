@@ -244,6 +244,7 @@ def run_job(
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
     from ixci.evals.step import eval_step
+    from ixci.job import Topology
     from ixci.plan import find_job, weights_gb
     from ixci.runner import JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
@@ -304,22 +305,21 @@ def run_job(
         if job["framework"] in catalog.engines
         else job["framework"]
     )(ejob)
+    topo = Topology.from_dict(job["topology"])  # the plan's types from here on
     spec = JobSpec(
         job=job,
         engine_job=ejob,
         runtime=kind,
         vendor=vendor,
-        gpu_indices=_gpu_indices(gpu_arg, int(job["topology"].get("gpus", 0)), vendor),
+        gpu_indices=_gpu_indices(gpu_arg, topo.gpus, vendor),
         points=_points(catalog, job),
         tokenizer=checkpoint.tokenizer,
         sku_gpu_names=tuple(sku.gpu_names),
         sku_memory_gb=sku.memory_gb,
         evals=eval_step(root, recipe.evals if recipe else None, lambda s: click.echo(s, err=True)),
         roofline=None
-        if job["topology"].get("disaggregated")
-        else roofline.inputs_for(
-            model, sku, precision=str(job["precision"]), gpus=int(job["topology"].get("gpus", 0))
-        ),
+        if topo.disaggregated
+        else roofline.inputs_for(model, sku, precision=str(job["precision"]), gpus=topo.gpus),
     )
     runtime = get_runtime(kind)
     owner = owner_scope(env.get("RUNNER_NAME"))

@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
+from ixci.job import Pool
+from ixci.job import SpecDecoding as SpecDecoding
+
 if TYPE_CHECKING:
     from ixci.loadgen.dialect import Dialect
 
+
 Scalar = str | int | float | bool | None
+PoolJob = Pool  # one pool of a disaggregated deployment, its role set (the plan's type)
 
 
 def frozen_map(data: Mapping[str, object] | None = None) -> Mapping[str, object]:
@@ -29,34 +34,6 @@ def frozen_map(data: Mapping[str, object] | None = None) -> Mapping[str, object]
 def frozen_env(data: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """A read-only copy of an environment mapping."""
     return MappingProxyType({str(k): str(v) for k, v in (data or {}).items()})
-
-
-@dataclass(frozen=True, kw_only=True)
-class SpecDecoding:
-    """Speculative decoding as the plan states it (method: eagle, eagle3, mtp, ngram, draft-model)."""
-
-    method: str
-    num_speculative_tokens: int
-    draft_model: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class PoolJob:
-    """One pool of a disaggregated deployment (prefill or decode)."""
-
-    role: str
-    workers: int
-    tp: int
-    ep: int = 1
-    pp: int = 1
-    dp_attention: bool = False
-    nodes_per_worker: int = 1
-    engine_args: Mapping[str, object] = field(default_factory=frozen_map)
-
-    @property
-    def gpus(self) -> int:
-        """GPUs used by the pool: workers × tp × pp (EP and DP-attention reuse the TP ranks)."""
-        return self.workers * self.tp * self.pp
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,12 +11,13 @@ to the engine as is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ixci.engines.base import EngineJob, PoolJob, SpecDecoding, frozen_env, frozen_map
+from ixci.engines.base import EngineJob, frozen_env, frozen_map
 from ixci.errors import InvalidJob
+from ixci.job import Job, SpecDecoding, Topology
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,37 +29,15 @@ class Checkpoint:
     size_gb: float
 
 
-def _pool(role: str, data: Mapping[str, Any] | None) -> PoolJob | None:
-    if not data:
-        return None
-    return PoolJob(
-        role=role,
-        workers=int(data.get("workers", 1)),
-        tp=int(data.get("tp", 1)),
-        ep=int(data.get("ep", 1)),
-        pp=int(data.get("pp", 1)),
-        dp_attention=bool(data.get("dp_attention", False)),
-        nodes_per_worker=int(data.get("nodes_per_worker", 1)),
-        engine_args=frozen_map(data.get("engine_args")),
-    )
-
-
-def _spec(data: Mapping[str, Any] | None, draft_path: str | None) -> SpecDecoding | None:
-    if not data:
-        return None
-    return SpecDecoding(
-        method=str(data["method"]),
-        num_speculative_tokens=int(data.get("num_speculative_tokens") or 1),
-        draft_model=draft_path or data.get("draft_model"),
-    )
-
-
-def resolve_draft(job: Mapping[str, Any], *, cache: Path, check: bool = True) -> str | None:
+def resolve_draft(job: Job | Mapping[str, Any], *, cache: Path, check: bool = True) -> str | None:
     """The loadable path of the job's draft model: `local:FILE` → FILE in the model cache (it
     must be there: a draft is made by its user, e.g. a smaller copy of the target's weights);
     any other reference unchanged; None without one. `InvalidJob` for a missing local draft
     (not checked with `check=False`, for dry runs)."""
-    ref = (job.get("spec_decoding") or {}).get("draft_model")
+    if isinstance(job, Job):
+        ref = job.spec_decoding.draft_model if job.spec_decoding else None
+    else:
+        ref = (job.get("spec_decoding") or {}).get("draft_model")
     if not ref or not str(ref).startswith("local:"):
         return None if not ref else str(ref)
     path = cache / str(ref)[len("local:") :]
@@ -68,8 +47,47 @@ def resolve_draft(job: Mapping[str, Any], *, cache: Path, check: bool = True) ->
     return str(path)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Launch:
+    """What an adapter needs of one job, typed (from a `Job`, or from a job object)."""
+
+    id: str
+    framework: str
+    model: str
+    precision: str
+    topology: Topology
+    spec: SpecDecoding | None
+    max_model_len: int | None
+    concurrency: tuple[int, ...]
+    engine_args: Mapping[str, Any]
+    env: Mapping[str, Any]
+
+
+def _launch(job: Job | Mapping[str, Any]) -> _Launch:
+    if isinstance(job, Job):
+        return _Launch(id=job.id, framework=job.framework, model=job.model,
+                       precision=job.precision, topology=job.topology, spec=job.spec_decoding,
+                       max_model_len=job.max_model_len,
+                       concurrency=tuple(p.concurrency for p in job.points if p.concurrency),
+                       engine_args=job.engine_args, env=job.env)  # fmt: skip
+    spec = job.get("spec_decoding")
+    points = job.get("points") or []
+    return _Launch(
+        id=str(job["id"]),
+        framework=str(job["framework"]),
+        model=str(job["model"]),
+        precision=str(job["precision"]),
+        topology=Topology.from_dict(job.get("topology") or {}),
+        spec=SpecDecoding.from_dict(spec) if spec else None,
+        max_model_len=job.get("max_model_len"),
+        concurrency=tuple(int(p["concurrency"]) for p in points if p.get("concurrency")),
+        engine_args=job.get("engine_args") or {},
+        env=job.get("env") or {},
+    )
+
+
 def engine_job(
-    job: Mapping[str, Any],
+    job: Job | Mapping[str, Any],
     *,
     checkpoint: Checkpoint,
     served_name: str,
@@ -80,47 +98,29 @@ def engine_job(
     image: str | None,
     draft_path: str | None = None,
 ) -> EngineJob:
-    """Build the adapter input from a plan job object (pure); `draft_path` is the draft model
-    as `resolve_draft` found it."""
-    topo = job.get("topology") or {}
-    points = job.get("points") or []
-    conc = [int(p["concurrency"]) for p in points if p.get("concurrency")]
+    """Build the adapter input from a planned `Job` (or a job object, read with the plan's
+    types) (pure); `draft_path` is the draft model as `resolve_draft` found it."""
     try:
+        it = _launch(job)
+        topo, spec = it.topology, it.spec
         return EngineJob(
-            job_id=str(job["id"]),
-            framework=str(job["framework"]),
-            image=image,
-            model_key=str(job["model"]),
-            model_path=checkpoint.path,
-            served_name=served_name,
-            precision=str(job["precision"]),
-            tp=int(topo.get("tp", 1)),
-            ep=int(topo.get("ep", 1)),
-            pp=int(topo.get("pp", 1)),
-            dcp=int(topo.get("dcp", 1)),
-            dp=int(topo.get("dp", 1)),
-            dp_attention=bool(topo.get("dp_attention")),
-            gpus=0 if device == "cpu" else int(topo.get("gpus", 0)),
-            nodes=int(topo.get("nodes") or 1),
-            max_model_len=job.get("max_model_len"),
-            max_concurrency=max(conc, default=1),
-            spec_decoding=_spec(job.get("spec_decoding"), draft_path),
-            prefill=_pool("prefill", topo.get("prefill")),
-            decode=_pool("decode", topo.get("decode")),
-            kv_transfer=topo.get("kv_transfer"),
-            router=(topo.get("router") or {}).get("name"),
-            router_version=(topo.get("router") or {}).get("version"),
-            engine_args=frozen_map(job.get("engine_args")),
-            env=frozen_env(job.get("env")),
-            host=host,
-            port=port,
-            device=device,
-            model_size_gb=checkpoint.size_gb,
-            files_dir=files_dir,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
+            job_id=it.id, framework=it.framework, image=image, model_key=it.model,
+            model_path=checkpoint.path, served_name=served_name, precision=it.precision,
+            tp=topo.tp, ep=topo.ep, pp=topo.pp, dcp=topo.dcp, dp=topo.dp,
+            dp_attention=topo.dp_attention, gpus=0 if device == "cpu" else topo.gpus,
+            nodes=topo.nodes, max_model_len=it.max_model_len,
+            max_concurrency=max(it.concurrency, default=1),
+            spec_decoding=replace(spec, draft_model=draft_path or spec.draft_model) if spec else None,
+            prefill=topo.prefill, decode=topo.decode, kv_transfer=topo.kv_transfer,
+            router=topo.router.name if topo.router else None,
+            router_version=topo.router.version if topo.router else None,
+            engine_args=frozen_map(it.engine_args), env=frozen_env(it.env), host=host, port=port,
+            device=device, model_size_gb=checkpoint.size_gb, files_dir=files_dir,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        job_id = job.id if isinstance(job, Job) else job.get("id", "?")
         raise InvalidJob(
-            f"job {job.get('id', '?')}: malformed job object ({exc!r})",
+            f"job {job_id}: malformed job object ({exc!r})",
             hint="re-create the plan with the same ixci version",
         ) from exc
 

@@ -5,9 +5,11 @@ finding with the file and line. They hold today; a new import across a layer fai
 the rule it breaks, before it becomes a cycle or a hidden dependency:
 
 * `ixci.errors` is the bottom: it imports nothing of ixci.
+* the plan file's types (`ixci.job`) sit just above it: `ixci.errors` only, so every layer
+  (engines and runtimes included) may read a typed job.
 * the load generator (`ixci.loadgen`) is a client usable on its own: errors only.
 * engines (`ixci.engines`) turn a resolved job into argv: never the catalog, planner, runner or
-  runtimes.
+  runtimes (the plan's types in `ixci.job` they may).
 * runtimes (`ixci.runtimes`) launch what an engine built: never the catalog, planner or runner.
 * the site (`ixci.site`) reads published data only: never collect, publish, the runner or the
   catalog.
@@ -27,8 +29,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ixci"
 CONTRACTS: dict[str, frozenset[str]] = {
     "ixci.errors": frozenset(),
     "ixci.loadgen": frozenset({"ixci.errors"}),
-    "ixci.engines": frozenset({"ixci.errors", "ixci.loadgen.dialect", "ixci.modelgen"}),
-    "ixci.runtimes": frozenset({"ixci.errors", "ixci.cmd", "ixci.ids", "ixci.engines.base"}),
+    "ixci.job": frozenset({"ixci.errors"}),
+    "ixci.engines": frozenset({"ixci.errors", "ixci.job", "ixci.loadgen.dialect", "ixci.modelgen"}),
+    "ixci.runtimes": frozenset(
+        {"ixci.errors", "ixci.cmd", "ixci.ids", "ixci.job", "ixci.engines.base"}
+    ),
     "ixci.site": frozenset({"ixci", "ixci.errors", "ixci.pointstore", "ixci.servermetrics"}),
     "ixci.stepdetect": frozenset(),
     "ixci.intervals": frozenset(),

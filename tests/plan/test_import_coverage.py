@@ -103,8 +103,8 @@ def test_every_recipe_validates_and_plans_one_job_per_launch(imported: tuple[Pat
     jobs = [
         j
         for j in plan.expand(catalog)
-        if not j.topology["disaggregated"]
-        and j.topology["nodes"] == 1
+        if not j.topology.disaggregated
+        and j.topology.nodes == 1
         and all(p.scenario != "agentic-coding" for p in j.points)
     ]
     skip = ("id", "name", "points", "estimate", "recipe", "recipes", "selected_because")

@@ -70,7 +70,7 @@ def test_warm_server_grouping_and_point_counts() -> None:
     assert len({p.id for j in jobs for p in j.points}) == sum(len(j.points) for j in jobs)
     assert len(jobs) == 8
     disagg = by_name["dsr1 fp4 b200 dynamo-trt p1xtp4-ep4-dpa d5xtp8-ep8"]
-    assert disagg.topology["gpus"] == 4 + 5 * 8 and disagg.topology["nodes"] == 6
+    assert disagg.topology.gpus == 4 + 5 * 8 and disagg.topology.nodes == 6
     for job in jobs:
         assert job.id.startswith("j-") and len(job.id) == 14
         assert job.estimate.total_gpu_hours <= job.estimate.restart_per_point_gpu_hours
