@@ -16,7 +16,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -409,7 +408,7 @@ def tidy_table(
     return df[cols + optional]
 
 
-def _cell(value: Any) -> Any:
+def plain_cell(value: Any) -> Any:
     if value is None or value is pd.NA:
         return None
     if isinstance(value, float | np.floating):
@@ -436,7 +435,7 @@ def _column_values(col: pd.Series) -> list[Any]:
     for i in np.flatnonzero(col.isna().to_numpy()):
         values[i] = None
     if col.dtype == object and any(isinstance(v, np.generic | float) for v in values):
-        return [_cell(v) for v in values]  # mixed objects: normalise numpy scalars and inf
+        return [plain_cell(v) for v in values]  # mixed objects: normalise numpy scalars and inf
     return values
 
 
@@ -470,79 +469,3 @@ def write_tables(df: pd.DataFrame, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "points.json").write_bytes(dump_columnar(df))
     df.to_csv(out / "points.csv", index=False, lineterminator="\n")
-
-
-# --- the incumbent's row format (InferenceX utils/process_result.py) ---------------------
-
-
-INCUMBENT_FRAMEWORKS: Mapping[str, str] = MappingProxyType({"trtllm": "trt"})
-"""ixci engine → the incumbent's `framework` value where the names differ (others are equal)."""
-
-
-def _ix_row(r: Mapping[str, Any], prefixes: Mapping[str, str]) -> dict[str, Any]:
-    disagg = bool(r["disaggregated"])
-    row: dict[str, Any] = {
-        "hw": r["sku"],
-        "conc": r["concurrency"],
-        "image": r["image"],
-        "model": r["model_id"],
-        # the incumbent keys models by their short prefix (`dsr1`), not by a catalog key
-        "infmax_model_prefix": prefixes.get(str(r["model"]), r["model"]),
-        "framework": INCUMBENT_FRAMEWORKS.get(str(r["framework"]), r["framework"]),
-        "precision": r["precision"],
-        "spec_decoding": r["spec_decoding"] or "none",
-        "disagg": disagg,
-        "recipe_fingerprint": r["job_id"],  # ixci's stable hash of the launch
-        "isl": r["isl"],
-        "osl": r["osl"],
-        "is_multinode": disagg,
-        "tp": r["tp"],
-        "pp": r["pp"],
-        "dcp_size": r["dcp"],
-        "pcp_size": 1,
-        "ep": r["ep"],
-        "dp_attention": "true" if r["dp_attention"] else "false",
-        "tput_per_gpu": r["tput_per_gpu"],
-        # the incumbent divides output by decode GPUs and input by prefill GPUs when disaggregated
-        "output_tput_per_gpu": r["output_tput_per_decode_gpu"]
-        if disagg
-        else r["output_tput_per_gpu"],
-        "input_tput_per_gpu": r["input_tput_per_prefill_gpu"]
-        if disagg
-        else r["input_tput_per_gpu"],
-        "mean_ttft": r["ttft_mean_s"],
-        "p99_ttft": r["ttft_p99_s"],
-        "mean_tpot": r["tpot_mean_s"],
-        "median_tpot": r["tpot_median_s"],
-        "p99_itl": r["itl_p99_s"],
-        "mean_e2el": r["e2el_mean_s"],
-        "median_e2el": r["e2el_median_s"],
-        "median_intvty": r["interactivity_median"],
-        "mean_intvty": (1.0 / r["tpot_mean_s"]) if r["tpot_mean_s"] else None,
-    }
-    if disagg:
-        row.update({"num_prefill_gpu": r["prefill_gpus"], "num_decode_gpu": r["decode_gpus"]})
-    if r["power_valid"]:
-        row.update(
-            {
-                "power_valid": 1,
-                "joules_per_output_token": r["joules_per_output_token"],
-                "avg_power_w": r["avg_power_w_per_gpu"],
-            }
-        )
-    return {k: _cell(v) for k, v in row.items()}
-
-
-def to_inferencex(
-    df: pd.DataFrame, prefixes: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """Rows in the incumbent's format (times in s, throughput per GPU) for measured ok points.
-
-    `prefixes`: catalog model key → its `prefix` (the incumbent's `infmax_model_prefix`); a
-    model missing there keeps its key. `median_intvty` is ixci's per-request median of 1/TPOT;
-    `mean_intvty` is 1/mean TPOT as the incumbent defines it. Invalid and failed points are left
-    out, as the incumbent has none.
-    """
-    ok = df[(df["status"] == "ok") & df["valid"].astype(bool)]
-    known = prefixes or {}
-    return [_ix_row({str(k): v for k, v in r.items()}, known) for r in ok.to_dict(orient="records")]

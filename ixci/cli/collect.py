@@ -248,14 +248,30 @@ def aggregate(path: Path, out: Path, catalog: Path) -> None:
     "--catalog", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
 )
 def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
-    """Export PATH (a points.json, a collect output or a results tree) as the incumbent's rows."""
-    from ixci.aggregate import from_columnar, read_documents, tidy_table, to_inferencex
+    """Export PATH (a points.json, a collect output or a results tree) as the incumbent's rows.
 
+    Points left out and facts a points.json cannot give are printed as notes on stderr."""
+    from ixci.aggregate import from_columnar, read_documents, tidy_table
+    from ixci.export import to_inferencex
+
+    docs = None
+    per_node: dict[str, int] = {}
     if path.is_file():
         df = from_columnar(json.loads(path.read_text(encoding="utf-8")))
+        if (catalog / "matrix" / "runners.yaml").is_file():  # GPUs per node → nodes
+            from ixci.catalog import load_catalog
+
+            per_node = {n: r.gpus_per_node for n, r in load_catalog(catalog).runners.items()}
     else:
-        df = tidy_table(read_documents(path), economics_for(catalog))
-    text = json.dumps(to_inferencex(df, prefixes_for(catalog)), indent=2, allow_nan=False) + "\n"
+        docs = read_documents(path)
+        df = tidy_table(docs, economics_for(catalog))
+    notes: list[str] = []
+    rows = to_inferencex(
+        df, prefixes_for(catalog), documents=docs, gpus_per_node=per_node, notes=notes
+    )
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    text = json.dumps(rows, indent=2, allow_nan=False) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:

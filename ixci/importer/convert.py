@@ -19,9 +19,11 @@ Mapping rules (docs/planning.md has the table):
 - `additional-settings` → structured fields where ixci has one (`PREFILL_NODES`/`DECODE_NODES`
   → `nodes-per-worker`, `DECODE_MTP_SIZE` → `spec-decoding.num-tokens`, `GPUS_PER_NODE` checked
   against the runner) and `env` otherwise (the incumbent exported them as environment).
-- a multi-node `disagg: false` entry whose worker is a `prefill` pool with `decode.num-worker: 0`
-  → one aggregated server spanning `nodes`; a disaggregated Dynamo entry without a `router` →
-  the Dynamo build its staged srt-slurm recipe installs (`staged_recipes.yaml`, with links).
+- a multi-node launch whose worker is a `prefill` pool with `decode.num-worker: 0` (every one
+  of a `disagg: false` entry, some of `disagg: true` ones) → one aggregated server spanning
+  `nodes`; a vLLM DP-attention worker written `tp: 1, ep: N` → tp N (vLLM: EP = TP × DP);
+  `pcp-size` (GPUs ixci's pools cannot count) reported; a disaggregated Dynamo entry without a
+  `router` → the Dynamo build its staged srt-slurm recipe installs (`staged_recipes.yaml`).
 - the incumbent's eval selection and thresholds → the recipe's `evals` suite and gate where ixci
   has the task (`ixci.importer.evals`, `eval_settings.yaml`).
 """
@@ -76,6 +78,8 @@ REFUSED: Mapping[str, str] = MappingProxyType(
 )
 """Incumbent frameworks ixci declines, with the reason shown in the coverage report."""
 SPEC_METHODS = frozenset({"mtp", "eagle", "eagle3", "ngram", "draft-model"})
+VLLM_ENGINES = frozenset({"vllm", "dynamo-vllm"})
+"""Engines whose DP-attention workers the incumbent may write by their EP group (`_worker_tp`)."""
 KV_TRANSFERS = frozenset({"nixl", "mooncake", "mori", "ucx", "nccl", "lmcache"})
 STRUCTURED_SETTINGS = frozenset(
     {"PREFILL_NODES", "DECODE_NODES", "GPUS_PER_NODE", "DECODE_MTP_SIZE", "PREFILL_WORKERS"}
@@ -645,13 +649,17 @@ def _offload_gpus(ss: Any, head: Mapping[str, Any]) -> int:
 
 
 def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
-    """A multi-node aggregated entry (`disagg: false`, the worker given as a `prefill` pool and
-    `decode.num-worker: 0`, as the incumbent writes its srt-slurm aggregated launches) → a flat
-    entry of one server spanning nodes; its settings ride along under `_aggregated`. Checked
-    against the staged recipe's `resources.gpus_per_agg` where the incumbent stages it."""
+    """A multi-node aggregated launch (the worker given as a `prefill` pool and
+    `decode.num-worker: 0`, as the incumbent writes its srt-slurm aggregated launches: every
+    search-space entry of a `disagg: false` entry, and one of a `disagg: true` entry whose decode
+    pool has no workers, e.g. dsv4-fp4-gb200-dynamo-vllm-mtp2's agg-gb200-low-latency-mtp2.yaml)
+    → a flat entry of one server spanning nodes; its settings ride along under `_aggregated`.
+    Checked against the staged recipe's `resources.gpus_per_agg` where the incumbent stages it."""
     if isinstance(ss, dict) and "_aggregated" in ss:  # ixci's own marker, never the incumbent's
         raise Unmappable("fields with no ixci counterpart: _aggregated")
-    if not isinstance(ss, dict) or head["_disagg"] or not ("prefill" in ss or "decode" in ss):
+    if not isinstance(ss, dict) or not ("prefill" in ss or "decode" in ss):
+        return ss
+    if head["_disagg"] and not _no_decode_workers(ss):
         return ss
     prefill, decode = ss.get("prefill"), ss.get("decode") or {}
     if not isinstance(prefill, dict) or not isinstance(decode, dict):
@@ -671,6 +679,9 @@ def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
             "dp-attention is attention DP across the TP ranks, its dp whole-model replicas "
             "without DP attention)"
         )
+    _no_context_parallel(prefill, "prefill")
+    dep = _worker_tp(prefill, head, "prefill") if tp == 1 else None  # vLLM DEP: `tp: 1, ep: N`
+    tp = dep or tp
     staged = staged_table().aggregated.get(settings.get("CONFIG_FILE", ""))
     if staged is not None:
         if staged.gpus != tp * pp or staged.workers != 1:
@@ -685,8 +696,50 @@ def _aggregated(ss: Any, head: dict[str, Any]) -> Any:
         )
     flat = {k: v for k, v in ss.items() if k not in ("prefill", "decode")}
     flat.update({k: prefill[k] for k in ("tp", "ep", "pp", "dp-attn", "dcp-size") if k in prefill})
+    flat["tp"] = dep or _worker_tp(prefill, head, "prefill")  # refuses TP > 1 inside DP ranks
     flat["_aggregated"] = settings
     return flat
+
+
+def _no_decode_workers(ss: Mapping[str, Any]) -> bool:
+    """True for a search-space entry whose decode pool is given with `num-worker: 0`."""
+    decode = ss.get("decode")
+    count = decode.get("num-worker") if isinstance(decode, dict) else None
+    return type(count) is int and count == 0
+
+
+def _worker_tp(raw: Mapping[str, Any], head: Mapping[str, Any], role: str) -> int:
+    """A worker's `tp` in ixci's terms. The incumbent writes a vLLM worker with DP attention by
+    its expert-parallel group, which vLLM makes TP × DP: DEP-8 appears as `tp: 8, ep: 8` and as
+    `tp: 1, ep: 8` (`dp-attn: true`), and its staged recipes run both as tensor-parallel-size 1 ×
+    data-parallel-size 8 on 8 GPUs (srt-slurm-recipes/vllm/deepseek-v4/8k1k/
+    disagg-b200-1p1d-dep8-dep8-mtp.yaml and disagg-gb200-mid-curve-megamoe-mtp2.yaml:
+    `gpus_per_prefill: 8`). ixci's dp-attention is attention DP across the tp ranks (vLLM `-tp 1
+    --data-parallel-size tp`), so both are tp 8 here; TP > 1 inside each DP rank is refused."""
+    tp = _int(raw.get("tp", 1), f"{role}.tp")
+    ep = _int(raw.get("ep", 1), f"{role}.ep")
+    if head["framework"] not in VLLM_ENGINES or not raw.get("dp-attn") or ep <= tp:
+        return tp
+    if tp != 1:
+        raise Unmappable(
+            f"{role}: vLLM worker of TP {tp} × DP {ep // tp} (EP {ep} = TP × DP) with DP "
+            "attention: ixci's dp-attention runs attention TP 1 across the worker's ranks, so "
+            "attention TP inside each DP rank has no ixci counterpart"
+        )
+    return ep
+
+
+def _no_context_parallel(raw: Mapping[str, Any], role: str) -> None:
+    """The incumbent's worker holds tp × pp × pcp-size GPUs (configs/CONFIGS.md; e.g.
+    glm5.2's disagg-h200-2p2d-pcp8-tp8-dp8-mtp.yaml: `tp: 1, pcp-size: 8`, gpus_per_prefill 8);
+    an ixci pool holds tp × pp and has no context-parallel field, so the GPUs would be wrong."""
+    pcp = _int(raw.get("pcp-size", 1) or 1, f"{role}.pcp-size")
+    if pcp != 1:
+        raise Unmappable(
+            f"{role}: pcp-size {pcp}: the incumbent's worker spans tp × pp × pcp-size GPUs "
+            "(prefill context parallelism) but an ixci pool holds tp × pp GPUs and has no "
+            "context-parallel field"
+        )
 
 
 def _entry(ss: Any, head: dict[str, Any], kind: str, isl: int) -> list[dict[str, Any]]:
@@ -948,7 +1001,8 @@ def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dic
     if not isinstance(raw, dict) or _int(raw.get("num-worker", 0), f"{role}.num-worker") < 1:
         raise Unmappable(f"{role} pool missing or with no workers")
     settings = _settings(raw.get("additional-settings") or [], role)
-    tp, pp = _int(raw.get("tp", 1), f"{role}.tp"), _int(raw.get("pp", 1), f"{role}.pp")
+    _no_context_parallel(raw, role)
+    tp, pp = _worker_tp(raw, head, role), _int(raw.get("pp", 1), f"{role}.pp")
     pool: dict[str, Any] = {"workers": _int(raw["num-worker"], f"{role}.num-worker"), "tp": tp}
     for src, dst in (("ep", "ep"), ("pp", "pp")):
         if _int(raw.get(src, 1), f"{role}.{src}") != 1:
@@ -976,14 +1030,10 @@ def _pool(role: str, raw: Any, head: dict[str, Any], env: dict[str, str]) -> dic
 
 
 def _context_parallel(raw: Mapping[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for src, flag in (
-        ("dcp-size", "decode-context-parallel-size"),
-        ("pcp-size", "prefill-context-parallel-size"),
-    ):
-        if raw.get(src) and _int(raw[src], src) != 1:
-            args[flag] = _int(raw[src], src)
-    return args
+    """Decode context parallelism (it reuses the TP ranks); prefill context parallelism is
+    refused (`_no_context_parallel`)."""
+    dcp = _int(raw.get("dcp-size") or 1, "dcp-size")
+    return {"decode-context-parallel-size": dcp} if dcp != 1 else {}
 
 
 def _settings(items: Iterable[Any], role: str) -> dict[str, str]:
