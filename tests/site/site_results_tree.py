@@ -389,8 +389,9 @@ EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "docs" / "examples" / "c
 
 
 def real_gpu_document() -> dict[str, Any]:
-    """The real llama.cpp H200 artifact with each point's `roofline` object as run-job writes it
-    today (the run predates the roofline; the same function, from the example catalog)."""
+    """The real llama.cpp H200 artifact with each point's `roofline` object recomputed from the
+    example catalog (the artifact's own, written by run-job on the GPU host, is the same:
+    tests/runner/test_roofline.py)."""
     from ixci import roofline
     from ixci.catalog import load_catalog
 

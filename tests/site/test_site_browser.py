@@ -487,7 +487,7 @@ def test_real_gpu_run_draws_its_physical_limit(gpu_site: Path, page: Any) -> Non
     bounds = {
         p["concurrency"]: p["roofline"] for p in doc["points"] if p.get("roofline") is not None
     }
-    assert sorted(bounds) == [1, 4, 16, 64, 128]
+    assert sorted(bounds) == [1, 4, 16, 64, 128, 256]
     open_site(page, gpu_site, "?tokens=output")
     lines = page.evaluate(ROOFLINE_JS)
     assert [ln["name"] for ln in lines] == ["h200 · llamacpp · physical limit"]
@@ -497,7 +497,7 @@ def test_real_gpu_run_draws_its_physical_limit(gpu_site: Path, page: Any) -> Non
     for g, w in zip(got, want, strict=True):
         assert g == pytest.approx(w, rel=1e-5)
     pts = plotted(page)
-    assert len(pts) == 5
+    assert len(pts) == 6
     for _name, _pid, x, y in pts:  # measured below the limit, in speed and in throughput
         assert y < max(b for _, b in want) and x < max(a for a, _ in want)
     assert "physical limit (roofline)" in page.locator("#legend-note").inner_text()
