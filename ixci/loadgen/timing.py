@@ -20,6 +20,7 @@ null and `timing.invalid` says why and by how much.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -54,15 +55,17 @@ def _intervals(ok: Iterable[RequestRecord]) -> tuple[dict[str, Intervals], int, 
         his.extend_array(hi)
 
     for r in ok:
-        marked += len(r.chunk_slack_ns)
-        for _, ns in r.chunk_slack_ns:
-            most = max(most, ns)
+        pairs = r.chunk_slack_ns
+        marks = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+        marks = marks.reshape(-1, 2)
+        if len(pairs):
+            marked += len(pairs)
+            most = max(most, int(marks[:, 1].max()))
         t = r.chunk_times_ns
         if not t:
             continue
         slack = np.zeros(len(t), dtype=np.int64)
-        if r.chunk_slack_ns:
-            marks = np.asarray(r.chunk_slack_ns, dtype=np.int64).reshape(-1, 2)
+        if len(pairs):
             marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
             np.maximum.at(slack, marks[:, 0], marks[:, 1])
         s0, s_last = int(slack[0]) * NS, int(slack[-1]) * NS
