@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ixci.job import Topology
 from ixci.loadgen.sessions_metrics import SESSION_COLUMNS, session_columns
 from ixci.servermetrics import SERVER_COLUMNS, server_columns
 
@@ -206,9 +207,10 @@ def _num(mapping: Mapping[str, Any] | None, key: str) -> float | None:
 
 
 def _job_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
-    job, prov, topo = doc["job"], doc["provenance"], doc["job"]["topology"]
-    disagg = bool(topo.get("disaggregated"))
-    pools = (topo.get("prefill") or {}, topo.get("decode") or {}) if disagg else ({}, {})
+    job, prov = doc["job"], doc["provenance"]
+    # the result schema requires only tp and gpus: absent degrees read as their defaults
+    topo = Topology.from_dict(job["topology"], "job.topology")
+    prefill, decode = (topo.prefill, topo.decode) if topo.disaggregated else (None, None)
     spec = job.get("spec_decoding")
     return {
         "run_id": doc["run"]["run_id"],
@@ -227,15 +229,15 @@ def _job_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         "image": prov.get("image")
         or (None if prov.get("runtime") == "process" else job.get("image")),
         "image_digest": prov.get("image_digest"),
-        "tp": topo["tp"],
-        "ep": topo.get("ep", 1),
-        "pp": topo.get("pp", 1),
-        "dcp": topo.get("dcp", 1),
-        "dp_attention": bool(topo.get("dp_attention")),
-        "gpus": topo["gpus"],
-        "prefill_gpus": pools[0].get("gpus"),
-        "decode_gpus": pools[1].get("gpus"),
-        "disaggregated": disagg,
+        "tp": topo.tp,
+        "ep": topo.ep,
+        "pp": topo.pp,
+        "dcp": topo.dcp,
+        "dp_attention": topo.dp_attention,
+        "gpus": topo.gpus,
+        "prefill_gpus": prefill.gpus if prefill else None,
+        "decode_gpus": decode.gpus if decode else None,
+        "disaggregated": topo.disaggregated,
         "spec_decoding": (spec.get("method") or json.dumps(spec, sort_keys=True))
         if isinstance(spec, Mapping)
         else spec,

@@ -33,7 +33,14 @@ from ixci.artifacts import (
     zip_members,
 )
 from ixci.errors import CollectError, UnsafeValue, storage_error
-from ixci.result_checks import gpu_claims, plan_problems, point_problems, status_problems
+from ixci.job import Job, Plan
+from ixci.result_checks import (
+    gpu_claims,
+    plan_problems,
+    point_problems,
+    result_topology,
+    status_problems,
+)
 from ixci.telemetry import sku_name_problem
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -87,7 +94,7 @@ class Collection:
     accepted: tuple[Accepted, ...]
     skipped: tuple[Skipped, ...]
     coverage: Mapping[str, Any]
-    plan: Mapping[str, Any] | None = field(default=None, repr=False)
+    plan: Plan | None = field(default=None, repr=False)
 
     @property
     def rejected(self) -> tuple[Skipped, ...]:
@@ -248,7 +255,7 @@ def validate_artifact(
     data: bytes,
     *,
     run_id: str | None = None,
-    plan_jobs: Mapping[str, Mapping[str, Any]] | None = None,
+    plan_jobs: Mapping[str, Job] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     sku_gpu_names: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
@@ -304,44 +311,34 @@ def _sku_problems(doc: Mapping[str, Any], names: Mapping[str, Sequence[str]]) ->
     return [f"provenance.gpu_names: GPU {i} {why}" for i, why in enumerate(found) if why]
 
 
-def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Mapping[str, Any]]) -> None:
-    job = doc["job"]
-    planned = plan_jobs.get(job["id"])
+def _check_against_plan(doc: Mapping[str, Any], plan_jobs: Mapping[str, Job]) -> None:
+    job_id = doc["job"]["id"]
+    planned = plan_jobs.get(job_id)
     if planned is None:
         raise _Reject(
             "unplanned",
-            [f"job {job['id']} is not in the plan: only scheduled jobs are collected"],
-            job["id"],
+            [f"job {job_id} is not in the plan: only scheduled jobs are collected"],
+            job_id,
         )
-    want = planned.get("topology", {}).get("gpus")
-    if want is not None and want != job["topology"]["gpus"]:
+    got = result_topology(doc).gpus  # readable: gpu_claims has accepted it
+    if got != planned.gpus:
         raise _Reject(
             "gpu_count",
-            [
-                f"job.topology.gpus is {job['topology']['gpus']} but the plan's job {job['id']} has {want}"
-            ],
-            job["id"],
+            [f"job.topology.gpus is {got} but the plan's job {job_id} has {planned.gpus}"],
+            job_id,
         )
-    problems = plan_problems(doc, planned)
+    problems = plan_problems(doc, planned.to_dict())
     if problems:
-        raise _Reject("plan_mismatch", problems, job["id"])
+        raise _Reject("plan_mismatch", problems, job_id)
 
 
 # --- collection -------------------------------------------------------------------------
 
 
-def _plan_sku_names(plan: Mapping[str, Any] | None) -> dict[str, list[str]]:
-    """`sku_gpu_names` of a plan (older plans have none: the check is then skipped)."""
-    raw = (plan or {}).get("sku_gpu_names")
-    if not isinstance(raw, Mapping):
-        return {}
-    return {str(k): [str(n) for n in v] for k, v in raw.items() if isinstance(v, list)}
-
-
 def collect(
     paths: Sequence[Path],
     *,
-    plan: Mapping[str, Any] | None = None,
+    plan: Plan | None = None,
     run_id: str | None = None,
     extra_skipped: Sequence[Skipped] = (),
     limits: Limits = DEFAULT_LIMITS,
@@ -355,8 +352,9 @@ def collect(
     others are reported as `superseded` (or `duplicate` when identical). `extra_skipped`
     carries rejections found before reading (e.g. expired GitHub artifacts).
     """
-    plan_jobs = {j["id"]: j for j in plan["jobs"]} if plan is not None else None
-    sku_names = _plan_sku_names(plan)
+    plan_jobs = {j.id: j for j in plan.jobs} if plan is not None else None
+    # a plan without `sku_gpu_names` (older plans) skips the check
+    sku_names = plan.sku_gpu_names if plan is not None else {}
     good: dict[str, list[Accepted]] = {}
     skipped: list[Skipped] = list(extra_skipped)
     for source, path, member, early in _candidates(paths, limits, allow_missing=plan is not None):
@@ -493,7 +491,7 @@ def _job_entry(
 
 
 def coverage(
-    accepted: Sequence[Accepted], skipped: Sequence[Skipped], plan: Mapping[str, Any] | None
+    accepted: Sequence[Accepted], skipped: Sequence[Skipped], plan: Plan | None
 ) -> dict[str, Any]:
     """Coverage manifest: each expected job present / partial / failed / missing / rejected.
 
@@ -506,7 +504,11 @@ def coverage(
     for s in skipped:
         if s.job_id is not None and s.category not in NOT_REJECTIONS:
             rejected.setdefault(s.job_id, []).append(s)
-    planned = list(plan["jobs"]) if plan is not None else [a.document["job"] for a in accepted]
+    planned = (
+        [j.to_dict() for j in plan.jobs]
+        if plan is not None
+        else [a.document["job"] for a in accepted]
+    )
     jobs = [_job_entry(j, by_job.get(j["id"]), rejected.get(j["id"], [])) for j in planned]
     jobs.sort(key=lambda e: e["job_id"])
     return {
@@ -555,32 +557,3 @@ def write_collection(col: Collection, out: Path) -> None:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise storage_error(exc, f"the collection into {out}") from exc
-
-
-def _plan_error(path: Path, what: str) -> CollectError:
-    return CollectError(
-        f"{path}: {what}", hint="pass the file written by `ixci plan --format json`"
-    )
-
-
-def load_plan(path: Path) -> dict[str, Any]:
-    """Read `ixci plan --format json` output; raise `CollectError` if it is not a plan.
-
-    The plan is the one trusted input of a collection (the plan job wrote it from the
-    default branch's catalog); its shape is still checked so a damaged file is named as such.
-    """
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _plan_error(path, f"cannot read the plan: {exc}") from exc
-    if not isinstance(plan, dict) or not isinstance(plan.get("jobs"), list):
-        raise _plan_error(path, "not a plan (no `jobs` list)")
-    for i, job in enumerate(plan["jobs"]):
-        if not isinstance(job, dict) or not isinstance(job.get("id"), str):
-            raise _plan_error(path, f"jobs/{i}: a job without an `id`")
-        points = job.get("points", [])
-        if not isinstance(points, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("id"), str) for p in points
-        ):
-            raise _plan_error(path, f"jobs/{i}.points: a list of points with ids is required")
-    return plan

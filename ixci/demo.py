@@ -444,9 +444,10 @@ def publish_run(cfg: DemoConfig, catalog: Any, plan_doc: Mapping[str, Any]) -> t
     of `<workdir>/results.git` (the `ixci publish` path) → (Collection, PublishResult)."""
     from ixci.aggregate import economics_from_catalog
     from ixci.collect import collect
+    from ixci.job import Plan
     from ixci.publish import publish
 
-    col = collect([cfg.artifacts], plan=plan_doc, run_id=cfg.run_id)
+    col = collect([cfg.artifacts], plan=Plan.from_dict(plan_doc), run_id=cfg.run_id)
     if not col.accepted:
         return col, None
     ensure_bare_repo(cfg.bare_repo, cfg.env)

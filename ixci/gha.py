@@ -7,7 +7,6 @@ another output.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import secrets
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ixci.artifacts import Rejected, parse_json, read_file
-from ixci.errors import InvalidInput, PlanError, Problem, UsageError
+from ixci.errors import PlanError, UsageError
+from ixci.job import Plan
 
 
 def _escape_data(value: str) -> str:
@@ -348,52 +348,6 @@ def _cell(value: object) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlannedJob:
-    """What the results summary needs of one planned job (contracts §2)."""
-
-    id: str
-    name: str
-    points: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlanView:
-    """The plan (`ixci plan --format json`) as the results summary reads it."""
-
-    event: str
-    jobs: tuple[PlannedJob, ...]
-
-    @property
-    def points(self) -> int:
-        return sum(j.points for j in self.jobs)
-
-
-def load_plan(path: Path) -> PlanView:
-    """Read a plan.json written by `ixci plan --format json`; `InvalidInput` names the field."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, "", f"cannot read the plan: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("jobs"), list):
-        raise _bad(path, "jobs", "the plan has no `jobs` list (is it `ixci plan --format json`?)")
-    jobs = tuple(_planned_job(path, i, job) for i, job in enumerate(raw["jobs"]))
-    return PlanView(event=str(raw.get("event", "")), jobs=jobs)
-
-
-def _planned_job(path: Path, index: int, job: object) -> PlannedJob:
-    if not isinstance(job, dict) or not isinstance(job.get("id"), str):
-        raise _bad(path, f"jobs[{index}].id", "every job needs a string `id`")
-    points = job.get("points")
-    if not isinstance(points, list):
-        raise _bad(path, f"jobs[{index}].points", "every job needs a `points` list")
-    return PlannedJob(id=job["id"], name=str(job.get("name", job["id"])), points=len(points))
-
-
-def _bad(path: Path, field: str, message: str) -> InvalidInput:
-    return InvalidInput([Problem(file=str(path), line=1, col=1, path=field, message=message)])
-
-
-@dataclass(frozen=True, kw_only=True)
 class Outcome:
     """What one result artifact says about its job (contracts §3), as far as a summary needs."""
 
@@ -480,7 +434,7 @@ class Coverage:
     points_ok: int
 
 
-def coverage(plan: PlanView, outcomes: Mapping[str, Outcome]) -> Coverage:
+def coverage(plan: Plan, outcomes: Mapping[str, Outcome]) -> Coverage:
     """Count planned jobs by what arrived for them (`unreadable` counts as failed)."""
     planned_ids = {j.id for j in plan.jobs}
     got = [outcomes[j.id] for j in plan.jobs if j.id in outcomes]
@@ -496,7 +450,7 @@ def coverage(plan: PlanView, outcomes: Mapping[str, Outcome]) -> Coverage:
     )
 
 
-def results_markdown(plan: PlanView, outcomes: Mapping[str, Outcome], *, approved: bool) -> str:
+def results_markdown(plan: Plan, outcomes: Mapping[str, Outcome], *, approved: bool) -> str:
     """Per-job results and coverage as a step-summary section."""
     cov = coverage(plan, outcomes)
     lines = [
@@ -519,12 +473,12 @@ def results_markdown(plan: PlanView, outcomes: Mapping[str, Outcome], *, approve
         o = outcomes.get(j.id)
         if o is None:
             lines.append(
-                f"| `{j.id}` | {_cell(j.name)} | missing | 0/{j.points} | no artifact `result-{j.id}` |"
+                f"| `{j.id}` | {_cell(j.name)} | missing | 0/{len(j.points)} | no artifact `result-{j.id}` |"
             )
             continue
         failure = ": ".join(x for x in (o.failure_class, o.message) if x)
         lines.append(
-            f"| `{j.id}` | {_cell(j.name)} | {_cell(o.status[:40])} | {o.points_ok}/{o.points_total or j.points}"
+            f"| `{j.id}` | {_cell(j.name)} | {_cell(o.status[:40])} | {o.points_ok}/{o.points_total or len(j.points)}"
             f" | {_cell(failure[:200])} |"
         )
     extra = sorted(k for k in outcomes if k not in {j.id for j in plan.jobs})
@@ -534,7 +488,7 @@ def results_markdown(plan: PlanView, outcomes: Mapping[str, Outcome], *, approve
     return "\n".join(lines)
 
 
-def require_approval(plan: PlanView, *, approved: bool) -> None:
+def require_approval(plan: Plan, *, approved: bool) -> None:
     """Fail the required check while a fork's planned benchmarks wait for approval."""
     if plan.jobs and not approved:
         raise PlanError(

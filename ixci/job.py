@@ -24,6 +24,7 @@ from ixci.errors import InvalidInput, Problem
 
 PLAN_VERSION = 1
 ROLES = ("prefill", "decode")
+MAX_REPEATS = 20  # a point's repeats: 1..20 (ixci.intervals.MAX_REPEATS, its t table's reach)
 
 
 class FieldError(ValueError):
@@ -313,14 +314,23 @@ class Point:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], at: str) -> Point:
+        pid = _str(d, "id", at)
+        repeats = _get(d, "repeats", at, 1)
+        if (
+            isinstance(repeats, bool)
+            or not isinstance(repeats, int)
+            or not 1 <= repeats <= MAX_REPEATS
+        ):
+            raise FieldError(_join(at, "repeats"), f"point {pid}: repeats {repeats!r:.40} is not "
+                             f"an integer in 1..{MAX_REPEATS}")  # fmt: skip
         return cls(
-            id=_str(d, "id", at),
+            id=pid,
             scenario=_str(d, "scenario", at),
             isl=_int(d, "isl", at),
             osl=_int(d, "osl", at),
             concurrency=_int(d, "concurrency", at, None),
             request_rate=_num(d, "request_rate", at, None),
-            repeats=_int(d, "repeats", at, 1),
+            repeats=repeats,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -298,6 +298,14 @@ def request_s(scenario: Scenario) -> float:
     return scenario.isl / NOMINAL_PREFILL_TOKENS_PER_S + scenario.osl * NOMINAL_TPOT_S
 
 
+def num_requests(scenario: Scenario, concurrency: int | None) -> int:
+    """Requests measured at one point: max(min_requests_per_concurrency × concurrency,
+    min_requests), concurrency 1 for an open loop. The plan's estimate (`point_s`) assumes it
+    and run-job sends it."""
+    conc = max(concurrency or 1, 1)
+    return max(scenario.min_requests_per_concurrency * conc, scenario.min_requests)
+
+
 def point_s(
     scenario: Scenario, concurrency: int | None, request_rate: float | None = None
 ) -> float:
@@ -307,7 +315,7 @@ def point_s(
     concurrency c completes c requests per `request_s`; open loop at rate r takes requests / r.
     """
     conc = max(concurrency or 1, 1)
-    requests = max(scenario.min_requests_per_concurrency * conc, scenario.min_requests)
+    requests = num_requests(scenario, concurrency)
     if request_rate:
         raw = requests / request_rate + request_s(scenario)
     else:

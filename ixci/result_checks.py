@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ixci.job import FieldError, Topology
+
 _REL_TOL = 0.02  # throughput identities must hold within 2 % (rounding, clock granularity)
 # per-event bookkeeping the plan adds to a job; everything else is the job's identity
 NOT_IDENTITY = frozenset({"estimate", "selected_because"})
@@ -23,37 +25,53 @@ _PINNED = re.compile(r"@(sha256:[0-9a-f]{64})$")
 _MISSING = object()
 
 
-def _topology_problems(job: Mapping[str, Any]) -> list[str]:
-    topo = job["topology"]
-    gpus = int(topo["gpus"])
-    if topo.get("disaggregated"):
-        pools = [topo.get("prefill"), topo.get("decode")]
-        if not all(isinstance(p, Mapping) and isinstance(p.get("gpus"), int) for p in pools):
-            return ["job.topology: disaggregated but prefill/decode pools lack a gpus count"]
-        total = sum(int(p["gpus"]) for p in pools if isinstance(p, Mapping))
-        if total != gpus:
-            return [f"job.topology.gpus is {gpus} but prefill + decode pools have {total} GPUs"]
+def result_topology(doc: Mapping[str, Any]) -> Topology:
+    """The topology of a result's job, typed. The result schema requires only `tp` and `gpus`;
+    absent degrees read as their defaults. `FieldError` when a field is mistyped or a pool's
+    `gpus` is not its workers × tp × pp."""
+    return Topology.from_dict(doc["job"]["topology"], "job.topology")
+
+
+def _topology_problems(job: Mapping[str, Any], topo: Topology) -> list[str]:
+    if topo.disaggregated:
+        if topo.prefill is None or topo.decode is None:
+            return ["job.topology: disaggregated but the prefill or decode pool is missing"]
+        total = topo.prefill.gpus + topo.decode.gpus
+        if total != topo.gpus:
+            return [
+                f"job.topology.gpus is {topo.gpus} but prefill + decode pools have {total} GPUs"
+            ]
         return []
-    per_replica = int(topo["tp"]) * int(topo.get("pp") or 1)
-    if job.get("sku") == "cpu" and gpus == 0:
+    per_replica = topo.tp * topo.pp
+    if job.get("sku") == "cpu" and topo.gpus == 0:
         return []
-    if gpus <= 0 or gpus % per_replica:
-        return [f"job.topology.gpus is {gpus}, not a multiple of tp×pp = {per_replica}"]
+    if topo.gpus <= 0 or topo.gpus % per_replica:
+        return [f"job.topology.gpus is {topo.gpus}, not a multiple of tp×pp = {per_replica}"]
     return []
 
 
 def gpu_claims(doc: Mapping[str, Any]) -> list[str]:
-    """A result may not claim GPUs its job does not have (provenance and telemetry)."""
-    gpus = int(doc["job"]["topology"]["gpus"])
-    problems = _topology_problems(doc["job"])
+    """A result may not claim GPUs its job does not have (topology, provenance, telemetry)."""
+    try:
+        topo = result_topology(doc)
+    except FieldError as exc:
+        return [str(exc)]
+    gpus = topo.gpus
+    problems = _topology_problems(doc["job"], topo)
     names = doc["provenance"]["gpu_names"]
     if names and len(names) != gpus:
         problems.append(f"provenance.gpu_names lists {len(names)} GPUs but the job has {gpus}")
     for i, point in enumerate(doc["points"]):
-        tele = point.get("telemetry")
-        if isinstance(tele, Mapping) and tele.get("gpus", 0) > gpus:
-            problems.append(f"points/{i}/telemetry.gpus is {tele['gpus']} but the job has {gpus}")
+        measured = _telemetry_gpus(point)
+        if measured > gpus:
+            problems.append(f"points/{i}/telemetry.gpus is {measured} but the job has {gpus}")
     return problems
+
+
+def _telemetry_gpus(point: Mapping[str, Any]) -> int:
+    """How many GPUs a point's telemetry sampled (0 without telemetry)."""
+    tele = point.get("telemetry")
+    return int(tele.get("gpus", 0)) if isinstance(tele, Mapping) else 0  # not-topology: telemetry
 
 
 def point_problems(doc: Mapping[str, Any]) -> list[str]:

@@ -99,7 +99,7 @@ def run_collect(
     """Collect from local paths and, with --repo, from the run's GitHub artifacts."""
     from ixci import ids
     from ixci.collect import collect as do_collect
-    from ixci.collect import load_plan
+    from ixci.job import load_plan
 
     plan_doc = load_plan(plan) if plan is not None else None
     if run_id is not None:
@@ -116,7 +116,7 @@ def run_collect(
 
 def nothing_planned(col: Any) -> bool:
     """Whether the collection was bound to a plan with no jobs (and nothing arrived for it)."""
-    return col.plan is not None and not col.plan["jobs"] and not col.rejected
+    return col.plan is not None and not col.plan.jobs and not col.rejected
 
 
 def report(ctx: click.Context, col: Any) -> None:

@@ -152,7 +152,9 @@ def summary_results(
     arrived). Exits 4 when planned jobs were held back for approval, so the required check
     stays red until a maintainer approves.
     """
-    plan = ghaio.load_plan(plan_path)
+    from ixci.job import load_plan
+
+    plan = load_plan(plan_path)
     outcomes = ghaio.read_outcomes(artifacts)
     _summary(ctx, ghaio.results_markdown(plan, outcomes, approved=bench_approved))
     cov = ghaio.coverage(plan, outcomes)

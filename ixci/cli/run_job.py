@@ -25,47 +25,43 @@ from ixci.errors import InvalidJob, JobFailure, UsageError
 
 if TYPE_CHECKING:
     from ixci.cancel import CancelToken
+    from ixci.job import Job
 
 
-def _job_from_plan(path: Path, job_id: str) -> dict[str, Any]:
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read plan {path}: {exc}") from exc
-    for job in plan.get("jobs", []):
-        if job.get("id") == job_id:
-            return dict(job)
-    raise InvalidJob(
-        f"job {job_id} is not in {path}", hint="run `ixci plan --format json` at the same commit"
-    )
+def _job_from_plan(path: Path, job_id: str) -> Job:
+    from ixci.job import load_plan
+
+    job = load_plan(path).job(job_id)
+    if job is None:
+        raise InvalidJob(
+            f"job {job_id} is not in {path}",
+            hint="run `ixci plan --format json` at the same commit",
+        )
+    return job
 
 
-def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
+def _points(catalog: Any, job: Job) -> tuple[Any, ...]:
     from ixci import ids
+    from ixci.plan import num_requests
     from ixci.runner import PointSpec
 
     out = []
-    for p in job.get("points", []):
-        ids.stem(str(p.get("id")), what=f"job {job['id']}: point id")  # names scratch files
-        sc = catalog.scenarios.get(p["scenario"])
+    for p in job.points:
+        ids.stem(p.id, what=f"job {job.id}: point id")  # names scratch files
+        sc = catalog.scenarios.get(p.scenario)
         if sc is None:
-            raise InvalidJob(f"job {job['id']}: scenario {p['scenario']!r} is not in the catalog")
-        conc = p.get("concurrency")
-        reps = p.get("repeats", 1)
-        if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= 20:
-            raise InvalidJob(f"job {job['id']}: point {p['id']}: repeats {reps!r} is not an "
-                             "integer in 1..20", hint="re-run `ixci plan --format json`")  # fmt: skip
-        n = max(sc.min_requests, sc.min_requests_per_concurrency * (conc or 1))
+            raise InvalidJob(f"job {job.id}: scenario {p.scenario!r} is not in the catalog")
+        conc = p.concurrency
         out.append(
             PointSpec(
-                id=p["id"],
-                scenario=p["scenario"],
-                isl=int(p["isl"]),
-                osl=int(p["osl"]),
+                id=p.id,
+                scenario=p.scenario,
+                isl=p.isl,
+                osl=p.osl,
                 concurrency=conc,
-                request_rate=p.get("request_rate"),
+                request_rate=p.request_rate,
                 endpoint=sc.endpoint,
-                num_requests=n,
+                num_requests=num_requests(sc, conc),  # the count the plan's estimate assumed
                 min_duration_s=sc.min_duration_s,
                 max_duration_s=sc.max_duration_s,
                 # at least one warm-up request per slot: a closed loop measured from a cold start
@@ -78,7 +74,7 @@ def _points(catalog: Any, job: Mapping[str, Any]) -> tuple[Any, ...]:
                 requires_power=sc.requires_power,
                 workload=_workload(catalog, sc),
                 cache=sc.cache_before_point,
-                repeats=reps,  # the plan's (or the re-expansion's) count for this event
+                repeats=p.repeats,  # the plan's (or the re-expansion's) count for this event
             )
         )
     return tuple(out)
@@ -244,7 +240,6 @@ def run_job(
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
     from ixci.evals.step import eval_step
-    from ixci.job import Topology
     from ixci.plan import find_job, weights_gb
     from ixci.runner import JobSpec, RunOptions, loadgen_driver
     from ixci.runner import run_job as run
@@ -265,17 +260,16 @@ def run_job(
     job = (
         _job_from_plan(plan_file, job_id)
         if plan_file
-        else find_job(catalog, job_id, event).to_dict()  # nightly: `nightly-repeats`
+        else find_job(catalog, job_id, event)  # nightly: `nightly-repeats`
     )
-    runner_entry = catalog.runners.get(job["runner"])
-    sku = catalog.skus.get(job["sku"])
-    model = catalog.models.get(job["model"])
+    runner_entry = catalog.runners.get(job.runner)
+    sku = catalog.skus.get(job.sku)
+    model = catalog.models.get(job.model)
     if runner_entry is None or sku is None or model is None:
         raise InvalidJob(f"job {job_id}: runner/sku/model not in the catalog at {root}")
-    recipe = next((r for r in catalog.recipes if r.path == job.get("recipe")), None)
-    checkpoint_ref = (
-        recipe.checkpoint if recipe else model.checkpoints.get(job["precision"], model.id)
-    )
+    recipe = next((r for r in catalog.recipes if r.path == job.recipe), None)
+    by_precision = {str(k): v for k, v in model.checkpoints.items()}
+    checkpoint_ref = recipe.checkpoint if recipe else by_precision.get(job.precision, model.id)
     cache = model_cache or Path(
         env.get("IXCI_MODEL_CACHE") or Path(env.get("HOME", "/tmp")) / ".cache" / "ixci" / "models"
     )
@@ -286,7 +280,7 @@ def run_job(
         checkpoint_ref,
         cache=cache,
         model=model,
-        size_gb=weights_gb(model, job["precision"]),
+        size_gb=weights_gb(model, job.precision),
         generate=not dry_run,
     )
     folder = (output or Path("/tmp/ixci-dry-run")).resolve() / job_id
@@ -297,17 +291,17 @@ def run_job(
         device=device,
         port=port,
         files_dir=str(folder / "files"),
-        image=job.get("image") or None,
+        image=job.image or None,
         draft_path=resolve_draft(job, cache=cache, check=not dry_run),
     )
     serve = adapter_for(
-        catalog.engines[job["framework"]].adapter
-        if job["framework"] in catalog.engines
-        else job["framework"]
+        catalog.engines[job.framework].adapter
+        if job.framework in catalog.engines
+        else job.framework
     )(ejob)
-    topo = Topology.from_dict(job["topology"])  # the plan's types from here on
+    topo = job.topology
     spec = JobSpec(
-        job=job,
+        job=job.to_dict(),  # the plan's job object, as the artifact records it
         engine_job=ejob,
         runtime=kind,
         vendor=vendor,
@@ -319,7 +313,7 @@ def run_job(
         evals=eval_step(root, recipe.evals if recipe else None, lambda s: click.echo(s, err=True)),
         roofline=None
         if topo.disaggregated
-        else roofline.inputs_for(model, sku, precision=str(job["precision"]), gpus=topo.gpus),
+        else roofline.inputs_for(model, sku, precision=job.precision, gpus=topo.gpus),
     )
     runtime = get_runtime(kind)
     owner = owner_scope(env.get("RUNNER_NAME"))
@@ -357,7 +351,7 @@ def run_job(
             owner=owner,
         )
         click.echo(
-            f"# job {job_id} ({job['name']}) on runtime {kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
+            f"# job {job_id} ({job.name}) on runtime {kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
         )
         click.echo(runtime.dry_run(serve, lc))
         for p in spec.points:

@@ -236,3 +236,54 @@ def make_result(
         "failure_message": None if status != "failed" else "server exited",
         "points": points,
     }
+
+
+def planned(job: dict[str, Any]) -> dict[str, Any]:
+    """`job` as the planner writes it: completed with what `make_job` leaves out (`recipes`,
+    `checkpoint`, an estimate, `dp`, the pools' SKU and engine arguments, a disaggregated
+    job's router) and in `ixci.job.Job.to_dict`'s canonical form, so a plan of it is read
+    by `ixci.job.load_plan` and the job's result matches the plan field for field."""
+    from ixci.job import Job
+
+    full = json.loads(json.dumps(job))
+    full.setdefault("recipes", [full["recipe"]])
+    full.setdefault("checkpoint", full["model"])
+    if set(full.get("estimate") or {}) != set(_ESTIMATE):
+        full["estimate"] = dict(_ESTIMATE)
+    topo = full["topology"]
+    for role in ("prefill", "decode"):
+        if isinstance(pool := topo.get(role), dict):
+            pool["sku"] = pool.get("sku") or full["sku"]
+            pool.setdefault("engine_args", {})
+    if topo.get("disaggregated"):
+        topo.setdefault("router", {"name": "vllm-router", "version": "0.1.0"})
+        topo.setdefault("kv_transfer", "nixl")
+    return Job.from_dict(full).to_dict()
+
+
+_ESTIMATE = {
+    "server_start_s": 60.0,
+    "warmup_s": 10.0,
+    "points_s": 300.0,
+    "total_gpu_hours": 0.1,
+    "restart_per_point_gpu_hours": 0.2,
+}
+
+
+def make_plan(
+    *jobs: dict[str, Any],
+    event: str = "schedule",
+    sku_gpu_names: dict[str, list[str]] | None = None,
+) -> Any:
+    """An `ixci.job.Plan` of `jobs` (each completed by `planned`)."""
+    from ixci.job import Plan
+
+    return Plan.from_dict(
+        {"event": event, "jobs": [planned(j) for j in jobs], "sku_gpu_names": sku_gpu_names or {}}
+    )
+
+
+def plan_json(*jobs: dict[str, Any], **kw: Any) -> str:
+    """The plan file (`ixci plan --format json`) of `jobs`, as `make_plan` builds it."""
+    text: str = make_plan(*jobs, **kw).to_json()
+    return text

@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_plan, make_result, plan_json, planned
 from collect.test_publish import artifacts, assert_derived_fresh, checkout, git, points
 from ixci.cli import cli
 from ixci.cli.collect import run_attempt_from_env
 from ixci.collect import collect
 from ixci.errors import PublishError, UsageError
+from ixci.job import load_plan
 from ixci.publish import publish
 
 RUN = "4242"
-A = make_job(name="a", tp=1)
-B = make_job(name="b", tp=2)
-C = make_job(name="c", tp=4)
-PLAN = {"jobs": [A, B, C]}
+A = planned(make_job(name="a", tp=1))
+B = planned(make_job(name="b", tp=2))
+C = planned(make_job(name="c", tp=4))
+PLAN = make_plan(A, B, C)
 
 
 @pytest.fixture
@@ -156,7 +157,7 @@ def test_run_job_records_the_run_attempt_and_publish_merges_it(
                            "--only", "framework=llamacpp,model=tiny-llama", "--format", "json"],
                           capture_output=True, text=True, check=True).stdout  # fmt: skip
     job = min(json.loads(plan)["jobs"], key=lambda j: (len(j["points"]), j["id"]))
-    (tmp_path / "plan.json").write_text(json.dumps({"jobs": [job]}))
+    (tmp_path / "plan.json").write_text(json.dumps({**json.loads(plan), "jobs": [job]}))
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "llama-server").symlink_to(llama_server_bin)
@@ -169,7 +170,7 @@ def test_run_job_records_the_run_attempt_and_publish_merges_it(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads((out / job["id"] / "result.json").read_text())
     assert (doc["run"]["run_attempt"], doc["run"]["attempt"]) == (2, 1)
-    col = collect([out], plan={"jobs": [job]}, run_id=RUN)
+    col = collect([out], plan=load_plan(tmp_path / "plan.json"), run_id=RUN)
     assert [a.run_attempt for a in col.accepted] == [2]
     res = publish(col, repo=str(remote), run_id=RUN, run_attempt=2, workdir=tmp_path / "w",
                   site=False)  # fmt: skip
@@ -198,7 +199,7 @@ def test_cli_publish_records_the_attempt_from_the_environment(
 
 def test_cli_publish_of_a_plan_without_jobs_publishes_nothing(tmp_path: Path, remote: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"jobs": []}))
+    plan.write_text(plan_json())
     res = CliRunner().invoke(cli, ["publish", str(tmp_path / "artifacts"), "--repo", str(remote),
                                    "--run-id", RUN, "--plan", str(plan), "--no-site"])  # fmt: skip
     assert res.exit_code == 0, res.output

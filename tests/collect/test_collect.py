@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_plan, make_result, planned
 from ixci.cli import cli
 from ixci.collect import collect
 from ixci.errors import CollectError
@@ -51,11 +51,11 @@ def _write(root: Path, doc: dict, name: str | None = None) -> Path:
 
 def test_coverage_against_a_plan(tmp_path: Path) -> None:
     ok, failed, missing, rejected = (
-        make_job(name=n, tp=t)
+        planned(make_job(name=n, tp=t))
         for n, t in (("ok", 1), ("failed", 2), ("missing", 4), ("rejected", 8))
     )
-    partial = make_job(name="partial", tp=1, concurrencies=(1, 2, 4, 8))
-    plan = {"plan_version": 1, "jobs": [ok, failed, missing, rejected, partial]}
+    partial = planned(make_job(name="partial", tp=1, concurrencies=(1, 2, 4, 8)))
+    plan = make_plan(ok, failed, missing, rejected, partial)
     _write(tmp_path, make_result(ok))
     _write(tmp_path, make_result(failed, statuses={0: "failed", 1: "not_run", 2: "not_run"}))
     _write(tmp_path, make_result(partial, statuses={3: "invalid"}))
@@ -93,11 +93,11 @@ def test_coverage_against_a_plan(tmp_path: Path) -> None:
 
 
 def test_plan_disagreeing_gpu_count_is_rejected(tmp_path: Path) -> None:
-    job = make_job(tp=2)
-    planned = json.loads(json.dumps(job))
-    planned["topology"]["gpus"] = 4
+    job = planned(make_job(tp=2))
+    in_plan = json.loads(json.dumps(job))
+    in_plan["topology"]["gpus"] = 4
     _write(tmp_path, make_result(job))
-    col = collect([tmp_path], plan={"jobs": [planned]})
+    col = collect([tmp_path], plan=make_plan(in_plan))
     assert [s.category for s in col.skipped] == ["gpu_count"]
     assert "plan" in col.skipped[0].reasons[0]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_plan, make_result, plan_json, planned
 from collect.test_publish import checkout, git, points
 from ixci.cli import cli
 from ixci.collect import collect
@@ -45,8 +45,8 @@ def _altered(job: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return doc
 
 
-PLANNED = make_job(name="planned", tp=2)
-PINNED = make_job(name="pinned", tp=1, image="vllm/vllm-openai@sha256:" + "ab" * 32)
+PLANNED = planned(make_job(name="planned", tp=2))
+PINNED = planned(make_job(name="pinned", tp=1, image="vllm/vllm-openai@sha256:" + "ab" * 32))
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ PINNED = make_job(name="pinned", tp=1, image="vllm/vllm-openai@sha256:" + "ab" *
 )
 def test_an_altered_identity_is_rejected(tmp_path: Path, path: str, value: Any) -> None:
     _artifact(tmp_path, _altered(PLANNED, path, value))
-    col = collect([tmp_path], plan={"jobs": [PLANNED]})
+    col = collect([tmp_path], plan=make_plan(PLANNED))
     assert col.accepted == ()
     assert [s.category for s in col.skipped] == ["plan_mismatch"]
     assert f"job.{path.split('.')[0]}" in col.skipped[0].reasons[0]
@@ -76,13 +76,13 @@ def test_a_pinned_image_binds_the_recorded_digest(tmp_path: Path) -> None:
     doc = make_result(PINNED)
     doc["provenance"]["image_digest"] = "sha256:" + "cd" * 32
     _artifact(tmp_path, doc)
-    col = collect([tmp_path], plan={"jobs": [PINNED]})
+    col = collect([tmp_path], plan=make_plan(PINNED))
     assert [s.category for s in col.skipped] == ["plan_mismatch"]
     assert "pins the image" in col.skipped[0].reasons[0]
     ok = make_result(PINNED)  # the factory records the pinned digest
     ok["provenance"]["image_digest"] = "sha256:" + "ab" * 32
     _artifact(tmp_path / "b", ok)
-    assert [a.job_id for a in collect([tmp_path / "b"], plan={"jobs": [PINNED]}).accepted] == [
+    assert [a.job_id for a in collect([tmp_path / "b"], plan=make_plan(PINNED)).accepted] == [
         PINNED["id"]
     ]
 
@@ -92,7 +92,7 @@ def test_bookkeeping_fields_may_differ(tmp_path: Path) -> None:
     doc["job"]["estimate"] = {"total_gpu_hours": 9}
     doc["job"]["selected_because"] = ["re-expanded by run-job"]
     _artifact(tmp_path, doc)
-    assert len(collect([tmp_path], plan={"jobs": [PLANNED]}).accepted) == 1
+    assert len(collect([tmp_path], plan=make_plan(PLANNED)).accepted) == 1
 
 
 def test_unplanned_jobs_are_rejected_and_not_published(tmp_path: Path, remote: Path) -> None:
@@ -101,7 +101,7 @@ def test_unplanned_jobs_are_rejected_and_not_published(tmp_path: Path, remote: P
     stranger = make_job(name="not-in-plan", tp=1)
     _artifact(arts, make_result(stranger, run_id="31"))
     _artifact(arts, make_result(stranger, run_id="31"), name="j-extra")  # a second way in
-    plan = {"jobs": [PLANNED]}
+    plan = make_plan(PLANNED)
     col = collect([arts], plan=plan, run_id="31")
     assert [a.job_id for a in col.accepted] == [PLANNED["id"]]
     assert {s.category for s in col.skipped} == {"unplanned"}
@@ -126,7 +126,7 @@ def test_cli_publish_applies_the_same_acceptance_as_strict_collect(
     )
     _artifact(arts, make_result(make_job(name="x"), run_id="32"))
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"jobs": [PLANNED]}))
+    plan.write_text(plan_json(PLANNED))
     strict = CliRunner().invoke(
         cli, ["collect", str(arts), "--plan", str(plan), "--out", str(tmp_path / "o"), "--strict"]
     )
@@ -145,7 +145,7 @@ def test_cli_publish_applies_the_same_acceptance_as_strict_collect(
 
 def test_zero_job_plan_without_artifacts_is_green(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"plan_version": 1, "jobs": []}))
+    plan.write_text(plan_json())
     missing = tmp_path / "artifacts"  # download-artifact made no folder: nothing was uploaded
     res = CliRunner().invoke(
         cli,
@@ -177,7 +177,7 @@ def test_zero_job_plan_without_artifacts_is_green(tmp_path: Path) -> None:
 
 def test_missing_artifacts_with_planned_jobs_fail_strict(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"jobs": [PLANNED]}))
+    plan.write_text(plan_json(PLANNED))
     res = CliRunner().invoke(
         cli,
         [
@@ -200,7 +200,7 @@ def test_compare_only_compares_planned_jobs_and_says_what_it_rejected(tmp_path: 
     _artifact(arts, make_result(make_job(name="stranger", tp=1)))
     _artifact(arts, _altered(PLANNED, "sku", "b200"), "altered")
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"jobs": [PLANNED]}))
+    plan.write_text(plan_json(PLANNED))
     res = CliRunner().invoke(
         cli,
         [

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_plan, make_result, planned
 from ixci import alert_issues
 from ixci.catalog import load_catalog
 from ixci.collect import collect
@@ -100,7 +100,7 @@ def stage(tree: Path, work: Path, run_id: str, date: str, docs: list[dict[str, A
         sub = folder / f"result-{doc['job']['id']}"
         sub.mkdir(parents=True, exist_ok=True)
         (sub / "result.json").write_text(json.dumps(doc))
-    col = collect([folder], run_id=run_id, plan={"jobs": plan} if plan is not None else None)
+    col = collect([folder], run_id=run_id, plan=make_plan(*plan) if plan is not None else None)
     stage_attempt(tree, col, run_id, date=date, run_attempt=1)
 
 
@@ -164,8 +164,8 @@ def test_a_moved_tag_is_named_by_its_digests(tmp_path: Path) -> None:
 
 def test_missing_nights_raise_config_and_sku_alerts(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
-    a, b = make_job(name="a", sku="h100"), make_job(name="b", sku="h100", tp=2)
-    c = make_job(name="c", sku="h200")
+    a, b = planned(make_job(name="a", sku="h100")), planned(make_job(name="b", sku="h100", tp=2))
+    c = planned(make_job(name="c", sku="h200"))
     plan = [a, b, c]
     for i in range(6):
         run_id, date = f"n{i}", f"2026-11-{i + 1:02d}"
@@ -188,7 +188,7 @@ def test_missing_nights_raise_config_and_sku_alerts(tmp_path: Path) -> None:
 
 def test_nights_of_other_events_do_not_count(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
-    a, b = make_job(name="a"), make_job(name="b", tp=2)
+    a, b = planned(make_job(name="a")), planned(make_job(name="b", tp=2))
     for i in range(5):
         run_id, date = f"d{i}", f"2026-11-{i + 1:02d}"
         docs = [make_result(j, run_id=run_id, date=date) for j in ([a, b] if i == 0 else [a])]

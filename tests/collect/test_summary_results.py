@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_result, plan_json, planned
 from ixci.cli import cli
 
-GOOD = make_job(name="good", tp=1)
-BAD = make_job(name="bad", tp=2)
+GOOD = planned(make_job(name="good", tp=1))
+BAD = planned(make_job(name="bad", tp=2))
 
 
 def _plan(tmp_path: Path) -> Path:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"event": "schedule", "jobs": [GOOD, BAD]}))
+    plan.write_text(plan_json(GOOD, BAD))
     return plan
 
 
@@ -70,7 +70,7 @@ def test_hostile_artifact_is_shown_as_unreadable(tmp_path: Path, data: bytes, sh
 
 def test_a_plan_without_jobs_and_no_artifacts_is_green(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"event": "pull_request", "jobs": []}))
+    plan.write_text(plan_json(event="pull_request"))
     res = CliRunner().invoke(
         cli, ["gha", "summary-results", "--plan", str(plan), str(tmp_path / "none")]
     )

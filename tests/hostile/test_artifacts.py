@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collect.factory import make_job, make_result
+from collect.factory import make_job, make_result, plan_json, planned
 from collect.make_damaged import _set, _zip
 
 RUN = "9001"
-GOOD = make_job(name="hostile-good", tp=1)
-VICTIM = make_job(name="hostile-victim", tp=2, image="vllm/vllm-openai@sha256:" + "ab" * 32)
+GOOD = planned(make_job(name="hostile-good", tp=1))
+VICTIM = planned(
+    make_job(name="hostile-victim", tp=2, image="vllm/vllm-openai@sha256:" + "ab" * 32)
+)
 STRANGER = make_job(name="hostile-stranger", tp=1, concurrencies=(1,))
-PLAN = {"plan_version": 1, "event": "schedule", "jobs": [GOOD, VICTIM]}
+PLAN = json.loads(plan_json(GOOD, VICTIM))
 TIMEOUT_S = 120
 
 
@@ -48,6 +50,12 @@ def put(root: Path, folder: str, data: bytes, name: str = "result.json") -> None
 
 def as_bytes(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
+
+
+def _cut(data: bytes) -> bytes:
+    """`data` cut off after some 500 bytes, between two values (a cut inside a string reads
+    as invalid JSON, not as truncated)."""
+    return data[: data.index(b", ", 500) + 1]
 
 
 def _bomb() -> bytes:
@@ -104,7 +112,7 @@ CASES = [
     Case("failure-class-int", lambda r: put(r, "x", as_bytes(victim(failure_class=5))), "schema"),
     Case("symlink-to-etc", _symlink, "unsafe_path"),
     Case("zip-member-traversal", _traversal_member, "unplanned"),
-    Case("truncated", lambda r: put(r, "x", as_bytes(victim())[:500]), "truncated"),
+    Case("truncated", lambda r: put(r, "x", _cut(as_bytes(victim()))), "truncated"),
     Case("not-utf8", lambda r: put(r, "x", as_bytes(victim()).decode().encode("utf-16")), "not_utf8"),
     Case("gpu-claims", lambda r: put(r, "x", as_bytes(victim(provenance__gpu_names=["H100"] * 8))), "gpu_count"),
     Case("schema-version-99", lambda r: put(r, "x", as_bytes(victim(schema_version=99))), "schema_version"),

@@ -34,11 +34,13 @@ class Case:
     exit: int
     says: str
     env: dict[str, str] = field(default_factory=dict)
-    plan: dict[str, object] | None = None  # written to {root}/plan.json, passed with --plan
+    # (job id, changed fields): that job of the catalog, altered, written to {root}/plan.json
+    # and passed with --plan
+    plan: tuple[str, dict[str, object]] | None = None
 
 
-def _plan_with(job_id: str, **changes: object) -> dict[str, object]:
-    return {"jobs": [{"id": job_id, **changes}]}
+def _plan_with(job_id: str, **changes: object) -> tuple[str, dict[str, object]]:
+    return job_id, changes
 
 
 CASES = [
@@ -59,11 +61,10 @@ CASES = [
     Case("slurm-health-timeout-not-a-number", [SLURM_JOB, "--dry-run", "--run-id", "r1"], 11, "IXCI_SLURM_HEALTH_TIMEOUT", env={"IXCI_SLURM_HEALTH_TIMEOUT": "1800; touch x"}),
     Case("runner-name-sanitised-into-owner-label", [SLURM_JOB, "--dry-run", "--run-id", "r1"], 0, "ixci.owner=a-b--touch-x", env={"RUNNER_NAME": "a b$(touch x)"}),
     Case("plan-point-id-traversal", [SLURM_JOB, "--dry-run", "--run-id", "r1"], 3, "point id",
-         plan=_plan_with(SLURM_JOB, runner="cpu-slurm", sku="cpu", model="tiny-llama", precision="fp16",
-                         framework="llamacpp", name="x", topology={"gpus": 0},
-                         points=[{"id": "../../../PWNED", "scenario": "local-short", "isl": 64, "osl": 32}])),
+         plan=_plan_with(SLURM_JOB, points=[{"id": "../../../PWNED", "scenario": "local-short", "isl": 64,
+                                             "osl": 32, "concurrency": 1, "request_rate": None}])),
     Case("plan-image-quoted-in-docker-argv", [DOCKER_JOB, "--dry-run", "--run-id", "r1"], 0, "'localhost/x:1$(touch x)'",
-         plan="docker-image"),  # type: ignore[arg-type]
+         plan=_plan_with(DOCKER_JOB, image="localhost/x:1$(touch x)")),
 ]  # fmt: skip
 
 
@@ -73,16 +74,16 @@ def _ixci(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
-def _docker_plan() -> dict[str, object]:
-    """The real cpu-docker job of the catalog with a hostile image (as an altered plan has)."""
-    import subprocess
-    import sys
+def _altered_plan(job_id: str, changes: dict[str, object]) -> dict[str, object]:
+    """A plan of the catalog's job `job_id` with hostile `changes` (as an altered plan has)."""
+    from ixci.catalog import load_catalog
+    from ixci.job import Plan
+    from ixci.plan import find_job
 
-    out = subprocess.run([sys.executable, "-c", "from ixci.cli import main; main()", "plan", "--catalog", str(REPO),
-                          "--event", "workflow_dispatch", "--format", "json"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    job = next(j for j in json.loads(out.stdout)["jobs"] if j["id"] == DOCKER_JOB)
-    return {"jobs": [{**job, "image": "localhost/x:1$(touch x)"}]}
+    job = find_job(load_catalog(REPO), job_id, "workflow_dispatch")
+    doc = Plan(event="workflow_dispatch", catalog_sha="", jobs=(job,)).to_dict()
+    doc["jobs"][0].update(changes)
+    return doc
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -92,8 +93,7 @@ def test_hostile_run_job_input(case: Case, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(REPO)  # --catalog defaults to the repository
     args = [a.replace("{root}", str(root)) for a in case.args]
     if case.plan is not None:
-        plan = _docker_plan() if case.plan == "docker-image" else case.plan
-        (root / "plan.json").write_text(json.dumps(plan))
+        (root / "plan.json").write_text(json.dumps(_altered_plan(*case.plan)))
         args += ["--plan", str(root / "plan.json")]
     if "--output" not in " ".join(args):
         args += ["--output", str(root / "out")]

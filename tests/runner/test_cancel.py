@@ -132,7 +132,7 @@ def _start(
     points = [dict(p) for p in job["points"]]
     points[1]["scenario"] = SLOW
     job = {**job, "points": points}
-    (tmp_path / "plan.json").write_text(json.dumps({"jobs": [job]}))
+    (tmp_path / "plan.json").write_text(json.dumps({"event": "workflow_dispatch", "jobs": [job]}))
     run_id = f"t-{uuid.uuid4().hex[:8]}"
     owner = f"t-cancel-{uuid.uuid4().hex[:8]}"
     state = tmp_path / "state"

@@ -19,17 +19,19 @@ IXCI = [sys.executable, "-c", "from ixci.cli import main; main()"]
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 
-def _docker_job() -> dict:
+def _docker_job() -> tuple[dict, dict]:
+    """The workflow_dispatch plan and its smallest cpu-docker job."""
     out = subprocess.run(
         [*IXCI, "plan", "--catalog", str(ROOT), "--event", "workflow_dispatch", "--format", "json"],
         capture_output=True,
         text=True,
         check=True,
     )
-    jobs = [j for j in json.loads(out.stdout)["jobs"] if j["runner"] == "cpu-docker"]
+    plan = json.loads(out.stdout)
+    jobs = [j for j in plan["jobs"] if j["runner"] == "cpu-docker"]
     if not jobs:
         pytest.skip("the catalog has no cpu-docker job")
-    return min(jobs, key=lambda j: len(j["points"]))
+    return plan, min(jobs, key=lambda j: len(j["points"]))
 
 
 def _containers(docker: str, run_id: str) -> list[str]:
@@ -47,7 +49,7 @@ def _image_present(docker: str, image: str) -> bool:
 
 
 def test_docker_job_end_to_end(tmp_path: Path, docker_available: str, free_port: int) -> None:
-    job = _docker_job()
+    _, job = _docker_job()
     if not _image_present(docker_available, job["image"]):
         pytest.fail(f"image {job['image']} is not built on this host (the infra setup builds it)")
     run_id = f"t-{uuid.uuid4().hex[:8]}"
@@ -88,8 +90,8 @@ def test_docker_job_end_to_end(tmp_path: Path, docker_available: str, free_port:
 def test_missing_image_is_class_image(
     tmp_path: Path, docker_available: str, free_port: int
 ) -> None:
-    job = _docker_job()
-    plan = {"jobs": [{**job, "image": "localhost/ixci/does-not-exist:0"}]}
+    plan, job = _docker_job()
+    plan = {**plan, "jobs": [{**job, "image": "localhost/ixci/does-not-exist:0"}]}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     proc = subprocess.run(
         [

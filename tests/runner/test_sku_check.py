@@ -158,6 +158,7 @@ def test_collect_rejects_an_artifact_whose_gpus_are_not_its_sku(tmp_path: Path) 
     for that h200 job is rejected as `sku_mismatch` (and the other way round is what preflight
     stops)."""
     from ixci.collect import collect
+    from ixci.job import Plan
 
     plan = _example_plan(tmp_path)
     assert plan["sku_gpu_names"] == {"h200": ["NVIDIA H200"]}
@@ -168,9 +169,9 @@ def test_collect_rejects_an_artifact_whose_gpus_are_not_its_sku(tmp_path: Path) 
         doc = json.loads(json.dumps(real))
         doc["provenance"]["gpu_names"] = names
         (folder / "result.json").write_text(json.dumps(doc))
-    ok = collect([good], plan=plan)
+    ok = collect([good], plan=Plan.from_dict(plan))
     assert [a.job_id for a in ok.accepted] == [real["job"]["id"]]
-    bad = collect([forged], plan=plan)
+    bad = collect([forged], plan=Plan.from_dict(plan))
     assert not bad.accepted
     (skip,) = bad.skipped
     assert skip.category == "sku_mismatch"

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from collect.factory import make_job, plan_json, planned
 
 from ixci import gha
 from ixci.cli import cli
 from ixci.errors import InvalidInput, PlanError, UsageError
+from ixci.job import load_plan
 
 from .simulate import EVENTS, ROOT, load_event
 
@@ -297,8 +299,14 @@ def test_nothing_new_to_annotate_when_validate_already_showed_it(tmp_path: Path)
 
 def _plan(tmp_path: Path, jobs: list[dict[str, object]]) -> Path:
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps({"plan_version": 1, "event": "pull_request", "jobs": jobs}))
+    path.write_text(plan_json(*jobs, event="pull_request"))
     return path
+
+
+def _job(i: int, name: str, points: int) -> dict[str, object]:
+    """A planned job with the short id `j-<i>`, `name` and `points` points."""
+    job = planned(make_job(name=f"n{i}", concurrencies=tuple(range(1, points + 1))))
+    return {**job, "id": f"j-{i}", "name": name}
 
 
 def _result(
@@ -313,7 +321,7 @@ def _result(
 
 
 def test_results_summary_and_coverage(tmp_path: Path) -> None:
-    jobs = [{"id": f"j-{i}", "name": f"job | {i}", "points": [{}, {}]} for i in range(4)]
+    jobs = [_job(i, f"job | {i}", 2) for i in range(4)]
     plan = _plan(tmp_path, jobs)
     art = tmp_path / "artifacts"
     _result(art, "j-0", "ok", ["ok", "ok"])
@@ -334,12 +342,12 @@ def test_results_summary_and_coverage(tmp_path: Path) -> None:
     assert "| `j-2` | job \\| 2 | failed | 0/2 | server_start: server exited |" in text
     assert "| `j-3` | job \\| 3 | unreadable |" in text
     assert "not in the plan: `j-9`" in text
-    cov = gha.coverage(gha.load_plan(plan), gha.read_outcomes(art))
+    cov = gha.coverage(load_plan(plan), gha.read_outcomes(art))
     assert (cov.ok, cov.partial, cov.failed, cov.missing, cov.unexpected) == (1, 1, 2, 0, 1)
 
 
 def test_unapproved_fork_fails_the_check_with_the_way_out(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, [{"id": "j-1", "name": "a", "points": [{}]}])
+    plan = _plan(tmp_path, [_job(1, "a", 1)])
     summary = tmp_path / "summary.md"
     result = CliRunner().invoke(
         cli,
@@ -360,7 +368,7 @@ def test_unapproved_fork_fails_the_check_with_the_way_out(tmp_path: Path) -> Non
     assert "waiting for approval" in summary.read_text() and "safe-to-bench" in summary.read_text()
     assert "1 missing" in summary.read_text()
     empty = _plan(tmp_path, [])
-    gha.require_approval(gha.load_plan(empty), approved=False)  # nothing planned: nothing held back
+    gha.require_approval(load_plan(empty), approved=False)  # nothing planned: nothing held back
 
 
 @pytest.mark.parametrize(
@@ -370,5 +378,5 @@ def test_a_bad_plan_is_invalid_input_naming_the_field(tmp_path: Path, content: s
     path = tmp_path / "plan.json"
     path.write_text(content)
     with pytest.raises(InvalidInput) as info:
-        gha.load_plan(path)
+        load_plan(path)
     assert str(path) in info.value.render()
