@@ -229,12 +229,7 @@ def _job_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         "image": prov.get("image")
         or (None if prov.get("runtime") == "process" else job.get("image")),
         "image_digest": prov.get("image_digest"),
-        "tp": topo.tp,
-        "ep": topo.ep,
-        "pp": topo.pp,
-        "dcp": topo.dcp,
-        "dp_attention": topo.dp_attention,
-        "gpus": topo.gpus,
+        **topo.parallelism(),
         "prefill_gpus": prefill.gpus if prefill else None,
         "decode_gpus": decode.gpus if decode else None,
         "disaggregated": topo.disaggregated,

@@ -250,6 +250,17 @@ class Topology:
         """The prefill and decode pools that are set (none when aggregated)."""
         return tuple(p for p in (self.prefill, self.decode) if p is not None)
 
+    def parallelism(self) -> dict[str, Any]:
+        """tp, ep, pp, dcp, dp_attention and gpus: the launch's columns in flat tables."""
+        return {
+            "tp": self.tp,
+            "ep": self.ep,
+            "pp": self.pp,
+            "dcp": self.dcp,
+            "dp_attention": self.dp_attention,
+            "gpus": self.gpus,
+        }
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], at: str = "topology") -> Topology:
         pools = {
