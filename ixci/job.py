@@ -15,7 +15,7 @@ field; `load_plan` turns it into `InvalidInput` with the file and the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,46 +55,31 @@ def _join(at: str, key: str) -> str:
     return f"{at}.{key}" if at else key
 
 
-def _int(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> Any:
-    value = _get(d, key, at, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FieldError(_join(at, key), f"expected an integer, got {value!r:.40}")
-    return value
+def _reader(ok: Callable[[Any], bool], what: str) -> Callable[..., Any]:
+    """A field reader: the value of `key` if `ok(value)`, None where the default is None and the
+    value is null or absent, else a `FieldError` saying it expected `what`."""
+
+    def read(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> Any:
+        value = _get(d, key, at, default)
+        if value is None and default is None:
+            return None
+        if not ok(value):
+            raise FieldError(_join(at, key), f"expected {what}, got {value!r:.40}")
+        return value
+
+    return read
 
 
-def _num(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> Any:
-    value = _get(d, key, at, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FieldError(_join(at, key), f"expected a number, got {value!r:.40}")
-    return value
-
-
-def _str(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> Any:
-    value = _get(d, key, at, default)
-    if value is None and default is None:
-        return None
-    if not isinstance(value, str):
-        raise FieldError(_join(at, key), f"expected a string, got {value!r:.40}")
-    return value
+_int = _reader(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_num = _reader(lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number")
+_str = _reader(lambda v: isinstance(v, str), "a string")
+_obj = _reader(lambda v: isinstance(v, Mapping), "an object")
 
 
 def _bool(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> bool:
     value = _get(d, key, at, default)
     if not isinstance(value, bool):
         raise FieldError(_join(at, key), f"expected true or false, got {value!r:.40}")
-    return value
-
-
-def _obj(d: Mapping[str, Any], key: str, at: str, default: Any = _MISSING) -> Any:
-    value = _get(d, key, at, default)
-    if value is None and default is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise FieldError(_join(at, key), f"expected an object, got {value!r:.40}")
     return value
 
 
