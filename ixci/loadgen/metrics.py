@@ -353,7 +353,7 @@ def summarize(
 
 
 # the client gave up on these: their end is the client's deadline, not a response completing
-_GAVE_UP = (ErrorKind.TIMEOUT, ErrorKind.CUT)
+GAVE_UP = (ErrorKind.TIMEOUT, ErrorKind.CUT)
 
 
 def measured_window(records: Iterable[RequestRecord]) -> Window | None:
@@ -365,7 +365,7 @@ def measured_window(records: Iterable[RequestRecord]) -> Window | None:
     if not measured:
         return None
     start = min(r.t_send_ns for r in measured)
-    ends = [r.t_end_ns for r in measured if r.error_kind not in _GAVE_UP]
+    ends = [r.t_end_ns for r in measured if r.error_kind not in GAVE_UP]
     return Window(start_ns=start, end_ns=max(ends) if ends else start)
 
 
@@ -481,7 +481,7 @@ def point_metrics_from(
             n_measured += 1
             retries += r.retried
             start = r.t_send_ns if start is None else min(start, r.t_send_ns)
-            if r.error_kind not in _GAVE_UP:
+            if r.error_kind not in GAVE_UP:
                 end = r.t_end_ns if end is None else max(end, r.t_end_ns)
             if not r.ok:
                 # a request the client itself cut at --max-duration is an unfinished sample, not a

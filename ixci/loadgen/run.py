@@ -420,7 +420,7 @@ def _invalid_reasons(config: PointConfig, m: Mapping[str, Any], dataset: Dataset
     if m["completed"] < config.min_requests:
         reasons.append(f"{m['completed']} requests < minimum sample {config.min_requests}")
     if m["duration_s"] < config.min_duration_s:
-        reasons.append(f"measured {m['duration_s']:.1f} s < minimum {config.min_duration_s:.1f} s")
+        reasons.append(f"measured {m['duration_s']:.3f} s < minimum {config.min_duration_s:g} s")
     if (
         dataset.tokenizer_source is not TokenizerSource.APPROXIMATION
         and dataset.prompt_tokens_mismatched

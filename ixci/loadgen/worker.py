@@ -21,7 +21,7 @@ from pathlib import Path
 from time import perf_counter_ns
 
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
-from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource
+from ixci.loadgen.metrics import GAVE_UP, ErrorKind, RequestRecord, TokenSource
 from ixci.loadgen.spill import RecordSpill
 from ixci.loadgen.sse import ParsedStream, parse_error_body, parse_stream
 
@@ -37,6 +37,7 @@ _TRANSPORT_ERRORS = {
     "timeout": ErrorKind.TIMEOUT,
     "cut": ErrorKind.CUT,
 }
+_GAVE_UP = frozenset(e for e, kind in _TRANSPORT_ERRORS.items() if kind in GAVE_UP)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +115,11 @@ class Worker:
         self.loop = loop
         self.issued = 0
         self.measured_start: int | None = None
+        # the measured window as the validator will see it (metrics.measured_window), so far: the
+        # earliest send and the latest end of the measured requests completed (given-up ones end
+        # nowhere); min_duration_s is met on it, not on the clock of the first measured issue
+        self._window_send_ns: int | None = None
+        self._window_end_ns: int | None = None
         self.records: list[RequestRecord] = []
         self._spill = None if spec.spill_path is None else RecordSpill(Path(spec.spill_path))
         self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = (
@@ -142,7 +148,7 @@ class Worker:
         if self.measured_start is None:
             self.measured_start = now
         m, elapsed = k - s.warmup, (now - self.measured_start) * 1e-9
-        minimum_met = m >= s.min_requests and elapsed >= s.min_duration_s
+        minimum_met = m >= s.min_requests and self._window_s() >= s.min_duration_s
         bound_hit = (s.count is not None and m >= s.count) or (
             s.duration_s is not None and elapsed >= s.duration_s
         )
@@ -150,6 +156,20 @@ class Worker:
             return None
         self.issued += 1
         return k, False
+
+    def _window_s(self) -> float:
+        if self._window_send_ns is None or self._window_end_ns is None:
+            return 0.0
+        return max(0, self._window_end_ns - self._window_send_ns) * 1e-9
+
+    def _widen_window(self, ex: Exchange, first_send: int | None) -> None:
+        if ex.error in _GAVE_UP:
+            return
+        sent = ex.t_send_ns if first_send is None else first_send
+        if self._window_send_ns is None or sent < self._window_send_ns:
+            self._window_send_ns = sent
+        if self._window_end_ns is None or ex.t_end_ns > self._window_end_ns:
+            self._window_end_ns = ex.t_end_ns
 
     # -- connections -----------------------------------------------------------------------
     async def prewarm(self) -> None:
@@ -220,6 +240,8 @@ class Worker:
                 first_send, conn = ex.t_send_ns, None
                 continue
             break
+        if not warm:
+            self._widen_window(ex, first_send)
         self._pending.append((k, warm, ex, first_send))
         self._pending_bytes += ex.size
         if self._pending_bytes > self.s.max_unparsed_bytes:

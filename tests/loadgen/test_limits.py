@@ -250,3 +250,24 @@ def test_a_chunked_stream_line_over_the_limit_fails_in_the_parser() -> None:
     assert parse_stream(ex).error_kind is None
     bad = parse_stream(ex, max_line=1 << 20)
     assert bad.error_kind == "protocol" and bad.error is not None and "line limit" in bad.error
+
+
+# -- the minimum duration, met on the window the verdict measures ---------------------------
+
+
+def test_min_duration_is_met_on_the_measured_window_not_on_the_issue_clock(stub: Callable) -> None:
+    """The client stops sending once the minimum duration has passed; the verdict measures it
+    from the first measured send to the last completion. With the issue clock (started at the
+    first measured issue, read just after a completion) the two disagreed by microseconds, and a
+    point whose last completion fell in that gap was `invalid` ("measured 15.0 s < minimum
+    15.0 s"): at ~1 ms per request, one point in a few. Forty such points must all be valid."""
+    s = stub("--ttft-ms", "0", "--itl-ms", "0")
+    reasons = []
+    for _ in range(40):
+        r = run_point(
+            cfg(s.url, osl=1, concurrency=1, num_requests=1, min_duration_s=0.01),
+            dialect=get_dialect("vllm"),
+        )
+        if r.invalid_reasons or r.metrics["duration_s"] < 0.01:
+            reasons.append((r.metrics["duration_s"], r.invalid_reasons))
+    assert not reasons, reasons
