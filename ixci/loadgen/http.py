@@ -12,7 +12,10 @@ wave of completions to answer, a moment off the CPU — then reads late but stil
 each read with when the bytes arrived, not when it got to them. Without a kernel stamp
 (another OS, or `kernel_stamps=False`) the read is stamped with `perf_counter_ns()` as it
 is taken. Kernel stamps are CLOCK_REALTIME; each is turned into the perf_counter_ns
-(CLOCK_MONOTONIC) clock by its age at the read, so clock slewing cannot accumulate.
+(CLOCK_MONOTONIC) clock by its age at the read, so clock slewing cannot accumulate; the age
+is scaled by the two clocks' measured rate (`RealtimeRate`), since a clock being slewed runs
+up to a few per mille fast or slow (seen: 5,000 ppm on a virtual machine syncing its clock,
+1.5 ms off on a 300 ms stall).
 
 The server is untrusted: every response is held to size limits while it arrives (its bytes on
 the wire, its head and chunk-size lines, and an unchunked body's longest line), and framing
@@ -49,6 +52,33 @@ _MAX_STAMP_AGE_NS = 10_000_000_000  # older than this: a clock step, not an arri
 MAX_HEAD_BYTES = 65536  # a response head (status line + headers); servers send < 1 KiB
 _MAX_SIZE_LINE = 4096  # a chunk-size line ("<hex>[;ext]"); servers send < 10 bytes
 _timespec = struct.Struct("qq").unpack
+
+
+class RealtimeRate:
+    """How fast CLOCK_REALTIME runs against perf_counter's CLOCK_MONOTONIC: `ratio` is realtime
+    seconds per monotonic second, measured over the span since an anchor (at least
+    `min_span_ns`, re-anchored every `max_span_ns`); 1.0 until then. A jump outside ±1 % is a
+    clock step, not a rate: the anchor restarts there."""
+
+    def __init__(self, *, min_span_ns: int = 50_000_000, max_span_ns: int = 60_000_000_000) -> None:
+        self.min_span_ns, self.max_span_ns = min_span_ns, max_span_ns
+        self._rt0, self._mono0 = time_ns(), perf_counter_ns()
+        self.ratio = 1.0
+
+    def update(self, rt: int, mono: int) -> float:
+        span = mono - self._mono0
+        if span >= self.min_span_ns:
+            ratio = (rt - self._rt0) / span
+            if 0.99 <= ratio <= 1.01:
+                self.ratio = ratio
+            else:  # stepped
+                self._rt0, self._mono0, self.ratio = rt, mono, 1.0
+        if span >= self.max_span_ns:
+            self._rt0, self._mono0 = rt, mono
+        return self.ratio
+
+
+_RATE = RealtimeRate()
 READS = [0, 0]  # this process's reads, and those stamped by the kernel (reset per run)
 
 
@@ -466,7 +496,7 @@ class SocketTransport:
             sec, nsec = _timespec(anc[0][2])
             age = rt - (sec * 1_000_000_000 + nsec)
             if 0 <= age < _MAX_STAMP_AGE_NS:
-                t -= age
+                t -= int(age / _RATE.update(rt, now))
                 READS[1] += 1
         self._proto.feed(data, t, now)
 

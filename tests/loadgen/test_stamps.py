@@ -17,13 +17,17 @@ from time import perf_counter_ns
 
 import pytest
 
-from ixci.loadgen.http import Exchange, Target, open_connection, request_bytes
+from ixci.loadgen.http import Exchange, RealtimeRate, Target, open_connection, request_bytes
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="kernel receive stamps are Linux-only"
 )
 
 STALL_S = 0.3
+# A kernel stamp is CLOCK_REALTIME; a realtime clock that is being corrected in steps (seen: a
+# virtual machine stepping it 0.5 ms every 100 ms while it synced) moves within one read's age
+# by up to one step more than the measured rate predicts (`RealtimeRate`).
+STEP_MS = 0.6
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 EVENT = b'data: {"choices":[{"index":0,"text":" a","finish_reason":null}]}\n\n'
 
@@ -78,7 +82,9 @@ def test_kernel_stamps_keep_arrival_times_through_a_client_stall() -> None:
     ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=True)
     assert ex.error is None and ex.status == 200
     first_late = (ex.first_byte_ns - wrote[0]) * 1e-6
-    assert 0 <= first_late < 5, f"first byte stamped {first_late:.2f} ms after the server wrote it"
+    assert -STEP_MS <= first_late < 5, (
+        f"first byte stamped {first_late:.2f} ms after the server wrote it"
+    )
     assert wrote[0] < stall_end < wrote[1]
     gap, truth = (ex.times[1] - ex.times[0]) * 1e-6, (wrote[1] - wrote[0]) * 1e-6
     assert len(ex.times) == 2 and abs(gap - truth) < 5, (gap, truth)
@@ -99,7 +105,7 @@ def test_writes_coalesced_during_a_stall_carry_the_last_arrival() -> None:
     ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=True, second_after_s=0.05)
     assert ex.error is None and wrote[1] < stall_end
     assert len(ex.times) == 2 and ex.times[0] == ex.times[1]  # one read, two chunks
-    assert wrote[1] <= ex.first_byte_ns < stall_end
+    assert wrote[1] - STEP_MS * 1e6 <= ex.first_byte_ns < stall_end
 
 
 def _slow_reader(listener: socket.socket, got: list[int]) -> None:
@@ -154,3 +160,17 @@ def test_a_request_larger_than_the_socket_buffer_is_written_in_pieces() -> None:
     assert pending > 0  # the first send() did not take it all
     assert got == [len(body)]
     assert ex.error is None and ex.status == 200 and b"".join(ex.blocks) == b'{"ok":1}'
+
+
+def test_the_realtime_rate_scales_kernel_ages_and_restarts_on_a_step() -> None:
+    """A realtime clock running 0.5 % fast (as one being slewed or stepped into sync): an age of
+    300 ms read on it is 301.5 ms, and the measured rate brings it back to 300 ms."""
+    rate = RealtimeRate(min_span_ns=50_000_000, max_span_ns=10**12)
+    rt0, mono0 = rate._rt0, rate._mono0
+    assert rate.update(rt0 + 10_050_000, mono0 + 10_000_000) == 1.0  # span too short: no estimate
+    ratio = rate.update(rt0 + 1_005_000_000, mono0 + 1_000_000_000)
+    assert ratio == pytest.approx(1.005)
+    assert 301_500_000 / ratio == pytest.approx(300_000_000)
+    # a 1 s step of the realtime clock is no rate: the anchor restarts and the ratio is 1 again
+    assert rate.update(rt0 + 3_000_000_000, mono0 + 1_100_000_000) == 1.0
+    assert rate.update(rt0 + 3_000_000_000 + 100_000_000, mono0 + 1_200_000_000) == 1.0
