@@ -572,6 +572,7 @@ def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
 
 CANARY_CODE = (
     "ixci/runner.py",
+    "ixci/loaddriver.py",
     "ixci/loadgen/",
     "ixci/engines/",
     "ixci/runtimes/",

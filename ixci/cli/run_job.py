@@ -241,7 +241,8 @@ def run_job(
     from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
     from ixci.evals.step import eval_step
     from ixci.plan import find_job, weights_gb
-    from ixci.runner import JobSpec, RunOptions, loadgen_driver
+    from ixci.loaddriver import loadgen_driver
+    from ixci.runner import JobSpec, RunOptions
     from ixci.runner import run_job as run
     from ixci.runtimes import get_runtime
     from ixci.runtimes.state import owner_scope, state_dir

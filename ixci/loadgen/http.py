@@ -39,6 +39,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from ixci.errors import UsageError
+from ixci.loadgen.clock import RealtimeRate
 
 _HEAD, _CHUNK_SIZE, _CHUNK_DATA, _LENGTH, _UNTIL_CLOSE, _DONE = range(6)
 
@@ -52,30 +53,6 @@ _MAX_STAMP_AGE_NS = 10_000_000_000  # older than this: a clock step, not an arri
 MAX_HEAD_BYTES = 65536  # a response head (status line + headers); servers send < 1 KiB
 _MAX_SIZE_LINE = 4096  # a chunk-size line ("<hex>[;ext]"); servers send < 10 bytes
 _timespec = struct.Struct("qq").unpack
-
-
-class RealtimeRate:
-    """How fast CLOCK_REALTIME runs against perf_counter's CLOCK_MONOTONIC: `ratio` is realtime
-    seconds per monotonic second, measured over the span since an anchor (at least
-    `min_span_ns`, re-anchored every `max_span_ns`); 1.0 until then. A jump outside ±1 % is a
-    clock step, not a rate: the anchor restarts there."""
-
-    def __init__(self, *, min_span_ns: int = 50_000_000, max_span_ns: int = 60_000_000_000) -> None:
-        self.min_span_ns, self.max_span_ns = min_span_ns, max_span_ns
-        self._rt0, self._mono0 = time_ns(), perf_counter_ns()
-        self.ratio = 1.0
-
-    def update(self, rt: int, mono: int) -> float:
-        span = mono - self._mono0
-        if span >= self.min_span_ns:
-            ratio = (rt - self._rt0) / span
-            if 0.99 <= ratio <= 1.01:
-                self.ratio = ratio
-            else:  # stepped
-                self._rt0, self._mono0, self.ratio = rt, mono, 1.0
-        if span >= self.max_span_ns:
-            self._rt0, self._mono0 = rt, mono
-        return self.ratio
 
 
 _RATE = RealtimeRate()

@@ -18,7 +18,7 @@ from ixci.loadgen.audit import RecordsMismatch, recompute_folder
 from ixci.loadgen.http import Exchange
 from ixci.loadgen.metrics import RequestRecord, TokenSource, record_from_json
 from ixci.loadgen.sse import parse_stream
-from ixci.loadgen.worker import chunk_tokens
+from ixci.loadgen.records import chunk_tokens
 
 pytestmark = pytest.mark.timeout(120)
 

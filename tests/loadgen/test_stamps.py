@@ -17,7 +17,8 @@ from time import perf_counter_ns
 
 import pytest
 
-from ixci.loadgen.http import Exchange, RealtimeRate, Target, open_connection, request_bytes
+from ixci.loadgen.clock import RealtimeRate
+from ixci.loadgen.http import Exchange, Target, open_connection, request_bytes
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="kernel receive stamps are Linux-only"

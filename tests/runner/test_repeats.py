@@ -16,7 +16,8 @@ import pytest
 
 from ixci import repeats
 from ixci import result as artifact
-from ixci.runner import PointSpec, point_config
+from ixci.loaddriver import point_config
+from ixci.runner import PointSpec
 
 from .test_run_job import IXCI, ROOT, _assert_clean, _bin_dir, _finish
 

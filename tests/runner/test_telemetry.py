@@ -105,7 +105,7 @@ def test_the_power_window_is_the_metrics_window(tmp_path: Path) -> None:
     import gzip
 
     from ixci.loadgen.metrics import ErrorKind, RequestRecord
-    from ixci.runner import telemetry_window
+    from ixci.loaddriver import telemetry_window
 
     def rec(
         index: int, send: int, end: int, *, warmup: bool = False, kind: ErrorKind | None = None
