@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,11 @@ from ixci.errors import InvalidJob, JobFailure, UsageError
 
 if TYPE_CHECKING:
     from ixci.cancel import CancelToken
+    from ixci.catalog import Catalog, Model, Recipe, Runner, Sku
+    from ixci.engines.base import EngineJob, ServeSpec
     from ixci.job import Job
+    from ixci.runner import JobSpec, RunOptions
+    from ixci.runtimes.base import Runtime
 
 
 def _job_from_plan(path: Path, job_id: str) -> Job:
@@ -234,18 +239,9 @@ def run_job(
     port: int,
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
-    from ixci import ids, roofline
+    from ixci import ids
     from ixci.cancel import CancelToken
-    from ixci.catalog import load_catalog
-    from ixci.engines import adapter_for
-    from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
-    from ixci.evals.step import eval_step
-    from ixci.plan import find_job, weights_gb
-    from ixci.loaddriver import loadgen_driver
-    from ixci.runner import JobSpec, RunOptions
-    from ixci.runner import run_job as run
     from ixci.runtimes import get_runtime
-    from ixci.runtimes.state import owner_scope, state_dir
 
     env = environ(ctx)
     ids.job_id(job_id)  # it names the artifact folder, containers and the Slurm job
@@ -256,6 +252,52 @@ def run_job(
     cancel = CancelToken()
     if not dry_run:  # from here on a signal cancels the job instead of killing it midway
         _install_signals(cancel)
+    out = (output or Path("/tmp/ixci-dry-run")).resolve()
+    prep = _prepare(root, env, job_id, plan_file, out=out, dry_run=dry_run,
+                    model_cache=model_cache, gpu_arg=gpu_arg, runtime_kind=runtime_kind, port=port)  # fmt: skip
+    opts = _options(root, env, prep, out=out, run_id=run_id, run_attempt=run_attempt, pull=pull,
+                    ready_timeout=ready_timeout)  # fmt: skip
+    runtime = get_runtime(prep.kind)
+    if dry_run:
+        _print_dry_run(prep, opts, runtime)
+    else:
+        _execute(prep, opts, runtime, env, cancel=cancel, retries=retries)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A planned job resolved against the catalog: what the runner needs to run it."""
+
+    job_id: str
+    name: str
+    event: str
+    kind: str  # the runtime
+    cache: Path  # the model cache
+    folder: Path  # the job's artifact folder
+    spec: JobSpec
+    serve: ServeSpec
+
+
+def _prepare(
+    root: Path,
+    env: Mapping[str, str],
+    job_id: str,
+    plan_file: Path | None,
+    *,
+    out: Path,
+    dry_run: bool,
+    model_cache: Path | None,
+    gpu_arg: str | None,
+    runtime_kind: str | None,
+    port: int,
+) -> _Prepared:
+    """The job (from the plan file, else planned here) with its checkpoint, engine command and
+    points; the checkpoint is generated here when it is a local model not made yet."""
+    from ixci.catalog import load_catalog
+    from ixci.engines import adapter_for
+    from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
+    from ixci.plan import find_job, weights_gb
+
     catalog = load_catalog(root)
     event = env.get("GITHUB_EVENT_NAME") or "local"
     job = (
@@ -263,52 +305,76 @@ def run_job(
         if plan_file
         else find_job(catalog, job_id, event)  # nightly: `nightly-repeats`
     )
-    runner_entry = catalog.runners.get(job.runner)
-    sku = catalog.skus.get(job.sku)
-    model = catalog.models.get(job.model)
-    if runner_entry is None or sku is None or model is None:
-        raise InvalidJob(f"job {job_id}: runner/sku/model not in the catalog at {root}")
+    runner_entry, sku, model = _entries(catalog, job, root)
     recipe = next((r for r in catalog.recipes if r.path == job.recipe), None)
     by_precision = {str(k): v for k, v in model.checkpoints.items()}
-    checkpoint_ref = recipe.checkpoint if recipe else by_precision.get(job.precision, model.id)
     cache = model_cache or Path(
-        env.get("IXCI_MODEL_CACHE") or Path(env.get("HOME", "/tmp")) / ".cache" / "ixci" / "models"
+        env.get("IXCI_MODEL_CACHE") or Path(env.get("HOME", "/tmp"), ".cache/ixci/models")
     )
-    kind = runtime_kind or str(runner_entry.runtime)
     vendor = str(sku.vendor)
-    device = {"nvidia": "cuda", "amd": "rocm"}.get(vendor, "cpu")
     checkpoint = resolve_checkpoint(
-        checkpoint_ref,
+        recipe.checkpoint if recipe else by_precision.get(job.precision, model.id),
         cache=cache,
         model=model,
         size_gb=weights_gb(model, job.precision),
         generate=not dry_run,
     )
-    folder = (output or Path("/tmp/ixci-dry-run")).resolve() / job_id
+    folder = out / job_id
     ejob = engine_job(
         job,
         checkpoint=checkpoint,
         served_name=model.id,
-        device=device,
+        device={"nvidia": "cuda", "amd": "rocm"}.get(vendor, "cpu"),
         port=port,
         files_dir=str(folder / "files"),
         image=job.image or None,
         draft_path=resolve_draft(job, cache=cache, check=not dry_run),
     )
-    serve = adapter_for(
-        catalog.engines[job.framework].adapter
-        if job.framework in catalog.engines
-        else job.framework
-    )(ejob)
+    engine = catalog.engines.get(job.framework)
+    spec = _job_spec(root, catalog, job, recipe, model, sku, ejob=ejob, tokenizer=checkpoint.tokenizer,
+                     runtime=runtime_kind or str(runner_entry.runtime), gpu_arg=gpu_arg)  # fmt: skip
+    return _Prepared(job_id=job_id, name=job.name, event=event, kind=spec.runtime, cache=cache,
+                     folder=folder, spec=spec, serve=adapter_for(engine.adapter if engine else job.framework)(ejob))  # fmt: skip
+
+
+def _entries(catalog: Catalog, job: Job, root: Path) -> tuple[Runner, Sku, Model]:
+    runner_entry = catalog.runners.get(job.runner)
+    sku = catalog.skus.get(job.sku)
+    model = catalog.models.get(job.model)
+    if runner_entry is None or sku is None or model is None:
+        raise InvalidJob(f"job {job.id}: runner/sku/model not in the catalog at {root}")
+    return runner_entry, sku, model
+
+
+def _job_spec(
+    root: Path,
+    catalog: Catalog,
+    job: Job,
+    recipe: Recipe | None,
+    model: Model,
+    sku: Sku,
+    *,
+    ejob: EngineJob,
+    tokenizer: str | None,
+    runtime: str,
+    gpu_arg: str | None,
+) -> JobSpec:
+    """The runner's view of the job: the plan's job object, its engine job, GPUs, points, evals
+    and roofline inputs."""
+    from ixci import roofline
+    from ixci.evals.step import eval_step
+    from ixci.runner import JobSpec
+
+    vendor = str(sku.vendor)
     topo = job.topology
-    spec = JobSpec(
+    return JobSpec(
         job=job.to_dict(),  # the plan's job object, as the artifact records it
         engine_job=ejob,
-        runtime=kind,
+        runtime=runtime,
         vendor=vendor,
         gpu_indices=_gpu_indices(gpu_arg, topo.gpus, vendor),
         points=_points(catalog, job),
-        tokenizer=checkpoint.tokenizer,
+        tokenizer=tokenizer,
         sku_gpu_names=tuple(sku.gpu_names),
         sku_memory_gb=sku.memory_gb,
         evals=eval_step(root, recipe.evals if recipe else None, lambda s: click.echo(s, err=True)),
@@ -316,61 +382,94 @@ def run_job(
         if topo.disaggregated
         else roofline.inputs_for(model, sku, precision=job.precision, gpus=topo.gpus),
     )
-    runtime = get_runtime(kind)
-    owner = owner_scope(env.get("RUNNER_NAME"))
-    opts = RunOptions(
-        output=(output or Path("/tmp/ixci-dry-run")).resolve(),
+
+
+def _options(
+    root: Path,
+    env: dict[str, str],
+    prep: _Prepared,
+    *,
+    out: Path,
+    run_id: str | None,
+    run_attempt: int | None,
+    pull: bool,
+    ready_timeout: float | None,
+) -> RunOptions:
+    from ixci import ids
+    from ixci.runner import RunOptions
+    from ixci.runtimes.state import owner_scope, state_dir
+
+    return RunOptions(
+        output=out,
         run_id=ids.run_id(
             run_id or env.get("GITHUB_RUN_ID") or time.strftime("local-%Y%m%dT%H%M%S"),
             what="run id (--run-id or GITHUB_RUN_ID)",
         ),
         run_attempt=run_attempt or run_attempt_from_env(env),
-        event=event,
+        event=prep.event,
         repository=env.get("GITHUB_REPOSITORY"),
         runner_name=env.get("RUNNER_NAME"),
         hostname=socket.gethostname(),
         git_sha=_git_sha(root, env),
         host_env=env,
-        model_cache=str(cache),
+        model_cache=str(prep.cache),
         pull=pull,
         ready_timeout_s=ready_timeout,
-        owner=owner,
+        owner=owner_scope(env.get("RUNNER_NAME")),
         state_dir=state_dir(env),
     )
-    if dry_run:
-        from ixci.runtimes.base import LaunchContext
 
-        lc = LaunchContext(
-            job_id=job_id,
-            run_id=opts.run_id,
-            vendor=vendor,
-            gpu_indices=spec.gpu_indices,
-            workdir=folder,
-            model_cache=str(cache),
-            host_env=env,
-            pull=pull,
-            owner=owner,
-        )
+
+def _print_dry_run(prep: _Prepared, opts: RunOptions, runtime: Runtime) -> None:
+    """--dry-run: the launch command and each point's request, nothing started."""
+    from ixci.runtimes.base import LaunchContext
+
+    serve, spec = prep.serve, prep.spec
+    lc = LaunchContext(
+        job_id=prep.job_id,
+        run_id=opts.run_id,
+        vendor=spec.vendor,
+        gpu_indices=spec.gpu_indices,
+        workdir=prep.folder,
+        model_cache=str(prep.cache),
+        host_env=opts.host_env,
+        pull=opts.pull,
+        owner=opts.owner,
+    )
+    click.echo(
+        f"# job {prep.job_id} ({prep.name}) on runtime {prep.kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
+    )
+    click.echo(runtime.dry_run(serve, lc))
+    for p in spec.points:
         click.echo(
-            f"# job {job_id} ({job.name}) on runtime {kind}; readiness timeout {serve.ready_timeout_s:.0f} s"
+            f"# point {p.id}: {p.scenario} isl={p.isl} osl={p.osl} concurrency={p.concurrency} "
+            f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(_endpoint(serve, p.endpoint))}"
         )
-        click.echo(runtime.dry_run(serve, lc))
-        for p in spec.points:
-            click.echo(
-                f"# point {p.id}: {p.scenario} isl={p.isl} osl={p.osl} concurrency={p.concurrency} "
-                f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(_endpoint(serve, p.endpoint))}"
-            )
-        return
+
+
+def _execute(
+    prep: _Prepared,
+    opts: RunOptions,
+    runtime: Runtime,
+    env: Mapping[str, str],
+    *,
+    cancel: CancelToken,
+    retries: int,
+) -> None:
+    """Run the job with the load driver; print its summary and the artifact's path."""
+    from ixci.loaddriver import loadgen_driver
+    from ixci.runner import run_job as run
+
     driver = loadgen_driver(
-        sys.executable, env, state_dir=opts.state_dir, owner=owner, run_id=opts.run_id
+        sys.executable, env, state_dir=opts.state_dir, owner=opts.owner, run_id=opts.run_id
     )
     try:
         result = run(
-            spec,
+            prep.spec,
             opts,
             runtime=runtime,
             driver=driver,
-            serve=serve,
+            serve=prep.serve,
             cancel=cancel,
             retries=retries,
             on_retry=lambda exc, n: click.echo(
@@ -379,7 +478,7 @@ def run_job(
         )
     except JobFailure as exc:
         _settle_signals()
-        doc_path = opts.output / job_id / "result.json"
+        doc_path = opts.output / prep.job_id / "result.json"
         if doc_path.exists():
             click.echo(_summary(json.loads(doc_path.read_text())), err=True)
         click.echo(f"artifact: {doc_path}", err=True)

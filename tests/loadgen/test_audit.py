@@ -17,8 +17,8 @@ from ixci.errors import UsageError
 from ixci.loadgen.audit import RecordsMismatch, recompute_folder
 from ixci.loadgen.http import Exchange
 from ixci.loadgen.metrics import RequestRecord, TokenSource, record_from_json
-from ixci.loadgen.sse import parse_stream
 from ixci.loadgen.records import chunk_tokens
+from ixci.loadgen.sse import parse_stream
 
 pytestmark = pytest.mark.timeout(120)
 

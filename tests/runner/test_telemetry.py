@@ -104,8 +104,8 @@ def test_the_power_window_is_the_metrics_window(tmp_path: Path) -> None:
     not stretch the window power is integrated over, as it does not stretch the throughput's."""
     import gzip
 
-    from ixci.loadgen.metrics import ErrorKind, RequestRecord
     from ixci.loaddriver import telemetry_window
+    from ixci.loadgen.metrics import ErrorKind, RequestRecord
 
     def rec(
         index: int, send: int, end: int, *, warmup: bool = False, kind: ErrorKind | None = None
