@@ -150,6 +150,8 @@ def _settle_signals() -> None:
 
 
 def _summary(doc: Mapping[str, Any]) -> str:
+    from ixci.loadgen.timing import invalid_timing
+
     lines = [
         f"job {doc['job']['id']}: {doc['status']}"
         + (f" ({doc['failure_class']})" if doc["failure_class"] else "")
@@ -164,6 +166,8 @@ def _summary(doc: Mapping[str, Any]) -> str:
             + (f", TTFT p50 {ttft * 1e3:.1f} ms" if ttft is not None else "")
             + (f"  [{'; '.join(p['invalid_reasons'])}]" if p["status"] not in ("ok",) else "")
         )
+        # a timing metric the client could not stamp exactly is null in the artifact: say why
+        lines += [f"    {why}" for why in invalid_timing(m)]
     return "\n".join(lines)
 
 

@@ -236,3 +236,22 @@ def test_the_parsing_backlog_stays_under_its_cap(stub: Callable) -> None:
     assert r.metrics["completed"] == 200
     one_response = 256 * len(EV) + 4096
     assert 0 < r.client.max_unparsed_bytes <= cap + one_response  # was unbounded (no cap at all)
+
+
+def test_run_job_says_which_timing_metrics_were_withheld_and_why() -> None:
+    """A withheld distribution is null in the artifact; run-job's summary names it with the
+    reason (`timing.invalid_timing`), so a user reading the log knows why TTFT is missing."""
+    from ixci.cli.run_job import _summary
+
+    why = "stamps of 34 chunks read together after a client stall may be late by up to 69.9 ms"
+    point = {"id": "p-1", "scenario": "s", "concurrency": 8, "status": "ok", "invalid_reasons": [],
+             "metrics": {"output_throughput": 10.0, "ttft": None,
+                         "timing": {"invalid": {"ttft": f"{why}: ttft may be off by 6 ms (> 1 ms)"}}}}  # fmt: skip
+    doc = {"job": {"id": "j-1"}, "status": "ok", "failure_class": None, "points": [point]}
+    assert _summary(doc).splitlines() == [
+        "job j-1: ok",
+        "  p-1 s c=8: ok, 10.0 out tok/s",
+        f"    ttft withheld: {why}: ttft may be off by 6 ms (> 1 ms)",
+    ]
+    point["metrics"]["timing"] = {"invalid": {}}
+    assert len(_summary(doc).splitlines()) == 2
