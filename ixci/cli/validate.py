@@ -15,6 +15,7 @@ import click
 
 from ixci import catalog as cat
 from ixci import gha
+from ixci.catalog_build import build
 from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import InvalidInput, Problem
@@ -91,7 +92,7 @@ def run_validation(root: Path, paths: Sequence[Path]) -> tuple[list[Problem], in
     in_catalog = [p for p in extra if p not in standalone]
     loaded, found = cat.collect(root, extra=in_catalog)
     problems.extend(found)
-    _, more = cat.build(root, loaded)
+    _, more = build(root, loaded)
     problems.extend(more)
     for path in standalone:
         problems.extend(cat.load_one(path, root=root, max_bytes=MAX_BYTES).problems)

@@ -197,7 +197,8 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
 def load_target(root: Path) -> Catalog:
     """The target catalog for an import: fully validated, except that its recipes and its
     canary list may be missing or dangling (an import usually starts from an empty folder)."""
-    from ixci.catalog import build, collect
+    from ixci.catalog import collect
+    from ixci.catalog_build import build
 
     loaded, problems = collect(root)
     catalog, more = build(root, loaded)

@@ -99,7 +99,7 @@ EXEMPT = {
     # the (de)serialisation itself
     "ixci/job.py": "the plan's types: the one place that knows the keys",
     # catalog YAML, not the plan file: kebab-case recipe/runner mappings before typing
-    "ixci/catalog.py": "reads recipe YAML (`d['tp']`, `dis['router']`) into the typed catalog",
+    "ixci/catalog_build.py": "reads recipe YAML (`d['tp']`, `dis['router']`) into the typed catalog",
     "ixci/catalog_checks.py": "reads runners.yaml (`runner['nodes']`), not a plan",
     # foreign formats owned by the importer (InferenceX configs → recipes), not the plan file
     "ixci/importer/": "reads InferenceX configs into recipes (and is edited by its owners)",

@@ -17,7 +17,6 @@ LONG_MODULES = {
     "importer/convert.py": 1051,
     "plan.py": 855,
     "runner.py": 759,
-    "catalog.py": 616,
 }
 # "path:qualified name" → lines today
 LONG_FUNCTIONS = {
