@@ -258,6 +258,7 @@ def plan_demo(root: Path, model: DemoModel, runtime: str) -> tuple[Any, Any, str
     runners of `runtime`. Raises `InvalidInput` (every catalog problem) or `PlanError`.
     """
     from ixci import plan as planner
+    from ixci import selection
     from ixci.catalog import load_catalog
 
     catalog = load_catalog(root)
@@ -268,7 +269,7 @@ def plan_demo(root: Path, model: DemoModel, runtime: str) -> tuple[Any, Any, str
             hint="add one to matrix/runners.yaml (see cpu-local / cpu-docker)",
         )
     text = f"sku=cpu,model={MODEL_KEYS[model]},runner={'|'.join(runners)}"
-    jobs = planner.select_dispatch(planner.expand(catalog), [planner.parse_filter(text)], [])
+    jobs = selection.select_dispatch(planner.expand(catalog), [selection.parse_filter(text)], [])
     if not jobs:
         raise PlanError(
             f"no recipe in {root / 'matrix' / 'recipes'} runs model {MODEL_KEYS[model]!r} "

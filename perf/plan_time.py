@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ixci import plan
+from ixci import plan, selection
 from ixci.catalog import load_catalog
 from ixci.importer import import_inferencex, load_target, write_recipes
 
@@ -44,7 +44,7 @@ def main() -> None:
             t0 = time.perf_counter()
             catalog = load_catalog(root)
             jobs = plan.expand(catalog)
-            result = plan.make_plan(catalog, "schedule", plan.select_schedule(jobs))
+            result = plan.make_plan(catalog, "schedule", selection.select_schedule(jobs))
             text = result.to_json()
             times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()

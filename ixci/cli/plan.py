@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ixci import plan as planner
+from ixci import selection
 from ixci.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import UsageError
@@ -113,25 +114,25 @@ def plan(
         _emit(ctx, planner.make_plan(catalog, event, [], [DRAFT_NOTE]), fmt, max_shards, explain)
         return
     jobs = planner.expand(catalog, event)  # a nightly's points take `nightly-repeats`
-    dates = planner.history_dates(_read_json(history)) if history else None
+    dates = selection.history_dates(_read_json(history)) if history else None
     notes: list[str] = []
     if event == "pull_request":
         assert base is not None and head is not None
-        changes = planner.git_changes(root, base, head)
-        selected, notes = planner.select_pull_request(jobs, changes, catalog.canary)
+        changes = selection.git_changes(root, base, head)
+        selected, notes = selection.select_pull_request(jobs, changes, catalog.canary)
     elif event == "schedule":
-        selected = planner.select_schedule(
+        selected = selection.select_schedule(
             jobs, budget_gpu_hours=budget_gpu_hours, last_measured=dates
         )
     else:
-        selected = planner.select_dispatch(jobs, [], [])
+        selected = selection.select_dispatch(jobs, [], [])
     if only or exclude:
         selected = _filter(selected, only, exclude, keep_reasons=event != "workflow_dispatch")
     if budget_gpu_hours is not None and event != "schedule":
         if rotate:
-            selected = planner.rotate(selected, budget_gpu_hours, dates, event=event)
+            selected = selection.rotate(selected, budget_gpu_hours, dates, event=event)
         else:
-            planner.check_budget(event, selected, budget_gpu_hours)
+            selection.check_budget(event, selected, budget_gpu_hours)
     result = planner.make_plan(catalog, event, selected, notes)
     _emit(ctx, result, fmt, max_shards, explain)
 
@@ -156,8 +157,10 @@ def _check_options(
 def _filter(
     jobs: list[planner.Job], only: tuple[str, ...], exclude: tuple[str, ...], *, keep_reasons: bool
 ) -> list[planner.Job]:
-    chosen = planner.select_dispatch(
-        jobs, [planner.parse_filter(t) for t in only], [planner.parse_filter(t) for t in exclude]
+    chosen = selection.select_dispatch(
+        jobs,
+        [selection.parse_filter(t) for t in only],
+        [selection.parse_filter(t) for t in exclude],
     )
     if not keep_reasons:
         return chosen

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ixci import plan as planner
+from ixci import selection
 from ixci.catalog import load_catalog
 from ixci.errors import InvalidInput
 from ixci.job import Job, Plan, Topology, load_plan
@@ -34,9 +35,9 @@ def _live(event: str) -> dict[str, Any]:
     catalog = load_catalog(REPO)
     jobs = planner.expand(catalog, event)
     chosen = (
-        planner.select_schedule(jobs)
+        selection.select_schedule(jobs)
         if event == "schedule"
-        else planner.select_dispatch(jobs, [], [])
+        else selection.select_dispatch(jobs, [], [])
     )
     doc: dict[str, Any] = json.loads(planner.make_plan(catalog, event, chosen).to_json())
     return doc

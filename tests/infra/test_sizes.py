@@ -14,7 +14,6 @@ MODULE_LINES, FUNCTION_LINES = 600, 60
 
 # path relative to the package → lines today (split them: issue "one job contract")
 LONG_MODULES = {
-    "plan.py": 855,
     "runner.py": 759,
 }
 # "path:qualified name" → lines today

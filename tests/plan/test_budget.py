@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from ixci import plan
+from ixci import plan, selection
 from ixci.catalog import load_catalog
 from tests.catalog.conftest import REPO, run_ixci
 from tests.plan.test_pull_request import commit, repo  # noqa: F401  (the fixture)
@@ -207,8 +207,8 @@ def test_pull_request_versions_are_read_through_the_bounded_loader() -> None:
         "skus:\n  h100: &a [*a]\n",
         "skus:\n  h100: {vendor: nvidia}\n  x: .nan\n",
     ):
-        assert plan.changed_keys(base, head, "skus") == {"h100", "*"}
-    change = plan.Change(
+        assert selection.changed_keys(base, head, "skus") == {"h100", "*"}
+    change = selection.Change(
         path="benchmarks/scenarios/8k1k.yaml", base_text="name: 8k1k\n", head_text="name: &n [*n]\n"
     )
-    assert plan._scenario_names(change) == {"8k1k"}
+    assert selection._scenario_names(change) == {"8k1k"}
