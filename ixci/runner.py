@@ -18,18 +18,15 @@ Ambient state (environment, clock, runtime, driver, cancellation) is injected.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ixci import cachestate, cmd, repeats, roofline, servermetrics, specdec
+from ixci import cachestate, repeats, roofline, servermetrics, specdec
 from ixci.cancel import interruptible
 from ixci.cancel import reason as _reason
 from ixci.engines.base import EngineJob, ServeSpec, frozen_env, localize
@@ -39,19 +36,23 @@ from ixci.errors import (
     ErrorRateExceeded,
     IxciError,
     JobFailure,
-    NotReady,
     PreflightFailed,
     ServerCrashed,
-    ServerStartFailed,
     TelemetryInvalid,
 )
-from ixci.loadgen.dialect import Endpoint, request_body
+from ixci.readiness import engine_version, http_get, placed_serve, server_exited, wait_ready
 from ixci.result import SERVER_LOG, TELEMETRY_FILE, ResultFile, new_result, utc_now
 from ixci.runtimes.base import Deployment, ImageInfo, LaunchContext, Runtime
 from ixci.runtimes.state import process_token
-from ixci.telemetry import Sampler, check_idle, check_sku, point_telemetry
+from ixci.telemetry import (
+    CPU_NO_POWER,
+    Sampler,
+    check_idle,
+    check_sku,
+    point_telemetry,
+    role_telemetry,
+)
 
-CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
 # From the first cancel signal to exit, in seconds: under the GitHub runner's 7.5 s before its
 # SIGTERM (and 10 s before SIGKILL). The parts: ≤ 0.2 s until the point loop notices, the client
 # CANCEL_CLIENT_GRACE_S, the engine RunOptions.cancel_grace_s, container removal and the final
@@ -150,109 +151,6 @@ class PointDriver(Protocol):
         folder: Path,
         watch: Callable[[], None],
     ) -> PointOutcome: ...
-
-
-# ----------------------------------------------------------------------------- HTTP probes
-
-
-def http_get(url: str, *, timeout: float) -> tuple[int, bytes]:
-    """GET `url` → (status, body); status 0 when the server cannot be reached."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read() or b""
-    except (OSError, ValueError):
-        return 0, b""
-
-
-def one_token(spec: ServeSpec, *, timeout: float) -> tuple[int, bytes]:
-    """A real one-token streaming completion in the engine's dialect → (status, body)."""
-    endpoint = Endpoint.CHAT if spec.engine == "transformers" else Endpoint.COMPLETIONS
-    body = request_body(
-        spec.dialect, endpoint=endpoint, model=spec.model_name, prompt="Hello", max_tokens=1
-    )
-    req = urllib.request.Request(
-        spec.base_url + spec.dialect.path(endpoint),
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read() or b""
-    except (OSError, ValueError):
-        return 0, b""
-
-
-def _dead(dep: Deployment, what: str, cls: type[JobFailure]) -> JobFailure:
-    rc = dep.poll()
-    return cls(f"server {what} (exit code {rc}); last log lines:\n{dep.log_tail(25)}")
-
-
-def wait_ready(
-    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
-) -> float:
-    """Health endpoint, then a real one-token completion; seconds taken.
-
-    Raises `ServerStartFailed` at once if the server dies, `NotReady` after `timeout_s`,
-    `Cancelled` if cancelled.
-    """
-    with interruptible(cancel):
-        return _wait_ready(dep, spec, timeout_s=timeout_s, cancel=cancel)
-
-
-def _wait_ready(
-    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
-) -> float:
-    start = time.monotonic()
-    deadline = start + timeout_s
-    healthy = False
-    last = ""
-    while time.monotonic() < deadline:
-        if cancel.is_set():
-            raise Cancelled(f"{_reason(cancel)} while waiting for the server to become ready")
-        if dep.poll() is not None:
-            raise _dead(dep, "exited before becoming ready", ServerStartFailed)
-        if not healthy:
-            status, _ = http_get(spec.base_url + spec.health_path, timeout=5)
-            healthy = status == 200
-            last = f"health {spec.health_path} → {status or 'no answer'}"
-        if healthy:
-            status, body = one_token(spec, timeout=max(5.0, min(60.0, deadline - time.monotonic())))
-            if (status == 200 and b"data:" in body) or (status == 200 and b"choices" in body):
-                return time.monotonic() - start
-            last = f"one-token completion → {status or 'no answer'} {body[:200]!r}"
-        cancel.wait(0.5)
-    raise NotReady(
-        f"server not ready after {timeout_s:.0f} s ({last}); last log lines:\n{dep.log_tail(25)}",
-        hint="raise the timeout only if the model really needs longer to load",
-    )
-
-
-def engine_version(spec: ServeSpec, runtime: str, host_env: Mapping[str, str]) -> str | None:
-    """The version the server reports (version endpoint), else its binary (process runtime)."""
-    if spec.version_path:
-        status, body = http_get(spec.base_url + spec.version_path, timeout=10)
-        if status == 200:
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                for key in ("version", "build_info", "server_version"):
-                    if data.get(key):
-                        return str(data[key])
-    if spec.version_argv and runtime == "process":
-        try:
-            out = cmd.run(spec.version_argv, env=dict(host_env), timeout=60, check=False)
-        except CommandFailed:
-            return None
-        text = (out.stdout + out.stderr).strip().splitlines()
-        return text[0].strip() if text else None
-    return None
 
 
 # ----------------------------------------------------------------------------- the job
@@ -551,7 +449,15 @@ class JobRun:
             tele["power_valid"] = False
             tele["invalid_reasons"] = ["the load generator reported no measured window"]
         if self.spec.engine_job.disaggregated:
-            tele["roles"] = role_telemetry(tele, self.spec, self.serve)
+            engine = self.spec.engine_job
+            tele["roles"] = role_telemetry(
+                tele,
+                pools={"prefill": engine.prefill, "decode": engine.decode},
+                vendor=self.spec.vendor,
+                runtime=self.spec.runtime,
+                gpu_indices=self.spec.gpu_indices,
+                components=self.serve.components,
+            )
         return tele
 
     def _watch(self, point: PointSpec) -> Callable[[], None]:
@@ -605,7 +511,7 @@ class JobRun:
 
     def _check_alive(self, when: str) -> None:
         if self.deployment is not None and self.deployment.poll() is not None:
-            raise _dead(self.deployment, f"crashed {when}", ServerCrashed)
+            raise server_exited(self.deployment, f"crashed {when}", ServerCrashed)
 
     def _point_failure(self) -> JobFailure | None:
         classes = [p.get("failure_class") for p in self.result.doc["points"]]
@@ -630,72 +536,6 @@ class JobRun:
             grace = self.opts.cancel_grace_s if self.cancel.is_set() else self.opts.grace_s
             self.deployment.stop(grace_s=grace)
         shutil.rmtree(self.folder / ".points", ignore_errors=True)  # the driver's scratch files
-
-
-def placed_serve(
-    dep: Deployment, spec: ServeSpec, *, timeout_s: float, cancel: threading.Event
-) -> ServeSpec:
-    """`spec` with the host where the runtime placed the client-facing component.
-
-    A runtime that places components on other machines (Slurm) reports it through the
-    deployment's optional `client_host() -> str | None` (None while the job is pending); others
-    have no such method and `spec` is returned as is. Raises like `wait_ready` meanwhile.
-    """
-    client_host = getattr(dep, "client_host", None)
-    if client_host is None:
-        return spec
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cancel.is_set():
-            raise Cancelled(f"{_reason(cancel)} while waiting for the deployment to be placed")
-        host = client_host()
-        if host:
-            return replace(spec, host=str(host))
-        if dep.poll() is not None:
-            raise _dead(dep, "exited before it was placed", ServerStartFailed)
-        cancel.wait(0.5)
-    raise NotReady(f"deployment not placed on nodes after {timeout_s:.0f} s (still queued?)")
-
-
-ROLES = ("prefill", "decode")
-SLURM_NO_ROLE_POWER = (
-    "per-role energy needs GPU telemetry on every Slurm node; ixci samples only its own host"
-)
-
-
-def role_telemetry(
-    tele: Mapping[str, Any], spec: JobSpec, serve: ServeSpec
-) -> dict[str, dict[str, Any]]:
-    """Per-role energy of a disaggregated point: each role's GPUs (count from the plan's pools)
-    and the energy (J) of the GPUs its components were given, in component order as the
-    one-host runtimes assign them (`runtimes.base.assign_gpus`). Energy is null with a reason
-    when power is not valid, on CPU, or when the roles' GPUs are not on the sampled host."""
-    pools = {"prefill": spec.engine_job.prefill, "decode": spec.engine_job.decode}
-    reasons: list[str] = []
-    if spec.vendor == "cpu":
-        reasons = [CPU_NO_POWER]
-    elif spec.runtime.startswith("slurm"):
-        reasons = [SLURM_NO_ROLE_POWER]
-    elif not tele.get("power_valid"):
-        reasons = list(tele.get("invalid_reasons") or ["power telemetry invalid"])
-    per_gpu = {g["index"]: g.get("energy_j") for g in tele.get("per_gpu") or []}
-    owned: dict[str, list[int]] = {role: [] for role in ROLES}
-    pos = 0
-    for comp in serve.components:
-        if comp.role in owned:
-            owned[comp.role] += list(spec.gpu_indices[pos : pos + comp.gpus])
-        pos += comp.gpus
-    out = {}
-    for role in ROLES:
-        energy = [per_gpu.get(i) for i in owned[role]]
-        valid = not reasons and bool(energy) and all(e is not None for e in energy)
-        out[role] = {
-            "gpus": pool.gpus if (pool := pools[role]) else None,
-            "energy_j": sum(e for e in energy if e is not None) if valid else None,
-            "power_valid": valid,
-            "invalid_reasons": reasons or ([] if valid else ["no sampled GPU of this role"]),
-        }
-    return out
 
 
 def _client(data: Any) -> dict[str, Any] | None:

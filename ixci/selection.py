@@ -225,6 +225,7 @@ def history_dates(index: Mapping[str, Any]) -> dict[str, str]:
 
 CANARY_CODE = (
     "ixci/runner.py",
+    "ixci/readiness.py",
     "ixci/loaddriver.py",
     "ixci/loadgen/",
     "ixci/engines/",

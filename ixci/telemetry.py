@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ixci import cmd
+from ixci.engines.base import Component
 from ixci.errors import CommandFailed, PreflightFailed
+from ixci.job import ROLES, Pool
 
 NVIDIA_FIELDS = ("timestamp", "index", "power.draw", "utilization.gpu", "memory.used", "clocks.sm")
 MAX_GAP_S = 3.0
@@ -531,3 +533,49 @@ def point_telemetry(
             for e in per
         ],
     }
+
+
+CPU_NO_POWER = "cpu SKU: no GPU power telemetry (the embedded engine runs on the host CPU)"
+SLURM_NO_ROLE_POWER = (
+    "per-role energy needs GPU telemetry on every Slurm node; ixci samples only its own host"
+)
+
+
+def role_telemetry(
+    tele: Mapping[str, Any],
+    *,
+    pools: Mapping[str, Pool | None],
+    vendor: str,
+    runtime: str,
+    gpu_indices: Sequence[int],
+    components: Sequence[Component],
+) -> dict[str, dict[str, Any]]:
+    """Per-role energy of a disaggregated point: each role's GPUs (count from the plan's pools)
+    and the energy (J) of the GPUs its components were given, in component order as the
+    one-host runtimes assign them (`runtimes.base.assign_gpus`). Energy is null with a reason
+    when power is not valid, on CPU, or when the roles' GPUs are not on the sampled host."""
+    reasons: list[str] = []
+    if vendor == "cpu":
+        reasons = [CPU_NO_POWER]
+    elif runtime.startswith("slurm"):
+        reasons = [SLURM_NO_ROLE_POWER]
+    elif not tele.get("power_valid"):
+        reasons = list(tele.get("invalid_reasons") or ["power telemetry invalid"])
+    per_gpu = {g["index"]: g.get("energy_j") for g in tele.get("per_gpu") or []}
+    owned: dict[str, list[int]] = {role: [] for role in ROLES}
+    pos = 0
+    for comp in components:
+        if comp.role in owned:
+            owned[comp.role] += list(gpu_indices[pos : pos + comp.gpus])
+        pos += comp.gpus
+    out = {}
+    for role in ROLES:
+        energy = [per_gpu.get(i) for i in owned[role]]
+        valid = not reasons and bool(energy) and all(e is not None for e in energy)
+        out[role] = {
+            "gpus": pool.gpus if (pool := pools[role]) else None,
+            "energy_j": sum(e for e in energy if e is not None) if valid else None,
+            "power_valid": valid,
+            "invalid_reasons": reasons or ([] if valid else ["no sampled GPU of this role"]),
+        }
+    return out
