@@ -150,6 +150,35 @@ def check_runner_group(
     if not runners:
         return []
     name = f"runner group {group.get('name')!r}"
+    found = _workflow_restriction(group, name, repo=repo, default_branch=default_branch)
+    if public and group.get("allows_public_repositories") is not True:
+        found.append(
+            Finding(
+                kind="unsafe",
+                setting=name,
+                problem="allows_public_repositories is false: the public repository's sweep "
+                "cannot use it",
+                fix="allow public repositories once the workflow restriction above is in place",
+            )
+        )
+    persistent = sorted(str(r.get("name")) for r in runners if r.get("ephemeral") is not True)
+    if persistent:
+        found.append(
+            Finding(
+                kind="advice",
+                setting=name,
+                problem=f"{len(persistent)} persistent runner(s) ({', '.join(persistent[:5])}): "
+                "one job's leftovers (files, processes, caches) meet the next job",
+                fix="register runners with --ephemeral (or autoscale them) so every job starts clean",
+            )
+        )
+    return found
+
+
+def _workflow_restriction(
+    group: Mapping[str, Any], name: str, *, repo: str, default_branch: str
+) -> list[Finding]:
+    """The group admits this repository's sweep workflow on the default branch, and only it."""
     wanted = sweep_ref(repo, default_branch)
     found = []
     if group.get("restricted_to_workflows") is not True:
@@ -185,27 +214,6 @@ def check_runner_group(
                     fix=f"add {wanted} to the selected workflows",
                 )
             )
-    if public and group.get("allows_public_repositories") is not True:
-        found.append(
-            Finding(
-                kind="unsafe",
-                setting=name,
-                problem="allows_public_repositories is false: the public repository's sweep "
-                "cannot use it",
-                fix="allow public repositories once the workflow restriction above is in place",
-            )
-        )
-    persistent = sorted(str(r.get("name")) for r in runners if r.get("ephemeral") is not True)
-    if persistent:
-        found.append(
-            Finding(
-                kind="advice",
-                setting=name,
-                problem=f"{len(persistent)} persistent runner(s) ({', '.join(persistent[:5])}): "
-                "one job's leftovers (files, processes, caches) meet the next job",
-                fix="register runners with --ephemeral (or autoscale them) so every job starts clean",
-            )
-        )
     return found
 
 

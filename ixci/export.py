@@ -258,12 +258,7 @@ def to_inferencex(
     `notes` (one line per job and reason): an aggregated launch is then taken as one node and a
     disaggregated row carries its GPU counts but no per-pool parallelism.
     """
-    jobs: dict[str, Mapping[str, Any]] = {}
-    points: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-    for doc in documents or ():
-        jobs[str(doc["job"]["id"])] = doc["job"]
-        for p in doc.get("points") or ():
-            points[(str(doc["run"]["run_id"]), str(doc["job"]["id"]), str(p["id"]))] = p
+    jobs, points = _documents_index(documents or ())
     per_node = gpus_per_node or {}
     said: dict[tuple[str, str], int] = {}
     rows: list[dict[str, Any]] = []
@@ -283,25 +278,47 @@ def to_inferencex(
             reasons.append("point without a concurrency left out: the incumbent keys rows by it")
         else:
             launch = _launch(r, jobs.get(job_id), per_node)
-            tele = point.get("telemetry") if point is not None else None
-            measured = tele.get("gpus") if isinstance(tele, Mapping) else None
-            power = bool(r["power_valid"])
-            if power and measured is not None and int(measured) < int(r["gpus"]):
-                power = False
-                reasons.append(
-                    f"power withheld: telemetry of {measured} of {r['gpus']} GPUs is not the "
-                    "whole deployment's"
-                )
-            if launch.nodes is None and not r["disaggregated"]:
-                reasons.append(
-                    "node count unknown (no result document or runner): one node assumed"
-                )
-            if r["disaggregated"] and launch.pools is None:
-                reasons.append("pools unknown (no result document): no per-pool parallelism")
-            metrics = point.get("metrics") if point is not None else None
-            rows.append(_ix_row(r, prefixes or {}, launch, power, metrics))
+            rows.append(_row(r, point, launch, prefixes or {}, reasons))
         for reason in reasons:
             said[(label, reason)] = said.get((label, reason), 0) + 1
     if notes is not None:
         notes.extend(f"{label}: {reason} ({n} points)" for (label, reason), n in said.items())
     return rows
+
+
+def _documents_index(
+    documents: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, Mapping[str, Any]], dict[tuple[str, str, str], Mapping[str, Any]]]:
+    """Jobs by id, and points by (run id, job id, point id), of the result documents."""
+    jobs: dict[str, Mapping[str, Any]] = {}
+    points: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for doc in documents:
+        jobs[str(doc["job"]["id"])] = doc["job"]
+        for p in doc.get("points") or ():
+            points[(str(doc["run"]["run_id"]), str(doc["job"]["id"]), str(p["id"]))] = p
+    return jobs, points
+
+
+def _row(
+    r: Mapping[str, Any],
+    point: Mapping[str, Any] | None,
+    launch: _Launch,
+    prefixes: Mapping[str, str],
+    reasons: list[str],
+) -> dict[str, Any]:
+    """One exported row; what it withholds or assumes is appended to `reasons`."""
+    tele = point.get("telemetry") if point is not None else None
+    measured = tele.get("gpus") if isinstance(tele, Mapping) else None
+    power = bool(r["power_valid"])
+    if power and measured is not None and int(measured) < int(r["gpus"]):
+        power = False
+        reasons.append(
+            f"power withheld: telemetry of {measured} of {r['gpus']} GPUs is not the "
+            "whole deployment's"
+        )
+    if launch.nodes is None and not r["disaggregated"]:
+        reasons.append("node count unknown (no result document or runner): one node assumed")
+    if r["disaggregated"] and launch.pools is None:
+        reasons.append("pools unknown (no result document): no per-pool parallelism")
+    metrics = point.get("metrics") if point is not None else None
+    return _ix_row(r, prefixes, launch, power, metrics)

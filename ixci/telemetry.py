@@ -486,52 +486,54 @@ def point_telemetry(
     """The `telemetry` object of one point (schemas/result.schema.json): energy over [t0, t1]
     (Unix s), J/token, W/GPU, validity with reasons."""
     if source is None or not gpus:
-        reason = no_power_reason or "no GPU power telemetry available on this runner"
-        return {
-            "power_valid": False,
-            "invalid_reasons": [reason],
-            "source": None,
-            "energy_j": None,
-            "avg_power_w_per_gpu": None,
-            "joules_per_output_token": None,
-            "joules_per_total_token": None,
-            "samples": 0,
-            "gpus": 0,
-        }
+        return _no_telemetry(no_power_reason or "no GPU power telemetry available on this runner")
     per = [gpu_energy(samples, g, t0, t1) for g in gpus]
     reasons = [r for e in per for r in e.reasons]
     if t1 <= t0:
         reasons.append("empty measured window")
     total = sum(e.energy_j for e in per if e.energy_j is not None) if not reasons else None
-    duration = t1 - t0
     return {
         "power_valid": not reasons,
         "invalid_reasons": reasons,
         "source": source,
         "energy_j": total,
-        "avg_power_w_per_gpu": total / duration / len(gpus)
-        if total is not None and duration > 0
-        else None,
-        "joules_per_output_token": total / output_tokens
-        if total is not None and output_tokens
-        else None,
-        "joules_per_total_token": total / (output_tokens + input_tokens)
-        if total is not None and output_tokens + input_tokens
-        else None,
+        "avg_power_w_per_gpu": None if (w := _per(total, t1 - t0)) is None else w / len(gpus),
+        "joules_per_output_token": _per(total, output_tokens),
+        "joules_per_total_token": _per(total, output_tokens + input_tokens),
         "samples": sum(e.samples for e in per),
         "gpus": len(gpus),
-        "per_gpu": [
-            {
-                "index": e.index,
-                "energy_j": e.energy_j,
-                "avg_power_w": e.avg_power_w,
-                "max_power_w": e.max_power_w,
-                "avg_sm_clock_mhz": e.avg_sm_clock_mhz,
-                "avg_util_percent": e.avg_util_percent,
-                "max_memory_used_mib": e.max_memory_used_mib,
-            }
-            for e in per
-        ],
+        "per_gpu": [_gpu_doc(e) for e in per],
+    }
+
+
+def _per(total: float | None, amount: float) -> float | None:
+    """`total` per unit of `amount` (None without a total or with nothing to divide by)."""
+    return total / amount if total is not None and amount > 0 else None
+
+
+def _no_telemetry(reason: str) -> dict[str, Any]:
+    return {
+        "power_valid": False,
+        "invalid_reasons": [reason],
+        "source": None,
+        "energy_j": None,
+        "avg_power_w_per_gpu": None,
+        "joules_per_output_token": None,
+        "joules_per_total_token": None,
+        "samples": 0,
+        "gpus": 0,
+    }
+
+
+def _gpu_doc(e: GpuEnergy) -> dict[str, Any]:
+    return {
+        "index": e.index,
+        "energy_j": e.energy_j,
+        "avg_power_w": e.avg_power_w,
+        "max_power_w": e.max_power_w,
+        "avg_sm_clock_mhz": e.avg_sm_clock_mhz,
+        "avg_util_percent": e.avg_util_percent,
+        "max_memory_used_mib": e.max_memory_used_mib,
     }
 
 

@@ -24,9 +24,6 @@ LONG_FUNCTIONS = {
     "loadgen/sse.py:parse_stream": 64,
     "loadgen/timing.py:_intervals": 61,
     "loadgen/worker.py:Worker.run": 61,
-    "export.py:to_inferencex": 70,
-    "doctor.py:check_runner_group": 69,
-    "telemetry.py:point_telemetry": 61,
     "importer/convert.py:import_inferencex": 67,
     "importer/convert.py:_head": 70,
 }
