@@ -25,19 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ixci.errors import InvalidInput
+from ixci.metric_table import directions
 from ixci.schemas import validate_instance
 from ixci.stepdetect import Step, StepRule, detect, significant, window_test
 
 REGRESSIONS_VERSION = 1
-#: metric → +1 when higher is better, -1 when lower is better (the closed set of the schema)
-DIRECTIONS: dict[str, int] = {
-    "tput_per_gpu": 1,
-    "output_tput_per_gpu": 1,
-    "interactivity_median": 1,
-    "e2el_median_s": -1,
-    "ttft_p99_s": -1,
-    "tpot_median_s": -1,
-}
+#: metric → +1 when higher is better, -1 when lower is better: the alertable metrics of
+#: ixci/metric_table.py (schemas/alerts.schema.json enumerates the same set)
+DIRECTIONS: dict[str, int] = directions()
 NOISE_MODEL = (
     "log(value) = piecewise-constant level + independent, symmetric, heavy-tailed (Laplace-like) "
     "noise of one scale per series, estimated as 1.4826 * MAD(successive differences) / sqrt(2); "

@@ -9,7 +9,7 @@ The payload is compact on purpose, because a viewer parses it before the first c
 * the point columns the first chart needs are "core"; the others ("extra": cost, energy,
   latency tails, point ids) go to a second file the page loads after its first chart.
 
-Only columns the site shows or filters on are kept. Units are declared once, in `UNITS`.
+Only columns the site shows or filters on are kept. Units come from `ixci.metric_table`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ixci.metric_table import units
 from ixci.servermetrics import SERVER_COLUMNS
 from ixci.site.load import Results, Run
 
@@ -83,26 +84,7 @@ SPARSE_COLUMNS = frozenset({"quality_failed", "spec_acceptance_rate", "spec_mean
 BOOL_COLUMNS = (*JOB_BOOL_COLUMNS, "valid", "power_valid", "client_saturated", "quality_failed")
 JOB_COLUMNS = (*JOB_STRING_COLUMNS, *JOB_INT_COLUMNS, *JOB_BOOL_COLUMNS)
 
-UNITS: dict[str, str] = {
-    "isl": "tokens", "osl": "tokens", "gpus": "GPUs", "prefill_gpus": "GPUs",
-    "decode_gpus": "GPUs", "concurrency": "requests", "request_rate": "requests/s",
-    "interactivity_median": "tok/s/user", "e2el_median_s": "s", "ttft_p99_s": "s",
-    "tpot_median_s": "s", "tput_per_gpu": "tok/s/GPU", "output_tput_per_gpu": "tok/s/GPU",
-    "input_tput_per_gpu": "tok/s/GPU", "joules_per_total_token": "J/token",
-    "joules_per_output_token": "J/token", "tokens_per_s_per_mw": "tok/s/MW",
-    "avg_power_w_per_gpu": "W", "repeats": "repeats", "steady_output_tput_per_gpu": "tok/s/GPU",
-    "roofline_output_tput_per_gpu": "tok/s/GPU", "roofline_interactivity": "tok/s/user",
-    "roofline_fraction": "fraction of the bound",
-    "e2e_norm_interactivity_p90": "tok/s/user", "e2e_norm_interactivity_p50": "tok/s/user",
-    "interactivity_per_token_p10": "tok/s/user", "ttft_cold_median_s": "s",
-    "ttft_warm_median_s": "s", "session_e2e_median_s": "s", "prefix_cache_hit_rate": "fraction",
-    "server_queue_depth_mean": "requests", "server_queue_depth_max": "requests",
-    "server_running_mean": "requests", "server_running_max": "requests",
-    "server_kv_cache_usage_mean": "fraction", "server_kv_cache_usage_max": "fraction",
-    "server_prefix_cache_hit_rate": "fraction", "server_preemptions": "requests",
-    "spec_acceptance_rate": "fraction of draft tokens",
-    "spec_mean_accepted_length": "tokens per verification step",
-}  # fmt: skip
+UNITS: dict[str, str] = units()  # every metric column's unit (ixci/metric_table.py)
 
 
 def tiers(columns: Sequence[str]) -> list[str]:

@@ -13,7 +13,8 @@ the rule it breaks, before it becomes a cycle or a hidden dependency:
 * runtimes (`ixci.runtimes`) launch what an engine built: never the catalog, planner or runner.
 * the site (`ixci.site`) reads published data only: never collect, publish, the runner or the
   catalog.
-* the statistics (`ixci.stepdetect`, `ixci.intervals`) are pure; the roofline reads only the
+* the metric table (`ixci.metric_table`) and the statistics (`ixci.stepdetect`,
+  `ixci.intervals`) are pure; the roofline reads only the
   precision table.
 """
 
@@ -34,7 +35,10 @@ CONTRACTS: dict[str, frozenset[str]] = {
     "ixci.runtimes": frozenset(
         {"ixci.errors", "ixci.cmd", "ixci.ids", "ixci.job", "ixci.engines.base"}
     ),
-    "ixci.site": frozenset({"ixci", "ixci.errors", "ixci.pointstore", "ixci.servermetrics"}),
+    "ixci.site": frozenset(
+        {"ixci", "ixci.errors", "ixci.metric_table", "ixci.pointstore", "ixci.servermetrics"}
+    ),
+    "ixci.metric_table": frozenset(),
     "ixci.stepdetect": frozenset(),
     "ixci.intervals": frozenset(),
     "ixci.roofline": frozenset({"ixci.precision"}),
