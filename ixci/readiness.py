@@ -25,8 +25,9 @@ from ixci.loadgen.dialect import Endpoint, request_body
 from ixci.runtimes.base import Deployment
 
 
-def http_get(url: str, *, timeout: float) -> tuple[int, bytes]:
-    """GET `url` → (status, body); status 0 when the server cannot be reached."""
+def http_get(url: str | urllib.request.Request, *, timeout: float) -> tuple[int, bytes]:
+    """GET `url` (or send the request `url`) → (status, body); status 0 when the server cannot
+    be reached."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return int(resp.status), bytes(resp.read())
@@ -48,13 +49,7 @@ def one_token(spec: ServeSpec, *, timeout: float) -> tuple[int, bytes]:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read() or b""
-    except (OSError, ValueError):
-        return 0, b""
+    return http_get(req, timeout=timeout)
 
 
 def server_exited(dep: Deployment, what: str, cls: type[JobFailure]) -> JobFailure:

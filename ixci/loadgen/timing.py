@@ -34,6 +34,23 @@ TIMED = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
 Intervals = tuple[Values, Values, Values]  # (stamped, lowest true, highest true)
 
 
+def _chunk_slack(r: RequestRecord) -> tuple[np.ndarray | None, int, int]:
+    """The record's slack per content chunk (ns; None without chunks), its number of slack
+    marks, and the largest mark (0 without marks)."""
+    pairs = r.chunk_slack_ns
+    marks = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+    marks = marks.reshape(-1, 2)
+    largest = int(marks[:, 1].max()) if len(pairs) else 0
+    t = r.chunk_times_ns
+    if not t:
+        return None, len(pairs), largest
+    slack = np.zeros(len(t), dtype=np.int64)
+    if len(pairs):
+        marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
+        np.maximum.at(slack, marks[:, 0], marks[:, 1])
+    return slack, len(pairs), largest
+
+
 def _intervals(ok: Iterable[RequestRecord]) -> tuple[dict[str, Intervals], int, int]:
     """Per distribution: the stamped values and the interval ends that hold the true ones
     (bounded memory: `spill.Values`, closed by the caller); and the number of slack marks and
@@ -55,19 +72,11 @@ def _intervals(ok: Iterable[RequestRecord]) -> tuple[dict[str, Intervals], int, 
         his.extend_array(hi)
 
     for r in ok:
-        pairs = r.chunk_slack_ns
-        marks = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
-        marks = marks.reshape(-1, 2)
-        if len(pairs):
-            marked += len(pairs)
-            most = max(most, int(marks[:, 1].max()))
+        slack, n_marks, largest = _chunk_slack(r)
+        marked, most = marked + n_marks, max(most, largest)
         t = r.chunk_times_ns
-        if not t:
+        if slack is None:
             continue
-        slack = np.zeros(len(t), dtype=np.int64)
-        if len(pairs):
-            marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
-            np.maximum.at(slack, marks[:, 0], marks[:, 1])
         s0, s_last = int(slack[0]) * NS, int(slack[-1]) * NS
         ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
         put("ttft", ttft, ttft - s0, ttft)

@@ -371,6 +371,19 @@ class Worker:
             if cap is not None:
                 cap.release()
 
+    def _drain(self) -> tuple[int, float]:
+        """After the run: parse what is left, close the spill file and the idle connections →
+        (exchanges left unparsed at the end, seconds spent parsing them)."""
+        unparsed, t_drain = len(self._pending), time.perf_counter()
+        while self._pending:
+            self._parse_one()
+        drain = time.perf_counter() - t_drain
+        if self._spill is not None:
+            self._spill.close()
+        for conn in self._idle:
+            conn.abort()
+        return unparsed, drain
+
     async def run(self, start_at_ns: int) -> WorkerOutput:
         """Wait until `start_at_ns` (perf_counter_ns clock), run the point, return the records."""
         delay = (start_at_ns - perf_counter_ns()) * 1e-9
@@ -405,14 +418,7 @@ class Worker:
             )
             gc.enable()
             gc.unfreeze()
-        unparsed, t_drain = len(self._pending), time.perf_counter()
-        while self._pending:
-            self._parse_one()
-        drain = time.perf_counter() - t_drain
-        if self._spill is not None:
-            self._spill.close()
-        for conn in self._idle:
-            conn.abort()
+        unparsed, drain = self._drain()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
         lags = sorted(self._schedule_lags)
         return WorkerOutput(

@@ -22,8 +22,6 @@ LONG_FUNCTIONS = {
     "loadgen/sessions.py:_layout": 67,
     "loadgen/run.py:_measure_spilled": 69,
     "loadgen/sse.py:parse_stream": 64,
-    "loadgen/timing.py:_intervals": 61,
-    "loadgen/worker.py:Worker.run": 61,
     "importer/convert.py:import_inferencex": 67,
     "importer/convert.py:_head": 70,
 }
