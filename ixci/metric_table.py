@@ -149,10 +149,9 @@ def units() -> dict[str, str]:
     return {m.name: m.unit for m in METRICS}
 
 
-def directions(names: tuple[str, ...] | None = None) -> dict[str, int]:
-    """+1 higher is better, −1 lower is better, for the alertable metrics (or `names`)."""
-    chosen = [m for m in METRICS if m.alertable] if names is None else [BY_NAME[n] for n in names]
-    return {m.name: m.better for m in chosen}
+def directions() -> dict[str, int]:
+    """+1 higher is better, −1 lower is better, for the metrics the alerts may watch."""
+    return {m.name: m.better for m in METRICS if m.alertable}
 
 
 def markdown() -> str:
