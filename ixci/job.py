@@ -24,7 +24,9 @@ from ixci.errors import InvalidInput, Problem
 
 PLAN_VERSION = 1
 ROLES = ("prefill", "decode")
-MAX_REPEATS = 20  # a point's repeats: 1..20 (ixci.intervals.MAX_REPEATS, its t table's reach)
+MAX_REPEATS = (
+    20  # a point's repeats: 1..20 (ixci.results.intervals.MAX_REPEATS, its t table's reach)
+)
 
 
 class FieldError(ValueError):

@@ -1,8 +1,8 @@
 """What a catalog precision means physically: weight bytes per parameter and the peak-FLOP/s
 figure of `matrix/hardware.yaml` its matrix products run at.
 
-One table for the planner's memory-fit check and estimates (ixci/plan.py) and the roofline
-(ixci/roofline.py), so a precision added here is known to both.
+One table for the planner's memory-fit check and estimates (ixci/plan/plan.py) and the roofline
+(ixci/run/roofline.py), so a precision added here is known to both.
 """
 
 from __future__ import annotations

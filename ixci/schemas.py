@@ -348,7 +348,7 @@ def render_docs() -> str:
 def _limits_doc() -> list[str]:
     """The "Files and limits" section, from the constants the loader enforces."""
     from ixci import yamlio
-    from ixci.catalog_files import CATALOG_MAX_BYTES
+    from ixci.catalog.catalog_files import CATALOG_MAX_BYTES
 
     return [
         "## Files and limits",

@@ -1,7 +1,7 @@
 """Time aggregating 100,000 point rows and writing the results-branch files (target < 10 s).
 
 Builds a results tree of RUNS runs × JOBS jobs × POINTS points of schema-valid artifacts
-(tests/collect/factory.py), then times `ixci.publish.build_derived` — the full rebuild: read
+(tests/collect/factory.py), then times `ixci.results.publish.build_derived` — the full rebuild: read
 every result, tidy table, derived metrics, Pareto fronts, month partitions, latest-curve
 selection, index, regressions — and `write_derived`. Not a test; prints the numbers. What a
 publish does (one more run into a long history) is timed by perf/publish_time.py.
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from collect.factory import make_job, make_result
 
-from ixci.aggregate import Economics
-from ixci.collect import dump_json
-from ixci.publish import ECONOMICS_FILE, build_derived, write_derived
+from ixci.results.aggregate import Economics
+from ixci.results.collect import dump_json
+from ixci.results.publish import ECONOMICS_FILE, build_derived, write_derived
 
 ECON = Economics(
     usd_per_gpu_hour={"h100": {"hyperscaler": 1.30, "neocloud": 1.69, "rental_3y": 1.30}},

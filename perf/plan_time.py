@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ixci import plan, selection
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.importer import import_inferencex, load_target, write_recipes
+from ixci.plan import plan, selection
 
 HERE = Path(__file__).resolve().parent.parent
 TARGET = HERE / "tests" / "data" / "plan" / "inferencex-target"

@@ -3,7 +3,7 @@
 Builds a year of nightlies (RUNS runs, one a day from 2026-01-01, each JOBS jobs × POINTS points
 of schema-valid artifacts from tests/collect/factory.py; not timed), then measures in one run:
 
-  full rebuild (new)     `ixci.derived.derive` + write: every artifact read once, month
+  full rebuild (new)     `ixci.results.derived.derive` + write: every artifact read once, month
                          partitions written (what a branch of the older layout gets once)
   one more nightly       collect its artifacts, stage its run folder, `derive_run` + write: the
                          run's month partition and the small files (what `ixci publish` does
@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import pandas as pd
 from collect.factory import make_job, make_result
 
-from ixci import pointstore as ps
-from ixci.aggregate import Economics, tidy_table
-from ixci.collect import collect, dump_json
-from ixci.derived import ECONOMICS_FILE, build_derived, derive_run, write_derived
-from ixci.runfolder import stage_attempt
+from ixci.results import pointstore as ps
+from ixci.results.aggregate import Economics, tidy_table
+from ixci.results.collect import collect, dump_json
+from ixci.results.derived import ECONOMICS_FILE, build_derived, derive_run, write_derived
+from ixci.results.runfolder import stage_attempt
 
 ECON = Economics(
     usd_per_gpu_hour={"h100": {"hyperscaler": 1.30, "neocloud": 1.69, "rental_3y": 1.30}},
@@ -56,7 +56,7 @@ START = dt.date(2026, 1, 1)
 MAIN_CODE = """
 import sys, time
 from pathlib import Path
-from ixci.publish import build_derived, write_derived
+from ixci.results.publish import build_derived, write_derived
 tree = Path(sys.argv[1])
 t0 = time.perf_counter()
 files = build_derived(tree)
@@ -193,7 +193,7 @@ def million_store(tree: Path, jobs: list[dict[str, Any]], target: int) -> tuple[
         jobs_df = ps.sort_jobs(pd.concat(job_months[m], ignore_index=True))
         (tree / ps.JOBS_DIR).mkdir(parents=True, exist_ok=True)
         (tree / ps.JOBS_DIR / f"{m}.parquet").write_bytes(ps.parquet_bytes(ps.to_arrow(jobs_df)))
-    from ixci.derived import _fingerprint
+    from ixci.results.derived import _fingerprint
 
     index = {"store": {"fingerprint": _fingerprint(ECON), "partitions": counts}}
     (tree / "index.json").write_text(dump_json(index))

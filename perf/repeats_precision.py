@@ -69,7 +69,7 @@ def dig(rec: Any, path: tuple[str, ...]) -> float | None:
 
 def half_width_pct(values: list[float], r: int) -> float | None:
     """Mean over all r-subsets of the 95 % Student-t half-width, % of the subset mean."""
-    from ixci.intervals import student_t
+    from ixci.results.intervals import student_t
 
     if r < 2 or len(values) < r:
         return None
@@ -83,7 +83,7 @@ def half_width_pct(values: list[float], r: int) -> float | None:
 
 def expected_factor(r: int) -> float:
     """E[half-width] / σ for R samples of normal noise: c4(R) · t(0.975, R − 1) / √R."""
-    from ixci.intervals import t_quantile
+    from ixci.results.intervals import t_quantile
 
     c4 = math.sqrt(2 / (r - 1)) * math.exp(math.lgamma(r / 2) - math.lgamma((r - 1) / 2))
     return c4 * t_quantile(r - 1) / math.sqrt(r)

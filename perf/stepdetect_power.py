@@ -4,7 +4,7 @@ power to find injected steps of known size under known noise.
 Each history is `n` nightly values of one series, `1000 * exp(e_t)` with e_t independent noise
 on the log scale — normal, or Laplace (the heavier tail the noise model assumes) with the same
 standard deviation — and, for the step histories, a multiplicative step from run `at` on.
-`ixci.stepdetect.detect` runs with the default rule (the default alert policy), exactly as
+`ixci.results.stepdetect.detect` runs with the default rule (the default alert policy), exactly as
 publish runs it on each series of the results branch.
 
   false alert   any confirmed step in the bad direction (a regression publish would report)
@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ixci.regress import AlertPolicy
-from ixci.stepdetect import detect, detectable_drop
+from ixci.results.regress import AlertPolicy
+from ixci.results.stepdetect import detect, detectable_drop
 
 RULE = AlertPolicy.from_json(None).rule  # the defaults publish uses without an alerts block
 

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 

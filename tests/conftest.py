@@ -34,7 +34,7 @@ from typing import NoReturn
 
 import pytest
 
-from ixci import modelgen
+from ixci.engines import modelgen
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `pytest` (not only `python -m pytest`) can import tests.*

@@ -1,7 +1,7 @@
 """`ixci cleanup`: before a job, remove what a killed earlier job of this runner left behind.
 
 Run it as the step before `exec ixci run-job …` on every self-hosted runner. See
-`ixci.cleanup` for exactly what is matched (ixci's labels and this runner's owner scope only).
+`ixci.run.cleanup` for exactly what is matched (ixci's labels and this runner's owner scope only).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def cleanup(ctx: click.Context, owner: str | None, state_dir: Path | None,
             only: tuple[str, ...], grace: float, dry_run: bool) -> None:  # fmt: skip
     """Remove leftovers of a killed job of this runner: containers labelled by ixci, process
     groups run-job recorded, Slurm jobs ixci named — only this runner's, nothing else."""
-    from ixci import cleanup as reaper
+    from ixci.run import cleanup as reaper
     from ixci.runtimes import state
 
     env = environ(ctx)

@@ -30,11 +30,11 @@ def run_attempt_from_env(env: dict[str, str]) -> int:
 
 def economics_for(root: Path | None) -> Any:
     """Prices from the catalog at `root` (None, or no matrix/hardware.yaml there: no prices)."""
-    from ixci.aggregate import Economics, economics_from_catalog
+    from ixci.results.aggregate import Economics, economics_from_catalog
 
     if root is None or not (root / "matrix" / "hardware.yaml").is_file():
         return Economics()
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
 
     return economics_from_catalog(load_catalog(root))
 
@@ -43,7 +43,7 @@ def prefixes_for(root: Path) -> dict[str, str]:
     """Model key → prefix from the catalog's matrix/models.yaml (none there: no prefixes)."""
     if not (root / "matrix" / "models.yaml").is_file():
         return {}
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
 
     return {key: m.prefix for key, m in load_catalog(root).models.items()}
 
@@ -54,9 +54,10 @@ def github_downloads(
     """Download the run's `result-*` artifacts into `dest`; return skip entries for expired ones."""
     import requests
 
-    from ixci import github_api, ids
-    from ixci.collect import Skipped
+    from ixci import ids
     from ixci.errors import UnsafeValue
+    from ixci.github import github_api
+    from ixci.results.collect import Skipped
 
     env = environ(ctx)
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
@@ -98,8 +99,8 @@ def run_collect(
 ) -> Any:
     """Collect from local paths and, with --repo, from the run's GitHub artifacts."""
     from ixci import ids
-    from ixci.collect import collect as do_collect
     from ixci.job import load_plan
+    from ixci.results.collect import collect as do_collect
 
     plan_doc = load_plan(plan) if plan is not None else None
     if run_id is not None:
@@ -121,7 +122,7 @@ def nothing_planned(col: Any) -> bool:
 
 def report(ctx: click.Context, col: Any) -> None:
     """Print a one-line summary per rejection and, under GitHub Actions, annotations."""
-    from ixci import gha
+    from ixci.github import gha
 
     s = col.coverage["summary"]
     if nothing_planned(col):
@@ -198,7 +199,7 @@ def collect(
     With --plan, a PATH that does not exist means no artifact arrived (a plan with no jobs
     uploads none); without one it is an error.
     """
-    from ixci.collect import write_collection
+    from ixci.results.collect import write_collection
 
     col = run_collect(ctx, paths, plan=plan, run_id=run_id, repo=repo, api_url=api_url)
     write_collection(col, out)
@@ -221,7 +222,7 @@ def collect(
 )
 def aggregate(path: Path, out: Path, catalog: Path) -> None:
     """Turn collected results (PATH/results/*.json, or a results tree) into the tidy table."""
-    from ixci.aggregate import read_documents, tidy_table, write_tables
+    from ixci.results.aggregate import read_documents, tidy_table, write_tables
 
     docs = read_documents(path)
     if not docs:
@@ -251,15 +252,15 @@ def export(path: Path, fmt: str, out: Path | None, catalog: Path) -> None:
     """Export PATH (a points.json, a collect output or a results tree) as the incumbent's rows.
 
     Points left out and facts a points.json cannot give are printed as notes on stderr."""
-    from ixci.aggregate import from_columnar, read_documents, tidy_table
-    from ixci.export import to_inferencex
+    from ixci.results.aggregate import from_columnar, read_documents, tidy_table
+    from ixci.results.export import to_inferencex
 
     docs = None
     per_node: dict[str, int] = {}
     if path.is_file():
         df = from_columnar(json.loads(path.read_text(encoding="utf-8")))
         if (catalog / "matrix" / "runners.yaml").is_file():  # GPUs per node → nodes
-            from ixci.catalog import load_catalog
+            from ixci.catalog.catalog import load_catalog
 
             per_node = {n: r.gpus_per_node for n, r in load_catalog(catalog).runners.items()}
     else:

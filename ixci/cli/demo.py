@@ -199,7 +199,7 @@ def demo(ctx: click.Context, workdir: Path | None, model: str, runtime: str,
 
 
 def _catalog_root(given: Path | None) -> Path:
-    from ixci.catalog import find_root, is_catalog_root
+    from ixci.catalog.catalog import find_root, is_catalog_root
 
     if given is not None:
         if not is_catalog_root(given):

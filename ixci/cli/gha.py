@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 
 from ixci import cmd
-from ixci import gha as ghaio
 from ixci.cli import environ
 from ixci.errors import UsageError
+from ixci.github import gha as ghaio
 
 
 @click.group(name="gha")
@@ -189,8 +189,8 @@ def gate_(ctx: click.Context, checkout: Path, event_path: Path | None) -> None:
     """
     import requests
 
-    from ixci import gate
-    from ixci.github_api import API_URL, RepoClient
+    from ixci.github import gate
+    from ixci.github.github_api import API_URL, RepoClient
 
     env = environ(ctx)
     name = env.get("GITHUB_EVENT_NAME", "pull_request_target")
@@ -246,8 +246,8 @@ def gate_status(
     """Set the final `ixci/gate` status of a pull request's benchmarked commit (sweep.yml report)."""
     import requests
 
-    from ixci import gate
-    from ixci.github_api import API_URL, SHA_RE, RepoClient
+    from ixci.github import gate
+    from ixci.github.github_api import API_URL, SHA_RE, RepoClient
 
     env = environ(ctx)
     if not SHA_RE.match(sha):
@@ -285,8 +285,8 @@ def doctor(ctx: click.Context, repo: str, strict: bool) -> None:
     """
     import requests
 
-    from ixci import doctor as doc
-    from ixci.github_api import API_URL, RestClient, check_repo
+    from ixci.github import doctor as doc
+    from ixci.github.github_api import API_URL, RestClient, check_repo
 
     env = environ(ctx)
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
 from ixci.errors import ErrorRateExceeded, UsageError
-from ixci.loadgen.config import MAX_LINE_BYTES, PointConfig
+from ixci.loadgen.config import MAX_LINE_BYTES, PointConfig, PointResult
 from ixci.loadgen.dialect import DIALECTS, Endpoint, get_dialect
 from ixci.loadgen.metrics import Slo
 from ixci.loadgen.run import run_point
@@ -130,49 +132,55 @@ from ixci.loadgen.run import run_point
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Measure nothing: recompute the metrics of DIR/result.json from DIR/requests.jsonl.gz and compare.",
 )
-def loadgen(
-    url: str | None,
-    model: str | None,
-    isl: int | None,
-    osl: int | None,
-    concurrency: int | None,
-    request_rate: float | None,
-    burstiness: float,
-    num_requests: int | None,
-    duration_s: float | None,
-    min_requests: int,
-    min_duration_s: float,
-    max_duration_s: float | None,
-    warmup_requests: int | None,
-    endpoint: str,
-    dialect: str,
-    tokenizer: Path | None,
-    range_ratio: float,
-    shared_prefix_tokens: int,
-    workers: int | None,
-    seed: int,
-    slo_ttft: float | None,
-    slo_tpot: float | None,
-    slo_e2el: float | None,
-    error_threshold: float,
-    request_timeout_s: float | None,
-    max_response_bytes: int | None,
-    max_line_bytes: int,
-    fresh_connections: bool,
-    client_stamps: bool,
-    output: Path | None,
-    requests_out: Path | None,
-    recompute: Path | None,
-) -> None:
+def loadgen(**opts: Any) -> None:
     """Measure one point (closed loop at --concurrency and/or open loop at --request-rate)
     against a running OpenAI-compatible server and print or write its metrics (seconds).
 
     Exit codes: 0 the point was measured (see `valid`); 16 the point failed — no request
     completed or the error rate is over --error-threshold (the result is written first);
     with --recompute, 20 when a stored metric differs from the recomputed one."""
-    if recompute is not None:
-        _recompute(recompute)
+    if opts["recompute"] is not None:
+        _recompute(opts["recompute"])
         return
+    config = _point_config(opts)
+    chosen = get_dialect(opts["dialect"])
+    if opts["fresh_connections"]:
+        chosen = chosen.with_overrides(fresh_connection=True)
+    result = run_point(config, dialect=chosen, requests_path=opts["requests_out"])
+    _report(config, result, opts["output"])
+
+
+# options passed to PointConfig under their own name (click has checked their types)
+_AS_IS = (
+    "request_rate", "burstiness", "duration_s", "warmup_requests", "min_requests",
+    "min_duration_s", "max_duration_s", "range_ratio", "shared_prefix_tokens", "tokenizer",
+    "seed", "workers", "error_threshold", "request_timeout_s", "max_response_bytes",
+    "max_line_bytes",
+)  # fmt: skip
+
+
+def _point_config(opts: Mapping[str, Any]) -> PointConfig:
+    """The command's options as a `PointConfig`, with the defaults that depend on others: one
+    slot when neither a concurrency nor a rate is given, max(10 × slots, 100) requests when
+    neither a count nor a duration is."""
+    url, model, isl, osl = _required(opts["url"], opts["model"], opts["isl"], opts["osl"])
+    concurrency, num_requests = opts["concurrency"], opts["num_requests"]
+    if concurrency is None and opts["request_rate"] is None:
+        concurrency = 1
+    if num_requests is None and opts["duration_s"] is None:
+        num_requests = max(10 * (concurrency or 1), 100)
+    return PointConfig(
+        url=url, model=model, isl=isl, osl=osl, endpoint=Endpoint(opts["endpoint"]),
+        concurrency=concurrency, num_requests=num_requests,
+        slo=Slo(ttft_s=opts["slo_ttft"], tpot_s=opts["slo_tpot"], e2el_s=opts["slo_e2el"]),
+        kernel_stamps=not opts["client_stamps"], **{k: opts[k] for k in _AS_IS},
+    )  # fmt: skip
+
+
+def _required(
+    url: str | None, model: str | None, isl: int | None, osl: int | None
+) -> tuple[str, str, int, int]:
+    """The options a measurement needs; `UsageError` naming those missing."""
     missing = [
         f"--{n}"
         for n, v in (("url", url), ("model", model), ("isl", isl), ("osl", osl))
@@ -183,41 +191,12 @@ def loadgen(
             f"missing option(s) {', '.join(missing)}",
             hint="give --url, --model, --isl and --osl to measure, or --recompute DIR to audit a result",
         )
-    if concurrency is None and request_rate is None:
-        concurrency = 1
-    if num_requests is None and duration_s is None:
-        num_requests = max(10 * (concurrency or 1), 100)
-    config = PointConfig(
-        url=url,
-        model=model,
-        isl=isl,
-        osl=osl,
-        endpoint=Endpoint(endpoint),
-        concurrency=concurrency,
-        request_rate=request_rate,
-        burstiness=burstiness,
-        num_requests=num_requests,
-        duration_s=duration_s,
-        warmup_requests=warmup_requests,
-        min_requests=min_requests,
-        min_duration_s=min_duration_s,
-        max_duration_s=max_duration_s,
-        range_ratio=range_ratio,
-        shared_prefix_tokens=shared_prefix_tokens,
-        tokenizer=tokenizer,
-        seed=seed,
-        workers=workers,
-        slo=Slo(ttft_s=slo_ttft, tpot_s=slo_tpot, e2el_s=slo_e2el),
-        error_threshold=error_threshold,
-        request_timeout_s=request_timeout_s,
-        kernel_stamps=not client_stamps,
-        max_response_bytes=max_response_bytes,
-        max_line_bytes=max_line_bytes,
-    )
-    chosen = get_dialect(dialect)
-    if fresh_connections:
-        chosen = chosen.with_overrides(fresh_connection=True)
-    result = run_point(config, dialect=chosen, requests_path=requests_out)
+    return url, model, isl, osl
+
+
+def _report(config: PointConfig, result: PointResult, output: Path | None) -> None:
+    """Write the result JSON to `output` (or print it), print the one-line summary on stderr,
+    and raise `ErrorRateExceeded` when the point failed."""
     doc = {"kind": "ixci.loadgen", "config": _config_json(config), **result.to_json()}
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     if output is not None:
@@ -237,7 +216,7 @@ def loadgen(
 
 def _recompute(folder: Path) -> None:
     from ixci.loadgen.audit import RecordsMismatch, recompute_folder
-    from ixci.result import REQUESTS_FILE, RESULT_FILE
+    from ixci.results.result import REQUESTS_FILE, RESULT_FILE
 
     audits = recompute_folder(folder / RESULT_FILE, folder / REQUESTS_FILE)
     bad = 0

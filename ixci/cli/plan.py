@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from ixci import plan as planner
-from ixci import selection
-from ixci.catalog_files import shown
+from ixci.catalog.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import UsageError
+from ixci.plan import plan as planner
+from ixci.plan import selection
 
 EVENTS = ("pull_request", "schedule", "workflow_dispatch")
 
@@ -106,7 +106,7 @@ def plan(
     treats it as a ceiling and refuses (exit 4, with the figure) a selection over it, unless
     --rotate (workflow_dispatch) asks for the rotation. A --draft pull request plans no job.
     """
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
 
     _check_options(event, base, head, draft, budget_gpu_hours, rotate)
     catalog = load_catalog(root)
@@ -193,7 +193,7 @@ def _emit(
     if fmt == "table":
         click.echo(planner.to_table(result, explain=explain), nl=False)
         return
-    from ixci import gha
+    from ixci.github import gha
 
     env = environ(ctx)
     outputs = planner.github_outputs(result, max_shards=max_shards)

@@ -96,7 +96,7 @@ def publish(
     are listed in the run's skipped.json and the good ones published. A plan with no jobs
     publishes nothing (exit 0).
     """
-    from ixci.publish import publish as do_publish
+    from ixci.results.publish import publish as do_publish
 
     attempt = run_attempt or run_attempt_from_env(environ(ctx))
     col = run_collect(ctx, [artifacts], plan=plan, run_id=run_id, repo=None, api_url=None)
@@ -134,7 +134,7 @@ def publish(
 
 def alerts_for(root: Path | None) -> Any:
     """The catalog's alert policy (`alerts` in matrix/hardware.yaml; defaults without one)."""
-    from ixci.regress import AlertPolicy
+    from ixci.results.regress import AlertPolicy
 
     path = root / "matrix" / "hardware.yaml" if root is not None else None
     if path is None or not path.is_file():
@@ -149,7 +149,7 @@ def alerts_for(root: Path | None) -> Any:
 def publish_summary(ctx: click.Context, result: Any) -> None:
     """Print the curves this run would have narrowed and the open alerts; the same markdown
     goes to $GITHUB_STEP_SUMMARY under Actions."""
-    from ixci.curves import shrink_lines
+    from ixci.results.curves import shrink_lines
 
     lines = shrink_lines(result.shrinks, result.config_names or {})
     counts = (result.regressions or {}).get("counts", {})
@@ -168,14 +168,14 @@ def publish_summary(ctx: click.Context, result: Any) -> None:
     click.echo(text, nl=False)
     target = environ(ctx).get("GITHUB_STEP_SUMMARY")
     if target:
-        from ixci import gha
+        from ixci.github import gha
 
         gha.append_summary(Path(target), text)
 
 
 def sync_issues(ctx: click.Context, result: Any, repo: str | None, *, pushed: bool) -> None:
     """Open/update/close the alert issues (skipped, with a note, where they must not run)."""
-    from ixci import alert_issues, github_api
+    from ixci.github import alert_issues, github_api
 
     env = environ(ctx)
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
@@ -249,7 +249,7 @@ def compare(
             raise storage_error(exc, str(out)) from exc
     target = environ(ctx).get("GITHUB_STEP_SUMMARY")
     if summary and target:
-        from ixci import gha
+        from ixci.github import gha
 
         gha.append_summary(Path(target), text)
 
@@ -261,8 +261,8 @@ _NO_CANDIDATE = "No candidate artifacts arrived: nothing was benchmarked.\n"
 def _comparison(baseline: Path, candidate: Path, plan: Path | None, ctx: click.Context) -> str:
     import orjson
 
-    from ixci import compare as cmp
-    from ixci.aggregate import from_columnar, tidy_table
+    from ixci.results import compare as cmp
+    from ixci.results.aggregate import from_columnar, tidy_table
 
     note = ""
     if candidate.is_file():
@@ -316,7 +316,7 @@ def comment(
     ctx: click.Context, pr: int, body_file: Path, repo: str | None, api_url: str | None
 ) -> None:
     """Post or update the one sticky ixci comment on pull request PR."""
-    from ixci import github_api
+    from ixci.github import github_api
 
     env = environ(ctx)
     repo = repo or env.get("GITHUB_REPOSITORY")

@@ -1,7 +1,7 @@
 """`ixci run-job ID`: run one planned job on this runner and write its artifact folder.
 
 This module assembles the ambient state (environment, signals, catalog) into the runner's
-injected inputs; the work is in `ixci.runner`.
+injected inputs; the work is in `ixci.run.runner`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from ixci.cli.collect import run_attempt_from_env
 from ixci.errors import InvalidJob, JobFailure, UsageError
 
 if TYPE_CHECKING:
-    from ixci.cancel import CancelToken
-    from ixci.catalog import Catalog, Model, Recipe, Runner, Sku
+    from ixci.catalog.catalog import Catalog, Model, Recipe, Runner, Sku
     from ixci.engines.base import EngineJob, ServeSpec
     from ixci.job import Job
-    from ixci.runner import JobSpec, RunOptions
+    from ixci.run.cancel import CancelToken
+    from ixci.run.jobspec import JobSpec, RunOptions
     from ixci.runtimes.base import Runtime
 
 
@@ -47,8 +47,8 @@ def _job_from_plan(path: Path, job_id: str) -> Job:
 
 def _points(catalog: Any, job: Job) -> tuple[Any, ...]:
     from ixci import ids
-    from ixci.plan import num_requests
-    from ixci.runner import PointSpec
+    from ixci.plan.plan import num_requests
+    from ixci.run.jobspec import PointSpec
 
     out = []
     for p in job.points:
@@ -59,12 +59,7 @@ def _points(catalog: Any, job: Job) -> tuple[Any, ...]:
         conc = p.concurrency
         out.append(
             PointSpec(
-                id=p.id,
-                scenario=p.scenario,
-                isl=p.isl,
-                osl=p.osl,
-                concurrency=conc,
-                request_rate=p.request_rate,
+                point=p,  # with the plan's (or the re-expansion's) repeats for this event
                 endpoint=sc.endpoint,
                 num_requests=num_requests(sc, conc),  # the count the plan's estimate assumed
                 min_duration_s=sc.min_duration_s,
@@ -79,7 +74,6 @@ def _points(catalog: Any, job: Job) -> tuple[Any, ...]:
                 requires_power=sc.requires_power,
                 workload=_workload(catalog, sc),
                 cache=sc.cache_before_point,
-                repeats=p.repeats,  # the plan's (or the re-expansion's) count for this event
             )
         )
     return tuple(out)
@@ -123,7 +117,7 @@ def _git_sha(root: Path, env: Mapping[str, str]) -> str | None:
 
 
 def _install_signals(cancel: CancelToken) -> None:
-    """SIGINT, SIGTERM and SIGHUP cancel the job (`ixci.cancel.CancelToken.trip`): the GitHub runner
+    """SIGINT, SIGTERM and SIGHUP cancel the job (`ixci.run.cancel.CancelToken.trip`): the GitHub runner
     sends SIGINT, SIGTERM 7.5 s later, then SIGKILL 2.5 s after that; a lost session sends
     SIGHUP. Only the first signal acts; later ones are reported and never abort the cleanup."""
 
@@ -244,7 +238,7 @@ def run_job(
 ) -> None:
     """Run planned job JOB_ID: preflight, launch, readiness, every point, telemetry, artifacts."""
     from ixci import ids
-    from ixci.cancel import CancelToken
+    from ixci.run.cancel import CancelToken
     from ixci.runtimes import get_runtime
 
     env = environ(ctx)
@@ -297,10 +291,10 @@ def _prepare(
 ) -> _Prepared:
     """The job (from the plan file, else planned here) with its checkpoint, engine command and
     points; the checkpoint is generated here when it is a local model not made yet."""
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
     from ixci.engines import adapter_for
     from ixci.engines.resolve import engine_job, resolve_checkpoint, resolve_draft
-    from ixci.plan import find_job, weights_gb
+    from ixci.plan.plan import find_job, weights_gb
 
     catalog = load_catalog(root)
     event = env.get("GITHUB_EVENT_NAME") or "local"
@@ -365,14 +359,13 @@ def _job_spec(
 ) -> JobSpec:
     """The runner's view of the job: the plan's job object, its engine job, GPUs, points, evals
     and roofline inputs."""
-    from ixci import roofline
     from ixci.evals.step import eval_step
-    from ixci.runner import JobSpec
+    from ixci.run import roofline
+    from ixci.run.jobspec import JobSpec
 
     vendor = str(sku.vendor)
     topo = job.topology
     return JobSpec(
-        job=job.to_dict(),  # the plan's job object, as the artifact records it
         engine_job=ejob,
         runtime=runtime,
         vendor=vendor,
@@ -400,7 +393,7 @@ def _options(
     ready_timeout: float | None,
 ) -> RunOptions:
     from ixci import ids
-    from ixci.runner import RunOptions
+    from ixci.run.jobspec import RunOptions
     from ixci.runtimes.state import owner_scope, state_dir
 
     return RunOptions(
@@ -447,7 +440,7 @@ def _print_dry_run(prep: _Prepared, opts: RunOptions, runtime: Runtime) -> None:
     for p in spec.points:
         click.echo(
             f"# point {p.id}: {p.scenario} isl={p.isl} osl={p.osl} concurrency={p.concurrency} "
-            f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(_endpoint(serve, p.endpoint))}"
+            f"requests={p.num_requests} → POST {serve.base_url}{serve.dialect.path(serve.dialect.endpoint_for(p.endpoint))}"
         )
 
 
@@ -461,8 +454,8 @@ def _execute(
     retries: int,
 ) -> None:
     """Run the job with the load driver; print its summary and the artifact's path."""
-    from ixci.loaddriver import loadgen_driver
-    from ixci.runner import run_job as run
+    from ixci.run.loaddriver import loadgen_driver
+    from ixci.run.runner import run_job as run
 
     driver = loadgen_driver(
         sys.executable, env, state_dir=opts.state_dir, owner=opts.owner, run_id=opts.run_id
@@ -490,9 +483,3 @@ def _execute(
     _settle_signals()
     click.echo(_summary(result.doc))
     click.echo(f"artifact: {result.path}")
-
-
-def _endpoint(serve: Any, name: str) -> Any:
-    from ixci.loadgen.dialect import Endpoint
-
-    return Endpoint.CHAT if serve.engine == "transformers" else Endpoint(name)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from ixci import catalog as cat
-from ixci import gha
-from ixci.catalog_build import build
-from ixci.catalog_files import shown
+from ixci.catalog import catalog as cat
+from ixci.catalog.catalog_build import build
+from ixci.catalog.catalog_files import shown
 from ixci.cli import environ
 from ixci.errors import InvalidInput, Problem
+from ixci.github import gha
 from ixci.yamlio import MAX_BYTES
 
 _SUFFIXES = {".yaml", ".yml", ".json"}

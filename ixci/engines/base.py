@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ixci.job import Pool
+from ixci.job import Job, Pool
 from ixci.job import SpecDecoding as SpecDecoding
 
 if TYPE_CHECKING:
@@ -38,44 +38,134 @@ def frozen_env(data: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineJob:
-    """Everything an adapter needs, already resolved (units: tokens for lengths).
+    """The planned job and what the runner resolved around it on this host.
 
-    `model_path` is what the engine loads: a local folder/file or a hub id (offline caches
-    mounted by the runtime). `served_name` is the model name clients send in requests.
+    `job` is the plan's `ixci.job.Job` as it is (nothing of it is copied); the other fields are
+    this host's facts: the image actually launched (None for a host process), `model_path`, what
+    the engine loads (a local folder/file or a hub id; offline caches mounted by the runtime),
+    `served_name`, the model name clients send, the device, the checkpoint's size, where the
+    server listens and where `ServeSpec.files` go, and the draft checkpoint as found here.
+    Adapters read the job's facts through the properties (units: tokens for lengths).
     """
 
-    job_id: str
-    framework: str
+    job: Job
     image: str | None
-    model_key: str
     model_path: str
     served_name: str
-    precision: str
-    tp: int = 1
-    ep: int = 1
-    pp: int = 1
-    dcp: int = 1
-    dp: int = 1  # data-parallel ranks (attention DP size when dp_attention; 1: use tp)
-    dp_attention: bool = False
-    gpus: int = 0
-    nodes: int = 1  # nodes of an aggregated launch (topology.nodes); pools carry their own
-    max_model_len: int | None = None
-    max_concurrency: int = 1
-    spec_decoding: SpecDecoding | None = None
-    prefill: PoolJob | None = None
-    decode: PoolJob | None = None
-    kv_transfer: str | None = None
-    router: str | None = None  # disaggregated: the router's name (plan topology.router.name)
-    router_version: str | None = None  # ... and its exact version
-    engine_args: Mapping[str, object] = field(default_factory=frozen_map)
-    env: Mapping[str, str] = field(default_factory=frozen_env)
-    host: str = "127.0.0.1"
-    port: int = 8000
     device: str = "cuda"  # cuda | rocm | cpu
     model_size_gb: float = 0.0
+    host: str = "127.0.0.1"
+    port: int = 8000
     files_dir: str = (
         "/tmp/ixci-files"  # where the runner writes ServeSpec.files (same path in containers)
     )
+    draft_model: str | None = (
+        None  # the draft checkpoint's path here (engines.resolve.resolve_draft)
+    )
+
+    def with_topology(self, **changes: Any) -> EngineJob:
+        """The same job with some topology fields changed (one pool's launch of a deployment)."""
+        topology = replace(self.job.topology, **changes)
+        return replace(self, job=replace(self.job, topology=topology))
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    @property
+    def framework(self) -> str:
+        return self.job.framework
+
+    @property
+    def model_key(self) -> str:
+        return self.job.model
+
+    @property
+    def precision(self) -> str:
+        return self.job.precision
+
+    @property
+    def tp(self) -> int:
+        return self.job.topology.tp
+
+    @property
+    def ep(self) -> int:
+        return self.job.topology.ep
+
+    @property
+    def pp(self) -> int:
+        return self.job.topology.pp
+
+    @property
+    def dcp(self) -> int:
+        return self.job.topology.dcp
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel ranks (attention DP size when dp_attention; 1: use tp)."""
+        return self.job.topology.dp
+
+    @property
+    def dp_attention(self) -> bool:
+        return self.job.topology.dp_attention
+
+    @property
+    def nodes(self) -> int:
+        """Nodes of an aggregated launch; the pools of a disaggregated one carry their own."""
+        return self.job.topology.nodes
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the server uses: the topology's, none on a CPU."""
+        return 0 if self.device == "cpu" else self.job.topology.gpus
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self.job.max_model_len
+
+    @property
+    def max_concurrency(self) -> int:
+        """The highest concurrency among the job's points (1 without any)."""
+        return max((p.concurrency for p in self.job.points if p.concurrency), default=1)
+
+    @property
+    def spec_decoding(self) -> SpecDecoding | None:
+        """The job's speculative decoding, its draft model as found on this host."""
+        spec = self.job.spec_decoding
+        if spec is None or not self.draft_model:
+            return spec
+        return replace(spec, draft_model=self.draft_model)
+
+    @property
+    def prefill(self) -> PoolJob | None:
+        return self.job.topology.prefill
+
+    @property
+    def decode(self) -> PoolJob | None:
+        return self.job.topology.decode
+
+    @property
+    def kv_transfer(self) -> str | None:
+        return self.job.topology.kv_transfer
+
+    @property
+    def router(self) -> str | None:
+        """Disaggregated: the router's name (plan `topology.router.name`)."""
+        router = self.job.topology.router
+        return router.name if router else None
+
+    @property
+    def router_version(self) -> str | None:
+        router = self.job.topology.router
+        return router.version if router else None
+
+    @property
+    def engine_args(self) -> Mapping[str, object]:
+        return frozen_map(self.job.engine_args)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return frozen_env(self.job.env)
 
     @property
     def attention_dp(self) -> int:
@@ -151,7 +241,7 @@ class Component:
 class MetricsMap:
     """Where an engine publishes Prometheus metrics and which of its series mean what.
 
-    `gauges` and `counters` map an ixci name (`ixci.servermetrics.GAUGES` / `COUNTERS`) to the
+    `gauges` and `counters` map an ixci name (`ixci.run.servermetrics.GAUGES` / `COUNTERS`) to the
     engine's own series names, first found wins (engines renamed series between versions; a
     counter matches with or without its `_total` suffix). `hit_rate` says how the prefix-cache
     hit rate follows from them: `queries` Δhits/Δqueries, `uncached` Δhits/(Δhits+Δprompt
@@ -167,7 +257,7 @@ class MetricsMap:
 
 @dataclass(frozen=True, kw_only=True)
 class CacheFlush:
-    """How an engine empties its prefix / KV cache over HTTP (`ixci.cachestate`).
+    """How an engine empties its prefix / KV cache over HTTP (`ixci.run.cachestate`).
 
     `kind`: `post` (one POST to `path`) or `slots` (llama.cpp: list `GET /slots`, then
     `POST /slots/{id}?action=erase` for each). `needs` says what the server must have been

@@ -65,7 +65,7 @@ METRICS = MetricsMap(
     hit_rate="uncached",
 )
 # `POST /slots/{id}?action=erase` answers 501 unless the server runs with --slot-save-path; the
-# host-memory prompt cache (`--cache-ram`, on by default) survives an erase (ixci.cachestate)
+# host-memory prompt cache (`--cache-ram`, on by default) survives an erase (ixci.run.cachestate)
 FLUSH = CacheFlush(kind="slots", path="/slots", needs="--slot-save-path (set by ixci)")
 
 

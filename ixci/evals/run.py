@@ -163,6 +163,6 @@ def _record(path: Path, task: str, replies: Sequence[client.Reply], refs: Sequen
 
 
 def _now() -> str:
-    from ixci.result import utc_now
+    from ixci.results.result import utc_now
 
     return utc_now()

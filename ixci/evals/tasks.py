@@ -97,7 +97,7 @@ def available(root: Path) -> list[str]:
 def load_task(root: Path, name: str) -> EvalTask:
     """Load and validate task `name`; `EvalDataError` naming the known tasks when it is absent,
     `InvalidInput` with every schema problem of its file."""
-    from ixci.catalog import load_one
+    from ixci.catalog.catalog import load_one
 
     path = task_path(root, name)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or not path.is_file():

@@ -39,8 +39,8 @@ from typing import Any
 
 import yaml
 
-from ixci.catalog import Catalog
-from ixci.catalog_files import EVAL_DIR
+from ixci.catalog.catalog import Catalog
+from ixci.catalog.catalog_files import EVAL_DIR
 from ixci.errors import InvalidInput, UsageError
 from ixci.importer import agentic
 from ixci.importer.entries import (
@@ -199,8 +199,8 @@ def _target(catalog: Catalog, spec_tokens: int | None) -> _Target:
 def load_target(root: Path) -> Catalog:
     """The target catalog for an import: fully validated, except that its recipes and its
     canary list may be missing or dangling (an import usually starts from an empty folder)."""
-    from ixci.catalog import collect
-    from ixci.catalog_build import build
+    from ixci.catalog.catalog import collect
+    from ixci.catalog.catalog_build import build
 
     loaded, problems = collect(root)
     catalog, more = build(root, loaded)
@@ -246,16 +246,28 @@ def import_inferencex(
             if result is not None:
                 converted.append(result)
     _check_unique(converted)
-    notes = []
-    assumed = sum(
-        1
-        for c in converted
-        for e in c.recipe["search-space"]
-        if "assumed" in str(e.get("spec-decoding", {}).get("_note", ""))
+    notes = _notes(converted, spec_tokens)
+    report = ImportReport(
+        converted=tuple(converted),
+        skipped=tuple(skipped),
+        entries=entries,
+        runner_map=runner_map,
+        incumbent=incumbent_counts(docs),
+        notes=tuple(notes),
+        kinds=kinds,
+        wheres=wheres,
     )
+    return converted, report
+
+
+def _notes(converted: Sequence[Converted], spec_tokens: int | None) -> list[str]:
+    """The report's notes on the recipes' evals and assumed speculative token counts; drops the
+    `_note` marks the assumed counts left in their search-space entries."""
+    notes = []
+    assumed = 0
     for c in converted:
         for e in c.recipe["search-space"]:
-            e.get("spec-decoding", {}).pop("_note", None)
+            assumed += "assumed" in str(e.get("spec-decoding", {}).pop("_note", ""))
     with_evals = [c for c in converted if "evals" in c.recipe]
     if with_evals:
         notes.append(
@@ -273,17 +285,7 @@ def import_inferencex(
             f"{assumed} search-space entries assume spec-decoding.num-tokens={spec_tokens} "
             "(the incumbent sets it in its launch scripts; check before trusting results)"
         )
-    report = ImportReport(
-        converted=tuple(converted),
-        skipped=tuple(skipped),
-        entries=entries,
-        runner_map=runner_map,
-        incumbent=incumbent_counts(docs),
-        notes=tuple(notes),
-        kinds=kinds,
-        wheres=wheres,
-    )
-    return converted, report
+    return notes
 
 
 def _load(path: Path) -> Document:
@@ -410,22 +412,7 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
         raise Unmappable(f"entry name {name!r} is not a valid ixci recipe name")
     if not isinstance(raw, dict):
         raise Unmappable("entry is not a mapping")
-    prefix = str(raw.get("model-prefix", ""))
-    model = target.models_by_prefix.get(prefix)
-    if model is None:
-        raise Unmappable(
-            f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml"
-        )
-    if str(raw.get("framework")) in REFUSED:
-        raise Unmappable(
-            f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}"
-        )
-    framework = FRAMEWORKS.get(str(raw.get("framework")), "")
-    if framework not in target.engines:
-        raise Unmappable(
-            f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
-            + (f" (would be {framework!r})" if framework else "")
-        )
+    model, framework = _model_and_engine(raw, target)
     label = str(raw.get("runner", ""))
     sku, runner = _runner(label, bool(raw.get("multinode")), target)
     runner_map[label + (" (multi-node)" if raw.get("multinode") else "")] = runner
@@ -475,6 +462,28 @@ def _head(name: str, raw: Any, target: _Target, runner_map: dict[str, str]) -> d
             )
         )
     return head
+
+
+def _model_and_engine(raw: dict[str, Any], target: _Target) -> tuple[str, str]:
+    """An entry's target model (by `model-prefix`) and engine (by `framework`); `Unmappable`
+    when either is missing or the framework is one ixci declines."""
+    prefix = str(raw.get("model-prefix", ""))
+    model = target.models_by_prefix.get(prefix)
+    if model is None:
+        raise Unmappable(
+            f"model {raw.get('model')!r} (prefix {prefix!r}) is not in matrix/models.yaml"
+        )
+    if str(raw.get("framework")) in REFUSED:
+        raise Unmappable(
+            f"framework {raw.get('framework')!r}: {REFUSED[str(raw.get('framework'))]}"
+        )
+    framework = FRAMEWORKS.get(str(raw.get("framework")), "")
+    if framework not in target.engines:
+        raise Unmappable(
+            f"framework {raw.get('framework')!r} has no engine in matrix/engines.yaml"
+            + (f" (would be {framework!r})" if framework else "")
+        )
+    return model, framework
 
 
 def _image(image: str) -> str:

@@ -52,6 +52,7 @@ class Dialect:
         ``allowed_extra_fields`` may be added to the body.
       allowed_extra_fields: extra body fields the server is known to accept.
       tokenize_path / detokenize_path / tokenize_style: the server's tokenizer endpoints, if any.
+      chat_only: the server has no completions endpoint; every request goes to chat.
     """
 
     name: str
@@ -69,6 +70,11 @@ class Dialect:
     tokenize_path: str | None = None
     detokenize_path: str | None = None
     tokenize_style: TokenizeStyle | None = None
+    chat_only: bool = False
+
+    def endpoint_for(self, requested: Endpoint | str) -> Endpoint:
+        """The endpoint a request asked for `requested` goes to on this server."""
+        return Endpoint.CHAT if self.chat_only else Endpoint(requested)
 
     def path(self, endpoint: Endpoint) -> str:
         """The request path for `endpoint`."""
@@ -107,8 +113,8 @@ DIALECTS: Mapping[str, Dialect] = {
             detokenize_path="/detokenize",
             tokenize_style=TokenizeStyle.LLAMACPP,
         ),
-        # `transformers serve`: no [DONE]; unknown fields -> HTTP 422.
-        Dialect(name="transformers", sends_done=False, rejects_unknown_fields=True),
+        # `transformers serve`: chat only, no [DONE]; unknown fields -> HTTP 422.
+        Dialect(name="transformers", sends_done=False, rejects_unknown_fields=True, chat_only=True),
     )
 }
 

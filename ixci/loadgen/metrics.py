@@ -27,9 +27,12 @@ import enum
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ixci.loadgen.spill import Values
 
 METRICS_VERSION = 2
 
@@ -462,109 +465,107 @@ def point_metrics_from(
     and distribution values bounded by `spill.BLOCK` (the rest on disk). Same values, bit for
     bit, as over the records in memory."""
     from ixci.loadgen.spill import Values, summarize_values
+    from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
 
-    slo = slo or Slo()
     dist = {name: Values() for name in DISTRIBUTIONS}
+    try:
+        values, window, (sends, ends, warm) = _tally(records(), slo or Slo(), dist)
+        for name in DISTRIBUTIONS:
+            values[name] = summarize_values(dist[name], with_p10=name == "interactivity")
+    finally:
+        for spill in dist.values():
+            spill.close()
+    steady = None
+    if window is not None:  # a record was measured: no array is empty
+        sends_ns, ends_ns = np.frombuffer(sends, np.int64), np.frombuffer(ends, np.int64)
+        warm_flags = np.frombuffer(warm, np.int8).astype(bool)
+        steady = _steady(sends_ns, ends_ns, warm_flags, window, concurrency)
+    values["steady_state"] = _steady_json(records, steady, window)
+    withhold_unsure(values, lambda: (r for r in records() if r.ok and not r.warmup))
+    return PointMetrics(values=values)
+
+
+def _tally(
+    records: Iterable[RequestRecord], slo: Slo, dist: Mapping[str, Values]
+) -> tuple[dict[str, Any], Window | None, tuple[array[int], array[int], array[int]]]:
+    """One pass → the point's counts, token totals, rates and window, and every record's send and
+    end (ns) and warm-up flag; each completed measured request's values go to `dist`."""
     sends, ends, warm = array("q"), array("q"), array("b")
     n_measured = n_ok = n_failed = retries = good = total_in = total_out = 0
     errors: dict[str, int] = {}
     sources: set[TokenSource] = set()
     start: int | None = None
     end: int | None = None
-    try:
-        for r in records():
-            sends.append(r.t_send_ns)
-            ends.append(r.t_end_ns)
-            warm.append(r.warmup)
-            if r.warmup:
-                continue
-            n_measured += 1
-            retries += r.retried
-            start = r.t_send_ns if start is None else min(start, r.t_send_ns)
-            if r.error_kind not in GAVE_UP:
-                end = r.t_end_ns if end is None else max(end, r.t_end_ns)
-            if not r.ok:
-                # a request the client itself cut at --max-duration is an unfinished sample, not a
-                # failure of the server: counted in `errors.cut`, never in `failed` or `error_rate`
-                kind = str(r.error_kind or ErrorKind.PROTOCOL)
-                errors[kind] = errors.get(kind, 0) + 1
-                n_failed += r.error_kind != ErrorKind.CUT
-                continue
-            n_ok += 1
-            total_in += _input_tokens(r)
-            total_out += r.output_tokens
-            sources.add(r.token_source)
-            good += slo.met_by(r)
-            if (v := r.ttft_s) is not None:
-                dist["ttft"].append(v)
-            if (v := r.e2el_s) is not None:
-                dist["e2el"].append(v)
-            if (v := r.tpot_s) is not None:
-                dist["tpot"].append(v)
-                if v > 0:
-                    dist["interactivity"].append(1.0 / v)
-            if len(r.chunk_times_ns) > 1:  # as itl_s / itl_per_token_s, as arrays
-                gaps = np.diff(np.asarray(r.chunk_times_ns, dtype=np.int64)).astype(np.float64) * NS
-                dist["itl"].extend_array(gaps)
-                if r.output_tokens > 0:
-                    tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)
-                    dist["itl_per_token"].extend_array(gaps[tokens > 0] / tokens[tokens > 0])
-        window = (
-            None
-            if start is None
-            else Window(start_ns=start, end_ns=end if end is not None else start)
-        )
-        t = window.duration_s if window else 0.0
-        source = (
-            "mixed"
-            if len(sources) > 1
-            else (str(next(iter(sources))) if sources else str(TokenSource.USAGE))
-        )
-        rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
-        values: dict[str, Any] = {
-            "completed": n_ok,
-            "failed": n_failed,
-            "retries": retries,
-            "retry_rate": retries / n_measured if n_measured else 0.0,
-            "error_rate": n_failed / (n_ok + n_failed) if n_ok or n_failed else 0.0,
-            "errors": dict(sorted(errors.items())),
-            "duration_s": t,
-            "total_input_tokens": total_in,
-            "total_output_tokens": total_out,
-            "token_count_source": source,
-            "request_throughput": rate(n_ok),
-            "input_throughput": rate(total_in),
-            "output_throughput": rate(total_out),
-            "total_token_throughput": rate(total_in + total_out),
-            "goodput": rate(good),
-            **{
-                name: summarize_values(dist[name], with_p10=name == "interactivity")
-                for name in DISTRIBUTIONS
-            },
-        }
-    finally:
-        for spill in dist.values():
-            spill.close()
-    steady = None
-    if window is not None:
-        steady = _steady(
-            np.frombuffer(sends, dtype=np.int64) if sends else np.empty(0, np.int64),
-            np.frombuffer(ends, dtype=np.int64) if ends else np.empty(0, np.int64),
-            np.frombuffer(warm, dtype=np.int8).astype(bool) if warm else np.empty(0, bool),
-            window,
-            concurrency,
-        )
-    values["steady_state"] = _steady_json(records, steady, window)
-    from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
+    for r in records:
+        sends.append(r.t_send_ns)
+        ends.append(r.t_end_ns)
+        warm.append(r.warmup)
+        if r.warmup:
+            continue
+        n_measured += 1
+        retries += r.retried
+        start = r.t_send_ns if start is None else min(start, r.t_send_ns)
+        if r.error_kind not in GAVE_UP:
+            end = r.t_end_ns if end is None else max(end, r.t_end_ns)
+        if not r.ok:
+            # a request the client itself cut at --max-duration is an unfinished sample, not a
+            # failure of the server: counted in `errors.cut`, never in `failed` or `error_rate`
+            kind = str(r.error_kind or ErrorKind.PROTOCOL)
+            errors[kind] = errors.get(kind, 0) + 1
+            n_failed += r.error_kind != ErrorKind.CUT
+            continue
+        n_ok += 1
+        total_in += _input_tokens(r)
+        total_out += r.output_tokens
+        sources.add(r.token_source)
+        good += slo.met_by(r)
+        _add_values(dist, r)
+    window = None if start is None else Window(start_ns=start, end_ns=start if end is None else end)
+    t = window.duration_s if window else 0.0
+    source = "mixed" if len(sources) > 1 else str(next(iter(sources), TokenSource.USAGE))
+    rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
+    values: dict[str, Any] = {
+        "completed": n_ok,
+        "failed": n_failed,
+        "retries": retries,
+        "retry_rate": retries / n_measured if n_measured else 0.0,
+        "error_rate": n_failed / (n_ok + n_failed) if n_ok or n_failed else 0.0,
+        "errors": dict(sorted(errors.items())),
+        "duration_s": t,
+        "total_input_tokens": total_in,
+        "total_output_tokens": total_out,
+        "token_count_source": source,
+        "request_throughput": rate(n_ok),
+        "input_throughput": rate(total_in),
+        "output_throughput": rate(total_out),
+        "total_token_throughput": rate(total_in + total_out),
+        "goodput": rate(good),
+    }
+    return values, window, (sends, ends, warm)
 
-    withhold_unsure(values, lambda: (r for r in records() if r.ok and not r.warmup))
-    return PointMetrics(values=values)
+
+def _add_values(dist: Mapping[str, Values], r: RequestRecord) -> None:
+    """Append a completed request's values to the point's distributions (`dist`, by name)."""
+    if (v := r.ttft_s) is not None:
+        dist["ttft"].append(v)
+    if (v := r.e2el_s) is not None:
+        dist["e2el"].append(v)
+    if (v := r.tpot_s) is not None:
+        dist["tpot"].append(v)
+        if v > 0:
+            dist["interactivity"].append(1.0 / v)
+    if len(r.chunk_times_ns) > 1:  # as itl_s / itl_per_token_s, as arrays
+        gaps = np.diff(np.asarray(r.chunk_times_ns, dtype=np.int64)).astype(np.float64) * NS
+        dist["itl"].extend_array(gaps)
+        if r.output_tokens > 0:
+            tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)
+            dist["itl_per_token"].extend_array(gaps[tokens > 0] / tokens[tokens > 0])
 
 
 def draft_totals(records: Iterable[RequestRecord]) -> dict[str, int] | None:
     """Speculative-decoding counts summed over the measured, completed requests that report
     them (llama.cpp's per-response `timings`): `{"draft_tokens", "accepted_tokens",
-    "requests"}`; None when no request reported any (ixci.specdec turns it into rates)."""
+    "requests"}`; None when no request reported any (ixci.run.specdec turns it into rates)."""
     drafted = accepted = n = 0
     for r in records:
         if r.ok and not r.warmup and r.draft_tokens is not None:

@@ -339,15 +339,7 @@ def _measure_spilled(
 ) -> PointResult:
     """Run the workers, each spilling its finished records to `spill_dir`, and aggregate them
     from there in passes (memory bounded in the run's length, see `ixci.loadgen.spill`)."""
-    specs = [
-        replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
-        for s in _specs(config, dialect, prompts, workers, config.seed)
-    ]
-    if len(specs) == 1 and not isolate:
-        specs = [replace(specs[0], worker=0, workers=1)]
-        outputs = [run_in_this_thread(specs[0], lambda: perf_counter_ns())]
-    else:
-        outputs = _run_processes(specs)
+    outputs = _run_spilling(config, dialect, prompts, workers, spill_dir, isolate)
     paths = [Path(o.spill_path) for o in outputs if o.spill_path is not None]
     in_memory = [r for o in outputs for r in o.records]  # none: every worker spilled
 
@@ -360,20 +352,7 @@ def _measure_spilled(
     if config.request_rate is not None:
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
     checked, offset, mismatched, drafts, cut = _one_pass_checks(records())
-    dataset = DatasetInfo(
-        kind="random",
-        tokenizer_source=prompts.source,
-        tokenizer=prompts.tokenizer,
-        seed=config.seed,
-        prompts=len(prompts.prompts),
-        isl_mean=float(np.mean([p.input_tokens for p in prompts.prompts])),
-        osl_mean=float(np.mean([p.output_tokens for p in prompts.prompts])),
-        shared_prefix_tokens=config.shared_prefix_tokens,
-        range_ratio=config.range_ratio,
-        prompt_tokens_checked=checked,
-        prompt_tokens_offset=offset,
-        prompt_tokens_mismatched=mismatched,
-    )
+    dataset = _dataset(config, prompts, checked, offset, mismatched)
     reasons = _invalid_reasons(config, metrics.values, dataset)
     if reasons and config.max_duration_s is not None:
         reasons += _cut_reason(config.max_duration_s, cut)
@@ -395,6 +374,46 @@ def _measure_spilled(
         finished_at=datetime.now(UTC).isoformat(),
         requests_written=written,
         drafts=drafts,
+    )
+
+
+def _run_spilling(
+    config: PointConfig,
+    dialect: Dialect,
+    prompts: PromptSet,
+    workers: int,
+    spill_dir: Path,
+    isolate: bool,
+) -> list[WorkerOutput]:
+    """Run the point's workers, each spilling its finished records to a file in `spill_dir` →
+    their outputs. A lone worker runs in this thread unless `isolate`; else each has a process."""
+    specs = [
+        replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
+        for s in _specs(config, dialect, prompts, workers, config.seed)
+    ]
+    if len(specs) == 1 and not isolate:
+        specs = [replace(specs[0], worker=0, workers=1)]
+        return [run_in_this_thread(specs[0], lambda: perf_counter_ns())]
+    return _run_processes(specs)
+
+
+def _dataset(
+    config: PointConfig, prompts: PromptSet, checked: int, offset: int | None, mismatched: int
+) -> DatasetInfo:
+    """The point's `DatasetInfo`: its prompts and what the prompt token check found."""
+    return DatasetInfo(
+        kind="random",
+        tokenizer_source=prompts.source,
+        tokenizer=prompts.tokenizer,
+        seed=config.seed,
+        prompts=len(prompts.prompts),
+        isl_mean=float(np.mean([p.input_tokens for p in prompts.prompts])),
+        osl_mean=float(np.mean([p.output_tokens for p in prompts.prompts])),
+        shared_prefix_tokens=config.shared_prefix_tokens,
+        range_ratio=config.range_ratio,
+        prompt_tokens_checked=checked,
+        prompt_tokens_offset=offset,
+        prompt_tokens_mismatched=mismatched,
     )
 
 

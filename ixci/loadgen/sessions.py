@@ -178,6 +178,11 @@ def _token_prompts(config: PointConfig, dialect: Dialect, codec: Codec | None) -
     )
 
 
+_TurnOrder = tuple[
+    list[tuple[int, int]], list[tuple[int, int]], list[tuple[str, int, int]], list[SessionPlan]
+]
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Layout:
     specs: list[SessionSpec]
@@ -212,18 +217,7 @@ def _layout(
     specs, turn_of = [], []
     for w in range(workers):
         mine = list(sessions[w::workers])
-        index: list[tuple[int, int]] = []
-        requested: list[tuple[int, int]] = []
-        table: list[tuple[str, int, int]] = []
-        plans = []
-        for si, s in enumerate(mine):
-            turns = []
-            for j, tokens in enumerate(s.prompt_lengths()):
-                turns.append((len(index), s.turns[j].pause_s))
-                index.append((si, j))
-                requested.append((tokens, s.turns[j].output_tokens))
-                table.append((s.id, j, tokens))
-            plans.append(SessionPlan(start_s=s.start_s, turns=tuple(turns)))
+        index, requested, table, plans = _turn_order(mine)
         # built turn by turn as the worker sends them (the worker only indexes it and takes len)
         payloads = TurnPayloads(sessions=mine, at=index, contents=contents, template=template)
         base = WorkerSpec(
@@ -253,6 +247,25 @@ def _layout(
         specs.append(SessionSpec(base=base, sessions=tuple(plans), trace_times=trace_times))
         turn_of.append(table)
     return _Layout(specs=specs, turn_of=turn_of)
+
+
+def _turn_order(sessions: Sequence[Session]) -> _TurnOrder:
+    """One worker's sessions, turn by turn in payload order → per payload its (session, turn)
+    position and requested (prompt, output) tokens, its (session id, turn, prompt tokens) row;
+    and each session's plan."""
+    index: list[tuple[int, int]] = []
+    requested: list[tuple[int, int]] = []
+    table: list[tuple[str, int, int]] = []
+    plans = []
+    for si, s in enumerate(sessions):
+        turns = []
+        for j, tokens in enumerate(s.prompt_lengths()):
+            turns.append((len(index), s.turns[j].pause_s))
+            index.append((si, j))
+            requested.append((tokens, s.turns[j].output_tokens))
+            table.append((s.id, j, tokens))
+        plans.append(SessionPlan(start_s=s.start_s, turns=tuple(turns)))
+    return index, requested, table, plans
 
 
 # ----------------------------------------------------------------------------- processes
@@ -287,6 +300,14 @@ def session_process_main(spec: SessionSpec, conn: object) -> None:
         raise
     conn.send(("ok", (out, worker.cached)))
     conn.close()
+
+
+def _run_workers(specs: Sequence[SessionSpec]) -> list[tuple[WorkerOutput, dict[int, int]]]:
+    """Run the session workers (one: in this process; more: one process each) → per worker, in
+    spec order: its output and the server's cached tokens per payload."""
+    if len(specs) == 1:
+        return [_run_here(specs[0])]
+    return single._run_processes(specs, main=session_process_main)
 
 
 # ----------------------------------------------------------------------------- the point
@@ -337,32 +358,14 @@ def run_sessions_point(
     workers = max(1, min(workers, len(sessions), config.concurrency or len(sessions)))
     codec = single.make_codec(config, dialect)
     layout = _layout(config, dialect, sessions, workers, codec, trace_times, rate)
-    if workers == 1:
-        results = [_run_here(layout.specs[0])]
-    else:
-        results = single._run_processes(layout.specs, main=session_process_main)
+    results = _run_workers(layout.specs)
     outputs = [o for o, _ in results]
     records = [r for o in outputs for r in o.records]
     turns = _turn_records(outputs, [c for _, c in results], layout, workers)
     closed = config.concurrency if rate is None else None
     metrics = point_metrics(records, concurrency=closed, slo=config.slo)
     block = sessions_metrics(turns, gpus=gpus)
-    source = codec.source if codec is not None else TokenizerSource.APPROXIMATION
-    dataset = DatasetInfo(
-        kind=f"sessions:{workload.trace}",
-        tokenizer_source=source,
-        tokenizer=codec.name if codec else None,
-        seed=config.seed,
-        prompts=len(turns),
-        isl_mean=float(np.mean([t.prompt_tokens_requested for t in turns])) if turns else 0.0,
-        osl_mean=float(np.mean([t.record.requested_output_tokens for t in turns]))
-        if turns
-        else 0.0,
-        shared_prefix_tokens=workload.synthetic.system_prompt_tokens
-        if workload.trace == "synthetic"
-        else 0,
-        range_ratio=0.0,
-    )
+    dataset = _dataset(config, workload, codec, turns)
     reasons = single._invalid_reasons(
         replace(config, min_requests=0, min_duration_s=0.0), metrics.values, dataset
     )
@@ -386,6 +389,32 @@ def run_sessions_point(
         **block,
     }
     return SessionsOutcome(point=point, turns=tuple(turns), sessions=summary)
+
+
+def _dataset(
+    config: PointConfig,
+    workload: SessionsWorkload,
+    codec: Codec | None,
+    turns: Sequence[TurnRecord],
+) -> DatasetInfo:
+    """The point's `DatasetInfo`: the trace, the tokenizer, and the turns' count and mean
+    requested prompt and output tokens."""
+    source = codec.source if codec is not None else TokenizerSource.APPROXIMATION
+    return DatasetInfo(
+        kind=f"sessions:{workload.trace}",
+        tokenizer_source=source,
+        tokenizer=codec.name if codec else None,
+        seed=config.seed,
+        prompts=len(turns),
+        isl_mean=float(np.mean([t.prompt_tokens_requested for t in turns])) if turns else 0.0,
+        osl_mean=float(np.mean([t.record.requested_output_tokens for t in turns]))
+        if turns
+        else 0.0,
+        shared_prefix_tokens=workload.synthetic.system_prompt_tokens
+        if workload.trace == "synthetic"
+        else 0,
+        range_ratio=0.0,
+    )
 
 
 def _turn_records(

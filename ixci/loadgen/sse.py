@@ -255,6 +255,28 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
         _parse_complete(complete, sep, t, out)
         if out.error_kind is not None:
             return out
+    return _finish(ex, pieces, before, out)
+
+
+def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
+    """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`."""
+    n = complete.count(sep)
+    if out.chunk_chars is None and _fast_count(complete, n):
+        out.chunk_times_ns.extend([t] * n)
+        out.events += n
+        return
+    for event in complete.split(sep)[:-1]:
+        _slow_event(event, t, out)
+        if out.error_kind is not None:
+            return
+
+
+def _finish(
+    ex: Exchange, pieces: list[bytes], before: list[int], out: ParsedStream
+) -> ParsedStream:
+    """`parse_stream` after the last block: parse the event left without a closing blank line
+    (`pieces`), fail a non-empty response that held no event, and mark the content chunks whose
+    stamps may be late (`before`: as in `_slack`)."""
     if pieces:
         last = b"".join(pieces)
         if last.strip():
@@ -274,19 +296,6 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
     if ex.slack and out.error_kind is None:
         _slack(ex, before, out)
     return out
-
-
-def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
-    """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`."""
-    n = complete.count(sep)
-    if out.chunk_chars is None and _fast_count(complete, n):
-        out.chunk_times_ns.extend([t] * n)
-        out.events += n
-        return
-    for event in complete.split(sep)[:-1]:
-        _slow_event(event, t, out)
-        if out.error_kind is not None:
-            return
 
 
 def parse_error_body(ex: Exchange) -> str:

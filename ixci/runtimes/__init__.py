@@ -1,4 +1,4 @@
-"""Runtimes: one module per way to run a `ServeSpec`, one registry (catalog `RuntimeKind` → class).
+"""Runtimes: one module per way to run a `ServeSpec`, one registry (a runner's `runtime` → class).
 
 A new runtime is one module with a class that satisfies `ixci.runtimes.base.Runtime` (every
 member required; mypy checks the registry's values against it) and one line in `RUNTIMES`.
@@ -20,6 +20,11 @@ RUNTIMES: Mapping[str, Callable[[], Runtime]] = {
     "slurm-enroot": slurm.SlurmRuntime,
 }
 KINDS = tuple(RUNTIMES)
+
+
+def multi_node_kinds() -> tuple[str, ...]:
+    """The kinds that place components on several nodes themselves (`places_components`)."""
+    return tuple(k for k, make in RUNTIMES.items() if make().places_components)
 
 
 def get_runtime(kind: str) -> Runtime:

@@ -90,11 +90,22 @@ class Deployment(Protocol):
         """Ids of this deployment's processes/containers/jobs that still exist (for checks)."""
         ...
 
+    def client_host(self) -> str | None:
+        """The address the client-facing component listens on, when the runtime placed it on
+        another machine; None while it is not placed yet, and always None for a runtime that
+        runs every component on this host (`Runtime.places_components` False)."""
+        ...
+
 
 class Runtime(Protocol):
     """One way to run servers."""
 
     kind: str  # docker | podman | slurm | process
+    # True: the runtime puts components on nodes itself and resolves their {host:X} and
+    # {node_rank} placeholders; False: every component on this host (the runner localizes)
+    places_components: bool
+    # True: the engine's binaries run on this host, so its `version_argv` can be run here
+    host_binaries: bool
 
     def dry_run(self, spec: ServeSpec, ctx: LaunchContext) -> str:
         """Every command `preflight` + `launch` + `stop` would run (and any batch script),

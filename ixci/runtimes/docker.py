@@ -162,6 +162,10 @@ class ContainerDeployment:
         self._followers = []
         self._stopped = True
 
+    def client_host(self) -> None:
+        """None: every component runs on this host (`places_components` is False)."""
+        return None
+
     def leftovers(self) -> list[str]:
         """This deployment's containers that still exist."""
         res = cmd.run([self.engine, "ps", "-a", "--format", "{{.Names}}"], check=False, timeout=30)
@@ -174,6 +178,8 @@ class ContainerRuntime:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.places_components = False  # every container on this host
+        self.host_binaries = False  # the engine is inside the image
 
     def dry_run(self, spec: ServeSpec, ctx: LaunchContext) -> str:
         """Every command preflight, launch and stop would run."""

@@ -97,6 +97,10 @@ class ProcessDeployment:
             self._stopped = True
             self._log.close()
 
+    def client_host(self) -> None:
+        """None: every component runs on this host (`places_components` is False)."""
+        return None
+
     def leftovers(self) -> list[str]:
         """Process groups of this deployment that still have a live member."""
         return [f"pgid:{pid}" for pid in self.pids if _group_alive(pid)]
@@ -119,6 +123,8 @@ class ProcessRuntime:
     """Runs components as host processes. `kind = "process"`."""
 
     kind = "process"
+    places_components = False  # every component on this host
+    host_binaries = True  # the engine is a program of this host
 
     def dry_run(self, spec: ServeSpec, ctx: LaunchContext) -> str:
         """The commands `launch` would start, with their added environment."""

@@ -455,6 +455,7 @@ class SlurmRuntime:
 
     kind = "slurm-enroot"
     places_components = True  # resolves {host:X}/{node_rank} itself, per node
+    host_binaries = False  # the engine runs on the allocation's nodes
 
     def __init__(self, options: SlurmOptions | None = None) -> None:
         self._options = options

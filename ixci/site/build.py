@@ -109,7 +109,7 @@ def site_payload(results: Results) -> dict[str, Any]:
 
 def curves_payload(results: Results) -> dict[str, dict[str, str]]:
     """{config_id: {scenario: run_id}}: the run publish publishes each curve from (the page's
-    "latest per configuration"; ixci.curves decides it, the page does not second-guess it)."""
+    "latest per configuration"; ixci.results.curves decides it, the page does not second-guess it)."""
     out: dict[str, dict[str, str]] = {}
     for (cfg, scenario), run in sorted(results.curves.items()):
         out.setdefault(cfg, {})[scenario] = run

@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ixci.metric_table import units
-from ixci.servermetrics import SERVER_COLUMNS
+from ixci.metric_table import CORE, EXTRA, on_site, units
 from ixci.site.load import Results, Run
 
 SIG_DIGITS = 6
@@ -37,28 +36,20 @@ JOB_STRING_COLUMNS = (
 )  # fmt: skip
 JOB_INT_COLUMNS = ("isl", "osl", "tp", "ep", "pp", "dcp", "gpus", "prefill_gpus", "decode_gpus")
 JOB_BOOL_COLUMNS = ("dp_attention", "disaggregated")
-# per point, needed for the first chart and the filters
+# per point, needed for the first chart and the filters: the metric table's CORE metrics
 CORE_COLUMNS = (
-    "status", "concurrency", "valid", "interactivity_median", "tput_per_gpu",
-    "output_tput_per_gpu", "e2el_median_s",
-    # the physical limit drawn on the first chart (docs/roofline.md)
-    "roofline_output_tput_per_gpu", "roofline_interactivity",
-    # multi-turn points only (docs/agentic.md): its presence turns the agentic charts on
-    "e2e_norm_interactivity_p90",
+    "status", "concurrency", "valid",
+    # e2e_norm_interactivity_p90 (multi-turn points only, docs/agentic.md) turns the agentic
+    # charts on; roofline_* is the physical limit drawn on the first chart (docs/roofline.md)
+    *on_site(CORE),
     # flagged on the chart, and hideable: the job failed its eval suite's quality gate
     "quality_failed",
 )  # fmt: skip
-# per point, loaded after the first chart (plus every usd_per_* column)
+# per point, loaded after the first chart (plus every usd_per_* column): the metric table's
+# EXTRA metrics, the point's flags, and the text columns of its details
 EXTRA_COLUMNS = (
-    "point_id", "power_valid", "client_saturated", "ttft_p99_s", "tpot_median_s",
-    "joules_per_total_token", "joules_per_output_token", "tokens_per_s_per_mw",
-    "steady_output_tput_per_gpu", "roofline_fraction", "roofline_binding", "roofline_window",
-    # the agentic view and the point details of multi-turn points (docs/agentic.md)
-    "ttft_cold_median_s", "ttft_warm_median_s", "prefix_cache_hit_rate", "session_e2e_median_s",
-    "e2e_norm_interactivity_p50", "interactivity_per_token_p10", "ttft_by_context",
-    # the engine's own metrics during the point (docs/servermetrics.md)
-    *SERVER_COLUMNS,
-    "spec_acceptance_rate", "spec_mean_accepted_length",
+    "point_id", "power_valid", "client_saturated", "roofline_binding", "roofline_window",
+    "ttft_by_context", "server_prefix_cache_hit_basis", *on_site(EXTRA),
 )  # fmt: skip
 # ttft_by_context: JSON text in the table, a list of [bucket, cold median, cold n, warm median,
 # warm n] per point in the payload

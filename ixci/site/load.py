@@ -2,7 +2,7 @@
 
 Only the files the site needs are read: `index.json` (its runs and, when publish wrote them,
 the run each configuration's curve is published from), the point table (through
-`ixci.pointstore`, the one reader of `data/points/*.parquet`; a branch in the older layout is
+`ixci.results.pointstore`, the one reader of `data/points/*.parquet`; a branch in the older layout is
 read from `data/points.json`), `regressions.json` when present and, per run, `run.json` and
 `coverage.json`. Every problem is collected and raised at once as `InvalidInput`, each naming
 the file, the field and what to do.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
-from ixci import pointstore
 from ixci.errors import InvalidInput, Problem
+from ixci.results import pointstore
 
 # Columns the site cannot work without (the rest of the contract's columns are optional
 # here and shown as empty when absent, so an older results branch still builds).
@@ -85,10 +85,10 @@ class Results:
     columns: tuple[str, ...]
     rows: Sequence[Sequence[Any]] = field(repr=False)
     schema_versions: Mapping[str, Any]
-    # (config_id, scenario) → the run publish publishes that curve from (ixci.curves); empty
+    # (config_id, scenario) → the run publish publishes that curve from (ixci.results.curves); empty
     # for a tree whose index.json predates it (the page then applies the same rule itself)
     curves: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    # regressions.json's findings (ixci.regress), [] when the tree has none
+    # regressions.json's findings (ixci.results.regress), [] when the tree has none
     regressions: Sequence[Mapping[str, Any]] = ()
     data: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
 

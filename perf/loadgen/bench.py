@@ -32,7 +32,7 @@ ANCHORS = Path(os.environ.get("ANCHORS_DIR", Path.home() / ".cache/ixci/anchors"
 
 def make_tokenizer(folder: Path) -> Path:
     """A local HF tokenizer folder (anchors need one; nothing is fetched)."""
-    from ixci import modelgen
+    from ixci.engines import modelgen
 
     folder.mkdir(parents=True, exist_ok=True)
     modelgen.train_tokenizer(2048).save(str(folder / "tokenizer.json"))

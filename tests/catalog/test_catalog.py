@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ixci import catalog as cat
+from ixci.catalog import catalog as cat
 from ixci.errors import InvalidInput
 from ixci.schemas import has_schema, schema_dir, validate_instance
 from ixci.yamlio import load_file
@@ -85,7 +85,7 @@ def test_local_recipes_compare_two_server_configurations() -> None:
         for name in recipe.scenarios:
             assert catalog.scenarios[name].isl <= 256
     assert catalog.runners["cpu-local"].labels == ("self-hosted", "cpu")
-    assert catalog.runners["cpu-local"].runtime is cat.RuntimeKind.PROCESS
+    assert catalog.runners["cpu-local"].runtime == "process"
 
 
 def test_defaults_come_from_the_schema() -> None:
@@ -125,7 +125,7 @@ def test_expand_concurrency(spec: object, expanded: tuple[int, ...]) -> None:
 
 
 def test_image_repository() -> None:
-    from ixci.catalog_checks import image_repository
+    from ixci.catalog.catalog_checks import image_repository
 
     assert image_repository("lmsysorg/sglang:v0.5.14-cu130@sha256:" + "a" * 64) == "lmsysorg/sglang"
     assert (

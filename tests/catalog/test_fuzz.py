@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ixci import catalog as cat
-from ixci.catalog_build import build
+from ixci.catalog import catalog as cat
+from ixci.catalog.catalog_build import build
 from ixci.errors import Problem
 from ixci.schemas import kinds, validate_instance
 from ixci.yamlio import load_bytes

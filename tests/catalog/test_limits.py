@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ixci import yamlio
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.errors import Problem
 from ixci.yamlio import Document, load_file, load_text
 from tests.catalog.conftest import REPO, run_ixci

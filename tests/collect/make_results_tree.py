@@ -1,4 +1,4 @@
-"""Write tests/data/results/: a results-branch tree made by the real `ixci.publish` (for site tests).
+"""Write tests/data/results/: a results-branch tree made by the real `ixci.results.publish` (for site tests).
 
 Three runs through a bare git remote: a nightly on 2026-11-26 (two SKUs, a disaggregated
 config, a failed job), a narrower run on 2026-11-27 (shown as partial, not replacing
@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collect.factory import make_job, make_result
-from ixci.aggregate import Economics
-from ixci.collect import collect
-from ixci.publish import publish
+from ixci.results.aggregate import Economics
+from ixci.results.collect import collect
+from ixci.results.publish import publish
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 ECON = Economics(

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from collect.factory import make_job, make_result
-from ixci import compare as cmp
-from ixci.aggregate import Economics, columns_for, mark_front, tidy_table
 from ixci.cli import cli
-from ixci.export import to_inferencex
+from ixci.results import compare as cmp
+from ixci.results.aggregate import Economics, columns_for, mark_front, tidy_table
+from ixci.results.export import to_inferencex
 
 ECON = Economics(
     usd_per_gpu_hour={"h100": {"hyperscaler": 1.30, "neocloud": 1.69}}, all_in_kw={"h100": 1.73}

@@ -14,8 +14,8 @@ import responses
 from click.testing import CliRunner
 
 from collect.factory import make_job, make_result
-from ixci import alert_issues, github_api
 from ixci.cli import cli
+from ixci.github import alert_issues, github_api
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "github"
 BASE = "/repos/acme/bench"

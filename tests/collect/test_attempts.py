@@ -19,10 +19,10 @@ from collect.factory import make_job, make_plan, make_result, plan_json, planned
 from collect.test_publish import artifacts, assert_derived_fresh, checkout, git, points
 from ixci.cli import cli
 from ixci.cli.collect import run_attempt_from_env
-from ixci.collect import collect
 from ixci.errors import PublishError, UsageError
 from ixci.job import load_plan
-from ixci.publish import publish
+from ixci.results.collect import collect
+from ixci.results.publish import publish
 
 RUN = "4242"
 A = planned(make_job(name="a", tp=1))

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from collect.factory import make_job, make_plan, make_result, planned
 from ixci.cli import cli
-from ixci.collect import collect
 from ixci.errors import CollectError
+from ixci.results.collect import collect
 
 DAMAGED = Path(__file__).resolve().parents[1] / "data" / "damaged"
 EXPECTED: dict[str, str] = json.loads((DAMAGED / "EXPECTED.json").read_text())

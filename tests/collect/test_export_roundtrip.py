@@ -36,8 +36,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from ixci.aggregate import tidy_table, to_columnar
 from ixci.cli import cli
+from ixci.results.aggregate import tidy_table, to_columnar
 from tests.collect.factory import make_job, make_result
 
 REPO = Path(__file__).resolve().parents[2]

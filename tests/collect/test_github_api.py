@@ -19,9 +19,9 @@ import responses
 from click.testing import CliRunner
 
 from collect.factory import make_job, make_result
-from ixci import github_api
 from ixci.cli import cli
 from ixci.errors import GitHubError
+from ixci.github import github_api
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "github"
 API = "https://api.github.com"

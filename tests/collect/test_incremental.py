@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from collect.factory import make_job, make_result
-from ixci.aggregate import Economics
-from ixci.collect import collect
-from ixci.derived import build_derived, derive, derive_run, write_derived
-from ixci.pointstore import JOBS_DIR, POINTS_DIR, partition_files, read_points
-from ixci.publish import rebuild, write_economics
-from ixci.runfolder import stage_attempt
+from ixci.results.aggregate import Economics
+from ixci.results.collect import collect
+from ixci.results.derived import build_derived, derive, derive_run, write_derived
+from ixci.results.pointstore import JOBS_DIR, POINTS_DIR, partition_files, read_points
+from ixci.results.publish import rebuild, write_economics
+from ixci.results.runfolder import stage_attempt
 
 ECON = Economics(usd_per_gpu_hour={"h100": {"neocloud": 1.69}}, all_in_kw={"h100": 1.73})
 A = make_job(name="a", tp=1, concurrencies=(1, 4, 16))

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from collect.factory import make_job, make_result
-from ixci import compare as cmp
-from ixci import repeats
-from ixci.aggregate import INTERVAL_COLUMNS, tidy_table, write_tables
-from ixci.compare_points import compare_points, mermaid_chart
-from ixci.intervals import T_975, Interval, overlap_verdict, student_t, t_quantile
+from ixci.results import compare as cmp
+from ixci.results.aggregate import INTERVAL_COLUMNS, tidy_table, write_tables
+from ixci.results.compare_points import compare_points, mermaid_chart
+from ixci.results.intervals import T_975, Interval, overlap_verdict, student_t, t_quantile
+from ixci.run import repeats
 
 # --- Student-t, by hand --------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ def _doc(
 
 
 def test_artifact_with_repeats_is_schema_valid() -> None:
-    from ixci import result
+    from ixci.results import result
 
     doc = _doc(1.0, "r", (0.95, 1.0, 1.05))
     assert result.problems(doc) == []
@@ -129,7 +129,7 @@ def test_collect_accepts_repeats_whose_mean_rate_is_not_the_pooled_rate(tmp_path
     or a repeat whose numbers do not add up is refused, with where."""
     import json
 
-    from ixci.collect import collect
+    from ixci.results.collect import collect
 
     def collected(doc: dict[str, Any], name: str) -> Any:
         folder = tmp_path / name / f"result-{doc['job']['id']}"
@@ -259,7 +259,7 @@ def test_hostile_label_keeps_the_curve_table_whole() -> None:
 def test_headline_lower_end_is_cut_at_zero() -> None:
     """Repeats measured on a contended host (24, 22, 1199 tok/s, as seen on a shared CPU) put
     mean − t·s/√n below zero; no throughput is negative, so the artifact says 0."""
-    from ixci.intervals import headline_intervals
+    from ixci.results.intervals import headline_intervals
 
     recs = [
         {"metrics": {"output_throughput": v, "ttft": {"p99": 0.2}}} for v in (24.0, 22.0, 1199.0)

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from collect.factory import make_job, make_plan, make_result, plan_json, planned
 from collect.test_publish import checkout, git, points
 from ixci.cli import cli
-from ixci.collect import collect
 from ixci.errors import CollectError
-from ixci.publish import publish
+from ixci.results.collect import collect
+from ixci.results.publish import publish
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from collect.factory import make_job, make_result
-from ixci.aggregate import Economics, to_columnar
-from ixci.collect import collect
 from ixci.errors import PublishError
-from ixci.pointstore import JOBS_DIR, POINTS_DIR, read_points
-from ixci.publish import DERIVED_FILES, build_derived, publish
+from ixci.results.aggregate import Economics, to_columnar
+from ixci.results.collect import collect
+from ixci.results.pointstore import JOBS_DIR, POINTS_DIR, read_points
+from ixci.results.publish import DERIVED_FILES, build_derived, publish
 
 DAMAGED = Path(__file__).resolve().parents[1] / "data" / "damaged"
 ECON = Economics(

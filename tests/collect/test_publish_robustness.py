@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-import ixci.runfolder
+import ixci.results.runfolder
 from collect.factory import make_job, make_result
 from collect.test_publish import artifacts, checkout, git
-from ixci.collect import collect
 from ixci.errors import PublishError, RemoteLocked, StorageError
-from ixci.publish import publish
+from ixci.results.collect import collect
+from ixci.results.publish import publish
 
 
 @pytest.fixture
@@ -95,10 +95,10 @@ def test_a_crafted_date_is_refused_even_without_format_checks(
     `date-time` format checker (absent from an install without rfc3339-validator)."""
     import jsonschema
 
-    import ixci.collect
+    import ixci.results.collect
 
-    bare = jsonschema.Draft202012Validator(ixci.collect.result_schema())  # no format checks
-    monkeypatch.setattr(ixci.collect, "_validator", lambda: bare)
+    bare = jsonschema.Draft202012Validator(ixci.results.collect.result_schema())  # no format checks
+    monkeypatch.setattr(ixci.results.collect, "_validator", lambda: bare)
     doc = make_result(make_job(), run_id="crafted-nf")
     doc["run"]["started_at"] = "..-..-..T00:00:00Z"
     col = collect([artifacts(tmp_path / "a", [doc])])
@@ -137,7 +137,7 @@ def test_disk_full_injected_at_the_write_choke_point(
     def full(*_: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "w" / "x"))
 
-    monkeypatch.setattr(ixci.runfolder, "_write_folder", full)
+    monkeypatch.setattr(ixci.results.runfolder, "_write_folder", full)
     with pytest.raises(StorageError, match="No space left on device") as info:
         publish(col, repo=str(remote), run_id="61", workdir=tmp_path / "w", site=False)
     assert info.value.exit_code == 9 and "free space" in (info.value.hint or "")
@@ -275,11 +275,11 @@ def test_no_success_is_reported_without_the_run_on_the_branch(
 ) -> None:
     """If staging ever wrote nothing (the old crafted-date bug wrote outside the clone), the
     empty commit must not be reported as "already published"."""
-    import ixci.publish
+    import ixci.results.publish
 
     col = collect([artifacts(tmp_path / "a", [make_result(make_job(), run_id="91")])])
-    ghost = ixci.runfolder.Staged(folder="runs/2026/11/28/91", changed=True)
-    monkeypatch.setattr(ixci.publish, "stage_attempt", lambda *a, **k: ghost)
+    ghost = ixci.results.runfolder.Staged(folder="runs/2026/11/28/91", changed=True)
+    monkeypatch.setattr(ixci.results.publish, "stage_attempt", lambda *a, **k: ghost)
     with pytest.raises(PublishError, match="nothing was staged"):
         publish(col, repo=str(remote), run_id="91", workdir=tmp_path / "w", site=False)
     assert git("for-each-ref", cwd=remote).strip() == ""

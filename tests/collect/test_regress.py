@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from collect.factory import make_job, make_plan, make_result, planned
-from ixci import alert_issues
-from ixci.catalog import load_catalog
-from ixci.collect import collect
+from ixci.catalog.catalog import load_catalog
 from ixci.errors import InvalidInput
-from ixci.publish import ALERTS_FILE, derive, write_alerts
-from ixci.regress import AlertPolicy
-from ixci.runfolder import stage_attempt
+from ixci.github import alert_issues
+from ixci.results.collect import collect
+from ixci.results.publish import ALERTS_FILE, derive, write_alerts
+from ixci.results.regress import AlertPolicy
+from ixci.results.runfolder import stage_attempt
+from ixci.results.stepdetect import StepRule, detect, detectable_drop
 from ixci.schemas import validate_instance
-from ixci.stepdetect import StepRule, detect, detectable_drop
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
 """The tidy table's server-metrics columns (docs/servermetrics.md): one row per point, taken from
-the point's `server_metrics` record as `ixci.servermetrics.summary` writes it."""
+the point's `server_metrics` record as `ixci.run.servermetrics.summary` writes it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ixci.aggregate import tidy_table
 from ixci.engines import vllm
-from ixci.servermetrics import SERVER_COLUMNS, _Samples, server_columns, summary, unsupported
+from ixci.results.aggregate import tidy_table
+from ixci.run.servermetrics import SERVER_COLUMNS, _Samples, server_columns, summary, unsupported
 
 ARTIFACT = (
     Path(__file__).resolve().parents[1] / "data" / "artifacts" / "j-19419ed0cfaa" / "result.json"

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from collect.factory import make_job, make_result
-from ixci.artifacts import Limits, Rejected, nesting_depth, parse_json, read_zip_member
 from ixci.cli import cli
-from ixci.collect import collect, validate_artifact
 from ixci.errors import CollectError
+from ixci.results.artifacts import Limits, Rejected, nesting_depth, parse_json, read_zip_member
+from ixci.results.collect import collect, validate_artifact
 
 
 def _write(root: Path, name: str, data: bytes) -> Path:

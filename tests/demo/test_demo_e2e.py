@@ -239,8 +239,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 def _newest_rows(demo: Demo) -> list[dict[str, Any]]:
     """The newest run's rows of the published tidy table."""
-    from ixci.aggregate import to_columnar
-    from ixci.pointstore import read_points
+    from ixci.results.aggregate import to_columnar
+    from ixci.results.pointstore import read_points
 
     table = to_columnar(read_points(demo.workdir / "results"))
     cols = table["columns"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ixci import demo
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.demo import DemoConfig, DemoModel, JobOutcome
 from ixci.errors import PlanError
 

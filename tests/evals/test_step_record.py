@@ -11,9 +11,9 @@ from typing import Any
 
 from collect.factory import make_job, make_result
 
-from ixci import result as artifact
 from ixci.evals.step import EvalStep
 from ixci.evals.suite import EvalPlan
+from ixci.results import result as artifact
 
 BLOCK: dict[str, Any] = {
     "started_at": "2026-12-05T10:00:00+00:00",

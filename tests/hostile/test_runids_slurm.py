@@ -76,9 +76,9 @@ def _ixci(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
 
 def _altered_plan(job_id: str, changes: dict[str, object]) -> dict[str, object]:
     """A plan of the catalog's job `job_id` with hostile `changes` (as an altered plan has)."""
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
     from ixci.job import Plan
-    from ixci.plan import find_job
+    from ixci.plan.plan import find_job
 
     job = find_job(load_catalog(REPO), job_id, "workflow_dispatch")
     doc = Plan(event="workflow_dispatch", catalog_sha="", jobs=(job,)).to_dict()

@@ -2,7 +2,7 @@
 
 A real HTTP server on a local socket (`http.server`, one thread per request) answers `/metrics`,
 `/slots`, `/flush_cache` and `/reset_prefix_cache` with one crafted fault per case. Each case
-runs the real `ixci.servermetrics.Scraper` (or `ixci.cachestate.flush`) against it and checks
+runs the real `ixci.run.servermetrics.Scraper` (or `ixci.run.cachestate.flush`) against it and checks
 the outcome it names: the scrape failure or flush status recorded, no exception, a bounded
 time, and a record that validates against the artifact schema (`server_metrics` / `cache`).
 """
@@ -20,14 +20,15 @@ from typing import Any, ClassVar
 import pytest
 from jsonschema import Draft202012Validator
 
-from ixci import cachestate, schemas
+from ixci import schemas
 from ixci.engines.base import CacheFlush, MetricsMap, ServeSpec
 from ixci.engines.llamacpp import FLUSH as LLAMA_FLUSH
 from ixci.engines.llamacpp import METRICS as LLAMA_METRICS
 from ixci.engines.vllm import FLUSH as VLLM_FLUSH
 from ixci.engines.vllm import METRICS as VLLM_METRICS
 from ixci.loadgen.dialect import DIALECTS
-from ixci.servermetrics import Scraper
+from ixci.run import cachestate
+from ixci.run.servermetrics import Scraper
 
 TIMEOUT_S = 1.0
 WALL_S = 6.0  # one baseline + one final scrape, each cut at TIMEOUT_S, plus slack

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from ixci import modelgen
+from ixci.engines import modelgen
 from tests.conftest import REPO, missing
 from tests.infra.llama import post
 

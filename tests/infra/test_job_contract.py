@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from ixci import plan as planner
-from ixci import selection
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.errors import InvalidInput
 from ixci.job import Job, Plan, Topology, load_plan
+from ixci.plan import plan as planner
+from ixci.plan import selection
 from ixci.schemas import validate_instance
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,15 +100,15 @@ EXEMPT = {
     # the (de)serialisation itself
     "ixci/job.py": "the plan's types: the one place that knows the keys",
     # catalog YAML, not the plan file: kebab-case recipe/runner mappings before typing
-    "ixci/catalog_build.py": "reads recipe YAML (`d['tp']`, `dis['router']`) into the typed catalog",
-    "ixci/catalog_checks.py": "reads runners.yaml (`runner['nodes']`), not a plan",
+    "ixci/catalog/catalog_build.py": "reads recipe YAML (`d['tp']`, `dis['router']`) into the typed catalog",
+    "ixci/catalog/catalog_checks.py": "reads runners.yaml (`runner['nodes']`), not a plan",
     # foreign formats owned by the importer (InferenceX configs → recipes), not the plan file
     "ixci/importer/": "reads InferenceX configs into recipes (and is edited by its owners)",
     # columns of the aggregated results table (a flat row per point), not the job's topology
-    "ixci/compare.py": "reads aggregated result rows (`r['tp']`)",
-    "ixci/aggregate.py": "reads tidy-table columns (`df['gpus']`); the jobs through `Topology`",
-    "ixci/publish.py": "reads index entries (`entry.get('tp')`)",
-    "ixci/export.py": "reads tidy-table rows (`r['tp']`); the jobs through `Topology.from_dict`",
+    "ixci/results/compare.py": "reads aggregated result rows (`r['tp']`)",
+    "ixci/results/aggregate.py": "reads tidy-table columns (`df['gpus']`); the jobs through `Topology`",
+    "ixci/results/publish.py": "reads index entries (`entry.get('tp')`)",
+    "ixci/results/export.py": "reads tidy-table rows (`r['tp']`); the jobs through `Topology.from_dict`",
 }
 
 PENDING: dict[str, int] = {
@@ -175,11 +175,12 @@ def test_marked_lines_are_few_and_say_what_they_read() -> None:
         for line in path.read_text().splitlines()
         if MARKER in line
     }
-    assert marked == {("ixci/result_checks.py", "telemetry")}
+    assert marked == {("ixci/results/result_checks.py", "telemetry")}
 
 
 def test_a_points_repeats_is_bounded_as_the_intervals_are() -> None:
-    from ixci import intervals, job
+    from ixci import job
+    from ixci.results import intervals
 
     assert job.MAX_REPEATS == intervals.MAX_REPEATS
     doc = json.loads(GOLDEN.read_text())

@@ -11,10 +11,14 @@ the rule it breaks, before it becomes a cycle or a hidden dependency:
 * engines (`ixci.engines`) turn a resolved job into argv: never the catalog, planner, runner or
   runtimes (the plan's types in `ixci.job` they may).
 * runtimes (`ixci.runtimes`) launch what an engine built: never the catalog, planner or runner.
+* the stages follow the data: the catalog (`ixci.catalog`) reads YAML and knows no later stage;
+  the planner (`ixci.plan`) reads the catalog; the runner (`ixci.run`) reads a typed job, never
+  the catalog or the planner; the results (`ixci.results`) read artifacts, never the catalog, the
+  planner or the runner's driving code; the GitHub face (`ixci.github`) reads only artifacts.
 * the site (`ixci.site`) reads published data only: never collect, publish, the runner or the
   catalog.
-* the metric table (`ixci.metric_table`) and the statistics (`ixci.stepdetect`,
-  `ixci.intervals`) are pure; the roofline reads only the
+* the metric table (`ixci.metric_table`) and the statistics (`ixci.results.stepdetect`,
+  `ixci.results.intervals`) are pure; the roofline (`ixci.run.roofline`) reads only the
   precision table.
 """
 
@@ -27,21 +31,49 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ixci"
 
+# what every stage may use: the error types, the plan file's types, ids, the one subprocess
+# choke point and the YAML reader
+_BASE = frozenset({"ixci.errors", "ixci.job", "ixci.ids", "ixci.cmd", "ixci.yamlio"})
+
 CONTRACTS: dict[str, frozenset[str]] = {
     "ixci.errors": frozenset(),
-    "ixci.loadgen": frozenset({"ixci.errors"}),
     "ixci.job": frozenset({"ixci.errors"}),
-    "ixci.engines": frozenset({"ixci.errors", "ixci.job", "ixci.loadgen.dialect", "ixci.modelgen"}),
+    "ixci.loadgen": frozenset({"ixci.errors"}),
+    "ixci.engines": frozenset({"ixci.errors", "ixci.job", "ixci.loadgen.dialect"}),
     "ixci.runtimes": frozenset(
         {"ixci.errors", "ixci.cmd", "ixci.ids", "ixci.job", "ixci.engines.base"}
     ),
+    "ixci.catalog": frozenset(
+        _BASE
+        | {"ixci.schemas", "ixci.evals.suite", "ixci.loadgen.traces", "ixci.metric_table"}
+        | {"ixci.runtimes"}  # a runner's `runtime` is a kind of the runtime registry
+    ),
+    "ixci.plan": frozenset(
+        _BASE | {"ixci.catalog.catalog", "ixci.catalog.catalog_files", "ixci.precision"}
+    ),
+    "ixci.run": frozenset(
+        _BASE
+        | {"ixci", "ixci.precision", "ixci.results.intervals", "ixci.results.result"}
+        | {"ixci.engines.base", "ixci.runtimes.base", "ixci.runtimes.slurm", "ixci.runtimes.state"}
+        | {
+            f"ixci.loadgen.{m}"
+            for m in ("audit", "config", "dialect", "metrics", "run", "sessions")
+        }
+    ),
+    "ixci.results": frozenset(
+        _BASE
+        | {"ixci", "ixci.schemas", "ixci.metric_table", "ixci.loadgen.sessions_metrics"}
+        | {"ixci.run.servermetrics", "ixci.run.telemetry", "ixci.site.build"}
+    ),
+    "ixci.github": frozenset(_BASE | {"ixci.results.artifacts"}),
     "ixci.site": frozenset(
-        {"ixci", "ixci.errors", "ixci.metric_table", "ixci.pointstore", "ixci.servermetrics"}
+        {"ixci", "ixci.errors", "ixci.metric_table", "ixci.results.pointstore"}
+        | {"ixci.run.servermetrics"}
     ),
     "ixci.metric_table": frozenset(),
-    "ixci.stepdetect": frozenset(),
-    "ixci.intervals": frozenset(),
-    "ixci.roofline": frozenset({"ixci.precision"}),
+    "ixci.results.stepdetect": frozenset(),
+    "ixci.results.intervals": frozenset(),
+    "ixci.run.roofline": frozenset({"ixci.precision"}),
 }
 
 

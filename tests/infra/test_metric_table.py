@@ -12,11 +12,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ixci import metric_table as mt
-from ixci.aggregate import Economics, tidy_table
+from ixci.errors import InvalidInput
 from ixci.loadgen.metrics import METRICS as METRIC_SPECS
-from ixci.regress import DIRECTIONS
+from ixci.results.aggregate import Economics, tidy_table
+from ixci.results.regress import DIRECTIONS, AlertPolicy
 from ixci.site.data import UNITS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,9 +62,22 @@ def test_the_site_units_and_the_alert_directions_come_from_the_table() -> None:
     assert {m.name: m.unit for m in mt.METRICS} == UNITS
     assert {m.name: m.better for m in mt.METRICS if m.alertable} == DIRECTIONS
     assert set(DIRECTIONS.values()) <= {mt.HIGHER, mt.LOWER}
+    # the alerts schema names no metric: which ones may be watched is the table's to say
     schema = json.loads((REPO / "schemas/alerts.schema.json").read_text())
-    enum = schema["properties"]["regression"]["properties"]["metrics"]["items"]["enum"]
-    assert set(enum) == set(DIRECTIONS), "alertable metrics: the table and the schema's enum"
+    metrics = schema["properties"]["regression"]["properties"]["metrics"]
+    assert "enum" not in json.dumps(metrics["items"])
+    assert set(metrics["default"]) <= set(DIRECTIONS)
+
+
+def test_an_alert_on_a_metric_the_table_does_not_mark_alertable_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        AlertPolicy.from_json({"regression": {"metrics": ["tput_per_gpu", "goodput"]}}, file="a")
+    assert "a:1:1: regression.metrics[1]: 'goodput' is not an alertable metric" in str(
+        info.value.render()
+    )
+    assert AlertPolicy.from_json({"regression": {"metrics": ["ttft_p99_s"]}}).metrics == (
+        "ttft_p99_s",
+    )
 
 
 def test_directions_agree_with_the_load_generators_metric_specs() -> None:

@@ -1,4 +1,4 @@
-"""ixci.modelgen: the generated models are real — llama-server and transformers load them."""
+"""ixci.engines.modelgen: the generated models are real — llama-server and transformers load them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import gguf
 import pytest
 from tokenizers import Tokenizer
 
-from ixci import modelgen
+from ixci.engines import modelgen
 from ixci.errors import IxciError
 from tests.infra.llama import llama_server, post
 
@@ -139,6 +139,6 @@ def test_modelgen_imports_without_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import ixci.modelgen; "
+    code = ("import sys; import ixci.engines.modelgen; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -219,7 +219,7 @@ def test_some_hostile_responses_do_not_spoil_the_others(hostile: Callable) -> No
 
 
 def _watch_after_deadline(base_url: str) -> Callable[[], None]:
-    from ixci.runner import JobRun
+    from ixci.run.runner import JobRun
 
     run = JobRun.__new__(JobRun)  # only what `_watch` reads
     run.cancel = threading.Event()

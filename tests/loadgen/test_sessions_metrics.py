@@ -123,8 +123,8 @@ def test_tidy_table_gets_session_columns_only_from_sessions_points() -> None:
     import json
     from pathlib import Path
 
-    from ixci.aggregate import tidy_table
     from ixci.loadgen.sessions_metrics import SESSION_COLUMNS
+    from ixci.results.aggregate import tidy_table
 
     artifact = (
         Path(__file__).resolve().parents[1]

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ixci import repeats, schemas, specdec
+from ixci import schemas
 from ixci.engines.llamacpp import METRICS as LLAMA_METRICS
 from ixci.engines.sglang import METRICS as SGLANG_METRICS
 from ixci.engines.vllm import METRICS as VLLM_METRICS
 from ixci.loadgen.http import Exchange
 from ixci.loadgen.metrics import RequestRecord, draft_totals, record_from_json
 from ixci.loadgen.sse import draft_counts, parse_stream
-from ixci.servermetrics import _Samples, mapped, parse, summary, wanted_series
+from ixci.run import repeats, specdec
+from ixci.run.servermetrics import _Samples, mapped, parse, summary, wanted_series
 
 
 def _validator(ref: str) -> Draft202012Validator:
@@ -177,9 +178,9 @@ def test_repeats_sum_draft_counts_and_recompute_the_rate() -> None:
 def test_a_draft_is_a_prefix_of_the_targets_layers_or_a_local_file(tmp_path: Any) -> None:
     import gguf
 
+    from ixci.engines.modelgen import ModelGenError, make_tiny_gguf
     from ixci.engines.resolve import resolve_draft
     from ixci.errors import InvalidJob
-    from ixci.modelgen import ModelGenError, make_tiny_gguf
 
     full = make_tiny_gguf(tmp_path / "full.gguf", layers=3)
     draft = make_tiny_gguf(tmp_path / "draft.gguf", layers=3, keep_layers=1)

@@ -11,8 +11,8 @@ import json
 import re
 from pathlib import Path
 
-from ixci import plan, selection
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
+from ixci.plan import plan, selection
 from tests.catalog.conftest import REPO, run_ixci
 from tests.plan.test_pull_request import commit, repo  # noqa: F401  (the fixture)
 
@@ -190,7 +190,7 @@ def test_option_combinations_are_usage_errors() -> None:
 
 def test_the_workflow_dispatch_input_reaches_the_ceiling() -> None:
     # `ixci gha plan-args` turns the dispatch inputs into the planner's argv (sweep.yml's plan job)
-    from ixci import gha
+    from ixci.github import gha
 
     args = gha.plan_args("workflow_dispatch", {"inputs": {"only": "", "budget-gpu-hours": "5"}})
     assert args == ["--event", "workflow_dispatch", "--budget-gpu-hours", "5"]

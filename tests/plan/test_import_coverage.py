@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ixci import plan
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.engines import adapter_for
 from ixci.engines.resolve import Checkpoint, engine_job
 from ixci.importer import import_inferencex, load_target
 from ixci.importer.coverage import AGENTIC_PENDING, coverage
 from ixci.importer.spec import spec_table
+from ixci.plan import plan
 from ixci.runtimes.base import LaunchContext
 from ixci.runtimes.slurm import SlurmOptions, render_batch_script
 

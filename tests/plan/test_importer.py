@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ixci import plan
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.importer import Unmappable, _settings, import_inferencex, load_target
+from ixci.plan import plan
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plan"
 SOURCE = [DATA / "inferencex" / "nvidia-master.yaml", DATA / "inferencex" / "amd-master.yaml"]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ixci import plan
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.importer import Unmappable, import_inferencex, load_target, write_recipes
 from ixci.importer.agentic import offload, offload_args
+from ixci.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "plan" / "inferencex"

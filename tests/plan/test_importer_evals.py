@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.evals.tasks import load_suite
 from ixci.importer import import_inferencex, load_target
 from ixci.importer.evals import eval_settings, import_evals

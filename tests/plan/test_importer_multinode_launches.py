@@ -44,9 +44,9 @@ from typing import Any
 
 import pytest
 
-from ixci import plan
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.importer import ImportReport, import_inferencex, load_target, write_recipes
+from ixci.plan import plan
 from ixci.yamlio import load_file
 from tests.plan.test_import_coverage import REPO, SOURCE, _concs, _raw
 

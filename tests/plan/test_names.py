@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ixci.catalog import load_catalog
-from ixci.plan import expand
+from ixci.catalog.catalog import load_catalog
+from ixci.plan.plan import expand
 
 REPO = Path(__file__).resolve().parents[2]
 

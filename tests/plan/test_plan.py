@@ -12,10 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ixci import plan
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.cli import cli
 from ixci.errors import InvalidInput, PlanError
+from ixci.plan import plan
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plan"
 CATALOG = DATA / "catalog"

@@ -1,7 +1,7 @@
 """Server metrics and cache state against a real llama-server (`--metrics`, `--slot-save-path`).
 
-A "point" here is the same two prompts sent once each, with `ixci.servermetrics.PointMetrics`
-sampling `/metrics` around it exactly as the runner does and `ixci.cachestate.before_point`
+A "point" here is the same two prompts sent once each, with `ixci.run.servermetrics.PointMetrics`
+sampling `/metrics` around it exactly as the runner does and `ixci.run.cachestate.before_point`
 run before it. The client's own accounting (`usage.prompt_tokens_details.cached_tokens`, which
 llama.cpp fills from `timings.cache_n`) is checked against the server's counters, and the
 numbers are printed (`pytest -s`).
@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from ixci import cachestate, servermetrics
 from ixci.engines.base import Component, ServeSpec
 from ixci.engines.llamacpp import FLUSH, METRICS
+from ixci.engines.modelgen import TinyModel
 from ixci.loadgen.dialect import DIALECTS
-from ixci.modelgen import TinyModel
+from ixci.run import cachestate, servermetrics
 from tests.infra.llama import llama_server, post
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(240)]

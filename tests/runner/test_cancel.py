@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from ixci import result as artifact
-from ixci.runner import STOP_BUDGET_S
+from ixci.results import result as artifact
+from ixci.run.runner import STOP_BUDGET_S
 
 ROOT = Path(__file__).resolve().parents[2]
 IXCI = [sys.executable, "-c", "from ixci.cli import main; main()"]

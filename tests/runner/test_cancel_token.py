@@ -1,4 +1,4 @@
-"""`ixci.cancel.CancelToken`: the first trip interrupts a blocking wait once; later trips never
+"""`ixci.run.cancel.CancelToken`: the first trip interrupts a blocking wait once; later trips never
 interrupt the cleanup; a real signal handler on the main thread does the same."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from ixci.cancel import CancelToken, interruptible, reason
 from ixci.errors import Cancelled
+from ixci.run.cancel import CancelToken, interruptible, reason
 
 
 def test_first_trip_inside_a_region_raises_once() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ixci import result as artifact
+from ixci.results import result as artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 IXCI = [sys.executable, "-c", "from ixci.cli import main; main()"]

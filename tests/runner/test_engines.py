@@ -25,6 +25,7 @@ from ixci.engines.base import (
     frozen_map,
 )
 from ixci.errors import InvalidJob
+from tests.runner.jobs import engine_job_of
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -44,7 +45,7 @@ def _job(framework: str, **kw: object) -> EngineJob:
         model_size_gb=700.0,
     )
     base.update(kw)
-    return EngineJob(**base)  # type: ignore[arg-type]
+    return engine_job_of(**base)  # type: ignore[arg-type]
 
 
 CASES: dict[str, EngineJob] = {
@@ -337,14 +338,17 @@ def test_dynamo_multi_node_vllm_worker_is_one_component_per_node() -> None:
 def test_engine_job_carries_the_launch_nodes() -> None:
     from ixci.engines.resolve import Checkpoint, engine_job
 
-    job = {"id": "j-1", "framework": "dynamo-vllm", "model": "m", "precision": "fp4",
-           "topology": {"tp": 8, "nodes": 2, "gpus": 8}}  # fmt: skip
-    ejob = engine_job(job, checkpoint=Checkpoint(path="/m", tokenizer=None, size_gb=1.0),
+    planned = engine_job_of(job_id="j-1", framework="dynamo-vllm", model_key="m",
+                            precision="fp4", tp=8, nodes=2, gpus=8, image=None,
+                            model_path="/m", served_name="m").job  # fmt: skip
+    ejob = engine_job(planned.to_dict(), checkpoint=Checkpoint(path="/m", tokenizer=None, size_gb=1.0),
                       served_name="m", device="cuda", files_dir="/f", image=None)  # fmt: skip
     assert ejob.nodes == 2
     assert [
         c.nodes
-        for c in adapter_for("dynamo-sglang")(replace(ejob, framework="dynamo-sglang")).components
+        for c in adapter_for("dynamo-sglang")(
+            replace(ejob, job=replace(ejob.job, framework="dynamo-sglang"))
+        ).components
     ] == [1, 2]
 
 

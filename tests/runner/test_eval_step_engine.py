@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ixci import result as artifact
+from ixci.results import result as artifact
 
 from .test_run_job import IXCI, ROOT, _assert_clean, _bin_dir, _finish
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from ixci import repeats
-from ixci import result as artifact
-from ixci.loaddriver import point_config
-from ixci.runner import PointSpec
+from ixci.job import Point
+from ixci.loadgen.dialect import DIALECTS
+from ixci.results import result as artifact
+from ixci.run import repeats
+from ixci.run.jobspec import PointSpec
+from ixci.run.loaddriver import point_config
 
 from .test_run_job import IXCI, ROOT, _assert_clean, _bin_dir, _finish
 
@@ -92,11 +94,14 @@ def test_fold_an_invalid_repeat_makes_the_point_invalid_and_stays_out_of_interva
 
 
 def test_a_repeat_draws_other_prompts() -> None:
-    point = PointSpec(id="p-000000000001", scenario="s", isl=8, osl=8, concurrency=1, repeats=2)
+    point = PointSpec(
+        point=Point(id="p-000000000001", scenario="s", isl=8, osl=8, concurrency=1, repeats=2)
+    )
     from dataclasses import replace
 
     class _Serve:  # point_config reads only these fields of the ServeSpec
         engine = "llamacpp"
+        dialect = DIALECTS["llamacpp"]
         model_name = "m"
         base_url = "http://127.0.0.1:1"
 
@@ -108,7 +113,7 @@ def test_a_repeat_draws_other_prompts() -> None:
 
     seeds = [seed(replace(point, repeat=r)) for r in (1, 2, 3)]
     assert len(set(seeds)) == 3
-    single = PointSpec(id="p-000000000001", scenario="s", isl=8, osl=8, concurrency=1)
+    single = PointSpec(point=Point(id="p-000000000001", scenario="s", isl=8, osl=8, concurrency=1))
     assert seed(single) == seeds[0]  # one repeat: the prompts of today
 
 
@@ -119,13 +124,16 @@ def test_run_job_derives_the_request_timeout_from_the_point() -> None:
 
     class _Serve:
         engine = "llamacpp"
+        dialect = DIALECTS["llamacpp"]
         model_name = "m"
         base_url = "http://127.0.0.1:1"
 
     class _Job:
         tokenizer = None
 
-    point = PointSpec(id="p-000000000001", scenario="s", isl=1024, osl=128, concurrency=4)
+    point = PointSpec(
+        point=Point(id="p-000000000001", scenario="s", isl=1024, osl=128, concurrency=4)
+    )
     raw = point_config(_Serve(), point, _Job())  # type: ignore[arg-type]
     assert raw["request_timeout_s"] is None
     config = PointConfig(

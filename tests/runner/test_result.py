@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ixci import result
 from ixci.errors import InvalidInput
+from ixci.results import result
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "artifacts"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

@@ -1,4 +1,4 @@
-"""The roofline of a point (ixci/roofline.py) on hand-computed cases.
+"""The roofline of a point (ixci/run/roofline.py) on hand-computed cases.
 
 Each expected figure below was worked out by hand from the definition in the module docstring
 (and docs/roofline.md); the arithmetic is spelled out so a reader can redo it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ixci.roofline import Hardware, ModelFacts, kv_bytes_per_token, point_bound
+from ixci.run.roofline import Hardware, ModelFacts, kv_bytes_per_token, point_bound
 
 H200 = {"bf16": 989.0, "fp8": 1979.0}
 # An 8B-class dense llama (docs/examples/gpu-llamacpp-h200): 7.92 B params, 32 layers,
@@ -117,8 +117,8 @@ def test_the_real_gpu_runs_are_below_their_bounds_at_every_point(
     import json
     from pathlib import Path
 
-    from ixci import roofline
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
+    from ixci.run import roofline
 
     repo = Path(__file__).resolve().parents[2]
     cat = load_catalog(repo / "docs" / "examples" / "catalog")

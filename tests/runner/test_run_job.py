@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ixci import result as artifact
+from ixci.results import result as artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT = Path(__file__).with_name("fault_server.py")
@@ -203,7 +203,7 @@ def test_not_ready_is_retried(
 
 def _requests_of_first_point(job: str) -> int:
     """Completion requests before the second point: 1 ready probe + warm-up + measured."""
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
 
     catalog = load_catalog(ROOT)
     plan_job = next(j for j in _plan() if j["id"] == job)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ixci import result as artifact
+from ixci.results import result as artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 IXCI = [sys.executable, "-c", "from ixci.cli import main; main()"]

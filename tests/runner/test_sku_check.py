@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ixci.errors import PreflightFailed
-from ixci.telemetry import Gpu, check_sku, sku_name_problem
+from ixci.run.telemetry import Gpu, check_sku, sku_name_problem
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,8 +157,8 @@ def test_collect_rejects_an_artifact_whose_gpus_are_not_its_sku(tmp_path: Path) 
     """The real H200 artifact is accepted for its h200 job; the same artifact claiming an H100
     for that h200 job is rejected as `sku_mismatch` (and the other way round is what preflight
     stops)."""
-    from ixci.collect import collect
     from ixci.job import Plan
+    from ixci.results.collect import collect
 
     plan = _example_plan(tmp_path)
     assert plan["sku_gpu_names"] == {"h200": ["NVIDIA H200"]}

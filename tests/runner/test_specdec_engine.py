@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 
-from ixci import aggregate, modelgen
-from ixci import result as artifact
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
+from ixci.engines import modelgen
 from ixci.engines.resolve import resolve_checkpoint
-from ixci.plan import weights_gb
+from ixci.plan.plan import weights_gb
+from ixci.results import aggregate
+from ixci.results import result as artifact
 
 from .test_run_job import IXCI, ROOT, _assert_clean, _bin_dir, _finish
 

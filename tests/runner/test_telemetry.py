@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from ixci.errors import PreflightFailed
-from ixci.telemetry import Gpu, Sample, check_idle, gpu_energy, parse_nvidia_line, point_telemetry
+from ixci.run.telemetry import (
+    Gpu,
+    Sample,
+    check_idle,
+    gpu_energy,
+    parse_nvidia_line,
+    point_telemetry,
+)
 
 
 def _s(t: float, w: float, gpu: int = 0) -> Sample:
@@ -104,8 +111,8 @@ def test_the_power_window_is_the_metrics_window(tmp_path: Path) -> None:
     not stretch the window power is integrated over, as it does not stretch the throughput's."""
     import gzip
 
-    from ixci.loaddriver import telemetry_window
     from ixci.loadgen.metrics import ErrorKind, RequestRecord
+    from ixci.run.loaddriver import telemetry_window
 
     def rec(
         index: int, send: int, end: int, *, warmup: bool = False, kind: ErrorKind | None = None

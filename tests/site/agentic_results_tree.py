@@ -2,7 +2,7 @@
 
 Built the way ixci builds one: result documents whose points carry the load generator's
 `metrics`, the `sessions` block of `ixci.loadgen.sessions_metrics` and a `server_metrics`
-record of `ixci.servermetrics.summary`, all computed from simulated turn records; the documents
+record of `ixci.run.servermetrics.summary`, all computed from simulated turn records; the documents
 are checked against the result schema and go through ixci's own tidy table.
 
 The base document is the real llama.cpp H200 artifact (tests/data/gpu); a second document is
@@ -29,7 +29,7 @@ from ixci.engines import llamacpp, vllm
 from ixci.engines.base import MetricsMap
 from ixci.loadgen.metrics import RequestRecord, point_metrics
 from ixci.loadgen.sessions_metrics import TurnRecord, sessions_metrics
-from ixci.servermetrics import _Samples, summary
+from ixci.run.servermetrics import _Samples, summary
 
 SCENARIO = "agentic-coding"
 TURNS = 4
@@ -142,8 +142,8 @@ def agentic_documents(seed: int = 5) -> list[dict[str, Any]]:
 def write_agentic_tree(root: Path, docs: list[dict[str, Any]] | None = None) -> Path:
     """A results tree of one run holding `docs` (default: `agentic_documents()`), through
     ixci's schema check and its own tidy table."""
-    from ixci import result as artifact
-    from ixci.aggregate import tidy_table, to_columnar
+    from ixci.results import result as artifact
+    from ixci.results.aggregate import tidy_table, to_columnar
 
     docs = docs if docs is not None else agentic_documents()
     for k, doc in enumerate(docs):  # the artifact's own reader: schema-validated

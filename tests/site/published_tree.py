@@ -3,7 +3,7 @@ site tests that need what publish decides: the published curve of each configura
 (index.json `configs[].curves`) and regressions.json.
 
 Artifacts come from tests/collect/factory.py; each run is staged as `ixci publish` stages it and
-the derived files are rebuilt from the run folders (`ixci.publish.rebuild`), without git.
+the derived files are rebuilt from the run folders (`ixci.results.publish.rebuild`), without git.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from collect.factory import make_job, make_result
 
-from ixci.collect import collect
-from ixci.publish import rebuild
-from ixci.runfolder import stage_attempt
+from ixci.results.collect import collect
+from ixci.results.publish import rebuild
+from ixci.results.runfolder import stage_attempt
 
 TAG = "vllm/vllm-openai:nightly"
 

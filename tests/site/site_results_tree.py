@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ixci.aggregate import INTERVAL_COLUMNS
+from ixci.results.aggregate import INTERVAL_COLUMNS
 
 COLUMNS_BASE = [
     "run_id", "run_date", "job_id", "point_id", "config_id", "job_name", "recipe", "model", "model_id", "scenario",
@@ -288,14 +288,14 @@ def write_tree(root: Path, *, seed: int = 7, configs: tuple[Config, ...] = CONFI
 
 
 def write_points(root: Path, table: dict[str, Any], paths: dict[str, str], layout: str) -> None:
-    """The point table as the results branch stores it: month partitions (`ixci.pointstore`),
+    """The point table as the results branch stores it: month partitions (`ixci.results.pointstore`),
     or, with layout "json", one data/points.json as branches did before partitions."""
     if layout == "json":
         _dump(root / "data" / "points.json", table)
         return
     import pandas as pd
 
-    from ixci import pointstore as ps
+    from ixci.results import pointstore as ps
 
     df = pd.DataFrame(table["rows"], columns=table["columns"])
     month = df["run_id"].map(lambda r: ps.month_of(paths[str(r)]))
@@ -392,8 +392,8 @@ def real_gpu_document() -> dict[str, Any]:
     """The real llama.cpp H200 artifact with each point's `roofline` object recomputed from the
     example catalog (the artifact's own, written by run-job on the GPU host, is the same:
     tests/runner/test_roofline.py)."""
-    from ixci import roofline
-    from ixci.catalog import load_catalog
+    from ixci.catalog.catalog import load_catalog
+    from ixci.run import roofline
 
     doc: dict[str, Any] = json.loads(GPU_RESULT.read_text())
     cat = load_catalog(EXAMPLE_CATALOG)
@@ -411,7 +411,7 @@ def real_gpu_document() -> dict[str, Any]:
 
 def write_real_gpu_tree(root: Path) -> Path:
     """A results tree of one run: the real H200 artifact through ixci's own tidy table."""
-    from ixci.aggregate import tidy_table, to_columnar
+    from ixci.results.aggregate import tidy_table, to_columnar
 
     doc = real_gpu_document()
     df = tidy_table([doc])

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from site_results_tree import PRICES, columns, write_tree
 
-from ixci.aggregate import to_columnar
 from ixci.cli import cli
 from ixci.errors import InvalidInput
-from ixci.pointstore import POINTS_DIR, read_points
+from ixci.results.aggregate import to_columnar
+from ixci.results.pointstore import POINTS_DIR, read_points
 from ixci.site import build_site
 from ixci.site.build import COMPILE_HINT, plotly_js
 
@@ -265,9 +265,9 @@ def test_site_builds_from_a_tree_written_by_publish(tmp_path: Path) -> None:
     try:
         from collect.factory import make_job, make_result
 
-        from ixci.aggregate import Economics
-        from ixci.collect import collect
-        from ixci.publish import (
+        from ixci.results.aggregate import Economics
+        from ixci.results.collect import collect
+        from ixci.results.publish import (
             build_derived,
             run_files,
             run_folder,
@@ -309,7 +309,7 @@ def test_agentic_points_reach_the_payload(tmp_path: Path, built: tuple[Path, Pat
     without sessions points pays nothing for them."""
     from agentic_results_tree import agentic_documents, write_agentic_tree
 
-    from ixci.servermetrics import SERVER_COLUMNS
+    from ixci.run.servermetrics import SERVER_COLUMNS
 
     docs = agentic_documents()
     tree = write_agentic_tree(tmp_path / "results", docs)

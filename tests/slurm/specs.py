@@ -6,11 +6,13 @@ from dataclasses import replace
 
 from ixci.engines.base import EngineJob, PoolJob, ServeSpec
 from ixci.engines.llamacpp import serve_spec
-from ixci.modelgen import TinyModel
+from ixci.engines.modelgen import TinyModel
+from ixci.job import Router
+from tests.runner.jobs import engine_job_of
 
 
 def llama_job(tiny: TinyModel, port: int, *, slots: int = 2) -> EngineJob:
-    return EngineJob(job_id="j-slurmtest0001", framework="llamacpp", image="localhost/ixci/llama-server:b11434",
+    return engine_job_of(job_id="j-slurmtest0001", framework="llamacpp", image="localhost/ixci/llama-server:b11434",
                      model_key="tiny-llama", model_path=str(tiny.gguf), served_name="tiny",
                      precision="fp32", port=port, device="cpu", max_concurrency=slots,
                      max_model_len=512, engine_args={"threads": 1})  # fmt: skip
@@ -26,9 +28,14 @@ def disagg_spec(server: str, tiny: TinyModel, port: int) -> ServeSpec:
     """The adapter's disaggregated deployment: sglang-router on `port` (round robin over the
     decode workers: llama.cpp has no KV hand-off) in front of 1 prefill + 2 decode servers on
     port+1 .. port+3; `server` is the llama-server executable."""
-    job = replace(llama_job(tiny, port), kv_transfer="none", router="sglang-router",
-                  router_version="0.3.2", prefill=PoolJob(role="prefill", workers=1, tp=1),
-                  decode=PoolJob(role="decode", workers=2, tp=1))  # fmt: skip
+    prefill, decode = (
+        PoolJob(role="prefill", workers=1, tp=1),
+        PoolJob(role="decode", workers=2, tp=1),
+    )
+    job = llama_job(tiny, port).with_topology(
+        kv_transfer="none", router=Router(name="sglang-router", version="0.3.2"),
+        prefill=prefill, decode=decode, disaggregated=True, gpus=prefill.gpus + decode.gpus,
+    )  # fmt: skip
     spec = serve_spec(job)
     comps = tuple(
         replace(c, argv=(server, *c.argv[1:])) if c.argv[0] == "llama-server" else c

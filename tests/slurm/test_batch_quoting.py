@@ -27,11 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ixci.engines.base import EngineJob, PoolJob, ServeSpec
+from ixci.engines.base import PoolJob, ServeSpec
 from ixci.engines.llamacpp import serve_spec
 from ixci.errors import IxciError
 from ixci.runtimes import slurm
 from ixci.runtimes.base import LaunchContext
+from tests.runner.jobs import engine_job_of
 
 FRAGMENTS = ["$(touch $M)", "`touch $M`", ";touch $M;", "\ntouch $M\n", "&& touch $M", "|touch $M",
              "'", '"', "\\", "${IFS}", " ", "#", "*", "~", "!", "{", "}", "[", "]", "%", "-", "=",
@@ -90,7 +91,7 @@ def standins(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _spec(port: int) -> ServeSpec:
     """The llama.cpp adapter's disaggregated deployment (router + 1 prefill + 2 decode)."""
-    job = EngineJob(job_id="j-quoting00001", framework="llamacpp", image="localhost/x:1",
+    job = engine_job_of(job_id="j-quoting00001", framework="llamacpp", image="localhost/x:1",
                     model_key="tiny", model_path="/models/tiny.gguf", served_name="tiny",
                     precision="fp32", port=port, device="cpu", max_model_len=512,
                     kv_transfer="none", router="sglang-router", router_version="0.3.2",

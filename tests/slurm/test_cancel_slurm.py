@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ixci.runner import STOP_BUDGET_S
+from ixci.run.runner import STOP_BUDGET_S
 from tests.conftest import SlurmCluster
 from tests.runner.test_cancel import RunnerCancel
 from tests.slurm.specs import free_port_block

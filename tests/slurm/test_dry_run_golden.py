@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ixci.modelgen import TinyModel
+from ixci.engines.modelgen import TinyModel
 from ixci.runtimes.base import LaunchContext
 from ixci.runtimes.slurm import SlurmOptions, render_batch_script
 from tests.conftest import REPO

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ixci.modelgen import TinyModel
+from ixci.engines.modelgen import TinyModel
 from ixci.runtimes.base import LaunchContext
 from ixci.runtimes.slurm import BATCH_SCRIPT, SlurmDeployment, SlurmRuntime
 from tests.conftest import SlurmCluster

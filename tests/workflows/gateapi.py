@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import responses
 
-from ixci.github_api import RepoClient
+from ixci.github.github_api import RepoClient
 
 from .simulate import ROOT
 

@@ -472,7 +472,7 @@ def test_event_context_used_by_the_workflow_exists_in_payloads() -> None:
 
 def test_gate_dispatches_the_inputs_sweep_declares() -> None:
     """gate.run sends pr/sha/base/approved-by; sweep.yml declares them and plan-args reads them."""
-    from ixci import gate, gha
+    from ixci.github import gate, gha
 
     declared = load_workflow("sweep.yml")["on"]["workflow_dispatch"]["inputs"]
     sent = {"pr", "sha", "base", "approved-by"}

@@ -14,8 +14,8 @@ import pytest
 import responses
 from click.testing import CliRunner
 
-from ixci import doctor
 from ixci.cli import cli
+from ixci.github import doctor
 
 from .simulate import ROOT
 

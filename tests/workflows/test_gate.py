@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import responses
 
-from ixci import gate
 from ixci.errors import UsageError
+from ixci.github import gate
 
 from .gateapi import RecordedApi, client
 from .simulate import load_event
@@ -192,7 +192,7 @@ def test_label_without_a_standing_approval_is_refused(
 
 def test_later_comment_does_not_undo_an_approval() -> None:
     """A COMMENTED review after the approval (recorded: 80004) leaves the approval standing."""
-    from ixci.github_api import Review
+    from ixci.github.github_api import Review
 
     reviews = [
         Review(login="Octo-Maintainer", state="APPROVED", commit_id=HEAD, submitted_at=None),
@@ -283,7 +283,7 @@ def test_reopened_with_an_old_label_removes_it(rsps: responses.RequestsMock) -> 
 
 def test_long_descriptions_are_cut_to_githubs_140() -> None:
     event = gate.parse_event(load_event("pull_request_target.fork.opened.json"))
-    from ixci.github_api import PullState
+    from ixci.github.github_api import PullState
 
     pull = PullState(number=42, state="open", draft=False, head_sha=HEAD, base_sha=BASE,
                      head_repository="mallory/ixci", labels=())  # fmt: skip
@@ -291,7 +291,7 @@ def test_long_descriptions_are_cut_to_githubs_140() -> None:
         jobs=0, notes=tuple(f"file{i}.md: not a benchmark input" for i in range(30))
     )
     decision = gate.decide(event, pull, plan, None)
-    from ixci.github_api import shorten
+    from ixci.github.github_api import shorten
 
     assert len(decision.description) > 140 and len(shorten(decision.description, 140)) == 140
 

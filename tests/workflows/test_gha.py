@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from collect.factory import make_job, plan_json, planned
 
-from ixci import gha
 from ixci.cli import cli
 from ixci.errors import InvalidInput, PlanError, UsageError
+from ixci.github import gha
 from ixci.job import load_plan
 
 from .simulate import EVENTS, ROOT, load_event

@@ -327,7 +327,7 @@ def test_recorded_payloads_are_the_documented_shape() -> None:
 def test_an_empty_plan_collects_nothing_and_reports_green() -> None:
     """Zero jobs: no bench job, collect and publish skipped (no `artifacts/` to fail on), and
     a pull request's report still runs and turns `ixci/gate` green."""
-    from ixci import gate
+    from ixci.github import gate
 
     empty = {"shards": "[]", **{f"shard-{i}": '{"include":[]}' for i in range(4)}}
     for event_file in SWEEP_EVENTS:

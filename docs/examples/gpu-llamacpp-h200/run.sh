@@ -70,9 +70,9 @@ import json, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from ixci.catalog import load_catalog
+from ixci.catalog.catalog import load_catalog
 from ixci.engines.resolve import resolve_checkpoint
-from ixci.plan import weights_gb
+from ixci.plan.plan import weights_gb
 
 
 def make(key: str, precision: str, ref: str) -> str:

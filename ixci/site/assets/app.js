@@ -308,7 +308,7 @@
     return out;
   }
   // "latest per config": each curve (configuration × scenario) is drawn from the run publish
-  // publishes it from (D.curves, decided by ixci.curves: the densest recent complete sweep,
+  // publishes it from (D.curves, decided by ixci.results.curves: the densest recent complete sweep,
   // unless the recipe changed), so a narrower newer run never replaces a denser curve. When that
   // run is outside the selected time window (as-of, date range) or the tree predates D.curves,
   // the same rule runs here over the runs in the window: oldest → newest, a run takes over when
@@ -340,7 +340,7 @@
     for (j = 0; j < NJ; j++) out[j] = mask[j] && chosen[curveKey(j)] === run[j] ? 1 : 0;
     return out;
   }
-  // ixci.curves.choose without the recipe: needs the points, so it runs only for the curves
+  // ixci.results.curves.choose without the recipe: needs the points, so it runs only for the curves
   // that have several runs in the window and no published run among them
   function densest(groups, todo, mask, chosen) {
     var cov = {}, i, run = J.run_id.codes;

@@ -1,0 +1,1 @@
+"""GitHub Actions: matrix outputs, the approval gate, alert issues and the API calls."""

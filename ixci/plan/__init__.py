@@ -1,0 +1,1 @@
+"""Stage 2: the planner — the catalog expanded into jobs, and which of them an event runs."""

@@ -1,0 +1,1 @@
+"""Stage 4: results — artifacts validated, aggregated, compared and published; history read."""
