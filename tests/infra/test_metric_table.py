@@ -103,3 +103,17 @@ def test_interval_ends_and_price_tiers_take_their_columns_entry() -> None:
     assert mt.metric("ttft_p99_s_lo") is mt.BY_NAME["ttft_p99_s"]
     assert mt.metric("usd_per_output_mtok_spot") is mt.PRICED[1]
     assert mt.metric("tp") is None and mt.metric("ttft_p99_s_mid") is None
+
+
+def test_a_sourced_metric_reaches_the_table_and_the_site_from_its_entry_alone() -> None:
+    """retry_rate was added as one entry (source metrics.retry_rate, view extra): the tidy
+    table carries each point's value, after the established columns, and the site loads it."""
+    from ixci.results.aggregate import BASE_COLUMNS
+    from ixci.site.data import EXTRA_COLUMNS
+
+    docs = _documents()[:2]
+    df = tidy_table(docs)
+    want = [p["metrics"]["retry_rate"] for d in docs for p in d["points"]]
+    assert sorted(df["retry_rate"].tolist()) == sorted(want)
+    assert "retry_rate" not in BASE_COLUMNS and "retry_rate" in EXTRA_COLUMNS
+    assert list(df.columns).index("retry_rate") == len(BASE_COLUMNS)
