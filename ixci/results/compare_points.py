@@ -21,9 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from ixci.metric_table import BY_NAME, HIGHER
 from ixci.results.intervals import Interval, overlap_verdict
 
 TPUT, INTER = "tput_per_gpu", "interactivity_median"
+# which way is better, as the metric table declares it
+HIGHER_TPUT, HIGHER_INTER = (BY_NAME[m].better == HIGHER for m in (TPUT, INTER))
 MAX_CHART_POINTS = 24  # an xychart with more categories is unreadable in a comment
 
 
@@ -117,9 +120,11 @@ def _point(load: str, order: float, b: Side | None, c: Side | None, band: float)
     if b is None or c is None:
         verdict = "new" if b is None else "not_in_candidate"
         return PointComparison(load=load, order=order, base=b, cand=c, change=None, verdict=verdict)
-    verdicts = [overlap_verdict(b.tput, c.tput, higher_is_better=True, threshold=band)]
+    verdicts = [overlap_verdict(b.tput, c.tput, higher_is_better=HIGHER_TPUT, threshold=band)]
     if b.inter is not None and c.inter is not None:
-        verdicts.append(overlap_verdict(b.inter, c.inter, higher_is_better=True, threshold=band))
+        verdicts.append(
+            overlap_verdict(b.inter, c.inter, higher_is_better=HIGHER_INTER, threshold=band)
+        )
     worst = min((v.replace(" ", "_") for v in verdicts), key=lambda v: _RANK[v])
     change = (c.tput.mean - b.tput.mean) / b.tput.mean if b.tput.mean else None
     return PointComparison(load=load, order=order, base=b, cand=c, change=change, verdict=worst)
