@@ -175,23 +175,42 @@ def draw_lengths(
     return [rng.randint(lo, hi) for _ in range(n)]
 
 
-def _exact_text(
-    codec: Codec, rng: random.Random, prefix: str, n_prefix: int, target: int
-) -> tuple[str, bool]:
-    """Text of exactly `target` tokens starting with `prefix`; (text, exact?)."""
+def _exact_texts(
+    codec: Codec, rng: random.Random, prefix: str, n_prefix: int, targets: Sequence[int]
+) -> list[tuple[str, bool]]:
+    """Per target, a text of exactly that many tokens starting with `prefix`: (text, exact?).
+
+    All texts are built together: each round decodes and re-encodes every text still off its
+    length in one batch call (a Hugging Face tokenizer spreads a batch over the CPUs it may
+    use), trimming a text that came out long and drawing more ids for one that came out short.
+    The ids are drawn from `rng` in target order, so a seed gives the same texts every time."""
     pool = codec.candidates()
-    suffix = [rng.choice(pool) for _ in range(target - n_prefix)]
-    text = prefix
+    suffixes = [[rng.choice(pool) for _ in range(t - n_prefix)] for t in targets]
+    texts, exact = [prefix] * len(targets), [False] * len(targets)
+    pending = list(range(len(targets)))
     for _ in range(_MAX_ROUNDS):
-        text = prefix + codec.decode([suffix])[0] if suffix else prefix
-        count = len(codec.encode([text])[0])
-        if count == target:
-            return text, True
-        if count > target:
-            suffix = suffix[: max(0, len(suffix) - (count - target))]
-        else:
-            suffix = suffix + [rng.choice(pool) for _ in range(target - count)]
-    return text, False
+        if not pending:
+            break
+        decoding = [i for i in pending if suffixes[i]]
+        for i, text in zip(decoding, codec.decode([suffixes[i] for i in decoding]), strict=True):
+            texts[i] = prefix + text
+        for i in pending:
+            if not suffixes[i]:
+                texts[i] = prefix
+        counts = [len(ids) for ids in codec.encode([texts[i] for i in pending])]
+        still = []
+        for i, count in zip(pending, counts, strict=True):
+            target = targets[i]
+            if count == target:
+                exact[i] = True
+                continue
+            if count > target:
+                suffixes[i] = suffixes[i][: max(0, len(suffixes[i]) - (count - target))]
+            else:
+                suffixes[i] = suffixes[i] + [rng.choice(pool) for _ in range(target - count)]
+            still.append(i)
+        pending = still
+    return list(zip(texts, exact, strict=True))
 
 
 def build_prompts(
@@ -225,10 +244,11 @@ def build_prompts(
         )
     prefix = ""
     if shared_prefix_tokens:
-        prefix, _ = _exact_text(codec, rng, "", 0, shared_prefix_tokens)
-    out, inexact = [], 0
-    for n, o in zip(ins, outs, strict=True):
-        text, exact = _exact_text(codec, rng, prefix, shared_prefix_tokens, n)
-        inexact += not exact
-        out.append(Prompt(text=text, input_tokens=n, output_tokens=o))
-    return PromptSet(prompts=tuple(out), source=codec.source, tokenizer=codec.name, inexact=inexact)
+        [(prefix, _)] = _exact_texts(codec, rng, "", 0, [shared_prefix_tokens])
+    built = _exact_texts(codec, rng, prefix, shared_prefix_tokens, ins)
+    out = tuple(
+        Prompt(text=text, input_tokens=n, output_tokens=o)
+        for (text, _), n, o in zip(built, ins, outs, strict=True)
+    )
+    inexact = sum(not exact for _, exact in built)
+    return PromptSet(prompts=out, source=codec.source, tokenizer=codec.name, inexact=inexact)

@@ -64,11 +64,22 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# open loop: streamed chunks per second one worker takes while staying clear of saturation. On
+# a 16-core host's CPU one worker spent 33 % of its core on 100 req/s × 64 one-token chunks
+# (≈ 20 k chunks/s at 100 %), and saturated (send lag p99 23 ms) at 1,000 req/s
+# (perf/loadgen/README.md, open loop); half the full rate leaves room for bursts.
+OPEN_LOOP_CHUNKS_PER_WORKER = 10_000
+
+
 def auto_workers(config: PointConfig) -> int:
-    """One worker per 256 closed-loop slots (per 2,000 req/s open loop), at most one per CPU."""
+    """One worker per 256 closed-loop slots; open loop, one per 2,000 req/s or per
+    `OPEN_LOOP_CHUNKS_PER_WORKER` streamed chunks/s (rate × OSL, one token a chunk at worst),
+    whichever needs more; at most one per CPU."""
     want = math.ceil((config.concurrency or 1) / 256)
     if config.request_rate is not None and config.concurrency is None:
-        want = math.ceil(config.request_rate / 2000)
+        chunks = config.request_rate * config.osl
+        want = max(math.ceil(config.request_rate / 2000),
+                   math.ceil(chunks / OPEN_LOOP_CHUNKS_PER_WORKER))  # fmt: skip
     return max(1, min(want, available_cpus()))
 
 

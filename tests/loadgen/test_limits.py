@@ -271,3 +271,25 @@ def test_min_duration_is_met_on_the_measured_window_not_on_the_issue_clock(stub:
         if r.invalid_reasons or r.metrics["duration_s"] < 0.01:
             reasons.append((r.metrics["duration_s"], r.invalid_reasons))
     assert not reasons, reasons
+
+
+def test_open_loop_gets_a_worker_per_ten_thousand_streamed_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One worker saturated at 1,000 req/s of 64 one-token chunks (perf/loadgen/README.md, open
+    loop): the automatic count follows rate × OSL, not only the request rate."""
+    from ixci.loadgen import run
+
+    monkeypatch.setattr(run, "available_cpus", lambda: 16)
+
+    def workers(rate: float | None, osl: int, concurrency: int | None = None) -> int:
+        return run.auto_workers(PointConfig(url="http://127.0.0.1:1", model="m", isl=8, osl=osl,
+                                            concurrency=concurrency, request_rate=rate,
+                                            num_requests=10))  # fmt: skip
+
+    assert workers(100, 64) == 1
+    assert workers(1000, 64) == 7
+    assert workers(2000, 64) == 13
+    assert workers(4000, 8) == 4  # 32,000 chunks/s; 2 by the request rate alone
+    assert workers(10_000, 1024) == 16  # at most one per CPU
+    assert workers(None, 1024, concurrency=1024) == 4  # closed loop: one per 256 slots
