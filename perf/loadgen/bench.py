@@ -551,6 +551,11 @@ def main() -> None:
                             "cpu_s": cpu,
                             "peak_rss_mib": rss,
                             "truth": truth,
+                            # the setup, so a saved row says how it was measured
+                            "workers": IXCI_WORKERS if name.startswith("ixci") else None,
+                            "client_cpu": a.client_cpu,
+                            "server_cpu": a.server_cpu,
+                            "stub_procs": a.stub_procs,
                         }
                         if rc == 0 and out.exists():
                             row.update(read())

@@ -532,6 +532,8 @@ int main(int argc, char **argv) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int lfd = listener(&addr);
     if (lfd < 0) return 1;
+    int joined[2];  /* each other process writes one byte here once it listens on the port */
+    if (pipe(joined) < 0) { perror("pipe"); return 1; }
     for (int k = 1; k < opt_procs; k++) {  /* the others join the port's SO_REUSEPORT group */
         pid_t pid = fork();
         if (pid < 0) { perror("fork"); return 1; }
@@ -541,9 +543,17 @@ int main(int argc, char **argv) {
             close(lfd);
             lfd = listener(&addr);
             if (lfd < 0) return 1;
+            if (write(joined[1], "j", 1) != 1) return 1;
             break;
         }
     }
+    if (!is_child) {  /* wait until every other process has joined */
+        char c;
+        for (int k = 1; k < opt_procs; k++)
+            if (read(joined[0], &c, 1) != 1) { perror("stub: a process did not join"); return 1; }
+    }
+    close(joined[0]);
+    close(joined[1]);
     epfd = epoll_create1(0);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev);
