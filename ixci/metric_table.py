@@ -173,6 +173,14 @@ def units() -> dict[str, str]:
     return {m.name: m.unit for m in METRICS}
 
 
+def not_alertable(names: object) -> list[tuple[int, str]]:
+    """(position, name) of each entry of an alert policy's `metrics` list that the table does
+    not mark alertable (`ixci validate` and the alert policy's reader both ask this)."""
+    known = directions()
+    items = names if isinstance(names, list) else []
+    return [(i, str(name)) for i, name in enumerate(items) if name not in known]
+
+
 def directions() -> dict[str, int]:
     """+1 higher is better, −1 lower is better, for the metrics the alerts may watch."""
     return {m.name: m.better for m in METRICS if m.alertable}

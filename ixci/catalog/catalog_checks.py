@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ixci import runtimes
 from ixci.errors import Problem
-from ixci.metric_table import directions
+from ixci.metric_table import directions, not_alertable
 from ixci.schemas import suggest
 from ixci.yamlio import Document, PathKey
 
@@ -129,19 +129,12 @@ def alert_metric_problems(doc: Document, alerts: Any) -> list[Problem]:
     """Each `alerts.regression.metrics` entry that the metric table does not mark alertable."""
     regression = alerts.get("regression") if isinstance(alerts, Mapping) else None
     metrics = regression.get("metrics") if isinstance(regression, Mapping) else None
-    known = tuple(directions())
+    where = "ixci/metric_table.py, docs/metrics-table.md"
     return [
-        _unknown(
-            doc,
-            ("alerts", "regression", "metrics", i),
-            "alertable metric",
-            str(name),
-            known,
-            "ixci/metric_table.py, docs/metrics-table.md",
-        )
-        for i, name in enumerate(metrics if isinstance(metrics, list) else ())
-        if name not in known
-    ]
+        _unknown(doc, ("alerts", "regression", "metrics", i), "alertable metric", name,
+                 directions(), where)
+        for i, name in not_alertable(metrics)
+    ]  # fmt: skip
 
 
 # --- per-file checks ----------------------------------------------------------------------
@@ -189,9 +182,9 @@ def _check_runners(item: Loaded, ctx: _Ctx) -> list[Problem]:
         if kind not in runtimes.KINDS:
             out.append(_unknown(item.doc, ("runners", name, "runtime"), "runtime", kind,
                                 runtimes.KINDS, "ixci/runtimes/__init__.py"))  # fmt: skip
-        elif runner["nodes"] > 1 and kind not in runtimes.multi_node_kinds():
+        elif runner["nodes"] > 1 and kind not in (placing := runtimes.multi_node_kinds()):
             message = (f"a pool spanning {runner['nodes']} nodes needs a runtime that places "
-                       f"components on nodes: {', '.join(runtimes.multi_node_kinds())}")  # fmt: skip
+                       f"components on nodes: {', '.join(placing)}")  # fmt: skip
             out.append(item.doc.problem(("runners", name, "nodes"), message))
     return out
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ixci.errors import InvalidInput, Problem
-from ixci.metric_table import directions
+from ixci.metric_table import directions, not_alertable
 from ixci.results.stepdetect import Step, StepRule, detect, significant, window_test
 from ixci.schemas import validate_instance
 
@@ -58,18 +58,14 @@ class AlertPolicy:
         obj = dict(obj or {})
         problems = validate_instance("alerts", obj, file=file)
         reg = dict(obj.get("regression") or {})
-        problems += [
-            Problem(
-                file=file,
-                line=1,
-                col=1,
-                path=f"regression.metrics[{i}]",
-                message=f"{name!r} is not an alertable metric (ixci/metric_table.py); use "
-                f"one of: {', '.join(sorted(DIRECTIONS))}",
-            )
-            for i, name in enumerate(reg.get("metrics") or ())
-            if not problems and name not in DIRECTIONS
-        ]
+        if not problems:  # a schema-valid policy: are its metrics ones the alerts may watch?
+            known = ", ".join(sorted(DIRECTIONS))
+            problems = [
+                Problem(file=file, line=1, col=1, path=f"regression.metrics[{i}]",
+                        message=f"{name!r} is not an alertable metric (ixci/metric_table.py); "
+                        f"use one of: {known}")
+                for i, name in not_alertable(reg.get("metrics"))
+            ]  # fmt: skip
         if problems:
             raise InvalidInput(problems)
         rule = StepRule(

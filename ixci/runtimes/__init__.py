@@ -7,7 +7,7 @@ member required; mypy checks the registry's values against it) and one line in `
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
+from functools import cache, partial
 
 from ixci.errors import InvalidJob
 from ixci.runtimes import docker, process, slurm
@@ -22,6 +22,7 @@ RUNTIMES: Mapping[str, Callable[[], Runtime]] = {
 KINDS = tuple(RUNTIMES)
 
 
+@cache
 def multi_node_kinds() -> tuple[str, ...]:
     """The kinds that place components on several nodes themselves (`places_components`)."""
     return tuple(k for k, make in RUNTIMES.items() if make().places_components)
