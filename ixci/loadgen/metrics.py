@@ -24,15 +24,11 @@ its first attempt (1: from the retry).
 from __future__ import annotations
 
 import enum
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from ixci.loadgen.spill import Values
 
 METRICS_VERSION = 2
 
@@ -414,22 +410,6 @@ def _steady(
     return Window(start_ns=start, end_ns=end) if end > start else None
 
 
-def _tokens_in(records: Iterable[RequestRecord], w: Window) -> tuple[float, float]:
-    """(input, output) tokens of successful requests (warm-up included: the server produced them
-    inside the window) in window `w`: output tokens at chunk arrival, input at the first chunk."""
-    out = inp = 0.0
-    for r in records:
-        if not r.ok or not r.chunk_times_ns:
-            continue
-        tokens = r.tokens_per_chunk()
-        out += sum(
-            k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns
-        )
-        if w.start_ns <= r.chunk_times_ns[0] <= w.end_ns:
-            inp += r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
-    return inp, out
-
-
 def _input_tokens(r: RequestRecord) -> int:
     return r.prompt_tokens if r.prompt_tokens is not None else r.requested_input_tokens
 
@@ -461,105 +441,29 @@ def point_metrics_from(
     slo: Slo | None = None,
 ) -> PointMetrics:
     """`point_metrics` over records read in passes (`records()` gives them, in the same order,
-    each time): one record in memory at a time, per-request send/end times (16 bytes each)
-    and distribution values bounded by `spill.BLOCK` (the rest on disk). Same values, bit for
-    bit, as over the records in memory."""
-    from ixci.loadgen.spill import Values, summarize_values
-    from ixci.loadgen.timing import withhold_unsure  # it builds on this module's records
+    each time): folded one at a time (`ixci.loadgen.fold`, as the workers do while they run),
+    distribution values bounded by `spill.BLOCK` in memory (the rest on disk); a second pass
+    reads only the records across the steady-state window's edges."""
+    import tempfile
+    from pathlib import Path
 
-    dist = {name: Values() for name in DISTRIBUTIONS}
-    try:
-        values, window, (sends, ends, warm) = _tally(records(), slo or Slo(), dist)
-        for name in DISTRIBUTIONS:
-            values[name] = summarize_values(dist[name], with_p10=name == "interactivity")
-    finally:
-        for spill in dist.values():
-            spill.close()
-    steady = None
-    if window is not None:  # a record was measured: no array is empty
-        sends_ns, ends_ns = np.frombuffer(sends, np.int64), np.frombuffer(ends, np.int64)
-        warm_flags = np.frombuffer(warm, np.int8).astype(bool)
-        steady = _steady(sends_ns, ends_ns, warm_flags, window, concurrency)
-    values["steady_state"] = _steady_json(records, steady, window)
-    withhold_unsure(values, lambda: (r for r in records() if r.ok and not r.warmup))
-    return PointMetrics(values=values)
+    from ixci.loadgen.fold import Fold, point_metrics_of  # it builds on this module's records
 
+    def fetch(wanted: Sequence[tuple[int, int]]) -> list[RequestRecord]:
+        at = {ref: k for k, (_, ref) in enumerate(wanted)}
+        out: list[RequestRecord | None] = [None] * len(wanted)
+        if at:
+            for i, r in enumerate(records()):
+                if i in at:
+                    out[at[i]] = r
+        assert all(r is not None for r in out), "records() gave fewer records the second time"
+        return [r for r in out if r is not None]
 
-def _tally(
-    records: Iterable[RequestRecord], slo: Slo, dist: Mapping[str, Values]
-) -> tuple[dict[str, Any], Window | None, tuple[array[int], array[int], array[int]]]:
-    """One pass → the point's counts, token totals, rates and window, and every record's send and
-    end (ns) and warm-up flag; each completed measured request's values go to `dist`."""
-    sends, ends, warm = array("q"), array("q"), array("b")
-    n_measured = n_ok = n_failed = retries = good = total_in = total_out = 0
-    errors: dict[str, int] = {}
-    sources: set[TokenSource] = set()
-    start: int | None = None
-    end: int | None = None
-    for r in records:
-        sends.append(r.t_send_ns)
-        ends.append(r.t_end_ns)
-        warm.append(r.warmup)
-        if r.warmup:
-            continue
-        n_measured += 1
-        retries += r.retried
-        start = r.t_send_ns if start is None else min(start, r.t_send_ns)
-        if r.error_kind not in GAVE_UP:
-            end = r.t_end_ns if end is None else max(end, r.t_end_ns)
-        if not r.ok:
-            # a request the client itself cut at --max-duration is an unfinished sample, not a
-            # failure of the server: counted in `errors.cut`, never in `failed` or `error_rate`
-            kind = str(r.error_kind or ErrorKind.PROTOCOL)
-            errors[kind] = errors.get(kind, 0) + 1
-            n_failed += r.error_kind != ErrorKind.CUT
-            continue
-        n_ok += 1
-        total_in += _input_tokens(r)
-        total_out += r.output_tokens
-        sources.add(r.token_source)
-        good += slo.met_by(r)
-        _add_values(dist, r)
-    window = None if start is None else Window(start_ns=start, end_ns=start if end is None else end)
-    t = window.duration_s if window else 0.0
-    source = "mixed" if len(sources) > 1 else str(next(iter(sources), TokenSource.USAGE))
-    rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
-    values: dict[str, Any] = {
-        "completed": n_ok,
-        "failed": n_failed,
-        "retries": retries,
-        "retry_rate": retries / n_measured if n_measured else 0.0,
-        "error_rate": n_failed / (n_ok + n_failed) if n_ok or n_failed else 0.0,
-        "errors": dict(sorted(errors.items())),
-        "duration_s": t,
-        "total_input_tokens": total_in,
-        "total_output_tokens": total_out,
-        "token_count_source": source,
-        "request_throughput": rate(n_ok),
-        "input_throughput": rate(total_in),
-        "output_throughput": rate(total_out),
-        "total_token_throughput": rate(total_in + total_out),
-        "goodput": rate(good),
-    }
-    return values, window, (sends, ends, warm)
-
-
-def _add_values(dist: Mapping[str, Values], r: RequestRecord) -> None:
-    """Append a completed request's values to the point's distributions (`dist`, by name)."""
-    if (v := r.ttft_s) is not None:
-        dist["ttft"].append(v)
-    if (v := r.e2el_s) is not None:
-        dist["e2el"].append(v)
-    if (v := r.tpot_s) is not None:
-        dist["tpot"].append(v)
-        if v > 0:
-            dist["interactivity"].append(1.0 / v)
-    if len(r.chunk_times_ns) > 1:  # as itl_s / itl_per_token_s, as arrays
-        gaps = np.diff(np.asarray(r.chunk_times_ns, dtype=np.int64)).astype(np.float64) * NS
-        dist["itl"].extend_array(gaps)
-        if r.output_tokens > 0:
-            tokens = np.asarray(r.tokens_per_chunk()[1:], dtype=np.float64)
-            dist["itl_per_token"].extend_array(gaps[tokens > 0] / tokens[tokens > 0])
+    with tempfile.TemporaryDirectory(prefix="ixci-fold-") as folder:
+        fold = Fold(Path(folder), slo)
+        for i, r in enumerate(records()):
+            fold.add(r, i)
+        return point_metrics_of([fold.finish()], fetch, concurrency=concurrency)
 
 
 def draft_totals(records: Iterable[RequestRecord]) -> dict[str, int] | None:
@@ -575,25 +479,3 @@ def draft_totals(records: Iterable[RequestRecord]) -> dict[str, int] | None:
     if not n:
         return None
     return {"draft_tokens": drafted, "accepted_tokens": accepted, "requests": n}
-
-
-def _steady_json(
-    records: Callable[[], Iterable[RequestRecord]], w: Window | None, measured: Window | None
-) -> dict[str, Any]:
-    measured_start = (measured or Window(start_ns=0, end_ns=0)).start_ns
-    if w is None or w.duration_s <= 0:
-        return {
-            "start_s": None,
-            "end_s": None,
-            "duration_s": 0.0,
-            "output_throughput": None,
-            "total_token_throughput": None,
-        }
-    inp, out = _tokens_in(records(), w)
-    return {
-        "start_s": (w.start_ns - measured_start) * NS,
-        "end_s": (w.end_ns - measured_start) * NS,
-        "duration_s": w.duration_s,
-        "output_throughput": out / w.duration_s,
-        "total_token_throughput": (inp + out) / w.duration_s,
-    }

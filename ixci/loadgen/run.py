@@ -16,8 +16,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,15 +30,10 @@ from ixci.errors import IxciError, UsageError
 from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointResult, TokenizerSource
 from ixci.loadgen.dataset import Codec, HFCodec, PromptSet, ServerCodec, build_prompts
 from ixci.loadgen.dialect import Dialect, request_body
+from ixci.loadgen.fold import checks_of, point_metrics_of
 from ixci.loadgen.http import Target, request_bytes
-from ixci.loadgen.metrics import (
-    ErrorKind,
-    PointMetrics,
-    RequestRecord,
-    draft_totals,
-    point_metrics_from,
-)
-from ixci.loadgen.spill import REQUESTS_GZIP_LEVEL, iter_spilled, write_spilled_requests
+from ixci.loadgen.metrics import PointMetrics, RequestRecord
+from ixci.loadgen.spill import REQUESTS_GZIP_LEVEL, read_spilled, write_spilled_requests
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -261,32 +255,6 @@ def open_loop_accuracy(outputs: Sequence[WorkerOutput]) -> dict[str, Any] | None
     }
 
 
-def _one_pass_checks(
-    records: Iterable[RequestRecord],
-) -> tuple[int, int | None, int, dict[str, int] | None, dict[bool, int]]:
-    """One pass over the records (each pass decodes every spilled record): the prompt check —
-    (checked, common offset reported−requested, requests off that offset) —, the speculative-
-    decoding totals (`metrics.draft_totals`) and the requests cut at max-duration by warm-up."""
-    offsets: Counter[int] = Counter()
-    cut = {True: 0, False: 0}
-
-    def checked_records() -> Iterator[RequestRecord]:
-        for r in records:
-            if r.ok and r.prompt_tokens is not None:
-                offsets[r.prompt_tokens - r.requested_input_tokens] += 1
-            if r.error_kind == ErrorKind.CUT:
-                cut[r.warmup] += 1
-            if r.draft_tokens is not None:
-                yield r
-
-    drafts = draft_totals(checked_records())
-    if not offsets:
-        return 0, None, 0, drafts, cut
-    common = offsets.most_common(1)[0][0]
-    checked = offsets.total()
-    return checked, common, checked - offsets[common], drafts, cut
-
-
 def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
     """Write one JSON line per request (sorted by send time) to a gzip file; returns the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,32 +316,34 @@ def _measure_spilled(
     spill_dir: Path,
     started: datetime,
 ) -> PointResult:
-    """Run the workers, each spilling its finished records to `spill_dir`, and aggregate them
-    from there in passes (memory bounded in the run's length, see `ixci.loadgen.spill`)."""
+    """Run the workers, each spilling its finished records to `spill_dir` and folding them into
+    the point's aggregates as they finish (`ixci.loadgen.fold`), and merge the folds: memory is
+    bounded in the run's length and no record is read again but those across the steady-state
+    window's edges."""
     outputs = _run_spilling(config, dialect, prompts, workers, spill_dir, isolate)
+    folds = [o.folded for o in outputs if o.folded is not None]
     paths = [Path(o.spill_path) for o in outputs if o.spill_path is not None]
-    in_memory = [r for o in outputs for r in o.records]  # none: every worker spilled
+    if len(folds) != len(outputs) or len(paths) != len(outputs):
+        raise LoadgenFailed("a load-generator worker returned no spilled records")
 
-    def records() -> Iterable[RequestRecord]:
-        yield from iter_spilled(paths)
-        yield from in_memory
+    def fetch(wanted: Sequence[tuple[int, int]]) -> list[RequestRecord]:
+        out = []
+        for part, offset in wanted:  # a few records: those across the steady window's edges
+            out += read_spilled(paths[part], [offset])
+        return out
 
     closed = config.concurrency if config.request_rate is None else None
-    metrics = point_metrics_from(records, concurrency=closed, slo=config.slo)
+    metrics = point_metrics_of(folds, fetch, concurrency=closed)
     if config.request_rate is not None:
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
-    checked, offset, mismatched, drafts, cut = _one_pass_checks(records())
-    dataset = _dataset(config, prompts, checked, offset, mismatched)
+    checks = checks_of(folds)
+    dataset = _dataset(config, prompts, checks.checked, checks.offset, checks.mismatched)
     reasons = _invalid_reasons(config, metrics.values, dataset)
     if reasons and config.max_duration_s is not None:
-        reasons += _cut_reason(config.max_duration_s, cut)
+        reasons += _cut_reason(config.max_duration_s, checks.cut)
     written = 0
     if requests_path is not None:
-        written = (
-            write_spilled_requests(requests_path, paths)
-            if not in_memory
-            else write_requests(requests_path, list(records()))
-        )
+        written = write_spilled_requests(requests_path, paths)
     return PointResult(
         metrics=metrics,
         client=_client_health(outputs),
@@ -384,7 +354,7 @@ def _measure_spilled(
         started_at=started.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
         requests_written=written,
-        drafts=drafts,
+        drafts=checks.drafts,
     )
 
 
@@ -399,7 +369,7 @@ def _run_spilling(
     """Run the point's workers, each spilling its finished records to a file in `spill_dir` →
     their outputs. A lone worker runs in this thread unless `isolate`; else each has a process."""
     specs = [
-        replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"))
+        replace(s, spill_path=str(spill_dir / f"worker-{s.worker}.jsonl"), slo=config.slo)
         for s in _specs(config, dialect, prompts, workers, config.seed)
     ]
     if len(specs) == 1 and not isolate:

@@ -38,40 +38,55 @@ _SIGN = np.uint64(1 << 63)
 
 
 class Values:
-    """float64 values in append order: in memory up to `cap`, the rest in an unlinked file."""
+    """float64 values in append order: in memory up to `cap`, the rest in a file — unlinked, or
+    at `path` when another process will read them (`save`, then `Joined`)."""
 
-    def __init__(self, cap: int | None = None) -> None:
+    def __init__(self, cap: int | None = None, *, path: Path | None = None) -> None:
         self.cap = max(BLOCK if cap is None else cap, _PW_SPLIT_MIN)
-        self._buf = array("d")
+        self._buf: np.ndarray | None = None  # `cap` values, allocated on the first append
+        self._n = 0  # values in `_buf`
         self._fh: IO[bytes] | None = None
         self._on_file = 0
+        self.path = path
 
     def __len__(self) -> int:
-        return self._on_file + len(self._buf)
+        return self._on_file + self._n
+
+    def _room(self) -> np.ndarray:
+        if self._buf is None:
+            self._buf = np.empty(self.cap, dtype=np.float64)
+        return self._buf
 
     def append(self, v: float) -> None:
-        self._buf.append(v)
-        if len(self._buf) >= self.cap:
+        self._room()[self._n] = v
+        self._n += 1
+        if self._n >= self.cap:
             self._flush()
 
     def extend(self, vs: Iterable[float]) -> None:
-        self._buf.extend(vs)
-        if len(self._buf) >= self.cap:
-            self._flush()
+        self.extend_array(np.fromiter(vs, dtype=np.float64))
 
     def extend_array(self, vs: np.ndarray) -> None:
         """Append a float64 array's values (as `extend`, without a Python step per value)."""
-        self._buf.frombytes(np.ascontiguousarray(vs, dtype=np.float64).tobytes())
-        if len(self._buf) >= self.cap:
-            self._flush()
+        done, k = 0, len(vs)
+        while done < k:
+            take = min(k - done, self.cap - self._n)
+            self._room()[self._n : self._n + take] = vs[done : done + take]
+            self._n += take
+            done += take
+            if self._n >= self.cap:
+                self._flush()
 
     def _flush(self) -> None:
-        if self._fh is None:
+        if self._fh is None and self.path is not None:
+            self._fh = open(self.path, "w+b")  # noqa: SIM115 - closed in close()
+        elif self._fh is None:
             self._fh = tempfile.TemporaryFile(prefix="ixci-values-")  # noqa: SIM115 - closed in close()
         self._fh.seek(0, os.SEEK_END)
-        self._fh.write(self._buf.tobytes())
-        self._on_file += len(self._buf)
-        self._buf = array("d")
+        if self._buf is not None:
+            self._fh.write(self._buf[: self._n].tobytes())
+        self._on_file += self._n
+        self._n = 0
 
     @property
     def spilled(self) -> bool:
@@ -85,7 +100,7 @@ class Values:
             self._fh.seek(lo * 8)
             parts.append(np.fromfile(self._fh, dtype=np.float64, count=min(hi, self._on_file) - lo))
         if hi > self._on_file:
-            buf = np.frombuffer(self._buf, dtype=np.float64) if self._buf else np.empty(0)
+            buf = self._buf[: self._n] if self._buf is not None else np.empty(0)
             parts.append(buf[max(lo - self._on_file, 0) : hi - self._on_file].copy())
         return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.empty(0)])
 
@@ -98,6 +113,61 @@ class Values:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def save(self) -> tuple[str, int]:
+        """Write every value to `path` and close → (path, count), what `Joined` reads."""
+        assert self.path is not None, "save() needs a Values made with a path"
+        self._flush()
+        self.close()
+        self._buf = None
+        return str(self.path), len(self)
+
+
+class Joined:
+    """Read-only: the values of saved `Values` files end to end, in the given order.
+
+    Has what `summarize_values`, `order_statistics` and the timing bounds read: `cap`, `len`,
+    `spilled` (more values than `cap`: the bounded-memory path), `block` and `blocks`."""
+
+    def __init__(self, parts: Sequence[tuple[str, int]], cap: int | None = None) -> None:
+        self.cap = max(BLOCK if cap is None else cap, _PW_SPLIT_MIN)
+        self._parts: list[tuple[IO[bytes], int, int]] = []  # (file, first index, count)
+        n = 0
+        try:
+            for path, count in parts:
+                if count:
+                    self._parts.append((open(path, "rb"), n, count))  # noqa: SIM115 - close()
+                    n += count
+        except OSError:
+            self.close()
+            raise
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def spilled(self) -> bool:
+        return self._n > self.cap
+
+    def block(self, lo: int, hi: int) -> np.ndarray:
+        """Values [lo, hi) as a fresh array."""
+        out = []
+        for fh, first, count in self._parts:
+            a, b = max(lo, first), min(hi, first + count)
+            if a < b:
+                fh.seek((a - first) * 8)
+                out.append(np.fromfile(fh, dtype=np.float64, count=b - a))
+        return out[0] if len(out) == 1 else np.concatenate(out or [np.empty(0)])
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        for lo in range(0, self._n, self.cap):
+            yield self.block(lo, min(lo + self.cap, self._n))
+
+    def close(self) -> None:
+        for fh, _, _ in self._parts:
+            fh.close()
+        self._parts = []
 
 
 def pairwise_sum(n: int, get: Callable[[int, int], np.ndarray], leaf: int) -> float:
@@ -129,7 +199,7 @@ def _value(key: int) -> float:
     return float(j.view(np.float64)[0])
 
 
-def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
+def order_statistics(vals: Values | Joined, ranks: Iterable[int]) -> dict[int, float]:
     """The value of each 0-based rank in sorted order, reading `vals` block by block.
 
     Rounds of 16-bit histograms narrow each rank to a key prefix holding at most `vals.cap`
@@ -179,7 +249,7 @@ def order_statistics(vals: Values, ranks: Iterable[int]) -> dict[int, float]:
     return out
 
 
-def summarize_values(vals: Values, *, with_p10: bool = False) -> dict[str, float | None]:
+def summarize_values(vals: Values | Joined, *, with_p10: bool = False) -> dict[str, float | None]:
     """`metrics.summarize` over `vals`, bit for bit, in memory bounded by `vals.cap`."""
     if not vals.spilled:
         return summarize(vals.block(0, len(vals)), with_p10=with_p10)
@@ -217,11 +287,16 @@ class RecordSpill:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] | None = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         self.count = 0
+        self.size = 0
 
-    def write(self, r: RequestRecord) -> None:
+    def write(self, r: RequestRecord) -> int:
+        """Append `r` → the byte offset of its line (`read_spilled` reads it back)."""
         assert self._fh is not None
-        self._fh.write(orjson.dumps(r.to_json()) + b"\n")
+        line = orjson.dumps(r.to_json()) + b"\n"
+        self._fh.write(line)
+        offset, self.size = self.size, self.size + len(line)
         self.count += 1
+        return offset
 
     def close(self) -> None:
         if self._fh is not None:
@@ -235,6 +310,16 @@ def iter_spilled(paths: Sequence[Path]) -> Iterator[RequestRecord]:
         with open(path, "rb") as fh:
             for line in fh:
                 yield record_from_json(orjson.loads(line))
+
+
+def read_spilled(path: Path, offsets: Iterable[int]) -> list[RequestRecord]:
+    """The records at these byte offsets of a spill file (`RecordSpill.write`'s returns)."""
+    out = []
+    with open(path, "rb") as fh:
+        for offset in offsets:
+            fh.seek(offset)
+            out.append(record_from_json(orjson.loads(fh.readline())))
+    return out
 
 
 def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
@@ -272,11 +357,13 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
 __all__ = [
     "BLOCK",
     "REQUESTS_GZIP_LEVEL",
+    "Joined",
     "RecordSpill",
     "Values",
     "iter_spilled",
     "order_statistics",
     "pairwise_sum",
+    "read_spilled",
     "summarize_values",
     "write_spilled_requests",
 ]

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 
+from ixci.loadgen.fold import Fold, Folded
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
-from ixci.loadgen.metrics import RequestRecord
+from ixci.loadgen.metrics import RequestRecord, Slo
 from ixci.loadgen.records import TRANSPORT_GAVE_UP, record_from
 from ixci.loadgen.spill import RecordSpill
 
@@ -65,9 +66,11 @@ class WorkerSpec:
     max_unparsed_bytes: int = (
         64 << 20
     )  # parse inline (slowing the sends) past this many unparsed bytes
-    # append each finished record to this file (`spill.RecordSpill`) instead of keeping it:
-    # memory then stays bounded whatever the run's length (None: keep them in `records`)
+    # append each finished record to this file (`spill.RecordSpill`) and fold it into the
+    # point's aggregates (`fold.Fold`, files beside it) instead of keeping it: memory then stays
+    # bounded whatever the run's length (None: keep them in `records`)
     spill_path: str | None = None
+    slo: Slo | None = None  # goodput's objectives, for the fold
 
 
 @dataclass(kw_only=True)
@@ -88,6 +91,7 @@ class WorkerOutput:
     drain_s: float = 0.0  # time spent parsing them after the run (work outside the window)
     spill_path: str | None = None  # the records are in this file (`records` is then empty)
     spilled: int = 0  # how many
+    folded: Folded | None = None  # and folded into these aggregates (with `spill_path`)
 
 
 def _schedstat() -> tuple[int, int] | None:
@@ -113,7 +117,11 @@ class Worker:
         self._window_send_ns: int | None = None
         self._window_end_ns: int | None = None
         self.records: list[RequestRecord] = []
-        self._spill = None if spec.spill_path is None else RecordSpill(Path(spec.spill_path))
+        self._spill = self._fold = None
+        if spec.spill_path is not None:
+            path = Path(spec.spill_path)
+            self._spill = RecordSpill(path)
+            self._fold = Fold(path.with_name(path.stem + ".fold"), spec.slo)
         self._pending: collections.deque[tuple[int, bool, Exchange, int | None]] = (
             collections.deque()
         )
@@ -266,8 +274,9 @@ class Worker:
     def _parse_one(self) -> None:
         item = self._pending.popleft()
         self._pending_bytes -= item[2].size
-        if self._spill is not None:
-            self._spill.write(self._record(*item))
+        if self._spill is not None and self._fold is not None:
+            record = self._record(*item)
+            self._fold.add(record, self._spill.write(record))
         else:
             self.records.append(self._record(*item))
 
@@ -371,18 +380,19 @@ class Worker:
             if cap is not None:
                 cap.release()
 
-    def _drain(self) -> tuple[int, float]:
+    def _drain(self) -> tuple[int, float, Folded | None]:
         """After the run: parse what is left, close the spill file and the idle connections →
-        (exchanges left unparsed at the end, seconds spent parsing them)."""
+        (exchanges left unparsed at the end, seconds spent parsing them, the finished fold)."""
         unparsed, t_drain = len(self._pending), time.perf_counter()
         while self._pending:
             self._parse_one()
         drain = time.perf_counter() - t_drain
         if self._spill is not None:
             self._spill.close()
+        folded = None if self._fold is None else self._fold.finish()
         for conn in self._idle:
             conn.abort()
-        return unparsed, drain
+        return unparsed, drain, folded
 
     async def run(self, start_at_ns: int) -> WorkerOutput:
         """Wait until `start_at_ns` (perf_counter_ns clock), run the point, return the records."""
@@ -418,7 +428,7 @@ class Worker:
             )
             gc.enable()
             gc.unfreeze()
-        unparsed, drain = self._drain()
+        unparsed, drain, folded = self._drain()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
         lags = sorted(self._schedule_lags)
         return WorkerOutput(
@@ -437,6 +447,7 @@ class Worker:
             drain_s=drain,
             spill_path=self.s.spill_path,
             spilled=0 if self._spill is None else self._spill.count,
+            folded=folded,
         )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ixci.loadgen import spill, timing
+from ixci.loadgen.fold import Fold, checks_of, point_metrics_of
 from ixci.loadgen.metrics import (
     NS,
     ErrorKind,
@@ -21,10 +22,12 @@ from ixci.loadgen.metrics import (
     draft_totals,
     point_metrics,
     point_metrics_from,
+    steady_window,
     summarize,
 )
 from ixci.loadgen.run import write_requests
 from ixci.loadgen.spill import (
+    Joined,
     RecordSpill,
     Values,
     iter_spilled,
@@ -141,12 +144,13 @@ def test_spilled_point_metrics_equal_in_memory(
 ) -> None:
     records = ordered(synthetic(1500, slack=slack))
     slo = Slo(ttft_s=0.005, tpot_s=0.0003)
-    expected = point_metrics(records, concurrency=64, slo=slo).to_json()
+    expected = point_metrics(records, concurrency=48, slo=slo).to_json()
     assert expected["itl"]["p99"] is not None or slack  # the in-memory reference computed something
+    assert expected["steady_state"]["output_throughput"] is not None  # 48 in flight is reached
     assert (expected["timing"]["slack_chunks"] > 0) == slack
     paths = spill_files(records, tmp_path)
     monkeypatch.setattr(spill, "BLOCK", 4096)  # ~70 k chunk gaps: every distribution goes to disk
-    got = point_metrics_from(lambda: iter_spilled(paths), concurrency=64, slo=slo).to_json()
+    got = point_metrics_from(lambda: iter_spilled(paths), concurrency=48, slo=slo).to_json()
     assert got == expected
     assert (
         point_metrics_from(lambda: iter_spilled(paths), concurrency=None).to_json()
@@ -200,7 +204,8 @@ def test_aggregation_memory_does_not_grow_with_the_records(
 
 
 def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, list[list[float]]]:
-    """The definition of `timing._intervals`, one value at a time (its first, scalar version)."""
+    """The definition of the fold's timing intervals, one value at a time (their first, scalar
+    version)."""
     out: dict[str, list[list[float]]] = {name: [[], [], []] for name in timing.TIMED}
 
     def put(name: str, *trio: float) -> None:
@@ -223,7 +228,7 @@ def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, li
             g = (t[i] - t[i - 1]) * NS
             lo, hi = g - slack[i] * NS, g + slack[i - 1] * NS
             put("itl", g, lo, hi)
-            if tokens[i] > 0:
+            if r.output_tokens > 0 and tokens[i] > 0:
                 put("itl_per_token", g / tokens[i], lo / tokens[i], hi / tokens[i])
         if r.output_tokens > 1:
             n = r.output_tokens - 1
@@ -235,22 +240,30 @@ def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, li
     return out
 
 
-def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit() -> None:
-    records = [r for r in synthetic(600, slack=True) if r.ok]
-    odd = records[0]  # a zero-token chunk, a repeated and an out-of-range slack mark
+def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    records = [r for r in synthetic(600, slack=True) if r.ok and not r.warmup]
+    odd = records[0]  # zero-token chunks, a repeated and an out-of-range slack mark
     records.append(replace(odd, index=10_000, chunk_tokens=(0, 2) * (len(odd.chunk_times_ns) // 2),
-                           output_tokens=0, chunk_slack_ns=((1, 5), (1, 9), (CHUNKS + 3, 7), (-1, 2))))  # fmt: skip
-    got, marks, most = timing._intervals(records)
-    assert marks == sum(len(r.chunk_slack_ns) for r in records) and most > 0
+                           output_tokens=len(odd.chunk_times_ns),
+                           chunk_slack_ns=((1, 5), (1, 9), (CHUNKS + 3, 7), (-1, 2))))  # fmt: skip
+    records.append(replace(odd, index=10_001, output_tokens=0))  # no tokens: no ITL per token
+    assert records[1].chunk_slack_ns == ()  # values before the first mark: exact intervals
+    fold = Fold(tmp_path, None)
+    for i, r in enumerate(records):
+        fold.add(r, i)
+    done = fold.finish()
+    assert done.slack_chunks == sum(len(r.chunk_slack_ns) for r in records)
+    assert done.slack_max_ns > 0 and done.lows is not None and done.highs is not None
     want = _intervals_one_value_at_a_time(records)
-    try:
-        for name in timing.TIMED:
-            for vals, column in zip(got[name], want[name], strict=True):
-                assert vals.block(0, len(vals)).tobytes() == np.asarray(column).tobytes(), name
-    finally:
-        for trio in got.values():
-            for v in trio:
-                v.close()
+    for name in timing.TIMED:
+        for saved, column in zip(
+            (done.dist[name], done.lows[name], done.highs[name]), want[name], strict=True
+        ):
+            vals = Joined([saved])
+            assert vals.block(0, len(vals)).tobytes() == np.asarray(column).tobytes(), name
+            vals.close()
     # the point's ITL distributions (arrays) against RequestRecord's per-value definitions
     plain = [replace(r, chunk_slack_ns=()) for r in records if not r.warmup]
     m = point_metrics(plain, concurrency=64).to_json()
@@ -258,3 +271,47 @@ def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit() ->
     assert m["itl"] == summarize(np.asarray([g for r in plain for g in r.itl_s()]))
     per_token = [g for r in plain for g in r.itl_per_token_s()]
     assert len(per_token) > 20_000 and m["itl_per_token"] == summarize(np.asarray(per_token))
+
+
+def test_worker_folds_merged_in_worker_order_are_the_point_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What run_point does: each worker folds its records as it spills them (refs: the spill
+    offsets) and the point merges the folds, reading back only the records across the steady
+    window's edges. Worker 1's stamps are all exact (no intervals), worker 0's are not."""
+    monkeypatch.setattr(spill, "BLOCK", 4096)  # every distribution goes to disk
+    records = [
+        r if r.worker == 0 else replace(r, chunk_slack_ns=())
+        for r in ordered(synthetic(1500, slack=True))
+    ]
+    slo = Slo(ttft_s=0.005, tpot_s=0.0003)
+    files = [RecordSpill(tmp_path / f"worker-{w}.jsonl") for w in range(2)]
+    folds = [Fold(tmp_path / f"fold-{w}", slo) for w in range(2)]
+    for r in records:
+        folds[r.worker].add(r, files[r.worker].write(r))
+    for f in files:
+        f.close()
+    done = [f.finish() for f in folds]
+    assert done[0].lows is not None and done[1].lows is None
+    read_back: list[tuple[int, int]] = []
+
+    def fetch(wanted: list[tuple[int, int]]) -> list[RequestRecord]:
+        read_back.extend(wanted)
+        return [spill.read_spilled(files[part].path, [ref])[0] for part, ref in wanted]
+
+    got = point_metrics_of(done, fetch, concurrency=48).to_json()
+    assert got == point_metrics(records, concurrency=48, slo=slo).to_json()
+    # the steady window's tokens by their definition: each chunk's tokens at its arrival
+    w = steady_window(records, concurrency=48)
+    assert w is not None
+    out = 0.0
+    for r in records:
+        if r.ok and r.chunk_times_ns:
+            tokens = zip(r.chunk_times_ns, r.tokens_per_chunk(), strict=True)
+            out += sum(k for t, k in tokens if w.start_ns <= t <= w.end_ns)
+    assert got["steady_state"]["output_throughput"] == out / w.duration_s
+    assert 0 < len(read_back) < len(records) / 4  # only the records across the window's edges
+    checks = checks_of(done)
+    assert checks.drafts == draft_totals(records)
+    assert checks.cut == {True: 0, False: sum(r.error_kind == ErrorKind.CUT for r in records)}
+    assert checks.checked == sum(r.ok and r.prompt_tokens is not None for r in records)

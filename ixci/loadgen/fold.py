@@ -1,0 +1,479 @@
+"""Point metrics folded in as each record finishes, so the end of a point reads nothing twice.
+
+A saturated client finishes thousands of requests a second; aggregating them only after the
+load stopped, in one process, took longer than the load itself (a 10-minute point never
+finished). Each worker now folds its records into a `Fold` right after spilling them, while it
+runs: the counts and token totals, every distribution's values (`spill.Values` files), the
+timing intervals from the first stamp that may be late on, the prompt-token, cut and
+speculative-decoding checks, and one fixed-size row per request (send, end, chunk span, tokens)
+for the steady-state window. `Fold.finish` gives a picklable `Folded`.
+
+`point_metrics_of` merges the workers' `Folded` in worker order, the order their spill files
+are read in: the metrics are those `metrics.point_metrics` gives over the records in that
+order, bit for bit (`spill.summarize_values` over the joined values files). Only the records
+that straddle an edge of the steady-state window, about two per slot, are read back from the
+spill files, to count their tokens inside it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ixci.loadgen.metrics import (
+    DISTRIBUTIONS,
+    GAVE_UP,
+    NS,
+    ErrorKind,
+    PointMetrics,
+    RequestRecord,
+    Slo,
+    TokenSource,
+    Window,
+    _input_tokens,
+    _steady,
+)
+from ixci.loadgen.spill import Joined, Values, summarize_values
+
+# one row per request: send, end, first / lowest / highest chunk time (ns), its tokens (the sum
+# of `tokens_per_chunk`), input tokens, where the record is (`ref`), WARM | COUNTED flags
+ROW = np.dtype(
+    [
+        ("send", "<i8"),
+        ("end", "<i8"),
+        ("first", "<i8"),
+        ("lo", "<i8"),
+        ("hi", "<i8"),
+        ("out", "<f8"),
+        ("inp", "<i8"),
+        ("ref", "<i8"),
+        ("flags", "u1"),
+    ]
+)
+_FIELDS = ("send", "end", "first", "lo", "hi", "out", "inp", "ref", "flags")
+WARM, COUNTED = 1, 2  # warm-up; successful with content (its tokens count in the window)
+_ROWS_BLOCK = 1 << 14  # rows held before they go to the file
+Saved = tuple[str, int]  # a saved `Values` file: (path, values)
+Fetch = Callable[[Sequence[tuple[int, int]]], list[RequestRecord]]  # (part, ref) → records
+
+
+@dataclass(frozen=True, kw_only=True)
+class Folded:
+    """One worker's fold, finished: small counts, and the paths of its values and rows files."""
+
+    n_measured: int
+    n_ok: int
+    n_failed: int
+    retries: int
+    good: int
+    total_in: int
+    total_out: int
+    errors: Mapping[str, int]
+    sources: frozenset[str]
+    start_ns: int | None  # earliest measured send
+    end_ns: int | None  # latest end of a measured request not given up on
+    dist: Mapping[str, Saved]
+    lows: Mapping[str, Saved] | None  # timing intervals; None: no stamp of this fold may be late
+    highs: Mapping[str, Saved] | None
+    slack_chunks: int
+    slack_max_ns: int
+    offsets: Mapping[int, int]  # prompt tokens reported − requested → requests (warm-up too)
+    cut_measured: int
+    cut_warmup: int
+    drafted: int
+    accepted: int
+    draft_requests: int
+    rows: Saved
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checks:
+    """The prompt-token check, the speculative-decoding totals and the cuts of a point."""
+
+    checked: int
+    offset: int | None  # the common reported − requested prompt tokens
+    mismatched: int  # requests off that offset
+    drafts: dict[str, int] | None  # `metrics.draft_totals`
+    cut: dict[bool, int]  # warm-up → requests cut at max-duration
+
+
+def _chunk_slack(r: RequestRecord) -> tuple[np.ndarray | None, int, int]:
+    """The record's slack per content chunk (ns; None without chunks), its number of slack
+    marks, and the largest mark (0 without marks)."""
+    pairs = r.chunk_slack_ns
+    marks = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+    marks = marks.reshape(-1, 2)
+    largest = int(marks[:, 1].max()) if len(pairs) else 0
+    t = r.chunk_times_ns
+    if not t:
+        return None, len(pairs), largest
+    slack = np.zeros(len(t), dtype=np.int64)
+    if len(pairs):
+        marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
+        np.maximum.at(slack, marks[:, 0], marks[:, 1])
+    return slack, len(pairs), largest
+
+
+class Fold:
+    """Folds finished records, one at a time, into the point's running aggregates (files under
+    `folder`); `finish` once, then `point_metrics_of`."""
+
+    def __init__(self, folder: Path, slo: Slo | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.slo = slo or Slo()
+        self.dist = {name: Values(path=folder / f"{name}.f8") for name in DISTRIBUTIONS}
+        self.lows: dict[str, Values] | None = None
+        self.highs: dict[str, Values] | None = None
+        self.n_measured = self.n_ok = self.n_failed = self.retries = self.good = 0
+        self.total_in = self.total_out = 0
+        self.errors: dict[str, int] = {}
+        self.sources: set[str] = set()
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+        self.slack_chunks = self.slack_max_ns = 0
+        self.offsets: Counter[int] = Counter()
+        self.cut = {True: 0, False: 0}
+        self.drafted = self.accepted = self.draft_requests = 0
+        self._cols: dict[str, array[Any]] = {
+            name: array("d" if name == "out" else "B" if name == "flags" else "q")
+            for name in _FIELDS
+        }
+        self._rows_path = folder / "rows.bin"
+        self._rows: IO[bytes] | None = open(self._rows_path, "wb")  # noqa: SIM115 - finish()
+        self._row_count = 0
+
+    def add(self, r: RequestRecord, ref: int) -> None:
+        """Fold in one finished record; `ref` finds it again (`Fetch`): its spill offset."""
+        counted = r.ok and bool(r.chunk_times_ns)  # its tokens count in the steady window
+        times = np.asarray(r.chunk_times_ns, dtype=np.int64) if counted else None
+        tokens: list[float] = r.tokens_per_chunk() if counted else []
+        self._row(r, ref, times, tokens)
+        self._check(r)
+        if r.warmup:
+            return
+        self.n_measured += 1
+        self.retries += r.retried
+        self.start_ns = r.t_send_ns if self.start_ns is None else min(self.start_ns, r.t_send_ns)
+        if r.error_kind not in GAVE_UP:
+            self.end_ns = r.t_end_ns if self.end_ns is None else max(self.end_ns, r.t_end_ns)
+        if not r.ok:
+            # a request the client itself cut at --max-duration is an unfinished sample, not a
+            # failure of the server: counted in `errors.cut`, never in `failed` or `error_rate`
+            kind = str(r.error_kind or ErrorKind.PROTOCOL)
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            self.n_failed += r.error_kind != ErrorKind.CUT
+            return
+        self.n_ok += 1
+        self.total_in += _input_tokens(r)
+        self.total_out += r.output_tokens
+        self.sources.add(str(r.token_source))
+        self.good += self.slo.met_by(r)
+        if times is not None:
+            self._values(r, times, tokens)
+
+    def _row(
+        self, r: RequestRecord, ref: int, times: np.ndarray | None, tokens: list[float]
+    ) -> None:
+        c = self._cols
+        c["send"].append(r.t_send_ns)
+        c["end"].append(r.t_end_ns)
+        c["first"].append(0 if times is None else int(times[0]))
+        c["lo"].append(0 if times is None else int(times.min()))
+        c["hi"].append(0 if times is None else int(times.max()))
+        c["out"].append(sum(tokens))  # as the steady window sums them (0 without content)
+        c["inp"].append(0 if times is None else _input_tokens(r))
+        c["ref"].append(ref)
+        c["flags"].append(WARM * r.warmup | COUNTED * (times is not None))
+        if len(c["ref"]) >= _ROWS_BLOCK:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        n = len(self._cols["ref"])
+        if not n or self._rows is None:
+            return
+        block = np.empty(n, dtype=ROW)
+        for name, col in self._cols.items():
+            block[name] = np.frombuffer(col, dtype=ROW[name])
+            del col[:]
+        block.tofile(self._rows)
+        self._row_count += n
+
+    def _check(self, r: RequestRecord) -> None:
+        if r.ok and r.prompt_tokens is not None:
+            self.offsets[r.prompt_tokens - r.requested_input_tokens] += 1
+        if r.error_kind == ErrorKind.CUT:
+            self.cut[r.warmup] += 1
+        if r.ok and not r.warmup and r.draft_tokens is not None:
+            self.drafted += r.draft_tokens or 0
+            self.accepted += r.draft_accepted or 0
+            self.draft_requests += 1
+
+    def _values(self, r: RequestRecord, times: np.ndarray, tokens: list[float]) -> None:
+        """A completed measured request's values (`times`: its chunk times, `tokens`: its
+        `tokens_per_chunk`), and the intervals that hold their true values once any stamp of
+        this fold may be late (`ixci.loadgen.timing`)."""
+        slack, marks, largest = _chunk_slack(r)
+        self.slack_chunks, self.slack_max_ns = (
+            self.slack_chunks + marks,
+            max(self.slack_max_ns, largest),
+        )
+        if marks and self.lows is None:
+            self._start_intervals()
+        t = r.chunk_times_ns
+        if slack is None:
+            return
+        s0, s_last = int(slack[0]) * NS, int(slack[-1]) * NS
+        ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
+        self._put("ttft", ttft, ttft - s0, ttft)
+        self._put("e2el", e2el, e2el - s_last, e2el)
+        if len(t) > 1:
+            # int64 → float64, then × NS: what Python does for `int * float`, value for value
+            g = np.diff(times).astype(np.float64) * NS
+            sl = slack.astype(np.float64) * NS
+            lo, hi = g - sl[1:], g + sl[:-1]
+            self._put_array("itl", g, lo, hi)
+            if r.output_tokens > 0:  # as `RequestRecord.itl_per_token_s`
+                closing = np.asarray(tokens[1:], dtype=np.float64)
+                keep = closing > 0
+                k = closing[keep]
+                self._put_array("itl_per_token", g[keep] / k, lo[keep] / k, hi[keep] / k)
+        if r.output_tokens > 1:
+            n = r.output_tokens - 1
+            span = e2el - ttft
+            tpot, lo_t, hi_t = span / n, (span - s_last) / n, (span + s0) / n
+            self._put("tpot", tpot, lo_t, hi_t)
+            if tpot > 0:
+                inf = float("inf")
+                self._put("interactivity", 1.0 / tpot, 1.0 / hi_t, 1.0 / lo_t if lo_t > 0 else inf)
+
+    def _start_intervals(self) -> None:
+        """The first mark: every value so far was stamped exactly, so its interval is itself."""
+        self.lows, self.highs = {}, {}
+        for name, vals in self.dist.items():
+            lows = self.lows[name] = Values(path=self.folder / f"{name}.lo.f8")
+            highs = self.highs[name] = Values(path=self.folder / f"{name}.hi.f8")
+            for block in vals.blocks():
+                lows.extend_array(block)
+                highs.extend_array(block)
+
+    def _put(self, name: str, v: float, lo: float, hi: float) -> None:
+        self.dist[name].append(v)
+        if self.lows is not None and self.highs is not None:
+            self.lows[name].append(lo)
+            self.highs[name].append(hi)
+
+    def _put_array(self, name: str, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.dist[name].extend_array(v)
+        if self.lows is not None and self.highs is not None:
+            self.lows[name].extend_array(lo)
+            self.highs[name].extend_array(hi)
+
+    def finish(self) -> Folded:
+        """Write what is still in memory and close the files → the picklable `Folded`."""
+        self._flush_rows()
+        if self._rows is not None:
+            self._rows.close()
+            self._rows = None
+
+        def save(group: Mapping[str, Values] | None) -> dict[str, Saved] | None:
+            return None if group is None else {name: v.save() for name, v in group.items()}
+
+        return Folded(
+            n_measured=self.n_measured,
+            n_ok=self.n_ok,
+            n_failed=self.n_failed,
+            retries=self.retries,
+            good=self.good,
+            total_in=self.total_in,
+            total_out=self.total_out,
+            errors=dict(self.errors),
+            sources=frozenset(self.sources),
+            start_ns=self.start_ns,
+            end_ns=self.end_ns,
+            dist=save(self.dist) or {},
+            lows=save(self.lows),
+            highs=save(self.highs),
+            slack_chunks=self.slack_chunks,
+            slack_max_ns=self.slack_max_ns,
+            offsets=dict(self.offsets),
+            cut_measured=self.cut[False],
+            cut_warmup=self.cut[True],
+            drafted=self.drafted,
+            accepted=self.accepted,
+            draft_requests=self.draft_requests,
+            rows=(str(self._rows_path), self._row_count),
+        )
+
+
+def _counts(folds: Sequence[Folded]) -> tuple[dict[str, Any], Window | None]:
+    """The point's counts, token totals, rates and measured window."""
+    n_measured, n_ok, n_failed = (
+        sum(getattr(f, k) for f in folds) for k in ("n_measured", "n_ok", "n_failed")
+    )
+    retries, good = sum(f.retries for f in folds), sum(f.good for f in folds)
+    total_in, total_out = sum(f.total_in for f in folds), sum(f.total_out for f in folds)
+    errors: Counter[str] = Counter()
+    for f in folds:
+        errors.update(f.errors)
+    sources = set().union(*(f.sources for f in folds))
+    starts = [f.start_ns for f in folds if f.start_ns is not None]
+    ends = [f.end_ns for f in folds if f.end_ns is not None]
+    start = min(starts) if starts else None
+    window = None if start is None else Window(start_ns=start, end_ns=max(ends) if ends else start)
+    t = window.duration_s if window else 0.0
+    source = "mixed" if len(sources) > 1 else next(iter(sources), str(TokenSource.USAGE))
+    rate = (lambda x: x / t) if t > 0 else (lambda x: 0.0)
+    values: dict[str, Any] = {
+        "completed": n_ok,
+        "failed": n_failed,
+        "retries": retries,
+        "retry_rate": retries / n_measured if n_measured else 0.0,
+        "error_rate": n_failed / (n_ok + n_failed) if n_ok or n_failed else 0.0,
+        "errors": dict(sorted(errors.items())),
+        "duration_s": t,
+        "total_input_tokens": total_in,
+        "total_output_tokens": total_out,
+        "token_count_source": source,
+        "request_throughput": rate(n_ok),
+        "input_throughput": rate(total_in),
+        "output_throughput": rate(total_out),
+        "total_token_throughput": rate(total_in + total_out),
+        "goodput": rate(good),
+    }
+    return values, window
+
+
+def _rows(folds: Sequence[Folded]) -> tuple[np.ndarray, np.ndarray]:
+    """Every request's row in worker order, and the worker (part) of each."""
+    parts = [np.fromfile(f.rows[0], dtype=ROW, count=f.rows[1]) for f in folds]
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=ROW)
+    owner = np.repeat(np.arange(len(parts)), [p.size for p in parts])
+    return rows, owner
+
+
+def _steady_tokens(
+    rows: np.ndarray, owner: np.ndarray, w: Window, fetch: Fetch
+) -> tuple[float, float]:
+    """(input, output) tokens of successful requests (warm-up included: the server produced them
+    inside the window) in window `w`: output tokens at chunk arrival, input at the first chunk.
+    Requests wholly inside count their row's tokens; those across an edge are read back."""
+    counted = (rows["flags"] & COUNTED) != 0
+    inside = counted & (rows["lo"] >= w.start_ns) & (rows["hi"] <= w.end_ns)
+    across = np.flatnonzero(
+        counted & ~inside & (rows["hi"] >= w.start_ns) & (rows["lo"] <= w.end_ns)
+    )
+    part = np.where(inside, rows["out"], 0.0)
+    records = fetch([(int(owner[i]), int(rows["ref"][i])) for i in across])
+    for i, r in zip(across.tolist(), records, strict=True):
+        tokens = r.tokens_per_chunk()
+        part[i] = sum(
+            k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns
+        )
+    out = 0.0
+    for k in part[counted].tolist():  # in record order, one add at a time (as a loop over them)
+        out += k
+    first = rows["first"]
+    at = counted & (first >= w.start_ns) & (first <= w.end_ns)
+    return float(rows["inp"][at].sum()), out
+
+
+def _steady_json(
+    rows: np.ndarray, owner: np.ndarray, w: Window | None, measured: Window | None, fetch: Fetch
+) -> dict[str, Any]:
+    measured_start = (measured or Window(start_ns=0, end_ns=0)).start_ns
+    if w is None or w.duration_s <= 0:
+        return {
+            "start_s": None,
+            "end_s": None,
+            "duration_s": 0.0,
+            "output_throughput": None,
+            "total_token_throughput": None,
+        }
+    inp, out = _steady_tokens(rows, owner, w, fetch)
+    return {
+        "start_s": (w.start_ns - measured_start) * NS,
+        "end_s": (w.end_ns - measured_start) * NS,
+        "duration_s": w.duration_s,
+        "output_throughput": out / w.duration_s,
+        "total_token_throughput": (inp + out) / w.duration_s,
+    }
+
+
+def checks_of(folds: Sequence[Folded]) -> Checks:
+    """The prompt-token check (common offset and requests off it), drafts and cuts."""
+    offsets: Counter[int] = Counter()
+    for f in folds:
+        offsets.update(f.offsets)
+    n = sum(f.draft_requests for f in folds)
+    drafts = (
+        {
+            "draft_tokens": sum(f.drafted for f in folds),
+            "accepted_tokens": sum(f.accepted for f in folds),
+            "requests": n,
+        }
+        if n
+        else None
+    )
+    cut = {True: sum(f.cut_warmup for f in folds), False: sum(f.cut_measured for f in folds)}
+    if not offsets:
+        return Checks(checked=0, offset=None, mismatched=0, drafts=drafts, cut=cut)
+    common = offsets.most_common(1)[0][0]
+    checked = offsets.total()
+    return Checks(
+        checked=checked, offset=common, mismatched=checked - offsets[common], drafts=drafts, cut=cut
+    )
+
+
+def point_metrics_of(
+    folds: Sequence[Folded], fetch: Fetch, *, concurrency: int | None
+) -> PointMetrics:
+    """The point's metrics from its workers' folds, in worker order (`fetch` reads back the
+    records across the steady-state window's edges)."""
+    from ixci.loadgen.timing import judge
+
+    values, window = _counts(folds)
+    for name in DISTRIBUTIONS:
+        joined = Joined([f.dist[name] for f in folds])
+        try:
+            values[name] = summarize_values(joined, with_p10=name == "interactivity")
+        finally:
+            joined.close()
+    rows, owner = _rows(folds)
+    steady = None
+    if window is not None:  # a record was measured: no array is empty
+        warm = (rows["flags"] & WARM) != 0
+        steady = _steady(rows["send"], rows["end"], warm, window, concurrency)
+    values["steady_state"] = _steady_json(rows, owner, steady, window, fetch)
+    del rows, owner
+    # a fold without marks: every value exact, its interval the value itself
+    intervals = {
+        name: (
+            Joined([f.dist[name] for f in folds]),
+            Joined([(f.lows or f.dist)[name] for f in folds]),
+            Joined([(f.highs or f.dist)[name] for f in folds]),
+        )
+        for name in DISTRIBUTIONS
+    }
+    try:
+        judge(
+            values,
+            intervals,
+            sum(f.slack_chunks for f in folds),
+            max((f.slack_max_ns for f in folds), default=0),
+        )
+    finally:
+        for trio in intervals.values():
+            for j in trio:
+                j.close()
+    return PointMetrics(values=values)
+
+
+__all__ = ["ROW", "Checks", "Fold", "Folded", "checks_of", "point_metrics_of"]
