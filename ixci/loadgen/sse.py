@@ -14,6 +14,7 @@ impossible usage counts is a `protocol` failure (sizes are capped earlier, in `h
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from ixci.loadgen.http import Exchange
 from ixci.loadgen.metrics import ErrorKind
 
 _SLOW_MARKERS = (b'""', b"[DONE]", b'"usage"', b"error", b"event:", b"[]")
+_TEXT_MARKERS = (b'"text":"', b'"content":"')
+_LEARN_TRIES = 4  # a stream whose first content events make no template gets none
 _LF2, _CRLF2 = b"\n\n", b"\r\n\r\n"
 MAX_USAGE_TOKENS = 1 << 31  # no model reads or writes 2 G tokens in one request
 
@@ -45,6 +48,69 @@ class ParsedStream:
     chunk_chars: list[int] | None = None  # characters of text per content chunk (when asked for)
     chunk_usage: list[int] | None = None  # cumulative completion tokens per content chunk, if sent
     draft: tuple[int, int] | None = None  # llama.cpp `timings`: (draft_n, draft_n_accepted)
+    template: Template | None = None  # this stream's content event, once one was proven
+    learn_tries: int = 0  # content events tried as the template (at most `_LEARN_TRIES`)
+
+
+class Template:
+    """One of a stream's content events, to count the stream's next events in a few scans.
+
+    An engine sends every content event of a stream with the same fields; only the text
+    differs. Learned from an event proven to be a content chunk (one `data:` line, no
+    backslash, one text marker, no usage, error or timings), with `pre` its bytes up to the
+    text and `post` those after it, a block of n events is n such events when it begins with
+    `pre`, ends with `post`, holds `post + pre` exactly n − 1 times, no backslash, no
+    `pre + post` (an empty text), and exactly n times the event's double quotes: the texts
+    between then hold no quote and no escape, so no other field (`usage`, `error`, a finish
+    reason, `[DONE]`, an SSE `event:` line) can hide in them. As `_fast_count`, it reads the
+    bytes, not the JSON: a malformed event that keeps the skeleton counts as content.
+    """
+
+    __slots__ = ("boundary", "empty", "post", "pre", "quotes", "sep")
+
+    def __init__(self, event: bytes, sep: bytes, marker: bytes) -> None:
+        self.sep = sep
+        opening = event.index(marker) + len(marker) - 1  # the text's opening quote
+        closing = event.index(b'"', opening + 1)
+        self.pre, self.post = event[: opening + 1], event[closing:]
+        self.boundary, self.empty = self.post + self.pre, self.pre + self.post
+        self.quotes = event.count(b'"')  # all in `pre` and `post`: the text has none
+
+    @staticmethod
+    def learn(event: bytes, sep: bytes) -> Template | None:
+        """The template of `event` (ending with `sep`), or None unless it is a plain content
+        chunk: one `data:` line, no backslash, one text marker, no usage counts, error or
+        timings (which a later event could change without moving a quote)."""
+        if (
+            b"\\" in event
+            or event.count(b"\n") != sep.count(b"\n")
+            or not event.startswith(b"data:")
+        ):
+            return None
+        markers = [m for m in _TEXT_MARKERS if m in event]
+        if len(markers) != 1 or event.count(markers[0]) != 1:
+            return None
+        try:
+            obj = orjson.loads(event[5:])
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or not _content_of(obj):
+            return None
+        if obj.get("usage") is not None or "error" in obj or "timings" in obj:
+            return None
+        return Template(event, sep, markers[0])
+
+    def counts(self, block: bytes, n: int, sep: bytes) -> bool:
+        """True when `block` (n events ending with `sep`) is n events of this template."""
+        return (
+            sep == self.sep
+            and block.startswith(self.pre)
+            and block.endswith(self.post)
+            and b"\\" not in block
+            and self.empty not in block
+            and block.count(b'"') == n * self.quotes
+            and block.count(self.boundary) == n - 1
+        )
 
 
 def _content_of(obj: Any) -> bool:
@@ -192,7 +258,7 @@ def _fast_count(events: bytes, n: int) -> bool:
     for marker in _SLOW_MARKERS:
         if marker in events:
             return False
-    markers = events.count(b'"text":"') + events.count(b'"content":"')
+    markers = events.count(_TEXT_MARKERS[0]) + events.count(_TEXT_MARKERS[1])
     if markers != n or events.count(b"data:") != n:
         return False
     if not events.isascii():
@@ -205,9 +271,28 @@ def _fast_count(events: bytes, n: int) -> bool:
 
 def _separator(sep: bytes, tail: bytes, block: bytes) -> bytes:
     """Switch to CRLF events (sse-starlette) once a CRLF blank line is seen, seams included."""
-    if sep == _LF2 and (_CRLF2 in block or (tail and _CRLF2 in tail + block[:3])):
+    if (
+        sep == _LF2
+        and (b"\r" in block or b"\r" in tail)
+        and (_CRLF2 in block or _CRLF2 in tail + block[:3])
+    ):
         return _CRLF2
     return sep
+
+
+def _reads(ex: Exchange) -> Iterator[tuple[int, bytes, int]]:
+    """(arrival time, bytes, blocks joined) per run of blocks that arrived together (one read
+    carries several HTTP chunks): parsed as one, their events are counted in one pass. A run
+    never spans a block where a slack mark begins or ends (`_slack` counts chunks there)."""
+    times, blocks = ex.times, ex.blocks
+    edges = {b for first, end, _ in ex.slack for b in (first, end)}
+    i, n = 0, len(blocks)
+    while i < n:
+        t, j = times[i], i + 1
+        while j < n and times[j] == t and j not in edges:
+            j += 1
+        yield t, blocks[i] if j == i + 1 else b"".join(blocks[i:j]), j - i
+        i = j
 
 
 def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) -> ParsedStream:
@@ -228,9 +313,9 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
     pending = 0  # its length
     tail = b""  # its last 3 bytes (a separator is at most 4)
     sep = _LF2
-    for t, block in zip(ex.times, ex.blocks, strict=True):
+    for t, block, count in _reads(ex):
         if ex.slack:
-            before.append(len(out.chunk_times_ns))
+            before.extend([len(out.chunk_times_ns)] * count)
         sep = _separator(sep, tail, block)
         found = block.rfind(sep)
         cut = found if found >= 0 else None
@@ -259,16 +344,67 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
 
 
 def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
-    """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`."""
-    n = complete.count(sep)
-    if out.chunk_chars is None and _fast_count(complete, n):
-        out.chunk_times_ns.extend([t] * n)
-        out.events += n
+    """Count or parse the whole events in `complete` (it ends with `sep`), all arrived at `t`.
+
+    Until the stream has a `Template`, events are parsed one at a time and tried as one; then
+    the template counts a block, or all of it but its end (a stream's last read: the finish
+    chunk, usage, `[DONE]`, parsed); `_fast_count` takes what the template cannot."""
+    if out.chunk_chars is not None:  # weighing: every event through the parser
+        _parse_events(complete, sep, t, out)
         return
+    if out.template is None and out.learn_tries < _LEARN_TRIES:
+        complete = _learn(complete, sep, t, out)
+        if not complete or out.error_kind is not None:
+            return
+    n = complete.count(sep)
+    tpl = out.template
+    if tpl is not None:
+        if tpl.counts(complete, n, sep):
+            _count(n, t, out)
+            return
+        cut = complete.rfind(tpl.post) + len(tpl.post)
+        if len(tpl.post) <= cut < len(complete):
+            rest = complete[cut:]
+            head_n = n - rest.count(sep)
+            if tpl.counts(complete[:cut], head_n, sep):
+                _count(head_n, t, out)
+                complete, n = rest, n - head_n
+    if _fast_count(complete, n):
+        _count(n, t, out)
+        return
+    _parse_events(complete, sep, t, out)
+
+
+def _count(n: int, t: int, out: ParsedStream) -> None:
+    """n content chunks proven from the bytes, all arrived at `t`."""
+    out.chunk_times_ns.extend([t] * n)
+    out.events += n
+
+
+def _parse_events(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> None:
     for event in complete.split(sep)[:-1]:
         _slow_event(event, t, out)
         if out.error_kind is not None:
             return
+
+
+def _learn(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> bytes:
+    """Parse the leading events of `complete` until one makes the stream's `Template` (or the
+    tries run out) → the events after it."""
+    start = 0
+    while out.template is None and out.learn_tries < _LEARN_TRIES:
+        end = complete.find(sep, start)
+        if end < 0:
+            break
+        before = len(out.chunk_times_ns)
+        _slow_event(complete[start:end], t, out)
+        if out.error_kind is not None:
+            return b""
+        if len(out.chunk_times_ns) > before:  # a content chunk: the template candidate
+            out.learn_tries += 1
+            out.template = Template.learn(complete[start : end + len(sep)], sep)
+        start = end + len(sep)
+    return complete[start:] if start else complete
 
 
 def _finish(

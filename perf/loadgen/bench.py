@@ -14,6 +14,7 @@ Anchors come from perf/loadgen/install_anchors.sh (ANCHORS_DIR, default ~/.cache
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -78,10 +79,20 @@ def run_timed(argv: list[str], log: Path) -> tuple[float, float, int, float]:
 
 
 def client_ixci(
-    url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra: str
+    url: str, c: int, n: int, osl: int, out: Path, tok: Path, *extra: str, tree: str | None = None
 ) -> tuple[list[str], callable]:
     exe = (
-        [shutil.which("ixci")]
+        # another source tree (--ixci-tree): -P keeps the working directory off sys.path
+        [
+            "env",
+            f"PYTHONPATH={tree}",
+            sys.executable,
+            "-P",
+            "-c",
+            "import sys; from ixci.cli import main; sys.argv[0] = 'ixci'; main()",
+        ]
+        if tree is not None
+        else [shutil.which("ixci")]
         if shutil.which("ixci")
         else [
             sys.executable,
@@ -472,7 +483,12 @@ def start_stub(cpu: str, stub: list[str], args: list[str]) -> tuple[subprocess.P
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
-    p.add_argument("--clients", nargs="+", default=["ixci", "vllm"], choices=sorted(CLIENTS))
+    p.add_argument(
+        "--clients",
+        nargs="+",
+        default=["ixci", "vllm"],
+        help=f"of {', '.join(CLIENTS)}, and ixci@NAME for each --ixci-tree",
+    )
     p.add_argument(
         "--modes", nargs="+", default=["ceiling", "accuracy"], choices=["ceiling", "accuracy"]
     )
@@ -498,6 +514,14 @@ def main() -> None:
         "--ixci-workers", type=int, default=1, help="ixci worker processes (one per client CPU)"
     )
     p.add_argument(
+        "--ixci-tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run ixci from another source tree (e.g. an export of an older commit) as "
+        "client ixci@NAME; name it in --clients",
+    )
+    p.add_argument(
         "--stub-procs",
         type=int,
         default=1,
@@ -505,6 +529,13 @@ def main() -> None:
         "as many CPUs (e.g. 0-7) so the stub is not the limit of a many-worker client",
     )
     a = p.parse_args()
+    for spec in a.ixci_tree:
+        name, _, tree = spec.partition("=")
+        if not name or not Path(tree).is_dir():
+            p.error(f"--ixci-tree {spec}: give NAME=PATH, PATH a source tree holding ixci/")
+        CLIENTS[f"ixci@{name}"] = functools.partial(client_ixci, tree=tree)
+    if a.clients and not a.report and (unknown := set(a.clients) - set(CLIENTS)):
+        p.error(f"unknown clients {sorted(unknown)}; known: {', '.join(CLIENTS)}")
     if a.report:
         saved = json.loads(a.report.read_text())
         report(saved, list(dict.fromkeys(r["client"] for r in saved)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ixci.loadgen import sse
 from ixci.loadgen.http import Exchange, StreamProtocol, Target, request_bytes
 from ixci.loadgen.metrics import ErrorKind
 from ixci.loadgen.sse import parse_stream
@@ -114,3 +115,75 @@ def test_request_bytes_and_target() -> None:
         and b"Connection: close" in raw
         and raw.endswith(b"\r\n\r\n{}")
     )
+
+
+VLLM = b'data: {"id":"cmpl-7","object":"text_completion","created":17,"model":"m","choices":[{"index":0,"text":"%s","logprobs":null,"finish_reason":null}],"usage":null}\n\n'
+WORDS = [b" the", b" a", b"x", b" quick", b" brown", b" fox", b"!", b" 42"]
+
+
+def _stream(middle: bytes) -> Exchange:
+    """A vLLM-like stream: 8 events (the template is learned), then one block of 40 events with
+    `middle` in place of its 20th, then the end."""
+    head = b"".join(VLLM % w for w in WORDS)
+    events = [VLLM % WORDS[i % len(WORDS)] for i in range(40)]
+    events[19] = middle
+    end = VLLM.replace(b'"finish_reason":null', b'"finish_reason":"length"') % b""
+    ex, _ = feed(HEAD + chunked(head, b"".join(events), end + b"data: [DONE]\n\n"), 100_000)
+    return ex
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        VLLM % b" jumps",  # a plain content event: the template counts the block
+        VLLM % b"",  # empty text: not content
+        VLLM.replace(b'"usage":null', b'"usage":{"prompt_tokens":5,"completion_tokens":9}') % b" y",
+        VLLM.replace(b'"finish_reason":null', b'"finish_reason":"stop"') % b" y",
+        VLLM.replace(b'"usage":null', b'"usage":1234') % b" y",  # same skeleton, not a dict
+        VLLM % b'\\" q',  # an escaped quote in the text
+        VLLM % b"\\n",  # an escaped newline
+        b"data: [DONE]\n\n",
+        b'data: {"error":{"message":"boom"}}\n\n',
+        b"event: error\n" + VLLM % b" y",
+        VLLM.replace(b'"text":"%s"', b'"text": "%s"') % b" y",  # whitespace
+        VLLM.replace(b'"index":0', b'"index":1') % b" y",  # same skeleton, another choice
+        VLLM % b" two\n\nhalves",  # a raw blank line inside the text: two broken events
+        b'data: {"id":"cmpl-7","choices":[{"index":0,"text":" short"}]}\n\n',  # other fields
+    ],
+)
+def test_template_counts_exactly_what_the_full_parse_counts(
+    middle: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = _stream(middle)
+    want = parse_stream(ex, weigh=True)  # every event through orjson: the definition
+    calls: list[int] = []
+    real = sse._fast_count
+    monkeypatch.setattr(sse, "_fast_count", lambda b, n: calls.append(n) or real(b, n))
+    got = parse_stream(ex)
+    assert got.template is not None  # learned from the first block
+    for field in ("chunk_times_ns", "completion_tokens", "prompt_tokens", "done", "error_kind", "events"):  # fmt: skip
+        assert getattr(got, field) == getattr(want, field), field
+    if middle == VLLM % b" jumps":
+        assert 40 not in calls and len(got.chunk_times_ns) == 48  # the template took the block
+
+
+@pytest.mark.parametrize("last", [VLLM % b" z", VLLM % b"", b'data: {"error":{"message":"x"}}\n\n'])
+def test_a_last_read_is_counted_up_to_its_end_events(
+    last: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's last read: content events, then the finish chunk, usage and [DONE]. The
+    template counts the content and the end is parsed; an odd event just before the end
+    sends the whole read to the parser."""
+    end = VLLM.replace(b'"finish_reason":null', b'"finish_reason":"length"') % b""
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":31}}\n\n'
+    read = b"".join(VLLM % WORDS[i % 8] for i in range(30)) + last + end + usage
+    ex, _ = feed(HEAD + chunked(VLLM % b" a", read + b"data: [DONE]\n\n"), 100_000)
+    calls: list[int] = []
+    real = sse._fast_count
+    monkeypatch.setattr(sse, "_fast_count", lambda b, n: calls.append(n) or real(b, n))
+    got, want = parse_stream(ex), parse_stream(ex, weigh=True)
+    for field in ("chunk_times_ns", "completion_tokens", "prompt_tokens", "done", "error_kind", "events"):  # fmt: skip
+        assert getattr(got, field) == getattr(want, field), field
+    if last == VLLM % b" z":
+        assert got.completion_tokens == 31 and len(got.chunk_times_ns) == 32
+        assert max(calls, default=0) < 30  # the 31 content events never went to _fast_count
