@@ -85,7 +85,7 @@ def client_ixci(
         # another source tree (--ixci-tree): -P keeps the working directory off sys.path
         [
             "env",
-            f"PYTHONPATH={tree}",
+            "PYTHONPATH=" + os.pathsep.join([tree, os.environ.get("PYTHONPATH", "")]),
             sys.executable,
             "-P",
             "-c",
@@ -685,8 +685,11 @@ def _ratios(by_client: dict[str, dict]) -> str:
     me = by_client["ixci"]
     own = me.get("sustained_tok_s") or me["out_tok_s"]
     tag = "" if me.get("sustained_tok_s") else " (window)"
+    # another ixci tree (ixci@NAME) reports its drain too: sustained against sustained
     return " ".join(
-        f"{own / o['out_tok_s']:.2f}x {k}{tag}" for k, o in by_client.items() if k != "ixci"
+        f"{own / (o.get('sustained_tok_s') or o['out_tok_s']):.2f}x {k}{tag}"
+        for k, o in by_client.items()
+        if k != "ixci"
     )
 
 
