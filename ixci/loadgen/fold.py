@@ -21,7 +21,6 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,20 +104,19 @@ class Checks:
 
 
 def _chunk_slack(r: RequestRecord) -> tuple[np.ndarray | None, int, int]:
-    """The record's slack per content chunk (ns; None without chunks), its number of slack
-    marks, and the largest mark (0 without marks)."""
-    pairs = r.chunk_slack_ns
-    marks = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
-    marks = marks.reshape(-1, 2)
-    largest = int(marks[:, 1].max()) if len(pairs) else 0
+    """The record's slack per content chunk (ns; None without chunks), the number of chunks
+    its slack runs name, and the largest slack (0 without runs)."""
+    runs = r.chunk_slack_runs
+    named = sum(end - first for first, end, _ in runs if end > first)
+    largest = max((ns for _, _, ns in runs), default=0)
     t = r.chunk_times_ns
     if not t:
-        return None, len(pairs), largest
+        return None, named, largest
     slack = np.zeros(len(t), dtype=np.int64)
-    if len(pairs):
-        marks = marks[(marks[:, 0] >= 0) & (marks[:, 0] < len(t))]
-        np.maximum.at(slack, marks[:, 0], marks[:, 1])
-    return slack, len(pairs), largest
+    for first, end, ns in runs:
+        part = slack[max(first, 0) : max(min(end, len(t)), 0)]
+        np.maximum(part, ns, out=part)
+    return slack, named, largest
 
 
 class Fold:
@@ -440,12 +438,15 @@ def point_metrics_of(
     from ixci.loadgen.timing import judge
 
     values, window = _counts(folds)
+    full = {}  # with p10 for all: the timing bounds need it, and its ranks cost no extra pass
     for name in DISTRIBUTIONS:
         joined = Joined([f.dist[name] for f in folds])
         try:
-            values[name] = summarize_values(joined, with_p10=name == "interactivity")
+            full[name] = summarize_values(joined, with_p10=True)
         finally:
             joined.close()
+        keep = name == "interactivity"
+        values[name] = {k: v for k, v in full[name].items() if keep or k != "p10"}
     rows, owner = _rows(folds)
     steady = None
     if window is not None:  # a record was measured: no array is empty
@@ -468,6 +469,7 @@ def point_metrics_of(
             intervals,
             sum(f.slack_chunks for f in folds),
             max((f.slack_max_ns for f in folds), default=0),
+            stamped=full,
         )
     finally:
         for trio in intervals.values():

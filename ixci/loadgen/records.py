@@ -69,7 +69,7 @@ def record_from(
         prompt_tokens=p.prompt_tokens,
         token_source=source,
         chunk_tokens=tokens,
-        chunk_slack_ns=tuple(p.chunk_slack or ()),
+        chunk_slack_runs=tuple(p.chunk_slack or ()),
         draft_tokens=p.draft[0] if p.draft else None,
         draft_accepted=p.draft[1] if p.draft else None,
         **base,

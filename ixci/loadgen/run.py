@@ -24,7 +24,6 @@ from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
-import orjson
 
 from ixci.errors import IxciError, UsageError
 from ixci.loadgen.config import ClientHealth, DatasetInfo, PointConfig, PointResult, TokenizerSource
@@ -260,7 +259,7 @@ def write_requests(path: Path, records: Sequence[RequestRecord]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as fh:
         for r in sorted(records, key=lambda r: r.t_send_ns):
-            fh.write(orjson.dumps(r.to_json()) + b"\n")
+            fh.write(r.to_line())
     return len(records)
 
 

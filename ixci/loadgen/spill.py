@@ -292,7 +292,7 @@ class RecordSpill:
     def write(self, r: RequestRecord) -> int:
         """Append `r` → the byte offset of its line (`read_spilled` reads it back)."""
         assert self._fh is not None
-        line = orjson.dumps(r.to_json()) + b"\n"
+        line = r.to_line()
         self._fh.write(line)
         offset, self.size = self.size, self.size + len(line)
         self.count += 1

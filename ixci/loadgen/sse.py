@@ -42,8 +42,8 @@ class ParsedStream:
     error_kind: ErrorKind | None = None
     error: str | None = None
     events: int = 0  # events that carried a `data:` field
-    chunk_slack: list[tuple[int, int]] | None = (
-        None  # (content chunk index, ns its stamp may be late)
+    chunk_slack: list[tuple[int, int, int]] | None = (
+        None  # (first, end content chunk, ns): chunks first..end-1 may be stamped ns late
     )
     chunk_chars: list[int] | None = None  # characters of text per content chunk (when asked for)
     chunk_usage: list[int] | None = None  # cumulative completion tokens per content chunk, if sent
@@ -196,12 +196,13 @@ def _slack(ex: Exchange, before: list[int], out: ParsedStream) -> None:
     [DONE]) are taken as written with the content chunk before them (engines send them in the
     same step), so a read that adds only those to one content chunk is not suspect.
     `before[b]`: content chunks completed before block b was parsed."""
-    marks: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, int]] = []
     for first, end, ns in ex.slack:
         lo = before[first] if first < len(before) else len(out.chunk_times_ns)
         hi = before[end] if end < len(before) else len(out.chunk_times_ns)
-        marks.extend((i, ns) for i in range(lo, hi - 1))
-    out.chunk_slack = marks or None
+        if hi - 1 > lo:
+            runs.append((lo, hi - 1, ns))
+    out.chunk_slack = runs or None
 
 
 def _weigh(obj: dict[str, Any], usage: Any, out: ParsedStream) -> None:

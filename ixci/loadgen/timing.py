@@ -33,7 +33,9 @@ TIMED = ("ttft", "tpot", "itl", "itl_per_token", "e2el", "interactivity")
 Intervals = tuple[Joined, Joined, Joined]  # (stamped, lowest true, highest true)
 
 
-def _bound(vals: Joined, los: Joined, his: Joined) -> tuple[float, float]:
+def _bound(
+    vals: Joined, los: Joined, his: Joined, stamped: Mapping[str, float | None] | None = None
+) -> tuple[float, float]:
     """(the most the mean or any percentile of `vals` may differ from the true values', the
     most their population std may differ)."""
     if not len(vals):
@@ -48,7 +50,9 @@ def _bound(vals: Joined, los: Joined, his: Joined) -> tuple[float, float]:
         rms = float(np.sqrt(np.mean(np.maximum(hi - v, v - lo) ** 2)))  # |σ(x) − σ(y)| ≤ rms(x − y)
         return worst, rms
     # the same figures, bit for bit, over values too many to hold (spill.summarize_values)
-    sv, slo, shi = (summarize_values(x, with_p10=True) for x in (vals, los, his))
+    # `stamped`: the summary of `vals` (with p10) the point already made, not made again
+    sv = stamped if stamped is not None else summarize_values(vals, with_p10=True)
+    slo, shi = (summarize_values(x, with_p10=True) for x in (los, his))
     keys = [*PERCENTILES, "p10"]
     pv, plo, phi = (np.asarray([s[k] for k in keys], dtype=np.float64) for s in (sv, slo, shi))
     mv, mlo, mhi = (np.float64(s["mean"]) for s in (sv, slo, shi))
@@ -64,13 +68,17 @@ def _bound(vals: Joined, los: Joined, his: Joined) -> tuple[float, float]:
 
 
 def judge(
-    values: dict[str, Any], intervals: Mapping[str, Intervals], chunks: int, worst_ns: int
+    values: dict[str, Any],
+    intervals: Mapping[str, Intervals],
+    chunks: int,
+    worst_ns: int,
+    stamped: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> None:
     """Add the `timing` block to a point's `values`; null the distributions it cannot vouch for.
 
     `intervals`: per distribution, the stamped values and the interval ends that hold the true
     ones (`ixci.loadgen.fold`); `chunks`: the chunks whose stamp may be late, by at most
-    `worst_ns`. The block: `slack_chunks`, `slack_max_s`, `bounds_s` (distribution → the most
+    `worst_ns`; `stamped`: each distribution's summary with p10, when already made. The block: `slack_chunks`, `slack_max_s`, `bounds_s` (distribution → the most
     its mean or percentiles may be off, seconds or tokens/s for interactivity; `<name>.std` for
     its std), `tolerance_s`, and `invalid` (distribution, or `<name>.std` when only the std is
     unsure → reason) for those withheld.
@@ -86,7 +94,8 @@ def judge(
     if not chunks:
         return
     why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst_ns * NS * 1e3:.1f} ms"
-    bounds = {name: _bound(*intervals[name]) for name in TIMED}
+    stamped = stamped or {}
+    bounds = {name: _bound(*intervals[name], stamped.get(name)) for name in TIMED}
     for name, (bound, std_bound) in bounds.items():
         block["bounds_s"][name] = bound
         block["bounds_s"][name + ".std"] = std_bound

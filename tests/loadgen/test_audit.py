@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ from ixci.cli import cli
 from ixci.errors import UsageError
 from ixci.loadgen.audit import RecordsMismatch, recompute_folder
 from ixci.loadgen.http import Exchange
-from ixci.loadgen.metrics import RequestRecord, TokenSource, record_from_json
+from ixci.loadgen.metrics import ErrorKind, RequestRecord, TokenSource, record_from_json
 from ixci.loadgen.records import chunk_tokens
 from ixci.loadgen.sse import parse_stream
 
@@ -40,7 +41,7 @@ def test_a_record_survives_its_json_line_exactly() -> None:
         retried=True,
         t_retry_ns=1_005_000_000,
         chunk_tokens=(1, 1, 3),
-        chunk_slack_ns=((0, 4000),),
+        chunk_slack_runs=((0, 1, 4000),),
     )
     doc = json.loads(json.dumps(r.to_json()))
     assert doc["chunk_dt_ns"] == [
@@ -142,3 +143,23 @@ def test_weighing_a_stream_reads_each_chunks_text_and_usage() -> None:
     p = parse_stream(ex, weigh=True)
     assert p.chunk_times_ns == [10, 20] and p.chunk_chars == [1, 4] and p.chunk_usage == [1, 4]
     assert chunk_tokens(p.completion_tokens or 0, p.chunk_chars, p.chunk_usage) == (1, 3)
+
+
+def test_record_line_is_its_json_and_old_slack_marks_still_read() -> None:
+    """`to_line` (the spill and requests.jsonl.gz line, deltas serialized from their array) is
+    byte for byte `orjson.dumps(to_json())`; a line written before slack runs (one
+    `[chunk, ns]` mark per chunk) reads as runs of one chunk."""
+    ok = RequestRecord(
+        index=3, worker=1, warmup=False, t_send_ns=10, t_end_ns=99, ok=True,
+        chunk_times_ns=(20, 20, 31), output_tokens=3, chunk_slack_runs=((0, 2, 7),),
+    )  # fmt: skip
+    failed = RequestRecord(
+        index=4, worker=0, warmup=True, t_send_ns=10, t_end_ns=11, ok=False,
+        error_kind=ErrorKind.CONNECT, error="refused",
+    )  # fmt: skip
+    for r in (ok, failed):
+        assert r.to_line() == orjson.dumps(r.to_json()) + b"\n"
+        assert record_from_json(orjson.loads(r.to_line())) == r
+    old = {**ok.to_json(), "chunk_slack_ns": [[0, 7], [1, 7]]}
+    del old["chunk_slack_runs"]
+    assert record_from_json(old).chunk_slack_runs == ((0, 1, 7), (1, 2, 7))

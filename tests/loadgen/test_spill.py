@@ -73,7 +73,7 @@ def synthetic(n: int, seed: int = 7, *, slack: bool = False) -> list[RequestReco
         out_tokens = sum(tokens) if tokens else CHUNKS
         slacks = (
             tuple(
-                (int(j), int(rng.integers(1, 3_000_000)))
+                (int(j), int(j) + int(rng.integers(1, 4)), int(rng.integers(1, 3_000_000)))
                 for j in rng.choice(CHUNKS, 2, replace=False)
             )
             if slack and i % 5 == 0
@@ -94,7 +94,7 @@ def synthetic(n: int, seed: int = 7, *, slack: bool = False) -> list[RequestReco
                 requested_output_tokens=CHUNKS,
                 token_source=TokenSource.CHUNKS if i % 11 == 0 else TokenSource.USAGE,
                 chunk_tokens=tokens,
-                chunk_slack_ns=slacks,
+                chunk_slack_runs=slacks,
                 retried=i % 13 == 0,
                 t_retry_ns=send + 1000 if i % 13 == 0 else None,
                 draft_tokens=10 if i % 4 == 0 else None,
@@ -217,9 +217,10 @@ def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, li
         if not t:
             continue
         slack = [0] * len(t)
-        for i, ns in r.chunk_slack_ns:
-            if 0 <= i < len(t):
-                slack[i] = max(slack[i], ns)
+        for first, end, ns in r.chunk_slack_runs:
+            for i in range(first, end):
+                if 0 <= i < len(t):
+                    slack[i] = max(slack[i], ns)
         ttft, e2el = (t[0] - r.t_send_ns) * NS, (t[-1] - r.t_send_ns) * NS
         put("ttft", ttft, ttft - slack[0] * NS, ttft)
         put("e2el", e2el, e2el - slack[-1] * NS, e2el)
@@ -247,14 +248,14 @@ def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
     odd = records[0]  # zero-token chunks, a repeated and an out-of-range slack mark
     records.append(replace(odd, index=10_000, chunk_tokens=(0, 2) * (len(odd.chunk_times_ns) // 2),
                            output_tokens=len(odd.chunk_times_ns),
-                           chunk_slack_ns=((1, 5), (1, 9), (CHUNKS + 3, 7), (-1, 2))))  # fmt: skip
+                           chunk_slack_runs=((1, 2, 5), (1, 3, 9), (CHUNKS - 1, CHUNKS + 3, 7), (-2, 0, 2))))  # fmt: skip
     records.append(replace(odd, index=10_001, output_tokens=0))  # no tokens: no ITL per token
-    assert records[1].chunk_slack_ns == ()  # values before the first mark: exact intervals
+    assert records[1].chunk_slack_runs == ()  # values before the first mark: exact intervals
     fold = Fold(tmp_path, None)
     for i, r in enumerate(records):
         fold.add(r, i)
     done = fold.finish()
-    assert done.slack_chunks == sum(len(r.chunk_slack_ns) for r in records)
+    assert done.slack_chunks == sum(b - a for r in records for a, b, _ in r.chunk_slack_runs)
     assert done.slack_max_ns > 0 and done.lows is not None and done.highs is not None
     want = _intervals_one_value_at_a_time(records)
     for name in timing.TIMED:
@@ -265,7 +266,7 @@ def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
             assert vals.block(0, len(vals)).tobytes() == np.asarray(column).tobytes(), name
             vals.close()
     # the point's ITL distributions (arrays) against RequestRecord's per-value definitions
-    plain = [replace(r, chunk_slack_ns=()) for r in records if not r.warmup]
+    plain = [replace(r, chunk_slack_runs=()) for r in records if not r.warmup]
     m = point_metrics(plain, concurrency=64).to_json()
     assert not m["timing"]["invalid"]
     assert m["itl"] == summarize(np.asarray([g for r in plain for g in r.itl_s()]))
@@ -281,7 +282,7 @@ def test_worker_folds_merged_in_worker_order_are_the_point_in_memory(
     window's edges. Worker 1's stamps are all exact (no intervals), worker 0's are not."""
     monkeypatch.setattr(spill, "BLOCK", 4096)  # every distribution goes to disk
     records = [
-        r if r.worker == 0 else replace(r, chunk_slack_ns=())
+        r if r.worker == 0 else replace(r, chunk_slack_runs=())
         for r in ordered(synthetic(1500, slack=True))
     ]
     slo = Slo(ttft_s=0.005, tpot_s=0.0003)

@@ -79,13 +79,12 @@ def test_one_read_carrying_several_server_chunks_marks_all_but_its_last_content_
     assert ex.slack == [(2, 5, 30 * MS), (5, 7, 9 * MS)]
     p = parse_stream(ex)
     assert p.chunk_times_ns == [10 * MS, 20 * MS, 50 * MS, 50 * MS, 50 * MS, 60 * MS]
-    assert p.chunk_slack == [
-        (2, 30 * MS),
-        (3, 30 * MS),
-    ]  # the read's last content chunk is its stamp
+    assert p.chunk_slack == [(2, 4, 30 * MS)]  # chunks 2 and 3: the read's last is its stamp
 
 
-def _rec(i: int, times_ms: list[float], slack: tuple[tuple[int, int], ...] = ()) -> RequestRecord:
+def _rec(
+    i: int, times_ms: list[float], slack: tuple[tuple[int, int, int], ...] = ()
+) -> RequestRecord:
     return RequestRecord(
         index=i,
         worker=0,
@@ -95,7 +94,7 @@ def _rec(i: int, times_ms: list[float], slack: tuple[tuple[int, int], ...] = ())
         ok=True,
         chunk_times_ns=tuple(int(t * MS) for t in times_ms),
         output_tokens=len(times_ms),
-        chunk_slack_ns=slack,
+        chunk_slack_runs=slack,
     )
 
 
@@ -105,7 +104,7 @@ def test_bounds_follow_the_slack_and_unsure_distributions_are_withheld() -> None
     assert m["timing"]["slack_chunks"] == 0 and m["timing"]["invalid"] == {}
     assert m["itl"]["p99"] == pytest.approx(0.010)
     # one request's first two chunks may be 8 ms late (read with the third after a stall)
-    stalled = [*clean[:-1], _rec(49, [13, 13, 13, 23], slack=((0, 8 * MS), (1, 8 * MS)))]
+    stalled = [*clean[:-1], _rec(49, [13, 13, 13, 23], slack=((0, 2, 8 * MS),))]
     m = point_metrics(stalled, concurrency=4).to_json()
     t = m["timing"]
     assert t["slack_chunks"] == 2 and t["slack_max_s"] == pytest.approx(0.008)
@@ -126,7 +125,7 @@ def test_bounds_follow_the_slack_and_unsure_distributions_are_withheld() -> None
     # ten such requests: the 20 zero gaps reach the p10, which may be 8 ms off — ITL withheld
     many = [
         *clean[:40],
-        *(_rec(i, [13, 13, 13, 23], slack=((0, 8 * MS), (1, 8 * MS))) for i in range(40, 50)),
+        *(_rec(i, [13, 13, 13, 23], slack=((0, 2, 8 * MS),)) for i in range(40, 50)),
     ]
     m = point_metrics(many, concurrency=4).to_json()
     t = m["timing"]
