@@ -17,6 +17,8 @@ RESPONSE_BASE_BYTES = 1 << 20  # per response: head, role/finish/usage events, a
 RESPONSE_BYTES_PER_TOKEN = 16 << 10  # … plus this per requested output token
 MAX_LINE_BYTES = 4 << 20  # one SSE line (one event: every engine sends an event as one line)
 MAX_UNPARSED_BYTES = 64 << 20  # per worker: past this backlog it parses before it sends more
+# the fastest the kernel slews CLOCK_REALTIME against CLOCK_MONOTONIC (adjtimex: 500 ppm)
+CLOCK_SLEW_MAX = 500e-6
 _MIN_LIMIT_BYTES = 1024
 # The default request timeout (docs/loadgen.md, "Timeouts"): far beyond any healthy server —
 # a minute of queueing, 1 ms per prompt token (1k tok/s prefill), 250 ms per output token
@@ -176,6 +178,15 @@ class ClientHealth:
     )
     unparsed_at_end: int = 0  # responses not yet parsed when the run ended (all workers)
     drain_s: float = 0.0  # the longest time a worker then spent parsing them (outside the window)
+    stamp_age_max_s: float = 0.0  # the oldest kernel stamp when read (see `clock_residual_s`)
+
+    @property
+    def clock_residual_s(self) -> float:
+        """The most a kernel stamp's conversion to perf_counter's clock may be off: its age
+        at the read times the kernel's largest slew of CLOCK_REALTIME (`CLOCK_SLEW_MAX`). The
+        measured rate between the clocks corrects most of it; a clock step inside one age is
+        not seen (ages over 10 s are refused as steps)."""
+        return self.stamp_age_max_s * CLOCK_SLEW_MAX
 
     @property
     def receive_stamps(self) -> str:
@@ -196,6 +207,8 @@ class ClientHealth:
             "reads": self.reads,
             "kernel_stamped_reads": self.kernel_stamped_reads,
             "max_unparsed_bytes": self.max_unparsed_bytes,
+            "stamp_age_max_s": self.stamp_age_max_s,
+            "clock_residual_s": self.clock_residual_s,
             "unparsed_at_end": self.unparsed_at_end,
             "drain_s": self.drain_s,
         }

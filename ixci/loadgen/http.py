@@ -56,7 +56,9 @@ _timespec = struct.Struct("qq").unpack
 
 
 _RATE = RealtimeRate()
-READS = [0, 0]  # this process's reads, and those stamped by the kernel (reset per run)
+# this process's reads, those stamped by the kernel, and the oldest kernel stamp taken (ns: the
+# age its conversion to perf_counter's clock spanned) — reset per run
+READS = [0, 0, 0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -475,6 +477,8 @@ class SocketTransport:
             if 0 <= age < _MAX_STAMP_AGE_NS:
                 t -= int(age / _RATE.update(rt, now))
                 READS[1] += 1
+                if age > READS[2]:
+                    READS[2] = age
         self._proto.feed(data, t, now)
 
     def write(self, data: bytes) -> None:

@@ -33,6 +33,7 @@ from ixci.loadgen.fold import checks_of, point_metrics_of
 from ixci.loadgen.http import Target, request_bytes
 from ixci.loadgen.metrics import PointMetrics, RequestRecord
 from ixci.loadgen.spill import REQUESTS_GZIP_LEVEL, read_spilled, write_spilled_requests
+from ixci.loadgen.timing import TIMING_TOLERANCE_S
 from ixci.loadgen.worker import WorkerOutput, WorkerSpec, process_main, run_in_this_thread
 
 # A point is flagged client_saturated past any of these (see docs/loadgen.md).
@@ -233,6 +234,7 @@ def _client_health(outputs: Sequence[WorkerOutput]) -> ClientHealth:
         max_unparsed_bytes=max((o.max_unparsed_bytes for o in outputs), default=0),
         unparsed_at_end=sum(o.unparsed_at_end for o in outputs),
         drain_s=max((o.drain_s for o in outputs), default=0.0),
+        stamp_age_max_s=max((o.max_stamp_age_ns for o in outputs), default=0) * 1e-9,
     )
 
 
@@ -337,7 +339,8 @@ def _measure_spilled(
         metrics = PointMetrics(values={**metrics.values, "open_loop": open_loop_accuracy(outputs)})
     checks = checks_of(folds)
     dataset = _dataset(config, prompts, checks.checked, checks.offset, checks.mismatched)
-    reasons = _invalid_reasons(config, metrics.values, dataset)
+    health = _client_health(outputs)
+    reasons = _invalid_reasons(config, metrics.values, dataset) + _clock_reason(health)
     if reasons and config.max_duration_s is not None:
         reasons += _cut_reason(config.max_duration_s, checks.cut)
     written = 0
@@ -345,7 +348,7 @@ def _measure_spilled(
         written = write_spilled_requests(requests_path, paths)
     return PointResult(
         metrics=metrics,
-        client=_client_health(outputs),
+        client=health,
         dataset=dataset,
         dialect=dialect.name,
         valid=not reasons,
@@ -407,6 +410,18 @@ def _cut_reason(max_duration_s: float, cut: Mapping[bool, int]) -> list[str]:
         f"max-duration {max_duration_s:g} s ran out ({cut[False]} measured and {cut[True]} "
         "warm-up requests cut): it bounds the warm-up and the measured requests together; "
         "raise the scenario's max-duration-s"
+    ]
+
+
+def _clock_reason(health: ClientHealth) -> list[str]:
+    """Why the point's times cannot be vouched for when converting a kernel stamp between the
+    clocks may have moved it by more than the timing tolerance (`ClientHealth.clock_residual_s`)."""
+    if health.clock_residual_s <= TIMING_TOLERANCE_S:
+        return []
+    return [
+        f"kernel stamps up to {health.stamp_age_max_s:.1f} s old when read: converting them to "
+        f"the client's clock may be off by up to {health.clock_residual_s * 1e3:.2f} ms "
+        f"(> {TIMING_TOLERANCE_S * 1e3:.0f} ms)"
     ]
 
 

@@ -85,6 +85,7 @@ class WorkerOutput:
     errors: list[str] = field(default_factory=list)
     reads: int = 0
     kernel_stamped_reads: int = 0
+    max_stamp_age_ns: int = 0  # the oldest kernel stamp converted to perf_counter's clock
     max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once
     send_lags_s: list[float] = field(default_factory=list)  # open loop: actual − scheduled send
     unparsed_at_end: int = 0  # responses still unparsed when the last one arrived
@@ -399,7 +400,7 @@ class Worker:
         delay = (start_at_ns - perf_counter_ns()) * 1e-9
         if delay > 0:
             await asyncio.sleep(delay)
-        READS[:] = [0, 0]
+        READS[:] = [0, 0, 0]
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -441,6 +442,7 @@ class Worker:
             schedule_lag_p99_s=lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
             reads=READS[0],
             kernel_stamped_reads=READS[1],
+            max_stamp_age_ns=READS[2],
             max_unparsed_bytes=self.max_pending_bytes,
             send_lags_s=self._schedule_lags,
             unparsed_at_end=unparsed,

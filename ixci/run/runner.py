@@ -453,7 +453,14 @@ class JobRun:
 def _client(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, Mapping):
         return None
-    keys = ("cpu_percent", "loop_lag_p99_s", "saturated", "workers", "receive_stamps")
+    keys = (
+        "cpu_percent",
+        "loop_lag_p99_s",
+        "saturated",
+        "workers",
+        "receive_stamps",
+        "clock_residual_s",
+    )
     return {k: data[k] for k in keys if k in data}
 
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ixci.loadgen import PointConfig, get_dialect, run_point
+from ixci.loadgen.config import CLOCK_SLEW_MAX
 from ixci.loadgen.dialect import Endpoint
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(300)]
@@ -103,6 +104,9 @@ def test_llamacpp_dialect_exact_tokens(llama: tuple[str, Path], endpoint: Endpoi
             r.client.receive_stamps == "kernel"
             and r.client.reads == r.client.kernel_stamped_reads > 0
         )
+        # the oldest stamp's age at its read, and what converting it between clocks may cost
+        assert 0 < r.client.stamp_age_max_s < 10
+        assert r.client.clock_residual_s == r.client.stamp_age_max_s * CLOCK_SLEW_MAX
     d = r.dataset
     assert d.tokenizer_source == "tokenizers" and d.prompt_tokens_checked == 8 + 2  # warm-up too
     # completions: prompt tokens = requested (+ BOS); chat adds a constant template overhead

@@ -254,3 +254,19 @@ def test_run_job_says_which_timing_metrics_were_withheld_and_why() -> None:
     ]
     point["metrics"]["timing"] = {"invalid": {}}
     assert len(_summary(doc).splitlines()) == 2
+
+
+def test_old_kernel_stamps_make_the_point_invalid_past_the_tolerance() -> None:
+    """A stamp read long after it arrived was converted between the clocks over its whole age:
+    past 1 ms of possible slew (500 ppm × 2 s) the point's times are not vouched for."""
+    from ixci.loadgen.config import ClientHealth
+    from ixci.loadgen.run import _clock_reason
+
+    def health(age_s: float) -> ClientHealth:
+        return ClientHealth(cpu_percent=50.0, loop_lag_p99_s=0.0, saturated=False, workers=1,
+                            stamp_age_max_s=age_s)  # fmt: skip
+
+    assert _clock_reason(health(0.3)) == []  # a 300 ms stall: 0.15 ms at most
+    assert health(0.3).to_json()["clock_residual_s"] == pytest.approx(0.3 * 500e-6)
+    (why,) = _clock_reason(health(3.0))
+    assert "3.0 s old" in why and "1.50 ms" in why
