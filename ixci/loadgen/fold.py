@@ -130,6 +130,7 @@ class Fold:
         self.dist = {name: Values(path=folder / f"{name}.f8") for name in DISTRIBUTIONS}
         self.lows: dict[str, Values] | None = None
         self.highs: dict[str, Values] | None = None
+        self._shared = True  # ITL per token equals ITL so far (every chunk one token)
         self.n_measured = self.n_ok = self.n_failed = self.retries = self.good = 0
         self.total_in = self.total_out = 0
         self.errors: dict[str, int] = {}
@@ -237,8 +238,13 @@ class Fold:
             g = np.diff(times).astype(np.float64) * NS
             sl = slack.astype(np.float64) * NS
             lo, hi = g - sl[1:], g + sl[:-1]
+            # one token a chunk (no chunk_tokens, as many tokens as chunks): each value ÷ 1.0,
+            # which is the value itself — ITL per token is ITL, not written again (`_shared`)
+            shared = self._shared and not r.chunk_tokens and r.output_tokens == len(t)
+            if not shared:
+                self._unshare()  # before this record's ITL: the copy ends where it begins
             self._put_array("itl", g, lo, hi)
-            if r.output_tokens > 0:  # as `RequestRecord.itl_per_token_s`
+            if not shared and r.output_tokens > 0:  # as `RequestRecord.itl_per_token_s`
                 closing = np.asarray(tokens[1:], dtype=np.float64)
                 keep = closing > 0
                 k = closing[keep]
@@ -251,6 +257,16 @@ class Fold:
             if tpot > 0:
                 inf = float("inf")
                 self._put("interactivity", 1.0 / tpot, 1.0 / hi_t, 1.0 / lo_t if lo_t > 0 else inf)
+
+    def _unshare(self) -> None:
+        """ITL per token stops being ITL: write out what it shared so far, then its own."""
+        if not self._shared:
+            return
+        self._shared = False
+        groups = [self.dist] + [g for g in (self.lows, self.highs) if g is not None]
+        for group in groups:
+            for block in group["itl"].blocks():
+                group["itl_per_token"].extend_array(block)
 
     def _start_intervals(self) -> None:
         """The first mark: every value so far was stamped exactly, so its interval is itself."""
@@ -282,7 +298,13 @@ class Fold:
             self._rows = None
 
         def save(group: Mapping[str, Values] | None) -> dict[str, Saved] | None:
-            return None if group is None else {name: v.save() for name, v in group.items()}
+            if group is None:
+                return None
+            saved = {name: v.save() for name, v in group.items() if name != "itl_per_token"}
+            per_token = group["itl_per_token"]
+            saved["itl_per_token"] = saved["itl"] if self._shared else per_token.save()
+            per_token.close()
+            return {name: saved[name] for name in group}  # in `DISTRIBUTIONS` order
 
         return Folded(
             n_measured=self.n_measured,
@@ -438,13 +460,19 @@ def point_metrics_of(
     from ixci.loadgen.timing import judge
 
     values, window = _counts(folds)
-    full = {}  # with p10 for all: the timing bounds need it, and its ranks cost no extra pass
+    full: dict[
+        str, dict[str, float | None]
+    ] = {}  # with p10 for all: the timing bounds need it, and its ranks cost no extra pass
     for name in DISTRIBUTIONS:
-        joined = Joined([f.dist[name] for f in folds])
-        try:
-            full[name] = summarize_values(joined, with_p10=True)
-        finally:
-            joined.close()
+        parts = [f.dist[name] for f in folds]
+        if name == "itl_per_token" and parts == [f.dist["itl"] for f in folds]:
+            full[name] = full["itl"]  # every fold shared ITL's values (one token a chunk)
+        else:
+            joined = Joined(parts)
+            try:
+                full[name] = summarize_values(joined, with_p10=True)
+            finally:
+                joined.close()
         keep = name == "interactivity"
         values[name] = {k: v for k, v in full[name].items() if keep or k != "p10"}
     rows, owner = _rows(folds)
@@ -454,15 +482,22 @@ def point_metrics_of(
         steady = _steady(rows["send"], rows["end"], warm, window, concurrency)
     values["steady_state"] = _steady_json(rows, owner, steady, window, fetch)
     del rows, owner
+
     # a fold without marks: every value exact, its interval the value itself
-    intervals = {
-        name: (
-            Joined([f.dist[name] for f in folds]),
-            Joined([(f.lows or f.dist)[name] for f in folds]),
-            Joined([(f.highs or f.dist)[name] for f in folds]),
-        )
-        for name in DISTRIBUTIONS
-    }
+    def sides(name: str) -> list[list[Saved]]:
+        return [
+            [f.dist[name] for f in folds],
+            [(f.lows or f.dist)[name] for f in folds],
+            [(f.highs or f.dist)[name] for f in folds],
+        ]
+
+    intervals: dict[str, tuple[Joined, Joined, Joined]] = {}
+    for name in DISTRIBUTIONS:
+        if name == "itl_per_token" and sides(name) == sides("itl"):
+            intervals[name] = intervals["itl"]  # the same files: judged once (`judge`)
+        else:
+            stamped, lows, highs = (Joined(parts) for parts in sides(name))
+            intervals[name] = (stamped, lows, highs)
     try:
         judge(
             values,

@@ -58,15 +58,15 @@ class Template:
     An engine sends every content event of a stream with the same fields; only the text
     differs. Learned from an event proven to be a content chunk (one `data:` line, no
     backslash, one text marker, no usage, error or timings), with `pre` its bytes up to the
-    text and `post` those after it, a block of n events is n such events when it begins with
-    `pre`, ends with `post`, holds `post + pre` exactly n − 1 times, no backslash, no
-    `pre + post` (an empty text), and exactly n times the event's double quotes: the texts
-    between then hold no quote and no escape, so no other field (`usage`, `error`, a finish
-    reason, `[DONE]`, an SSE `event:` line) can hide in them. As `_fast_count`, it reads the
+    text and `post` those after it, a block is n such events when it begins with `pre`, ends
+    with `post`, holds `post + pre` n − 1 times, no backslash, no `pre + post` (an empty
+    text), and exactly n times the event's double quotes and newlines: the texts between then
+    hold no quote, escape or line break, so no other field (`usage`, `error`, a finish reason,
+    `[DONE]`, an SSE `event:` line) and no extra event can hide in them. As `_fast_count`, it reads the
     bytes, not the JSON: a malformed event that keeps the skeleton counts as content.
     """
 
-    __slots__ = ("boundary", "empty", "post", "pre", "quotes", "sep")
+    __slots__ = ("boundary", "empty", "newlines", "post", "pre", "quotes", "sep")
 
     def __init__(self, event: bytes, sep: bytes, marker: bytes) -> None:
         self.sep = sep
@@ -75,6 +75,7 @@ class Template:
         self.pre, self.post = event[: opening + 1], event[closing:]
         self.boundary, self.empty = self.post + self.pre, self.pre + self.post
         self.quotes = event.count(b'"')  # all in `pre` and `post`: the text has none
+        self.newlines = event.count(b"\n")  # all in `post`: one line and its separator
 
     @staticmethod
     def learn(event: bytes, sep: bytes) -> Template | None:
@@ -100,17 +101,22 @@ class Template:
             return None
         return Template(event, sep, markers[0])
 
-    def counts(self, block: bytes, n: int, sep: bytes) -> bool:
-        """True when `block` (n events ending with `sep`) is n events of this template."""
-        return (
+    def count(self, block: bytes, sep: bytes) -> int | None:
+        """n when `block` (whole events ending with `sep`) is n events of this template, else
+        None. n comes from the boundaries; the newlines, all in `post`, prove that no text
+        holds a blank line (so the block has n events, without counting its separators)."""
+        if not (
             sep == self.sep
             and block.startswith(self.pre)
             and block.endswith(self.post)
             and b"\\" not in block
             and self.empty not in block
-            and block.count(b'"') == n * self.quotes
-            and block.count(self.boundary) == n - 1
-        )
+        ):
+            return None
+        n = block.count(self.boundary) + 1
+        if block.count(b'"') != n * self.quotes or block.count(b"\n") != n * self.newlines:
+            return None
+        return n
 
 
 def _content_of(obj: Any) -> bool:
@@ -357,19 +363,16 @@ def _parse_complete(complete: bytes, sep: bytes, t: int, out: ParsedStream) -> N
         complete = _learn(complete, sep, t, out)
         if not complete or out.error_kind is not None:
             return
-    n = complete.count(sep)
     tpl = out.template
     if tpl is not None:
-        if tpl.counts(complete, n, sep):
+        if (n := tpl.count(complete, sep)) is not None:
             _count(n, t, out)
             return
         cut = complete.rfind(tpl.post) + len(tpl.post)
-        if len(tpl.post) <= cut < len(complete):
-            rest = complete[cut:]
-            head_n = n - rest.count(sep)
-            if tpl.counts(complete[:cut], head_n, sep):
-                _count(head_n, t, out)
-                complete, n = rest, n - head_n
+        if len(tpl.post) <= cut < len(complete) and (n := tpl.count(complete[:cut], sep)):
+            _count(n, t, out)
+            complete = complete[cut:]
+    n = complete.count(sep)
     if _fast_count(complete, n):
         _count(n, t, out)
         return

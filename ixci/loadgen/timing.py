@@ -95,7 +95,10 @@ def judge(
         return
     why = f"stamps of {chunks} chunks read together after a client stall may be late by up to {worst_ns * NS * 1e3:.1f} ms"
     stamped = stamped or {}
-    bounds = {name: _bound(*intervals[name], stamped.get(name)) for name in TIMED}
+    bounds: dict[str, tuple[float, float]] = {}
+    for name in TIMED:  # distributions given the same intervals object are bounded once
+        same = next((b for b in bounds if intervals[b] is intervals[name]), None)
+        bounds[name] = bounds[same] if same else _bound(*intervals[name], stamped.get(name))
     for name, (bound, std_bound) in bounds.items():
         block["bounds_s"][name] = bound
         block["bounds_s"][name + ".std"] = std_bound

@@ -241,15 +241,27 @@ def _intervals_one_value_at_a_time(records: list[RequestRecord]) -> dict[str, li
     return out
 
 
+def _one_token_a_chunk(r: RequestRecord) -> RequestRecord:
+    return replace(r, chunk_tokens=(), output_tokens=len(r.chunk_times_ns))
+
+
+@pytest.mark.parametrize("tokens", ["mixed", "one a chunk", "one a chunk, then mixed"])
 def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
-    tmp_path: Path,
+    tokens: str, tmp_path: Path
 ) -> None:
+    """Also while ITL per token shares ITL's files (every chunk one token so far), and when it
+    stops sharing after the timing intervals began."""
     records = [r for r in synthetic(600, slack=True) if r.ok and not r.warmup]
+    if tokens != "mixed":
+        cut = len(records) if tokens == "one a chunk" else 300
+        records = [_one_token_a_chunk(r) for r in records[:cut]] + records[cut:]
     odd = records[0]  # zero-token chunks, a repeated and an out-of-range slack mark
     records.append(replace(odd, index=10_000, chunk_tokens=(0, 2) * (len(odd.chunk_times_ns) // 2),
                            output_tokens=len(odd.chunk_times_ns),
                            chunk_slack_runs=((1, 2, 5), (1, 3, 9), (CHUNKS - 1, CHUNKS + 3, 7), (-2, 0, 2))))  # fmt: skip
     records.append(replace(odd, index=10_001, output_tokens=0))  # no tokens: no ITL per token
+    if tokens == "one a chunk":
+        records = [_one_token_a_chunk(r) for r in records]
     assert records[1].chunk_slack_runs == ()  # values before the first mark: exact intervals
     fold = Fold(tmp_path, None)
     for i, r in enumerate(records):
@@ -257,6 +269,8 @@ def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
     done = fold.finish()
     assert done.slack_chunks == sum(b - a for r in records for a, b, _ in r.chunk_slack_runs)
     assert done.slack_max_ns > 0 and done.lows is not None and done.highs is not None
+    shared = done.dist["itl_per_token"] == done.dist["itl"]  # the same file
+    assert shared == (tokens == "one a chunk")
     want = _intervals_one_value_at_a_time(records)
     for name in timing.TIMED:
         for saved, column in zip(
