@@ -141,6 +141,13 @@ class Exchange:
         )
 
 
+def _keep_parts(ex: Exchange, t: int, parts: list[memoryview]) -> None:
+    """One read's de-chunked payload as one block (one copy of the bytes)."""
+    if parts:
+        ex.times.append(t)
+        ex.blocks.append(b"".join(parts))
+
+
 class StreamProtocol(asyncio.Protocol):
     """A keep-alive HTTP/1.1 connection carrying one exchange at a time.
 
@@ -162,7 +169,6 @@ class StreamProtocol(asyncio.Protocol):
         self._max_line = 0  # longest payload line allowed (unchunked bodies; see `send`)
         self._run = 0  # payload bytes since the last newline
         self._read_ns = 0  # when the previous read was taken (client clock)
-        self._started = 0  # server chunks begun in the current read
 
     # -- asyncio callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -203,9 +209,7 @@ class StreamProtocol(asyncio.Protocol):
                     return
             if self._state == _CHUNK_SIZE or self._state == _CHUNK_DATA:
                 first = len(ex.times)
-                self._started = 1 if self._state == _CHUNK_DATA else 0
-                self._read_chunked(data, t, ex)
-                if self._started > 1:
+                if self._read_chunked(data, t, ex) > 1:  # several server chunks in one read
                     self._mark_slack(ex, first, t - max(prev, ex.t_send_ns))
             elif self._state == _LENGTH:
                 take = data[: self._remaining]
@@ -220,10 +224,10 @@ class StreamProtocol(asyncio.Protocol):
     @staticmethod
     def _mark_slack(ex: Exchange, first: int, slack: int) -> None:
         """One read carried several server chunks: loopback TCP may have merged them while the
-        client was away, stamping all with the newest one's arrival. Record the read's blocks
+        client was away, stamping all with the newest one's arrival. Record the read's block
         and `slack`, the time since the connection was last read (the parser decides which
         content chunks may be late; see ixci.loadgen.timing)."""
-        if slack > 0 and len(ex.times) - first > 1:
+        if slack > 0 and len(ex.times) > first:
             ex.slack.append((first, len(ex.times), slack))
 
     def _keep(self, ex: Exchange, t: int, block: bytes) -> bool:
@@ -362,14 +366,16 @@ class StreamProtocol(asyncio.Protocol):
                 ex.content_type = value[:200]
         return chunked, length
 
-    def _read_chunked(self, data: bytes, t: int, ex: Exchange) -> None:
+    def _read_chunked(self, data: bytes, t: int, ex: Exchange) -> int:
+        """De-chunk one read into one payload block (however many server chunks it carried)
+        → how many chunks gave it data."""
         pos, n = 0, len(data)
+        view, parts = memoryview(data), []
         while pos < n:
             if self._state == _CHUNK_DATA:
                 end = min(n, pos + self._remaining)
                 if end > pos:
-                    ex.times.append(t)
-                    ex.blocks.append(data[pos:end])
+                    parts.append(view[pos:end])
                 self._remaining -= end - pos
                 pos = end
                 if self._remaining == 0:
@@ -381,7 +387,8 @@ class StreamProtocol(asyncio.Protocol):
                 self._line += data[pos:]
                 if len(self._line) > _MAX_SIZE_LINE:
                     self._fail(t, "protocol: chunk-size line too long")
-                return
+                    return 0
+                break
             line = (self._line + data[pos:nl]).strip()
             self._line = b""
             pos = nl + 1
@@ -394,12 +401,14 @@ class StreamProtocol(asyncio.Protocol):
             if size < 0 or size > self._budget:  # int() takes "-5": a negative size walks back
                 why = "bad chunk size" if size < 0 else f"chunk of {size} bytes over the limit"
                 self._fail(t, "protocol: " + why)
-                return
+                return 0
             if size == 0:
+                _keep_parts(ex, t, parts)
                 self._finish(t)  # trailers (never used by these servers) are ignored
-                return
+                return len(parts)
             self._state, self._remaining = _CHUNK_DATA, size
-            self._started += 1
+        _keep_parts(ex, t, parts)
+        return len(parts)
 
     def _finish(self, t: int) -> None:
         ex = self.exchange

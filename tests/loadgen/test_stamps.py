@@ -101,11 +101,11 @@ def test_client_stamps_read_late_through_the_same_stall() -> None:
 
 def test_writes_coalesced_during_a_stall_carry_the_last_arrival() -> None:
     """The limit: TCP merges segments that wait in the socket and keeps the newest stamp, so
-    both writes landing in one stall read as one block stamped at the second write — later
+    both writes landing in one stall read as one read stamped at the second write — later
     than the truth for the first, but still earlier than a read-time stamp."""
     ex, wrote, stall_end = _exchange_with_stall(kernel_stamps=True, second_after_s=0.05)
     assert ex.error is None and wrote[1] < stall_end
-    assert len(ex.times) == 2 and ex.times[0] == ex.times[1]  # one read, two chunks
+    assert len(ex.times) == 1 and ex.slack  # one read, two chunks: one block, marked late
     assert wrote[1] - STEP_MS * 1e6 <= ex.first_byte_ns < stall_end
 
 

@@ -75,8 +75,10 @@ def test_one_read_carrying_several_server_chunks_marks_all_but_its_last_content_
             ),  # content + finish: not suspect
         ]
     )
-    # blocks 2..4 late by up to 50 − 20 ms (since the last read); blocks 5..6 by up to 60 − 51 ms
-    assert ex.slack == [(2, 5, 30 * MS), (5, 7, 9 * MS)]
+    # one block per read: read 2 (three chunks) late by up to 50 − 20 ms (since the last
+    # read), read 3 (content + finish) by up to 60 − 51 ms
+    assert len(ex.blocks) == 4 and ex.blocks[2] == (EV * 3)
+    assert ex.slack == [(2, 3, 30 * MS), (3, 4, 9 * MS)]
     p = parse_stream(ex)
     assert p.chunk_times_ns == [10 * MS, 20 * MS, 50 * MS, 50 * MS, 50 * MS, 60 * MS]
     assert p.chunk_slack == [(2, 4, 30 * MS)]  # chunks 2 and 3: the read's last is its stamp
