@@ -14,7 +14,6 @@ impossible usage counts is a `protocol` failure (sizes are capped earlier, in `h
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,21 +286,6 @@ def _separator(sep: bytes, tail: bytes, block: bytes) -> bytes:
     return sep
 
 
-def _reads(ex: Exchange) -> Iterator[tuple[int, bytes, int]]:
-    """(arrival time, bytes, blocks joined) per run of blocks that arrived together (one read
-    carries several HTTP chunks): parsed as one, their events are counted in one pass. A run
-    never spans a block where a slack mark begins or ends (`_slack` counts chunks there)."""
-    times, blocks = ex.times, ex.blocks
-    edges = {b for first, end, _ in ex.slack for b in (first, end)}
-    i, n = 0, len(blocks)
-    while i < n:
-        t, j = times[i], i + 1
-        while j < n and times[j] == t and j not in edges:
-            j += 1
-        yield t, blocks[i] if j == i + 1 else b"".join(blocks[i:j]), j - i
-        i = j
-
-
 def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) -> ParsedStream:
     """Parse a streamed (SSE) response body; arrival times come from the blocks.
 
@@ -320,9 +304,9 @@ def parse_stream(ex: Exchange, *, max_line: int = 1 << 62, weigh: bool = False) 
     pending = 0  # its length
     tail = b""  # its last 3 bytes (a separator is at most 4)
     sep = _LF2
-    for t, block, count in _reads(ex):
+    for t, block in zip(ex.times, ex.blocks, strict=True):  # one block per read (http.py)
         if ex.slack:
-            before.extend([len(out.chunk_times_ns)] * count)
+            before.append(len(out.chunk_times_ns))
         sep = _separator(sep, tail, block)
         found = block.rfind(sep)
         cut = found if found >= 0 else None
