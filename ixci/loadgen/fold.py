@@ -17,9 +17,10 @@ spill files, to count their tokens inside it.
 
 from __future__ import annotations
 
+import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,9 +38,9 @@ from ixci.loadgen.metrics import (
     TokenSource,
     Window,
     _input_tokens,
-    _steady,
+    sweep,
 )
-from ixci.loadgen.spill import Joined, Values, summarize_values
+from ixci.loadgen.spill import Joined, Values, sorted_blocks, summarize_values
 
 # one row per request: send, end, first / lowest / highest chunk time (ns), its tokens (the sum
 # of `tokens_per_chunk`), input tokens, where the record is (`ref`), WARM | COUNTED flags
@@ -59,6 +60,10 @@ ROW = np.dtype(
 _FIELDS = ("send", "end", "first", "lo", "hi", "out", "inp", "ref", "flags")
 WARM, COUNTED = 1, 2  # warm-up; successful with content (its tokens count in the window)
 _ROWS_BLOCK = 1 << 14  # rows held before they go to the file
+# values each distribution's buffer holds before they go to its file (256 KiB): a point folds
+# up to 18 of them, and a buffer's memory is only touched as it fills — with `spill.BLOCK`'s
+# 2 MiB the per-request ones grew the client by ~50 bytes a request for its first 262 k
+_VALUES_HELD = 1 << 15
 Saved = tuple[str, int]  # a saved `Values` file: (path, values)
 Fetch = Callable[[Sequence[tuple[int, int]]], list[RequestRecord]]  # (part, ref) → records
 
@@ -127,7 +132,9 @@ class Fold:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.slo = slo or Slo()
-        self.dist = {name: Values(path=folder / f"{name}.f8") for name in DISTRIBUTIONS}
+        self.dist = {
+            name: Values(_VALUES_HELD, path=folder / f"{name}.f8") for name in DISTRIBUTIONS
+        }
         self.lows: dict[str, Values] | None = None
         self.highs: dict[str, Values] | None = None
         self._shared = True  # ITL per token equals ITL so far (every chunk one token)
@@ -272,8 +279,8 @@ class Fold:
         """The first mark: every value so far was stamped exactly, so its interval is itself."""
         self.lows, self.highs = {}, {}
         for name, vals in self.dist.items():
-            lows = self.lows[name] = Values(path=self.folder / f"{name}.lo.f8")
-            highs = self.highs[name] = Values(path=self.folder / f"{name}.hi.f8")
+            lows = self.lows[name] = Values(_VALUES_HELD, path=self.folder / f"{name}.lo.f8")
+            highs = self.highs[name] = Values(_VALUES_HELD, path=self.folder / f"{name}.hi.f8")
             for block in vals.blocks():
                 lows.extend_array(block)
                 highs.extend_array(block)
@@ -371,42 +378,72 @@ def _counts(folds: Sequence[Folded]) -> tuple[dict[str, Any], Window | None]:
     return values, window
 
 
-def _rows(folds: Sequence[Folded]) -> tuple[np.ndarray, np.ndarray]:
-    """Every request's row in worker order, and the worker (part) of each."""
-    parts = [np.fromfile(f.rows[0], dtype=ROW, count=f.rows[1]) for f in folds]
-    rows = np.concatenate(parts) if parts else np.empty(0, dtype=ROW)
-    owner = np.repeat(np.arange(len(parts)), [p.size for p in parts])
-    return rows, owner
+def _row_blocks(folds: Sequence[Folded]) -> Iterator[tuple[int, np.ndarray]]:
+    """Every request's row in worker order, a block at a time, with the worker (part) of each."""
+    for part, f in enumerate(folds):
+        path, left = f.rows
+        with open(path, "rb") as fh:
+            while left > 0:
+                block = np.fromfile(fh, dtype=ROW, count=min(left, _ROWS_BLOCK))
+                if not block.size:
+                    raise ValueError(f"{path}: {left} rows short")
+                left -= block.size
+                yield part, block
 
 
-def _steady_tokens(
-    rows: np.ndarray, owner: np.ndarray, w: Window, fetch: Fetch
-) -> tuple[float, float]:
+def _steady_of(folds: Sequence[Folded], measured: Window, concurrency: int | None) -> Window | None:
+    """`metrics.steady_window` from the rows, held a block at a time (the closed-loop events
+    are sorted by `spill.sorted_blocks`, in partitions on disk when there are many)."""
+    if concurrency is None:
+        sends = [
+            (int(s.min()), int(s.max()))
+            for _, b in _row_blocks(folds)
+            if (s := b["send"][(b["flags"] & WARM) == 0]).size
+        ]
+        if not sends:
+            return None
+        return Window(start_ns=min(lo for lo, _ in sends), end_ns=max(hi for _, hi in sends))
+    last_send = max((int(b["send"].max()) for _, b in _row_blocks(folds)), default=0)
+
+    def keys() -> Iterator[np.ndarray]:
+        for _, b in _row_blocks(folds):
+            yield b["send"] * 2 + 1
+            yield b["end"] * 2
+
+    with tempfile.TemporaryDirectory(
+        prefix="ixci-steady-", dir=Path(folds[0].rows[0]).parent
+    ) as tmp:
+        return sweep(sorted_blocks(keys, Path(tmp)), last_send, measured, concurrency)
+
+
+def _steady_tokens(folds: Sequence[Folded], w: Window, fetch: Fetch) -> tuple[float, float]:
     """(input, output) tokens of successful requests (warm-up included: the server produced them
     inside the window) in window `w`: output tokens at chunk arrival, input at the first chunk.
     Requests wholly inside count their row's tokens; those across an edge are read back."""
-    counted = (rows["flags"] & COUNTED) != 0
-    inside = counted & (rows["lo"] >= w.start_ns) & (rows["hi"] <= w.end_ns)
-    across = np.flatnonzero(
-        counted & ~inside & (rows["hi"] >= w.start_ns) & (rows["lo"] <= w.end_ns)
-    )
-    part = np.where(inside, rows["out"], 0.0)
-    records = fetch([(int(owner[i]), int(rows["ref"][i])) for i in across])
-    for i, r in zip(across.tolist(), records, strict=True):
-        tokens = r.tokens_per_chunk()
-        part[i] = sum(
-            k for t, k in zip(r.chunk_times_ns, tokens, strict=True) if w.start_ns <= t <= w.end_ns
+    inp, out = 0, 0.0
+    for part, rows in _row_blocks(folds):
+        counted = (rows["flags"] & COUNTED) != 0
+        inside = counted & (rows["lo"] >= w.start_ns) & (rows["hi"] <= w.end_ns)
+        across = np.flatnonzero(
+            counted & ~inside & (rows["hi"] >= w.start_ns) & (rows["lo"] <= w.end_ns)
         )
-    out = 0.0
-    for k in part[counted].tolist():  # in record order, one add at a time (as a loop over them)
-        out += k
-    first = rows["first"]
-    at = counted & (first >= w.start_ns) & (first <= w.end_ns)
-    return float(rows["inp"][at].sum()), out
+        tokens = np.where(inside, rows["out"], 0.0)
+        records = fetch([(part, int(rows["ref"][i])) for i in across])
+        for i, r in zip(across.tolist(), records, strict=True):
+            tokens[i] = sum(
+                k
+                for t, k in zip(r.chunk_times_ns, r.tokens_per_chunk(), strict=True)
+                if w.start_ns <= t <= w.end_ns
+            )
+        for k in tokens[counted].tolist():  # in record order, one add at a time (as a loop)
+            out += k
+        first = rows["first"]
+        inp += int(rows["inp"][counted & (first >= w.start_ns) & (first <= w.end_ns)].sum())
+    return float(inp), out
 
 
 def _steady_json(
-    rows: np.ndarray, owner: np.ndarray, w: Window | None, measured: Window | None, fetch: Fetch
+    folds: Sequence[Folded], w: Window | None, measured: Window | None, fetch: Fetch
 ) -> dict[str, Any]:
     measured_start = (measured or Window(start_ns=0, end_ns=0)).start_ns
     if w is None or w.duration_s <= 0:
@@ -417,7 +454,7 @@ def _steady_json(
             "output_throughput": None,
             "total_token_throughput": None,
         }
-    inp, out = _steady_tokens(rows, owner, w, fetch)
+    inp, out = _steady_tokens(folds, w, fetch)
     return {
         "start_s": (w.start_ns - measured_start) * NS,
         "end_s": (w.end_ns - measured_start) * NS,
@@ -475,13 +512,8 @@ def point_metrics_of(
                 joined.close()
         keep = name == "interactivity"
         values[name] = {k: v for k, v in full[name].items() if keep or k != "p10"}
-    rows, owner = _rows(folds)
-    steady = None
-    if window is not None:  # a record was measured: no array is empty
-        warm = (rows["flags"] & WARM) != 0
-        steady = _steady(rows["send"], rows["end"], warm, window, concurrency)
-    values["steady_state"] = _steady_json(rows, owner, steady, window, fetch)
-    del rows, owner
+    steady = None if window is None else _steady_of(folds, window, concurrency)
+    values["steady_state"] = _steady_json(folds, steady, window, fetch)
 
     # a fold without marks: every value exact, its interval the value itself
     def sides(name: str) -> list[list[Saved]]:

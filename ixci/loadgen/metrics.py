@@ -406,28 +406,40 @@ def _steady(
         ms = sends[~warm]
         return Window(start_ns=int(ms.min()), end_ns=int(ms.max()))
     # events (time, +1 send / -1 end) in (time, delta) order, as sorted tuples would be: one
-    # sorted key per event, 2·time + 1 for a send (an end sorts first at an equal time) — a
-    # third of the memory of sorting times and deltas together (a long point has 1 M events)
+    # sorted key per event, 2·time + 1 for a send (an end sorts first at an equal time)
     keys = np.concatenate([sends * 2 + 1, ends * 2])
     keys.sort()
-    step = (keys & 1).astype(np.int8) * np.int8(2) - np.int8(1)
-    inflight = np.cumsum(step, dtype=np.int32)
-    del step
-    reached = np.flatnonzero(inflight >= concurrency)
-    if not reached.size:
-        return None
-    first = int(reached[0])
-    last_send = int(sends.max())
-    after = np.flatnonzero(
-        (keys[first + 1 :] >= 2 * last_send) & (inflight[first + 1 :] < concurrency)
-    )
-    if not after.size:
-        return None
-    start, end = (
-        max(int(keys[first]) >> 1, measured.start_ns),
-        min(int(keys[first + 1 + int(after[0])]) >> 1, measured.end_ns),
-    )
-    return Window(start_ns=start, end_ns=end) if end > start else None
+    return sweep([keys], int(sends.max()), measured, concurrency)
+
+
+def sweep(
+    blocks: Iterable[np.ndarray], last_send: int, measured: Window, concurrency: int
+) -> Window | None:
+    """The closed-loop steady window from every event's key (2·time + 1 for a send, 2·time for
+    an end), given as consecutive blocks of the sorted keys: one block at a time in memory."""
+    held = 0  # requests in flight before the block
+    start: int | None = None
+    for keys in blocks:
+        if not keys.size:
+            continue
+        inflight = np.cumsum((keys & 1).astype(np.int8) * np.int8(2) - np.int8(1), dtype=np.int64)
+        inflight += held
+        held = int(inflight[-1])
+        after_first = 0
+        if start is None:
+            reached = np.flatnonzero(inflight >= concurrency)
+            if not reached.size:
+                continue
+            first = int(reached[0])
+            start, after_first = int(keys[first]) >> 1, first + 1
+        after = np.flatnonzero(
+            (keys[after_first:] >= 2 * last_send) & (inflight[after_first:] < concurrency)
+        )
+        if after.size:
+            end = int(keys[after_first + int(after[0])]) >> 1
+            lo, hi = max(start, measured.start_ns), min(end, measured.end_ns)
+            return Window(start_ns=lo, end_ns=hi) if hi > lo else None
+    return None
 
 
 def _input_tokens(r: RequestRecord) -> int:

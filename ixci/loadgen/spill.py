@@ -322,36 +322,132 @@ def read_spilled(path: Path, offsets: Iterable[int]) -> list[RequestRecord]:
     return out
 
 
+SORT_HELD = 1 << 18  # elements `sorted_blocks` holds at once (2 MiB of int64 keys)
+_SORT_BINS = 1 << 14  # key-range bins that `sorted_blocks` groups into partitions
+
+
+def sorted_blocks(
+    source: Callable[[], Iterable[np.ndarray]],
+    folder: Path,
+    *,
+    key: str | None = None,
+    held: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Every element of the blocks `source()` yields, stably sorted by `key` (a field of
+    structured blocks; the values themselves without it), as consecutive sorted blocks.
+
+    Up to `held` elements are sorted in memory. More are split by key range into partitions of
+    at most `held` (from a histogram of the keys), written to files in `folder` and sorted one
+    at a time; a single bin denser than `held` stays one partition. `source` is called up to
+    three times and must yield the same blocks each time."""
+
+    held = SORT_HELD if held is None else held
+
+    def keys(block: np.ndarray) -> np.ndarray:
+        return block if key is None else block[key]
+
+    count, lo, hi = 0, None, None
+    for b in source():
+        if b.size:
+            k = keys(b)
+            lo = int(k.min()) if lo is None else min(lo, int(k.min()))
+            hi = int(k.max()) if hi is None else max(hi, int(k.max()))
+            count += b.size
+    if not count:
+        return
+    if count <= held:
+        whole = np.concatenate([b for b in source() if b.size])
+        yield whole[np.argsort(keys(whole), kind="stable")]
+        return
+    scale = _SORT_BINS / (hi - lo + 1)
+
+    def bins(k: np.ndarray) -> np.ndarray:  # monotone in the key: bin order is key order
+        return np.minimum(((k - lo).astype(np.float64) * scale).astype(np.int64), _SORT_BINS - 1)
+
+    counts = np.zeros(_SORT_BINS, dtype=np.int64)
+    for b in source():
+        counts += np.bincount(bins(keys(b)), minlength=_SORT_BINS)
+    part = np.empty(_SORT_BINS, dtype=np.int64)
+    p, filled = 0, 0
+    for i, c in enumerate(counts.tolist()):
+        if filled and filled + c > held:
+            p, filled = p + 1, 0
+        part[i] = p
+        filled += c
+    names = [folder / f"sort-{i}.bin" for i in range(p + 1)]
+    dtype = None
+    try:
+        for b in source():  # each partition's elements in source order: the sort stays stable
+            if not b.size:
+                continue
+            dtype = b.dtype
+            of = part[bins(keys(b))]
+            order = np.argsort(of, kind="stable")
+            of, b = of[order], b[order]
+            cuts = (np.flatnonzero(np.diff(of)) + 1).tolist()
+            for first, end in zip([0, *cuts], [*cuts, b.size], strict=True):
+                with open(names[int(of[first])], "ab") as fh:
+                    b[first:end].tofile(fh)
+        for name in names:
+            if name.exists():
+                block = np.fromfile(name, dtype=dtype)
+                name.unlink()
+                yield block[np.argsort(keys(block), kind="stable")]
+    finally:
+        for name in names:
+            name.unlink(missing_ok=True)
+
+
+_INDEX = np.dtype([("send", "<i8"), ("file", "<i8"), ("offset", "<i8")])
+
+
 def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
     """`run.write_requests` from spill files: the same gzip lines, sorted by send time.
 
-    Keeps (send time, file, offset) per record — 24 bytes — not the records."""
+    Memory is bounded whatever the number of records: each record's (send time, file, offset)
+    goes to an index file, which `sorted_blocks` sorts in partitions."""
     import gzip
 
-    sends, files, offsets = array("q"), array("q"), array("q")
-    for f, p in enumerate(paths):
-        with open(p, "rb") as fh:
-            offset = 0
-            for line in fh:
-                start = line.index(b'"t_send_ns":') + 12
-                sends.append(int(line[start : line.index(b",", start)]))
-                files.append(f)
-                offsets.append(offset)
-                offset += len(line)
-    # stable: ties keep file then line order, as `sorted` of the concatenated records does
-    order = np.argsort(np.frombuffer(sends, dtype=np.int64), kind="stable")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed below
-    try:
-        with gzip.open(path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as out:
-            for i in order.tolist():
-                fh = handles[files[i]]
-                fh.seek(offsets[i])
-                out.write(fh.readline())  # the spilled line is the requests.jsonl.gz line
-    finally:
-        for fh in handles:
-            fh.close()
-    return len(sends)
+    with tempfile.TemporaryDirectory(prefix="ixci-requests-", dir=path.parent) as tmp:
+        index = Path(tmp) / "index.bin"
+        n = 0
+        with open(index, "wb") as out:
+            for f, p in enumerate(paths):
+                with open(p, "rb") as fh:
+                    rows = array("q")
+                    offset = 0
+                    for line in fh:
+                        start = line.index(b'"t_send_ns":') + 12
+                        rows.extend((int(line[start : line.index(b",", start)]), f, offset))
+                        offset += len(line)
+                        if len(rows) >= 3 * BLOCK:
+                            out.write(rows.tobytes())
+                            n, rows = n + len(rows) // 3, array("q")
+                    out.write(rows.tobytes())
+                    n += len(rows) // 3
+
+        def blocks() -> Iterator[np.ndarray]:
+            with open(index, "rb") as fh:
+                while (b := np.fromfile(fh, dtype=_INDEX, count=BLOCK)).size:
+                    yield b
+
+        handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed below
+        try:
+            with gzip.open(path, "wb", compresslevel=REQUESTS_GZIP_LEVEL) as out:
+                # stable: ties keep file then line order, as `sorted` of the concatenated
+                # records does
+                for block in sorted_blocks(blocks, Path(tmp), key="send"):
+                    for f, offset in zip(
+                        block["file"].tolist(), block["offset"].tolist(), strict=True
+                    ):
+                        fh = handles[f]
+                        fh.seek(offset)
+                        out.write(fh.readline())  # the spilled line is the requests.jsonl.gz line
+        finally:
+            for fh in handles:
+                fh.close()
+    return n
 
 
 __all__ = [
@@ -364,6 +460,7 @@ __all__ = [
     "order_statistics",
     "pairwise_sum",
     "read_spilled",
+    "sorted_blocks",
     "summarize_values",
     "write_spilled_requests",
 ]

@@ -15,10 +15,13 @@ import collections
 import gc
 import random
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
+
+import numpy as np
 
 from ixci.loadgen.fold import Fold, Folded
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
@@ -80,14 +83,14 @@ class WorkerOutput:
     cpu_s: float
     wall_s: float
     runqueue_wait_s: float | None
-    lags_s: list[float]
+    lags_s: Sequence[float]
     schedule_lag_p99_s: float = 0.0
     errors: list[str] = field(default_factory=list)
     reads: int = 0
     kernel_stamped_reads: int = 0
     max_stamp_age_ns: int = 0  # the oldest kernel stamp converted to perf_counter's clock
     max_unparsed_bytes: int = 0  # the most response bytes that waited for parsing at once
-    send_lags_s: list[float] = field(default_factory=list)  # open loop: actual − scheduled send
+    send_lags_s: Sequence[float] = field(default_factory=list)  # open loop: actual − scheduled send
     unparsed_at_end: int = 0  # responses still unparsed when the last one arrived
     drain_s: float = 0.0  # time spent parsing them after the run (work outside the window)
     spill_path: str | None = None  # the records are in this file (`records` is then empty)
@@ -130,10 +133,11 @@ class Worker:
         self.max_pending_bytes = 0
         self._parse_scheduled = False
         self._idle: list[StreamProtocol] = []
-        self._lags: list[float] = []
+        # 8 bytes a sample, not a list's 32: open loop keeps one send lag per request
+        self._lags = array("d")
         self._lag_handle: asyncio.TimerHandle | None = None
         self._expected = 0.0
-        self._schedule_lags: list[float] = []
+        self._schedule_lags = array("d")
         self._deadline_ns: int | None = None  # max_duration after the start: nothing runs past it
         self._inflight: dict[Exchange, StreamProtocol] = {}
 
@@ -431,7 +435,7 @@ class Worker:
             gc.unfreeze()
         unparsed, drain, folded = self._drain()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
-        lags = sorted(self._schedule_lags)
+        lags = np.sort(np.frombuffer(self._schedule_lags, dtype=np.float64))
         return WorkerOutput(
             worker=self.s.worker,
             records=self.records,
@@ -439,7 +443,7 @@ class Worker:
             wall_s=wall,
             runqueue_wait_s=wait,
             lags_s=self._lags,
-            schedule_lag_p99_s=lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+            schedule_lag_p99_s=float(lags[int(0.99 * (len(lags) - 1))]) if lags.size else 0.0,
             reads=READS[0],
             kernel_stamped_reads=READS[1],
             max_stamp_age_ns=READS[2],

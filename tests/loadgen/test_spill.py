@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ixci.loadgen import spill, timing
+from ixci.loadgen import fold, spill, timing
 from ixci.loadgen.fold import Fold, checks_of, point_metrics_of
 from ixci.loadgen.metrics import (
     NS,
@@ -159,15 +159,50 @@ def test_spilled_point_metrics_equal_in_memory(
     assert draft_totals(iter_spilled(paths)) == draft_totals(records)
 
 
-def test_spilled_requests_file_is_the_in_memory_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", [None, 64])
+def test_spilled_requests_file_is_the_in_memory_one(
+    held: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = ordered(synthetic(400))
     paths = spill_files(records, tmp_path)
+    if held:  # the index sorted in partitions on disk, read back in blocks
+        monkeypatch.setattr(spill, "SORT_HELD", held)
+        monkeypatch.setattr(spill, "BLOCK", 50)
     assert write_spilled_requests(tmp_path / "a.jsonl.gz", paths) == write_requests(
         tmp_path / "b.jsonl.gz", records
     )
     assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == gzip.decompress(
         (tmp_path / "b.jsonl.gz").read_bytes()
     )
+
+
+def _sorted_in_memory(blocks: list[np.ndarray], key: str | None) -> np.ndarray:
+    whole = np.concatenate(blocks)
+    return whole[np.argsort(whole if key is None else whole[key], kind="stable")]
+
+
+@pytest.mark.parametrize("shape", ["spread", "duplicates", "one dense key"])
+def test_sorted_blocks_is_one_stable_sort_holding_a_bounded_count(
+    shape: str, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(7)
+    n = 5000
+    keys = {
+        "spread": rng.integers(-(10**18), 10**18, n),
+        "duplicates": rng.integers(0, 40, n) * 10**12,
+        "one dense key": np.where(rng.random(n) < 0.5, 123, rng.integers(0, 10**9, n)),
+    }[shape]
+    pairs = np.empty(n, dtype=[("k", "<i8"), ("i", "<i8")])
+    pairs["k"], pairs["i"] = keys, np.arange(n)  # `i` shows a stable sort: ties keep their order
+    blocks = [pairs[i : i + 700] for i in range(0, n, 700)]
+    got = list(spill.sorted_blocks(lambda: iter(blocks), tmp_path, key="k", held=600))
+    assert np.concatenate(got).tobytes() == _sorted_in_memory(blocks, "k").tobytes()
+    dense = int(np.unique(keys, return_counts=True)[1].max())
+    assert len(got) > (n - dense) // 600 and all(b.size <= max(600, dense) for b in got)
+    assert list(tmp_path.iterdir()) == []  # the partitions are removed as they are read
+    plain = list(spill.sorted_blocks(lambda: iter([keys]), tmp_path, held=n))
+    assert len(plain) == 1 and plain[0].tobytes() == np.sort(keys, kind="stable").tobytes()
+    assert list(spill.sorted_blocks(lambda: iter([keys[:0]]), tmp_path)) == []
 
 
 def _peak(paths: list[Path]) -> int:
@@ -293,8 +328,11 @@ def test_worker_folds_merged_in_worker_order_are_the_point_in_memory(
 ) -> None:
     """What run_point does: each worker folds its records as it spills them (refs: the spill
     offsets) and the point merges the folds, reading back only the records across the steady
-    window's edges. Worker 1's stamps are all exact (no intervals), worker 0's are not."""
+    window's edges. Worker 1's stamps are all exact (no intervals), worker 0's are not. The
+    rows are read back in blocks and the steady window's 3,000 events sorted in partitions."""
     monkeypatch.setattr(spill, "BLOCK", 4096)  # every distribution goes to disk
+    monkeypatch.setattr(spill, "SORT_HELD", 256)
+    monkeypatch.setattr(fold, "_ROWS_BLOCK", 100)
     records = [
         r if r.worker == 0 else replace(r, chunk_slack_runs=())
         for r in ordered(synthetic(1500, slack=True))
