@@ -346,15 +346,11 @@ def sorted_blocks(
     def keys(block: np.ndarray) -> np.ndarray:
         return block if key is None else block[key]
 
-    count, lo, hi = 0, None, None
-    for b in source():
-        if b.size:
-            k = keys(b)
-            lo = int(k.min()) if lo is None else min(lo, int(k.min()))
-            hi = int(k.max()) if hi is None else max(hi, int(k.max()))
-            count += b.size
-    if not count:
+    spans = [(int(k.min()), int(k.max()), k.size) for b in source() if (k := keys(b)).size]
+    if not spans:
         return
+    lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+    count = sum(s[2] for s in spans)
     if count <= held:
         whole = np.concatenate([b for b in source() if b.size])
         yield whole[np.argsort(keys(whole), kind="stable")]
@@ -412,7 +408,7 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
     with tempfile.TemporaryDirectory(prefix="ixci-requests-", dir=path.parent) as tmp:
         index = Path(tmp) / "index.bin"
         n = 0
-        with open(index, "wb") as out:
+        with open(index, "wb") as index_out:
             for f, p in enumerate(paths):
                 with open(p, "rb") as fh:
                     rows = array("q")
@@ -422,9 +418,9 @@ def write_spilled_requests(path: Path, paths: Sequence[Path]) -> int:
                         rows.extend((int(line[start : line.index(b",", start)]), f, offset))
                         offset += len(line)
                         if len(rows) >= 3 * BLOCK:
-                            out.write(rows.tobytes())
+                            index_out.write(rows.tobytes())
                             n, rows = n + len(rows) // 3, array("q")
-                    out.write(rows.tobytes())
+                    index_out.write(rows.tobytes())
                     n += len(rows) // 3
 
         def blocks() -> Iterator[np.ndarray]:
