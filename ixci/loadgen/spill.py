@@ -363,27 +363,14 @@ def sorted_blocks(
     counts = np.zeros(_SORT_BINS, dtype=np.int64)
     for b in source():
         counts += np.bincount(bins(keys(b)), minlength=_SORT_BINS)
-    part = np.empty(_SORT_BINS, dtype=np.int64)
-    p, filled = 0, 0
-    for i, c in enumerate(counts.tolist()):
-        if filled and filled + c > held:
-            p, filled = p + 1, 0
-        part[i] = p
-        filled += c
-    names = [folder / f"sort-{i}.bin" for i in range(p + 1)]
-    dtype = None
+    part = _group(counts, held)
+    names = [folder / f"sort-{i}.bin" for i in range(int(part[-1]) + 1)]
     try:
+        dtype = None
         for b in source():  # each partition's elements in source order: the sort stays stable
-            if not b.size:
-                continue
-            dtype = b.dtype
-            of = part[bins(keys(b))]
-            order = np.argsort(of, kind="stable")
-            of, b = of[order], b[order]
-            cuts = (np.flatnonzero(np.diff(of)) + 1).tolist()
-            for first, end in zip([0, *cuts], [*cuts, b.size], strict=True):
-                with open(names[int(of[first])], "ab") as fh:
-                    b[first:end].tofile(fh)
+            if b.size:
+                dtype = b.dtype
+                _append(b, part[bins(keys(b))], names)
         for name in names:
             if name.exists():
                 block = np.fromfile(name, dtype=dtype)
@@ -392,6 +379,28 @@ def sorted_blocks(
     finally:
         for name in names:
             name.unlink(missing_ok=True)
+
+
+def _group(counts: np.ndarray, held: int) -> np.ndarray:
+    """Each bin's partition: consecutive bins of at most `held` elements together."""
+    part = np.empty(counts.size, dtype=np.int64)
+    p, filled = 0, 0
+    for i, c in enumerate(counts.tolist()):
+        if filled and filled + c > held:
+            p, filled = p + 1, 0
+        part[i] = p
+        filled += c
+    return part
+
+
+def _append(block: np.ndarray, of: np.ndarray, names: Sequence[Path]) -> None:
+    """Append each element of `block` to its partition's file (`of`), keeping their order."""
+    order = np.argsort(of, kind="stable")
+    of, block = of[order], block[order]
+    cuts = (np.flatnonzero(np.diff(of)) + 1).tolist()
+    for first, end in zip([0, *cuts], [*cuts, block.size], strict=True):
+        with open(names[int(of[first])], "ab") as fh:
+            block[first:end].tofile(fh)
 
 
 _INDEX = np.dtype([("send", "<i8"), ("file", "<i8"), ("offset", "<i8")])
