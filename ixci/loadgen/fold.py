@@ -108,9 +108,32 @@ class Checks:
     cut: dict[bool, int]  # warm-up → requests cut at max-duration
 
 
+_FEW_RUNS = 16  # below it a loop over the runs is quicker than building arrays of them
+
+
 def _chunk_slack(r: RequestRecord) -> tuple[np.ndarray | None, int, int]:
     """The record's slack per content chunk (ns; None without chunks), the number of chunks
     its slack runs name, and the largest slack (0 without runs)."""
+    runs = r.chunk_slack_runs
+    if len(runs) < _FEW_RUNS:
+        return _chunk_slack_few(r)
+    a = np.array(runs, dtype=np.int64)
+    first, end, ns = a[:, 0], a[:, 1], a[:, 2]
+    named, largest = int(np.maximum(end - first, 0).sum()), int(ns.max())
+    n = len(r.chunk_times_ns)
+    if not n:
+        return None, named, largest
+    lo, hi = np.clip(first, 0, n), np.clip(end, 0, n)
+    k = np.maximum(hi - lo, 0)
+    slack = np.zeros(n, dtype=np.int64)
+    if total := int(k.sum()):  # each run's chunks: lo + 0..k-1, run after run
+        at = np.repeat(lo - (np.cumsum(k) - k), k) + np.arange(total)
+        np.maximum.at(slack, at, np.repeat(ns, k))
+    return slack, named, largest
+
+
+def _chunk_slack_few(r: RequestRecord) -> tuple[np.ndarray | None, int, int]:
+    """`_chunk_slack`, one run at a time."""
     runs = r.chunk_slack_runs
     named = sum(end - first for first, end, _ in runs if end > first)
     largest = max((ns for _, _, ns in runs), default=0)

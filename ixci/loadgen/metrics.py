@@ -322,7 +322,14 @@ def _slack_runs(doc: Mapping[str, Any]) -> tuple[tuple[int, int, int], ...]:
     """`chunk_slack_runs`; a file written before them names each chunk (`chunk_slack_ns`)."""
     if "chunk_slack_runs" in doc:
         return tuple((int(a), int(b), int(ns)) for a, b, ns in doc["chunk_slack_runs"])
-    return tuple((int(i), int(i) + 1, int(ns)) for i, ns in doc.get("chunk_slack_ns", ()))
+    runs: list[tuple[int, int, int]] = []
+    for i, ns in doc.get("chunk_slack_ns", ()):
+        i, ns = int(i), int(ns)
+        if runs and runs[-1][1] == i and runs[-1][2] == ns:  # the next chunk of the same read
+            runs[-1] = (runs[-1][0], i + 1, ns)
+        else:
+            runs.append((i, i + 1, ns))
+    return tuple(runs)
 
 
 def _count_or_none(value: Any) -> int | None:

@@ -27,20 +27,23 @@ CHUNKS = 1024
 WRITE = """
 import sys
 import numpy as np
-from pathlib import Path
+import orjson
 from ixci.loadgen.metrics import RequestRecord
-from ixci.loadgen.spill import RecordSpill
 rng = np.random.default_rng(1)
-spill = RecordSpill(Path(sys.argv[1]))
-for i in range(int(sys.argv[2])):
-    send = 10**9 + i * 2_000_000
-    times = send + np.cumsum(rng.integers(1000, 400_000, CHUNKS))
-    slack = tuple((j, int(rng.integers(1, 100_000))) for j in range(CHUNKS) if j % 8 != 7)
-    spill.write(RequestRecord(index=i, worker=0, warmup=False, t_send_ns=send,
-                              t_end_ns=int(times[-1]) + 10, ok=True, chunk_times_ns=tuple(times.tolist()),
-                              output_tokens=CHUNKS, prompt_tokens=128, requested_input_tokens=128,
-                              requested_output_tokens=CHUNKS, chunk_slack_ns=slack))
-spill.close()
+# lines in the older `chunk_slack_ns` form ([chunk, ns] per late chunk), which every tree reads:
+# one read of 7 late chunks in every 8, as a busy client's reads give them
+with open(sys.argv[1], "wb") as spill:
+    for i in range(int(sys.argv[2])):
+        send = 10**9 + i * 2_000_000
+        times = send + np.cumsum(rng.integers(1000, 400_000, CHUNKS))
+        doc = orjson.loads(RequestRecord(index=i, worker=0, warmup=False, t_send_ns=send,
+                                         t_end_ns=int(times[-1]) + 10, ok=True,
+                                         chunk_times_ns=tuple(times.tolist()), output_tokens=CHUNKS,
+                                         prompt_tokens=128, requested_input_tokens=128,
+                                         requested_output_tokens=CHUNKS).to_line())
+        late = [int(x) for x in rng.integers(1, 100_000, CHUNKS // 8)]
+        doc["chunk_slack_ns"] = [[j, late[j // 8]] for j in range(CHUNKS) if j % 8 != 7]
+        spill.write(orjson.dumps(doc) + b"\\n")
 """.replace("CHUNKS", str(CHUNKS))
 
 TIME = """

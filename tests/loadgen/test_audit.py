@@ -148,7 +148,7 @@ def test_weighing_a_stream_reads_each_chunks_text_and_usage() -> None:
 def test_record_line_is_its_json_and_old_slack_marks_still_read() -> None:
     """`to_line` (the spill and requests.jsonl.gz line, deltas serialized from their array) is
     byte for byte `orjson.dumps(to_json())`; a line written before slack runs (one
-    `[chunk, ns]` mark per chunk) reads as runs of one chunk."""
+    `[chunk, ns]` mark per chunk) reads as runs: consecutive chunks with one slack as one."""
     ok = RequestRecord(
         index=3, worker=1, warmup=False, t_send_ns=10, t_end_ns=99, ok=True,
         chunk_times_ns=(20, 20, 31), output_tokens=3, chunk_slack_runs=((0, 2, 7),),
@@ -162,4 +162,6 @@ def test_record_line_is_its_json_and_old_slack_marks_still_read() -> None:
         assert record_from_json(orjson.loads(r.to_line())) == r
     old = {**ok.to_json(), "chunk_slack_ns": [[0, 7], [1, 7]]}
     del old["chunk_slack_runs"]
-    assert record_from_json(old).chunk_slack_runs == ((0, 1, 7), (1, 2, 7))
+    assert record_from_json(old) == ok  # one read's chunks, one slack: one run
+    old["chunk_slack_ns"] = [[0, 7], [1, 7], [2, 9], [4, 9]]
+    assert record_from_json(old).chunk_slack_runs == ((0, 2, 7), (2, 3, 9), (4, 5, 9))

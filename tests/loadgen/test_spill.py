@@ -280,6 +280,32 @@ def _one_token_a_chunk(r: RequestRecord) -> RequestRecord:
     return replace(r, chunk_tokens=(), output_tokens=len(r.chunk_times_ns))
 
 
+def test_many_slack_runs_give_what_one_run_at_a_time_gives() -> None:
+    """A client that reads each late chunk apart gives one run per chunk: those records take
+    the array path. Overlapping, inverted and out-of-range runs included."""
+    rng = np.random.default_rng(5)
+    for n_runs in (fold._FEW_RUNS, 40, 900):
+        first = rng.integers(-5, 1040, n_runs)
+        end = first + rng.integers(-3, 9, n_runs)
+        runs = tuple(
+            (int(a), int(b), int(ns))
+            for a, b, ns in zip(first, end, rng.integers(0, 10**6, n_runs), strict=True)
+        )
+        for chunks in (1024, 0):
+            r = RequestRecord(
+                index=0, worker=0, warmup=False, t_send_ns=1, t_end_ns=2, ok=True,
+                chunk_times_ns=tuple(range(10, 10 + chunks)), output_tokens=chunks,
+                chunk_slack_runs=runs,
+            )  # fmt: skip
+            got, want = fold._chunk_slack(r), fold._chunk_slack_few(r)
+            assert got[1:] == want[1:] and want[1] > 0
+            if chunks:
+                assert got[0] is not None and want[0] is not None
+                assert got[0].tobytes() == want[0].tobytes() and want[0].any()
+            else:
+                assert got[0] is None and want[0] is None
+
+
 @pytest.mark.parametrize("tokens", ["mixed", "one a chunk", "one a chunk, then mixed"])
 def test_array_intervals_and_gaps_are_the_per_value_definitions_bit_for_bit(
     tokens: str, tmp_path: Path
