@@ -47,9 +47,6 @@ class Codec(Protocol):
     def candidates(self) -> Sequence[int]: ...
 
 
-_CODEC_BATCH = 2048  # texts a tokenizer call takes (spread over the CPUs it may use)
-
-
 class HFCodec:
     """A Hugging Face `tokenizers` tokenizer.json (a file or a folder holding one)."""
 
@@ -70,20 +67,10 @@ class HFCodec:
         self._candidates = [i for i in range(self._tok.get_vocab_size()) if i not in special]
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        # a batch at a time: an `Encoding` holds ~20 KB for 128 tokens (offsets, token strings,
-        # masks), so 98 k prompts encoded in one call peaked at 2.3 GB; only the ids are kept
-        out: list[list[int]] = []
-        for lo in range(0, len(texts), _CODEC_BATCH):
-            batch = list(texts[lo : lo + _CODEC_BATCH])
-            out += [e.ids for e in self._tok.encode_batch(batch, add_special_tokens=False)]
-        return out
+        return [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
-        out: list[str] = []
-        for lo in range(0, len(ids), _CODEC_BATCH):
-            batch = [list(x) for x in ids[lo : lo + _CODEC_BATCH]]
-            out += self._tok.decode_batch(batch, skip_special_tokens=True)
-        return out
+        return list(self._tok.decode_batch([list(x) for x in ids], skip_special_tokens=True))
 
     def candidates(self) -> Sequence[int]:
         return self._candidates
@@ -188,14 +175,20 @@ def draw_lengths(
     return [rng.randint(lo, hi) for _ in range(n)]
 
 
+# texts one codec call takes (a Hugging Face tokenizer spreads them over the CPUs it may use):
+# one call for every prompt of a long point held gigabytes of `Encoding`s
+_CODEC_BATCH = 2048
+
+
 def _exact_texts(
     codec: Codec, rng: random.Random, prefix: str, n_prefix: int, targets: Sequence[int]
 ) -> list[tuple[str, bool]]:
     """Per target, a text of exactly that many tokens starting with `prefix`: (text, exact?).
 
     All texts are built together: each round decodes and re-encodes every text still off its
-    length in one batch call (a Hugging Face tokenizer spreads a batch over the CPUs it may
-    use), trimming a text that came out long and drawing more ids for one that came out short.
+    length, `_CODEC_BATCH` texts a call (a Hugging Face tokenizer spreads a batch over the CPUs
+    it may use), trimming a text that came out long and drawing more ids for one that came out
+    short.
     The ids are drawn from `rng` in target order, so a seed gives the same texts every time."""
     pool = codec.candidates()
     suffixes = [[rng.choice(pool) for _ in range(t - n_prefix)] for t in targets]
@@ -205,12 +198,14 @@ def _exact_texts(
         if not pending:
             break
         decoding = [i for i in pending if suffixes[i]]
-        for i, text in zip(decoding, codec.decode([suffixes[i] for i in decoding]), strict=True):
-            texts[i] = prefix + text
+        for lo in range(0, len(decoding), _CODEC_BATCH):
+            batch = decoding[lo : lo + _CODEC_BATCH]
+            for i, text in zip(batch, codec.decode([suffixes[i] for i in batch]), strict=True):
+                texts[i] = prefix + text
         for i in pending:
             if not suffixes[i]:
                 texts[i] = prefix
-        counts = [  # a batch of ids at a time: only their lengths are kept
+        counts = [  # a batch at a time (an HF `Encoding` holds ~20 KB): only the lengths kept
             len(ids)
             for lo in range(0, len(pending), _CODEC_BATCH)
             for ids in codec.encode([texts[i] for i in pending[lo : lo + _CODEC_BATCH]])

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 
-import numpy as np
-
 from ixci.loadgen.fold import Fold, Folded
 from ixci.loadgen.http import READS, Exchange, StreamProtocol, Target, open_connection
 from ixci.loadgen.metrics import RequestRecord, Slo
@@ -84,7 +82,6 @@ class WorkerOutput:
     wall_s: float
     runqueue_wait_s: float | None
     lags_s: Sequence[float]
-    schedule_lag_p99_s: float = 0.0
     errors: list[str] = field(default_factory=list)
     reads: int = 0
     kernel_stamped_reads: int = 0
@@ -435,7 +432,6 @@ class Worker:
             gc.unfreeze()
         unparsed, drain, folded = self._drain()
         wait = (sched1[1] - sched0[1]) * 1e-9 if sched0 and sched1 else None
-        lags = np.sort(np.frombuffer(self._schedule_lags, dtype=np.float64))
         return WorkerOutput(
             worker=self.s.worker,
             records=self.records,
@@ -443,7 +439,6 @@ class Worker:
             wall_s=wall,
             runqueue_wait_s=wait,
             lags_s=self._lags,
-            schedule_lag_p99_s=float(lags[int(0.99 * (len(lags) - 1))]) if lags.size else 0.0,
             reads=READS[0],
             kernel_stamped_reads=READS[1],
             max_stamp_age_ns=READS[2],
